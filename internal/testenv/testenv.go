@@ -1,0 +1,38 @@
+// Package testenv decides whether an integration test can run on this
+// machine. Outside CI a test whose prerequisites are missing is skipped with
+// the reason; in CI (CI=true) the same test fails instead, because CI installs
+// everything the suite needs and a skip there would hide a broken install.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the suite runs under CI (the CI variable is "true").
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Need checks that the process is root and that each named program is on
+// PATH. When something is missing it skips t outside CI and fails it in CI,
+// naming what is missing and how to get it.
+func Need(t testing.TB, programs ...string) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces need CAP_NET_ADMIN)")
+	}
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (install it: see .ci/run)", p))
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if InCI() {
+		t.Fatalf("CI must run this test but it lacks: %v", missing)
+	}
+	t.Skipf("skipped outside CI: lacks %v", missing)
+}
