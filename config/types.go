@@ -1,0 +1,189 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is a complete, validated configuration. Values are produced by Load
+// or Parse; a zero Config is not valid.
+type Config struct {
+	// Log sets the daemon's logging.
+	Log Log
+	// Profile selects the import filter profile: production or lab.
+	Profile Profile
+	// Node identifies this BGP speaker.
+	Node Node
+	// Site lists the prefixes the site owns and announces.
+	Site Site
+	// BGP holds speaker-wide BGP settings.
+	BGP BGPGlobal
+	// Filters holds the bogon lists used by import filtering. Profile lab has
+	// already been applied to them.
+	Filters Filters
+	// Uplinks lists the ISPs, in configuration order.
+	Uplinks []Uplink
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string
+	// Format is text or json.
+	Format string
+}
+
+// Profile selects how strict the import filters are.
+type Profile string
+
+const (
+	// ProfileProduction applies every bogon check.
+	ProfileProduction Profile = "production"
+	// ProfileLab accepts documentation prefixes (RFC 3849, RFC 5737, RFC 9637)
+	// and documentation ASNs (RFC 5398) so a lab built from them works; it
+	// relaxes nothing else.
+	ProfileLab Profile = "lab"
+)
+
+// Node identifies the local BGP speaker.
+type Node struct {
+	// RouterID is the BGP identifier, an IPv4 address (RFC 6286).
+	RouterID netip.Addr
+	// ASN is the site's autonomous system number; 4-byte ASNs are allowed.
+	ASN uint32
+}
+
+// Site holds the site's own address space.
+type Site struct {
+	// Prefixes are the provider-independent prefixes announced to the ISPs.
+	Prefixes []netip.Prefix
+}
+
+// BGPGlobal holds speaker-wide settings.
+type BGPGlobal struct {
+	// ListenPort is the TCP port to accept sessions on; -1 (the default)
+	// only dials out, which also makes TCP-MD5 and GTSM fail closed on the
+	// dialing socket.
+	ListenPort int32
+	// GracefulRestart advertises the RFC 4724 capability so a daemon restart
+	// does not make ISPs drop the site's routes.
+	GracefulRestart bool
+	// RestartTime is the time ISPs keep our routes after a restart.
+	RestartTime time.Duration
+}
+
+// Filters holds the import bogon lists in force.
+type Filters struct {
+	// BogonPrefixes are rejected, with anything more specific, from ISPs
+	// with import full. IPv6 outside 2000::/3 is always rejected too.
+	BogonPrefixes []netip.Prefix
+	// BogonASNs: a path containing any of these is rejected.
+	BogonASNs []ASNRange
+}
+
+// ASNRange is an inclusive range of AS numbers.
+type ASNRange struct {
+	// First and Last bound the range; First <= Last.
+	First, Last uint32
+}
+
+// Contains reports whether asn is inside r.
+func (r ASNRange) Contains(asn uint32) bool { return r.First <= asn && asn <= r.Last }
+
+// ImportMode says which routes an uplink's session accepts (RFC 8212:
+// nothing unless configured).
+type ImportMode string
+
+const (
+	// ImportNone accepts nothing.
+	ImportNone ImportMode = "none"
+	// ImportDefault accepts only ::/0 and 0.0.0.0/0.
+	ImportDefault ImportMode = "default"
+	// ImportFull accepts everything that passes the bogon and sanity filters.
+	ImportFull ImportMode = "full"
+)
+
+// Uplink is one ISP connection.
+type Uplink struct {
+	// Name identifies the uplink in logs, metrics and the API.
+	Name string
+	// Interface is the local network device facing the ISP.
+	Interface string
+	// BGP configures the eBGP session(s) with the ISP.
+	BGP UplinkBGP
+}
+
+// UplinkBGP configures the eBGP sessions with one ISP. Neighbor's family
+// carries that family's site prefixes; NeighborIPv4 (optional, with an IPv6
+// Neighbor) adds a second session carrying the IPv4 site prefixes.
+type UplinkBGP struct {
+	// PeerASN is the ISP's AS number.
+	PeerASN uint32
+	// Neighbor is the ISP router's address.
+	Neighbor netip.Addr
+	// LocalAddress is our address for the session (optional).
+	LocalAddress netip.Addr
+	// NeighborIPv4 is the ISP router's IPv4 address for a second session.
+	NeighborIPv4 netip.Addr
+	// LocalAddressIPv4 is our address for the IPv4 session (optional).
+	LocalAddressIPv4 netip.Addr
+	// Password is the TCP-MD5 (RFC 2385) key, from password or password_file.
+	Password Secret
+	// PasswordFile is where Password was read from, if anywhere.
+	PasswordFile string
+	// HoldTime is the proposed hold time (0 disables keepalives).
+	HoldTime time.Duration
+	// Keepalive is the keepalive interval.
+	Keepalive time.Duration
+	// ConnectRetry is the wait between connection attempts.
+	ConnectRetry time.Duration
+	// TTLSecurity enables GTSM (RFC 5082): packets must arrive with TTL 255.
+	TTLSecurity bool
+	// Import selects what the session accepts.
+	Import ImportMode
+	// MaxPrefixes tears the session down when the ISP sends more prefixes
+	// than this in one address family.
+	MaxPrefixes uint32
+	// Communities are added to every announcement to this ISP (RFC 1997).
+	Communities []Community
+	// LargeCommunities are added to every announcement (RFC 8092).
+	LargeCommunities []LargeCommunity
+	// MED, when set, is sent as MULTI_EXIT_DISC.
+	MED *uint32
+	// Prepend is the number of extra copies of our ASN in the AS path.
+	Prepend uint8
+}
+
+// Sessions returns the neighbor addresses of the uplink's sessions with the
+// local address each uses (invalid when unset).
+func (b UplinkBGP) Sessions() []Session {
+	out := []Session{{Neighbor: b.Neighbor, Local: b.LocalAddress}}
+	if b.NeighborIPv4.IsValid() {
+		out = append(out, Session{Neighbor: b.NeighborIPv4, Local: b.LocalAddressIPv4})
+	}
+	return out
+}
+
+// Session is one BGP session of an uplink.
+type Session struct {
+	// Neighbor is the peer's address; its family is the session's family.
+	Neighbor netip.Addr
+	// Local is our address, or invalid to let the kernel choose.
+	Local netip.Addr
+}
+
+// Community is a standard BGP community, ASN:value.
+type Community uint32
+
+// LargeCommunity is an RFC 8092 large community.
+type LargeCommunity struct {
+	// Global is the global administrator (an ASN).
+	Global uint32
+	// Local1 and Local2 are operator-defined.
+	Local1, Local2 uint32
+}
+
+// MaxPrepend caps AS-path prepending. Longer paths buy nothing (most
+// networks already prefer any other path at this length) and some ISPs drop
+// routes with very long paths.
+const MaxPrepend = 10
