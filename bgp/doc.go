@@ -1,0 +1,16 @@
+// Package bgp is the site's BGP speaker: an embedded GoBGP v4 server holding
+// one eBGP session per uplink and address family, announcing the site's own
+// prefixes with per-ISP attributes and importing only what each uplink's
+// configuration allows.
+//
+// It is the only package that imports GoBGP. Its API uses netip types and
+// its own small structs; GoBGP's protobuf and packet types never leave it.
+//
+// What it must never do: send a route learned from one ISP to another
+// (transit). Global import and export policies default to REJECT and accept
+// explicitly: export accepts only locally originated paths for the site's
+// prefixes, per uplink; import accepts our own paths and, per uplink, what
+// its import mode (none, default, full) allows after the RFC 7454 / RFC 8212
+// filters of DESIGN.md section 8. It never starts GoBGP's unauthenticated
+// gRPC listener.
+package bgp

@@ -1,0 +1,237 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+	"go.uber.org/goleak"
+
+	"github.com/multihomed/multihomed/config"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testPeer is a second GoBGP instance standing in for an ISP router on
+// loopback.
+type testPeer struct {
+	srv  *server.BgpServer
+	done chan struct{}
+}
+
+func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []string) *testPeer {
+	t.Helper()
+	ctx := context.Background()
+	p := &testPeer{srv: server.NewBgpServer(server.LoggerOption(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), &slog.LevelVar{})), done: make(chan struct{})}
+	go func() { defer close(p.done); p.srv.Serve() }()
+	t.Cleanup(func() {
+		p.srv.Stop()
+		<-p.done
+	})
+	must(t, p.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: asn, RouterId: addr, ListenPort: port, ListenAddresses: []string{addr}}}))
+	must(t, p.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 64500},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
+	}}))
+	for _, r := range routes {
+		pfx := netip.MustParsePrefix(r)
+		nlri, _ := bgp.NewIPAddrPrefix(pfx)
+		nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr(addr))
+		_, err := p.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}})
+		must(t, err)
+	}
+	return p
+}
+
+// received returns the peer's view of what we sent: prefix -> attributes.
+func (p *testPeer) received(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := p.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, func(prefix bgp.NLRI, paths []*apiutil.Path) {
+		for _, path := range paths {
+			if !path.PeerAddress.IsValid() || path.PeerAddress.IsUnspecified() {
+				continue // locally originated by the test peer
+			}
+			var attrs []string
+			for _, a := range path.Attrs {
+				switch a := a.(type) {
+				case *bgp.PathAttributeAsPath:
+					var segs []string
+					for _, v := range a.Value {
+						segs = append(segs, v.String())
+					}
+					attrs = append(attrs, "aspath="+strings.Join(segs, " "))
+				case *bgp.PathAttributeCommunities:
+					var cs []string
+					for _, v := range a.Value {
+						cs = append(cs, config.Community(v).String())
+					}
+					attrs = append(attrs, "comm="+strings.Join(cs, ","))
+				case *bgp.PathAttributeMultiExitDisc:
+					attrs = append(attrs, fmt.Sprintf("med=%d", a.Value))
+				case *bgp.PathAttributeLargeCommunities:
+					var ls []string
+					for _, v := range a.Values {
+						ls = append(ls, fmt.Sprintf("%d:%d:%d", v.ASN, v.LocalData1, v.LocalData2))
+					}
+					attrs = append(attrs, "large="+strings.Join(ls, ","))
+				}
+			}
+			sort.Strings(attrs)
+			out[prefix.String()] = strings.Join(attrs, " ")
+		}
+	})
+	must(t, err)
+	return out
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached after %s; last state: %s", what, timeout, last)
+		}
+		<-tick.C
+	}
+}
+
+func freePort(t *testing.T) int32 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+func loopbackConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test", []byte(`
+profile: lab
+node: {router_id: 198.51.100.1, asn: 64500}
+site: {prefixes: [198.51.100.0/24]}
+bgp: {graceful_restart: false}
+uplinks:
+  - name: isp-a
+    interface: lo
+    bgp: {peer_asn: 64501, neighbor: 127.0.0.2, local_address: 127.0.0.1, hold_time: 9s, connect_retry: 1s, communities: ["64501:100"], med: 7}
+  - name: isp-b
+    interface: lo
+    bgp: {peer_asn: 64502, neighbor: 127.0.0.3, local_address: 127.0.0.1, hold_time: 9s, connect_retry: 1s, prepend: 2, large_communities: ["64500:1:2"]}
+`), nil)
+	must(t, err)
+	return cfg
+}
+
+func TestSpeakerLoopback(t *testing.T) {
+	port := freePort(t)
+	// ISP-A sends a default, a foreign prefix and a more-specific of our
+	// own prefix; ISP-B sends a foreign prefix.
+	peerA := startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0", "203.0.113.0/24", "198.51.100.128/25"})
+	peerB := startTestPeer(t, "127.0.0.3", port, 64502, []string{"192.0.2.0/24"})
+
+	cfg := loopbackConfig(t)
+	sp := New(Options{PeerPort: uint32(port)})
+	ctx := context.Background()
+	must(t, sp.Start(ctx, cfg))
+	defer sp.Stop(ctx)
+
+	got, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
+	must(t, err)
+	if len(got["isp-a"]) != 1 || len(got["isp-b"]) != 1 {
+		t.Fatalf("reached %v; want one prefix per uplink", got)
+	}
+	eventually(t, "both sessions established", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return len(ss) == 2 && ss[0].Established() && ss[1].Established(), fmt.Sprint(ss)
+	})
+	wantA := map[string]string{"198.51.100.0/24": "aspath=64500 comm=64501:100 med=7"}
+	wantB := map[string]string{"198.51.100.0/24": "aspath=64500 64500 64500 large=64500:1:2"}
+	eventually(t, "each ISP holds exactly the site prefix with its attributes", 10*time.Second, func() (bool, string) {
+		a, b := peerA.received(t), peerB.received(t)
+		return fmt.Sprint(a) == fmt.Sprint(wantA) && fmt.Sprint(b) == fmt.Sprint(wantB), fmt.Sprintf("A=%v B=%v", a, b)
+	})
+
+	// Import default: only ISP-A's default route reached our RIB.
+	var learned []string
+	must(t, sp.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, func(prefix bgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
+			if p.PeerAddress.IsValid() && !p.PeerAddress.IsUnspecified() {
+				learned = append(learned, prefix.String())
+			}
+		}
+	}))
+	if !slices.Equal(learned, []string{"0.0.0.0/0"}) {
+		t.Errorf("learned %v; want only 0.0.0.0/0", learned)
+	}
+
+	// Idempotent: the same announcements again change nothing.
+	before := sp.Announced()
+	got2, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
+	must(t, err)
+	if fmt.Sprint(got2) != fmt.Sprint(before) {
+		t.Fatalf("second SetAnnouncements reached %v; want %v", got2, before)
+	}
+
+	// Withdraw from ISP-A only, drain-style community on ISP-B.
+	anns := BaseAnnouncements(cfg)
+	delete(anns, "isp-a")
+	anns["isp-b"][0].GracefulShutdown = true
+	_, err = sp.SetAnnouncements(ctx, anns)
+	must(t, err)
+	wantB = map[string]string{"198.51.100.0/24": "aspath=64500 64500 64500 comm=65535:0 large=64500:1:2"}
+	eventually(t, "withdrawn from A, graceful shutdown on B", 10*time.Second, func() (bool, string) {
+		a, b := peerA.received(t), peerB.received(t)
+		return len(a) == 0 && fmt.Sprint(b) == fmt.Sprint(wantB), fmt.Sprintf("A=%v B=%v", a, b)
+	})
+
+	// A prefix outside the site is refused and named.
+	_, err = sp.SetAnnouncements(ctx, map[string][]Announcement{"isp-a": {{Prefix: netip.MustParsePrefix("203.0.113.0/24")}}})
+	if err == nil || !strings.Contains(err.Error(), "203.0.113.0/24 is not a site prefix") {
+		t.Fatalf("err = %v; want refusal naming 203.0.113.0/24", err)
+	}
+	eventually(t, "nothing announced to either after the refused call", 10*time.Second, func() (bool, string) {
+		a, b := peerA.received(t), peerB.received(t)
+		return len(a) == 0 && len(b) == 0, fmt.Sprintf("A=%v B=%v", a, b)
+	})
+}
+
+func TestStartStopNoLeak(t *testing.T) {
+	cfg := loopbackConfig(t)
+	for i := 0; i < 3; i++ {
+		sp := New(Options{PeerPort: uint32(freePort(t))})
+		must(t, sp.Start(context.Background(), cfg))
+		sp.Stop(context.Background())
+	}
+	goleak.VerifyNone(t, goleak.IgnoreCurrent())
+}
