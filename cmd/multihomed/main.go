@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/config"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			fmt.Fprintln(os.Stderr, "multihomed:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "multihomed",
+		Short:         "Keep a site reachable over several ISPs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCmd(), newConfigCmd())
+	return root
+}
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a configuration file and list every problem",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0], nil)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d uplinks, %d site prefixes, profile %s)\n", args[0], len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newRunCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path, cmd.Flags())
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return err
+			}
+			log := newLogger(cfg.Log)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return run(ctx, log, path, cfg, cmd)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "/etc/multihomed/multihomed.yaml", "configuration file")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(l config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if l.Format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	return slog.New(h)
+}
+
+// run owns the daemon's lifetime: it starts the speaker, announces, reloads
+// on SIGHUP and stops on ctx.
+func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
+	sp := bgp.New(bgp.Options{Logger: log})
+	if err := sp.Start(ctx, cfg); err != nil {
+		return err
+	}
+	defer func() {
+		// A fresh context: ctx is already cancelled when we get here.
+		sp.Stop(context.Background())
+		log.Info("stopped")
+	}()
+	// Until health probing exists every uplink counts as up.
+	if _, err := sp.SetAnnouncements(ctx, bgp.BaseAnnouncements(cfg)); err != nil {
+		return err
+	}
+	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				cfg = reload(ctx, log, path, cfg, sp, cmd)
+			case <-usr1:
+				dumpState(log, sp)
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// reload applies the file at path and returns the configuration in force
+// afterwards: the new one, or the old one if the new one is rejected.
+func reload(ctx context.Context, log *slog.Logger, path string, old *config.Config, sp *bgp.Speaker, cmd *cobra.Command) *config.Config {
+	cfg, err := config.Load(path, cmd.Flags())
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				log.Error("reload rejected: config problem; the running config stays", "path", p.Path, "problem", p.Message)
+			}
+		} else {
+			log.Error("reload rejected; the running config stays", "error", err)
+		}
+		return old
+	}
+	if err := sp.Reconfigure(ctx, cfg); err != nil {
+		log.Error("reload: applying the new config", "error", err)
+		if cfg.Node != old.Node || cfg.BGP.ListenPort != old.BGP.ListenPort {
+			return old // refused whole: nothing changed
+		}
+	}
+	if _, err := sp.SetAnnouncements(ctx, bgp.BaseAnnouncements(cfg)); err != nil {
+		log.Error("reload: announcing", "error", err)
+	}
+	log.Info("config reloaded", "file", path)
+	return cfg
+}
+
+// dumpState logs, on SIGUSR1, every session's state and what each uplink
+// announces and has had accepted: a quick look without the API.
+func dumpState(log *slog.Logger, sp *bgp.Speaker) {
+	for _, s := range sp.Sessions() {
+		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError)
+	}
+	for uplink, anns := range sp.Announced() {
+		for _, a := range anns {
+			log.Info("state: announced", "uplink", uplink, "prefix", a.Prefix, "prepend", a.Prepend, "communities", fmt.Sprint(a.Communities), "graceful_shutdown", a.GracefulShutdown)
+		}
+	}
+	learned, err := sp.Learned()
+	if err != nil {
+		log.Error("state: learned routes", "error", err)
+		return
+	}
+	for uplink, ps := range learned {
+		log.Info("state: learned", "uplink", uplink, "count", len(ps), "prefixes", fmt.Sprint(ps))
+	}
+}

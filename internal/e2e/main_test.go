@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/testenv"
+)
+
+var daemonBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mh-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	daemonBinary = filepath.Join(dir, "multihomed")
+	out, err := exec.Command("go", "build", "-race", "-o", daemonBinary, "github.com/multihomed/multihomed/cmd/multihomed").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build multihomed: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's lab with the daemon running in its edge.
+type env struct {
+	t          *testing.T
+	lab        *lab.Lab
+	daemon     *lab.Daemon
+	configPath string
+}
+
+func needLab(t *testing.T) {
+	testenv.Need(t, "ip", "vtysh", "/usr/lib/frr/bgpd", "bird", "birdc")
+}
+
+// start brings a lab up and the daemon with the given edge config. Everything
+// is torn down when the test ends, pass or fail; on failure the routers' and
+// daemon's logs are printed.
+func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
+	t.Helper()
+	needLab(t)
+	ctx := context.Background()
+	opts.ID = netns.UniqueID()
+	l, err := lab.Up(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, lab: l, configPath: filepath.Join(t.TempDir(), "multihomed.yaml")}
+	t.Cleanup(func() {
+		if e.daemon != nil {
+			_ = e.daemon.Stop(10 * time.Second)
+		}
+		if t.Failed() {
+			if e.daemon != nil {
+				t.Logf("daemon log:\n%s", e.daemon.Log())
+			}
+			for name, r := range l.Routers() {
+				t.Logf("%s log (tail):\n%s", name, tail(r.Log(), 40))
+			}
+		}
+		l.Close()
+	})
+	e.writeConfig(edgeConfig)
+	e.daemon, err = lab.StartDaemon(ctx, l.Edge, daemonBinary, e.configPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *env) writeConfig(text string) {
+	e.t.Helper()
+	if err := os.WriteFile(e.configPath, []byte(text), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// eventually polls cond every 100ms until it holds or timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s; last seen: %s", what, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitEstablished waits for the router's sessions with each neighbor.
+func waitEstablished(t *testing.T, r lab.Router, neighbors ...netip.Addr) {
+	t.Helper()
+	eventually(t, r.Name()+" sessions with the edge established", 60*time.Second, func() (bool, string) {
+		var states []string
+		all := true
+		for _, n := range neighbors {
+			s, err := r.Session(context.Background(), n)
+			if err != nil {
+				return false, err.Error()
+			}
+			states = append(states, n.String()+"="+s.State)
+			all = all && s.Established
+		}
+		return all, strings.Join(states, " ")
+	})
+}
+
+// pathFrom returns the router's path for p learned from neighbor.
+func pathFrom(r lab.Router, p netip.Prefix, from netip.Addr) (lab.Path, bool, string) {
+	paths, err := r.Paths(context.Background(), p)
+	if err != nil {
+		return lab.Path{}, false, err.Error()
+	}
+	for _, path := range paths {
+		if path.From == from {
+			return path, true, ""
+		}
+	}
+	return lab.Path{}, false, fmt.Sprintf("%d paths, none from %s: %+v", len(paths), from, paths)
+}
+
+func received(t *testing.T, r lab.Router, from netip.Addr) []netip.Prefix {
+	t.Helper()
+	ps, err := r.Received(context.Background(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func equalPrefixes(a []netip.Prefix, b ...netip.Prefix) bool { return slices.Equal(a, b) }

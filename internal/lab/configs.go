@@ -1,0 +1,186 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// frrNeighbor is one FRR neighbor statement group.
+type frrNeighbor struct {
+	addr     netip.Addr
+	asn      int
+	password string
+	// defaultOriginate sends a default route of the neighbor's family.
+	defaultOriginate bool
+	// routeMapOut names an outbound route-map, if any.
+	routeMapOut string
+}
+
+// frrBGPConf renders an FRR bgpd configuration.
+func frrBGPConf(asn int, routerID netip.Addr, neighbors []frrNeighbor, networks []string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n", asn, routerID)
+	// FRR 8 refuses to send or accept eBGP routes without a policy (RFC
+	// 8212); the lab ISPs are deliberately plain.
+	b.WriteString(" no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n no bgp network import-check\n timers bgp 3 9\n")
+	for _, n := range neighbors {
+		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 2\n", n.addr, n.asn, n.addr)
+		if n.password != "" {
+			fmt.Fprintf(&b, " neighbor %s password %s\n", n.addr, n.password)
+		}
+	}
+	for _, fam := range []string{"ipv6", "ipv4"} {
+		fmt.Fprintf(&b, " address-family %s unicast\n", fam)
+		for _, nw := range networks {
+			p := netip.MustParsePrefix(strings.Fields(nw)[0])
+			if (fam == "ipv4") == p.Addr().Is4() {
+				fmt.Fprintf(&b, "  network %s\n", nw)
+			}
+		}
+		for _, n := range neighbors {
+			if (fam == "ipv4") != n.addr.Is4() {
+				continue
+			}
+			fmt.Fprintf(&b, "  neighbor %s activate\n", n.addr)
+			if n.defaultOriginate {
+				fmt.Fprintf(&b, "  neighbor %s default-originate\n", n.addr)
+			}
+			if n.routeMapOut != "" {
+				fmt.Fprintf(&b, "  neighbor %s route-map %s out\n", n.addr, n.routeMapOut)
+			}
+		}
+		b.WriteString(" exit-address-family\n")
+	}
+	b.WriteString(extra)
+	return b.String()
+}
+
+// extraRoutes is ISP-A's "dirty table" for filter tests: about a thousand
+// routes including the site's own prefixes, more-specifics of them, bogons,
+// over-long prefixes and a path with a bogon ASN. Each network carries the
+// route-map EXTRA, which tags it so ISP-A keeps it from the transit.
+func extraRoutes(n int) []string {
+	special := []string{
+		SitePrefix6.String(),
+		"2001:db8:face:8000::/49", // more-specific of the site
+		"fd00:1234::/48",          // ULA: outside 2000::/3
+		"2001:10::/28",            // ORCHID bogon
+		"3ffe:1::/32",             // 6bone bogon
+		"2001:db8:1000:1234::/64", // longer than /48
+		SitePrefix4.String(),
+		"198.51.100.128/25", // more-specific of the site
+		"10.0.0.0/8",        // RFC 1918 bogon
+		"203.0.113.0/25",    // longer than /24
+	}
+	var out []string
+	for _, s := range special {
+		out = append(out, s+" route-map EXTRA")
+	}
+	out = append(out, "2001:db8:1fff::/48 route-map EXTRA-BOGON-ASN")
+	for i := 0; len(out) < n; i++ {
+		out = append(out, fmt.Sprintf("2001:db8:%x::/48 route-map EXTRA", 0x1001+i))
+	}
+	return out
+}
+
+const extraRouteMaps = `bgp community-list standard LAB-EXTRA permit 64501:666
+route-map EXTRA permit 10
+ set community 64501:666
+route-map EXTRA-BOGON-ASN permit 10
+ set community 64501:666
+ set as-path prepend 65000
+route-map TO-TRANSIT deny 10
+ match community LAB-EXTRA
+route-map TO-TRANSIT permit 20
+`
+
+// birdISPConf renders ISP-B's BIRD configuration: sessions with the edge
+// (sending only a default route) and with the transit (sending everything
+// but the default).
+func birdISPConf(edgePassword string) string {
+	pw := ""
+	if edgePassword != "" {
+		pw = fmt.Sprintf("  password %q;\n", edgePassword)
+	}
+	return fmt.Sprintf(`router id %[1]s;
+timeformat protocol iso long;
+protocol device { }
+protocol kernel kernel6 { ipv6 { export filter { if proto = "defaults6" then reject; accept; }; }; }
+protocol kernel kernel4 { ipv4 { export filter { if proto = "defaults4" then reject; accept; }; }; }
+protocol static own6 { ipv6; route %[2]s blackhole; }
+protocol static defaults6 { ipv6; route ::/0 blackhole; }
+protocol static defaults4 { ipv4; route 0.0.0.0/0 blackhole; }
+protocol bgp edge6 {
+  local %[3]s as %[4]d;
+  neighbor %[5]s as %[6]d;
+%[7]s  hold time 9; connect retry time 2;
+  ipv6 { import all; export where net = ::/0; };
+}
+protocol bgp edge4 {
+  local %[8]s as %[4]d;
+  neighbor %[9]s as %[6]d;
+%[7]s  hold time 9; connect retry time 2;
+  ipv4 { import all; export where net = 0.0.0.0/0; };
+}
+protocol bgp transit6 {
+  local %[10]s as %[4]d;
+  neighbor %[11]s as %[12]d;
+  hold time 9; connect retry time 2;
+  ipv6 { import all; export where net != ::/0; };
+}
+protocol bgp transit4 {
+  local %[13]s as %[4]d;
+  neighbor %[14]s as %[12]d;
+  hold time 9; connect retry time 2;
+  ipv4 { import all; export where net != 0.0.0.0/0; };
+}
+`, ISPBAddr4, ISPBPrefix6, ISPBAddr6, ASNISPB, EdgeBAddr6, ASNEdge, pw,
+		ISPBAddr4, EdgeBAddr4, ISPBTrAddr6, TransitBAddr6, ASNTransit, ISPBTrAddr4, TransitBAddr4)
+}
+
+// EdgeConfig renders a multihomed configuration for the lab edge. extra is
+// appended to each uplink's bgp block (indented YAML lines such as
+// "      max_prefixes: 500"), keyed by uplink name.
+func EdgeConfig(extra map[string]string) string {
+	ex := map[string]string{}
+	for k, v := range extra {
+		if v != "" && !strings.HasSuffix(v, "\n") {
+			v += "\n"
+		}
+		ex[k] = v
+	}
+	return fmt.Sprintf(`# multihomed lab edge (AS%[1]d): documentation prefixes and ASNs.
+profile: lab
+node:
+  router_id: %[2]s
+  asn: %[1]d
+site:
+  prefixes:
+    - %[3]s
+    - %[4]s
+uplinks:
+  - name: isp-a
+    interface: eth-a
+    bgp:
+      peer_asn: %[5]d
+      neighbor: %[6]s
+      local_address: %[7]s
+      neighbor_ipv4: %[8]s
+      local_address_ipv4: %[9]s
+      hold_time: 9s
+      connect_retry: 2s
+%[10]s  - name: isp-b
+    interface: eth-b
+    bgp:
+      peer_asn: %[11]d
+      neighbor: %[12]s
+      local_address: %[13]s
+      neighbor_ipv4: %[14]s
+      local_address_ipv4: %[15]s
+      hold_time: 9s
+      connect_retry: 2s
+%[16]s`, ASNEdge, EdgeLANAddr4, SitePrefix6, SitePrefix4,
+		ASNISPA, ISPAAddr6, EdgeAAddr6, ISPAAddr4, EdgeAAddr4, ex["isp-a"],
+		ASNISPB, ISPBAddr6, EdgeBAddr6, ISPBAddr4, EdgeBAddr4, ex["isp-b"])
+}

@@ -1,0 +1,86 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+// Daemon is a multihomed process running inside a namespace.
+type Daemon struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+// StartDaemon runs `binary run --config configPath` inside ns. Its output is
+// kept (see Log) and copied to echo if echo is not nil.
+func StartDaemon(ctx context.Context, ns *netns.NS, binary, configPath string, echo io.Writer) (*Daemon, error) {
+	d := &Daemon{done: make(chan struct{})}
+	d.cmd = ns.Command(context.WithoutCancel(ctx), binary, "run", "--config", configPath)
+	var w io.Writer = logWriter{d}
+	if echo != nil {
+		w = io.MultiWriter(w, echo)
+	}
+	d.cmd.Stdout, d.cmd.Stderr = w, w
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("lab: start %s in %s: %w", binary, ns.Name, err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+type logWriter struct{ d *Daemon }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.d.mu.Lock()
+	defer w.d.mu.Unlock()
+	return w.d.log.Write(p)
+}
+
+// Log returns everything the daemon printed so far.
+func (d *Daemon) Log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// Signal sends sig to the daemon. `ip netns exec` execs the daemon in place,
+// so the process is the daemon itself.
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Done is closed when the daemon exits.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Stop sends SIGTERM and waits up to timeout for a clean exit, then kills.
+// It returns the exit error of a daemon that did not exit cleanly.
+func (d *Daemon) Stop(timeout time.Duration) error {
+	select {
+	case <-d.done:
+		return d.err
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		return d.err
+	case <-time.After(timeout):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		return fmt.Errorf("lab: daemon did not stop within %s after SIGTERM; killed", timeout)
+	}
+}

@@ -1,0 +1,10 @@
+// Package lab builds the namespace lab of DESIGN.md section 6: an edge
+// namespace for multihomed, ISP-A (FRR), ISP-B (BIRD 2, or FRR), a transit
+// router (FRR), an internet host and a LAN host, joined by veth links with
+// documentation addresses. Integration tests and the mhlab command share it.
+//
+// Every name it creates carries the caller's unique ID, so several labs can
+// run at once; Close removes every namespace, router process and file it
+// made, and tests call it from t.Cleanup so that happens even on failure.
+// It only ever sends traffic inside the namespaces it created.
+package lab

@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+// Options shape a lab.
+type Options struct {
+	// ID makes every name unique; netns.UniqueID gives a good one.
+	ID string
+	// ISPBFRR runs ISP-B on FRR instead of BIRD.
+	ISPBFRR bool
+	// ISPAPassword and ISPBPassword set TCP-MD5 on the ISPs' sessions with
+	// the edge.
+	ISPAPassword, ISPBPassword string
+	// ISPAExtraRoutes, when above zero, makes ISP-A send the edge that many
+	// extra routes (the filter test's dirty table), kept from the transit.
+	ISPAExtraRoutes int
+}
+
+// Lab is a running namespace lab.
+type Lab struct {
+	// Namespaces.
+	Edge, ISPA, ISPB, Transit, Inet, LAN *netns.NS
+	// Routers.
+	ISPARouter    *FRR
+	ISPBRouter    Router
+	TransitRouter *FRR
+
+	closers []func()
+}
+
+// Node names inside every lab; namespaces are "mh<ID><short>".
+var nodeShort = map[string]string{"edge": "e", "isp-a": "a", "isp-b": "b", "transit": "t", "inet": "i", "lan": "l"}
+
+// Up builds the lab. On error everything built so far is removed.
+func Up(ctx context.Context, opts Options) (l *Lab, err error) {
+	if opts.ID == "" {
+		opts.ID = netns.UniqueID()
+	}
+	l = &Lab{}
+	defer func() {
+		if err != nil {
+			l.Close()
+			l = nil
+		}
+	}()
+	mk := func(node string) (*netns.NS, error) {
+		n, err := netns.New(ctx, "mh"+opts.ID+nodeShort[node])
+		if err != nil {
+			return nil, err
+		}
+		l.closers = append(l.closers, func() { _ = n.Close() })
+		return n, nil
+	}
+	for _, x := range []struct {
+		p    **netns.NS
+		node string
+	}{{&l.Edge, "edge"}, {&l.ISPA, "isp-a"}, {&l.ISPB, "isp-b"}, {&l.Transit, "transit"}, {&l.Inet, "inet"}, {&l.LAN, "lan"}} {
+		if *x.p, err = mk(x.node); err != nil {
+			return nil, err
+		}
+	}
+	type end struct {
+		ns    *netns.NS
+		dev   string
+		addrs []netip.Addr
+	}
+	links := []struct {
+		a, b end
+		bits6, bits4 int
+	}{
+		{end{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, end{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}, 64, 24},
+		{end{l.Edge, "eth-b", []netip.Addr{EdgeBAddr6, EdgeBAddr4}}, end{l.ISPB, "eth-edge", []netip.Addr{ISPBAddr6, ISPBAddr4}}, 64, 24},
+		{end{l.ISPA, "eth-tr", []netip.Addr{ISPATrAddr6, ISPATrAddr4}}, end{l.Transit, "eth-a", []netip.Addr{TransitAAddr6, TransitAAddr4}}, 64, 24},
+		{end{l.ISPB, "eth-tr", []netip.Addr{ISPBTrAddr6, ISPBTrAddr4}}, end{l.Transit, "eth-b", []netip.Addr{TransitBAddr6, TransitBAddr4}}, 64, 24},
+		{end{l.Transit, "eth-inet", []netip.Addr{TransitInetAddr6, TransitInetAddr4}}, end{l.Inet, "eth0", []netip.Addr{InetAddr6, InetAddr4}}, 64, 24},
+		{end{l.Edge, "eth-lan", []netip.Addr{EdgeLANAddr6, EdgeLANAddr4}}, end{l.LAN, "eth0", []netip.Addr{LANAddr6, LANAddr4}}, 64, 24},
+	}
+	for _, ln := range links {
+		if err := netns.Veth(ctx, ln.a.ns, ln.a.dev, ln.b.ns, ln.b.dev); err != nil {
+			return nil, err
+		}
+		for _, e := range []end{ln.a, ln.b} {
+			for _, a := range e.addrs {
+				bits := ln.bits6
+				if a.Is4() {
+					bits = ln.bits4
+				}
+				if err := e.ns.AddAddr(ctx, e.dev, netip.PrefixFrom(a, bits)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	// Hosts route everything to their one router.
+	for _, h := range []struct {
+		ns     *netns.NS
+		gw6    netip.Addr
+		gw4    netip.Addr
+		device string
+	}{{l.Inet, TransitInetAddr6, TransitInetAddr4, "eth0"}, {l.LAN, EdgeLANAddr6, EdgeLANAddr4, "eth0"}} {
+		if _, err := h.ns.Run(ctx, "ip", "-6", "route", "add", "default", "via", h.gw6.String(), "dev", h.device); err != nil {
+			return nil, err
+		}
+		if _, err := h.ns.Run(ctx, "ip", "-4", "route", "add", "default", "via", h.gw4.String(), "dev", h.device); err != nil {
+			return nil, err
+		}
+	}
+
+	// Transit (FRR): originates the internet host's space to both ISPs.
+	if l.TransitRouter, err = startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
+		{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
+		{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
+	}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, "")); err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, l.TransitRouter.Close)
+
+	// ISP-A (FRR): a default route to the edge, everything else to transit.
+	networks := []string{ISPAPrefix6.String()}
+	extra := ""
+	toTransit := ""
+	if opts.ISPAExtraRoutes > 0 {
+		networks = append(networks, extraRoutes(opts.ISPAExtraRoutes)...)
+		extra, toTransit = extraRouteMaps, "TO-TRANSIT"
+	}
+	if l.ISPARouter, err = startFRR(ctx, l.ISPA, frrBGPConf(ASNISPA, ISPAAddr4, []frrNeighbor{
+		{addr: EdgeAAddr6, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true},
+		{addr: EdgeAAddr4, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true},
+		{addr: TransitAAddr6, asn: ASNTransit, routeMapOut: toTransit},
+		{addr: TransitAAddr4, asn: ASNTransit, routeMapOut: toTransit},
+	}, networks, extra)); err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, l.ISPARouter.Close)
+
+	// ISP-B: BIRD by default, a second implementation.
+	if opts.ISPBFRR {
+		f, err := startFRR(ctx, l.ISPB, frrBGPConf(ASNISPB, ISPBAddr4, []frrNeighbor{
+			{addr: EdgeBAddr6, asn: ASNEdge, password: opts.ISPBPassword, defaultOriginate: true},
+			{addr: EdgeBAddr4, asn: ASNEdge, password: opts.ISPBPassword, defaultOriginate: true},
+			{addr: TransitBAddr6, asn: ASNTransit}, {addr: TransitBAddr4, asn: ASNTransit},
+		}, []string{ISPBPrefix6.String()}, ""))
+		if err != nil {
+			return nil, err
+		}
+		l.ISPBRouter = f
+		l.closers = append(l.closers, f.Close)
+	} else {
+		b, err := startBIRD(ctx, l.ISPB, birdISPConf(opts.ISPBPassword), map[netip.Addr]string{
+			EdgeBAddr6: "edge6", EdgeBAddr4: "edge4", TransitBAddr6: "transit6", TransitBAddr4: "transit4",
+		})
+		if err != nil {
+			return nil, err
+		}
+		l.ISPBRouter = b
+		l.closers = append(l.closers, b.Close)
+	}
+	return l, nil
+}
+
+// Close tears everything down, routers first. It is safe to call twice.
+func (l *Lab) Close() {
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i]()
+	}
+	l.closers = nil
+}
+
+// Routers lists the lab's routers by role, for printing.
+func (l *Lab) Routers() map[string]Router {
+	return map[string]Router{"isp-a": l.ISPARouter, "isp-b": l.ISPBRouter, "transit": l.TransitRouter}
+}
+
+// Describe says which namespace is which, for humans.
+func (l *Lab) Describe() string {
+	return fmt.Sprintf("edge=%s isp-a=%s isp-b=%s transit=%s inet=%s lan=%s",
+		l.Edge.Name, l.ISPA.Name, l.ISPB.Name, l.Transit.Name, l.Inet.Name, l.LAN.Name)
+}
