@@ -71,7 +71,7 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		addrs []netip.Addr
 	}
 	links := []struct {
-		a, b end
+		a, b         end
 		bits6, bits4 int
 	}{
 		{end{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, end{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}, 64, 24},
