@@ -1,0 +1,15 @@
+// Package fib is the only package that programs the kernel's forwarding
+// state over netlink: routes and policy rules. It exposes plain types
+// (netip.Addr, netip.Prefix) and never lets netlink types out.
+//
+// The probe part (files probe*.go) owns, per uplink, a firewall mark, a
+// routing table holding only that uplink's default route(s) and an `ip rule`
+// sending marked packets to that table, so that health probes leave through
+// the uplink under test whatever the main table prefers. It also watches
+// link carrier for health. Everything it creates carries ProbeRouteProtocol
+// so it can find and remove what it owns.
+//
+// It must never: touch a route or rule it did not create (one without
+// ProbeRouteProtocol), decide which uplink is healthy (health/ and the
+// controller do), or block a netlink subscription callback.
+package fib

@@ -1,0 +1,327 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ProbeRouteProtocol is the route protocol number (see
+// /etc/iproute2/rt_protos) on every probe route and rule fib creates. It is
+// unassigned there; `ip route show table all proto 77` lists ours.
+const ProbeRouteProtocol = 77
+
+// DefaultProbeRulePriority is the priority of the fwmark rules: after the
+// local table (0), before main (32766) and default (32767).
+const DefaultProbeRulePriority = 1000
+
+// unreachableMetric is the metric of the catch-all unreachable route in
+// every probe table: higher than any real default route, so it only matters
+// when the uplink's own route is missing.
+const unreachableMetric = 0xffff0000
+
+// gatewayMetric is the metric of an uplink's default route in its table.
+const gatewayMetric = 1
+
+// ProbeTable is the probe routing of one uplink.
+type ProbeTable struct {
+	// Uplink names the uplink (for errors only).
+	Uplink string
+	// Mark is the firewall mark the uplink's probe sockets carry.
+	Mark uint32
+	// Table is the routing table that holds only this uplink's default
+	// route(s) and an unreachable default per family, so that a probe can
+	// never fall through to another uplink.
+	Table int
+	// Device is the uplink's interface.
+	Device string
+	// Gateways are the next hops of the uplink's default routes, at most one
+	// per family. A family without a gateway is unreachable in the table.
+	Gateways []netip.Addr
+}
+
+// ProbeRule is an fwmark rule fib owns, as read back from the kernel.
+type ProbeRule struct {
+	IPv6     bool
+	Mark     uint32
+	Table    int
+	Priority int
+}
+
+// ProbeRoute is a route fib owns in a probe table, as read back.
+type ProbeRoute struct {
+	Table int
+	// Dst is ::/0 or 0.0.0.0/0.
+	Dst netip.Prefix
+	// Gateway and Device of a forwarding route; Unreachable for the
+	// catch-all.
+	Gateway     netip.Addr
+	Device      string
+	Unreachable bool
+	Metric      int
+}
+
+// ProbeState is what fib owns in the kernel.
+type ProbeState struct {
+	Rules  []ProbeRule
+	Routes []ProbeRoute
+}
+
+// ProbeTables programs probe tables and rules. Its methods are not safe for
+// concurrent use.
+type ProbeTables struct {
+	h        *netlink.Handle
+	priority int
+}
+
+// NewProbeTables opens a netlink handle in the named network namespace, or
+// in the current one if netnsName is empty (tests and the lab use a name).
+// priority 0 means DefaultProbeRulePriority.
+func NewProbeTables(netnsName string, priority int) (*ProbeTables, error) {
+	h, err := newHandle(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	if priority == 0 {
+		priority = DefaultProbeRulePriority
+	}
+	return &ProbeTables{h: h, priority: priority}, nil
+}
+
+func newHandle(netnsName string) (*netlink.Handle, error) {
+	if netnsName == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("fib: open netlink: %w", err)
+		}
+		return h, nil
+	}
+	ns, err := vnetns.GetFromName(netnsName)
+	if err != nil {
+		return nil, fmt.Errorf("fib: open namespace %s: %w", netnsName, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("fib: open netlink in %s: %w", netnsName, err)
+	}
+	return h, nil
+}
+
+// Close releases the netlink handle. It removes nothing: probe tables
+// outlive a daemon restart, like the routes they protect.
+func (p *ProbeTables) Close() { p.h.Close() }
+
+// Set makes the kernel hold exactly the probe rules and routes for tables:
+// it adds and replaces first, then deletes what fib owns that is no longer
+// wanted, and never touches a rule or route without ProbeRouteProtocol.
+// Calling it again with the same tables changes nothing. It returns the
+// state read back afterwards, also on error.
+func (p *ProbeTables) Set(ctx context.Context, tables []ProbeTable) (ProbeState, error) {
+	wantRoutes, wantRules, err := p.desired(tables)
+	if err != nil {
+		st, _ := p.State()
+		return st, err
+	}
+	var errs []error
+	for _, r := range wantRoutes {
+		if err := ctx.Err(); err != nil {
+			return p.stateWith(err)
+		}
+		if err := p.h.RouteReplace(r); err != nil {
+			errs = append(errs, fmt.Errorf("fib: replace %s in table %d: %w", routeString(r), r.Table, err))
+		}
+	}
+	haveRules, err := p.ownedRules()
+	if err != nil {
+		return p.stateWith(errors.Join(append(errs, err)...))
+	}
+	for _, r := range wantRules {
+		if slices.ContainsFunc(haveRules, func(h netlink.Rule) bool { return sameRule(h, *r) }) {
+			continue
+		}
+		if err := p.h.RuleAdd(r); err != nil {
+			errs = append(errs, fmt.Errorf("fib: add rule fwmark %#x lookup %d: %w", r.Mark, r.Table, err))
+		}
+	}
+	// Deletes last: a rule pointing at a table being refilled keeps working.
+	for _, h := range haveRules {
+		if !slices.ContainsFunc(wantRules, func(w *netlink.Rule) bool { return sameRule(h, *w) }) {
+			if err := p.h.RuleDel(&h); err != nil {
+				errs = append(errs, fmt.Errorf("fib: delete rule fwmark %#x lookup %d: %w", h.Mark, h.Table, err))
+			}
+		}
+	}
+	haveRoutes, err := p.ownedRoutes()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, h := range haveRoutes {
+		if !slices.ContainsFunc(wantRoutes, func(w *netlink.Route) bool { return sameRoute(h, *w) }) {
+			if err := p.h.RouteDel(&h); err != nil {
+				errs = append(errs, fmt.Errorf("fib: delete %s from table %d: %w", routeString(&h), h.Table, err))
+			}
+		}
+	}
+	return p.stateWith(errors.Join(errs...))
+}
+
+func (p *ProbeTables) stateWith(err error) (ProbeState, error) {
+	st, serr := p.State()
+	return st, errors.Join(err, serr)
+}
+
+// desired builds the netlink rules and routes for tables.
+func (p *ProbeTables) desired(tables []ProbeTable) ([]*netlink.Route, []*netlink.Rule, error) {
+	var routes []*netlink.Route
+	var rules []*netlink.Rule
+	marks, tabs := map[uint32]bool{}, map[int]bool{}
+	for _, t := range tables {
+		if t.Mark == 0 || t.Table <= 0 || (t.Table >= 253 && t.Table <= 255) {
+			return nil, nil, fmt.Errorf("fib: probe table of %s: mark %#x / table %d unusable; use a nonzero mark and a table other than 0 and 253-255", t.Uplink, t.Mark, t.Table)
+		}
+		if marks[t.Mark] || tabs[t.Table] {
+			return nil, nil, fmt.Errorf("fib: probe table of %s: mark %#x or table %d used twice; give each uplink its own", t.Uplink, t.Mark, t.Table)
+		}
+		marks[t.Mark], tabs[t.Table] = true, true
+		link, err := p.h.LinkByName(t.Device)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fib: probe table of %s: device %q: %w", t.Uplink, t.Device, err)
+		}
+		for _, v6 := range []bool{false, true} {
+			family, dst := unix.AF_INET, netip.MustParsePrefix("0.0.0.0/0")
+			if v6 {
+				family, dst = unix.AF_INET6, netip.MustParsePrefix("::/0")
+			}
+			routes = append(routes, &netlink.Route{
+				Family: family, Table: t.Table, Dst: ipNet(dst), Type: unix.RTN_UNREACHABLE,
+				Priority: unreachableMetric, Protocol: ProbeRouteProtocol,
+			})
+			mask := uint32(0xffffffff)
+			rules = append(rules, &netlink.Rule{
+				Family: family, Table: t.Table, Mark: t.Mark, Mask: &mask, Priority: p.priority,
+				Protocol: ProbeRouteProtocol, Goto: -1, Flow: -1, SuppressIfgroup: -1, SuppressPrefixlen: -1,
+			})
+		}
+		seen := map[bool]bool{}
+		for _, gw := range t.Gateways {
+			gw = gw.Unmap()
+			if seen[gw.Is4()] {
+				return nil, nil, fmt.Errorf("fib: probe table of %s: two gateways of one family; give one per family", t.Uplink)
+			}
+			seen[gw.Is4()] = true
+			family, dst := unix.AF_INET6, netip.MustParsePrefix("::/0")
+			if gw.Is4() {
+				family, dst = unix.AF_INET, netip.MustParsePrefix("0.0.0.0/0")
+			}
+			routes = append(routes, &netlink.Route{
+				Family: family, Table: t.Table, Dst: ipNet(dst), Gw: gw.AsSlice(), LinkIndex: link.Attrs().Index,
+				Type: unix.RTN_UNICAST, Protocol: ProbeRouteProtocol, Scope: netlink.SCOPE_UNIVERSE,
+				// Explicit: IPv6 would turn 0 into 1024 and the read-back
+				// would no longer compare equal.
+				Priority: gatewayMetric,
+			})
+		}
+	}
+	return routes, rules, nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func (p *ProbeTables) ownedRules() ([]netlink.Rule, error) {
+	var out []netlink.Rule
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := p.h.RuleList(fam)
+		if err != nil {
+			return nil, fmt.Errorf("fib: list rules: %w", err)
+		}
+		for _, r := range rules {
+			if r.Protocol == ProbeRouteProtocol {
+				r.Family = fam
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *ProbeTables) ownedRoutes() ([]netlink.Route, error) {
+	filter := &netlink.Route{Table: unix.RT_TABLE_UNSPEC, Protocol: ProbeRouteProtocol}
+	routes, err := p.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nil, fmt.Errorf("fib: list routes: %w", err)
+	}
+	return routes, nil
+}
+
+func sameRule(a, b netlink.Rule) bool {
+	return a.Family == b.Family && a.Table == b.Table && a.Mark == b.Mark && a.Priority == b.Priority
+}
+
+func isDefault(n *net.IPNet) bool {
+	if n == nil {
+		return true
+	}
+	ones, _ := n.Mask.Size()
+	return ones == 0
+}
+
+func sameRoute(a, b netlink.Route) bool {
+	if a.Family != b.Family || a.Table != b.Table || a.Type != b.Type || !isDefault(a.Dst) || !isDefault(b.Dst) || a.Priority != b.Priority {
+		return false
+	}
+	// The kernel attaches IPv6 unreachable routes to lo: the device only
+	// matters for forwarding routes.
+	return a.Type == unix.RTN_UNREACHABLE || (a.Gw.Equal(b.Gw) && a.LinkIndex == b.LinkIndex)
+}
+
+func routeString(r *netlink.Route) string {
+	if r.Type == unix.RTN_UNREACHABLE {
+		return "unreachable default"
+	}
+	return fmt.Sprintf("default via %v", r.Gw)
+}
+
+// State reads back the probe rules and routes fib owns.
+func (p *ProbeTables) State() (ProbeState, error) {
+	var st ProbeState
+	rules, err := p.ownedRules()
+	if err != nil {
+		return st, err
+	}
+	for _, r := range rules {
+		st.Rules = append(st.Rules, ProbeRule{IPv6: r.Family == unix.AF_INET6, Mark: r.Mark, Table: r.Table, Priority: r.Priority})
+	}
+	routes, err := p.ownedRoutes()
+	if err != nil {
+		return st, err
+	}
+	for _, r := range routes {
+		pr := ProbeRoute{Table: r.Table, Unreachable: r.Type == unix.RTN_UNREACHABLE, Metric: r.Priority}
+		pr.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		if r.Family == unix.AF_INET6 {
+			pr.Dst = netip.MustParsePrefix("::/0")
+		}
+		if gw, ok := netip.AddrFromSlice(r.Gw); ok {
+			pr.Gateway = gw.Unmap()
+		}
+		if r.LinkIndex > 0 {
+			if l, err := p.h.LinkByIndex(r.LinkIndex); err == nil {
+				pr.Device = l.Attrs().Name
+			}
+		}
+		st.Routes = append(st.Routes, pr)
+	}
+	slices.SortFunc(st.Rules, func(a, b ProbeRule) int { return a.Table - b.Table })
+	slices.SortFunc(st.Routes, func(a, b ProbeRoute) int { return a.Table - b.Table })
+	return st, nil
+}

@@ -1,0 +1,289 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// fakeClock moves only when Advance is called; its tickers fire like
+// time.Ticker (capacity 1, ticks dropped when the reader is behind).
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	tickers []*fakeTicker
+}
+
+type fakeTicker struct {
+	c       chan time.Time
+	period  time.Duration
+	next    time.Time
+	stopped atomic.Bool
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) NewTicker(d time.Duration) Ticker {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTicker{c: make(chan time.Time, 1), period: d, next: f.now.Add(d)}
+	f.tickers = append(f.tickers, t)
+	return t
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.tickers {
+		for !t.stopped.Load() && !t.next.After(f.now) {
+			select {
+			case t.c <- t.next:
+			default:
+			}
+			t.next = t.next.Add(t.period)
+		}
+	}
+}
+
+func (t *fakeTicker) C() <-chan time.Time { return t.c }
+func (t *fakeTicker) Stop()               { t.stopped.Store(true) }
+
+// fakeProber answers according to a switch the test flips.
+type fakeProber struct {
+	fail   *atomic.Bool
+	calls  atomic.Int64
+	closed atomic.Bool
+}
+
+func (p *fakeProber) Probe(ctx context.Context) (time.Duration, error) {
+	p.calls.Add(1)
+	if p.fail.Load() {
+		return 0, errors.New("no reply")
+	}
+	return 3 * time.Millisecond, nil
+}
+
+func (p *fakeProber) Close() error { p.closed.Store(true); return nil }
+
+// eventually polls cond until it holds or a bound passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestMonitor(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	failA := new(atomic.Bool)
+	failB := new(atomic.Bool)
+	var probers []*fakeProber
+	uplink := func(name, dev string) Uplink {
+		c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.HoldDown = 2, 2, 5*time.Second })
+		return Uplink{Name: name, Device: dev, Health: c}
+	}
+	m, err := NewMonitor(Options{
+		Uplinks: []Uplink{uplink("isp-a", "eth-a"), uplink("isp-b", "eth-b")},
+		Clock:   clock,
+		Logger:  slog.New(slog.DiscardHandler),
+		NewProber: func(u Uplink, t Target) (Prober, error) {
+			p := &fakeProber{fail: failA}
+			if u.Name == "isp-b" {
+				p.fail = failB
+			}
+			probers = append(probers, p)
+			return p, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stopped := false
+	defer func() { // before goleak's check, also when the test fails
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
+
+	// probed waits until every target has been probed n times and the results
+	// recorded.
+	probed := func(n uint64) {
+		t.Helper()
+		eventually(t, fmt.Sprintf("%d probes per target", n), func() bool {
+			for _, u := range m.Snapshot().Uplinks {
+				for _, tg := range u.Targets {
+					if tg.Probes < n {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
+	tick := uint64(1)
+	round := func() {
+		t.Helper()
+		clock.Advance(time.Second)
+		tick++
+		probed(tick)
+	}
+	verdicts := func() string {
+		var s []string
+		for _, u := range m.Snapshot().Uplinks {
+			s = append(s, u.Name+"="+u.Verdict.String())
+		}
+		return strings.Join(s, " ")
+	}
+	drain := func() bool {
+		select {
+		case <-m.Changed():
+			return true
+		default:
+			return false
+		}
+	}
+
+	probed(1)
+	if got := verdicts(); got != "isp-a=unknown isp-b=unknown" {
+		t.Fatalf("after 1 probe: %s", got)
+	}
+	round()
+	if got := verdicts(); got != "isp-a=up isp-b=up" {
+		t.Fatalf("after rise: %s", got)
+	}
+	if !drain() {
+		t.Fatal("no Changed signal after the first verdicts")
+	}
+	if drain() {
+		t.Fatal("two changes gave two signals: Changed must be level-triggered (capacity 1)")
+	}
+
+	failA.Store(true)
+	round()
+	round()
+	if got := verdicts(); got != "isp-a=down isp-b=up" {
+		t.Fatalf("isp-a failing: %s", got)
+	}
+	if !drain() {
+		t.Fatal("no Changed signal for isp-a down")
+	}
+	a, _ := m.Snapshot().Uplink("isp-a")
+	if !strings.Contains(a.Reason, "2 of 2 targets down") || !strings.Contains(a.Reason, "icmp://2001:db8:9000:1::1") {
+		t.Fatalf("reason %q does not say which targets failed", a.Reason)
+	}
+	// No target is up, so the figures cover all: per target 2 successes then
+	// 2 failures.
+	if a.Targets[0].LastError != "no reply" || a.Loss != 50 || a.Samples != 8 {
+		t.Fatalf("figures: last error %q, loss %v", a.Targets[0].LastError, a.Loss)
+	}
+
+	failA.Store(false)
+	round()
+	round()
+	if got := verdicts(); got != "isp-a=down isp-b=up" {
+		t.Fatalf("within hold_down: %s", got)
+	}
+	for range 4 {
+		round()
+	}
+	if got := verdicts(); got != "isp-a=up isp-b=up" {
+		t.Fatalf("after hold_down: %s", got)
+	}
+	drain()
+
+	// Outside inputs act at once, without a probe.
+	m.SetCarrier("eth-b", false)
+	if got := verdicts(); got != "isp-a=up isp-b=down" || !drain() {
+		t.Fatalf("carrier loss on eth-b: %s", got)
+	}
+	m.SetCarrier("eth-unrelated", false)
+	m.SetSessionUp("isp-a", false)
+	if got := verdicts(); got != "isp-a=down isp-b=down" || !drain() {
+		t.Fatalf("session down on isp-a: %s", got)
+	}
+	b, _ := m.Snapshot().Uplink("isp-b")
+	if b.Carrier != InputDown || !strings.Contains(b.Reason, "carrier lost on eth-b") {
+		t.Fatalf("isp-b status %+v", b)
+	}
+
+	seq := m.Snapshot().Seq
+	cancel()
+	stopped = true
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v, want context.Canceled", err)
+	}
+	if seq < 6 {
+		t.Fatalf("Seq %d: expected at least 6 verdict changes", seq)
+	}
+	for i, p := range probers {
+		if !p.closed.Load() {
+			t.Errorf("prober %d not closed after Run", i)
+		}
+	}
+	if err := m.Run(context.Background()); err == nil {
+		t.Fatal("second Run succeeded")
+	}
+}
+
+type failingWatcher struct{}
+
+func (failingWatcher) WatchCarrier(ctx context.Context, fn func(string, bool)) error {
+	fn("eth-a", true)
+	return errors.New("netlink socket closed")
+}
+
+func TestMonitorStopsWhenCarrierWatcherFails(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	fail := new(atomic.Bool)
+	m, err := NewMonitor(Options{
+		Uplinks:   []Uplink{{Name: "isp-a", Device: "eth-a", Health: testConfig(1, nil)}},
+		Clock:     &fakeClock{now: time.Unix(0, 0)},
+		Logger:    slog.New(slog.DiscardHandler),
+		Carrier:   failingWatcher{},
+		NewProber: func(Uplink, Target) (Prober, error) { return &fakeProber{fail: fail}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "netlink socket closed") {
+		t.Fatalf("Run = %v, want the watcher's error", err)
+	}
+}
+
+func TestNewMonitorRejects(t *testing.T) {
+	good := Uplink{Name: "a", Health: testConfig(1, nil)}
+	bad := good
+	bad.Health.Targets = nil
+	for name, opts := range map[string]Options{
+		"no uplinks":     {},
+		"duplicate name": {Uplinks: []Uplink{good, good}},
+		"invalid config": {Uplinks: []Uplink{bad}},
+	} {
+		if _, err := NewMonitor(opts); err == nil {
+			t.Errorf("%s: NewMonitor succeeded", name)
+		}
+	}
+}

@@ -1,0 +1,372 @@
+package health
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Verdict is the health of one uplink.
+type Verdict uint8
+
+// Verdicts. The zero value is VerdictUnknown: no verdict yet.
+const (
+	VerdictUnknown Verdict = iota
+	VerdictUp
+	VerdictDegraded
+	VerdictDown
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case VerdictUp:
+		return "up"
+	case VerdictDegraded:
+		return "degraded"
+	case VerdictDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// rank orders verdicts from worst to best; a move to a higher rank is an
+// improvement and waits for the hold-down.
+func (v Verdict) rank() int {
+	switch v {
+	case VerdictDown:
+		return 0
+	case VerdictDegraded:
+		return 1
+	case VerdictUp:
+		return 2
+	}
+	return -1
+}
+
+// TargetState is the rise/fall state of one target.
+type TargetState uint8
+
+// Target states.
+const (
+	TargetUnknown TargetState = iota
+	TargetUp
+	TargetDown
+)
+
+func (s TargetState) String() string {
+	switch s {
+	case TargetUp:
+		return "up"
+	case TargetDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// InputState is the state of an outside input: carrier or BGP session.
+type InputState uint8
+
+// Input states. InputUnknown means nobody reported it (no BGP in PA mode, no
+// link watcher); it never affects the verdict.
+const (
+	InputUnknown InputState = iota
+	InputUp
+	InputDown
+)
+
+func (s InputState) String() string {
+	switch s {
+	case InputUp:
+		return "up"
+	case InputDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// targetTracker keeps the rise/fall state and the sliding window of one
+// target. It is not safe for concurrent use; the Monitor's lock guards it.
+type targetTracker struct {
+	target Target
+	name   string
+
+	state      TargetState
+	lastChange time.Time
+	okRun      int // consecutive successes
+	failRun    int // consecutive failures
+	probes     uint64
+	lastErr    string
+
+	// Ring buffer of the last len(ok) results.
+	ok   []bool
+	rtt  []time.Duration // valid where ok
+	n    int             // results held, up to len(ok)
+	next int             // index the next result goes to
+}
+
+func newTargetTracker(t Target) *targetTracker {
+	return &targetTracker{
+		target: t,
+		name:   t.String(),
+		ok:     make([]bool, t.Window),
+		rtt:    make([]time.Duration, t.Window),
+	}
+}
+
+// observe records one probe result and applies rise/fall. It reports
+// whether the target's state changed.
+func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bool {
+	tt.probes++
+	success := err == nil
+	tt.ok[tt.next] = success
+	tt.rtt[tt.next] = rtt
+	tt.next = (tt.next + 1) % len(tt.ok)
+	if tt.n < len(tt.ok) {
+		tt.n++
+	}
+	old := tt.state
+	if success {
+		tt.okRun++
+		tt.failRun = 0
+		tt.lastErr = ""
+		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
+			if tt.state == TargetDown {
+				// The outage is already accounted for by the down state:
+				// keep only the results since recovery, so stale failures do
+				// not hold a recovered uplink in degraded.
+				tt.clearWindowExceptLast(tt.okRun)
+			}
+			tt.state = TargetUp
+		}
+	} else {
+		tt.failRun++
+		tt.okRun = 0
+		tt.lastErr = err.Error()
+		if tt.state != TargetDown && tt.failRun >= tt.target.Fall {
+			tt.state = TargetDown
+		}
+	}
+	if tt.state != old {
+		tt.lastChange = now
+		return true
+	}
+	return false
+}
+
+// clearWindowExceptLast forgets all but the last k results.
+func (tt *targetTracker) clearWindowExceptLast(k int) {
+	k = min(k, tt.n)
+	size := len(tt.ok)
+	start := (tt.next - k + size) % size
+	ok := make([]bool, k)
+	rtt := make([]time.Duration, k)
+	for i := 0; i < k; i++ {
+		ok[i], rtt[i] = tt.ok[(start+i)%size], tt.rtt[(start+i)%size]
+	}
+	copy(tt.ok, ok)
+	copy(tt.rtt, rtt)
+	tt.n, tt.next = k, k%size
+}
+
+// appendWindow adds the target's window to w.
+func (tt *targetTracker) appendWindow(w *window) {
+	for i := 0; i < tt.n; i++ {
+		if tt.ok[i] {
+			w.rtts = append(w.rtts, tt.rtt[i])
+		} else {
+			w.fails++
+		}
+		w.samples++
+	}
+}
+
+// window accumulates results over one or more targets' windows. Its rtts
+// slice is reused between evaluations so that steady-state probing does not
+// allocate.
+type window struct {
+	samples int
+	fails   int
+	rtts    []time.Duration
+}
+
+func (w *window) reset() { w.samples, w.fails, w.rtts = 0, 0, w.rtts[:0] }
+
+// figures returns the loss in percent and the mean and 95th percentile RTT
+// of the successful samples. It sorts w.rtts in place.
+func (w *window) figures() (loss float64, mean, p95 time.Duration) {
+	if w.samples == 0 {
+		return 0, 0, 0
+	}
+	loss = 100 * float64(w.fails) / float64(w.samples)
+	if len(w.rtts) == 0 {
+		return loss, 0, 0
+	}
+	var sum time.Duration
+	for _, r := range w.rtts {
+		sum += r
+	}
+	mean = sum / time.Duration(len(w.rtts))
+	slices.Sort(w.rtts)
+	// Nearest-rank percentile: the smallest value with at least 95% of the
+	// samples at or below it.
+	idx := (95*len(w.rtts)+99)/100 - 1
+	return loss, mean, w.rtts[idx]
+}
+
+// uplinkTracker turns the targets of one uplink, its carrier and its BGP
+// session into a verdict. It is not safe for concurrent use; the Monitor's
+// lock guards it. Every method takes the time explicitly so the logic is
+// tested with simulated time.
+type uplinkTracker struct {
+	name    string
+	device  string
+	cfg     Config
+	targets []*targetTracker
+
+	carrier InputState
+	session InputState
+
+	verdict Verdict
+	since   time.Time
+	reason  string
+	// degraded is the hysteresis latch of the loss/RTT condition: set when a
+	// figure reaches its enter threshold, cleared only when all figures are
+	// below their leave thresholds.
+	degraded bool
+
+	// Figures of the last evaluation (over the up targets).
+	targetsUp int
+	loss      float64
+	rttMean   time.Duration
+	rttP95    time.Duration
+	samples   int
+
+	scratch window
+}
+
+func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
+	u := &uplinkTracker{name: name, device: device, cfg: cfg, reason: "no verdict yet"}
+	total := 0
+	for _, t := range cfg.Targets {
+		u.targets = append(u.targets, newTargetTracker(t))
+		total += t.Window
+	}
+	u.scratch.rtts = make([]time.Duration, 0, total)
+	return u
+}
+
+// evaluate recomputes the verdict at now. It reports whether the verdict
+// changed.
+func (u *uplinkTracker) evaluate(now time.Time) bool {
+	cand, reason := u.candidate()
+	switch {
+	case cand == VerdictUnknown:
+		// Still learning: keep what we have (only possible before the first
+		// verdict, since targets never return to unknown).
+		if u.verdict == VerdictUnknown {
+			u.reason = reason
+		}
+		return false
+	case cand == u.verdict:
+		u.reason = reason
+		return false
+	case u.verdict != VerdictUnknown && cand.rank() > u.verdict.rank() && now.Sub(u.since) < u.cfg.HoldDown:
+		// Good news waits for the hold-down so that a flapping uplink
+		// changes verdict at most three times per hold-down (down, then up,
+		// then degraded and down again at once); bad news never waits.
+		u.reason = fmt.Sprintf("recovering to %s (%s); held %s until %s by hold_down",
+			cand, reason, u.verdict, u.since.Add(u.cfg.HoldDown).Format(time.RFC3339Nano))
+		return false
+	}
+	u.verdict, u.since, u.reason = cand, now, reason
+	return true
+}
+
+// candidate computes the verdict the inputs call for, before hold-down.
+func (u *uplinkTracker) candidate() (Verdict, string) {
+	up, down := 0, 0
+	var failed []string
+	for _, t := range u.targets {
+		switch t.state {
+		case TargetUp:
+			up++
+		case TargetDown:
+			down++
+			failed = append(failed, t.name)
+		}
+	}
+	u.targetsUp = up
+
+	// Figures over the targets that are up: a target that is down already
+	// counts against k-of-N and must not also make a healthy uplink look
+	// degraded. With no target up, use all of them so the figures still say
+	// something.
+	w := &u.scratch
+	w.reset()
+	for _, t := range u.targets {
+		if t.state == TargetUp || up == 0 {
+			t.appendWindow(w)
+		}
+	}
+	u.samples = w.samples
+	u.loss, u.rttMean, u.rttP95 = w.figures()
+
+	if u.carrier == InputDown {
+		u.degraded = false
+		return VerdictDown, fmt.Sprintf("carrier lost on %s", u.device)
+	}
+	if u.session == InputDown {
+		u.degraded = false
+		return VerdictDown, "BGP session down"
+	}
+	n, need := len(u.targets), u.cfg.MinUp
+	switch {
+	case up < need && down > n-need:
+		u.degraded = false
+		return VerdictDown, fmt.Sprintf("%d of %d targets down (%s); need %d up", down, n, strings.Join(failed, ", "), need)
+	case up < need:
+		return VerdictUnknown, fmt.Sprintf("waiting for first results: %d of %d targets up, %d down", up, n, down)
+	}
+
+	figs := fmt.Sprintf("loss %.1f%%, rtt mean %v p95 %v over %d probes", u.loss, u.rttMean.Round(10*time.Microsecond), u.rttP95.Round(10*time.Microsecond), u.samples)
+	kofn := fmt.Sprintf("%d of %d targets up", up, n)
+	if down > 0 {
+		kofn += fmt.Sprintf(" (down: %s)", strings.Join(failed, ", "))
+	}
+	// Judge loss/RTT only on a window at least half full, so the first few
+	// probes after start cannot declare degradation on their own.
+	minSamples := 0
+	for _, t := range u.targets {
+		if t.state == TargetUp {
+			minSamples += t.target.Window
+		}
+	}
+	minSamples = (minSamples + 1) / 2
+	if u.samples >= minSamples {
+		lossHigh := u.loss >= u.cfg.LossEnter
+		rttHigh := u.rttP95 >= u.cfg.RTTEnter
+		lossLow := u.loss < u.cfg.LossLeave
+		rttLow := u.rttP95 < u.cfg.RTTLeave
+		switch {
+		case !u.degraded && (lossHigh || rttHigh):
+			u.degraded = true
+		case u.degraded && lossLow && rttLow:
+			u.degraded = false
+		}
+	}
+	if u.degraded {
+		var why []string
+		if u.loss >= u.cfg.LossLeave {
+			why = append(why, fmt.Sprintf("loss %.1f%% (enter %g%%, leave below %g%%)", u.loss, u.cfg.LossEnter, u.cfg.LossLeave))
+		}
+		if u.rttP95 >= u.cfg.RTTLeave {
+			why = append(why, fmt.Sprintf("rtt p95 %v (enter %v, leave below %v)", u.rttP95.Round(10*time.Microsecond), u.cfg.RTTEnter, u.cfg.RTTLeave))
+		}
+		if len(why) == 0 {
+			why = append(why, "loss or rtt not yet judged below the leave thresholds")
+		}
+		return VerdictDegraded, strings.Join(why, " and ") + "; " + kofn + "; " + figs
+	}
+	return VerdictUp, kofn + "; " + figs
+}

@@ -1,0 +1,462 @@
+package health
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var errTimeout = errors.New("timeout")
+
+// sim drives an uplinkTracker with simulated time: each step gives every
+// target one result (a fake prober's answer) and advances the clock by the
+// interval. It records every verdict transition.
+type sim struct {
+	t     *testing.T
+	u     *uplinkTracker
+	now   time.Time
+	step_ time.Duration
+	trans []transition
+}
+
+type transition struct {
+	at       time.Time
+	from, to Verdict
+	reason   string
+}
+
+// res is the answer of a fake prober for one step.
+type res struct {
+	ok  bool
+	rtt time.Duration
+}
+
+var (
+	ok   = res{ok: true, rtt: 5 * time.Millisecond}
+	fail = res{}
+)
+
+func slow(d time.Duration) res { return res{ok: true, rtt: d} }
+
+func testConfig(nTargets int, mod func(*Config)) Config {
+	c := Config{HoldDown: time.Nanosecond} // no hold-down unless a test sets one
+	for i := range nTargets {
+		c.Targets = append(c.Targets, Target{Kind: KindICMP, Address: mustAddr(fmt.Sprintf("2001:db8:9000:1::%x", i+1))})
+	}
+	if mod != nil {
+		mod(&c)
+	}
+	c.ApplyDefaults(0)
+	return c
+}
+
+func newSim(t *testing.T, c Config) *sim {
+	t.Helper()
+	if errs := c.Validate(); len(errs) > 0 {
+		t.Fatalf("test config invalid: %v", errors.Join(errs...))
+	}
+	return &sim{t: t, u: newUplinkTracker("isp-a", "eth1", c), now: time.Unix(1000, 0), step_: c.Interval}
+}
+
+// step feeds one result per target (a single result is used for all).
+func (s *sim) step(rs ...res) Verdict {
+	s.t.Helper()
+	if len(rs) == 1 {
+		for len(rs) < len(s.u.targets) {
+			rs = append(rs, rs[0])
+		}
+	}
+	if len(rs) != len(s.u.targets) {
+		s.t.Fatalf("step: %d results for %d targets", len(rs), len(s.u.targets))
+	}
+	for i, r := range rs {
+		var err error
+		if !r.ok {
+			err = errTimeout
+		}
+		s.u.targets[i].observe(s.now, r.rtt, err)
+		s.eval()
+	}
+	s.now = s.now.Add(s.step_)
+	return s.u.verdict
+}
+
+func (s *sim) eval() {
+	from := s.u.verdict
+	if s.u.evaluate(s.now) {
+		s.trans = append(s.trans, transition{s.now, from, s.u.verdict, s.u.reason})
+	}
+}
+
+// steps feeds the same results n times and returns the final verdict.
+func (s *sim) steps(n int, rs ...res) Verdict {
+	s.t.Helper()
+	var v Verdict
+	for range n {
+		v = s.step(rs...)
+	}
+	return v
+}
+
+func TestRiseFall(t *testing.T) {
+	c := testConfig(1, func(c *Config) { c.Rise, c.Fall = 3, 2 })
+	s := newSim(t, c)
+	tt := s.u.targets[0]
+	seq := []struct {
+		in   res
+		want TargetState
+	}{
+		{ok, TargetUnknown}, {ok, TargetUnknown}, {ok, TargetUp}, // rise 3
+		{fail, TargetUp}, {ok, TargetUp}, {fail, TargetUp}, {fail, TargetDown}, // fall 2, the run restarts on success
+		{ok, TargetDown}, {ok, TargetDown}, {fail, TargetDown}, {ok, TargetDown}, {ok, TargetDown}, {ok, TargetUp},
+	}
+	for i, st := range seq {
+		s.step(st.in)
+		if tt.state != st.want {
+			t.Fatalf("after result %d (ok=%v): target %v, want %v", i, st.in.ok, tt.state, st.want)
+		}
+	}
+	// From unknown, failures go straight to down after fall.
+	s2 := newSim(t, c)
+	s2.step(fail)
+	if got := s2.u.targets[0].state; got != TargetUnknown {
+		t.Fatalf("after 1 failure: %v, want unknown", got)
+	}
+	s2.step(fail)
+	if got := s2.u.targets[0].state; got != TargetDown {
+		t.Fatalf("after 2 failures: %v, want down", got)
+	}
+	if s2.u.verdict != VerdictDown {
+		t.Fatalf("single target down: verdict %v, want down", s2.u.verdict)
+	}
+}
+
+func TestKOfN(t *testing.T) {
+	// Rise = fall = 1 so each step sets the target states directly.
+	cases := []struct {
+		minUp int
+		in    []res
+		want  Verdict
+	}{
+		{0, []res{ok, ok, ok}, VerdictUp},
+		{0, []res{ok, ok, fail}, VerdictUp}, // majority of 3 is 2
+		{0, []res{ok, fail, fail}, VerdictDown},
+		{0, []res{fail, fail, fail}, VerdictDown},
+		{1, []res{ok, fail, fail}, VerdictUp},
+		{1, []res{fail, fail, fail}, VerdictDown},
+		{3, []res{ok, ok, fail}, VerdictDown},
+		{3, []res{ok, ok, ok}, VerdictUp},
+	}
+	for _, tc := range cases {
+		name := fmt.Sprintf("min_up=%d/%v", tc.minUp, tc.in)
+		t.Run(name, func(t *testing.T) {
+			c := testConfig(3, func(c *Config) { c.MinUp, c.Rise, c.Fall = tc.minUp, 1, 1 })
+			s := newSim(t, c)
+			if got := s.step(tc.in...); got != tc.want {
+				t.Fatalf("verdict %v (%s), want %v", got, s.u.reason, tc.want)
+			}
+			if tc.want == VerdictDown {
+				for i, r := range tc.in {
+					name := s.u.targets[i].name
+					if !r.ok && !strings.Contains(s.u.reason, name) {
+						t.Errorf("reason %q does not name failed target %s", s.u.reason, name)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestUnknownUntilDecidable(t *testing.T) {
+	// 3 targets, need 2, rise 3, fall 3: one failing target cannot decide
+	// down and one rising target cannot decide up.
+	c := testConfig(3, func(c *Config) { c.MinUp = 2 })
+	s := newSim(t, c)
+	s.steps(2, ok, ok, fail)
+	if s.u.verdict != VerdictUnknown {
+		t.Fatalf("before rise: verdict %v, want unknown", s.u.verdict)
+	}
+	s.step(ok, ok, fail)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+}
+
+// lossPattern returns one result per step where every n-th fails.
+func lossPattern(s *sim, steps, everyN int) {
+	for i := range steps {
+		if i%everyN == everyN-1 {
+			s.step(fail)
+		} else {
+			s.step(ok)
+		}
+	}
+}
+
+func TestDegradedLossHysteresis(t *testing.T) {
+	// One target, window 30 (so loss moves in steps of 3.3%), enter 10%,
+	// leave 5%.
+	c := testConfig(1, func(c *Config) { c.Fall, c.Window = 5, 30 })
+	s := newSim(t, c)
+	if v := s.steps(20, ok); v != VerdictUp {
+		t.Fatalf("clean: %v", v)
+	}
+	lossPattern(s, 60, 5) // 20% loss
+	if s.u.verdict != VerdictDegraded {
+		t.Fatalf("20%% loss: verdict %v (%s), want degraded", s.u.verdict, s.u.reason)
+	}
+	if !strings.Contains(s.u.reason, "loss 20.0%") {
+		t.Errorf("reason %q does not give the loss", s.u.reason)
+	}
+	// 1 in 15 keeps exactly 2 failures in the window, 6.7%: below enter but
+	// not below leave, so it stays degraded.
+	lossPattern(s, 90, 15)
+	if s.u.verdict != VerdictDegraded {
+		t.Fatalf("6.7%% loss after degraded: verdict %v, want degraded (hysteresis)", s.u.verdict)
+	}
+	// 1 in 30 keeps exactly one failure, 3.3%: below leave.
+	lossPattern(s, 90, 30)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("3.3%% loss: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+	s.steps(30, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("clean again: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+	// From up, 6.7% loss does not enter degraded.
+	lossPattern(s, 90, 15)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("6.7%% loss from up: verdict %v, want up (below enter)", s.u.verdict)
+	}
+}
+
+func TestDegradedRTTHysteresis(t *testing.T) {
+	c := testConfig(2, func(c *Config) { c.RTTEnter, c.RTTLeave = 100*time.Millisecond, 60*time.Millisecond })
+	s := newSim(t, c)
+	s.steps(20, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("clean: %v", s.u.verdict)
+	}
+	s.steps(20, slow(150*time.Millisecond))
+	if s.u.verdict != VerdictDegraded || !strings.Contains(s.u.reason, "rtt p95 150ms") {
+		t.Fatalf("150ms: verdict %v (%s), want degraded naming rtt p95 150ms", s.u.verdict, s.u.reason)
+	}
+	s.steps(40, slow(80*time.Millisecond))
+	if s.u.verdict != VerdictDegraded {
+		t.Fatalf("80ms after degraded: verdict %v, want degraded (between leave and enter)", s.u.verdict)
+	}
+	s.steps(40, slow(50*time.Millisecond))
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("50ms: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+	s.steps(40, slow(80*time.Millisecond))
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("80ms from up: verdict %v, want up (below enter)", s.u.verdict)
+	}
+	// p95 and not mean: 1 slow probe in 10 is above the 95th percentile.
+	for i := range 40 {
+		if i%10 == 0 {
+			s.step(slow(300 * time.Millisecond))
+		} else {
+			s.step(ok)
+		}
+	}
+	if s.u.verdict != VerdictDegraded {
+		t.Fatalf("10%% of probes at 300ms: verdict %v (%s), want degraded on p95", s.u.verdict, s.u.reason)
+	}
+}
+
+func TestHoldDownDelaysOnlyImprovement(t *testing.T) {
+	c := testConfig(1, func(c *Config) { c.HoldDown = 10 * time.Second; c.Rise, c.Fall = 2, 2 })
+	s := newSim(t, c) // interval 1s
+	s.steps(2, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("first verdict must not wait for hold-down: %v", s.u.verdict)
+	}
+	s.steps(2, fail)
+	if s.u.verdict != VerdictDown {
+		t.Fatalf("worsening must be immediate: %v", s.u.verdict)
+	}
+	downAt := s.trans[len(s.trans)-1].at
+	s.steps(2, ok)
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "hold_down") {
+		t.Fatalf("improvement within hold-down: verdict %v (%s), want down held", s.u.verdict, s.u.reason)
+	}
+	for s.u.verdict == VerdictDown {
+		s.step(ok)
+		if s.now.Sub(downAt) > time.Minute {
+			t.Fatal("never recovered")
+		}
+	}
+	last := s.trans[len(s.trans)-1]
+	if got := last.at.Sub(downAt); got < c.HoldDown || got > c.HoldDown+c.Interval {
+		t.Fatalf("recovered %v after going down, want hold_down %v (+ at most one interval)", got, c.HoldDown)
+	}
+}
+
+// TestFlappingNeverFasterThanConfigured feeds random flapping to targets for
+// a long simulated time and checks that no verdict improves sooner than
+// hold_down after the previous change. Worsening is immediate but at most two
+// can follow each other (up, degraded, down), so the verdict changes at most
+// three times per hold_down whatever the input does.
+func TestFlappingNeverFasterThanConfigured(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			c := testConfig(3, func(c *Config) {
+				c.Interval = 50 * time.Millisecond
+				c.HoldDown = 2 * time.Second
+				c.Rise, c.Fall, c.Window = 1+rng.IntN(3), 1+rng.IntN(3), 5+rng.IntN(20)
+			})
+			s := newSim(t, c)
+			// Square-wave flapping with a random period plus random loss and
+			// latency spikes.
+			period := max(c.Rise, c.Fall) + rng.IntN(20)
+			steps := 4000
+			for i := range steps {
+				var rs []res
+				for range 3 {
+					r := ok
+					switch {
+					case (i/period)%2 == 1:
+						r = fail
+					case rng.IntN(10) == 0:
+						r = fail
+					case rng.IntN(10) == 0:
+						r = slow(time.Duration(rng.IntN(400)) * time.Millisecond)
+					}
+					rs = append(rs, r)
+				}
+				s.step(rs...)
+			}
+			if len(s.trans) < 3 {
+				t.Fatalf("only %d transitions: the input does not flap enough to test anything", len(s.trans))
+			}
+			for i := 1; i < len(s.trans); i++ {
+				prev, cur := s.trans[i-1], s.trans[i]
+				if cur.to.rank() > cur.from.rank() && cur.at.Sub(prev.at) < c.HoldDown {
+					t.Fatalf("transition %d %v->%v came %v after the previous one, hold_down is %v", i, cur.from, cur.to, cur.at.Sub(prev.at), c.HoldDown)
+				}
+			}
+			total := time.Duration(steps) * c.Interval
+			if limit := 3 * (int(total/c.HoldDown) + 1); len(s.trans) > limit {
+				t.Fatalf("%d transitions in %v, more than %d", len(s.trans), total, limit)
+			}
+		})
+	}
+}
+
+// drive brings s to verdict v (no hold-down in these configs).
+func drive(t *testing.T, s *sim, v Verdict) {
+	t.Helper()
+	switch v {
+	case VerdictUp:
+		s.steps(40, ok)
+	case VerdictDegraded:
+		s.steps(40, slow(200*time.Millisecond))
+	case VerdictDown:
+		s.steps(10, fail)
+	}
+	if s.u.verdict != v {
+		t.Fatalf("drive to %v: got %v (%s)", v, s.u.verdict, s.u.reason)
+	}
+}
+
+func TestEveryTransition(t *testing.T) {
+	states := []Verdict{VerdictUp, VerdictDegraded, VerdictDown}
+	for _, from := range states {
+		for _, to := range states {
+			if from == to {
+				continue
+			}
+			t.Run(from.String()+"->"+to.String(), func(t *testing.T) {
+				s := newSim(t, testConfig(2, nil))
+				drive(t, s, from)
+				n := len(s.trans)
+				drive(t, s, to)
+				if len(s.trans) == n {
+					t.Fatal("no transition recorded")
+				}
+				last := s.trans[len(s.trans)-1]
+				if last.to != to {
+					t.Fatalf("last transition %v->%v", last.from, last.to)
+				}
+				wantWord := map[Verdict]string{VerdictUp: "targets up", VerdictDegraded: "rtt p95", VerdictDown: "targets down"}[to]
+				if !strings.Contains(last.reason, wantWord) {
+					t.Fatalf("reason %q lacks %q", last.reason, wantWord)
+				}
+			})
+		}
+	}
+	// Random order: after each settle the verdict is what the input says.
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := newSim(t, testConfig(2, nil))
+	for range 200 {
+		drive(t, s, states[rng.IntN(len(states))])
+	}
+}
+
+func TestCarrierAndSession(t *testing.T) {
+	c := testConfig(2, func(c *Config) { c.HoldDown = 5 * time.Second })
+	s := newSim(t, c)
+	s.steps(20, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("clean: %v", s.u.verdict)
+	}
+	s.u.carrier = InputDown
+	s.eval()
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "carrier lost on eth1") {
+		t.Fatalf("carrier loss: verdict %v (%s), want down at once", s.u.verdict, s.u.reason)
+	}
+	s.u.carrier = InputUp
+	s.eval()
+	if s.u.verdict != VerdictDown {
+		t.Fatalf("carrier back: verdict %v, want down until hold_down passes", s.u.verdict)
+	}
+	s.steps(6, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("after hold_down: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+	s.u.session = InputDown
+	s.eval()
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "BGP session down") {
+		t.Fatalf("session down: verdict %v (%s)", s.u.verdict, s.u.reason)
+	}
+}
+
+func TestRecoveryForgetsOutage(t *testing.T) {
+	// After 100% loss the window is full of failures; recovery must come
+	// back up after rise (plus hold-down), not linger in degraded until the
+	// window refills.
+	c := testConfig(3, func(c *Config) { c.Interval = 50 * time.Millisecond })
+	s := newSim(t, c)
+	s.steps(20, ok)
+	s.steps(20, fail)
+	if s.u.verdict != VerdictDown {
+		t.Fatalf("outage: %v", s.u.verdict)
+	}
+	s.steps(c.Rise, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+	}
+}
+
+func TestWindowFigures(t *testing.T) {
+	w := window{samples: 25, fails: 5}
+	for i := 1; i <= 20; i++ {
+		w.rtts = append(w.rtts, time.Duration(21-i)*time.Millisecond)
+	}
+	loss, mean, p95 := w.figures()
+	if loss != 20 || mean != 10500*time.Microsecond || p95 != 19*time.Millisecond {
+		t.Fatalf("figures = %v, %v, %v; want 20, 10.5ms, 19ms", loss, mean, p95)
+	}
+	if l, m, p := (&window{}).figures(); l != 0 || m != 0 || p != 0 {
+		t.Fatalf("empty window figures = %v %v %v", l, m, p)
+	}
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
