@@ -160,6 +160,7 @@ func TestInvalid(t *testing.T) {
 		{"max prefixes", "peer_asn: 64502,", "peer_asn: 64502, max_prefixes: 0,", "uplinks[1].bgp.max_prefixes", "at least 1"},
 		{"both passwords", "peer_asn: 64502,", "peer_asn: 64502, password: a, password_file: /x,", "uplinks[1].bgp.password", "keep one"},
 		{"missing password file", "peer_asn: 64502,", "peer_asn: 64502, password_file: /nonexistent/pw,", "uplinks[1].bgp.password_file", "cannot read it"},
+		{"device password file", "peer_asn: 64502,", "peer_asn: 64502, password_file: /dev/zero,", "uplinks[1].bgp.password_file", "not a regular file"},
 		{"empty password file", "peer_asn: 64502,", "peer_asn: 64502, password_file: " + pwFile + ",", "uplinks[1].bgp.password_file", "is empty"},
 		{"dup neighbor", `"2001:db8:2000:1::1"`, `"2001:db8:1000:1::1"`, "uplinks[1].bgp.neighbor", "already a neighbor of uplinks[0]"},
 		{"local family", "peer_asn: 64502,", "peer_asn: 64502, local_address: 198.18.2.2,", "uplinks[1].bgp.local_address", "not the same address family"},

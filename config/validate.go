@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"os"
@@ -330,9 +331,9 @@ func (c *checker) uplink(i int, ru rawUplink, cfg *Config, names map[string]int,
 		c.add(bp+".password", "set together with password_file; keep one")
 	case rb.PasswordFile != "":
 		b.PasswordFile = rb.PasswordFile
-		data, err := os.ReadFile(rb.PasswordFile)
+		data, err := readSecretFile(rb.PasswordFile)
 		if err != nil {
-			c.add(bp+".password_file", "cannot read it: %v", err)
+			c.add(bp+".password_file", "%v", err)
 			break
 		}
 		pw := strings.TrimRight(string(data), "\r\n")
@@ -458,4 +459,29 @@ func ParseLargeCommunity(s string) (LargeCommunity, error) {
 // String formats l as global:local1:local2.
 func (l LargeCommunity) String() string {
 	return fmt.Sprintf("%d:%d:%d", l.Global, l.Local1, l.Local2)
+}
+
+// readSecretFile reads a small regular file. Devices, FIFOs and large files
+// are refused: reading /dev/zero or a pipe would hang validation.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read it: %v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read it: %v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; put the key in a plain file", path)
+	}
+	if st.Size() > 4096 {
+		return nil, fmt.Errorf("%s is %d bytes; a TCP-MD5 key file holds one key of at most %d bytes", path, st.Size(), maxMD5KeyLen)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read it: %v", err)
+	}
+	return data, nil
 }

@@ -1,0 +1,11 @@
+// Command mhlab runs the namespace lab (DESIGN.md section 6) on this
+// machine: ISP-A (FRR), ISP-B (BIRD), a transit router (FRR), an internet
+// host and a LAN host, with multihomed in the edge namespace.
+//
+//	mhlab demo   bring the lab up, show the announcements, cut ISP-A's link,
+//	             show the failover at the transit, restore, tear down
+//	mhlab up     bring the lab up and keep it until Ctrl-C
+//
+// It needs root, FRR and BIRD 2, and the multihomed binary (--daemon).
+// Everything it creates lives in namespaces named mh<id>*, removed on exit.
+package main

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+func main() {
+	fs := flag.NewFlagSet("mhlab", flag.ExitOnError)
+	daemon := fs.String("daemon", "./bin/multihomed", "path of the multihomed binary")
+	verbose := fs.Bool("v", false, "echo the daemon's log")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: mhlab [--daemon PATH] [-v] demo|up")
+		fs.PrintDefaults()
+	}
+	if len(os.Args) < 2 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	_ = fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "demo":
+		err = run(ctx, *daemon, *verbose, true)
+	case "up":
+		err = run(ctx, *daemon, *verbose, false)
+	default:
+		fs.Usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mhlab:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("\n==> "+format+"\n", args...)
+}
+
+func run(ctx context.Context, daemonPath string, verbose, demo bool) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (network namespaces); run it with sudo")
+	}
+	abs, err := filepath.Abs(daemonPath)
+	if err != nil {
+		return err
+	}
+	step("Building the lab: edge (multihomed AS64500), isp-a (FRR AS64501), isp-b (BIRD AS64502), transit (FRR AS64510)")
+	l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID()})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Tearing the lab down")
+		l.Close()
+	}()
+	fmt.Println("   namespaces:", l.Describe())
+	cfgDir, err := os.MkdirTemp("", "mhlab-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cfgDir)
+	cfgPath := filepath.Join(cfgDir, "multihomed.yaml")
+	cfgText := lab.EdgeConfig(map[string]string{"isp-b": "      prepend: 1"})
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		return err
+	}
+	step("Starting multihomed in %s with this config:", l.Edge.Name)
+	fmt.Print(indent(cfgText))
+	var echo io.Writer // a nil *os.File here would be a non-nil writer
+	if verbose {
+		echo = os.Stdout
+	}
+	d, err := lab.StartDaemon(ctx, l.Edge, abs, cfgPath, echo)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := d.Stop(10 * time.Second); err != nil {
+			fmt.Println("   daemon:", err)
+		}
+	}()
+
+	step("Waiting for the BGP sessions and for the transit to hear the site via both ISPs")
+	if err := waitTransit(ctx, l, d, 2, 60*time.Second); err != nil {
+		return err
+	}
+	show(ctx, l)
+	if !demo {
+		step("Lab is up. Try: ip netns exec %s ip -6 route; vtysh -N %s -c 'show bgp ipv6 unicast'. Ctrl-C to stop.", l.Edge.Name, l.Transit.Name)
+		<-ctx.Done()
+		return nil
+	}
+
+	step("Cutting ISP-A's link (ip link set eth-a down in the edge)")
+	cut := time.Now()
+	if _, err := l.Edge.Run(ctx, "ip", "link", "set", "eth-a", "down"); err != nil {
+		return err
+	}
+	if err := waitTransit(ctx, l, d, 1, 60*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("   transit lost the path via ISP-A %s after the cut\n", time.Since(cut).Round(time.Millisecond))
+	show(ctx, l)
+
+	step("Restoring ISP-A's link")
+	restore := time.Now()
+	if _, err := l.Edge.Run(ctx, "ip", "link", "set", "eth-a", "up"); err != nil {
+		return err
+	}
+	if err := waitTransit(ctx, l, d, 2, 90*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("   transit heard the site via ISP-A again %s after the restore\n", time.Since(restore).Round(time.Millisecond))
+	show(ctx, l)
+	step("Demo complete")
+	return nil
+}
+
+// waitTransit waits until the transit holds the site /48 via exactly n
+// paths.
+func waitTransit(ctx context.Context, l *lab.Lab, d *lab.Daemon, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		paths, err := l.TransitRouter.Paths(ctx, lab.SitePrefix6)
+		if err == nil && len(paths) == n {
+			return nil
+		}
+		select {
+		case <-d.Done():
+			return fmt.Errorf("multihomed exited; its log:\n%s", d.Log())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("transit holds %d paths for %s after %s, want %d; daemon log:\n%s", len(paths), lab.SitePrefix6, timeout, n, d.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// show prints what each router holds for the site prefixes and its
+// sessions with the edge.
+func show(ctx context.Context, l *lab.Lab) {
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "   router\tprefix\tAS path\tcommunities\tbest")
+	for _, name := range []string{"isp-a", "isp-b", "transit"} {
+		r := l.Routers()[name]
+		for _, p := range []netip.Prefix{lab.SitePrefix6, lab.SitePrefix4} {
+			paths, err := r.Paths(ctx, p)
+			if err != nil {
+				fmt.Fprintf(tw, "   %s\t%s\terror: %v\t\t\n", name, p, err)
+				continue
+			}
+			if len(paths) == 0 {
+				fmt.Fprintf(tw, "   %s\t%s\t(none)\t\t\n", name, p)
+			}
+			slices.SortFunc(paths, func(a, b lab.Path) int { return len(a.ASPath) - len(b.ASPath) })
+			for _, path := range paths {
+				fmt.Fprintf(tw, "   %s\t%s\t%v\t%s\t%v\n", name, p, path.ASPath, strings.Join(path.Communities, " "), path.Best)
+			}
+		}
+	}
+	tw.Flush()
+	for _, s := range []struct {
+		name string
+		r    lab.Router
+		n    netip.Addr
+	}{{"isp-a", l.ISPARouter, lab.EdgeAAddr6}, {"isp-b", l.ISPBRouter, lab.EdgeBAddr6}} {
+		st, err := s.r.Session(ctx, s.n)
+		if err != nil {
+			fmt.Printf("   %s session with the edge: %v\n", s.name, err)
+			continue
+		}
+		fmt.Printf("   %s session with the edge (%s): %s\n", s.name, s.n, st.State)
+	}
+}
+
+func indent(s string) string {
+	return "   " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n   ") + "\n"
+}
