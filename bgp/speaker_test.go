@@ -55,10 +55,23 @@ func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []s
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
 	}}))
 	for _, r := range routes {
-		pfx := netip.MustParsePrefix(r)
+		// "prefix asn..." originates the prefix with that AS path behind
+		// the peer's own ASN.
+		f := strings.Fields(r)
+		pfx := netip.MustParsePrefix(f[0])
 		nlri, _ := bgp.NewIPAddrPrefix(pfx)
 		nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr(addr))
-		_, err := p.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}})
+		attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}
+		if len(f) > 1 {
+			var asns []uint32
+			for _, a := range f[1:] {
+				var n uint32
+				fmt.Sscan(a, &n)
+				asns = append(asns, n)
+			}
+			attrs = append(attrs, bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, asns)}))
+		}
+		_, err := p.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: attrs}}})
 		must(t, err)
 	}
 	return p
@@ -240,4 +253,37 @@ func TestStartStopNoLeak(t *testing.T) {
 		sp.Stop(context.Background())
 	}
 	goleak.VerifyNone(t, goleak.IgnoreCurrent(), gobgpAsyncTeardown)
+}
+
+// TestImportFull: an ISP with import full sends a mix; only the routes that
+// pass every filter of DESIGN.md section 8 are accepted.
+func TestImportFull(t *testing.T) {
+	port := freePort(t)
+	startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0"})
+	startTestPeer(t, "127.0.0.3", port, 64502, []string{
+		"0.0.0.0/0",             // default: accepted
+		"203.0.113.0/24",        // documentation space, allowed by the lab profile
+		"185.0.0.0/24 64510",    // a normal route through another AS
+		"10.0.0.0/8",            // RFC 1918 bogon
+		"198.51.100.128/25",     // inside our own prefix
+		"198.51.100.0/24",       // our own prefix
+		"192.0.2.0/25",          // longer than /24
+		"185.0.1.0/24 65000",    // private ASN in the path
+		"185.0.2.0/24 23456",    // AS_TRANS in the path
+		"185.0.3.0/24 64496",    // documentation ASN: allowed by the lab profile
+	})
+	cfg := loopbackConfig(t)
+	cfg.Uplinks[1].BGP.Import = config.ImportFull
+	sp := New(Options{PeerPort: uint32(port)})
+	ctx := context.Background()
+	must(t, sp.Start(ctx, cfg))
+	defer sp.Stop(ctx)
+	want := "map[isp-a:[0.0.0.0/0] isp-b:[0.0.0.0/0 185.0.0.0/24 185.0.3.0/24 203.0.113.0/24]]"
+	eventually(t, "learned exactly the clean routes", 20*time.Second, func() (bool, string) {
+		got, err := sp.Learned()
+		if err != nil {
+			return false, err.Error()
+		}
+		return fmt.Sprint(got) == want, fmt.Sprint(got)
+	})
 }

@@ -1,0 +1,145 @@
+package bgp
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	api "github.com/osrg/gobgp/v4/api"
+	"google.golang.org/protobuf/encoding/prototext"
+
+	"github.com/multihomed/multihomed/config"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func policyTestConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("../config/testdata/valid.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Uplinks[1].BGP.Import = config.ImportFull
+	return cfg
+}
+
+// TestBuildPoliciesGolden pins the whole policy set for a two-ISP site
+// (one import default, one import full) with every export attribute in use.
+// Refresh with: go test ./bgp -run TestBuildPoliciesGolden -update
+func TestBuildPoliciesGolden(t *testing.T) {
+	cfg := policyTestConfig(t)
+	anns := BaseAnnouncements(cfg)
+	anns["isp-b"][0].GracefulShutdown = true
+	for k, v := range anns {
+		anns[k] = normalize(v, cfg.Site.Prefixes)
+	}
+	req := buildPolicies(policyInput{cfg: cfg, anns: anns})
+	got, err := prototext.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// prototext randomises spacing between runs; normalise it.
+	norm := strings.Join(strings.Fields(string(got)), " ")
+	norm = strings.ReplaceAll(norm, "} ", "}\n")
+	const golden = "testdata/policies.golden"
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(norm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if d := cmp.Diff(string(want), norm); d != "" {
+		t.Errorf("policies differ from %s (-want +got):\n%s", golden, d)
+	}
+}
+
+// TestPolicyInvariants checks the properties that keep the site safe,
+// whatever the golden file says.
+func TestPolicyInvariants(t *testing.T) {
+	cfg := policyTestConfig(t)
+	anns := BaseAnnouncements(cfg)
+	req := buildPolicies(policyInput{cfg: cfg, anns: anns})
+	var imp, exp *api.Policy
+	for _, p := range req.Policies {
+		switch p.Name {
+		case policyImport:
+			imp = p
+		case policyExport:
+			exp = p
+		}
+	}
+	if imp == nil || exp == nil {
+		t.Fatalf("policies = %v; want %s and %s", req.Policies, policyImport, policyExport)
+	}
+	// Our own paths must be accepted by import first, or nothing is announced.
+	if first := imp.Statements[0]; first.Conditions.RouteType != api.Conditions_ROUTE_TYPE_LOCAL || first.Actions.RouteAction != api.RouteAction_ROUTE_ACTION_ACCEPT {
+		t.Errorf("first import statement = %v; want accept route-type LOCAL", first)
+	}
+	// Every other import statement is scoped to one uplink's neighbors.
+	for _, s := range imp.Statements[1:] {
+		if s.Conditions.NeighborSet == nil {
+			t.Errorf("import statement %s applies to every neighbor", s.Name)
+		}
+	}
+	// Every export statement accepts only local routes, for one uplink, for
+	// one site prefix: no transit, ever.
+	sets := map[string]*api.DefinedSet{}
+	for _, ds := range req.DefinedSets {
+		sets[ds.Name] = ds
+	}
+	for _, s := range exp.Statements {
+		c := s.Conditions
+		if c.RouteType != api.Conditions_ROUTE_TYPE_LOCAL || c.NeighborSet == nil || c.PrefixSet == nil {
+			t.Fatalf("export statement %s is not limited to local routes, one uplink and a prefix: %v", s.Name, c)
+		}
+		for _, p := range sets[c.PrefixSet.Name].Prefixes {
+			pfx := netip.MustParsePrefix(p.IpPrefix)
+			found := false
+			for _, sp := range cfg.Site.Prefixes {
+				found = found || (sp == pfx && p.MaskLengthMin == uint32(pfx.Bits()) && p.MaskLengthMax == uint32(pfx.Bits()))
+			}
+			if !found {
+				t.Errorf("export statement %s exports %v, not exactly a site prefix", s.Name, p)
+			}
+		}
+		if ap := s.Actions.AsPrepend; ap != nil && (ap.Repeat > config.MaxPrepend || ap.Asn != cfg.Node.ASN) {
+			t.Errorf("export statement %s prepends %v; want our ASN at most %d times", s.Name, ap, config.MaxPrepend)
+		}
+	}
+	if len(exp.Statements) != len(cfg.Uplinks)*len(cfg.Site.Prefixes) {
+		t.Errorf("%d export statements; want one per uplink and prefix (%d)", len(exp.Statements), len(cfg.Uplinks)*len(cfg.Site.Prefixes))
+	}
+	// Withdrawing everything from one uplink removes its export statements.
+	delete(anns, "isp-a")
+	req = buildPolicies(policyInput{cfg: cfg, anns: anns})
+	for _, p := range req.Policies {
+		for _, s := range p.Statements {
+			if p.Name == policyExport && strings.Contains(s.Name, "isp-a") {
+				t.Errorf("export statement %s remains for an uplink announcing nothing", s.Name)
+			}
+		}
+	}
+}
+
+func TestNormalizeCapsAndFilters(t *testing.T) {
+	site := []netip.Prefix{netip.MustParsePrefix("2001:db8:face::/48"), netip.MustParsePrefix("198.51.100.0/24")}
+	got := normalize([]Announcement{
+		{Prefix: site[0], Prepend: 200},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24")},
+		{Prefix: site[1], Prepend: 1},
+		{Prefix: site[1], Prepend: 2},
+	}, site)
+	want := []Announcement{{Prefix: site[1], Prepend: 2}, {Prefix: site[0], Prepend: config.MaxPrepend}}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("normalize (-want +got):\n%s", d)
+	}
+}
