@@ -261,16 +261,16 @@ func TestImportFull(t *testing.T) {
 	port := freePort(t)
 	startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0"})
 	startTestPeer(t, "127.0.0.3", port, 64502, []string{
-		"0.0.0.0/0",             // default: accepted
-		"203.0.113.0/24",        // documentation space, allowed by the lab profile
-		"185.0.0.0/24 64510",    // a normal route through another AS
-		"10.0.0.0/8",            // RFC 1918 bogon
-		"198.51.100.128/25",     // inside our own prefix
-		"198.51.100.0/24",       // our own prefix
-		"192.0.2.0/25",          // longer than /24
-		"185.0.1.0/24 65000",    // private ASN in the path
-		"185.0.2.0/24 23456",    // AS_TRANS in the path
-		"185.0.3.0/24 64496",    // documentation ASN: allowed by the lab profile
+		"0.0.0.0/0",          // default: accepted
+		"203.0.113.0/24",     // documentation space, allowed by the lab profile
+		"185.0.0.0/24 64510", // a normal route through another AS
+		"10.0.0.0/8",         // RFC 1918 bogon
+		"198.51.100.128/25",  // inside our own prefix
+		"198.51.100.0/24",    // our own prefix
+		"192.0.2.0/25",       // longer than /24
+		"185.0.1.0/24 65000", // private ASN in the path
+		"185.0.2.0/24 23456", // AS_TRANS in the path
+		"185.0.3.0/24 64496", // documentation ASN: allowed by the lab profile
 	})
 	cfg := loopbackConfig(t)
 	cfg.Uplinks[1].BGP.Import = config.ImportFull
