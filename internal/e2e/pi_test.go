@@ -19,7 +19,8 @@ var (
 	ispB = []netip.Addr{lab.EdgeBAddr6, lab.EdgeBAddr4}
 )
 
-const attrsA = `      communities: ["64501:100"]
+const attrsA = `      ttl_security: true
+      communities: ["64501:100"]
       large_communities: ["64500:1:1"]
       med: 10
 `
@@ -36,10 +37,15 @@ func asPath(asns ...uint32) []uint32 { return asns }
 // clean stop.
 func TestInteropAnnounceAndReload(t *testing.T) {
 	t.Parallel()
-	e := start(t, lab.Options{}, lab.EdgeConfig(map[string]string{"isp-a": attrsA, "isp-b": attrsB}))
+	e := start(t, lab.Options{ISPATTLSecurity: true}, lab.EdgeConfig(map[string]string{"isp-a": attrsA, "isp-b": attrsB}))
 	a, b := e.lab.ISPARouter, e.lab.ISPBRouter
+	// ISP-A runs GTSM (RFC 5082) on both sides.
 	waitEstablished(t, a, ispA...)
 	waitEstablished(t, b, ispB...)
+	// The graceful-restart capability (RFC 4724) was exchanged.
+	if s, err := a.Session(ctx, lab.EdgeAAddr6); err != nil || s.GracefulRestartCap != "advertisedAndReceived" {
+		t.Errorf("ISP-A graceful restart capability = %q (%v); want advertisedAndReceived", s.GracefulRestartCap, err)
+	}
 
 	// Each ISP holds exactly the site prefixes from the edge, with its own
 	// attributes.

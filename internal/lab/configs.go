@@ -15,6 +15,8 @@ type frrNeighbor struct {
 	defaultOriginate bool
 	// routeMapOut names an outbound route-map, if any.
 	routeMapOut string
+	// ttlSecurity enables GTSM (RFC 5082) for a directly connected peer.
+	ttlSecurity bool
 }
 
 // frrBGPConf renders an FRR bgpd configuration.
@@ -28,6 +30,9 @@ func frrBGPConf(asn int, routerID netip.Addr, neighbors []frrNeighbor, networks 
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 2\n", n.addr, n.asn, n.addr)
 		if n.password != "" {
 			fmt.Fprintf(&b, " neighbor %s password %s\n", n.addr, n.password)
+		}
+		if n.ttlSecurity {
+			fmt.Fprintf(&b, " neighbor %s ttl-security hops 1\n", n.addr)
 		}
 	}
 	for _, fam := range []string{"ipv6", "ipv4"} {

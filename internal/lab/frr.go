@@ -187,6 +187,9 @@ func (f *FRR) Session(ctx context.Context, neighbor netip.Addr) (Session, error)
 		Dropped     int    `json:"connectionsDropped"`
 		LastReset   string `json:"lastResetDueTo"`
 		LastNotif   string `json:"lastNotificationReason"`
+		Caps        struct {
+			GracefulRestart string `json:"gracefulRestart"`
+		} `json:"neighborCapabilities"`
 	}
 	if err := f.JSON(ctx, "show bgp neighbors "+neighbor.String()+" json", &v); err != nil {
 		return Session{}, err
@@ -196,10 +199,11 @@ func (f *FRR) Session(ctx context.Context, neighbor netip.Addr) (Session, error)
 		return Session{}, fmt.Errorf("lab: %s has no neighbor %s", f.ns.Name, neighbor)
 	}
 	return Session{
-		Established: n.State == "Established",
-		State:       n.State,
-		Resets:      n.Established,
-		LastReset:   strings.TrimSpace(n.LastReset + " " + n.LastNotif),
+		Established:        n.State == "Established",
+		State:              n.State,
+		Resets:             n.Established,
+		LastReset:          strings.TrimSpace(n.LastReset + " " + n.LastNotif),
+		GracefulRestartCap: n.Caps.GracefulRestart,
 	}, nil
 }
 

@@ -17,6 +17,8 @@ type Options struct {
 	// ISPAPassword and ISPBPassword set TCP-MD5 on the ISPs' sessions with
 	// the edge.
 	ISPAPassword, ISPBPassword string
+	// ISPATTLSecurity turns on GTSM on ISP-A's sessions with the edge.
+	ISPATTLSecurity bool
 	// ISPAExtraRoutes, when above zero, makes ISP-A send the edge that many
 	// extra routes (the filter test's dirty table), kept from the transit.
 	ISPAExtraRoutes int
@@ -130,8 +132,8 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		extra, toTransit = extraRouteMaps, "TO-TRANSIT"
 	}
 	if l.ISPARouter, err = startFRR(ctx, l.ISPA, frrBGPConf(ASNISPA, ISPAAddr4, []frrNeighbor{
-		{addr: EdgeAAddr6, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true},
-		{addr: EdgeAAddr4, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true},
+		{addr: EdgeAAddr6, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
+		{addr: EdgeAAddr4, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
 		{addr: TransitAAddr6, asn: ASNTransit, routeMapOut: toTransit},
 		{addr: TransitAAddr4, asn: ASNTransit, routeMapOut: toTransit},
 	}, networks, extra)); err != nil {

@@ -41,6 +41,9 @@ type Session struct {
 	Since string
 	// LastReset is the router's note on why the session last went down.
 	LastReset string
+	// GracefulRestartCap is FRR's word on the RFC 4724 capability, such as
+	// "advertisedAndReceived"; empty for BIRD.
+	GracefulRestartCap string
 }
 
 // Router is what tests read from an ISP or transit router.
