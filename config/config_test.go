@@ -45,6 +45,11 @@ func TestLoadValid(t *testing.T) {
 			LargeCommunities: []LargeCommunity{{64500, 1, 1}},
 			MED:              &med,
 		},
+		Gateway:     netip.MustParseAddr("2001:db8:1000:1::1"),
+		GatewayIPv4: netip.MustParseAddr("198.18.1.1"),
+		Weight:      1,
+		Degraded:    Degraded{Prepend: DefaultDegradedPrepend},
+		DownAction:  DownWithdraw,
 	}
 	if d := cmp.Diff(want, cfg.Uplinks[0], cmp.AllowUnexported(Secret{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("uplinks[0] (-want +got):\n%s", d)
@@ -172,6 +177,20 @@ func TestInvalid(t *testing.T) {
 		{"bogon asn", "profile: lab", "profile: lab\nfilters: {bogon_asns: ['9-1']}", "filters.bogon_asns[0]", "not an ASN or range"},
 		{"wrong type", "asn: 64500", "asn: [1]", "", "wrong type"},
 		{"log level", "profile: lab", "profile: lab\nlog: {level: loud}", "log.level", "use debug, info"},
+		{"egress mode", "profile: lab", "profile: lab\negress: {mode: random}", "egress.mode", "use failover or ecmp"},
+		{"egress table", "profile: lab", "profile: lab\negress: {table: 255}", "egress.table", "reserved"},
+		{"hold max", "profile: lab", "profile: lab\ncontroller: {hold_down: 10s, hold_down_max: 1s}", "controller.hold_down_max", "below hold_down"},
+		{"ibgp lp", "profile: lab", "profile: lab\nibgp: {local_pref_up: 100, local_pref_degraded: 100}", "ibgp.local_pref_degraded", "not below local_pref_up"},
+		{"ibgp neighbor", "profile: lab", "profile: lab\nibgp: {peers: [{neighbor: x}]}", "ibgp.peers[0].neighbor", "not an IP address"},
+		{"gateway family", "interface: eth-b", "interface: eth-b\n    gateway: 198.18.2.1", "uplinks[1].gateway", "not IPv6"},
+		{"weight", "interface: eth-b", "interface: eth-b\n    weight: 0", "uplinks[1].weight", "out of range"},
+		{"down action", "interface: eth-b", "interface: eth-b\n    down_action: shout", "uplinks[1].down_action", "use withdraw or prepend"},
+		{"degraded prepend", "interface: eth-b", "interface: eth-b\n    degraded: {prepend: 12}", "uplinks[1].degraded.prepend", "out of range"},
+		{"health no targets", "interface: eth-b", "interface: eth-b\n    health: {interval: 1s}", "uplinks[1].health.targets", "none configured"},
+		{"health bad target", "interface: eth-b", "interface: eth-b\n    health: {targets: ['ftp://x']}", "uplinks[1].health.targets[0]", ""},
+		{"health interval", "interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], interval: 20ms}", "uplinks[1].health.interval", "50ms"},
+		{"health target key", "interface: eth-b", "interface: eth-b\n    health: {targets: [{kind: icmp, adress: '2001:db8::1'}]}", "uplinks[1].health.targets[0].adress", `did you mean "address"`},
+		{"health unknown key", "interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], intervall: 1s}", "uplinks[1].health.intervall", `did you mean "interval"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,4 +300,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("rejected with no problem listed")
 		}
 	})
+}
+
+func TestHealthBlock(t *testing.T) {
+	text := strings.Replace(base, "interface: eth-b", `interface: eth-b
+    health:
+      interval: 200ms
+      targets:
+        - icmp://2001:db8:9000:1::10
+        - {kind: tcp, address: "2001:db8:9000:1::10", port: 443, interval: 100ms}`, 1)
+	cfg, err := Parse("t", []byte(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Uplinks[1].Health
+	if h == nil || len(h.Targets) != 2 {
+		t.Fatalf("health = %+v; want two targets", h)
+	}
+	if h.Targets[0].Interval != 200*time.Millisecond || h.Targets[1].Interval != 100*time.Millisecond || h.Targets[1].Port != 443 {
+		t.Errorf("targets = %+v; want block interval inherited and per-target override", h.Targets)
+	}
+	if h.Mark == 0 || h.Table == 0 || cfg.Uplinks[0].Health != nil {
+		t.Errorf("defaults not applied or health invented: %+v / %+v", h, cfg.Uplinks[0].Health)
+	}
+}
+
+func TestHealthMarksUnique(t *testing.T) {
+	text := strings.NewReplacer(
+		"interface: eth-a", "interface: eth-a\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}",
+		"interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}",
+	).Replace(base)
+	_, err := Parse("t", []byte(text), nil)
+	assertProblem(t, err, "uplinks[1].health.mark", "already used by uplinks[0]")
 }

@@ -5,13 +5,16 @@ package config
 // its path and a fix, and so that every bad value is reported at once.
 
 type rawConfig struct {
-	Log     rawLog      `mapstructure:"log"`
-	Profile string      `mapstructure:"profile"`
-	Node    rawNode     `mapstructure:"node"`
-	Site    rawSite     `mapstructure:"site"`
-	BGP     rawBGP      `mapstructure:"bgp"`
-	Filters rawFilters  `mapstructure:"filters"`
-	Uplinks []rawUplink `mapstructure:"uplinks"`
+	Log        rawLog        `mapstructure:"log"`
+	Egress     rawEgress     `mapstructure:"egress"`
+	Controller rawController `mapstructure:"controller"`
+	IBGP       rawIBGP       `mapstructure:"ibgp"`
+	Profile    string        `mapstructure:"profile"`
+	Node       rawNode       `mapstructure:"node"`
+	Site       rawSite       `mapstructure:"site"`
+	BGP        rawBGP        `mapstructure:"bgp"`
+	Filters    rawFilters    `mapstructure:"filters"`
+	Uplinks    []rawUplink   `mapstructure:"uplinks"`
 }
 
 type rawLog struct {
@@ -40,9 +43,93 @@ type rawFilters struct {
 }
 
 type rawUplink struct {
-	Name      string       `mapstructure:"name"`
-	Interface string       `mapstructure:"interface"`
-	BGP       rawUplinkBGP `mapstructure:"bgp"`
+	Name        string       `mapstructure:"name"`
+	Interface   string       `mapstructure:"interface"`
+	Gateway     string       `mapstructure:"gateway"`
+	GatewayIPv4 string       `mapstructure:"gateway_ipv4"`
+	Weight      *int64       `mapstructure:"weight"`
+	BGP         rawUplinkBGP `mapstructure:"bgp"`
+	Health      *rawHealth   `mapstructure:"health"`
+	Degraded    rawDegraded  `mapstructure:"degraded"`
+	DownAction  string       `mapstructure:"down_action"`
+}
+
+type rawDegraded struct {
+	Prepend     *int64   `mapstructure:"prepend"`
+	Communities []string `mapstructure:"communities"`
+	MED         *int64   `mapstructure:"med"`
+}
+
+type rawEgress struct {
+	Mode     string `mapstructure:"mode"`
+	Table    *int64 `mapstructure:"table"`
+	Protocol *int64 `mapstructure:"protocol"`
+	Metric   *int64 `mapstructure:"metric"`
+}
+
+type rawController struct {
+	StartupWait string `mapstructure:"startup_wait"`
+	HoldDown    string `mapstructure:"hold_down"`
+	HoldDownMax string `mapstructure:"hold_down_max"`
+	DrainGrace  string `mapstructure:"drain_grace"`
+	Resync      string `mapstructure:"resync"`
+	StateDir    string `mapstructure:"state_dir"`
+	HistorySize *int64 `mapstructure:"history_size"`
+	FailStatic  *bool  `mapstructure:"fail_static"`
+}
+
+type rawIBGP struct {
+	LocalPrefUp       *int64        `mapstructure:"local_pref_up"`
+	LocalPrefDegraded *int64        `mapstructure:"local_pref_degraded"`
+	Peers             []rawIBGPPeer `mapstructure:"peers"`
+}
+
+type rawIBGPPeer struct {
+	Neighbor     string `mapstructure:"neighbor"`
+	LocalAddress string `mapstructure:"local_address"`
+	Password     string `mapstructure:"password"`
+	HoldTime     string `mapstructure:"hold_time"`
+	ConnectRetry string `mapstructure:"connect_retry"`
+}
+
+type rawHealth struct {
+	Targets      []any   `mapstructure:"targets"`
+	MinUp        int     `mapstructure:"min_up"`
+	Interval     string  `mapstructure:"interval"`
+	Timeout      string  `mapstructure:"timeout"`
+	Rise         int     `mapstructure:"rise"`
+	Fall         int     `mapstructure:"fall"`
+	Window       int     `mapstructure:"window"`
+	LossEnter    float64 `mapstructure:"degraded_loss_enter"`
+	LossLeave    float64 `mapstructure:"degraded_loss_leave"`
+	RTTEnter     string  `mapstructure:"degraded_rtt_enter"`
+	RTTLeave     string  `mapstructure:"degraded_rtt_leave"`
+	HoldDown     string  `mapstructure:"hold_down"`
+	Mark         uint32  `mapstructure:"mark"`
+	Table        int     `mapstructure:"table"`
+	SourceV6     string  `mapstructure:"source_v6"`
+	SourceV4     string  `mapstructure:"source_v4"`
+	NoBindDevice bool    `mapstructure:"no_bind_device"`
+}
+
+type rawTarget struct {
+	Kind            string `mapstructure:"kind"`
+	Address         string `mapstructure:"address"`
+	Port            int    `mapstructure:"port"`
+	URL             string `mapstructure:"url"`
+	ExpectStatus    int    `mapstructure:"expect_status"`
+	BodyContains    string `mapstructure:"body_contains"`
+	FollowRedirects bool   `mapstructure:"follow_redirects"`
+	TLSServerName   string `mapstructure:"tls_server_name"`
+	CAFile          string `mapstructure:"ca_file"`
+	Query           string `mapstructure:"query"`
+	QueryType       string `mapstructure:"query_type"`
+	ExpectAnswer    bool   `mapstructure:"expect_answer"`
+	Interval        string `mapstructure:"interval"`
+	Timeout         string `mapstructure:"timeout"`
+	Rise            int    `mapstructure:"rise"`
+	Fall            int    `mapstructure:"fall"`
+	Window          int    `mapstructure:"window"`
 }
 
 type rawUplinkBGP struct {

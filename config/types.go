@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/multihomed/multihomed/health"
 )
 
 // Config is a complete, validated configuration. Values are produced by Load
@@ -23,6 +25,111 @@ type Config struct {
 	Filters Filters
 	// Uplinks lists the ISPs, in configuration order.
 	Uplinks []Uplink
+	// Egress says how the site's outbound traffic is routed.
+	Egress Egress
+	// Controller tunes the decision loop.
+	Controller Controller
+	// IBGP lists internal routers that receive a health-weighted default.
+	IBGP IBGP
+}
+
+// EgressMode selects how default routes over several uplinks are installed.
+type EgressMode string
+
+const (
+	// EgressFailover installs one default per usable uplink with increasing
+	// metrics: the first healthy uplink in config order carries the traffic.
+	EgressFailover EgressMode = "failover"
+	// EgressECMP installs one multipath default over every healthy uplink,
+	// weighted by uplinks[].weight.
+	EgressECMP EgressMode = "ecmp"
+)
+
+// Egress configures the kernel default routes the daemon owns.
+type Egress struct {
+	// Mode is failover or ecmp.
+	Mode EgressMode
+	// Table is the routing table the defaults go into (254 is main).
+	Table int
+	// Protocol is the route protocol number that marks routes as ours.
+	Protocol int
+	// Metric is the metric of the first uplink's default in failover mode;
+	// the next uplinks get Metric+10, +20, ...; degraded ones +DegradedMetric.
+	Metric int
+}
+
+// DegradedMetricPenalty is added to a degraded uplink's egress metric.
+const DegradedMetricPenalty = 1000
+
+// Controller tunes the decision loop.
+type Controller struct {
+	// StartupWait bounds the wait for the first health verdicts before the
+	// first announcement.
+	StartupWait time.Duration
+	// HoldDown is the first hold-down after an uplink gets worse; it doubles
+	// with each further worsening up to HoldDownMax, and resets after a
+	// HoldDownMax without one.
+	HoldDown time.Duration
+	// HoldDownMax caps the hold-down.
+	HoldDownMax time.Duration
+	// DrainGrace is how long a drained uplink announces with
+	// GRACEFUL_SHUTDOWN before the withdrawal.
+	DrainGrace time.Duration
+	// Resync is the period of a full reconcile even without events.
+	Resync time.Duration
+	// StateDir keeps operator overrides across restarts.
+	StateDir string
+	// HistorySize bounds the event history.
+	HistorySize int
+	// FailStatic keeps announcing on every uplink with an established
+	// session when the ladder would withdraw from all of them.
+	FailStatic bool
+}
+
+// IBGP configures the internal routers that learn a default route from
+// this edge, with a LOCAL_PREF reflecting uplink health.
+type IBGP struct {
+	// LocalPrefUp is sent while at least one uplink is up.
+	LocalPrefUp uint32
+	// LocalPrefDegraded is sent while the best usable uplink is degraded.
+	LocalPrefDegraded uint32
+	// Peers are the internal routers (same ASN as node.asn).
+	Peers []IBGPPeer
+}
+
+// IBGPPeer is one internal router.
+type IBGPPeer struct {
+	// Neighbor is the router's address; its family is the session's.
+	Neighbor netip.Addr
+	// LocalAddress is our address for the session (optional).
+	LocalAddress netip.Addr
+	// Password is the TCP-MD5 key, if any.
+	Password Secret
+	// HoldTime and ConnectRetry are the session timers.
+	HoldTime, ConnectRetry time.Duration
+}
+
+// DownAction says what a down uplink announces.
+type DownAction string
+
+const (
+	// DownWithdraw withdraws the site prefixes from a down uplink.
+	DownWithdraw DownAction = "withdraw"
+	// DownPrepend keeps announcing with the maximum prepend, for ISPs whose
+	// customers must keep a (last-resort) path.
+	DownPrepend DownAction = "prepend"
+)
+
+// Degraded holds the extra attributes of a degraded uplink's announcements.
+type Degraded struct {
+	// Prepend is added to the uplink's base prepend (the sum is capped at
+	// MaxPrepend).
+	Prepend uint8
+	// Communities are added while degraded (for example an ISP's
+	// lower-preference community).
+	Communities []Community
+	// MED, when set, replaces the base MED while degraded.
+	MED *uint32
 }
 
 // Log configures logging.
@@ -111,6 +218,30 @@ type Uplink struct {
 	Interface string
 	// BGP configures the eBGP session(s) with the ISP.
 	BGP UplinkBGP
+	// Gateway and GatewayIPv4 are the next hops of the egress defaults; by
+	// default the BGP neighbor of that family (the ISP router on the link).
+	Gateway, GatewayIPv4 netip.Addr
+	// Weight is the uplink's share in ECMP egress.
+	Weight int
+	// Health configures probing through the uplink; nil means no probes
+	// (the uplink counts as up while a BGP session is established).
+	Health *health.Config
+	// Degraded is what a degraded verdict adds to the announcements.
+	Degraded Degraded
+	// DownAction is what a down verdict does to the announcements.
+	DownAction DownAction
+}
+
+// Gateways returns the uplink's egress next hops (IPv6 first), skipping
+// unset ones.
+func (u Uplink) Gateways() []netip.Addr {
+	var out []netip.Addr
+	for _, g := range []netip.Addr{u.Gateway, u.GatewayIPv4} {
+		if g.IsValid() {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // UplinkBGP configures the eBGP sessions with one ISP. Neighbor's family

@@ -200,8 +200,13 @@ func (r rawConfig) validate() (*Config, []Problem) {
 	neighbors := map[netip.Addr]string{}
 	for i, ru := range r.Uplinks {
 		u := c.uplink(i, ru, cfg, names, neighbors)
+		c.uplinkExtras(i, ru, &u)
 		cfg.Uplinks = append(cfg.Uplinks, u)
 	}
+	c.healthUnique(cfg.Uplinks)
+	cfg.Egress = c.egress(r.Egress)
+	cfg.Controller = c.controller(r.Controller)
+	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node)
 	// Every site prefix must be announceable somewhere.
 	for i, p := range cfg.Site.Prefixes {
 		found := false
