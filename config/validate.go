@@ -490,3 +490,9 @@ func readSecretFile(path string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// MarshalText writes c as ASN:value.
+func (c Community) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// MarshalText writes l as global:local1:local2.
+func (l LargeCommunity) MarshalText() ([]byte, error) { return []byte(l.String()), nil }

@@ -1,0 +1,388 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/health"
+)
+
+// State is an uplink's decided state.
+type State string
+
+// Uplink states (DESIGN.md section 3).
+const (
+	StateUnknown    State = "unknown"
+	StateUp         State = "up"
+	StateDegraded   State = "degraded"
+	StateDown       State = "down"
+	StateDrained    State = "drained"
+	StateForcedDown State = "forced-down"
+)
+
+// rank orders health states from best to worst; unknown is outside.
+func rank(s State) int {
+	switch s {
+	case StateUp:
+		return 0
+	case StateDegraded:
+		return 1
+	case StateDown:
+		return 2
+	}
+	return -1
+}
+
+// Observed is everything Decide looks at. It is a value: the loop builds a
+// fresh one for every decision.
+type Observed struct {
+	// Now is the decision time.
+	Now time.Time
+	// Started is when the daemon started, for the startup wait.
+	Started time.Time
+	// Uplinks holds what the sources see, by uplink name.
+	Uplinks map[string]UplinkObservation
+	// Overrides holds the operator overrides in force, by uplink name.
+	Overrides map[string]Override
+	// Memory is the previous Desired.Memory.
+	Memory map[string]Memory
+}
+
+// UplinkObservation is what the sources report about one uplink.
+type UplinkObservation struct {
+	// Probed is true when the uplink has health probes configured.
+	Probed bool
+	// Health is the probes' verdict, and HealthReason its explanation.
+	Health       health.Verdict
+	HealthReason string
+	// Sessions counts the uplink's BGP sessions; Established those up.
+	Sessions, Established int
+	// CarrierDown is true when the uplink's interface lost carrier.
+	CarrierDown bool
+}
+
+// Override is an operator's instruction for one uplink.
+type Override struct {
+	// Drain announces with GRACEFUL_SHUTDOWN, then withdraws after the
+	// drain grace.
+	Drain bool
+	// ForceDown withdraws at once and removes egress.
+	ForceDown bool
+	// ExtraPrepend is added to every announcement to the uplink.
+	ExtraPrepend uint8
+	// Reason and Who say why and who.
+	Reason, Who string
+	// Since is when the override was set; Expires, when not zero, is when
+	// it lapses.
+	Since, Expires time.Time
+}
+
+// Active reports whether o is in force at now.
+func (o Override) Active(now time.Time) bool {
+	return (o.Drain || o.ForceDown || o.ExtraPrepend > 0) && (o.Expires.IsZero() || now.Before(o.Expires))
+}
+
+// Memory is what Decide remembers about an uplink between decisions.
+type Memory struct {
+	// State is the last health-derived state (before overrides).
+	State State
+	// Since is when State was entered.
+	Since time.Time
+	// HoldUntil: State may not improve before this time.
+	HoldUntil time.Time
+	// Backoff is the hold-down applied at the last worsening; it doubles on
+	// each worsening that follows a state held for less than HoldDownMax.
+	Backoff time.Duration
+	// LastWorse is when State last got worse.
+	LastWorse time.Time
+}
+
+// Decision is what was decided for one uplink.
+type Decision struct {
+	// Uplink names the uplink.
+	Uplink string
+	// State is the effective state, overrides included.
+	State State
+	// Reason explains State.
+	Reason string
+	// Announcements is what the uplink's ISP hears (empty: withdrawn).
+	Announcements []bgp.Announcement
+	// Egress is true when the uplink carries egress; Metric and Weight
+	// place it.
+	Egress bool
+	Metric int
+	Weight int
+}
+
+// Desired is the outcome of a decision.
+type Desired struct {
+	// Uplinks are in configuration order.
+	Uplinks []Decision
+	// Waiting is true during the startup wait: nothing is announced yet.
+	Waiting bool
+	// FailStatic is true when the safety rule overrode the ladder, and
+	// Alarm says why.
+	FailStatic bool
+	Alarm      string
+	// DefaultLocalPref is the LOCAL_PREF of the default route sent to
+	// internal routers; 0 withdraws it.
+	DefaultLocalPref uint32
+	// Memory goes into the next Observed.
+	Memory map[string]Memory
+	// NextWake is when the decision would change with time alone (zero:
+	// never).
+	NextWake time.Time
+}
+
+// Announcements returns the per-uplink announcements for bgp.
+func (d Desired) Announcements() map[string][]bgp.Announcement {
+	out := map[string][]bgp.Announcement{}
+	for _, u := range d.Uplinks {
+		if len(u.Announcements) > 0 {
+			out[u.Uplink] = u.Announcements
+		}
+	}
+	return out
+}
+
+// Decision returns the decision for the named uplink.
+func (d Desired) Decision(uplink string) (Decision, bool) {
+	for _, u := range d.Uplinks {
+		if u.Uplink == uplink {
+			return u, true
+		}
+	}
+	return Decision{}, false
+}
+
+// Decide applies the action ladder of DESIGN.md section 3 to obs. It is
+// pure: the same inputs give the same Desired.
+func Decide(cfg *config.Config, obs Observed) Desired {
+	cc := cfg.Controller
+	d := Desired{Memory: map[string]Memory{}}
+	wake := func(t time.Time) {
+		if t.After(obs.Now) && (d.NextWake.IsZero() || t.Before(d.NextWake)) {
+			d.NextWake = t
+		}
+	}
+
+	// Startup: wait (bounded) until every probed uplink has a verdict.
+	startupEnd := obs.Started.Add(cc.StartupWait)
+	if obs.Now.Before(startupEnd) {
+		for _, u := range cfg.Uplinks {
+			o := obs.Uplinks[u.Name]
+			if o.Probed && o.Health == health.VerdictUnknown && !o.CarrierDown {
+				d.Waiting = true
+			}
+		}
+		if d.Waiting {
+			wake(startupEnd)
+		}
+	}
+
+	for i, u := range cfg.Uplinks {
+		o := obs.Uplinks[u.Name]
+		mem := obs.Memory[u.Name]
+		if mem.State == "" {
+			mem.State = StateUnknown
+		}
+		raw, why := rawState(u, o)
+		reason := why
+		switch {
+		case raw == StateUnknown:
+			// Health restarted or not yet known: keep what we had.
+		case mem.State == StateUnknown:
+			mem = Memory{State: raw, Since: obs.Now, Backoff: mem.Backoff, LastWorse: mem.LastWorse}
+		case rank(raw) > rank(mem.State):
+			// Worse: at once, and start (or lengthen) the hold-down.
+			backoff := cc.HoldDown
+			// The penalty decays with stability: an uplink that stayed in
+			// its state for hold_down_max starts over.
+			if mem.Backoff > 0 && obs.Now.Sub(mem.Since) < cc.HoldDownMax {
+				backoff = min(2*mem.Backoff, cc.HoldDownMax)
+			}
+			mem = Memory{State: raw, Since: obs.Now, HoldUntil: obs.Now.Add(backoff), Backoff: backoff, LastWorse: obs.Now}
+		case rank(raw) < rank(mem.State):
+			if obs.Now.Before(mem.HoldUntil) {
+				reason = fmt.Sprintf("%s; held %s until %s (hold-down %s after flapping)", why, mem.State, mem.HoldUntil.UTC().Format(time.RFC3339), mem.Backoff)
+				wake(mem.HoldUntil)
+			} else {
+				mem.State, mem.Since = raw, obs.Now
+			}
+		}
+		state := mem.State
+		d.Memory[u.Name] = mem
+
+		dec := Decision{Uplink: u.Name, State: state, Reason: reason, Weight: u.Weight}
+		ov, hasOv := obs.Overrides[u.Name]
+		if hasOv && !ov.Active(obs.Now) {
+			hasOv = false
+		}
+		if hasOv && !ov.Expires.IsZero() {
+			wake(ov.Expires)
+		}
+		extra := uint8(0)
+		if hasOv {
+			extra = ov.ExtraPrepend
+		}
+		healthy := state == StateUp || state == StateDegraded
+		switch {
+		case hasOv && ov.ForceDown:
+			dec.State, dec.Reason = StateForcedDown, overrideReason("forced down", ov)
+		case hasOv && ov.Drain:
+			dec.State = StateDrained
+			graceEnd := ov.Since.Add(cc.DrainGrace)
+			if healthy && obs.Now.Before(graceEnd) {
+				dec.Reason = overrideReason(fmt.Sprintf("draining: graceful shutdown until %s", graceEnd.UTC().Format(time.RFC3339)), ov)
+				dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, true)
+				dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+				wake(graceEnd)
+			} else {
+				dec.Reason = overrideReason("drained", ov)
+			}
+		case state == StateUp:
+			dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, false)
+			dec.Egress, dec.Metric = true, egressMetric(cfg, i)
+		case state == StateDegraded:
+			med := u.BGP.MED
+			if u.Degraded.MED != nil {
+				med = u.Degraded.MED
+			}
+			dec.Announcements = announce(cfg, u, u.BGP.Prepend+u.Degraded.Prepend+extra, u.Degraded.Communities, med, false)
+			dec.Egress, dec.Metric = true, egressMetric(cfg, i)+config.DegradedMetricPenalty
+		case state == StateDown && u.DownAction == config.DownPrepend:
+			dec.Announcements = announce(cfg, u, config.MaxPrepend, nil, nil, false)
+		}
+		if hasOv && ov.ExtraPrepend > 0 && !ov.Drain && !ov.ForceDown {
+			dec.Reason += fmt.Sprintf("; operator prepend +%d (%s)", ov.ExtraPrepend, ov.Reason)
+		}
+		if d.Waiting {
+			dec.Announcements, dec.Egress = nil, false
+			dec.Reason += "; waiting for the first health verdicts"
+		}
+		d.Uplinks = append(d.Uplinks, dec)
+	}
+
+	// Safety: never isolate the site.
+	if cc.FailStatic && !d.Waiting {
+		announcing := slices.ContainsFunc(d.Uplinks, func(x Decision) bool { return len(x.Announcements) > 0 })
+		if !announcing {
+			var held []string
+			for i := range d.Uplinks {
+				dec := &d.Uplinks[i]
+				u := cfg.Uplinks[i]
+				o := obs.Uplinks[u.Name]
+				if o.Established == 0 {
+					continue
+				}
+				held = append(held, fmt.Sprintf("%s (%s)", u.Name, dec.State))
+				dec.Announcements = announce(cfg, u, u.BGP.Prepend, nil, nil, dec.State == StateDrained)
+				if !o.CarrierDown {
+					dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+				}
+				dec.Reason += "; fail-static: announcing anyway"
+			}
+			if len(held) > 0 {
+				d.FailStatic = true
+				d.Alarm = "fail-static: the ladder would withdraw the site from every uplink; announcing on every uplink with an established session: " + strings.Join(held, ", ")
+			}
+		}
+	}
+
+	// ECMP: the healthiest tier only.
+	if cfg.Egress.Mode == config.EgressECMP {
+		best := -1
+		for _, dec := range d.Uplinks {
+			if dec.Egress && (best < 0 || dec.Metric/config.DegradedMetricPenalty < best) {
+				best = dec.Metric / config.DegradedMetricPenalty
+			}
+		}
+		for i := range d.Uplinks {
+			if d.Uplinks[i].Egress && d.Uplinks[i].Metric/config.DegradedMetricPenalty != best {
+				d.Uplinks[i].Egress = false
+			}
+		}
+	}
+
+	// Internal routers follow the best usable uplink.
+	for _, dec := range d.Uplinks {
+		if !dec.Egress {
+			continue
+		}
+		lp := cfg.IBGP.LocalPrefDegraded
+		if dec.State == StateUp && !d.FailStatic {
+			lp = cfg.IBGP.LocalPrefUp
+		}
+		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
+	}
+	return d
+}
+
+// rawState derives an uplink's state from its observation alone.
+func rawState(u config.Uplink, o UplinkObservation) (State, string) {
+	switch {
+	case o.CarrierDown:
+		return StateDown, "carrier lost on " + u.Interface
+	case o.Sessions > 0 && o.Established == 0:
+		return StateDown, "no BGP session established"
+	case !o.Probed:
+		if o.Sessions == 0 {
+			return StateUnknown, "no BGP session configured yet"
+		}
+		return StateUp, "BGP session established (no health probes configured)"
+	}
+	switch o.Health {
+	case health.VerdictUp:
+		return StateUp, o.HealthReason
+	case health.VerdictDegraded:
+		return StateDegraded, o.HealthReason
+	case health.VerdictDown:
+		return StateDown, o.HealthReason
+	}
+	return StateUnknown, "no health verdict yet"
+}
+
+func overrideReason(what string, o Override) string {
+	s := what + " by operator"
+	if o.Who != "" {
+		s += " " + o.Who
+	}
+	if o.Reason != "" {
+		s += ": " + o.Reason
+	}
+	if !o.Expires.IsZero() {
+		s += " (until " + o.Expires.UTC().Format(time.RFC3339) + ")"
+	}
+	return s
+}
+
+func egressMetric(cfg *config.Config, index int) int { return cfg.Egress.Metric + 10*index }
+
+// announce builds the uplink's announcements of every site prefix.
+func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []config.Community, med *uint32, gshut bool) []bgp.Announcement {
+	comms := slices.Clone(u.BGP.Communities)
+	for _, c := range extraComms {
+		if !slices.Contains(comms, c) {
+			comms = append(comms, c)
+		}
+	}
+	if med == nil {
+		med = u.BGP.MED
+	}
+	var out []bgp.Announcement
+	for _, p := range cfg.Site.Prefixes {
+		out = append(out, bgp.Announcement{
+			Prefix:           p,
+			Prepend:          min(prepend, config.MaxPrepend),
+			Communities:      slices.Clone(comms),
+			LargeCommunities: slices.Clone(u.BGP.LargeCommunities),
+			MED:              med,
+			GracefulShutdown: gshut,
+		})
+	}
+	return out
+}

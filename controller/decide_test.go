@@ -1,0 +1,340 @@
+package controller
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/health"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// testConfig is a three-uplink site: isp-a and isp-b probed, isp-c not,
+// isp-b keeping a maximum-prepend path when down.
+func testConfig(t testing.TB) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test", []byte(`
+profile: lab
+node: {router_id: 198.51.100.1, asn: 64500}
+site: {prefixes: [2001:db8:face::/48, 198.51.100.0/24]}
+controller: {startup_wait: 30s, hold_down: 10s, hold_down_max: 80s, drain_grace: 60s}
+uplinks:
+  - name: isp-a
+    interface: eth-a
+    bgp: {peer_asn: 64501, neighbor: "2001:db8:1000:1::1", neighbor_ipv4: 198.18.1.1, communities: ["64501:100"]}
+    degraded: {prepend: 2, communities: ["64501:70"], med: 50}
+    health: {targets: ["icmp://2001:db8:9000:1::10"]}
+  - name: isp-b
+    interface: eth-b
+    bgp: {peer_asn: 64502, neighbor: "2001:db8:2000:1::1", neighbor_ipv4: 198.18.2.1, prepend: 1}
+    down_action: prepend
+    health: {targets: ["icmp://2001:db8:9000:1::10"]}
+  - name: isp-c
+    interface: eth-c
+    bgp: {peer_asn: 64503, neighbor: "2001:db8:3000:1::1"}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func obsAllUp(now time.Time) Observed {
+	return Observed{
+		Now: now, Started: t0,
+		Uplinks: map[string]UplinkObservation{
+			"isp-a": {Probed: true, Health: health.VerdictUp, HealthReason: "3 of 3 up", Sessions: 2, Established: 2},
+			"isp-b": {Probed: true, Health: health.VerdictUp, HealthReason: "3 of 3 up", Sessions: 2, Established: 2},
+			"isp-c": {Sessions: 1, Established: 1},
+		},
+	}
+}
+
+// summary renders the parts of a decision the tables compare.
+func summary(d Desired) string {
+	var parts []string
+	for _, u := range d.Uplinks {
+		ann := "withdrawn"
+		if len(u.Announcements) > 0 {
+			a := u.Announcements[0]
+			ann = fmt.Sprintf("prepend=%d comms=%v", a.Prepend, a.Communities)
+			if a.MED != nil {
+				ann += fmt.Sprintf(" med=%d", *a.MED)
+			}
+			if a.GracefulShutdown {
+				ann += " gshut"
+			}
+		}
+		eg := "-"
+		if u.Egress {
+			eg = fmt.Sprint(u.Metric)
+		}
+		parts = append(parts, fmt.Sprintf("%s:%s[%s egress=%s]", u.Uplink, u.State, ann, eg))
+	}
+	s := strings.Join(parts, " ")
+	if d.FailStatic {
+		s += " FAIL-STATIC"
+	}
+	if d.Waiting {
+		s += " WAITING"
+	}
+	return s + fmt.Sprintf(" lp=%d", d.DefaultLocalPref)
+}
+
+func TestLadder(t *testing.T) {
+	cfg := testConfig(t)
+	later := t0.Add(time.Minute)
+	tests := []struct {
+		name   string
+		mutate func(o *Observed)
+		want   string
+	}{
+		{"all up", func(o *Observed) {},
+			"isp-a:up[prepend=0 comms=[64501:100] egress=100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"a degraded: prepend, community, MED, higher metric", func(o *Observed) { setHealth(o, "isp-a", health.VerdictDegraded) },
+			"isp-a:degraded[prepend=2 comms=[64501:100 64501:70] med=50 egress=1100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"a down: withdrawn", func(o *Observed) { setHealth(o, "isp-a", health.VerdictDown) },
+			"isp-a:down[withdrawn egress=-] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"b down with down_action prepend: max prepend", func(o *Observed) { setHealth(o, "isp-b", health.VerdictDown) },
+			"isp-a:up[prepend=0 comms=[64501:100] egress=100] isp-b:down[prepend=10 comms=[] egress=-] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"carrier loss: down at once", func(o *Observed) { u := o.Uplinks["isp-a"]; u.CarrierDown = true; o.Uplinks["isp-a"] = u },
+			"isp-a:down[withdrawn egress=-] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"session loss: down although probes are up", func(o *Observed) { u := o.Uplinks["isp-a"]; u.Established = 0; o.Uplinks["isp-a"] = u },
+			"isp-a:down[withdrawn egress=-] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"unprobed uplink follows its session", func(o *Observed) { u := o.Uplinks["isp-c"]; u.Established = 0; o.Uplinks["isp-c"] = u },
+			"isp-a:up[prepend=0 comms=[64501:100] egress=100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:down[withdrawn egress=-] lp=200"},
+		{"drain: graceful shutdown within grace", func(o *Observed) {
+			o.Overrides = map[string]Override{"isp-a": {Drain: true, Reason: "maintenance", Who: "noc", Since: later.Add(-30 * time.Second)}}
+		}, "isp-a:drained[prepend=0 comms=[64501:100] gshut egress=2100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"drain: withdrawn after grace", func(o *Observed) {
+			o.Overrides = map[string]Override{"isp-a": {Drain: true, Since: later.Add(-61 * time.Second)}}
+		}, "isp-a:drained[withdrawn egress=-] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"expired drain is ignored", func(o *Observed) {
+			o.Overrides = map[string]Override{"isp-a": {Drain: true, Since: t0, Expires: later.Add(-time.Second)}}
+		}, "isp-a:up[prepend=0 comms=[64501:100] egress=100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"force down", func(o *Observed) { o.Overrides = map[string]Override{"isp-c": {ForceDown: true, Since: t0}} },
+			"isp-a:up[prepend=0 comms=[64501:100] egress=100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:forced-down[withdrawn egress=-] lp=200"},
+		{"operator prepend", func(o *Observed) { o.Overrides = map[string]Override{"isp-a": {ExtraPrepend: 3, Since: t0}} },
+			"isp-a:up[prepend=3 comms=[64501:100] egress=100] isp-b:up[prepend=1 comms=[] egress=110] isp-c:up[prepend=0 comms=[] egress=120] lp=200"},
+		{"only degraded left: internal LOCAL_PREF degraded", func(o *Observed) {
+			setHealth(o, "isp-a", health.VerdictDegraded)
+			setHealth(o, "isp-b", health.VerdictDown)
+			u := o.Uplinks["isp-c"]
+			u.Established = 0
+			o.Uplinks["isp-c"] = u
+		}, "isp-a:degraded[prepend=2 comms=[64501:100 64501:70] med=50 egress=1100] isp-b:down[prepend=10 comms=[] egress=-] isp-c:down[withdrawn egress=-] lp=100"},
+		{"probes all fail, sessions up: fail-static", func(o *Observed) {
+			setHealth(o, "isp-a", health.VerdictDown)
+			setHealth(o, "isp-b", health.VerdictDown)
+			u := o.Uplinks["isp-c"]
+			u.Established = 0
+			o.Uplinks["isp-c"] = u
+			cfg.Uplinks[1].DownAction = config.DownWithdraw
+		}, "isp-a:down[prepend=0 comms=[64501:100] egress=2100] isp-b:down[prepend=1 comms=[] egress=2110] isp-c:down[withdrawn egress=-] FAIL-STATIC lp=100"},
+		{"no session anywhere: nothing to hold", func(o *Observed) {
+			for n, u := range o.Uplinks {
+				u.Established = 0
+				o.Uplinks[n] = u
+			}
+			cfg.Uplinks[1].DownAction = config.DownWithdraw
+		}, "isp-a:down[withdrawn egress=-] isp-b:down[withdrawn egress=-] isp-c:down[withdrawn egress=-] lp=0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg = testConfig(t)
+			o := obsAllUp(later)
+			tt.mutate(&o)
+			got := Decide(cfg, o)
+			if d := cmp.Diff(tt.want, summary(got)); d != "" {
+				t.Errorf("(-want +got):\n%s\nreasons: %v", d, reasons(got))
+			}
+			// Decide is pure: the same input gives the same output.
+			if again := Decide(cfg, o); summary(again) != summary(got) {
+				t.Errorf("second Decide differs: %s", summary(again))
+			}
+		})
+	}
+}
+
+func setHealth(o *Observed, name string, v health.Verdict) {
+	u := o.Uplinks[name]
+	u.Health, u.HealthReason = v, "probes say "+v.String()
+	o.Uplinks[name] = u
+}
+
+func reasons(d Desired) []string {
+	var out []string
+	for _, u := range d.Uplinks {
+		out = append(out, u.Uplink+": "+u.Reason)
+	}
+	return out
+}
+
+func TestStartupWait(t *testing.T) {
+	cfg := testConfig(t)
+	o := obsAllUp(t0.Add(5 * time.Second))
+	setHealth(&o, "isp-b", health.VerdictUnknown)
+	d := Decide(cfg, o)
+	if !d.Waiting || len(d.Announcements()) != 0 || !d.NextWake.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("before every verdict: %s next wake %v; want waiting, nothing announced, wake at the end of the wait", summary(d), d.NextWake)
+	}
+	// The wait is bounded: after 30s, announce what is known.
+	o.Now = t0.Add(31 * time.Second)
+	o.Memory = d.Memory
+	d = Decide(cfg, o)
+	if d.Waiting || len(d.Announcements()["isp-a"]) == 0 {
+		t.Fatalf("after the wait: %s; want isp-a announced", summary(d))
+	}
+	// Every verdict in: no waiting at all.
+	o = obsAllUp(t0.Add(time.Second))
+	if d := Decide(cfg, o); d.Waiting {
+		t.Fatalf("all verdicts known: %s; want no wait", summary(d))
+	}
+}
+
+// TestHoldDownBackoff: a flapping uplink is held down for hold_down, then
+// twice that, then four times, capped at hold_down_max, and forgiven after
+// a quiet hold_down_max.
+func TestHoldDownBackoff(t *testing.T) {
+	cfg := testConfig(t)
+	now := t0.Add(time.Minute)
+	var mem map[string]Memory
+	step := func(v health.Verdict) Desired {
+		o := obsAllUp(now)
+		setHealth(&o, "isp-a", v)
+		o.Memory = mem
+		d := Decide(cfg, o)
+		mem = d.Memory
+		return d
+	}
+	stateA := func(d Desired) State { x, _ := d.Decision("isp-a"); return x.State }
+	step(health.VerdictUp)
+	for i, hold := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 80 * time.Second} {
+		if s := stateA(step(health.VerdictDown)); s != StateDown {
+			t.Fatalf("flap %d: worsening not immediate: %s", i, s)
+		}
+		now = now.Add(hold - time.Second)
+		d := step(health.VerdictUp)
+		if s := stateA(d); s != StateDown {
+			t.Fatalf("flap %d: recovered after %s, before the %s hold-down", i, hold-time.Second, hold)
+		}
+		if !d.NextWake.Equal(now.Add(time.Second)) {
+			t.Fatalf("flap %d: next wake %v; want the end of the hold-down %v", i, d.NextWake, now.Add(time.Second))
+		}
+		now = now.Add(time.Second)
+		if s := stateA(step(health.VerdictUp)); s != StateUp {
+			t.Fatalf("flap %d: still %s at the end of the %s hold-down", i, s, hold)
+		}
+		now = now.Add(time.Second)
+	}
+	// Quiet for hold_down_max: the backoff starts over.
+	now = now.Add(81 * time.Second)
+	step(health.VerdictDown)
+	now = now.Add(10 * time.Second)
+	if s := stateA(step(health.VerdictUp)); s != StateUp {
+		t.Fatalf("after a quiet period the hold-down should be back to 10s; state %s", s)
+	}
+}
+
+// TestGoldenThreeUplinks pins a full decision for three uplinks in mixed
+// states, reasons included. Refresh with -update.
+func TestGoldenThreeUplinks(t *testing.T) {
+	cfg := testConfig(t)
+	o := obsAllUp(t0.Add(time.Minute))
+	setHealth(&o, "isp-a", health.VerdictDegraded)
+	setHealth(&o, "isp-b", health.VerdictDown)
+	o.Overrides = map[string]Override{"isp-c": {Drain: true, Reason: "fibre work", Who: "alice", Since: t0.Add(50 * time.Second), Expires: t0.Add(2 * time.Hour)}}
+	d := Decide(cfg, o)
+	got, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const golden = "testdata/three-uplinks.golden.json"
+	if *update {
+		os.WriteFile(golden, got, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("decision differs from %s (-want +got):\n%s", golden, diff)
+	}
+}
+
+// TestRandomSequences drives random observation sequences through Decide
+// and checks the safety invariants after every step.
+func TestRandomSequences(t *testing.T) {
+	verdicts := []health.Verdict{health.VerdictUp, health.VerdictDegraded, health.VerdictDown, health.VerdictUnknown}
+	for seed := uint64(0); seed < 50; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		cfg := testConfig(t)
+		if rng.IntN(2) == 0 {
+			cfg.Uplinks[1].DownAction = config.DownWithdraw
+		}
+		now := t0
+		var mem map[string]Memory
+		overrides := map[string]Override{}
+		for step := 0; step < 300; step++ {
+			now = now.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)
+			o := Observed{Now: now, Started: t0, Uplinks: map[string]UplinkObservation{}, Memory: mem, Overrides: overrides}
+			for _, u := range cfg.Uplinks {
+				obs := UplinkObservation{Probed: u.Health != nil, Health: verdicts[rng.IntN(4)], Sessions: 2, Established: rng.IntN(3), CarrierDown: rng.IntN(10) == 0}
+				o.Uplinks[u.Name] = obs
+			}
+			if rng.IntN(20) == 0 {
+				name := cfg.Uplinks[rng.IntN(3)].Name
+				overrides[name] = Override{Drain: rng.IntN(2) == 0, ForceDown: rng.IntN(3) == 0, Since: now, Expires: now.Add(time.Duration(rng.IntN(120)) * time.Second)}
+			}
+			d := Decide(cfg, o)
+			mem = d.Memory
+			checkInvariants(t, cfg, o, d, fmt.Sprintf("seed %d step %d", seed, step))
+		}
+	}
+}
+
+func checkInvariants(t *testing.T, cfg *config.Config, o Observed, d Desired, where string) {
+	t.Helper()
+	anyEstablished := false
+	for _, u := range o.Uplinks {
+		anyEstablished = anyEstablished || u.Established > 0
+	}
+	if !d.Waiting && anyEstablished && len(d.Announcements()) == 0 {
+		t.Fatalf("%s: a session is established but nothing is announced: %s", where, summary(d))
+	}
+	for i, dec := range d.Uplinks {
+		u := cfg.Uplinks[i]
+		if len(dec.Announcements) == 0 || d.FailStatic {
+			continue
+		}
+		switch {
+		case dec.State == StateForcedDown:
+			t.Fatalf("%s: announcing to forced-down %s", where, u.Name)
+		case dec.State == StateDown && u.DownAction == config.DownWithdraw:
+			t.Fatalf("%s: announcing to down %s", where, u.Name)
+		case dec.State == StateDrained && !dec.Announcements[0].GracefulShutdown:
+			t.Fatalf("%s: announcing to drained %s without graceful shutdown", where, u.Name)
+		}
+		for _, a := range dec.Announcements {
+			if a.Prepend > config.MaxPrepend {
+				t.Fatalf("%s: prepend %d above the cap", where, a.Prepend)
+			}
+		}
+	}
+	for _, dec := range d.Uplinks {
+		if dec.Egress && !d.FailStatic && (dec.State == StateForcedDown || dec.State == StateDown) {
+			t.Fatalf("%s: egress via %s %s", where, dec.State, dec.Uplink)
+		}
+	}
+}
