@@ -24,7 +24,7 @@ const (
 	DefaultStateDir          = "/var/lib/multihomed"
 	DefaultHistorySize       = 1000
 	DefaultEgressTable       = 254 // main
-	DefaultEgressProtocol    = 77  // shared with fib's probe tables
+	DefaultEgressProtocol    = 78  // 77 is fib's probe tables'
 	DefaultEgressMetric      = 100
 	DefaultDegradedPrepend   = 3
 	DefaultLocalPrefUp       = 200
@@ -48,8 +48,8 @@ func (c *checker) egress(r rawEgress) Egress {
 		}
 	}
 	if r.Protocol != nil {
-		if p := *r.Protocol; p < 5 || p > 255 {
-			c.add("egress.protocol", "%d is out of range; use 5-255, a number no other routing daemon uses (see /etc/iproute2/rt_protos)", p)
+		if p := *r.Protocol; p < 5 || p > 255 || p == 77 {
+			c.add("egress.protocol", "%d is reserved or out of range; use 5-255 except 77 (the probe tables' own), a number no other routing daemon uses (see /etc/iproute2/rt_protos)", p)
 		} else {
 			e.Protocol = int(p)
 		}

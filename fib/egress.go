@@ -1,0 +1,285 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// EgressPath is one uplink's share of the site's default routes.
+type EgressPath struct {
+	// Uplink names the uplink (errors and state only).
+	Uplink string
+	// Device is the uplink's interface.
+	Device string
+	// Gateways are the next hops, at most one per family.
+	Gateways []netip.Addr
+	// Metric orders paths in failover mode (lower wins).
+	Metric int
+	// Weight is the path's share in ECMP mode (1-256).
+	Weight int
+}
+
+// EgressRoute is a default route fib owns, as read back from the kernel.
+type EgressRoute struct {
+	// Dst is ::/0 or 0.0.0.0/0.
+	Dst netip.Prefix
+	// Metric is the route's priority.
+	Metric int
+	// NextHops are the route's next hops (several in ECMP mode).
+	NextHops []EgressNextHop
+}
+
+// EgressNextHop is one next hop of an EgressRoute.
+type EgressNextHop struct {
+	Gateway netip.Addr
+	Device  string
+	Weight  int
+}
+
+func (r EgressRoute) String() string {
+	var hops []string
+	for _, h := range r.NextHops {
+		s := fmt.Sprintf("via %s dev %s", h.Gateway, h.Device)
+		if h.Weight > 1 {
+			s += fmt.Sprintf(" weight %d", h.Weight)
+		}
+		hops = append(hops, s)
+	}
+	return fmt.Sprintf("%s metric %d %s", r.Dst, r.Metric, strings.Join(hops, " / "))
+}
+
+// Egress programs the site's default routes: in one table, tagged with one
+// route protocol number, which is how it recognises its own routes. It
+// never touches a route with another protocol number or in another table.
+// Its methods are not safe for concurrent use.
+type Egress struct {
+	h        *netlink.Handle
+	table    int
+	protocol int
+}
+
+// NewEgress opens netlink in the named namespace ("" for the current one)
+// for routes in table with the given protocol number.
+func NewEgress(netnsName string, table, protocol int) (*Egress, error) {
+	if protocol == ProbeRouteProtocol {
+		return nil, fmt.Errorf("fib: egress route protocol %d is the probe tables' own; choose another", protocol)
+	}
+	if protocol < 5 || protocol > 255 || table <= 0 {
+		return nil, fmt.Errorf("fib: egress table %d / protocol %d unusable", table, protocol)
+	}
+	h, err := newHandle(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	return &Egress{h: h, table: table, protocol: protocol}, nil
+}
+
+// Close releases the netlink handle; the routes stay (a restarting daemon
+// adopts them, and forwarding goes on meanwhile).
+func (e *Egress) Close() { e.h.Close() }
+
+// Set makes the egress table hold exactly the default routes for paths:
+// in failover mode one route per path and family, with the path's metric;
+// in ECMP mode one multipath route per family over every path, weighted.
+// It adds and replaces before it deletes, adopts routes a previous run
+// left, removes stale ones, and is idempotent. It returns the state read
+// back afterwards, also on error.
+func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]EgressRoute, error) {
+	want, err := e.desired(paths, ecmp)
+	if err != nil {
+		st, _ := e.State()
+		return st, err
+	}
+	have, err := e.owned()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, w := range want {
+		if err := ctx.Err(); err != nil {
+			return e.stateWith(err)
+		}
+		if slices.ContainsFunc(have, func(h netlink.Route) bool { return sameEgress(h, *w) }) {
+			continue
+		}
+		if err := e.h.RouteReplace(w); err != nil {
+			errs = append(errs, fmt.Errorf("fib: replace %s: %w", e.describe(*w), err))
+		}
+	}
+	have, err = e.owned()
+	if err != nil {
+		return e.stateWith(errors.Join(append(errs, err)...))
+	}
+	for _, h := range have {
+		if slices.ContainsFunc(want, func(w *netlink.Route) bool { return sameEgress(h, *w) }) {
+			continue
+		}
+		if err := e.h.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("fib: delete %s: %w", e.describe(h), err))
+		}
+	}
+	return e.stateWith(errors.Join(errs...))
+}
+
+func (e *Egress) stateWith(err error) ([]EgressRoute, error) {
+	st, serr := e.State()
+	return st, errors.Join(err, serr)
+}
+
+func (e *Egress) desired(paths []EgressPath, ecmp bool) ([]*netlink.Route, error) {
+	type hop struct {
+		gw     netip.Addr
+		link   int
+		weight int
+		metric int
+	}
+	byFamily := map[bool][]hop{} // key: IPv4
+	for _, p := range paths {
+		link, err := e.h.LinkByName(p.Device)
+		if err != nil {
+			return nil, fmt.Errorf("fib: egress via %s: device %q: %w", p.Uplink, p.Device, err)
+		}
+		seen := map[bool]bool{}
+		for _, gw := range p.Gateways {
+			gw = gw.Unmap()
+			if seen[gw.Is4()] {
+				return nil, fmt.Errorf("fib: egress via %s: two gateways of one family", p.Uplink)
+			}
+			seen[gw.Is4()] = true
+			w := p.Weight
+			if w < 1 {
+				w = 1
+			}
+			byFamily[gw.Is4()] = append(byFamily[gw.Is4()], hop{gw, link.Attrs().Index, w, p.Metric})
+		}
+	}
+	var out []*netlink.Route
+	for _, v4 := range []bool{false, true} {
+		hops := byFamily[v4]
+		if len(hops) == 0 {
+			continue
+		}
+		family, dst := unix.AF_INET6, netip.MustParsePrefix("::/0")
+		if v4 {
+			family, dst = unix.AF_INET, netip.MustParsePrefix("0.0.0.0/0")
+		}
+		base := netlink.Route{Family: family, Table: e.table, Dst: ipNet(dst), Type: unix.RTN_UNICAST,
+			Protocol: netlink.RouteProtocol(e.protocol), Scope: netlink.SCOPE_UNIVERSE}
+		if ecmp && len(hops) > 1 {
+			r := base
+			r.Priority = hops[0].metric
+			for _, h := range hops {
+				r.Priority = min(r.Priority, h.metric)
+				r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: h.link, Gw: h.gw.AsSlice(), Hops: h.weight - 1})
+			}
+			out = append(out, &r)
+			continue
+		}
+		metrics := map[int]bool{}
+		for _, h := range hops {
+			if metrics[h.metric] {
+				return nil, fmt.Errorf("fib: two egress paths with metric %d; give each uplink its own", h.metric)
+			}
+			metrics[h.metric] = true
+			r := base
+			r.Priority, r.Gw, r.LinkIndex = h.metric, h.gw.AsSlice(), h.link
+			out = append(out, &r)
+		}
+	}
+	return out, nil
+}
+
+// owned lists the routes in our table with our protocol, retrying a dump
+// the kernel interrupted (the table changed under it).
+func (e *Egress) owned() ([]netlink.Route, error) {
+	filter := &netlink.Route{Table: e.table, Protocol: netlink.RouteProtocol(e.protocol)}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var routes []netlink.Route
+		routes, err = e.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fib: list egress routes: %w", err)
+		}
+		return routes, nil
+	}
+	return nil, fmt.Errorf("fib: list egress routes: interrupted 5 times: %w", err)
+}
+
+// sameEgress compares what matters of two default routes.
+func sameEgress(a, b netlink.Route) bool {
+	if a.Family != b.Family || a.Priority != b.Priority || !isDefault(a.Dst) || !isDefault(b.Dst) {
+		return false
+	}
+	return slices.Equal(hopKeys(a), hopKeys(b))
+}
+
+func hopKeys(r netlink.Route) []string {
+	if len(r.MultiPath) == 0 {
+		return []string{fmt.Sprintf("%v@%d/1", r.Gw, r.LinkIndex)}
+	}
+	var out []string
+	for _, h := range r.MultiPath {
+		out = append(out, fmt.Sprintf("%v@%d/%d", h.Gw, h.LinkIndex, h.Hops+1))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Egress) describe(r netlink.Route) string {
+	st := e.toState(r)
+	return st.String() + fmt.Sprintf(" table %d", e.table)
+}
+
+func (e *Egress) toState(r netlink.Route) EgressRoute {
+	dst := netip.MustParsePrefix("::/0")
+	if r.Family == unix.AF_INET {
+		dst = netip.MustParsePrefix("0.0.0.0/0")
+	}
+	out := EgressRoute{Dst: dst, Metric: r.Priority}
+	name := func(idx int) string {
+		if l, err := e.h.LinkByIndex(idx); err == nil {
+			return l.Attrs().Name
+		}
+		return fmt.Sprint(idx)
+	}
+	addr := func(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip); return a.Unmap() }
+	if len(r.MultiPath) == 0 {
+		out.NextHops = []EgressNextHop{{Gateway: addr(r.Gw), Device: name(r.LinkIndex), Weight: 1}}
+	}
+	for _, h := range r.MultiPath {
+		out.NextHops = append(out.NextHops, EgressNextHop{Gateway: addr(h.Gw), Device: name(h.LinkIndex), Weight: h.Hops + 1})
+	}
+	return out
+}
+
+// State reads back the default routes fib owns in the egress table, IPv6
+// first, then by metric.
+func (e *Egress) State() ([]EgressRoute, error) {
+	routes, err := e.owned()
+	if err != nil {
+		return nil, err
+	}
+	var out []EgressRoute
+	for _, r := range routes {
+		out = append(out, e.toState(r))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dst.Addr().Is4() != out[j].Dst.Addr().Is4() {
+			return out[j].Dst.Addr().Is4()
+		}
+		return out[i].Metric < out[j].Metric
+	})
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package fib
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/testenv"
+)
+
+func egressNS(t *testing.T) *netns.NS {
+	t.Helper()
+	testenv.Need(t, "ip")
+	ctx := context.Background()
+	n, err := netns.New(ctx, "fe"+netns.UniqueID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	for i, dev := range []string{"up-a", "up-b"} {
+		for _, args := range [][]string{
+			// No dummy driver on every kernel: a veth pair with both
+			// ends here is just as good a device.
+			{"ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "-p"},
+			{"ip", "link", "set", dev + "-p", "up"},
+			{"ip", "link", "set", dev, "up"},
+			{"ip", "addr", "add", fmt.Sprintf("2001:db8:%d::2/64", i+1), "dev", dev, "nodad"},
+			{"ip", "addr", "add", fmt.Sprintf("198.18.%d.2/24", i+1), "dev", dev},
+		} {
+			if _, err := n.Run(ctx, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return n
+}
+
+var (
+	pathA = EgressPath{Uplink: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}, Metric: 100, Weight: 1}
+	pathB = EgressPath{Uplink: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}, Metric: 110, Weight: 3}
+)
+
+func routesOf(t *testing.T, n *netns.NS, args ...string) string {
+	t.Helper()
+	out, err := n.Run(context.Background(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func states(rs []EgressRoute) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, r.String())
+	}
+	return strings.Join(s, "\n")
+}
+
+func TestEgressSet(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	// A route we do not own, in the same table with another protocol, and
+	// one with our protocol in another table: neither may be touched.
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::9", "dev", "up-b", "metric", "5", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::9", "dev", "up-b", "table", "100", "proto", "78"); err != nil {
+		t.Fatal(err)
+	}
+	// A stale route of ours from an earlier run.
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::7", "dev", "up-a", "metric", "999", "proto", "78"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+
+	want := `::/0 metric 100 via 2001:db8:1::1 dev up-a
+::/0 metric 110 via 2001:db8:2::1 dev up-b
+0.0.0.0/0 metric 100 via 198.18.1.1 dev up-a
+0.0.0.0/0 metric 110 via 198.18.2.1 dev up-b`
+	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := states(st); got != want {
+		t.Fatalf("failover state:\n%s\nwant:\n%s", got, want)
+	}
+	// The kernel agrees: the best IPv6 default is via ISP-A.
+	if got := routesOf(t, n, "ip", "-6", "route", "get", "2001:db8:9000::1"); !strings.Contains(got, "via 2001:db8:1::1 dev up-a") {
+		// metric 5 static route via up-b wins over ours: that is the
+		// operator's choice and we leave it alone.
+		if !strings.Contains(got, "via 2001:db8:2::9") {
+			t.Fatalf("route get: %s", got)
+		}
+	}
+	// Idempotent: again, same state, and the kernel's routes are the same.
+	before := routesOf(t, n, "ip", "-6", "route", "show", "default")
+	st2, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	if err != nil || states(st2) != want {
+		t.Fatalf("second Set: %v\n%s", err, states(st2))
+	}
+	if after := routesOf(t, n, "ip", "-6", "route", "show", "default"); after != before {
+		t.Fatalf("second Set changed the kernel:\n%s\n->\n%s", before, after)
+	}
+	// Foreign routes untouched; the stale one is gone.
+	all := routesOf(t, n, "ip", "-6", "route", "show", "table", "all", "default")
+	if !strings.Contains(all, "via 2001:db8:2::9 dev up-b proto static metric 5") || !strings.Contains(all, "table 100") {
+		t.Fatalf("a route we do not own was touched:\n%s", all)
+	}
+	if strings.Contains(all, "2001:db8:1::7") {
+		t.Fatalf("stale route of ours survived:\n%s", all)
+	}
+
+	// ISP-A degrades: its metric rises and ISP-B takes over.
+	a := pathA
+	a.Metric = 1100
+	st, err = e.Set(ctx, []EgressPath{a, pathB}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := states(st); !strings.HasPrefix(got, "::/0 metric 110 via 2001:db8:2::1 dev up-b\n::/0 metric 1100 via 2001:db8:1::1") {
+		t.Fatalf("after degrade:\n%s", got)
+	}
+	// ISP-A down: only ISP-B remains.
+	st, err = e.Set(ctx, []EgressPath{pathB}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := states(st); got != "::/0 metric 110 via 2001:db8:2::1 dev up-b\n0.0.0.0/0 metric 110 via 198.18.2.1 dev up-b" {
+		t.Fatalf("after down:\n%s", got)
+	}
+
+	// ECMP with weights.
+	st, err = e.Set(ctx, []EgressPath{pathA, pathB}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantECMP := "::/0 metric 100 via 2001:db8:1::1 dev up-a / via 2001:db8:2::1 dev up-b weight 3\n0.0.0.0/0 metric 100 via 198.18.1.1 dev up-a / via 198.18.2.1 dev up-b weight 3"
+	if got := states(st); got != wantECMP {
+		t.Fatalf("ecmp:\n%s\nwant:\n%s", got, wantECMP)
+	}
+	if st2, err := e.Set(ctx, []EgressPath{pathA, pathB}, true); err != nil || states(st2) != wantECMP {
+		t.Fatalf("second ecmp Set: %v %s", err, states(st2))
+	}
+
+	// A restarted daemon adopts what is there.
+	e2, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if st, err := e2.State(); err != nil || states(st) != wantECMP {
+		t.Fatalf("adopted state: %v\n%s", err, states(st))
+	}
+	// Nothing wanted: everything of ours goes, nothing else.
+	if st, err := e2.Set(ctx, nil, false); err != nil || len(st) != 0 {
+		t.Fatalf("empty Set: %v %v", err, st)
+	}
+	all = routesOf(t, n, "ip", "-6", "route", "show", "table", "all", "default")
+	if !strings.Contains(all, "proto static metric 5") || !strings.Contains(all, "table 100") {
+		t.Fatalf("empty Set removed a route we do not own:\n%s", all)
+	}
+}
+
+func TestEgressRefusesProbeProtocol(t *testing.T) {
+	if _, err := NewEgress("", 254, ProbeRouteProtocol); err == nil {
+		t.Fatal("NewEgress accepted the probe tables' protocol")
+	}
+}
