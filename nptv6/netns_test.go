@@ -75,7 +75,9 @@ func kernelBackend() backend {
 	}}
 }
 
-func allBackends() []backend { return []backend{kernelBackend(), ebpfBackend()} }
+func allBackends() []backend {
+	return []backend{kernelBackend(), ebpfBackend(), ebpfBackendMode("ebpf-tc", true)}
+}
 
 func edgeMappings(topo *lab.Topology) []Mapping {
 	return []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA}}
