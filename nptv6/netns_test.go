@@ -60,9 +60,13 @@ type backend struct {
 	new   func(t *testing.T, topo *lab.Topology) Datapath
 }
 
-func kernelBackend() backend {
-	return backend{name: "kernel", tools: []string{"ip6tables"}, new: func(t *testing.T, topo *lab.Topology) Datapath {
-		k, err := NewKernel(KernelOptions{NetNS: lab.Path(topo.Edge)})
+func kernelBackend() backend { return kernelBackendCmd("kernel", "ip6tables") }
+
+// kernelBackendCmd uses a given ip6tables variant (ip6tables-nft or
+// ip6tables-legacy).
+func kernelBackendCmd(name, cmd string) backend {
+	return backend{name: name, tools: []string{cmd}, new: func(t *testing.T, topo *lab.Topology) Datapath {
+		k, err := NewKernel(KernelOptions{NetNS: lab.Path(topo.Edge), Command: cmd})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,3 +352,5 @@ func checkICMPError(t *testing.T, topo *lab.Topology) {
 		t.Fatalf("LAN host read: %v, want ECONNREFUSED from the translated port-unreachable error", err)
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
