@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/multihomed/multihomed/nptv6/internal/lab"
+	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 // probe is one crafted packet for the differential test.

@@ -54,9 +54,11 @@ type EBPFOptions struct {
 type EBPF struct {
 	opts EBPFOptions
 	log  *slog.Logger
-	// mu serialises Set, Purge and Close; objs is replaced only under it.
-	mu   sync.Mutex
-	objs nptObjects
+	// mu serialises Set, Purge and Close.
+	mu sync.Mutex
+	// objs holds the programs for Ethernet devices and the (shared, pinned)
+	// maps; objsL3 the programs for devices without a link-layer header.
+	objs, objsL3 nptObjects
 }
 
 var _ Datapath = (*EBPF)(nil)
@@ -87,28 +89,45 @@ func NewEBPF(opts EBPFOptions) (*EBPF, error) {
 	if err := unix.Statfs(opts.PinPath, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
 		return nil, fmt.Errorf("nptv6: pin path %s is not on a bpffs mount; mount one with 'mount -t bpf bpf /sys/fs/bpf' or set another pin path", opts.PinPath)
 	}
-	spec, err := loadNpt()
-	if err != nil {
-		return nil, fmt.Errorf("nptv6: load eBPF spec: %w", err)
-	}
-	err = spec.LoadAndAssign(&e.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
-	if err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("nptv6: pinned maps in %s do not match this version's layout: %w; run 'nptv6ctl purge' (interrupts translation) and set the mappings again", opts.PinPath, err)
+	for _, v := range []struct {
+		objs  *nptObjects
+		l3off uint32
+	}{{&e.objs, 14}, {&e.objsL3, 0}} {
+		spec, err := loadNpt()
+		if err != nil {
+			return nil, fmt.Errorf("nptv6: load eBPF spec: %w", err)
 		}
-		return nil, fmt.Errorf("nptv6: load eBPF objects (pins in %s): %w", opts.PinPath, err)
+		if err := spec.Variables["l3off"].Set(v.l3off); err != nil {
+			return nil, fmt.Errorf("nptv6: set l3off: %w", err)
+		}
+		err = spec.LoadAndAssign(v.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}})
+		if err != nil {
+			e.objs.Close()
+			if errors.Is(err, ebpf.ErrMapIncompatible) {
+				return nil, fmt.Errorf("nptv6: pinned maps in %s do not match this version's layout: %w; run 'nptv6ctl purge' (interrupts translation) and set the mappings again", opts.PinPath, err)
+			}
+			return nil, fmt.Errorf("nptv6: load eBPF objects (pins in %s): %w", opts.PinPath, err)
+		}
 	}
 	// The programs are pinned too so that tools (bpftool) find them; the
 	// attachments hold their own references.
-	for name, p := range map[string]*ebpf.Program{"prog_egress": e.objs.NptEgress, "prog_ingress": e.objs.NptIngress} {
+	for name, p := range e.programs() {
 		path := filepath.Join(opts.PinPath, name)
 		_ = os.Remove(path) // the previous version's program, if any
 		if err := p.Pin(path); err != nil {
 			e.objs.Close()
+			e.objsL3.Close()
 			return nil, fmt.Errorf("nptv6: pin program %s: %w", path, err)
 		}
 	}
 	return e, nil
+}
+
+func (e *EBPF) programs() map[string]*ebpf.Program {
+	return map[string]*ebpf.Program{
+		"prog_egress": e.objs.NptEgress, "prog_ingress": e.objs.NptIngress,
+		"prog_egress_l3": e.objsL3.NptEgress, "prog_ingress_l3": e.objsL3.NptIngress,
+	}
 }
 
 func (e *EBPF) linkPin(ifname, dir string) string {
@@ -117,14 +136,18 @@ func (e *EBPF) linkPin(ifname, dir string) string {
 
 // attach makes sure both programs run on ifi. Runs inside the namespace.
 func (e *EBPF) attach(ifi *net.Interface) error {
+	objs := &e.objs
+	if len(ifi.HardwareAddr) != 6 {
+		objs = &e.objsL3 // no Ethernet header in front of IPv6
+	}
 	for _, h := range []struct {
 		dir  string
 		prog *ebpf.Program
 		at   ebpf.AttachType
 		tc   uint32
 	}{
-		{"egress", e.objs.NptEgress, ebpf.AttachTCXEgress, netlink.HANDLE_MIN_EGRESS},
-		{"ingress", e.objs.NptIngress, ebpf.AttachTCXIngress, netlink.HANDLE_MIN_INGRESS},
+		{"egress", objs.NptEgress, ebpf.AttachTCXEgress, netlink.HANDLE_MIN_EGRESS},
+		{"ingress", objs.NptIngress, ebpf.AttachTCXIngress, netlink.HANDLE_MIN_INGRESS},
 	} {
 		pin := e.linkPin(ifi.Name, h.dir)
 		if !e.opts.ForceTC {
@@ -269,18 +292,28 @@ func wireAdj(adj uint16) uint16 {
 	return binary.NativeEndian.Uint16(b[:])
 }
 
+// Flags of npt_mapping, as in bpf/npt.c.
+const (
+	flagHairpin      = 1 // this mapping hairpins
+	flagIfaceHairpin = 2 // some mapping on the device hairpins (npt_out)
+)
+
 // entries returns the out and in entries for t on ifindex, with slot id.
-func entries(t *Translator, ifindex int, id uint32) (out, in entry) {
+// ifaceHairpin tells whether any mapping on the device hairpins.
+func entries(t *Translator, ifindex int, id uint32, ifaceHairpin bool) (out, in entry) {
 	m := t.Mapping()
 	var flags uint8
 	if m.Hairpin {
-		flags = 1
+		flags = flagHairpin
 	}
 	base := nptNptMapping{
 		Mask: maskBytes(t.Bits()), Bits: uint8(t.Bits()), Flags: flags,
 		InternalBits: uint8(m.Internal.Bits()), ExternalBits: uint8(m.External.Bits()), Id: id,
 	}
 	out = entry{key: prefixKey(ifindex, t.Internal()), val: base}
+	if ifaceHairpin {
+		out.val.Flags |= flagIfaceHairpin
+	}
 	out.val.From, out.val.To, out.val.Adj = prefixBytes(t.Internal()), prefixBytes(t.External()), wireAdj(t.Adjustment())
 	in = entry{key: prefixKey(ifindex, t.External()), val: base}
 	in.val.From, in.val.To, in.val.Adj = prefixBytes(t.External()), prefixBytes(t.Internal()), wireAdj(^t.Adjustment())
@@ -328,6 +361,10 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 		}
 		ifaces[m.Interface] = ifi
 	}
+	hairpin := map[string]bool{}
+	for _, m := range ms {
+		hairpin[m.Interface] = hairpin[m.Interface] || m.Hairpin
+	}
 	// Interfaces first: a mapping is only live once its programs run.
 	for _, ifi := range ifaces {
 		var cfg nptNptIface
@@ -360,14 +397,16 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 	next := uint32(0)
 	for _, t := range tb.Translators() {
 		ifindex := ifaces[t.Mapping().Interface].Index
-		o, in := entries(t, ifindex, 0)
+		o, in := entries(t, ifindex, 0, hairpin[t.Mapping().Interface])
 		// Keep the slot (and so the counters) of a mapping that is
-		// already there unchanged.
+		// already there unchanged (its device's hairpin summary aside).
 		id, reuse := uint32(0), false
 		if v, ok := haveOut[o.key]; ok {
-			cmp := v
+			cmp, want := v, o.val
 			cmp.Id = 0
-			if cmp == o.val {
+			cmp.Flags &^= flagIfaceHairpin
+			want.Flags &^= flagIfaceHairpin
+			if cmp == want {
 				id, reuse = v.Id, true
 			}
 		}
@@ -493,7 +532,7 @@ func decodeMapping(k nptNptKey, v nptNptMapping) (Mapping, error) {
 		Interface: name,
 		Internal:  netip.PrefixFrom(netip.AddrFrom16(in), int(v.InternalBits)).Masked(),
 		External:  netip.PrefixFrom(netip.AddrFrom16(ex), int(v.ExternalBits)).Masked(),
-		Hairpin:   v.Flags&1 != 0,
+		Hairpin:   v.Flags&flagHairpin != 0,
 	}, nil
 }
 
@@ -560,7 +599,7 @@ func (e *EBPF) Counters(ctx context.Context) ([]Counters, error) {
 func (e *EBPF) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.objs.Close()
+	return errors.Join(e.objs.Close(), e.objsL3.Close())
 }
 
 // Purge implements Datapath: it detaches the programs from every interface
@@ -600,7 +639,7 @@ func (e *EBPF) Purge(ctx context.Context) error {
 	for _, m := range []*ebpf.Map{e.objs.NptOut, e.objs.NptIn, e.objs.NptStats, e.objs.NptIfaces} {
 		errs = append(errs, m.Unpin())
 	}
-	for _, p := range []*ebpf.Program{e.objs.NptEgress, e.objs.NptIngress} {
+	for _, p := range e.programs() {
 		errs = append(errs, p.Unpin())
 	}
 	if err := os.Remove(e.opts.PinPath); err != nil && !errors.Is(err, os.ErrNotExist) {

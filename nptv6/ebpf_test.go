@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/multihomed/multihomed/nptv6/internal/lab"
+	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 // bpffs mounts a private bpffs for one test and unmounts it at the end, so

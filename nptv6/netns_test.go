@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/nptv6/internal/lab"
+	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 // requirePrivileged skips outside CI when the test cannot run here, and

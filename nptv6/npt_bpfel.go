@@ -62,6 +62,7 @@ const (
 	nptMapNptStats    = "npt_stats"
 	nptProgNptEgress  = "npt_egress"
 	nptProgNptIngress = "npt_ingress"
+	nptVarL3off       = "l3off"
 )
 
 // loadNpt returns the embedded CollectionSpec for npt.
@@ -124,6 +125,7 @@ type nptMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nptVariableSpecs struct {
+	L3off *ebpf.VariableSpec `ebpf:"l3off"`
 }
 
 // nptObjects contains all objects after they have been loaded into the kernel.
@@ -165,6 +167,7 @@ func (m *nptMaps) Close() error {
 //
 // It can be passed to loadNptObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nptVariables struct {
+	L3off *ebpf.Variable `ebpf:"l3off"`
 }
 
 // nptPrograms contains all programs after they have been loaded into the kernel.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/nptv6/internal/lab"
+	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 // helperEnv, when set, makes the test binary act as a short-lived

@@ -19,7 +19,16 @@
 
 #define MAX_MAPPINGS 1024
 #define MAX_IFACES 256
-#define NPT_HAIRPIN 1
+#define NPT_HAIRPIN 1       /* this mapping hairpins (npt_in entries) */
+#define NPT_IFACE_HAIRPIN 2 /* some mapping on the device hairpins (npt_out) */
+
+/*
+ * Offset of the IPv6 header: 14 on Ethernet devices. The Go side loads a
+ * second instance with 0 for layer-3 devices (PPP, tunnels). A load-time
+ * constant instead of a per-packet lookup keeps the fast path to one LPM
+ * lookup.
+ */
+volatile const __u32 l3off = ETH_HLEN;
 
 /* IPv6 (RFC 8200 section 3) and ICMPv6 (RFC 4443 section 2.1) layout. */
 #define IPV6_HLEN 40
@@ -166,14 +175,9 @@ static __always_inline int npt_map(struct addr16 *a, const struct npt_mapping *m
 	return 0;
 }
 
-static __always_inline int l3_offset(struct __sk_buff *skb, struct npt_iface **ifc)
+static __always_inline int l3_offset(void)
 {
-	__u32 ifindex = skb->ifindex;
-
-	*ifc = bpf_map_lookup_elem(&npt_ifaces, &ifindex);
-	if (!*ifc)
-		return -1;
-	return (*ifc)->l3off ? ETH_HLEN : 0;
+	return l3off ? ETH_HLEN : 0;
 }
 
 /*
@@ -238,7 +242,6 @@ static __always_inline __u8 *ip6_header(struct __sk_buff *skb, int l3)
 SEC("tc")
 int npt_egress(struct __sk_buff *skb)
 {
-	struct npt_iface *ifc;
 	struct npt_mapping *m, *h;
 	struct npt_counters *c, *hc;
 	struct npt_key k = {.prefixlen = 32 + 64, .ifindex = skb->ifindex};
@@ -248,9 +251,7 @@ int npt_egress(struct __sk_buff *skb)
 
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
 		return TC_ACT_UNSPEC;
-	l3 = l3_offset(skb, &ifc);
-	if (l3 < 0)
-		return TC_ACT_UNSPEC;
+	l3 = l3_offset();
 	ip = ip6_header(skb, l3);
 	if (!ip)
 		return TC_ACT_UNSPEC;
@@ -266,9 +267,15 @@ int npt_egress(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 
-	/* RFC 6296 section 4.3: hairpinning. */
-	__builtin_memcpy(k.addr, ip + OFF_DST, 8);
-	h = bpf_map_lookup_elem(&npt_in, &k);
+	/*
+	 * RFC 6296 section 4.3: hairpinning. The second lookup is only paid on
+	 * devices where some mapping hairpins.
+	 */
+	h = 0;
+	if (m->flags & NPT_IFACE_HAIRPIN) {
+		__builtin_memcpy(k.addr, ip + OFF_DST, 8);
+		h = bpf_map_lookup_elem(&npt_in, &k);
+	}
 	if (h && (h->flags & NPT_HAIRPIN)) {
 		hc = bpf_map_lookup_elem(&npt_stats, &h->id);
 		__builtin_memcpy(&dst, ip + OFF_DST, 16);
@@ -284,8 +291,10 @@ int npt_egress(struct __sk_buff *skb)
 			void *data = (void *)(long)skb->data;
 			void *end = (void *)(long)skb->data_end;
 			struct ethhdr *eth = data;
+			__u32 ifindex = skb->ifindex;
+			struct npt_iface *ifc = bpf_map_lookup_elem(&npt_ifaces, &ifindex);
 
-			if ((void *)(eth + 1) > end)
+			if (!ifc || (void *)(eth + 1) > end)
 				return TC_ACT_SHOT;
 			__builtin_memcpy(eth->h_dest, ifc->mac, ETH_ALEN);
 		}
@@ -314,7 +323,6 @@ int npt_egress(struct __sk_buff *skb)
 SEC("tc")
 int npt_ingress(struct __sk_buff *skb)
 {
-	struct npt_iface *ifc;
 	struct npt_mapping *m;
 	struct npt_counters *c;
 	struct npt_key k = {.prefixlen = 32 + 64, .ifindex = skb->ifindex};
@@ -324,9 +332,7 @@ int npt_ingress(struct __sk_buff *skb)
 
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
 		return TC_ACT_UNSPEC;
-	l3 = l3_offset(skb, &ifc);
-	if (l3 < 0)
-		return TC_ACT_UNSPEC;
+	l3 = l3_offset();
 	ip = ip6_header(skb, l3);
 	if (!ip)
 		return TC_ACT_UNSPEC;

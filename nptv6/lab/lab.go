@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -221,4 +222,23 @@ func Do(path string, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// RxPackets returns the received-packets counter of ifname in namespace ns.
+func (t *Topology) RxPackets(ctx context.Context, ns, ifname string) (uint64, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "-j", "-s", "link", "show", "dev", ifname).Output()
+	if err != nil {
+		return 0, fmt.Errorf("lab: read counters of %s in %s: %w", ifname, ns, err)
+	}
+	var links []struct {
+		Stats64 struct {
+			Rx struct {
+				Packets uint64 `json:"packets"`
+			} `json:"rx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return 0, fmt.Errorf("lab: parse counters of %s in %s: %v", ifname, ns, err)
+	}
+	return links[0].Stats64.Rx.Packets, nil
 }
