@@ -106,9 +106,28 @@ type kernelRule struct {
 	bytes   uint64
 }
 
+// chains returns the names of the user chains in the mangle table.
+func (k *Kernel) chains(ctx context.Context) (map[string]bool, error) {
+	out, err := k.run(ctx, "-S")
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "-N" {
+			have[f[1]] = true
+		}
+	}
+	return have, nil
+}
+
 func (k *Kernel) ensureChains(ctx context.Context) error {
+	have, err := k.chains(ctx)
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct{ chain, hook string }{{chainPre, "PREROUTING"}, {chainPost, "POSTROUTING"}} {
-		if _, err := k.run(ctx, "-S", c.chain); err != nil {
+		if !have[c.chain] {
 			if _, err := k.run(ctx, "-N", c.chain); err != nil {
 				return err
 			}
@@ -123,35 +142,32 @@ func (k *Kernel) ensureChains(ctx context.Context) error {
 }
 
 func (k *Kernel) list(ctx context.Context) ([]kernelRule, error) {
+	// The whole table in one listing: listing a chain that does not exist
+	// fails with messages that differ between the nft and legacy variants.
+	out, err := k.run(ctx, "-S", "-v")
+	if err != nil {
+		return nil, err
+	}
 	var rules []kernelRule
-	for _, chain := range []string{chainPost, chainPre} {
-		out, err := k.run(ctx, "-S", chain, "-v")
-		if err != nil {
-			if strings.Contains(err.Error(), "No chain") || strings.Contains(err.Error(), "does not exist") {
+	for _, line := range strings.Split(out, "\n") {
+		f := splitQuoted(line)
+		if len(f) < 2 || f[0] != "-A" || (f[1] != chainPost && f[1] != chainPre) {
+			continue
+		}
+		r := kernelRule{chain: f[1]}
+		for i := 2; i < len(f); i++ {
+			if f[i] == "-c" && i+2 < len(f) {
+				r.packets, _ = strconv.ParseUint(f[i+1], 10, 64)
+				r.bytes, _ = strconv.ParseUint(f[i+2], 10, 64)
+				i += 2
 				continue
 			}
-			return nil, err
-		}
-		for _, line := range strings.Split(out, "\n") {
-			f := splitQuoted(line)
-			if len(f) < 2 || f[0] != "-A" || f[1] != chain {
-				continue
+			r.spec = append(r.spec, f[i])
+			if f[i] == "--comment" && i+1 < len(f) {
+				r.mapping, r.ok = parseComment(f[i+1])
 			}
-			r := kernelRule{chain: chain}
-			for i := 2; i < len(f); i++ {
-				if f[i] == "-c" && i+2 < len(f) {
-					r.packets, _ = strconv.ParseUint(f[i+1], 10, 64)
-					r.bytes, _ = strconv.ParseUint(f[i+2], 10, 64)
-					i += 2
-					continue
-				}
-				r.spec = append(r.spec, f[i])
-				if f[i] == "--comment" && i+1 < len(f) {
-					r.mapping, r.ok = parseComment(f[i+1])
-				}
-			}
-			rules = append(rules, r)
 		}
+		rules = append(rules, r)
 	}
 	return rules, nil
 }
@@ -331,6 +347,10 @@ func (k *Kernel) Close() error { return nil }
 func (k *Kernel) Purge(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	have, err := k.chains(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, c := range []struct{ chain, hook string }{{chainPre, "PREROUTING"}, {chainPost, "POSTROUTING"}} {
 		for {
@@ -342,8 +362,8 @@ func (k *Kernel) Purge(ctx context.Context) error {
 				break
 			}
 		}
-		if _, err := k.run(ctx, "-S", c.chain); err != nil {
-			continue // no chain
+		if !have[c.chain] {
+			continue
 		}
 		if _, err := k.run(ctx, "-F", c.chain); err != nil {
 			errs = append(errs, err)

@@ -277,6 +277,10 @@ func TestKernelRefusesHairpin(t *testing.T) {
 	requirePrivileged(t, "ip6tables")
 	topo := newTopology(t)
 	dp := kernelBackend().new(t, topo)
+	// A namespace where nothing was ever set reads back as empty.
+	if got, err := dp.Mappings(context.Background()); err != nil || len(got) != 0 {
+		t.Fatalf("Mappings on a fresh namespace = %v, %v", got, err)
+	}
 	ms := []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA, Hairpin: true}}
 	got, err := dp.Set(context.Background(), ms)
 	if !errorsIs(err, ErrHairpinUnsupported) || len(got) != 0 {
