@@ -121,3 +121,15 @@ func inNetns(path string, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// Log attribute keys used by the datapaths.
+const (
+	logKeyBackend = "backend"
+	logKeyUplink  = "uplink"
+	logKeyHook    = "hook"
+	logKeyMode    = "mode"
+	logKeyMapping = "mapping"
+	logKeyChain   = "chain"
+	logKeyRule    = "rule"
+	logKeyCount   = "count"
+)

@@ -81,7 +81,7 @@ func NewEBPF(opts EBPFOptions) (*EBPF, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &EBPF{opts: opts, log: log.With("backend", "ebpf")}
+	e := &EBPF{opts: opts, log: log.With(logKeyBackend, "ebpf")}
 	if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
 		return nil, fmt.Errorf("nptv6: create pin directory %s: %w (mount bpffs on /sys/fs/bpf)", opts.PinPath, err)
 	}
@@ -165,13 +165,13 @@ func (e *EBPF) attach(ifi *net.Interface) error {
 					return fmt.Errorf("nptv6: pin %s link on %s: %w", h.dir, ifi.Name, err)
 				}
 				l.Close() // the pin keeps it attached
-				e.log.Info("nptv6 attached", "interface", ifi.Name, "hook", h.dir, "mode", "tcx")
+				e.log.Info("nptv6 attached", logKeyUplink, ifi.Name, logKeyHook, h.dir, logKeyMode, "tcx")
 				continue
 			}
 			if !errors.Is(err, ebpf.ErrNotSupported) {
 				return fmt.Errorf("nptv6: attach %s program to %s with TCX: %w", h.dir, ifi.Name, err)
 			}
-			e.log.Info("nptv6 TCX not supported, using tc", "interface", ifi.Name)
+			e.log.Info("nptv6 TCX not supported, using tc", logKeyUplink, ifi.Name)
 		}
 		if err := e.attachTC(ifi, h.prog, h.tc, "npt_"+h.dir); err != nil {
 			return err
@@ -206,6 +206,21 @@ func (e *EBPF) adoptTCX(pin string, ifi *net.Interface, prog *ebpf.Program) (boo
 }
 
 func (e *EBPF) attachTC(ifi *net.Interface, prog *ebpf.Program, parent uint32, name string) error {
+	// Already there with this very program: nothing to do (Set runs on
+	// every reconcile).
+	if info, err := prog.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			if lk, err := netlink.LinkByIndex(ifi.Index); err == nil {
+				if fs, err := netlink.FilterList(lk, parent); err == nil {
+					for _, f := range fs {
+						if bf, ok := f.(*netlink.BpfFilter); ok && bf.Priority == tcPriority && bf.Id == int(id) {
+							return nil
+						}
+					}
+				}
+			}
+		}
+	}
 	q := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifi.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
@@ -224,7 +239,7 @@ func (e *EBPF) attachTC(ifi *net.Interface, prog *ebpf.Program, parent uint32, n
 	if err := netlink.FilterReplace(f); err != nil {
 		return fmt.Errorf("nptv6: add tc filter %s to %s: %w", name, ifi.Name, err)
 	}
-	e.log.Info("nptv6 attached", "interface", ifi.Name, "hook", name, "mode", "tc")
+	e.log.Info("nptv6 attached", logKeyUplink, ifi.Name, logKeyHook, name, logKeyMode, "tc")
 	return nil
 }
 
@@ -258,7 +273,7 @@ func (e *EBPF) detach(ifindex int, ifname string) error {
 			}
 		}
 	}
-	e.log.Info("nptv6 detached", "interface", ifname)
+	e.log.Info("nptv6 detached", logKeyUplink, ifname)
 	return errors.Join(errs...)
 }
 
@@ -433,15 +448,22 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 		}
 	}
 	// Add before delete. Inbound first, so replies to the first translated
-	// packet are already understood.
-	for _, w := range wantIn {
-		if err := e.objs.NptIn.Put(w.key, w.val); err != nil {
-			return fmt.Errorf("nptv6: write npt_in: %w", err)
-		}
-	}
-	for _, w := range wantOut {
-		if err := e.objs.NptOut.Put(w.key, w.val); err != nil {
-			return fmt.Errorf("nptv6: write npt_out: %w", err)
+	// packet are already understood. Each Put replaces one entry in one
+	// step: a packet sees the old mapping or the new one.
+	changed := 0
+	for _, x := range []struct {
+		m    *ebpf.Map
+		have map[nptNptKey]nptNptMapping
+		want []entry
+	}{{e.objs.NptIn, haveIn, wantIn}, {e.objs.NptOut, haveOut, wantOut}} {
+		for _, w := range x.want {
+			if v, ok := x.have[w.key]; ok && v == w.val {
+				continue
+			}
+			if err := x.m.Put(w.key, w.val); err != nil {
+				return fmt.Errorf("nptv6: write %s: %w", x.m, err)
+			}
+			changed++
 		}
 	}
 	keep := func(want []entry) map[nptNptKey]bool {
@@ -457,6 +479,7 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 			if err := e.objs.NptOut.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("nptv6: delete from npt_out: %w", err)
 			}
+			changed++
 		}
 	}
 	for k := range haveIn {
@@ -464,6 +487,7 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 			if err := e.objs.NptIn.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("nptv6: delete from npt_in: %w", err)
 			}
+			changed++
 		}
 	}
 	// Detach from interfaces that no longer have mappings.
@@ -498,7 +522,9 @@ func (e *EBPF) setLocked(ms []Mapping) error {
 			errs = append(errs, err)
 		}
 	}
-	e.log.Info("nptv6 mappings set", "count", len(ms))
+	if changed > 0 {
+		e.log.Info("nptv6 mappings set", logKeyCount, len(ms))
+	}
 	return errors.Join(errs...)
 }
 

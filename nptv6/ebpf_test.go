@@ -13,7 +13,7 @@ import (
 
 // bpffs mounts a private bpffs for one test and unmounts it at the end, so
 // tests never touch the host's /sys/fs/bpf and never see each other's pins.
-func bpffs(t *testing.T) string {
+func bpffs(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "nptv6-bpffs-")
 	if err != nil {

@@ -69,7 +69,7 @@ func NewKernel(opts KernelOptions) (*Kernel, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Kernel{opts: opts, log: log.With("backend", "ip6t_NPT")}, nil
+	return &Kernel{opts: opts, log: log.With(logKeyBackend, "ip6t_NPT")}, nil
 }
 
 func (k *Kernel) run(ctx context.Context, args ...string) (string, error) {
@@ -256,7 +256,7 @@ func (k *Kernel) Set(ctx context.Context, ms []Mapping) ([]Mapping, error) {
 			if _, err := k.run(ctx, append([]string{"-A", r.chain}, r.spec...)...); err != nil {
 				return k.mappingsLocked(ctx, err)
 			}
-			k.log.Info("nptv6 rule added", "chain", r.chain, "mapping", t.Mapping().String())
+			k.log.Info("nptv6 rule added", logKeyChain, r.chain, logKeyMapping, t.Mapping().String())
 		}
 	}
 	for _, r := range have {
@@ -266,7 +266,7 @@ func (k *Kernel) Set(ctx context.Context, ms []Mapping) ([]Mapping, error) {
 		if _, err := k.run(ctx, append([]string{"-D", r.chain}, r.spec...)...); err != nil {
 			return k.mappingsLocked(ctx, err)
 		}
-		k.log.Info("nptv6 rule removed", "chain", r.chain, "rule", strings.Join(r.spec, " "))
+		k.log.Info("nptv6 rule removed", logKeyChain, r.chain, logKeyRule, strings.Join(r.spec, " "))
 	}
 	return k.mappingsLocked(ctx, nil)
 }

@@ -64,6 +64,7 @@ func (v Verdict) String() string {
 
 // Result reports what Table.Process did with a packet.
 type Result struct {
+	// Verdict is what happens to the packet.
 	Verdict Verdict
 	// Index is the position in the table's mappings of the mapping that
 	// matched, or -1 with Pass.

@@ -49,6 +49,7 @@ var (
 
 // Topology is one instance of the three namespaces.
 type Topology struct {
+	// Suffix makes every name of this topology unique (pid and random bits).
 	Suffix string
 	// Namespace names (under /run/netns).
 	LAN, Edge, Out string
