@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -42,6 +43,7 @@ func bench(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 5, "rounds (each measures every configuration once)")
 	cpu := fs.Int("cpu", runtime.NumCPU()-1, "CPU the sender is pinned to")
 	batch := fs.Int("batch", 64, "frames per sendmmsg call")
+	configList := fs.String("configs", "plain,ebpf,ip6t_NPT", "configurations to measure, from plain, ebpf, ebpf-tc (tc filter instead of TCX), ip6t_NPT, ip6t_NPT-legacy; plain is always measured")
 	progStats := fs.Bool("progstats", false, "also measure the eBPF program's own run time (kernel BPF stats; slows the eBPF runs, so not for the pps figures)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -49,7 +51,16 @@ func bench(ctx context.Context, args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("bench: needs root (network namespaces, eBPF, ip6tables)")
 	}
-	configs := []string{"plain", "ebpf", "ip6t_NPT"}
+	configs := []string{"plain"}
+	for _, c := range strings.Split(*configList, ",") {
+		switch c {
+		case "plain":
+		case "ebpf", "ebpf-tc", "ip6t_NPT", "ip6t_NPT-legacy":
+			configs = append(configs, c)
+		default:
+			return fmt.Errorf("bench: -configs: unknown configuration %q", c)
+		}
+	}
 	res := map[string][]sample{}
 	for r := 0; r < *rounds; r++ {
 		for i := range configs {
@@ -58,7 +69,7 @@ func bench(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("bench: round %d %s: %w", r+1, c, err)
 			}
-			fmt.Printf("round %d  %-9s %9.0f pps  %6.0f ns CPU/pkt  (%d sent, %d forwarded)", r+1, c, s.pps, s.cpuNs, s.sent, s.rx)
+			fmt.Printf("round %d  %-15s %9.0f pps  %6.0f ns CPU/pkt  (%d sent, %d forwarded)", r+1, c, s.pps, s.cpuNs, s.sent, s.rx)
 			if s.progNs > 0 {
 				fmt.Printf("  egress program %.0f ns/run", s.progNs)
 			}
@@ -88,12 +99,15 @@ func bench(ctx context.Context, args []string) error {
 	higher := func(a, b float64) bool { return a > b }
 	lower := func(a, b float64) bool { return a < b }
 	fmt.Printf("\n%d rounds, %d packets each, sender pinned to CPU %d; median (best):\n", *rounds, *packets, *cpu)
-	fmt.Printf("%-9s %20s %20s %16s %16s\n", "config", "pps", "CPU ns/pkt", "pps vs plain", "CPU vs plain")
+	fmt.Printf("%-15s %20s %20s %16s %16s\n", "config", "pps", "CPU ns/pkt", "pps vs plain", "CPU vs plain")
 	for _, c := range configs {
-		fmt.Printf("%-9s %10.0f (%7.0f) %12.0f (%5.0f) %8.1f%% (%3.0f%%) %8.1f%% (%3.0f%%)\n", c,
+		fmt.Printf("%-15s %10.0f (%7.0f) %12.0f (%5.0f) %8.1f%% (%3.0f%%) %8.1f%% (%3.0f%%)\n", c,
 			med(c, pps), best(c, pps, higher), med(c, cpuNs), best(c, cpuNs, lower),
 			100*med(c, pps)/med("plain", pps), 100*best(c, pps, higher)/best("plain", pps, higher),
 			100*med(c, cpuNs)/med("plain", cpuNs), 100*best(c, cpuNs, lower)/best("plain", cpuNs, lower))
+	}
+	if !slices.Contains(configs, "ebpf") || !slices.Contains(configs, "ip6t_NPT") {
+		return nil
 	}
 	fmt.Printf("\neBPF vs ip6t_NPT pps: %.1f%% (best %.1f%%); CPU over plain per packet: eBPF %+.0f ns (best %+.0f), ip6t_NPT %+.0f ns (best %+.0f)\n",
 		100*med("ebpf", pps)/med("ip6t_NPT", pps), 100*best("ebpf", pps, higher)/best("ip6t_NPT", pps, higher),
@@ -124,7 +138,7 @@ func measure(ctx context.Context, config string, packets, batch, cpu int, progSt
 	var dp nptv6.Datapath
 	var pinPath string
 	switch config {
-	case "ebpf":
+	case "ebpf", "ebpf-tc":
 		dir, err := os.MkdirTemp("", "nptv6-bench-")
 		if err != nil {
 			return sample{}, err
@@ -135,12 +149,16 @@ func measure(ctx context.Context, config string, packets, batch, cpu int, progSt
 		}
 		defer unix.Unmount(dir, unix.MNT_DETACH)
 		pinPath = filepath.Join(dir, "nptv6")
-		dp, err = nptv6.NewEBPF(nptv6.EBPFOptions{PinPath: pinPath, NetNS: lab.Path(topo.Edge)})
+		dp, err = nptv6.NewEBPF(nptv6.EBPFOptions{PinPath: pinPath, NetNS: lab.Path(topo.Edge), ForceTC: config == "ebpf-tc"})
 		if err != nil {
 			return sample{}, err
 		}
-	case "ip6t_NPT":
-		dp, err = nptv6.NewKernel(nptv6.KernelOptions{NetNS: lab.Path(topo.Edge)})
+	case "ip6t_NPT", "ip6t_NPT-legacy":
+		cmd := "ip6tables"
+		if config == "ip6t_NPT-legacy" {
+			cmd = "ip6tables-legacy"
+		}
+		dp, err = nptv6.NewKernel(nptv6.KernelOptions{NetNS: lab.Path(topo.Edge), Command: cmd})
 		if err != nil {
 			return sample{}, err
 		}
