@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -168,6 +169,45 @@ func (w *wire) send(pkt []byte) error {
 	return unix.Sendto(w.sendFD, frame, 0, &unix.SockaddrLinklayer{Ifindex: w.sendIf, Halen: 6, Addr: [8]byte(append(bytes.Clone(w.dstMAC), 0, 0))})
 }
 
+// sendInOrder sends the packets from one thread pinned to one CPU. Over
+// veth each packet is queued on the sending CPU's backlog all the way
+// through the edge, so a later packet (the sentinel) cannot overtake an
+// earlier one even when softirq processing is deferred under load.
+func sendInOrder(w *wire, pkts ...[]byte) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		var old, one unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		for cpu := 0; cpu < 1024; cpu++ {
+			if old.IsSet(cpu) {
+				one.Set(cpu)
+				break
+			}
+		}
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		var err error
+		for _, p := range pkts {
+			if err = w.send(p); err != nil {
+				break
+			}
+		}
+		if unix.SchedSetaffinity(0, &old) == nil {
+			runtime.UnlockOSThread() // else the thread is discarded
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
 // collect reads incoming frames until one containing stop arrives and
 // returns the IPv6 packets containing want (bounded by a deadline).
 func (w *wire) collect(want, stop string) ([][]byte, error) {
@@ -218,11 +258,8 @@ func runProbes(t *testing.T, topo *lab.Topology, ps []probe, extLAN netip.Addr, 
 		}
 		stop := fmt.Sprintf("SENTINEL-%s-%d", round, i)
 		sentinel = udpPacket(addrAt(sentinel, offSrc), addrAt(sentinel, offDst), stop)
-		if err := w.send(p.pkt); err != nil {
+		if err := sendInOrder(w, p.pkt, sentinel); err != nil {
 			t.Fatalf("%s: send: %v", p.name, err)
-		}
-		if err := w.send(sentinel); err != nil {
-			t.Fatalf("%s: send sentinel: %v", p.name, err)
 		}
 		got, err := w.collect(marked(p.name, i), stop)
 		if err != nil {
