@@ -87,6 +87,9 @@ func diffProbes(t *testing.T, tb *Table) []probe {
 		return icmpError(lab.LANHost, lab.OutHost, 3, udpPacket(lab.OutHost, a("fd7a:5e1e::1"), m))
 	})
 	add("out-unmapped-source", Outbound, "", udp(a("fd7a:5e1e::5"), lab.OutHost))
+	add("out-error-from-non-internal-source", Outbound, "ip6t_NPT only sees packets with an internal source, so an error sent by a router with a global address (the edge itself: Packet Too Big) keeps the internal address it quotes", func(m string) []byte {
+		return icmpError(a("2001:db8:1000:2::7"), lab.OutHost, 2, udpPacket(lab.OutHost, lab.LANHost, m))
+	})
 	add("out-subnet-ffff", Outbound, "ip6t_NPT translates subnet 0xFFFF; RFC 6296 sections 3.4 and 4.2 make it unmappable", udp(a("fd7a:5e1d:9c00:ffff::5"), lab.OutHost))
 	add("out-zero-iid", Outbound, "ip6t_NPT translates the Subnet-Router anycast address (all-zero IID)", udp(a("fd7a:5e1d:9c00:7::"), lab.OutHost))
 	// Not an error type: neither translator may touch the body.

@@ -27,6 +27,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add(udpPacket(lanHost, ext, "hairpin"), uint8(0))
 	f.Add(udpPacket(netip.MustParseAddr("fd7a:5e1d:9c00:142::1"), outHost, "b"), uint8(2))
 	f.Add(udpPacket(netip.MustParseAddr("fd7a:5e1d:9c00:ffff::1"), outHost, "ffff"), uint8(0))
+	f.Add(icmpError(netip.MustParseAddr("2001:db8:1000:1::2"), outHost, 2, udpPacket(outHost, lanHost, "ptb")), uint8(0))
 	f.Add([]byte{0x60}, uint8(0))
 	tb := mustTable(f, fuzzTable)
 	f.Fuzz(func(t *testing.T, pkt []byte, sel uint8) {
@@ -62,7 +63,14 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("packet sum changed %#x -> %#x", sum16(orig), sum16(pkt))
 		}
 		tr := tb.Translators()[r.Index]
-		if dir == Outbound {
+		if dir == Outbound && addrAt(pkt, offSrc) == addrAt(orig, offSrc) {
+			// An error from a non-internal source: only the quoted
+			// destination changed.
+			back, err := tr.Inbound(addrAt(pkt, offEmbeddedDst))
+			if err != nil || back != addrAt(orig, offEmbeddedDst) {
+				t.Fatalf("quoted destination %s -> %s maps back to %s, %v", addrAt(orig, offEmbeddedDst), addrAt(pkt, offEmbeddedDst), back, err)
+			}
+		} else if dir == Outbound {
 			back, err := tr.Inbound(addrAt(pkt, offSrc))
 			if err != nil || back != addrAt(orig, offSrc) {
 				t.Fatalf("source %s -> %s maps back to %s, %v", addrAt(orig, offSrc), addrAt(pkt, offSrc), back, err)

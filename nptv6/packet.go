@@ -148,7 +148,9 @@ func (tb *Table) find(iface string, a netip.Addr, external bool) int {
 // the packet is an ICMPv6 error (types 1-4, RFC 4443), the embedded packet's
 // destination is translated too when it is inside that internal prefix; if
 // the destination is inside a hairpin mapping's external prefix it is
-// translated inward and the verdict is Hairpinned.
+// translated inward and the verdict is Hairpinned. An ICMPv6 error from a
+// source outside every internal prefix (the edge itself) has its embedded
+// destination translated if that is internal.
 //
 // Inbound: a destination inside a mapping's external prefix is translated;
 // for an ICMPv6 error the embedded packet's source is translated too when it
@@ -178,7 +180,7 @@ func (tb *Table) outbound(pkt []byte, iface string) Result {
 	src := addrAt(pkt, offSrc)
 	i := tb.find(iface, src, false)
 	if i < 0 {
-		return Result{Verdict: Pass, Index: -1}
+		return tb.outboundForeignError(pkt, iface)
 	}
 	t := tb.ts[i]
 	nsrc, err := mapAddr(src.As16(), t.external.Addr().As16(), t.bits, t.adj)
@@ -216,6 +218,32 @@ func (tb *Table) outbound(pkt []byte, iface string) Result {
 		}
 	}
 	return Result{Verdict: v, Index: i}
+}
+
+// outboundForeignError handles an ICMPv6 error leaving through the uplink
+// whose source is not internal (the edge router itself, or a router inside
+// with a global address) but which quotes a packet sent to an internal
+// address: typically a Packet Too Big from the edge for an inbound packet
+// that does not fit the LAN link. The quoted destination is translated so
+// the sender can match the error; without it path MTU discovery toward the
+// site fails. ip6t_NPT does not do this: its rules only see internal
+// sources.
+func (tb *Table) outboundForeignError(pkt []byte, iface string) Result {
+	if !isICMPError(pkt) {
+		return Result{Verdict: Pass, Index: -1}
+	}
+	ed := addrAt(pkt, offEmbeddedDst)
+	j := tb.find(iface, ed, false)
+	if j < 0 {
+		return Result{Verdict: Pass, Index: -1}
+	}
+	t := tb.ts[j]
+	b, err := mapAddr(ed.As16(), t.external.Addr().As16(), t.bits, t.adj)
+	if err != nil {
+		return Result{Verdict: Pass, Index: -1}
+	}
+	copy(pkt[offEmbeddedDst:], b[:])
+	return Result{Verdict: Translated, Index: j}
 }
 
 func (tb *Table) inbound(pkt []byte, iface string) Result {

@@ -183,9 +183,10 @@ static __always_inline int l3_offset(void)
 /*
  * ICMPv6 error messages (types 1-4) carry the invoking packet; its address
  * at offset off (relative to the outer IPv6 header) is translated too when
- * it lies in m's matched prefix. Failures leave it as it is.
+ * it lies in m's matched prefix. Returns 0 if it was translated; otherwise
+ * the packet is left as it is.
  */
-static __always_inline void npt_icmp_error(struct __sk_buff *skb, int l3, const struct npt_mapping *m, int off)
+static __always_inline int npt_icmp_error(struct __sk_buff *skb, int l3, const struct npt_mapping *m, int off)
 {
 	void *data, *end;
 	__u8 *ip;
@@ -193,29 +194,30 @@ static __always_inline void npt_icmp_error(struct __sk_buff *skb, int l3, const 
 	__u64 hi, mask, from;
 
 	if (skb->len < (__u32)l3 + MIN_ICMP_ERR)
-		return;
+		return -1;
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
 	if (data + l3 + MIN_ICMP_ERR > end) {
 		if (bpf_skb_pull_data(skb, l3 + MIN_ICMP_ERR))
-			return;
+			return -1;
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 	}
 	ip = data + l3;
 	if ((void *)(ip + MIN_ICMP_ERR) > end)
-		return;
+		return -1;
 	if (ip[IPV6_HLEN] < 1 || ip[IPV6_HLEN] > 4)
-		return;
+		return -1;
 	__builtin_memcpy(&e, ip + off, 16);
 	__builtin_memcpy(&hi, &e, 8);
 	__builtin_memcpy(&mask, m->mask, 8);
 	__builtin_memcpy(&from, m->from, 8);
 	if ((hi & mask) != from)
-		return;
+		return -1;
 	if (npt_map(&e, m))
-		return;
+		return -1;
 	__builtin_memcpy(ip + off, &e, 16);
+	return 0;
 }
 
 /* ip6_header returns the IPv6 header, pulling it into the linear area. */
@@ -239,6 +241,48 @@ static __always_inline __u8 *ip6_header(struct __sk_buff *skb, int l3)
 	return ip;
 }
 
+/*
+ * An ICMPv6 error leaving with a source outside every internal prefix (the
+ * edge itself, typically a Packet Too Big for an inbound packet too big for
+ * the LAN link) that quotes a packet sent to an internal address: translate
+ * the quoted destination so the sender can match the error. Mirrors
+ * Table.outboundForeignError in ../packet.go.
+ */
+static __always_inline void npt_foreign_error(struct __sk_buff *skb, int l3, struct npt_key *k)
+{
+	void *data, *end;
+	__u8 *ip;
+	struct npt_mapping *m;
+	struct npt_counters *c;
+
+	if (skb->len < (__u32)l3 + MIN_ICMP_ERR)
+		return;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + l3 + MIN_ICMP_ERR > end) {
+		if (bpf_skb_pull_data(skb, l3 + MIN_ICMP_ERR))
+			return;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+	}
+	ip = data + l3;
+	if ((void *)(ip + MIN_ICMP_ERR) > end)
+		return;
+	if (ip[IPV6_HLEN] < 1 || ip[IPV6_HLEN] > 4)
+		return;
+	__builtin_memcpy(k->addr, ip + OFF_EMB + OFF_DST, 8);
+	m = bpf_map_lookup_elem(&npt_out, k);
+	if (!m)
+		return;
+	if (npt_icmp_error(skb, l3, m, OFF_EMB + OFF_DST))
+		return;
+	c = bpf_map_lookup_elem(&npt_stats, &m->id);
+	if (c) {
+		c->out_packets++;
+		c->out_bytes += skb->len;
+	}
+}
+
 SEC("tc")
 int npt_egress(struct __sk_buff *skb)
 {
@@ -257,8 +301,11 @@ int npt_egress(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	__builtin_memcpy(k.addr, ip + OFF_SRC, 8);
 	m = bpf_map_lookup_elem(&npt_out, &k);
-	if (!m)
+	if (!m) {
+		if (ip[OFF_NEXTHDR] == PROTO_ICMPV6)
+			npt_foreign_error(skb, l3, &k);
 		return TC_ACT_UNSPEC;
+	}
 	c = bpf_map_lookup_elem(&npt_stats, &m->id);
 	__builtin_memcpy(&src, ip + OFF_SRC, 16);
 	if (npt_map(&src, m)) {
