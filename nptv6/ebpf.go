@@ -151,30 +151,74 @@ func (e *EBPF) attach(ifi *net.Interface) error {
 	} {
 		pin := e.linkPin(ifi.Name, h.dir)
 		if !e.opts.ForceTC {
-			done, err := e.adoptTCX(pin, ifi, h.prog)
+			ok, err := e.attachTCX(pin, ifi, h.prog, h.at, h.dir)
 			if err != nil {
 				return err
 			}
-			if done {
-				continue
-			}
-			l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: h.prog, Attach: h.at})
-			if err == nil {
-				if err := l.Pin(pin); err != nil {
-					l.Close()
-					return fmt.Errorf("nptv6: pin %s link on %s: %w", h.dir, ifi.Name, err)
+			if ok {
+				// Switching from a tc filter: the new attachment is in
+				// place, remove the old one (both only ever translate
+				// once: the second sees an already translated address).
+				if err := removeTCFilters(ifi.Index, h.tc, ifi.Name); err != nil {
+					return err
 				}
-				l.Close() // the pin keeps it attached
-				e.log.Info("nptv6 attached", logKeyUplink, ifi.Name, logKeyHook, h.dir, logKeyMode, "tcx")
 				continue
-			}
-			if !errors.Is(err, ebpf.ErrNotSupported) {
-				return fmt.Errorf("nptv6: attach %s program to %s with TCX: %w", h.dir, ifi.Name, err)
 			}
 			e.log.Info("nptv6 TCX not supported, using tc", logKeyUplink, ifi.Name)
 		}
 		if err := e.attachTC(ifi, h.prog, h.tc, "npt_"+h.dir); err != nil {
 			return err
+		}
+		removeTCXLink(pin)
+	}
+	return nil
+}
+
+// attachTCX adopts or creates the pinned TCX link for one hook. It returns
+// false, nil when the kernel has no TCX.
+func (e *EBPF) attachTCX(pin string, ifi *net.Interface, prog *ebpf.Program, at ebpf.AttachType, dir string) (bool, error) {
+	done, err := e.adoptTCX(pin, ifi, prog)
+	if err != nil || done {
+		return done, err
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: prog, Attach: at})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nptv6: attach %s program to %s with TCX: %w", dir, ifi.Name, err)
+	}
+	defer l.Close() // the pin keeps it attached
+	if err := l.Pin(pin); err != nil {
+		return false, fmt.Errorf("nptv6: pin %s link on %s: %w", dir, ifi.Name, err)
+	}
+	e.log.Info("nptv6 attached", logKeyUplink, ifi.Name, logKeyHook, dir, logKeyMode, "tcx")
+	return true, nil
+}
+
+// removeTCXLink detaches and unpins the TCX link pinned at pin, if any.
+func removeTCXLink(pin string) {
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		_ = l.Unpin()
+		l.Close() // last reference: the program comes off
+	}
+}
+
+// removeTCFilters deletes our cls_bpf filters under parent on the device.
+func removeTCFilters(ifindex int, parent uint32, ifname string) error {
+	lk, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil // device gone: its filters went with it
+	}
+	fs, err := netlink.FilterList(lk, parent)
+	if err != nil {
+		return nil // no clsact qdisc: no filters
+	}
+	for _, f := range fs {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Priority == tcPriority && strings.HasPrefix(bf.Name, "npt_") {
+			if err := netlink.FilterDel(f); err != nil {
+				return fmt.Errorf("nptv6: remove tc filter from %s: %w", ifname, err)
+			}
 		}
 	}
 	return nil
@@ -248,30 +292,10 @@ func (e *EBPF) attachTC(ifi *net.Interface, prog *ebpf.Program, parent uint32, n
 func (e *EBPF) detach(ifindex int, ifname string) error {
 	var errs []error
 	for _, dir := range []string{"egress", "ingress"} {
-		pin := e.linkPin(ifname, dir)
-		if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-			if err := l.Unpin(); err != nil {
-				errs = append(errs, err)
-			}
-			l.Close() // last reference: the program comes off
-		}
+		removeTCXLink(e.linkPin(ifname, dir))
 	}
 	for _, parent := range []uint32{netlink.HANDLE_MIN_EGRESS, netlink.HANDLE_MIN_INGRESS} {
-		lk, err := netlink.LinkByIndex(ifindex)
-		if err != nil {
-			break // device gone: its filters went with it
-		}
-		fs, err := netlink.FilterList(lk, parent)
-		if err != nil {
-			continue
-		}
-		for _, f := range fs {
-			if bf, ok := f.(*netlink.BpfFilter); ok && bf.Priority == tcPriority && strings.HasPrefix(bf.Name, "npt_") {
-				if err := netlink.FilterDel(f); err != nil {
-					errs = append(errs, fmt.Errorf("nptv6: remove tc filter from %s: %w", ifname, err))
-				}
-			}
-		}
+		errs = append(errs, removeTCFilters(ifindex, parent, ifname))
 	}
 	e.log.Info("nptv6 detached", logKeyUplink, ifname)
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -285,5 +286,47 @@ func TestKernelRefusesHairpin(t *testing.T) {
 	got, err := dp.Set(context.Background(), ms)
 	if !errorsIs(err, ErrHairpinUnsupported) || len(got) != 0 {
 		t.Fatalf("Set = %v, %v; want nothing set and ErrHairpinUnsupported", got, err)
+	}
+}
+
+// TestEBPFSwitchAttachMode: moving an uplink from TCX to a tc filter and
+// back leaves exactly one attachment per hook, and translation goes on.
+func TestEBPFSwitchAttachMode(t *testing.T) {
+	requirePrivileged(t, "tc")
+	topo := newTopology(t)
+	ctx := context.Background()
+	pin := filepath.Join(bpffs(t), "nptv6")
+	ms := edgeMappings(topo)
+	tr, _ := NewTranslator(ms[0])
+	ext, _ := tr.Outbound(lab.LANHost)
+	state := func() (links int, filters int) {
+		for _, dir := range []string{"egress", "ingress"} {
+			if _, err := os.Stat(filepath.Join(pin, "link_"+topo.EdgeUpIf+"_"+dir)); err == nil {
+				links++
+			}
+			out, err := topo.Exec(ctx, topo.Edge, "tc", "filter", "show", "dev", topo.EdgeUpIf, dir)
+			if err == nil && strings.Contains(out, "npt_"+dir) {
+				filters++
+			}
+		}
+		return links, filters
+	}
+	for i, forceTC := range []bool{false, true, false} {
+		e, err := NewEBPF(EBPFOptions{PinPath: pin, NetNS: lab.Path(topo.Edge), ForceTC: forceTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setOrFatal(t, e, ms)
+		links, filters := state()
+		if forceTC && (links != 0 || filters != 2) || !forceTC && (links != 2 || filters != 0) {
+			t.Fatalf("step %d (tc=%v): %d TCX links, %d tc filters; want one kind, two of it", i, forceTC, links, filters)
+		}
+		checkUDP(t, topo, ext)
+		if i == 2 {
+			if err := e.Purge(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.Close()
 	}
 }
