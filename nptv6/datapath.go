@@ -1,0 +1,135 @@
+package nptv6
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// Datapath runs a set of mappings in the kernel. Both backends (EBPF and
+// Kernel) implement it.
+//
+// Contract: Set is declarative and idempotent. It makes the kernel translate
+// exactly the given mappings, adding what is missing before removing what is
+// no longer wanted, so a mapping present before and after the call never
+// stops translating. It returns the mappings really in place when it
+// returns, together with any error: on a partial failure the returned state
+// tells the caller what to retry. The effect is visible to packets when Set
+// returns. Methods are safe for concurrent use; calls are serialised.
+type Datapath interface {
+	// Set makes the kernel translate exactly ms.
+	Set(ctx context.Context, ms []Mapping) ([]Mapping, error)
+	// Mappings returns the mappings in place now, read back from the kernel.
+	Mappings(ctx context.Context) ([]Mapping, error)
+	// Counters returns per-mapping packet and drop counters.
+	Counters(ctx context.Context) ([]Counters, error)
+	// Close releases the process's handles. Translation keeps running: the
+	// kernel objects stay (pinned programs and maps, ip6tables rules), so a
+	// restart or an upgrade of the daemon does not interrupt forwarding.
+	Close() error
+	// Purge removes every kernel object the backend created: after it,
+	// nothing is translated.
+	Purge(ctx context.Context) error
+}
+
+// Counters are the counters of one mapping since it was installed.
+type Counters struct {
+	Mapping Mapping
+	// OutPackets and OutBytes count packets whose source was translated on
+	// the way out (hairpinned packets included).
+	OutPackets, OutBytes uint64
+	// InPackets and InBytes count packets whose destination was translated
+	// on the way in.
+	InPackets, InBytes uint64
+	// OutDrops and InDrops count packets of this mapping dropped because RFC
+	// 6296 forbids translating them (see ErrSubnetFFFF, ErrIIDAllOnes,
+	// ErrZeroIID). The Kernel backend cannot count them and reports 0.
+	OutDrops, InDrops uint64
+	// Hairpinned counts outbound packets turned back inside (RFC 6296
+	// section 4.3).
+	Hairpinned uint64
+}
+
+// sortMappings orders mappings by interface, then internal, then external
+// prefix, so states compare with slices.Equal.
+func sortMappings(ms []Mapping) []Mapping {
+	ms = slices.Clone(ms)
+	slices.SortFunc(ms, func(a, b Mapping) int {
+		if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+			return c
+		}
+		if c := a.Internal.Addr().Compare(b.Internal.Addr()); c != 0 {
+			return c
+		}
+		if c := a.Internal.Bits() - b.Internal.Bits(); c != 0 {
+			return c
+		}
+		if c := a.External.Addr().Compare(b.External.Addr()); c != 0 {
+			return c
+		}
+		return a.External.Bits() - b.External.Bits()
+	})
+	return ms
+}
+
+// SortMappings returns a copy of ms in the order Set and Mappings return
+// them: by interface, then internal prefix, then external prefix.
+func SortMappings(ms []Mapping) []Mapping { return sortMappings(ms) }
+
+// inNetns runs fn on an OS thread switched into the network namespace at
+// path (a file such as /run/netns/edge or /proc/PID/ns/net); with an empty
+// path fn runs where the process is. Child processes and sockets created by
+// fn belong to that namespace.
+func inNetns(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is locked and, if switching back fails, never unlocked:
+		// the runtime then discards it instead of reusing a thread in the
+		// wrong namespace.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("nptv6: read current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("nptv6: open network namespace %s: %w", path, err)
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("nptv6: enter network namespace %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Log attribute keys used by the datapaths.
+const (
+	logKeyBackend = "backend"
+	logKeyUplink  = "uplink"
+	logKeyHook    = "hook"
+	logKeyMode    = "mode"
+	logKeyMapping = "mapping"
+	logKeyChain   = "chain"
+	logKeyRule    = "rule"
+	logKeyCount   = "count"
+)
