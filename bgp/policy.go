@@ -38,9 +38,12 @@ func annSetName(uplink string, i int) string {
 
 // policyInput is everything the policies depend on.
 type policyInput struct {
-	cfg  *config.Config
-	anns map[string][]Announcement // normalized, per uplink
+	cfg       *config.Config
+	anns      map[string][]Announcement // normalized, per uplink
+	defaultLP uint32                    // LOCAL_PREF of the default to iBGP peers; 0: none
 }
+
+const setIBGP = "mh-nbr-internal"
 
 // buildPolicies returns the complete set of defined sets and policies. It is
 // pure: the same input gives the same request, so tests can read it and the
@@ -207,6 +210,28 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 				},
 				Actions: actions,
 			})
+		}
+	}
+	// Internal routers: only our own default route, with a LOCAL_PREF that
+	// says how healthy this edge's uplinks are.
+	if len(in.cfg.IBGP.Peers) > 0 {
+		var nbrs []string
+		for _, p := range in.cfg.IBGP.Peers {
+			nbrs = append(nbrs, netip.PrefixFrom(p.Neighbor, p.Neighbor.BitLen()).String())
+		}
+		add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: setIBGP, List: nbrs})
+		if in.defaultLP > 0 {
+			for _, fam := range []struct{ name, set string }{{"v6", setDefaultV6}, {"v4", setDefaultV4}} {
+				exp.Statements = append(exp.Statements, &api.Statement{
+					Name: "mh-export-internal-default-" + fam.name,
+					Conditions: &api.Conditions{
+						RouteType:   api.Conditions_ROUTE_TYPE_LOCAL,
+						NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setIBGP},
+						PrefixSet:   &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: fam.set},
+					},
+					Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LocalPref: &api.LocalPrefAction{Value: in.defaultLP}},
+				})
+			}
 		}
 	}
 	req.Policies = []*api.Policy{imp, exp}

@@ -52,6 +52,7 @@ type Speaker struct {
 	opMu     sync.Mutex
 	cfg      *config.Config
 	anns     map[string][]Announcement    // installed, normalized
+	defLP    uint32                       // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths    map[netip.Prefix]uuid.UUID   // locally originated paths
 	sessions map[netip.Addr]sessionConfig // installed peers
 
@@ -64,8 +65,11 @@ type Speaker struct {
 
 // SessionState is what the speaker knows of one BGP session.
 type SessionState struct {
-	// Uplink names the uplink the session belongs to.
+	// Uplink names the uplink the session belongs to; empty for an internal
+	// (iBGP) peer.
 	Uplink string
+	// Internal is true for an iBGP session with an internal router.
+	Internal bool
 	// Neighbor is the peer's address.
 	Neighbor netip.Addr
 	// State is the RFC 4271 FSM state: idle, connect, active, opensent,
@@ -83,6 +87,7 @@ func (s SessionState) Established() bool { return s.State == "established" }
 // sessionConfig is what a session was added with; a change resets it.
 type sessionConfig struct {
 	uplink       string
+	internal     bool
 	peerASN      uint32
 	local        netip.Addr
 	password     string
@@ -170,7 +175,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any
 	// peer, with REJECT defaults both ways.
-	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: cfg, anns: s.anns})); err != nil {
+	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: cfg, anns: s.anns, defaultLP: s.defLP})); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: install policies: %w", err)
 	}
@@ -286,8 +291,19 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 			})
 		}
 	}
+	for _, p := range cfg.IBGP.Peers {
+		out = append(out, sessionConfig{
+			internal: true, peerASN: cfg.Node.ASN, local: p.LocalAddress, neighborAddr: p.Neighbor,
+			password: p.Password.Reveal(), hold: p.HoldTime, keep: p.HoldTime / 3, retry: p.ConnectRetry,
+			maxPrefixes: DefaultIBGPMaxPrefixes, gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
+		})
+	}
 	return out
 }
+
+// DefaultIBGPMaxPrefixes limits what an internal router may send us: we
+// accept nothing from it, but a runaway peer must not fill memory.
+const DefaultIBGPMaxPrefixes = 10000
 
 func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 	fam := familyV6
@@ -299,7 +315,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 			NeighborAddress: sc.neighborAddr.String(),
 			PeerAsn:         sc.peerASN,
 			AuthPassword:    sc.password,
-			Description:     sc.uplink,
+			Description:     peerDescription(sc),
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			ConnectRetry:      uint64(sc.retry / time.Second),
@@ -326,7 +342,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(sc.restart / time.Second)}
 	}
 	s.stateMu.Lock()
-	s.states[sc.neighborAddr] = SessionState{Uplink: sc.uplink, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
+	s.states[sc.neighborAddr] = SessionState{Uplink: sc.uplink, Internal: sc.internal, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()
@@ -377,7 +393,7 @@ func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]Announ
 			want[uplink] = n
 		}
 	}
-	if err := s.applyLocked(ctx, want, false); err != nil {
+	if err := s.applyLocked(ctx, want, false, false); err != nil {
 		errs = append(errs, err)
 	}
 	return cloneAnns(s.anns), errors.Join(errs...)
@@ -391,14 +407,14 @@ func (s *Speaker) hasUplink(name string) bool {
 // soft-resets outbound the sessions whose announcements changed (forceAll:
 // every session, for a new config), then stops originating prefixes nobody
 // announces. Adds happen before deletes.
-func (s *Speaker) applyLocked(ctx context.Context, want map[string][]Announcement, forceAll bool) error {
+func (s *Speaker) applyLocked(ctx context.Context, want map[string][]Announcement, forceAll, internalChanged bool) error {
 	changedUplinks := map[string]bool{}
 	for _, u := range s.cfg.Uplinks {
 		if forceAll || !annsEqual(s.anns[u.Name], want[u.Name]) {
 			changedUplinks[u.Name] = true
 		}
 	}
-	if len(changedUplinks) == 0 {
+	if len(changedUplinks) == 0 && !internalChanged && !forceAll {
 		return nil
 	}
 	needed := map[netip.Prefix]bool{}
@@ -406,6 +422,10 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]Announcemen
 		for _, a := range list {
 			needed[a.Prefix] = true
 		}
+	}
+	if s.defLP > 0 {
+		needed[netip.MustParsePrefix("::/0")] = true
+		needed[netip.MustParsePrefix("0.0.0.0/0")] = true
 	}
 	for _, p := range sortedPrefixes(needed) {
 		if _, ok := s.paths[p]; ok {
@@ -417,13 +437,16 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]Announcemen
 		}
 		s.paths[p] = id
 	}
-	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: s.cfg, anns: want})); err != nil {
+	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: s.cfg, anns: want, defaultLP: s.defLP})); err != nil {
 		return fmt.Errorf("bgp: replace policies: %w", err)
 	}
 	s.anns = want
 	var errs []error
 	for addr, sc := range s.sessions {
-		if !changedUplinks[sc.uplink] {
+		if sc.internal && !internalChanged && !forceAll {
+			continue
+		}
+		if !sc.internal && !changedUplinks[sc.uplink] {
 			continue
 		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT}); err != nil {
@@ -525,7 +548,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
-	if err := s.applyLocked(ctx, kept, true); err != nil {
+	if err := s.applyLocked(ctx, kept, true, true); err != nil {
 		errs = append(errs, err)
 	}
 	// Import filters may have changed: re-run import policy over what each
@@ -619,4 +642,35 @@ func (s *Speaker) Learned() (map[string][]netip.Prefix, error) {
 		slices.SortFunc(ps, comparePrefix)
 	}
 	return out, nil
+}
+
+func peerDescription(sc sessionConfig) string {
+	if sc.internal {
+		return "internal"
+	}
+	return sc.uplink
+}
+
+// SetInternalDefault makes the speaker originate ::/0 and 0.0.0.0/0 to the
+// internal (iBGP) peers with LOCAL_PREF localPref, or withdraw them with 0.
+// Nothing learned from an ISP is sent to internal peers. Idempotent.
+func (s *Speaker) SetInternalDefault(ctx context.Context, localPref uint32) error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if s.srv == nil {
+		return errors.New("bgp: speaker not started")
+	}
+	if len(s.cfg.IBGP.Peers) == 0 {
+		localPref = 0
+	}
+	if localPref == s.defLP {
+		return nil
+	}
+	old := s.defLP
+	s.defLP = localPref
+	if err := s.applyLocked(ctx, s.anns, false, true); err != nil {
+		s.defLP = old
+		return err
+	}
+	return nil
 }

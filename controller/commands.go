@@ -1,0 +1,139 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+)
+
+// ErrUnknownUplink is returned for a command naming no configured uplink.
+var ErrUnknownUplink = errors.New("no such uplink")
+
+type commandKind int
+
+const (
+	cmdSetOverride commandKind = iota
+	cmdClearOverride
+	cmdReload
+)
+
+type command struct {
+	kind     commandKind
+	uplink   string
+	override Override
+	duration time.Duration // of the override; 0: until cleared
+	cfg      *config.Config
+	reply    chan error
+}
+
+// Drain starts draining uplink (GRACEFUL_SHUTDOWN, then withdrawal after
+// the drain grace) for d (0: until Undrain). The override is saved in the
+// state directory before Drain returns.
+func (l *Loop) Drain(ctx context.Context, uplink, reason, who string, d time.Duration) error {
+	o := Override{Drain: true, Reason: reason, Who: who}
+	return l.send(ctx, command{kind: cmdSetOverride, uplink: uplink, override: o}, d)
+}
+
+// ForceDown withdraws uplink and removes its egress for d (0: until
+// cleared).
+func (l *Loop) ForceDown(ctx context.Context, uplink, reason, who string, d time.Duration) error {
+	o := Override{ForceDown: true, Reason: reason, Who: who}
+	return l.send(ctx, command{kind: cmdSetOverride, uplink: uplink, override: o}, d)
+}
+
+// Prepend adds n extra prepends to every announcement to uplink for d.
+func (l *Loop) Prepend(ctx context.Context, uplink string, n uint8, reason, who string, d time.Duration) error {
+	if n > config.MaxPrepend {
+		return fmt.Errorf("controller: prepend %d is above the maximum %d", n, config.MaxPrepend)
+	}
+	o := Override{ExtraPrepend: n, Reason: reason, Who: who}
+	return l.send(ctx, command{kind: cmdSetOverride, uplink: uplink, override: o}, d)
+}
+
+// ClearOverride removes every override on uplink (undrain).
+func (l *Loop) ClearOverride(ctx context.Context, uplink string) error {
+	return l.send(ctx, command{kind: cmdClearOverride, uplink: uplink}, 0)
+}
+
+// Reload applies a new, already validated configuration.
+func (l *Loop) Reload(ctx context.Context, cfg *config.Config) error {
+	return l.send(ctx, command{kind: cmdReload, cfg: cfg}, 0)
+}
+
+func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
+	c.reply = make(chan error, 1)
+	if d < 0 {
+		return fmt.Errorf("controller: duration %s is negative", d)
+	}
+	c.duration = d
+	select {
+	case l.cmds <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// handle runs a command on the loop goroutine.
+func (l *Loop) handle(ctx context.Context, c command) error {
+	now := l.now()
+	switch c.kind {
+	case cmdSetOverride, cmdClearOverride:
+		if !l.hasUplink(c.uplink) {
+			return fmt.Errorf("controller: %q: %w", c.uplink, ErrUnknownUplink)
+		}
+		next := make(map[string]Override, len(l.overrides))
+		for k, v := range l.overrides {
+			next[k] = v
+		}
+		if c.kind == cmdClearOverride {
+			delete(next, c.uplink)
+		} else {
+			o := c.override
+			o.Since = now
+			if c.duration > 0 {
+				o.Expires = now.Add(c.duration)
+			}
+			next[c.uplink] = o
+		}
+		// Persist first: an override the daemon would forget on restart
+		// is refused rather than half applied.
+		if err := saveOverrides(l.cfg.Controller.StateDir, next); err != nil {
+			return err
+		}
+		l.overrides = next
+		l.log.Info("override changed", "uplink", c.uplink, "override", fmt.Sprintf("%+v", next[c.uplink]), "cleared", c.kind == cmdClearOverride)
+	case cmdReload:
+		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
+			if c.cfg.Node != l.cfg.Node || c.cfg.BGP.ListenPort != l.cfg.BGP.ListenPort {
+				return err // refused whole
+			}
+			l.log.Error("reload: applying to the speaker", "error", err)
+		}
+		l.cfg = c.cfg
+		for k := range l.overrides {
+			if !l.hasUplink(k) {
+				delete(l.overrides, k)
+			}
+		}
+	}
+	l.signal()
+	return nil
+}
+
+func (l *Loop) hasUplink(name string) bool {
+	for _, u := range l.cfg.Uplinks {
+		if u.Name == name {
+			return true
+		}
+	}
+	return false
+}

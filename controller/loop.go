@@ -1,0 +1,373 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/health"
+)
+
+// Speaker is what the loop needs of the BGP speaker (bgp.Speaker).
+// SetAnnouncements and SetInternalDefault are idempotent and may be called
+// on every pass; Sessions is safe to call from any goroutine; Changed is a
+// level-triggered signal.
+type Speaker interface {
+	SetAnnouncements(ctx context.Context, anns map[string][]bgp.Announcement) (map[string][]bgp.Announcement, error)
+	SetInternalDefault(ctx context.Context, localPref uint32) error
+	Reconfigure(ctx context.Context, cfg *config.Config) error
+	Sessions() []bgp.SessionState
+	Changed() <-chan struct{}
+}
+
+// Egress is what the loop needs of fib's egress routes (fib.Egress): an
+// idempotent Set returning the state reached.
+type Egress interface {
+	Set(ctx context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error)
+}
+
+// Health is what the loop reads of the health monitor (health.Monitor).
+type Health interface {
+	Snapshot() health.Snapshot
+	Changed() <-chan struct{}
+}
+
+// Deps are the loop's sources and appliers. Health may be nil when no
+// uplink is probed.
+type Deps struct {
+	Speaker Speaker
+	Egress  Egress
+	Health  Health
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Status is a read-only snapshot of the loop's view, swapped atomically
+// after every pass.
+type Status struct {
+	// At is when it was taken.
+	At time.Time
+	// Desired is the last decision.
+	Desired Desired
+	// Announced is what the speaker reports announcing, per uplink.
+	Announced map[string][]bgp.Announcement
+	// Egress is the egress routes read back from the kernel.
+	Egress []fib.EgressRoute
+	// Sessions are the BGP sessions' states.
+	Sessions []bgp.SessionState
+	// Health is the probes' snapshot (zero when nothing is probed).
+	Health health.Snapshot
+	// Overrides in force, by uplink.
+	Overrides map[string]Override
+	// ApplyError is the last applier error, empty when the state converged.
+	ApplyError string
+	// ReconcileErrors counts failed passes since start.
+	ReconcileErrors uint64
+	// Passes counts decision passes since start.
+	Passes uint64
+}
+
+// Loop is the controller: one goroutine (Run) decides and applies.
+type Loop struct {
+	deps    Deps
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	history *history
+
+	wake chan struct{}
+	cmds chan command
+
+	carrierMu sync.Mutex
+	// carrier holds link state by device, guarded by carrierMu.
+	carrier map[string]bool
+
+	status atomic.Pointer[Status]
+
+	// Owned by the Run goroutine.
+	cfg       *config.Config
+	overrides map[string]Override
+	memory    map[string]Memory
+	last      *Desired
+	retryAt   time.Time
+	backoff   time.Duration
+	errors    uint64
+	passes    uint64
+}
+
+// New returns a loop for cfg. Run starts it.
+func New(cfg *config.Config, deps Deps) *Loop {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	l := &Loop{
+		deps: deps, log: deps.Logger, now: deps.Now, cfg: cfg,
+		history: newHistory(cfg.Controller.HistorySize),
+		wake:    make(chan struct{}, 1),
+		cmds:    make(chan command),
+		carrier: map[string]bool{},
+		memory:  map[string]Memory{},
+	}
+	l.status.Store(&Status{})
+	return l
+}
+
+// Status returns the latest snapshot. Safe for concurrent use.
+func (l *Loop) Status() *Status { return l.status.Load() }
+
+// Events returns up to limit events after seq, oldest first. Safe for
+// concurrent use.
+func (l *Loop) Events(after uint64, limit int) []Event { return l.history.since(after, limit) }
+
+// SubscribeEvents returns a level-triggered signal for new events and a
+// cancel function. Safe for concurrent use.
+func (l *Loop) SubscribeEvents() (<-chan struct{}, func()) { return l.history.subscribe() }
+
+// SetCarrier records a link-state report (from fib.LinkWatcher) and wakes
+// the loop. It never blocks.
+func (l *Loop) SetCarrier(device string, up bool) {
+	l.carrierMu.Lock()
+	old, known := l.carrier[device]
+	l.carrier[device] = up
+	l.carrierMu.Unlock()
+	if !known || old != up {
+		l.signal()
+	}
+}
+
+func (l *Loop) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run decides and applies until ctx ends. It returns nil on cancellation.
+func (l *Loop) Run(ctx context.Context) error {
+	l.started = l.now()
+	ov, err := loadOverrides(l.cfg.Controller.StateDir, l.started)
+	if err != nil {
+		return err
+	}
+	l.overrides = ov
+	for name, o := range ov {
+		l.log.Info("override restored", "uplink", name, "drain", o.Drain, "force_down", o.ForceDown, "prepend", o.ExtraPrepend, "reason", o.Reason)
+	}
+	var healthCh <-chan struct{}
+	if l.deps.Health != nil {
+		healthCh = l.deps.Health.Changed()
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		next := l.pass(ctx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(next.Sub(l.now()), time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.wake:
+		case <-l.deps.Speaker.Changed():
+		case <-healthCh:
+		case <-timer.C:
+		case c := <-l.cmds:
+			c.reply <- l.handle(ctx, c)
+		}
+	}
+}
+
+// pass observes, decides, applies and publishes; it returns when the next
+// pass is due without events.
+func (l *Loop) pass(ctx context.Context) time.Time {
+	now := l.now()
+	l.passes++
+	obs, sessions, hsnap := l.observe(now)
+	d := Decide(l.cfg, obs)
+	l.memory = d.Memory
+	applyErr := l.apply(ctx, d)
+	l.recordEvents(now, d, applyErr)
+	l.last = &d
+
+	next := now.Add(l.cfg.Controller.Resync)
+	if !d.NextWake.IsZero() && d.NextWake.Before(next) {
+		next = d.NextWake
+	}
+	st := &Status{At: now, Desired: d, Sessions: sessions, Health: hsnap, Overrides: maps.Clone(l.overrides),
+		ReconcileErrors: l.errors, Passes: l.passes}
+	if applyErr != nil {
+		l.errors++
+		st.ReconcileErrors = l.errors
+		st.ApplyError = applyErr.Error()
+		if l.backoff == 0 {
+			l.backoff = 100 * time.Millisecond
+		} else {
+			l.backoff = min(2*l.backoff, 10*time.Second)
+		}
+		l.retryAt = now.Add(l.backoff)
+		l.log.Warn("reconcile failed; retrying", "error", applyErr, "retry_in", l.backoff)
+		if l.retryAt.Before(next) {
+			next = l.retryAt
+		}
+	} else {
+		l.backoff = 0
+	}
+	if sp, ok := l.deps.Speaker.(interface {
+		Announced() map[string][]bgp.Announcement
+	}); ok {
+		st.Announced = sp.Announced()
+	}
+	if eg, ok := l.deps.Egress.(interface{ State() ([]fib.EgressRoute, error) }); ok {
+		st.Egress, _ = eg.State()
+	}
+	l.status.Store(st)
+	return next
+}
+
+func (l *Loop) observe(now time.Time) (Observed, []bgp.SessionState, health.Snapshot) {
+	obs := Observed{Now: now, Started: l.started, Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
+	for k, o := range l.overrides {
+		if o.Active(now) {
+			obs.Overrides[k] = o
+		}
+	}
+	sessions := l.deps.Speaker.Sessions()
+	var hsnap health.Snapshot
+	if l.deps.Health != nil {
+		hsnap = l.deps.Health.Snapshot()
+	}
+	l.carrierMu.Lock()
+	carrier := maps.Clone(l.carrier)
+	l.carrierMu.Unlock()
+	for _, u := range l.cfg.Uplinks {
+		o := UplinkObservation{Probed: u.Health != nil}
+		for _, s := range sessions {
+			if !s.Internal && s.Uplink == u.Name {
+				o.Sessions++
+				if s.Established() {
+					o.Established++
+				}
+			}
+		}
+		if up, known := carrier[u.Interface]; known && !up {
+			o.CarrierDown = true
+		}
+		if o.Probed {
+			if hs, ok := hsnap.Uplink(u.Name); ok {
+				o.Health, o.HealthReason = hs.Verdict, hs.Reason
+			}
+		}
+		obs.Uplinks[u.Name] = o
+	}
+	return obs, sessions, hsnap
+}
+
+// apply hands d to the appliers. Each runs even if another fails.
+func (l *Loop) apply(ctx context.Context, d Desired) error {
+	var errs []error
+	if d.Waiting {
+		return nil // nothing to announce or route yet
+	}
+	if _, err := l.deps.Speaker.SetAnnouncements(ctx, d.Announcements()); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.deps.Speaker.SetInternalDefault(ctx, d.DefaultLocalPref); err != nil {
+		errs = append(errs, err)
+	}
+	if l.deps.Egress != nil {
+		var paths []fib.EgressPath
+		for i, dec := range d.Uplinks {
+			if !dec.Egress {
+				continue
+			}
+			u := l.cfg.Uplinks[i]
+			paths = append(paths, fib.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(), Metric: dec.Metric, Weight: dec.Weight})
+		}
+		if _, err := l.deps.Egress.Set(ctx, paths, l.cfg.Egress.Mode == config.EgressECMP); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recordEvents turns decision changes into events and logs.
+func (l *Loop) recordEvents(now time.Time, d Desired, applyErr error) {
+	prev := map[string]Decision{}
+	prevFail := false
+	if l.last != nil {
+		for _, u := range l.last.Uplinks {
+			prev[u.Uplink] = u
+		}
+		prevFail = l.last.FailStatic
+	}
+	for _, u := range d.Uplinks {
+		p, seen := prev[u.Uplink]
+		from := p.State
+		if !seen {
+			from = StateUnknown
+		}
+		if seen && p.State == u.State && len(p.Announcements) == len(u.Announcements) && p.Egress == u.Egress && p.Metric == u.Metric && annAttrsEqual(p, u) {
+			continue
+		}
+		if !seen && u.State == StateUnknown {
+			continue
+		}
+		e := l.history.add(Event{Time: now, Uplink: u.Uplink, From: from, To: u.State, Reason: u.Reason, Actions: actions(u, applyErr)})
+		l.log.Info("uplink decision", "uplink", u.Uplink, "from", from, "to", u.State, "reason", u.Reason, "actions", fmt.Sprint(e.Actions))
+	}
+	if d.FailStatic != prevFail {
+		to, reason := StateUp, "fail-static cleared: the ladder announces again"
+		if d.FailStatic {
+			to, reason = StateDown, d.Alarm
+			l.log.Error("ALARM fail-static", "alarm", d.Alarm)
+		}
+		l.history.add(Event{Time: now, From: StateUnknown, To: to, Reason: reason, Actions: []string{fmt.Sprintf("fail-static=%v", d.FailStatic)}})
+	}
+}
+
+func annAttrsEqual(a, b Decision) bool {
+	return slices.EqualFunc(a.Announcements, b.Announcements, bgp.Announcement.Equal)
+}
+
+func actions(u Decision, applyErr error) []string {
+	var out []string
+	if len(u.Announcements) == 0 {
+		out = append(out, "withdraw")
+	} else {
+		a := u.Announcements[0]
+		s := fmt.Sprintf("announce prepend=%d", a.Prepend)
+		if a.GracefulShutdown {
+			s += " graceful-shutdown"
+		}
+		if len(a.Communities) > 0 {
+			s += fmt.Sprintf(" communities=%v", a.Communities)
+		}
+		out = append(out, s)
+	}
+	if u.Egress {
+		out = append(out, fmt.Sprintf("egress metric=%d", u.Metric))
+	} else {
+		out = append(out, "no egress")
+	}
+	if applyErr != nil {
+		out = append(out, "apply failed (retrying): "+applyErr.Error())
+	}
+	return out
+}

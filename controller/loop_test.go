@@ -1,0 +1,353 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/health"
+)
+
+// fakeSpeaker records what the loop asks of the speaker and fails the
+// test when an invariant of the real speaker's contract breaks.
+type fakeSpeaker struct {
+	t   *testing.T
+	cfg *config.Config
+
+	mu       sync.Mutex
+	state    map[string][]bgp.Announcement
+	lp       uint32
+	changes  int // calls that changed something
+	calls    int
+	failNext int
+	sessions []bgp.SessionState
+	changed  chan struct{}
+}
+
+func newFakeSpeaker(t *testing.T, cfg *config.Config) *fakeSpeaker {
+	f := &fakeSpeaker{t: t, cfg: cfg, changed: make(chan struct{}, 1), state: map[string][]bgp.Announcement{}}
+	for _, u := range cfg.Uplinks {
+		f.sessions = append(f.sessions, bgp.SessionState{Uplink: u.Name, State: "established"})
+	}
+	return f
+}
+
+func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]bgp.Announcement) (map[string][]bgp.Announcement, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	for uplink, list := range anns {
+		if !slices.ContainsFunc(f.cfg.Uplinks, func(u config.Uplink) bool { return u.Name == uplink }) {
+			f.t.Errorf("announcing to unknown uplink %q", uplink)
+		}
+		for _, a := range list {
+			if !slices.Contains(f.cfg.Site.Prefixes, a.Prefix) || a.Prepend > config.MaxPrepend {
+				f.t.Errorf("bad announcement to %s: %+v", uplink, a)
+			}
+		}
+	}
+	if f.failNext > 0 {
+		f.failNext--
+		return f.state, errors.New("injected failure")
+	}
+	if !equalAnns(f.state, anns) {
+		f.changes++
+	}
+	f.state = anns
+	return f.state, nil
+}
+
+func equalAnns(a, b map[string][]bgp.Announcement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.EqualFunc(v, b[k], bgp.Announcement.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeSpeaker) SetInternalDefault(_ context.Context, lp uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lp = lp
+	return nil
+}
+
+func (f *fakeSpeaker) Reconfigure(_ context.Context, cfg *config.Config) error { return nil }
+
+func (f *fakeSpeaker) Sessions() []bgp.SessionState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sessions)
+}
+
+func (f *fakeSpeaker) Changed() <-chan struct{} { return f.changed }
+
+func (f *fakeSpeaker) setSession(uplink string, up bool) {
+	f.mu.Lock()
+	for i := range f.sessions {
+		if f.sessions[i].Uplink == uplink {
+			f.sessions[i].State = map[bool]string{true: "established", false: "active"}[up]
+		}
+	}
+	f.mu.Unlock()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeSpeaker) snapshot() (map[string][]bgp.Announcement, int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.changes, f.calls
+}
+
+type fakeEgress struct {
+	mu    sync.Mutex
+	paths []fib.EgressPath
+	sets  int
+}
+
+func (f *fakeEgress) Set(_ context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets++
+	f.paths = slices.Clone(paths)
+	return nil, nil
+}
+
+func (f *fakeEgress) uplinks() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, p := range f.paths {
+		out = append(out, fmt.Sprintf("%s/%d", p.Uplink, p.Metric))
+	}
+	return out
+}
+
+type fakeHealth struct {
+	mu      sync.Mutex
+	snap    health.Snapshot
+	changed chan struct{}
+}
+
+func newFakeHealth(cfg *config.Config) *fakeHealth {
+	h := &fakeHealth{changed: make(chan struct{}, 1)}
+	for _, u := range cfg.Uplinks {
+		h.snap.Uplinks = append(h.snap.Uplinks, health.UplinkStatus{Name: u.Name, Verdict: health.VerdictUp, Reason: "all targets up"})
+	}
+	return h
+}
+
+func (h *fakeHealth) Snapshot() health.Snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.snap
+	s.Uplinks = slices.Clone(s.Uplinks)
+	return s
+}
+
+func (h *fakeHealth) Changed() <-chan struct{} { return h.changed }
+
+func (h *fakeHealth) set(uplink string, v health.Verdict) {
+	h.mu.Lock()
+	for i := range h.snap.Uplinks {
+		if h.snap.Uplinks[i].Name == uplink {
+			h.snap.Uplinks[i].Verdict = v
+			h.snap.Uplinks[i].Reason = "set by test: " + v.String()
+		}
+	}
+	h.mu.Unlock()
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+func loopConfig(t *testing.T) *config.Config {
+	cfg := testConfig(t)
+	cfg.Controller.StartupWait = 0
+	cfg.Controller.Resync = 50 * time.Millisecond
+	cfg.Controller.StateDir = t.TempDir()
+	cfg.Controller.HoldDown = 0
+	return cfg
+}
+
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached in 5s; last: %s", what, last)
+}
+
+type running struct {
+	loop   *Loop
+	sp     *fakeSpeaker
+	eg     *fakeEgress
+	h      *fakeHealth
+	cancel func()
+}
+
+func startLoop(t *testing.T, cfg *config.Config) *running {
+	t.Helper()
+	r := &running{sp: newFakeSpeaker(t, cfg), eg: &fakeEgress{}, h: newFakeHealth(cfg)}
+	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.loop.Run(ctx) }()
+	var once sync.Once
+	r.cancel = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(r.cancel)
+	return r
+}
+
+func TestLoopConvergesAndIsIdempotent(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	waitFor(t, "all three uplinks announced", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		return len(st) == 3, fmt.Sprint(st)
+	})
+	_, changes, calls := r.sp.snapshot()
+	// Several resync passes later nothing has changed again.
+	waitFor(t, "more passes", func() (bool, string) {
+		_, _, c := r.sp.snapshot()
+		return c >= calls+3, fmt.Sprint(c)
+	})
+	if _, ch, _ := r.sp.snapshot(); ch != changes {
+		t.Fatalf("reconciling the same decision changed the speaker %d more times", ch-changes)
+	}
+	if got := r.eg.uplinks(); !slices.Equal(got, []string{"isp-a/100", "isp-b/110", "isp-c/120"}) {
+		t.Fatalf("egress = %v", got)
+	}
+	r.cancel()
+}
+
+func TestLoopFollowsHealthAndSessions(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	waitFor(t, "announced", func() (bool, string) { st, _, _ := r.sp.snapshot(); return len(st) == 3, "" })
+	r.h.set("isp-a", health.VerdictDown)
+	waitFor(t, "isp-a withdrawn and out of egress", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		_, announced := st["isp-a"]
+		return !announced && !slices.Contains(r.eg.uplinks(), "isp-a/100"), fmt.Sprint(r.eg.uplinks())
+	})
+	r.sp.setSession("isp-c", false)
+	waitFor(t, "isp-c withdrawn on session loss", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		_, announced := st["isp-c"]
+		return !announced, fmt.Sprint(st)
+	})
+	// The history holds both changes with reasons.
+	var got []string
+	for _, e := range r.loop.Events(0, 0) {
+		got = append(got, fmt.Sprintf("%s:%s->%s", e.Uplink, e.From, e.To))
+	}
+	for _, want := range []string{"isp-a:up->down", "isp-c:up->down"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("events %v lack %s", got, want)
+		}
+	}
+	// Carrier loss reported by the link watcher.
+	r.loop.SetCarrier("eth-b", false)
+	waitFor(t, "isp-b down on carrier loss", func() (bool, string) {
+		d, _ := r.loop.Status().Desired.Decision("isp-b")
+		return d.State == StateDown && strings.Contains(d.Reason, "carrier"), d.Reason
+	})
+}
+
+func TestLoopRetriesApplierErrors(t *testing.T) {
+	cfg := loopConfig(t)
+	r := &running{sp: newFakeSpeaker(t, cfg), eg: &fakeEgress{}, h: newFakeHealth(cfg)}
+	r.sp.failNext = 3
+	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.loop.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "converged after injected failures", func() (bool, string) {
+		st := r.loop.Status()
+		s, _, _ := r.sp.snapshot()
+		return len(s) == 3 && st.ApplyError == "" && st.ReconcileErrors >= 3, fmt.Sprintf("errors=%d last=%q", st.ReconcileErrors, st.ApplyError)
+	})
+}
+
+func TestOverridesPersistAcrossRestart(t *testing.T) {
+	cfg := loopConfig(t)
+	cfg.Controller.DrainGrace = time.Hour
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if err := r.loop.Drain(ctx, "isp-a", "fibre work", "alice", 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.loop.Drain(ctx, "isp-x", "", "", 0); !errors.Is(err, ErrUnknownUplink) {
+		t.Fatalf("drain of unknown uplink: %v", err)
+	}
+	waitFor(t, "isp-a drained with graceful shutdown", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		a := st["isp-a"]
+		return len(a) > 0 && a[0].GracefulShutdown, fmt.Sprint(a)
+	})
+	r.cancel()
+	if _, err := os.Stat(filepath.Join(cfg.Controller.StateDir, "overrides.json")); err != nil {
+		t.Fatal(err)
+	}
+	// A new loop (a restarted daemon) picks the drain up again.
+	r2 := startLoop(t, cfg)
+	waitFor(t, "drain restored after restart", func() (bool, string) {
+		d, _ := r2.loop.Status().Desired.Decision("isp-a")
+		return d.State == StateDrained && strings.Contains(d.Reason, "fibre work"), d.Reason
+	})
+	if err := r2.loop.ClearOverride(ctx, "isp-a"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "undrained", func() (bool, string) {
+		st, _, _ := r2.sp.snapshot()
+		a := st["isp-a"]
+		return len(a) > 0 && !a[0].GracefulShutdown, fmt.Sprint(a)
+	})
+}
+
+func TestCorruptOverridesFileNamed(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "overrides.json"), []byte("{not json"), 0o600)
+	_, err := loadOverrides(dir, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "overrides.json") {
+		t.Fatalf("err = %v; want the file named", err)
+	}
+}
+
