@@ -234,7 +234,9 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	}); ok {
 		st.Announced = sp.Announced()
 	}
-	if eg, ok := l.deps.Egress.(interface{ State() ([]fib.EgressRoute, error) }); ok {
+	if eg, ok := l.deps.Egress.(interface {
+		State() ([]fib.EgressRoute, error)
+	}); ok {
 		st.Egress, _ = eg.State()
 	}
 	l.status.Store(st)

@@ -350,4 +350,3 @@ func TestCorruptOverridesFileNamed(t *testing.T) {
 		t.Fatalf("err = %v; want the file named", err)
 	}
 }
-
