@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 
 	"github.com/multihomed/multihomed/bgp"
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/controller"
+	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/health"
 )
 
 func main() {
@@ -91,8 +95,9 @@ func newLogger(l config.Log) *slog.Logger {
 	return slog.New(h)
 }
 
-// run owns the daemon's lifetime: it starts the speaker, announces, reloads
-// on SIGHUP and stops on ctx.
+// run owns the daemon's lifetime: it starts the speaker, probes, the
+// controller and the link watcher from one errgroup, reloads on SIGHUP and
+// stops on ctx.
 func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
 	sp := bgp.New(bgp.Options{Logger: log})
 	if err := sp.Start(ctx, cfg); err != nil {
@@ -103,11 +108,44 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		sp.Stop(context.Background())
 		log.Info("stopped")
 	}()
-	// Until health probing exists every uplink counts as up.
-	if _, err := sp.SetAnnouncements(ctx, bgp.BaseAnnouncements(cfg)); err != nil {
+
+	egress, err := fib.NewEgress("", cfg.Egress.Table, cfg.Egress.Protocol)
+	if err != nil {
 		return err
 	}
-	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN)
+	defer egress.Close()
+
+	// Probes: per-uplink tables and rules pin them to their uplink.
+	var monitor *health.Monitor
+	var probed []health.Uplink
+	var tables []fib.ProbeTable
+	for _, u := range cfg.Uplinks {
+		if u.Health == nil {
+			continue
+		}
+		probed = append(probed, health.Uplink{Name: u.Name, Device: u.Interface, Health: *u.Health})
+		tables = append(tables, fib.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
+	}
+	probeTables, err := fib.NewProbeTables("", 0)
+	if err != nil {
+		return err
+	}
+	defer probeTables.Close()
+	if _, err := probeTables.Set(ctx, tables); err != nil {
+		return fmt.Errorf("probe tables: %w", err)
+	}
+	if len(probed) > 0 {
+		monitor, err = health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log})
+		if err != nil {
+			return err
+		}
+	}
+
+	deps := controller.Deps{Speaker: sp, Egress: egress, Logger: log}
+	if monitor != nil {
+		deps.Health = monitor
+	}
+	loop := controller.New(cfg, deps)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -116,16 +154,22 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 
+	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return loop.Run(ctx) })
+	if monitor != nil {
+		g.Go(func() error { return monitor.Run(ctx) })
+	}
+	g.Go(func() error { return fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier) })
 	g.Go(func() error {
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-hup:
-				cfg = reload(ctx, log, path, cfg, sp, cmd)
+				cfg = reload(ctx, log, path, cfg, loop, cmd)
 			case <-usr1:
-				dumpState(log, sp)
+				dumpState(log, sp, loop)
 			}
 		}
 	})
@@ -134,7 +178,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 
 // reload applies the file at path and returns the configuration in force
 // afterwards: the new one, or the old one if the new one is rejected.
-func reload(ctx context.Context, log *slog.Logger, path string, old *config.Config, sp *bgp.Speaker, cmd *cobra.Command) *config.Config {
+func reload(ctx context.Context, log *slog.Logger, path string, old *config.Config, loop *controller.Loop, cmd *cobra.Command) *config.Config {
 	cfg, err := config.Load(path, cmd.Flags())
 	if err != nil {
 		var ce *config.Error
@@ -147,22 +191,39 @@ func reload(ctx context.Context, log *slog.Logger, path string, old *config.Conf
 		}
 		return old
 	}
-	if err := sp.Reconfigure(ctx, cfg); err != nil {
-		log.Error("reload: applying the new config", "error", err)
-		if cfg.Node != old.Node || cfg.BGP.ListenPort != old.BGP.ListenPort {
-			return old // refused whole: nothing changed
-		}
+	if !reflect.DeepEqual(healthOf(old), healthOf(cfg)) || old.Egress != cfg.Egress {
+		log.Warn("reload: health probes and egress settings change on restart only; the running ones stay")
 	}
-	if _, err := sp.SetAnnouncements(ctx, bgp.BaseAnnouncements(cfg)); err != nil {
-		log.Error("reload: announcing", "error", err)
+	if err := loop.Reload(ctx, cfg); err != nil {
+		log.Error("reload rejected", "error", err)
+		return old
 	}
 	log.Info("config reloaded", "file", path)
 	return cfg
 }
 
-// dumpState logs, on SIGUSR1, every session's state and what each uplink
-// announces and has had accepted: a quick look without the API.
-func dumpState(log *slog.Logger, sp *bgp.Speaker) {
+func healthOf(cfg *config.Config) []*health.Config {
+	var out []*health.Config
+	for _, u := range cfg.Uplinks {
+		out = append(out, u.Health)
+	}
+	return out
+}
+
+// dumpState logs, on SIGUSR1, every uplink's decision, every session's
+// state and what each uplink announces and has had accepted: a quick look
+// without the API.
+func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
+	st := loop.Status()
+	for _, d := range st.Desired.Uplinks {
+		log.Info("state: uplink", "uplink", d.Uplink, "state", d.State, "reason", d.Reason, "egress", d.Egress, "metric", d.Metric)
+	}
+	for _, r := range st.Egress {
+		log.Info("state: egress route", "route", r.String())
+	}
+	if st.Desired.FailStatic {
+		log.Warn("state: alarm", "alarm", st.Desired.Alarm)
+	}
 	for _, s := range sp.Sessions() {
 		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError)
 	}
