@@ -35,6 +35,13 @@ type Egress interface {
 	Set(ctx context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error)
 }
 
+// ProbeTables is what the loop needs of fib's probe tables
+// (fib.ProbeTables): an idempotent Set. The loop re-applies them on every
+// pass because the kernel drops an uplink's routes when its link goes down.
+type ProbeTables interface {
+	Set(ctx context.Context, tables []fib.ProbeTable) (fib.ProbeState, error)
+}
+
 // Health is what the loop reads of the health monitor (health.Monitor).
 type Health interface {
 	Snapshot() health.Snapshot
@@ -44,9 +51,10 @@ type Health interface {
 // Deps are the loop's sources and appliers. Health may be nil when no
 // uplink is probed.
 type Deps struct {
-	Speaker Speaker
-	Egress  Egress
-	Health  Health
+	Speaker     Speaker
+	Egress      Egress
+	ProbeTables ProbeTables
+	Health      Health
 	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -284,8 +292,13 @@ func (l *Loop) observe(now time.Time) (Observed, []bgp.SessionState, health.Snap
 // apply hands d to the appliers. Each runs even if another fails.
 func (l *Loop) apply(ctx context.Context, d Desired) error {
 	var errs []error
+	if l.deps.ProbeTables != nil {
+		if _, err := l.deps.ProbeTables.Set(ctx, ProbeTablesFor(l.cfg)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if d.Waiting {
-		return nil // nothing to announce or route yet
+		return errors.Join(errs...) // nothing to announce or route yet
 	}
 	if _, err := l.deps.Speaker.SetAnnouncements(ctx, d.Announcements()); err != nil {
 		errs = append(errs, err)
@@ -370,6 +383,17 @@ func actions(u Decision, applyErr error) []string {
 	}
 	if applyErr != nil {
 		out = append(out, "apply failed (retrying): "+applyErr.Error())
+	}
+	return out
+}
+
+// ProbeTablesFor returns the probe tables of every probed uplink in cfg.
+func ProbeTablesFor(cfg *config.Config) []fib.ProbeTable {
+	var out []fib.ProbeTable
+	for _, u := range cfg.Uplinks {
+		if u.Health != nil {
+			out = append(out, fib.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
+		}
 	}
 	return out
 }

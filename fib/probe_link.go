@@ -52,8 +52,11 @@ func (w LinkWatcher) WatchCarrier(ctx context.Context, fn func(device string, up
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
-			return fmt.Errorf("fib: link updates: %w", err)
+		case <-errc:
+			// The library reports non-fatal conditions here too (a message
+			// from a non-kernel sender, an interrupted dump) and carries
+			// on; a fatal socket error also closes ch, handled below.
+			continue
 		case u, ok := <-ch:
 			if !ok {
 				if ctx.Err() != nil {

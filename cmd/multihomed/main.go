@@ -118,20 +118,17 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	// Probes: per-uplink tables and rules pin them to their uplink.
 	var monitor *health.Monitor
 	var probed []health.Uplink
-	var tables []fib.ProbeTable
 	for _, u := range cfg.Uplinks {
-		if u.Health == nil {
-			continue
+		if u.Health != nil {
+			probed = append(probed, health.Uplink{Name: u.Name, Device: u.Interface, Health: *u.Health})
 		}
-		probed = append(probed, health.Uplink{Name: u.Name, Device: u.Interface, Health: *u.Health})
-		tables = append(tables, fib.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
 	}
 	probeTables, err := fib.NewProbeTables("", 0)
 	if err != nil {
 		return err
 	}
 	defer probeTables.Close()
-	if _, err := probeTables.Set(ctx, tables); err != nil {
+	if _, err := probeTables.Set(ctx, controller.ProbeTablesFor(cfg)); err != nil {
 		return fmt.Errorf("probe tables: %w", err)
 	}
 	if len(probed) > 0 {
@@ -141,7 +138,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		}
 	}
 
-	deps := controller.Deps{Speaker: sp, Egress: egress, Logger: log}
+	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Logger: log}
 	if monitor != nil {
 		deps.Health = monitor
 	}
@@ -160,7 +157,22 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
 	}
-	g.Go(func() error { return fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier) })
+	g.Go(func() error {
+		// Carrier is an input, not a reason to stop routing: restart the
+		// watcher if its netlink socket fails.
+		for {
+			err := fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier)
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("link watcher failed; restarting it", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	})
 	g.Go(func() error {
 		for {
 			select {

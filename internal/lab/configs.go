@@ -114,6 +114,7 @@ protocol device { }
 protocol kernel kernel6 { ipv6 { export filter { if proto = "defaults6" then reject; accept; }; }; }
 protocol kernel kernel4 { ipv4 { export filter { if proto = "defaults4" then reject; accept; }; }; }
 protocol static own6 { ipv6; route %[2]s blackhole; }
+protocol static own4 { ipv4; route 198.18.2.0/24 blackhole; }
 protocol static defaults6 { ipv6; route ::/0 blackhole; }
 protocol static defaults4 { ipv4; route 0.0.0.0/0 blackhole; }
 protocol bgp edge6 {
@@ -188,4 +189,38 @@ uplinks:
 %[16]s`, ASNEdge, EdgeLANAddr4, SitePrefix6, SitePrefix4,
 		ASNISPA, ISPAAddr6, EdgeAAddr6, ISPAAddr4, EdgeAAddr4, ex["isp-a"],
 		ASNISPB, ISPBAddr6, EdgeBAddr6, ISPBAddr4, EdgeBAddr4, ex["isp-b"])
+}
+
+// Probe profiles for the edge's health block.
+const (
+	// ProfileFast probes every 50 ms: sub-second detection.
+	ProfileFast = "fast"
+	// ProfileDefault uses the documented defaults (1 s probes).
+	ProfileDefault = "default"
+)
+
+// HealthBlock returns an uplink-level health block (to append to an
+// uplink's extra lines in EdgeConfig) probing the internet host over ICMPv6
+// and ICMP through the uplink.
+func HealthBlock(profile string) string {
+	timing := ""
+	if profile == ProfileFast {
+		timing = "      interval: 50ms\n      timeout: 200ms\n      hold_down: 1s\n"
+	}
+	return fmt.Sprintf("    health:\n%s      min_up: 1\n      targets: [\"icmp://%s\", \"icmp://%s\"]\n", timing, InetAddr6, InetAddr4)
+}
+
+// ControllerBlock returns top-level controller settings for the profile and
+// a state directory.
+func ControllerBlock(profile, stateDir string) string {
+	hold := "10s"
+	if profile == ProfileFast {
+		hold = "1s"
+	}
+	return fmt.Sprintf("controller:\n  startup_wait: 15s\n  hold_down: %s\n  hold_down_max: 60s\n  drain_grace: 3s\n  state_dir: %s\n", hold, stateDir)
+}
+
+// EdgeIBGP returns the top-level ibgp block peering with the core router.
+func EdgeIBGP() string {
+	return fmt.Sprintf("ibgp:\n  peers:\n    - {neighbor: \"%s\", local_address: \"%s\", hold_time: 9s, connect_retry: 2s}\n    - {neighbor: %s, local_address: %s, hold_time: 9s, connect_retry: 2s}\n", LANAddr6, EdgeLANAddr6, LANAddr4, EdgeLANAddr4)
 }

@@ -153,6 +153,7 @@ func (f *FRR) Paths(ctx context.Context, p netip.Prefix) ([]Path, error) {
 				String string `json:"string"`
 			} `json:"largeCommunity"`
 			MED      *uint32 `json:"metric"`
+			LocPrf   *uint32 `json:"locPrf"`
 			BestPath *struct {
 				Overall bool `json:"overall"`
 			} `json:"bestpath"`
@@ -171,6 +172,7 @@ func (f *FRR) Paths(ctx context.Context, p netip.Prefix) ([]Path, error) {
 			Communities:      strings.Fields(fp.Community.String),
 			LargeCommunities: strings.Fields(fp.LargeCommunity.String),
 			MED:              fp.MED,
+			LocalPref:        fp.LocPrf,
 			Best:             fp.BestPath != nil && fp.BestPath.Overall,
 		}
 		path.From, _ = netip.ParseAddr(fp.Peer.PeerID)

@@ -19,6 +19,9 @@ type Options struct {
 	ISPAPassword, ISPBPassword string
 	// ISPATTLSecurity turns on GTSM on ISP-A's sessions with the edge.
 	ISPATTLSecurity bool
+	// Core runs an FRR "core" router in the LAN namespace, an iBGP peer of
+	// the edge (see EdgeIBGP).
+	Core bool
 	// ISPAExtraRoutes, when above zero, makes ISP-A send the edge that many
 	// extra routes (the filter test's dirty table), kept from the transit.
 	ISPAExtraRoutes int
@@ -32,6 +35,8 @@ type Lab struct {
 	ISPARouter    *FRR
 	ISPBRouter    Router
 	TransitRouter *FRR
+	// CoreRouter is the LAN's FRR when Options.Core is set.
+	CoreRouter *FRR
 
 	closers []func()
 }
@@ -124,7 +129,9 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	l.closers = append(l.closers, l.TransitRouter.Close)
 
 	// ISP-A (FRR): a default route to the edge, everything else to transit.
-	networks := []string{ISPAPrefix6.String()}
+	// Each ISP originates its space, link prefixes included, so replies to
+	// probes sourced from the edge's uplink addresses find their way back.
+	networks := []string{ISPAPrefix6.String(), "198.18.1.0/24"}
 	extra := ""
 	toTransit := ""
 	if opts.ISPAExtraRoutes > 0 {
@@ -162,6 +169,28 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		}
 		l.ISPBRouter = b
 		l.closers = append(l.closers, b.Close)
+	}
+	if opts.Core {
+		conf := fmt.Sprintf(`router bgp %d
+ bgp router-id %s
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ timers bgp 3 9
+ neighbor %s remote-as %d
+ neighbor %s timers connect 2
+ neighbor %s remote-as %d
+ neighbor %s timers connect 2
+ address-family ipv6 unicast
+  neighbor %s activate
+ exit-address-family
+ address-family ipv4 unicast
+  neighbor %s activate
+ exit-address-family
+`, ASNEdge, LANAddr4, EdgeLANAddr6, ASNEdge, EdgeLANAddr6, EdgeLANAddr4, ASNEdge, EdgeLANAddr4, EdgeLANAddr6, EdgeLANAddr4)
+		if l.CoreRouter, err = startFRR(ctx, l.LAN, conf); err != nil {
+			return nil, err
+		}
+		l.closers = append(l.closers, l.CoreRouter.Close)
 	}
 	return l, nil
 }

@@ -19,6 +19,8 @@ type Path struct {
 	LargeCommunities []string
 	// MED is nil when the path carries none.
 	MED *uint32
+	// LocalPref is the path's LOCAL_PREF where the router reports it.
+	LocalPref *uint32
 	// Best marks the router's best path.
 	Best bool
 	// From is the neighbor the path was learned from, when known.

@@ -1,0 +1,71 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+// Fault scenarios of DESIGN.md section 6, applied to ISP-A.
+
+// CutISPA takes the edge's link to ISP-A down (carrier loss on both ends).
+func (l *Lab) CutISPA(ctx context.Context) error {
+	_, err := l.Edge.Run(ctx, "ip", "link", "set", "eth-a", "down")
+	return err
+}
+
+// RestoreISPA brings the edge's link to ISP-A back up.
+func (l *Lab) RestoreISPA(ctx context.Context) error {
+	_, err := l.Edge.Run(ctx, "ip", "link", "set", "eth-a", "up")
+	return err
+}
+
+// GrayFailISPA makes ISP-A's router drop every forwarded packet while its
+// own BGP sessions stay up: only end-to-end probes can see it.
+func (l *Lab) GrayFailISPA(ctx context.Context) error {
+	return l.nftISPA(ctx, "drop")
+}
+
+// DegradeISPA makes ISP-A's router drop percent of forwarded packets at
+// random. (Latency would need sch_netem, which not every kernel has.)
+func (l *Lab) DegradeISPA(ctx context.Context, percent int) error {
+	return l.nftISPA(ctx, fmt.Sprintf("numgen random mod 100 < %d drop", percent))
+}
+
+// HealISPA removes a gray failure or degradation.
+func (l *Lab) HealISPA(ctx context.Context) error {
+	_, err := l.ISPA.Run(ctx, "nft", "delete", "table", "inet", "mhfault")
+	return err
+}
+
+func (l *Lab) nftISPA(ctx context.Context, rule string) error {
+	return nftForward(ctx, l.ISPA, rule)
+}
+
+// nftForward replaces the router's fault table with one forward rule.
+func nftForward(ctx context.Context, ns *netns.NS, rule string) error {
+	_, _ = ns.Run(ctx, "nft", "delete", "table", "inet", "mhfault")
+	for _, args := range [][]string{
+		{"nft", "add", "table", "inet", "mhfault"},
+		{"nft", "add", "chain", "inet", "mhfault", "mhforward", "{ type filter hook forward priority 0; policy accept; }"},
+		append([]string{"nft", "add", "rule", "inet", "mhfault", "mhforward"}, strings.Fields(rule)...),
+	} {
+		if _, err := ns.Run(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DegradeISPB is DegradeISPA for ISP-B.
+func (l *Lab) DegradeISPB(ctx context.Context, percent int) error {
+	return nftForward(ctx, l.ISPB, fmt.Sprintf("numgen random mod 100 < %d drop", percent))
+}
+
+// HealISPB removes ISP-B's degradation.
+func (l *Lab) HealISPB(ctx context.Context) error {
+	_, err := l.ISPB.Run(ctx, "nft", "delete", "table", "inet", "mhfault")
+	return err
+}
