@@ -239,7 +239,7 @@ func (m *Monitor) evaluateLocked(u *uplinkTracker, now time.Time) {
 	}
 	m.seq++
 	m.log.Info("health: uplink verdict changed", logKeyUplink, u.name,
-		logKeyFrom, from.String(), logKeyVerdict, u.verdict.String(), logKeyReason, u.reason)
+		logKeyFrom, from.String(), logKeyVerdict, u.verdict.String(), logKeyReason, u.reasonText())
 	// Level-triggered: a pending signal already covers this change.
 	select {
 	case m.changed <- struct{}{}:
@@ -354,7 +354,7 @@ func (m *Monitor) Snapshot() Snapshot {
 	s := Snapshot{Seq: m.seq, Uplinks: make([]UplinkStatus, 0, len(m.uplinks))}
 	for _, u := range m.uplinks {
 		us := UplinkStatus{
-			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reason,
+			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reasonText(),
 			Carrier: u.carrier, Session: u.session,
 			TargetsUp: u.targetsUp, TargetsNeeded: u.cfg.MinUp,
 			Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
