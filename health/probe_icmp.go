@@ -130,6 +130,14 @@ func (p *icmpProber) open() (*net.IPConn, error) {
 		}
 		var serr error
 		err := rc.Control(func(fd uintptr) {
+			// The type filter is checked before the kernel clones a packet
+			// for each raw socket, so other ICMP traffic (our own echo
+			// requests on loopback, neighbour discovery) costs no copy; the
+			// BPF program, run after the clone, then keeps only our
+			// identifier.
+			if serr = setEchoReplyOnly(int(fd), p.pin.dst.Is4()); serr != nil {
+				return
+			}
 			serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog)
 		})
 		if err == nil && serr != nil {
@@ -161,6 +169,31 @@ func (p *icmpProber) open() (*net.IPConn, error) {
 		})
 	}
 	return c, nil
+}
+
+// setEchoReplyOnly sets the kernel's ICMP type filter of a raw socket
+// (ICMP_FILTER, ICMPV6_FILTER; a set bit blocks a type) to let only echo
+// replies through.
+func setEchoReplyOnly(fd int, v4 bool) error {
+	if v4 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(^uint32(1<<icmpv4EchoReply))); err != nil {
+			return fmt.Errorf("set ICMP type filter: %w", err)
+		}
+		return nil
+	}
+	var f [8]uint32 // struct icmp6_filter
+	for i := range f {
+		f[i] = ^uint32(0)
+	}
+	f[icmpv6EchoReply>>5] &^= 1 << (icmpv6EchoReply & 31)
+	b := make([]byte, 0, 32)
+	for _, w := range f {
+		b = binary.NativeEndian.AppendUint32(b, w)
+	}
+	if err := unix.SetsockoptString(fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, string(b)); err != nil {
+		return fmt.Errorf("set ICMPv6 type filter: %w", err)
+	}
+	return nil
 }
 
 // Probe sends one echo request and waits for its reply, until ctx is done.
