@@ -50,6 +50,20 @@ func BenchmarkProbeICMPv6(b *testing.B) {
 	}
 }
 
+// BenchmarkProbeICMPv6Deadline is the same round trip on the Monitor's
+// path (probeUntil: no context).
+func BenchmarkProbeICMPv6Deadline(b *testing.B) {
+	testenv.Need(b)
+	p := newICMPProber(pin{dst: mustAddr("::1")})
+	defer p.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.probeUntil(time.Now().Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkProbeTCP is one TCP connect on loopback.
 func BenchmarkProbeTCP(b *testing.B) {
 	ln, err := net.Listen("tcp", "[::1]:0")
