@@ -198,16 +198,38 @@ func (m *Monitor) Run(ctx context.Context) error {
 	return context.Cause(ctx)
 }
 
+// deadlineProber is implemented by probers that can take a deadline instead
+// of a context (the ICMP prober). The Monitor then spends no context, timer
+// or goroutine per probe; it calls interrupt when stopping.
+type deadlineProber interface {
+	// probeUntil is Probe with the context's deadline.
+	probeUntil(deadline time.Time) (time.Duration, error)
+	// interrupt makes the running probe, and every later one, return at
+	// once. It is safe to call concurrently with probeUntil.
+	interrupt()
+}
+
 // runTarget probes one target: once at start, then on every tick. A probe
 // never overlaps the previous one on the same target; ticks missed while a
 // slow probe runs are dropped, as with time.Ticker.
 func (m *Monitor) runTarget(ctx context.Context, u *uplinkTracker, tt *targetTracker, p Prober) {
 	tk := m.clock.NewTicker(tt.target.Interval)
 	defer tk.Stop()
+	dp, fast := p.(deadlineProber)
+	if fast {
+		stop := context.AfterFunc(ctx, dp.interrupt)
+		defer stop()
+	}
 	for {
-		pctx, cancel := context.WithTimeout(ctx, tt.target.Timeout)
-		rtt, err := p.Probe(pctx)
-		cancel()
+		var rtt time.Duration
+		var err error
+		if fast {
+			rtt, err = dp.probeUntil(time.Now().Add(tt.target.Timeout))
+		} else {
+			pctx, cancel := context.WithTimeout(ctx, tt.target.Timeout)
+			rtt, err = p.Probe(pctx)
+			cancel()
+		}
 		if ctx.Err() != nil {
 			return // shutting down: a cancelled probe says nothing about the path
 		}
@@ -239,7 +261,7 @@ func (m *Monitor) evaluateLocked(u *uplinkTracker, now time.Time) {
 	}
 	m.seq++
 	m.log.Info("health: uplink verdict changed", logKeyUplink, u.name,
-		logKeyFrom, from.String(), logKeyVerdict, u.verdict.String(), logKeyReason, u.reason)
+		logKeyFrom, from.String(), logKeyVerdict, u.verdict.String(), logKeyReason, u.reasonText())
 	// Level-triggered: a pending signal already covers this change.
 	select {
 	case m.changed <- struct{}{}:
@@ -354,7 +376,7 @@ func (m *Monitor) Snapshot() Snapshot {
 	s := Snapshot{Seq: m.seq, Uplinks: make([]UplinkStatus, 0, len(m.uplinks))}
 	for _, u := range m.uplinks {
 		us := UplinkStatus{
-			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reason,
+			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reasonText(),
 			Carrier: u.carrier, Session: u.session,
 			TargetsUp: u.targetsUp, TargetsNeeded: u.cfg.MinUp,
 			Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/internal/testenv"
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
 
@@ -44,51 +47,79 @@ func probeOnce(t *testing.T, tg Target) (time.Duration, error) {
 func TestICMPMatches(t *testing.T) {
 	p := newICMPProber(pin{dst: mustAddr("2001:db8:9000:1::10")})
 	p.seq = 7
-	reply := func(id, seq int, data []byte) []byte {
-		b, err := (&icmp.Message{Type: ipv6.ICMPTypeEchoReply, Body: &icmp.Echo{ID: id, Seq: seq, Data: data}}).Marshal(nil)
+	reply := func(typ icmp.Type, id, seq int, data []byte) []byte {
+		b, err := (&icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: data}}).Marshal(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	from := &net.IPAddr{IP: net.ParseIP("2001:db8:9000:1::10")}
-	other := &net.IPAddr{IP: net.ParseIP("2001:db8:9000:1::11")}
 	id := int(p.id)
-	if !p.matches(protoICMPv6, reply(id, 7, p.cookie[:]), from) {
+	if !p.matches(false, reply(ipv6.ICMPTypeEchoReply, id, 7, p.cookie[:])) {
 		t.Fatal("own reply not matched")
 	}
-	for name, c := range map[string]struct {
-		b    []byte
-		from net.Addr
-	}{
-		"other identifier": {reply(id^1, 7, p.cookie[:]), from},
-		"old sequence":     {reply(id, 6, p.cookie[:]), from},
-		"other cookie":     {reply(id, 7, []byte("12345678")), from},
-		"other source":     {reply(id, 7, p.cookie[:]), other},
-		"truncated":        {reply(id, 7, p.cookie[:])[:6], from},
+	for name, b := range map[string][]byte{
+		"other identifier": reply(ipv6.ICMPTypeEchoReply, id^1, 7, p.cookie[:]),
+		"old sequence":     reply(ipv6.ICMPTypeEchoReply, id, 6, p.cookie[:]),
+		"other cookie":     reply(ipv6.ICMPTypeEchoReply, id, 7, []byte("12345678")),
+		"echo request":     reply(ipv6.ICMPTypeEchoRequest, id, 7, p.cookie[:]),
+		"truncated":        reply(ipv6.ICMPTypeEchoReply, id, 7, p.cookie[:])[:12],
 	} {
-		if p.matches(protoICMPv6, c.b, c.from) {
+		if p.matches(false, b) {
 			t.Errorf("%s: reply matched", name)
 		}
 	}
 	if q := newICMPProber(p.pin); q.id == p.id {
 		t.Fatal("two probers got the same identifier")
 	}
+
+	// IPv4: the raw socket hands over the IP header too.
+	p4 := newICMPProber(pin{dst: mustAddr("203.0.113.10")})
+	p4.seq = 9
+	hdr := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 203, 0, 113, 10, 198, 18, 1, 2}
+	r4 := append(hdr, reply(ipv4.ICMPTypeEchoReply, int(p4.id), 9, p4.cookie[:])...)
+	if !p4.matches(true, r4) {
+		t.Fatal("own IPv4 reply not matched")
+	}
+	if p4.matches(true, r4[20:]) {
+		t.Fatal("IPv4 reply without IP header matched")
+	}
+	if p4.matches(true, append(hdr, reply(ipv4.ICMPTypeEcho, int(p4.id), 9, p4.cookie[:])...)) {
+		t.Fatal("IPv4 echo request matched")
+	}
+}
+
+// TestICMPChecksum checks the IPv4 echo checksum against x/net's.
+func TestICMPChecksum(t *testing.T) {
+	p := newICMPProber(pin{dst: mustAddr("203.0.113.10")})
+	p.seq = 0x1234
+	want, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(p.id), Seq: int(p.seq), Data: p.cookie[:]}}).Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte(nil), want...)
+	b[2], b[3] = 0, 0
+	if got := inetChecksum(b); got != uint16(want[2])<<8|uint16(want[3]) {
+		t.Fatalf("checksum %#04x, want %#02x%02x", got, want[2], want[3])
+	}
 }
 
 // TestICMPConcurrentProbers runs several echo probers at once against both
-// families on loopback: every raw socket sees every reply, so each must pick
-// its own by identifier, sequence and cookie.
+// families on loopback. The kernel hands every echo request and reply to
+// every raw socket of the protocol; each prober's socket filter must keep
+// out all but its own replies, so no prober ever reads a packet it skips.
 func TestICMPConcurrentProbers(t *testing.T) {
 	testenv.Need(t) // raw sockets need root
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
+	var probers []*icmpProber
 	for i := range 6 {
 		dst := "::1"
 		if i%2 == 1 {
 			dst = "127.0.0.1"
 		}
 		p := newICMPProber(pin{dst: mustAddr(dst)})
+		probers = append(probers, p)
 		t.Cleanup(func() { _ = p.Close() })
 		wg.Go(func() {
 			for range 50 {
@@ -106,6 +137,49 @@ func TestICMPConcurrentProbers(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Errorf("concurrent echo: %v", err)
+	}
+	for i, p := range probers {
+		if n := p.skipped.Load(); n != 0 {
+			t.Errorf("prober %d (%v) read %d packets that were not its replies: socket filter not in force", i, p.pin.dst, n)
+		}
+	}
+}
+
+// TestICMPInterrupt blocks a probe on a socket that receives nothing and
+// checks that interrupt ends it, and that later probes fail at once.
+func TestICMPInterrupt(t *testing.T) {
+	testenv.Need(t)
+	p := newICMPProber(pin{dst: mustAddr("::1")})
+	defer p.Close()
+	if _, err := p.probeUntil(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Replace the echo filter with one that drops everything.
+	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ipv6.NewPacketConn(p.conn).SetBPF(drop); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.probeUntil(time.Now().Add(time.Hour))
+		done <- err
+	}()
+	// Interrupt whether or not the probe has reached its read yet: both
+	// orders must end it.
+	p.interrupt()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errInterrupted) {
+			t.Fatalf("interrupted probe returned %v, want errInterrupted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("probe still running 10s after interrupt")
+	}
+	if _, err := p.probeUntil(time.Now().Add(time.Hour)); !errors.Is(err, errInterrupted) {
+		t.Fatalf("probe after interrupt returned %v", err)
 	}
 }
 

@@ -218,6 +218,10 @@ func (w *window) figures() (loss float64, mean, p95 time.Duration) {
 // session into a verdict. It is not safe for concurrent use; the Monitor's
 // lock guards it. Every method takes the time explicitly so the logic is
 // tested with simulated time.
+//
+// evaluate runs on every probe result, so it only counts and compares: the
+// human-readable reason is built by reasonText, from the fields evaluate
+// leaves behind, when someone reads it (a verdict change, a Snapshot).
 type uplinkTracker struct {
 	name    string
 	device  string
@@ -229,24 +233,44 @@ type uplinkTracker struct {
 
 	verdict Verdict
 	since   time.Time
-	reason  string
 	// degraded is the hysteresis latch of the loss/RTT condition: set when a
 	// figure reaches its enter threshold, cleared only when all figures are
 	// below their leave thresholds.
 	degraded bool
 
+	// What the last evaluation found, for reasonText: evaluated is false
+	// before the first; cand is the verdict the inputs called for and why
+	// the rule that chose it; held is set when the hold-down kept cand back.
+	evaluated bool
+	cand      Verdict
+	why       whyCode
+	held      bool
+
 	// Figures of the last evaluation (over the up targets).
-	targetsUp int
-	loss      float64
-	rttMean   time.Duration
-	rttP95    time.Duration
-	samples   int
+	targetsUp   int
+	targetsDown int
+	loss        float64
+	rttMean     time.Duration
+	rttP95      time.Duration
+	samples     int
 
 	scratch window
 }
 
+// whyCode names the rule that chose a candidate verdict.
+type whyCode uint8
+
+const (
+	whyWaiting whyCode = iota
+	whyCarrier
+	whySession
+	whyTargetsDown
+	whyDegraded
+	whyUp
+)
+
 func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
-	u := &uplinkTracker{name: name, device: device, cfg: cfg, reason: "no verdict yet"}
+	u := &uplinkTracker{name: name, device: device, cfg: cfg}
 	total := 0
 	for _, t := range cfg.Targets {
 		u.targets = append(u.targets, newTargetTracker(t))
@@ -259,44 +283,40 @@ func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
 // evaluate recomputes the verdict at now. It reports whether the verdict
 // changed.
 func (u *uplinkTracker) evaluate(now time.Time) bool {
-	cand, reason := u.candidate()
+	cand := u.candidate()
+	u.evaluated, u.cand, u.held = true, cand, false
 	switch {
 	case cand == VerdictUnknown:
-		// Still learning: keep what we have (only possible before the first
-		// verdict, since targets never return to unknown).
-		if u.verdict == VerdictUnknown {
-			u.reason = reason
-		}
+		// Not enough targets have a state to decide (before the first
+		// verdict, or when a target with no result yet is needed for k of
+		// N): keep what we have.
 		return false
 	case cand == u.verdict:
-		u.reason = reason
 		return false
 	case u.verdict != VerdictUnknown && cand.rank() > u.verdict.rank() && now.Sub(u.since) < u.cfg.HoldDown:
 		// Good news waits for the hold-down so that a flapping uplink
 		// changes verdict at most three times per hold-down (down, then up,
 		// then degraded and down again at once); bad news never waits.
-		u.reason = fmt.Sprintf("recovering to %s (%s); held %s until %s by hold_down",
-			cand, reason, u.verdict, u.since.Add(u.cfg.HoldDown).Format(time.RFC3339Nano))
+		u.held = true
 		return false
 	}
-	u.verdict, u.since, u.reason = cand, now, reason
+	u.verdict, u.since = cand, now
 	return true
 }
 
-// candidate computes the verdict the inputs call for, before hold-down.
-func (u *uplinkTracker) candidate() (Verdict, string) {
+// candidate computes the verdict the inputs call for, before hold-down, and
+// sets the figures and u.why. It allocates nothing.
+func (u *uplinkTracker) candidate() Verdict {
 	up, down := 0, 0
-	var failed []string
 	for _, t := range u.targets {
 		switch t.state {
 		case TargetUp:
 			up++
 		case TargetDown:
 			down++
-			failed = append(failed, t.name)
 		}
 	}
-	u.targetsUp = up
+	u.targetsUp, u.targetsDown = up, down
 
 	// Figures over the targets that are up: a target that is down already
 	// counts against k-of-N and must not also make a healthy uplink look
@@ -313,27 +333,23 @@ func (u *uplinkTracker) candidate() (Verdict, string) {
 	u.loss, u.rttMean, u.rttP95 = w.figures()
 
 	if u.carrier == InputDown {
-		u.degraded = false
-		return VerdictDown, fmt.Sprintf("carrier lost on %s", u.device)
+		u.degraded, u.why = false, whyCarrier
+		return VerdictDown
 	}
 	if u.session == InputDown {
-		u.degraded = false
-		return VerdictDown, "BGP session down"
+		u.degraded, u.why = false, whySession
+		return VerdictDown
 	}
 	n, need := len(u.targets), u.cfg.MinUp
 	switch {
 	case up < need && down > n-need:
-		u.degraded = false
-		return VerdictDown, fmt.Sprintf("%d of %d targets down (%s); need %d up", down, n, strings.Join(failed, ", "), need)
+		u.degraded, u.why = false, whyTargetsDown
+		return VerdictDown
 	case up < need:
-		return VerdictUnknown, fmt.Sprintf("waiting for first results: %d of %d targets up, %d down", up, n, down)
+		u.why = whyWaiting
+		return VerdictUnknown
 	}
 
-	figs := fmt.Sprintf("loss %.1f%%, rtt mean %v p95 %v over %d probes", u.loss, u.rttMean.Round(10*time.Microsecond), u.rttP95.Round(10*time.Microsecond), u.samples)
-	kofn := fmt.Sprintf("%d of %d targets up", up, n)
-	if down > 0 {
-		kofn += fmt.Sprintf(" (down: %s)", strings.Join(failed, ", "))
-	}
 	// Judge loss/RTT only on a window at least half full, so the first few
 	// probes after start cannot declare degradation on their own.
 	minSamples := 0
@@ -356,17 +372,71 @@ func (u *uplinkTracker) candidate() (Verdict, string) {
 		}
 	}
 	if u.degraded {
-		var why []string
-		if u.loss >= u.cfg.LossLeave {
-			why = append(why, fmt.Sprintf("loss %.1f%% (enter %g%%, leave below %g%%)", u.loss, u.cfg.LossEnter, u.cfg.LossLeave))
-		}
-		if u.rttP95 >= u.cfg.RTTLeave {
-			why = append(why, fmt.Sprintf("rtt p95 %v (enter %v, leave below %v)", u.rttP95.Round(10*time.Microsecond), u.cfg.RTTEnter, u.cfg.RTTLeave))
-		}
-		if len(why) == 0 {
-			why = append(why, "loss or rtt not yet judged below the leave thresholds")
-		}
-		return VerdictDegraded, strings.Join(why, " and ") + "; " + kofn + "; " + figs
+		u.why = whyDegraded
+		return VerdictDegraded
 	}
-	return VerdictUp, kofn + "; " + figs
+	u.why = whyUp
+	return VerdictUp
+}
+
+// reasonText says why the uplink has its verdict, naming failed targets and
+// the figures that count, as of the last evaluation.
+func (u *uplinkTracker) reasonText() string {
+	if !u.evaluated {
+		return "no verdict yet"
+	}
+	why := u.describe()
+	switch {
+	case u.held:
+		return fmt.Sprintf("recovering to %s (%s); held %s until %s by hold_down",
+			u.cand, why, u.verdict, u.since.Add(u.cfg.HoldDown).Format(time.RFC3339Nano))
+	case u.cand == VerdictUnknown && u.verdict != VerdictUnknown:
+		return fmt.Sprintf("%s; keeping %s until enough targets have results", why, u.verdict)
+	}
+	return why
+}
+
+// describe explains the last candidate verdict (u.why).
+func (u *uplinkTracker) describe() string {
+	n, need, up, down := len(u.targets), u.cfg.MinUp, u.targetsUp, u.targetsDown
+	switch u.why {
+	case whyCarrier:
+		return fmt.Sprintf("carrier lost on %s", u.device)
+	case whySession:
+		return "BGP session down"
+	case whyTargetsDown:
+		return fmt.Sprintf("%d of %d targets down (%s); need %d up", down, n, u.failedTargets(), need)
+	case whyWaiting:
+		return fmt.Sprintf("waiting for first results: %d of %d targets up, %d down", up, n, down)
+	}
+	figs := fmt.Sprintf("loss %.1f%%, rtt mean %v p95 %v over %d probes", u.loss, u.rttMean.Round(10*time.Microsecond), u.rttP95.Round(10*time.Microsecond), u.samples)
+	kofn := fmt.Sprintf("%d of %d targets up", up, n)
+	if down > 0 {
+		kofn += fmt.Sprintf(" (down: %s)", u.failedTargets())
+	}
+	if u.why != whyDegraded {
+		return kofn + "; " + figs
+	}
+	var why []string
+	if u.loss >= u.cfg.LossLeave {
+		why = append(why, fmt.Sprintf("loss %.1f%% (enter %g%%, leave below %g%%)", u.loss, u.cfg.LossEnter, u.cfg.LossLeave))
+	}
+	if u.rttP95 >= u.cfg.RTTLeave {
+		why = append(why, fmt.Sprintf("rtt p95 %v (enter %v, leave below %v)", u.rttP95.Round(10*time.Microsecond), u.cfg.RTTEnter, u.cfg.RTTLeave))
+	}
+	if len(why) == 0 {
+		why = append(why, "loss or rtt not yet judged below the leave thresholds")
+	}
+	return strings.Join(why, " and ") + "; " + kofn + "; " + figs
+}
+
+// failedTargets lists the targets that are down.
+func (u *uplinkTracker) failedTargets() string {
+	var failed []string
+	for _, t := range u.targets {
+		if t.state == TargetDown {
+			failed = append(failed, t.name)
+		}
+	}
+	return strings.Join(failed, ", ")
 }

@@ -88,7 +88,7 @@ func (s *sim) step(rs ...res) Verdict {
 func (s *sim) eval() {
 	from := s.u.verdict
 	if s.u.evaluate(s.now) {
-		s.trans = append(s.trans, transition{s.now, from, s.u.verdict, s.u.reason})
+		s.trans = append(s.trans, transition{s.now, from, s.u.verdict, s.u.reasonText()})
 	}
 }
 
@@ -157,13 +157,13 @@ func TestKOfN(t *testing.T) {
 			c := testConfig(3, func(c *Config) { c.MinUp, c.Rise, c.Fall = tc.minUp, 1, 1 })
 			s := newSim(t, c)
 			if got := s.step(tc.in...); got != tc.want {
-				t.Fatalf("verdict %v (%s), want %v", got, s.u.reason, tc.want)
+				t.Fatalf("verdict %v (%s), want %v", got, s.u.reasonText(), tc.want)
 			}
 			if tc.want == VerdictDown {
 				for i, r := range tc.in {
 					name := s.u.targets[i].name
-					if !r.ok && !strings.Contains(s.u.reason, name) {
-						t.Errorf("reason %q does not name failed target %s", s.u.reason, name)
+					if !r.ok && !strings.Contains(s.u.reasonText(), name) {
+						t.Errorf("reason %q does not name failed target %s", s.u.reasonText(), name)
 					}
 				}
 			}
@@ -182,7 +182,7 @@ func TestUnknownUntilDecidable(t *testing.T) {
 	}
 	s.step(ok, ok, fail)
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 }
 
@@ -207,10 +207,10 @@ func TestDegradedLossHysteresis(t *testing.T) {
 	}
 	lossPattern(s, 60, 5) // 20% loss
 	if s.u.verdict != VerdictDegraded {
-		t.Fatalf("20%% loss: verdict %v (%s), want degraded", s.u.verdict, s.u.reason)
+		t.Fatalf("20%% loss: verdict %v (%s), want degraded", s.u.verdict, s.u.reasonText())
 	}
-	if !strings.Contains(s.u.reason, "loss 20.0%") {
-		t.Errorf("reason %q does not give the loss", s.u.reason)
+	if !strings.Contains(s.u.reasonText(), "loss 20.0%") {
+		t.Errorf("reason %q does not give the loss", s.u.reasonText())
 	}
 	// 1 in 15 keeps exactly 2 failures in the window, 6.7%: below enter but
 	// not below leave, so it stays degraded.
@@ -221,11 +221,11 @@ func TestDegradedLossHysteresis(t *testing.T) {
 	// 1 in 30 keeps exactly one failure, 3.3%: below leave.
 	lossPattern(s, 90, 30)
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("3.3%% loss: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("3.3%% loss: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 	s.steps(30, ok)
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("clean again: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("clean again: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 	// From up, 6.7% loss does not enter degraded.
 	lossPattern(s, 90, 15)
@@ -242,8 +242,8 @@ func TestDegradedRTTHysteresis(t *testing.T) {
 		t.Fatalf("clean: %v", s.u.verdict)
 	}
 	s.steps(20, slow(150*time.Millisecond))
-	if s.u.verdict != VerdictDegraded || !strings.Contains(s.u.reason, "rtt p95 150ms") {
-		t.Fatalf("150ms: verdict %v (%s), want degraded naming rtt p95 150ms", s.u.verdict, s.u.reason)
+	if s.u.verdict != VerdictDegraded || !strings.Contains(s.u.reasonText(), "rtt p95 150ms") {
+		t.Fatalf("150ms: verdict %v (%s), want degraded naming rtt p95 150ms", s.u.verdict, s.u.reasonText())
 	}
 	s.steps(40, slow(80*time.Millisecond))
 	if s.u.verdict != VerdictDegraded {
@@ -251,7 +251,7 @@ func TestDegradedRTTHysteresis(t *testing.T) {
 	}
 	s.steps(40, slow(50*time.Millisecond))
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("50ms: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("50ms: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 	s.steps(40, slow(80*time.Millisecond))
 	if s.u.verdict != VerdictUp {
@@ -266,7 +266,7 @@ func TestDegradedRTTHysteresis(t *testing.T) {
 		}
 	}
 	if s.u.verdict != VerdictDegraded {
-		t.Fatalf("10%% of probes at 300ms: verdict %v (%s), want degraded on p95", s.u.verdict, s.u.reason)
+		t.Fatalf("10%% of probes at 300ms: verdict %v (%s), want degraded on p95", s.u.verdict, s.u.reasonText())
 	}
 }
 
@@ -283,8 +283,8 @@ func TestHoldDownDelaysOnlyImprovement(t *testing.T) {
 	}
 	downAt := s.trans[len(s.trans)-1].at
 	s.steps(2, ok)
-	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "hold_down") {
-		t.Fatalf("improvement within hold-down: verdict %v (%s), want down held", s.u.verdict, s.u.reason)
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reasonText(), "hold_down") {
+		t.Fatalf("improvement within hold-down: verdict %v (%s), want down held", s.u.verdict, s.u.reasonText())
 	}
 	for s.u.verdict == VerdictDown {
 		s.step(ok)
@@ -362,7 +362,7 @@ func drive(t *testing.T, s *sim, v Verdict) {
 		s.steps(10, fail)
 	}
 	if s.u.verdict != v {
-		t.Fatalf("drive to %v: got %v (%s)", v, s.u.verdict, s.u.reason)
+		t.Fatalf("drive to %v: got %v (%s)", v, s.u.verdict, s.u.reasonText())
 	}
 }
 
@@ -409,8 +409,8 @@ func TestCarrierAndSession(t *testing.T) {
 	}
 	s.u.carrier = InputDown
 	s.eval()
-	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "carrier lost on eth1") {
-		t.Fatalf("carrier loss: verdict %v (%s), want down at once", s.u.verdict, s.u.reason)
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reasonText(), "carrier lost on eth1") {
+		t.Fatalf("carrier loss: verdict %v (%s), want down at once", s.u.verdict, s.u.reasonText())
 	}
 	s.u.carrier = InputUp
 	s.eval()
@@ -419,12 +419,12 @@ func TestCarrierAndSession(t *testing.T) {
 	}
 	s.steps(6, ok)
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("after hold_down: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("after hold_down: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 	s.u.session = InputDown
 	s.eval()
-	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reason, "BGP session down") {
-		t.Fatalf("session down: verdict %v (%s)", s.u.verdict, s.u.reason)
+	if s.u.verdict != VerdictDown || !strings.Contains(s.u.reasonText(), "BGP session down") {
+		t.Fatalf("session down: verdict %v (%s)", s.u.verdict, s.u.reasonText())
 	}
 }
 
@@ -441,7 +441,7 @@ func TestRecoveryForgetsOutage(t *testing.T) {
 	}
 	s.steps(c.Rise, ok)
 	if s.u.verdict != VerdictUp {
-		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reason)
+		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
 	}
 }
 
@@ -460,3 +460,55 @@ func TestWindowFigures(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestRecordAllocatesNothing: taking a result and re-evaluating the verdict
+// runs 20 times a second per target, so it must not build reason strings or
+// otherwise allocate; the reason is built when read.
+func TestRecordAllocatesNothing(t *testing.T) {
+	u := newUplinkTracker("u", "eth0", testConfig(3, nil))
+	now := time.Unix(0, 0)
+	errLost := errors.New("lost")
+	i := 0
+	step := func() {
+		var err error
+		if i%10 == 0 {
+			err = errLost // 10% loss: up and degraded both get exercised
+		}
+		u.targets[i%3].observe(now, time.Duration(i%7)*time.Millisecond, err)
+		u.evaluate(now)
+		now = now.Add(50 * time.Millisecond)
+		i++
+	}
+	for range 100 { // reach a verdict first: the first rise may allocate
+		step()
+	}
+	if u.verdict == VerdictUnknown {
+		t.Fatalf("no verdict after 100 results: %s", u.reasonText())
+	}
+	if n := testing.AllocsPerRun(1000, step); n != 0 {
+		t.Fatalf("record + evaluate: %v allocations per result, want 0", n)
+	}
+	if r := u.reasonText(); !strings.Contains(r, "3 of 3 targets up") {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestReasonWhileUndecidable: an uplink whose k of N cannot be decided
+// (a needed target has no result yet) keeps its verdict and says so.
+func TestReasonWhileUndecidable(t *testing.T) {
+	c := testConfig(3, func(c *Config) { c.Rise, c.Fall = 1, 1 })
+	u := newUplinkTracker("u", "eth0", c)
+	now := time.Unix(0, 0)
+	u.targets[0].observe(now, time.Millisecond, nil)
+	u.targets[1].observe(now, time.Millisecond, nil)
+	if !u.evaluate(now) || u.verdict != VerdictUp {
+		t.Fatalf("2 of 3 up (min_up 2): %v (%s)", u.verdict, u.reasonText())
+	}
+	u.targets[1].observe(now, 0, errTimeout)
+	if u.evaluate(now) || u.verdict != VerdictUp {
+		t.Fatalf("1 up, 1 down, 1 unknown: %v, want up kept", u.verdict)
+	}
+	if r := u.reasonText(); !strings.Contains(r, "keeping up") || !strings.Contains(r, "1 of 3 targets up, 1 down") {
+		t.Fatalf("reason %q", r)
+	}
+}
