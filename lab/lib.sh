@@ -1,0 +1,292 @@
+# Host-side helpers for the container lab, sourced (bash) by
+# scripts/lab-docker and scripts/ci-docker-smoke. Nothing here pulls from a
+# registry: images are built locally (lab_build_images).
+
+MH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="/usr/local/go/bin:$PATH"
+
+# Compose project name: container and network names start with it.
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-mhlab}"
+# Locally built images (the compose file's defaults for MULTIHOMED_IMAGE;
+# FRR_IMAGE defaults there to a public image, here to the local one).
+MH_FRR_LOCAL="multihomed-lab/frr:local"
+export MULTIHOMED_IMAGE="${MULTIHOMED_IMAGE:-multihomed-lab/multihomed:local}"
+export FRR_IMAGE="${FRR_IMAGE:-$MH_FRR_LOCAL}"
+# Debian packages in the local FRR image: the router, link and packet tools.
+MH_FRR_PACKAGES="frr,iproute2,iputils-ping,nftables,tcpdump"
+MH_LAB_CACHE="${MH_LAB_CACHE:-/var/cache/multihomed-lab}"
+
+# The lab's facts, for checks and narration.
+MH_SITE6="2001:db8:face::/48"
+MH_SITE4="198.51.100.0/24"
+
+lab_say() { printf '\n==> %s\n' "$*"; }
+lab_die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+# lab_compose ARGS... runs Compose v2 (`docker compose`) when present, else
+# docker-compose 1.29, on the repository's docker-compose.yml.
+lab_compose() {
+  if [ -z "${MH_COMPOSE:-}" ]; then
+    if docker compose version >/dev/null 2>&1; then
+      MH_COMPOSE="docker compose"
+    elif command -v docker-compose >/dev/null; then
+      MH_COMPOSE="docker-compose"
+    else
+      lab_die "neither 'docker compose' nor docker-compose is installed (Debian: apt-get install docker-compose)"
+    fi
+  fi
+  $MH_COMPOSE -f "$MH_ROOT/docker-compose.yml" "$@"
+}
+
+lab_need_docker() {
+  command -v docker >/dev/null || lab_die "docker is not installed (Debian: apt-get install docker.io docker-compose)"
+  docker info >/dev/null 2>&1 || lab_die "cannot talk to the Docker daemon (is dockerd running, and may this user use it?)"
+}
+
+lab_image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# lab_debian_mirror prints the Debian archive apt uses here (DEBIAN_MIRROR
+# overrides), so debootstrap reaches the same mirror apt-get does.
+lab_debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then
+    echo "$DEBIAN_MIRROR"
+    return
+  fi
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    uri=$(awk 'tolower($1) == "uris:" && $2 ~ /\/debian\/?$/ { print $2; exit }' "$f")
+    if [ -n "$uri" ]; then echo "$uri"; return; fi
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    uri=$(sed -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }')
+    if [ -n "$uri" ]; then echo "$uri"; return; fi
+  done
+  echo "http://deb.debian.org/debian"
+}
+
+# lab_build_frr makes $MH_FRR_LOCAL from Debian packages: debootstrap a
+# minimal bookworm root with FRR, tar it (cached under $MH_LAB_CACHE, so a
+# removed image comes back in seconds) and `docker import` it. Skipped when
+# the image exists, unless MH_FORCE=1.
+lab_build_frr() {
+  if lab_image_exists "$MH_FRR_LOCAL" && [ "${MH_FORCE:-0}" != 1 ]; then
+    echo "$MH_FRR_LOCAL: present, not rebuilt (MH_FORCE=1 rebuilds)"
+    return
+  fi
+  local tarball="$MH_LAB_CACHE/frr-bookworm-rootfs.tar"
+  if [ ! -s "$tarball" ] || [ "$(cat "$tarball.packages" 2>/dev/null)" != "$MH_FRR_PACKAGES" ] || [ "${MH_FORCE:-0}" = 1 ]; then
+    command -v debootstrap >/dev/null || lab_die "debootstrap is needed to build $MH_FRR_LOCAL (apt-get install debootstrap), or set FRR_IMAGE to an FRR image you have"
+    [ "$(id -u)" = 0 ] || lab_die "building $MH_FRR_LOCAL needs root (debootstrap)"
+    local mirror root
+    mirror=$(lab_debian_mirror)
+    root=$(mktemp -d /tmp/mhlab-rootfs.XXXXXX)
+    echo "debootstrap bookworm from $mirror with $MH_FRR_PACKAGES (a few minutes, once)"
+    if ! debootstrap --variant=minbase --include="$MH_FRR_PACKAGES" bookworm "$root" "$mirror" > "$root.log" 2>&1; then
+      tail -20 "$root.log" >&2
+      rm -rf "$root" "$root.log"
+      lab_die "debootstrap failed (log above)"
+    fi
+    # Package caches, lists and docs are not needed at run time.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+      "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/info
+    mkdir -p "$MH_LAB_CACHE"
+    tar --numeric-owner --xattrs -C "$root" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    echo "$MH_FRR_PACKAGES" > "$tarball.packages"
+    rm -rf "$root" "$root.log"
+  else
+    echo "using cached root file system $tarball"
+  fi
+  docker import -c 'CMD ["/bin/bash"]' -c 'LABEL org.multihomed.lab=frr' \
+    -m "Debian bookworm minbase with $MH_FRR_PACKAGES" "$tarball" "$MH_FRR_LOCAL" >/dev/null
+  echo "$MH_FRR_LOCAL: imported"
+}
+
+# lab_build_multihomed builds the static daemon on the host and the
+# FROM-scratch image around it (MULTIHOMED_BASE picks another base).
+lab_build_multihomed() {
+  command -v go >/dev/null || lab_die "Go 1.26 or newer is needed at /usr/local/go or on PATH"
+  mkdir -p "$MH_ROOT/build/out"
+  (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/multihomed ./cmd/multihomed)
+  "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/lab/edge/multihomed.yaml"
+  docker build -q --build-arg "BASE=${MULTIHOMED_BASE:-scratch}" -f "$MH_ROOT/Dockerfile" \
+    --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$MH_ROOT/build/out" >/dev/null
+  echo "$MULTIHOMED_IMAGE: built"
+}
+
+# lab_build_images builds what the lab runs, pulling nothing. With FRR_IMAGE
+# set to something else than the local image, that image is used as is.
+lab_build_images() {
+  if [ "$FRR_IMAGE" = "$MH_FRR_LOCAL" ]; then
+    lab_build_frr
+  elif ! lab_image_exists "$FRR_IMAGE"; then
+    echo "FRR_IMAGE=$FRR_IMAGE is not here; compose will pull it"
+  fi
+  lab_build_multihomed
+}
+
+# lab_wait SECONDS DESCRIPTION COMMAND... polls COMMAND every half second.
+lab_wait() {
+  local secs=$1 what=$2
+  shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $end ]; then
+      echo "timed out after ${secs}s waiting for: $what" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# lab_vtysh NODE COMMAND... runs vtysh commands on an FRR node.
+lab_vtysh() {
+  local node=$1
+  shift
+  local args=()
+  for c in "$@"; do args+=(-c "$c"); done
+  lab_compose exec -T "$node" vtysh "${args[@]}"
+}
+
+# lab_bgp_state NODE NEIGHBOR prints FRR's state for that session.
+lab_bgp_state() {
+  lab_vtysh "$1" "show bgp neighbors $2 json" | grep -o '"bgpState":"[A-Za-z]*"' | head -1 | cut -d'"' -f4
+}
+
+lab_established() { [ "$(lab_bgp_state "$1" "$2")" = Established ]; }
+
+# lab_transit_paths PREFIX prints the AS paths the transit holds for
+# PREFIX, one per line (nothing when it has none).
+lab_transit_paths() {
+  local fam=ipv6
+  case $1 in *.*) fam=ipv4 ;; esac
+  lab_vtysh transit "show bgp $fam unicast $1 json" | tr -d '\n' |
+    grep -oE '"aspath": *\{ *"string": *"[^"]*"' | sed -E 's/.*"([^"]*)"$/\1/' || true
+}
+
+# lab_transit_has PREFIX PATH...: the transit holds exactly these AS paths.
+lab_transit_has() {
+  local want got
+  want=$(printf '%s\n' "${@:2}" | sort)
+  got=$(lab_transit_paths "$1" | sort)
+  [ "$want" = "$got" ]
+}
+
+# The edge's sessions as its ISPs see them (FRR side).
+MH_EDGE_SESSIONS="isp-a:2001:db8:1000:1::2 isp-a:198.18.1.2 isp-b:2001:db8:2000:1::2 isp-b:198.18.2.2"
+
+lab_all_established() {
+  local s
+  for s in $MH_EDGE_SESSIONS; do
+    lab_established "${s%%:*}" "${s#*:}" || return 1
+  done
+}
+
+# lab_edge_dump asks the daemon for its state (SIGUSR1, until mhctl exists)
+# and prints the lines it logged.
+lab_edge_dump() {
+  local id since
+  id=$(lab_compose ps -q edge)
+  [ -n "$id" ] || { echo "the edge container is not running" >&2; return 1; }
+  since=$(date +%s.%N)
+  docker kill -s USR1 "$id" >/dev/null
+  sleep 1
+  docker logs --since "$since" "$id" 2>&1 | grep 'msg="state: ' || true
+}
+
+# lab_edge_session_states prints "uplink peer state" for each of the
+# daemon's sessions, from a SIGUSR1 dump.
+lab_edge_session_states() {
+  lab_edge_dump | grep 'msg="state: session"' |
+    sed -E 's/.* uplink=([^ ]+) peer=([^ ]+) state=([^ ]+).*/\1 \2 \3/'
+}
+
+# lab_edge_uplink_down UPLINK: none of the daemon's sessions on UPLINK is
+# established.
+lab_edge_uplink_down() {
+  local states
+  states=$(lab_edge_session_states)
+  [ -n "$states" ] && ! grep -q "^$1 .* established$" <<<"$states"
+}
+
+# lab_edge_uplink_up UPLINK: every session of UPLINK is established.
+lab_edge_uplink_up() {
+  local states
+  states=$(lab_edge_session_states | grep "^$1 ")
+  [ -n "$states" ] && ! grep -qv ' established$' <<<"$states"
+}
+
+# lab_link NODE:DEV up|down sets a link's state inside a container.
+lab_link() {
+  lab_compose exec -T "${1%%:*}" ip link set dev "${1#*:}" "$2"
+}
+
+# lab_cut ISP / lab_restore ISP: carrier loss on the uplink to that ISP,
+# both ends, as when the access line fails (the edge's end is set in
+# edge-ns, which owns the edge's network namespace).
+lab_uplink_ends() {
+  case $1 in
+    isp-a) echo "edge-ns:eth-a isp-a:eth-edge" ;;
+    isp-b) echo "edge-ns:eth-b isp-b:eth-edge" ;;
+    *) lab_die "unknown ISP '$1' (isp-a or isp-b)" ;;
+  esac
+}
+lab_cut() {
+  local e
+  for e in $(lab_uplink_ends "$1"); do lab_link "$e" down; done
+}
+lab_restore() {
+  local e
+  for e in $(lab_uplink_ends "$1"); do lab_link "$e" up; done
+}
+
+# lab_up builds missing images, starts the lab and waits for the sessions.
+lab_up() {
+  lab_build_images
+  lab_compose up -d
+  lab_wait 90 "all four edge sessions Established at the ISPs" lab_all_established || {
+    lab_compose ps
+    lab_compose logs --tail 30
+    return 1
+  }
+}
+
+lab_down() {
+  lab_compose down --volumes --remove-orphans --timeout 5
+}
+
+# lab_rx NODE DEV... prints the links' received-packet counters, one line.
+lab_rx() {
+  local node=$1
+  shift
+  local files=()
+  for d in "$@"; do files+=("/sys/class/net/$d/statistics/rx_packets"); done
+  lab_compose exec -T "$node" cat "${files[@]}" | tr -d '\r' | paste -sd' '
+}
+
+# lab_inbound_uplink sends 50 pings from the internet host to the LAN host
+# (IPv6) and prints the uplink they entered the edge through: "isp-a",
+# "isp-b" or "none". It checks the inbound data path the transit chose: the
+# packets really cross transit, an ISP and the edge to the LAN host. (The
+# replies get no further than the edge: it has no egress routes until the
+# controller installs them, so ping itself reports loss.)
+lab_inbound_uplink() {
+  local a0 b0 l0 a1 b1 l1
+  read -r a0 b0 <<<"$(lab_rx edge-ns eth-a eth-b)"
+  l0=$(lab_rx lan eth0)
+  lab_compose exec -T inet ping -6 -q -c 50 -i 0.01 -W 1 2001:db8:face:1::10 >/dev/null 2>&1 || true
+  read -r a1 b1 <<<"$(lab_rx edge-ns eth-a eth-b)"
+  l1=$(lab_rx lan eth0)
+  # Keepalives add a few packets per link; 50 pings stand out.
+  if [ $((l1 - l0)) -lt 50 ]; then
+    echo none
+  elif [ $((a1 - a0)) -ge 50 ] && [ $((b1 - b0)) -lt 50 ]; then
+    echo isp-a
+  elif [ $((b1 - b0)) -ge 50 ] && [ $((a1 - a0)) -lt 50 ]; then
+    echo isp-b
+  else
+    echo "unclear (eth-a +$((a1 - a0)), eth-b +$((b1 - b0)), lan +$((l1 - l0)))"
+  fi
+}
