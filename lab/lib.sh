@@ -290,3 +290,11 @@ lab_inbound_uplink() {
     echo "unclear (eth-a +$((a1 - a0)), eth-b +$((b1 - b0)), lan +$((l1 - l0)))"
   fi
 }
+
+# lab_egress_device prints the device the edge's kernel uses toward the
+# internet host: the default route multihomed installed (egress).
+lab_egress_device() {
+  lab_compose exec -T edge-ns ip -6 route get 2001:db8:9000:1::10 2>/dev/null |
+    awk '{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}'
+}
+lab_egress_is() { [ "$(lab_egress_device)" = "$1" ]; }

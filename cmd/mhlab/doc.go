@@ -5,6 +5,8 @@
 //	mhlab demo   bring the lab up, show the announcements, cut ISP-A's link,
 //	             show the failover at the transit, restore, tear down
 //	mhlab up     bring the lab up and keep it until Ctrl-C
+//	mhlab bench  measure failover loss windows (link cut, gray failure) of a
+//	             1 kHz flow, fast and default probe profiles, repeated runs
 //
 // It needs root, FRR and BIRD 2, and the multihomed binary (--daemon).
 // Everything it creates lives in namespaces named mh<id>*, removed on exit.

@@ -23,8 +23,10 @@ func main() {
 	fs := flag.NewFlagSet("mhlab", flag.ExitOnError)
 	daemon := fs.String("daemon", "./bin/multihomed", "path of the multihomed binary")
 	verbose := fs.Bool("v", false, "echo the daemon's log")
+	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
+	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab [--daemon PATH] [-v] demo|up")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -41,6 +43,15 @@ func main() {
 		err = run(ctx, *daemon, *verbose, true)
 	case "up":
 		err = run(ctx, *daemon, *verbose, false)
+	case "bench":
+		if os.Geteuid() != 0 {
+			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
+			break
+		}
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose)
+		}
 	default:
 		fs.Usage()
 		os.Exit(2)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+// bench measures failover loss windows: for each probe profile, one lab,
+// a 1 kHz flow between the internet host and the LAN host, and reps runs of
+// each scenario (link cut, gray failure), printing median and worst of the
+// inbound and outbound loss windows.
+func bench(ctx context.Context, daemonPath string, profiles []string, reps int, verbose bool) error {
+	type key struct{ profile, scenario string }
+	results := map[key][]lab.Measurement{}
+	var order []key
+	for _, profile := range profiles {
+		step("Profile %s: building the lab", profile)
+		l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID()})
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer l.Close()
+			dir, err := os.MkdirTemp("", "mhlab-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			health := lab.HealthBlock(profile)
+			cfgText := lab.EdgeConfig(map[string]string{"isp-a": health, "isp-b": health}) + lab.ControllerBlock(profile, filepath.Join(dir, "state"))
+			cfgPath := filepath.Join(dir, "multihomed.yaml")
+			if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+				return err
+			}
+			var echo io.Writer
+			if verbose {
+				echo = os.Stdout
+			}
+			d, err := lab.StartDaemon(ctx, l.Edge, daemonPath, cfgPath, echo)
+			if err != nil {
+				return err
+			}
+			defer d.Stop(10 * time.Second)
+			if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 120*time.Second); err != nil {
+				return fmt.Errorf("steady state: %w; daemon log:\n%s", err, d.Log())
+			}
+			flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
+			if err != nil {
+				return err
+			}
+			defer flow.Stop()
+			for _, sc := range l.Scenarios()[:2] { // link cut, gray failure
+				k := key{profile, sc.Name}
+				order = append(order, k)
+				for i := 0; i < reps; i++ {
+					// Let the recovered uplink settle past the controller's
+					// hold-down so every run starts from the same state.
+					time.Sleep(2 * time.Second)
+					m, err := l.Measure(ctx, flow, sc, time.Second, 120*time.Second)
+					if err != nil {
+						return fmt.Errorf("%w; daemon log tail:\n%s", err, tail(d.Log(), 20))
+					}
+					fmt.Printf("   %-8s %-13s run %d: inbound %6s outbound %6s (moved in %s, back in %s)\n", profile, sc.Name, i+1,
+						m.Inbound.LossWindow, m.Outbound.LossWindow, m.Converged.Round(time.Millisecond), m.Recovered.Round(time.Millisecond))
+					results[k] = append(results[k], m)
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	step("Loss windows of a 1 kHz flow (internet host <-> LAN host), %d runs each", reps)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "profile\tscenario\tinbound median\tinbound worst\toutbound median\toutbound worst")
+	for _, k := range order {
+		var in, out []time.Duration
+		for _, m := range results[k] {
+			in = append(in, m.Inbound.LossWindow)
+			out = append(out, m.Outbound.LossWindow)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.profile, k.scenario, median(in), slices.Max(in), median(out), slices.Max(out))
+	}
+	return tw.Flush()
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
