@@ -55,7 +55,7 @@ type Deps struct {
 	Egress      Egress
 	ProbeTables ProbeTables
 	Health      Health
-	Logger  *slog.Logger
+	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
