@@ -36,8 +36,7 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 				return err
 			}
 			defer os.RemoveAll(dir)
-			health := lab.HealthBlock(profile)
-			cfgText := lab.EdgeConfig(map[string]string{"isp-a": health, "isp-b": health}) + lab.ControllerBlock(profile, filepath.Join(dir, "state"))
+			cfgText := lab.ScenarioConfig(profile, filepath.Join(dir, "state"), false, true)
 			cfgPath := filepath.Join(dir, "multihomed.yaml")
 			if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 				return err
@@ -63,8 +62,8 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 				k := key{profile, sc.Name}
 				order = append(order, k)
 				for i := 0; i < reps; i++ {
-					// Let the recovered uplink settle past the controller's
-					// hold-down so every run starts from the same state.
+					// Let the recovered uplink's probe windows refill so
+					// every run starts from the same state.
 					time.Sleep(2 * time.Second)
 					m, err := l.Measure(ctx, flow, sc, time.Second, 120*time.Second)
 					if err != nil {

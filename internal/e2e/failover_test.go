@@ -25,8 +25,7 @@ func coreLocalPref(l *lab.Lab, p netip.Prefix) string {
 // LOCAL_PREF follows the edge's health over iBGP.
 func TestFailoverScenarios(t *testing.T) {
 	t.Parallel()
-	health := lab.HealthBlock(lab.ProfileFast)
-	cfg := lab.EdgeConfig(map[string]string{"isp-a": health, "isp-b": health}) + lab.ControllerBlock(lab.ProfileFast, t.TempDir()) + lab.EdgeIBGP()
+	cfg := lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), true, false)
 	e := start(t, lab.Options{Core: true}, cfg)
 	l := e.lab
 	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {

@@ -205,19 +205,37 @@ const (
 func HealthBlock(profile string) string {
 	timing := ""
 	if profile == ProfileFast {
-		timing = "      interval: 50ms\n      timeout: 200ms\n      hold_down: 1s\n"
+		timing = "      interval: 50ms\n      timeout: 100ms\n      fall: 2\n      hold_down: 1s\n"
 	}
 	return fmt.Sprintf("    health:\n%s      min_up: 1\n      targets: [\"icmp://%s\", \"icmp://%s\"]\n", timing, InetAddr6, InetAddr4)
 }
 
 // ControllerBlock returns top-level controller settings for the profile and
-// a state directory.
-func ControllerBlock(profile, stateDir string) string {
+// a state directory. With noBackoff the hold-down never grows (hold_down_max
+// equals hold_down), so repeated measurements start from the same state.
+func ControllerBlock(profile, stateDir string, noBackoff bool) string {
 	hold := "10s"
 	if profile == ProfileFast {
 		hold = "1s"
 	}
-	return fmt.Sprintf("controller:\n  startup_wait: 15s\n  hold_down: %s\n  hold_down_max: 60s\n  drain_grace: 3s\n  state_dir: %s\n", hold, stateDir)
+	maxHold := "60s"
+	if noBackoff {
+		maxHold = hold
+	}
+	return fmt.Sprintf("controller:\n  startup_wait: 15s\n  hold_down: %s\n  hold_down_max: %s\n  drain_grace: 3s\n  state_dir: %s\n", hold, maxHold, stateDir)
+}
+
+// ScenarioConfig is the edge configuration for failure scenarios: both
+// uplinks probed with the profile, ISP-B one prepend longer so that inbound
+// traffic prefers ISP-A while it is healthy (every fault on ISP-A then hits
+// both directions), optionally the iBGP core router.
+func ScenarioConfig(profile, stateDir string, ibgp, noBackoff bool) string {
+	h := HealthBlock(profile)
+	cfg := EdgeConfig(map[string]string{"isp-a": h, "isp-b": "      prepend: 1\n" + h}) + ControllerBlock(profile, stateDir, noBackoff)
+	if ibgp {
+		cfg += EdgeIBGP()
+	}
+	return cfg
 }
 
 // EdgeIBGP returns the top-level ibgp block peering with the core router.

@@ -16,10 +16,11 @@ type Scenario struct {
 	TransitFailed []string
 }
 
-// Transit AS-path sets for the site /48 (see TransitPaths).
+// Transit AS-path sets for the site /48 (see TransitPaths) under
+// ScenarioConfig (ISP-B one prepend longer).
 var (
-	TransitBoth  = []string{"[64501 64500] [64502 64500]"}
-	TransitOnlyB = []string{"[64502 64500]"}
+	TransitBoth  = []string{"[64501 64500] [64502 64500 64500]"}
+	TransitOnlyB = []string{"[64502 64500 64500]"}
 )
 
 // Scenarios returns the failure scenarios of DESIGN.md section 6 that this
@@ -33,7 +34,7 @@ func (l *Lab) Scenarios() []Scenario {
 		// prepends via A) or, when enough probes fail in a row, down
 		// (withdrawn); egress prefers B either way.
 		{"degradation (30% loss)", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA,
-			[]string{"[64501 64500 64500 64500 64500] [64502 64500]", "[64502 64500]"}},
+			[]string{"[64501 64500 64500 64500 64500] [64502 64500 64500]", TransitOnlyB[0]}},
 	}
 }
 
