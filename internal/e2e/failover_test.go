@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +93,62 @@ func TestFailoverScenarios(t *testing.T) {
 		lp := coreLocalPref(l, netip.MustParsePrefix("::/0"))
 		return lp == "200", lp
 	})
+}
+
+// TestFlappingHeldDown: ISP-A's forwarding flaps (gray failure on and off
+// every 1.5 s, BGP up throughout). The edge takes ISP-A out at once each
+// time, but does not put it back before the controller's hold-down (3 s
+// here) has passed, although the probes recover sooner; after the flapping
+// stops ISP-A returns.
+func TestFlappingHeldDown(t *testing.T) {
+	t.Parallel()
+	cfg := strings.Replace(lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), false, false), "\n  hold_down: 1s\n", "\n  hold_down: 3s\n", 1)
+	if !strings.Contains(cfg, "\n  hold_down: 3s\n") {
+		t.Fatal("test broken: controller hold_down not found in the scenario config")
+	}
+	e := start(t, lab.Options{}, cfg)
+	l := e.lab
+	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {
+		t.Fatalf("steady state: %v", err)
+	}
+	if err := l.FlapISPA(ctx, l.GrayFailISPA, l.HealISPA, 3, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	took, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ISP-A back %s after the flapping stopped", took.Round(time.Millisecond))
+	// From the daemon's decisions: every return of ISP-A came at least the
+	// hold-down after it went down, and the hold-down doubled while it
+	// flapped.
+	var downAt time.Time
+	var holds []time.Duration
+	for _, line := range strings.Split(e.daemon.Log(), "\n") {
+		if !strings.Contains(line, `msg="uplink decision" uplink=isp-a`) {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(strings.Fields(line)[0], "time="))
+		if err != nil {
+			t.Fatalf("unparsable log line %q: %v", line, err)
+		}
+		switch {
+		case strings.Contains(line, "from=up to=down"):
+			downAt = ts
+		case strings.Contains(line, "from=down to=up") && !downAt.IsZero():
+			holds = append(holds, ts.Sub(downAt))
+		}
+	}
+	t.Logf("ISP-A held out for %v", holds)
+	if len(holds) < 2 {
+		t.Fatalf("ISP-A came back %d times while flapping 3 times; want at least 2 (log: %s)", len(holds), tail(e.daemon.Log(), 30))
+	}
+	for _, h := range holds {
+		if h < 3*time.Second-50*time.Millisecond {
+			t.Errorf("ISP-A returned %s after going down, before the 3s hold-down", h)
+		}
+	}
+	if slices.Max(holds) < 6*time.Second-50*time.Millisecond {
+		t.Errorf("hold-down never doubled while flapping: %v", holds)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/multihomed/multihomed/internal/netns"
 )
@@ -68,4 +69,34 @@ func (l *Lab) DegradeISPB(ctx context.Context, percent int) error {
 func (l *Lab) HealISPB(ctx context.Context) error {
 	_, err := l.ISPB.Run(ctx, "nft", "delete", "table", "inet", "mhfault")
 	return err
+}
+
+// FlapISPA applies fault and heal to ISP-A n times, holding each state for
+// period, and leaves it healed. With CutISPA/RestoreISPA it flaps the link;
+// with GrayFailISPA/HealISPA it flaps forwarding while BGP stays up.
+func (l *Lab) FlapISPA(ctx context.Context, fault, heal func(context.Context) error, n int, period time.Duration) error {
+	for i := 0; i < n; i++ {
+		if err := fault(ctx); err != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, period); err != nil {
+			return err
+		}
+		if err := heal(ctx); err != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, period); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
