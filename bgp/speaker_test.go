@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/internal/testenv"
 )
 
 // gobgpAsyncTeardown names the one goroutine GoBGP v4.8.0 may still be
@@ -126,25 +127,7 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %s; last state: %s", what, timeout, last)
-		}
-		<-tick.C
-	}
-}
+var eventually = testenv.Eventually
 
 func freePort(t *testing.T) int32 {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -18,6 +18,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/internal/testenv"
 )
 
 // fakeSpeaker records what the loop asks of the speaker and fails the
@@ -192,17 +193,7 @@ func loopConfig(t *testing.T) *config.Config {
 
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s: not reached in 5s; last: %s", what, last)
+	testenv.Eventually(t, what, 5*time.Second, cond)
 }
 
 type running struct {

@@ -98,23 +98,7 @@ func (e *env) writeConfig(text string) {
 	}
 }
 
-// eventually polls cond every 100ms until it holds or timeout passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s; last seen: %s", what, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+var eventually = testenv.Eventually
 
 // waitEstablished waits for the router's sessions with each neighbor.
 func waitEstablished(t *testing.T, r lab.Router, neighbors ...netip.Addr) {

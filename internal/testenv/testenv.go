@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the suite runs under CI (the CI variable is "true").
@@ -35,4 +36,24 @@ func Need(t testing.TB, programs ...string) {
 		t.Fatalf("CI must run this test but it lacks: %v", missing)
 	}
 	t.Skipf("skipped outside CI: lacks %v", missing)
+}
+
+// Eventually polls cond every 50 ms until it reports true or timeout
+// passes, then fails t with what and the last state cond described. It is
+// the bounded wait the tests use instead of sleeping for luck.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s; last seen: %s", what, timeout, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
