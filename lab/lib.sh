@@ -110,6 +110,8 @@ lab_build_multihomed() {
   command -v go >/dev/null || lab_die "Go 1.26 or newer is needed at /usr/local/go or on PATH"
   mkdir -p "$MH_ROOT/build/out"
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/multihomed ./cmd/multihomed)
+  # The flow meter runs in the end hosts (mounted from build/out).
+  (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhflow ./cmd/mhflow)
   "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/lab/edge/multihomed.yaml"
   docker build -q --build-arg "BASE=${MULTIHOMED_BASE:-scratch}" -f "$MH_ROOT/Dockerfile" \
     --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$MH_ROOT/build/out" >/dev/null
@@ -298,3 +300,19 @@ lab_egress_device() {
     awk '{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}'
 }
 lab_egress_is() { [ "$(lab_egress_device)" = "$1" ]; }
+
+# lab_flow_start runs the flow meter (1 kHz UDP both ways) between the
+# internet host and the LAN host for $1 seconds, in the background; each
+# writes its report to /tmp/mhflow.out in its container.
+lab_flow_start() {
+  lab_compose exec -T -d inet sh -c "/opt/mh/mhflow --bind '[2001:db8:9000:1::10]:9' --peer '[2001:db8:face:1::10]:9' --for ${1}s > /tmp/mhflow.out 2>&1"
+  lab_compose exec -T -d lan sh -c "/opt/mh/mhflow --bind '[2001:db8:face:1::10]:9' --peer '[2001:db8:9000:1::10]:9' --for ${1}s > /tmp/mhflow.out 2>&1"
+}
+lab_flow_done() {
+  lab_compose exec -T inet grep -q '^mhflow:' /tmp/mhflow.out && lab_compose exec -T lan grep -q '^mhflow:' /tmp/mhflow.out
+}
+# lab_flow_report prints both directions' reports.
+lab_flow_report() {
+  echo "  inbound  (internet host -> LAN host): $(lab_compose exec -T lan cat /tmp/mhflow.out | sed 's/^mhflow: //')"
+  echo "  outbound (LAN host -> internet host): $(lab_compose exec -T inet cat /tmp/mhflow.out | sed 's/^mhflow: //')"
+}

@@ -1,13 +1,14 @@
 package lab
 
 import (
-	"encoding/binary"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/flowmeter"
 	"github.com/multihomed/multihomed/internal/netns"
 )
 
@@ -15,44 +16,36 @@ import (
 const FlowPort = 9
 
 // Flow is a steady bidirectional UDP flow between two hosts with sequence
-// numbers: the loss window of a failover is the longest run of packets
-// missing in each direction, times the packet interval (DESIGN.md section
-// 6). Its sockets are opened inside the namespaces; the goroutines run in
-// this process.
+// numbers (package flowmeter): the loss window of a failover is the longest
+// run of packets missing in each direction, times the packet interval
+// (DESIGN.md section 6). Its sockets are opened inside the namespaces; the
+// goroutines run in this process.
 type Flow struct {
 	interval time.Duration
 	dirs     [2]*flowDir
-	stop     chan struct{}
+	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
 
 type flowDir struct {
 	name string
 	src  *net.UDPConn
-	dst  *net.UDPConn
 	to   *net.UDPAddr
+	recv *flowmeter.Receiver
 
 	mu sync.Mutex
-	// Guarded by mu.
-	sent     uint64
-	received map[uint64]bool
+	// sent is guarded by mu.
+	sent uint64
 }
 
 // FlowReport is one direction's result.
 type FlowReport struct {
 	// Direction is "a->b" style, from the names given to StartFlow.
 	Direction string
-	// Sent and Received count packets; Lost is the difference.
-	Sent, Received, Lost uint64
-	// LongestGap is the longest run of consecutive missing packets.
-	LongestGap uint64
-	// LossWindow is LongestGap times the interval.
-	LossWindow time.Duration
+	flowmeter.Report
 }
 
-func (r FlowReport) String() string {
-	return fmt.Sprintf("%s: sent %d received %d lost %d, loss window %s", r.Direction, r.Sent, r.Received, r.Lost, r.LossWindow)
-}
+func (r FlowReport) String() string { return fmt.Sprintf("%s: %s", r.Direction, r.Report) }
 
 // StartFlow sends a packet every interval from a to b and from b to a.
 func StartFlow(aNS *netns.NS, aName string, a netip.Addr, bNS *netns.NS, bName string, b netip.Addr, interval time.Duration) (*Flow, error) {
@@ -77,56 +70,25 @@ func StartFlow(aNS *netns.NS, aName string, a netip.Addr, bNS *netns.NS, bName s
 		ca.Close()
 		return nil, err
 	}
-	f := &Flow{interval: interval, stop: make(chan struct{})}
-	f.dirs[0] = &flowDir{name: aName + "->" + bName, src: ca, dst: cb, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(b, FlowPort)), received: map[uint64]bool{}}
-	f.dirs[1] = &flowDir{name: bName + "->" + aName, src: cb, dst: ca, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, FlowPort)), received: map[uint64]bool{}}
-	for _, d := range f.dirs {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Flow{interval: interval, cancel: cancel}
+	f.dirs[0] = &flowDir{name: aName + "->" + bName, src: ca, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(b, FlowPort)), recv: flowmeter.NewReceiver()}
+	f.dirs[1] = &flowDir{name: bName + "->" + aName, src: cb, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, FlowPort)), recv: flowmeter.NewReceiver()}
+	// Each direction's packets arrive on the other direction's socket.
+	recvOn := [2]*net.UDPConn{cb, ca}
+	for i, d := range f.dirs {
 		f.wg.Add(2)
-		go f.send(d)
-		go f.receive(d)
+		go func() {
+			defer f.wg.Done()
+			flowmeter.Send(ctx, d.src, d.to, interval, func(n uint64) {
+				d.mu.Lock()
+				d.sent = n
+				d.mu.Unlock()
+			})
+		}()
+		go func() { defer f.wg.Done(); d.recv.Run(recvOn[i]) }()
 	}
 	return f, nil
-}
-
-func (f *Flow) send(d *flowDir) {
-	defer f.wg.Done()
-	t := time.NewTicker(f.interval)
-	defer t.Stop()
-	buf := make([]byte, 64)
-	var seq uint64
-	for {
-		select {
-		case <-f.stop:
-			return
-		case <-t.C:
-		}
-		binary.BigEndian.PutUint64(buf, seq)
-		// A send error (no route during the failover) is a lost packet,
-		// which is what is being measured.
-		_, _ = d.src.WriteToUDP(buf, d.to)
-		seq++
-		d.mu.Lock()
-		d.sent = seq
-		d.mu.Unlock()
-	}
-}
-
-func (f *Flow) receive(d *flowDir) {
-	defer f.wg.Done()
-	buf := make([]byte, 64)
-	for {
-		n, _, err := d.dst.ReadFromUDP(buf)
-		if err != nil {
-			return // closed by Stop
-		}
-		if n < 8 {
-			continue
-		}
-		seq := binary.BigEndian.Uint64(buf)
-		d.mu.Lock()
-		d.received[seq] = true
-		d.mu.Unlock()
-	}
 }
 
 // Mark returns the current sent counters, to restrict a later report to
@@ -147,40 +109,20 @@ func (f *Flow) Mark() [2]uint64 {
 func (f *Flow) ReportSince(mark [2]uint64, grace time.Duration) [2]FlowReport {
 	var out [2]FlowReport
 	skip := uint64(grace / f.interval)
+	now := f.Mark()
 	for i, d := range f.dirs {
-		d.mu.Lock()
-		end := d.sent
+		end := now[i]
 		if end > mark[i]+skip {
 			end -= skip
 		}
-		r := FlowReport{Direction: d.name}
-		var gap uint64
-		for s := mark[i]; s < end; s++ {
-			r.Sent++
-			if d.received[s] {
-				r.Received++
-				gap = 0
-				continue
-			}
-			gap++
-			r.LongestGap = max(r.LongestGap, gap)
-		}
-		d.mu.Unlock()
-		r.Lost = r.Sent - r.Received
-		r.LossWindow = time.Duration(r.LongestGap) * f.interval
-		out[i] = r
+		out[i] = FlowReport{Direction: d.name, Report: d.recv.Report(mark[i], end, f.interval)}
 	}
 	return out
 }
 
 // Stop ends the flow and closes its sockets.
 func (f *Flow) Stop() {
-	select {
-	case <-f.stop:
-		return
-	default:
-	}
-	close(f.stop)
+	f.cancel()
 	for _, d := range f.dirs {
 		d.src.Close()
 	}
