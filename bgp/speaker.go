@@ -321,6 +321,9 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 			ConnectRetry:      uint64(sc.retry / time.Second),
 			HoldTime:          uint64(sc.hold / time.Second),
 			KeepaliveInterval: uint64(sc.keep / time.Second),
+			// After our own reset (ResetUplink), retry as soon as a normal
+			// connection attempt would, not after GoBGP's 30 s default.
+			IdleHoldTimeAfterReset: uint64(max(sc.retry/time.Second, 1)),
 		}},
 		Transport: &api.Transport{RemotePort: s.opts.PeerPort},
 		AfiSafis: []*api.AfiSafi{{
@@ -673,4 +676,27 @@ func (s *Speaker) SetInternalDefault(ctx context.Context, localPref uint32) erro
 		return err
 	}
 	return nil
+}
+
+// ResetUplink closes the uplink's sessions at once (a BGP NOTIFICATION,
+// cease/administrative reset, where the link still carries it) and lets
+// them reconnect after connect_retry. The controller calls it on carrier
+// loss: the session is dead anyway, and waiting for the hold timer would
+// only delay its return once the link is back.
+func (s *Speaker) ResetUplink(ctx context.Context, uplink, reason string) error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if s.srv == nil {
+		return errors.New("bgp: speaker not started")
+	}
+	var errs []error
+	for addr, sc := range s.sessions {
+		if sc.internal || sc.uplink != uplink {
+			continue
+		}
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: reason}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: reset %s (uplink %s): %w", addr, uplink, err))
+		}
+	}
+	return errors.Join(errs...)
 }

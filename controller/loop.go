@@ -25,6 +25,7 @@ type Speaker interface {
 	SetAnnouncements(ctx context.Context, anns map[string][]bgp.Announcement) (map[string][]bgp.Announcement, error)
 	SetInternalDefault(ctx context.Context, localPref uint32) error
 	Reconfigure(ctx context.Context, cfg *config.Config) error
+	ResetUplink(ctx context.Context, uplink, reason string) error
 	Sessions() []bgp.SessionState
 	Changed() <-chan struct{}
 }
@@ -107,6 +108,7 @@ type Loop struct {
 	overrides map[string]Override
 	memory    map[string]Memory
 	last      *Desired
+	carrierDn map[string]bool // uplinks seen without carrier at the last pass
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -208,6 +210,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	now := l.now()
 	l.passes++
 	obs, sessions, hsnap := l.observe(now)
+	l.resetOnCarrierLoss(ctx, obs)
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
 	applyErr := l.apply(ctx, d)
@@ -396,4 +399,23 @@ func ProbeTablesFor(cfg *config.Config) []fib.ProbeTable {
 		}
 	}
 	return out
+}
+
+// resetOnCarrierLoss closes the BGP sessions of an uplink whose carrier just
+// went away, so they reconnect as soon as the link returns instead of after
+// the hold timer.
+func (l *Loop) resetOnCarrierLoss(ctx context.Context, obs Observed) {
+	if l.carrierDn == nil {
+		l.carrierDn = map[string]bool{}
+	}
+	for name, o := range obs.Uplinks {
+		if o.CarrierDown && !l.carrierDn[name] {
+			if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
+				l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
+			} else {
+				l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)
+			}
+		}
+		l.carrierDn[name] = o.CarrierDown
+	}
 }

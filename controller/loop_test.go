@@ -34,6 +34,7 @@ type fakeSpeaker struct {
 	calls    int
 	failNext int
 	sessions []bgp.SessionState
+	resets   []string
 	changed  chan struct{}
 }
 
@@ -90,6 +91,19 @@ func (f *fakeSpeaker) SetInternalDefault(_ context.Context, lp uint32) error {
 }
 
 func (f *fakeSpeaker) Reconfigure(_ context.Context, cfg *config.Config) error { return nil }
+
+func (f *fakeSpeaker) ResetUplink(_ context.Context, uplink, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = append(f.resets, uplink)
+	return nil
+}
+
+func (f *fakeSpeaker) resetList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.resets)
+}
 
 func (f *fakeSpeaker) Sessions() []bgp.SessionState {
 	f.mu.Lock()
@@ -279,6 +293,12 @@ func TestLoopFollowsHealthAndSessions(t *testing.T) {
 		d, _ := r.loop.Status().Desired.Decision("isp-b")
 		return d.State == StateDown && strings.Contains(d.Reason, "carrier"), d.Reason
 	})
+	// Its sessions were reset once, not on every pass.
+	p0 := r.loop.Status().Passes
+	waitFor(t, "three more passes", func() (bool, string) { return r.loop.Status().Passes >= p0+3, "" })
+	if got := r.sp.resetList(); !slices.Equal(got, []string{"isp-b"}) {
+		t.Errorf("sessions reset: %v; want isp-b once", got)
+	}
 }
 
 func TestLoopRetriesApplierErrors(t *testing.T) {

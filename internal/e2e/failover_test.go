@@ -143,12 +143,15 @@ func TestFlappingHeldDown(t *testing.T) {
 	if len(holds) < 2 {
 		t.Fatalf("ISP-A came back %d times while flapping 3 times; want at least 2 (log: %s)", len(holds), tail(e.daemon.Log(), 30))
 	}
+	// Log lines are written after each decision is applied, so they can
+	// sit up to a few hundred milliseconds off the decision times.
+	const slack = 300 * time.Millisecond
 	for _, h := range holds {
-		if h < 3*time.Second-50*time.Millisecond {
+		if h < 3*time.Second-slack {
 			t.Errorf("ISP-A returned %s after going down, before the 3s hold-down", h)
 		}
 	}
-	if slices.Max(holds) < 6*time.Second-50*time.Millisecond {
+	if slices.Max(holds) < 6*time.Second-slack {
 		t.Errorf("hold-down never doubled while flapping: %v", holds)
 	}
 }
