@@ -116,3 +116,5 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
