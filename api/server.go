@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -242,8 +243,8 @@ func overrideKind(o controller.Override) string {
 }
 
 func problemsOf(err error) []*apiv1.Problem {
-	ce, ok := err.(*config.Error)
-	if !ok {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
 		return nil
 	}
 	out := make([]*apiv1.Problem, 0, len(ce.Problems))
