@@ -15,6 +15,8 @@ type rawConfig struct {
 	BGP        rawBGP        `mapstructure:"bgp"`
 	Filters    rawFilters    `mapstructure:"filters"`
 	Uplinks    []rawUplink   `mapstructure:"uplinks"`
+	API        rawAPI        `mapstructure:"api"`
+	Metrics    rawMetrics    `mapstructure:"metrics"`
 }
 
 type rawLog struct {

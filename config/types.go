@@ -31,6 +31,10 @@ type Config struct {
 	Controller Controller
 	// IBGP lists internal routers that receive a health-weighted default.
 	IBGP IBGP
+	// API configures the NOC gRPC API.
+	API API
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics
 }
 
 // EgressMode selects how default routes over several uplinks are installed.

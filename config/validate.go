@@ -207,6 +207,8 @@ func (r rawConfig) validate() (*Config, []Problem) {
 	cfg.Egress = c.egress(r.Egress)
 	cfg.Controller = c.controller(r.Controller)
 	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node)
+	cfg.API = c.api(r.API)
+	cfg.Metrics = c.metrics(r.Metrics)
 	// Every site prefix must be announceable somewhere.
 	for i, p := range cfg.Site.Prefixes {
 		found := false

@@ -85,6 +85,10 @@ type Options struct {
 	Carrier CarrierWatcher
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// OnProbe, when set, is called after every probe with its outcome (err
+	// nil: a reply after rtt). It runs on the probing goroutine: it must be
+	// quick and must not block (the metrics histogram uses it).
+	OnProbe func(uplink, target string, rtt time.Duration, err error)
 }
 
 // Monitor probes every target of every uplink and keeps one verdict per
@@ -94,6 +98,7 @@ type Monitor struct {
 	clock   Clock
 	log     *slog.Logger
 	carrier CarrierWatcher
+	onProbe func(uplink, target string, rtt time.Duration, err error)
 	changed chan struct{}
 	probers [][]Prober // [uplink][target]
 
@@ -114,6 +119,7 @@ func NewMonitor(opts Options) (*Monitor, error) {
 		clock:   opts.Clock,
 		log:     opts.Logger,
 		carrier: opts.Carrier,
+		onProbe: opts.OnProbe,
 		changed: make(chan struct{}, 1),
 	}
 	if m.clock == nil {
@@ -243,6 +249,9 @@ func (m *Monitor) runTarget(ctx context.Context, u *uplinkTracker, tt *targetTra
 }
 
 func (m *Monitor) record(u *uplinkTracker, tt *targetTracker, rtt time.Duration, err error) {
+	if m.onProbe != nil {
+		m.onProbe(u.name, tt.name, rtt, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock.Now()

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/bgp"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
@@ -131,8 +133,14 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	if _, err := probeTables.Set(ctx, controller.ProbeTablesFor(cfg)); err != nil {
 		return fmt.Errorf("probe tables: %w", err)
 	}
+	// The metrics read the loop, which needs the monitor: the hook is set
+	// before anything probes (monitor.Run starts below).
+	var metrics *api.Metrics
+	onProbe := func(uplink, target string, rtt time.Duration, err error) {
+		metrics.ObserveProbe(uplink, target, rtt, err)
+	}
 	if len(probed) > 0 {
-		monitor, err = health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log})
+		monitor, err = health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log, OnProbe: onProbe})
 		if err != nil {
 			return err
 		}
@@ -143,6 +151,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		deps.Health = monitor
 	}
 	loop := controller.New(cfg, deps)
+	metrics = api.NewMetrics(loop)
+	store := &configStore{cfg: cfg, path: path, flags: cmd, loop: loop, log: log}
+	svc := api.NewServer(api.Options{Controller: loop, Config: store, Logger: log, WatchBuffer: cfg.API.WatchBuffer})
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -156,6 +167,15 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	g.Go(func() error { return loop.Run(ctx) })
 	if monitor != nil {
 		g.Go(func() error { return monitor.Run(ctx) })
+	}
+	// The NOC API and metrics: a listener that cannot be set up stops the
+	// daemon (a site that cannot be drained is a misconfigured site).
+	if cfg.API.Socket != "" || cfg.API.TCP != nil {
+		g.Go(func() error { return api.Serve(ctx, svc, cfg.API, log) })
+	}
+	g.Go(func() error { return metrics.Run(ctx) })
+	if cfg.Metrics.Address.IsValid() {
+		g.Go(func() error { return api.ServeMetrics(ctx, cfg.Metrics.Address.String(), metrics, log) })
 	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
@@ -179,7 +199,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 			case <-ctx.Done():
 				return nil
 			case <-hup:
-				cfg = reload(ctx, log, path, cfg, loop, cmd)
+				if _, err := store.Reload(ctx); err != nil {
+					logReloadError(log, err)
+				}
 			case <-usr1:
 				dumpState(log, sp, loop)
 			}
@@ -188,30 +210,70 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	return g.Wait()
 }
 
-// reload applies the file at path and returns the configuration in force
-// afterwards: the new one, or the old one if the new one is rejected.
-func reload(ctx context.Context, log *slog.Logger, path string, old *config.Config, loop *controller.Loop, cmd *cobra.Command) *config.Config {
-	cfg, err := config.Load(path, cmd.Flags())
+// configStore holds the configuration in force and reloads it, for SIGHUP
+// and the API alike (api.ConfigStore). Reloads are serialized.
+type configStore struct {
+	path  string
+	flags *cobra.Command
+	loop  *controller.Loop
+	log   *slog.Logger
+
+	mu sync.Mutex
+	// cfg is the configuration in force, guarded by mu.
+	cfg *config.Config
+}
+
+// Current implements api.ConfigStore.
+func (s *configStore) Current() (*config.Config, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg, s.path
+}
+
+// Validate implements api.ConfigStore.
+func (s *configStore) Validate(text []byte) error {
+	_, err := config.Parse("request", text, nil)
+	return err
+}
+
+// Reload implements api.ConfigStore: the file at path is read and
+// validated; if it is accepted the loop applies it, else the running
+// configuration stays.
+func (s *configStore) Reload(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, err := config.Load(s.path, s.flags.Flags())
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			for _, p := range ce.Problems {
-				log.Error("reload rejected: config problem; the running config stays", "path", p.Path, "problem", p.Message)
-			}
-		} else {
-			log.Error("reload rejected; the running config stays", "error", err)
+		return nil, err
+	}
+	var warnings []string
+	if !reflect.DeepEqual(healthOf(s.cfg), healthOf(cfg)) || s.cfg.Egress != cfg.Egress {
+		warnings = append(warnings, "health probes and egress settings change on restart only; the running ones stay")
+	}
+	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
+		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
+	}
+	for _, w := range warnings {
+		s.log.Warn("reload: " + w)
+	}
+	if err := s.loop.Reload(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("reload refused by the controller (restart to apply node or listen_port changes): %w", err)
+	}
+	s.cfg = cfg
+	s.log.Info("config reloaded", "file", s.path)
+	return warnings, nil
+}
+
+// logReloadError logs a rejected reload, one line a problem.
+func logReloadError(log *slog.Logger, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			log.Error("reload rejected: config problem; the running config stays", "path", p.Path, "problem", p.Message)
 		}
-		return old
+		return
 	}
-	if !reflect.DeepEqual(healthOf(old), healthOf(cfg)) || old.Egress != cfg.Egress {
-		log.Warn("reload: health probes and egress settings change on restart only; the running ones stay")
-	}
-	if err := loop.Reload(ctx, cfg); err != nil {
-		log.Error("reload rejected", "error", err)
-		return old
-	}
-	log.Info("config reloaded", "file", path)
-	return cfg
+	log.Error("reload rejected; the running config stays", "error", err)
 }
 
 func healthOf(cfg *config.Config) []*health.Config {

@@ -17,7 +17,7 @@ import (
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
-var daemonBinary string
+var daemonBinary, mhctlBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mh-e2e-")
@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", "build", "-race", "-o", daemonBinary, "github.com/multihomed/multihomed/cmd/multihomed").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build multihomed: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	mhctlBinary = filepath.Join(dir, "mhctl")
+	if out, err := exec.Command("go", "build", "-o", mhctlBinary, "github.com/multihomed/multihomed/cmd/mhctl").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mhctl: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -61,6 +66,11 @@ func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, lab: l, configPath: filepath.Join(t.TempDir(), "multihomed.yaml")}
+	// Daemons of parallel tests share the filesystem: each gets its own
+	// API socket unless the test sets one.
+	if !strings.Contains(edgeConfig, "\napi:") {
+		edgeConfig += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(t.TempDir(), "api.sock"))
+	}
 	t.Cleanup(func() {
 		if e.daemon != nil {
 			_ = e.daemon.Stop(10 * time.Second)

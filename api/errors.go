@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/controller"
+)
+
+// ErrInvalidRequest marks a request this package refused before acting on
+// it (a missing reason, a negative duration); it maps to InvalidArgument.
+var ErrInvalidRequest = errors.New("invalid request")
+
+// ErrOverrideConflict marks a command refused because the uplink holds
+// another kind of override (Undrain of an uplink forced down); it maps to
+// FailedPrecondition.
+var ErrOverrideConflict = errors.New("another override is in force")
+
+// statusOf maps an error to a gRPC status. Sentinels: ErrInvalidRequest ->
+// InvalidArgument, ErrOverrideConflict -> FailedPrecondition, controller.ErrUnknownUplink -> NotFound, *config.Error ->
+// FailedPrecondition with every problem in a BadRequest detail, context
+// errors -> Canceled / DeadlineExceeded; anything else is Internal.
+func statusOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var ce *config.Error
+	switch {
+	case errors.Is(err, ErrInvalidRequest):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrOverrideConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, controller.ErrUnknownUplink):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.As(err, &ce):
+		st := status.New(codes.FailedPrecondition, err.Error())
+		br := &errdetails.BadRequest{}
+		for _, p := range ce.Problems {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: p.Path, Description: p.Message})
+		}
+		if d, derr := st.WithDetails(br); derr == nil {
+			st = d
+		}
+		return st.Err()
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// ConfigProblems returns the configuration problems carried by a status
+// error from ReloadConfig (a BadRequest detail), for clients.
+func ConfigProblems(err error) []config.Problem {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	var out []config.Problem
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out = append(out, config.Problem{Path: v.GetField(), Message: v.GetDescription()})
+			}
+		}
+	}
+	return out
+}
+
+func wrapInvalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRequest}, args...)...)
+}

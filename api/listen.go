@@ -1,0 +1,200 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	apiv1 "github.com/multihomed/multihomed/api/v1"
+	"github.com/multihomed/multihomed/config"
+)
+
+// Roles maps verified client certificates to roles.
+type Roles struct {
+	// Operators may call everything; Viewers the read calls.
+	Operators, Viewers []config.Principal
+	// ClientCAs verify client certificates.
+	ClientCAs *x509.CertPool
+}
+
+// NewGRPCServer returns a gRPC server with the multihomed.v1 service,
+// grpc.health.v1 and reflection registered, and authorization and audit
+// installed. creds are the listener's transport credentials (TLS for TCP,
+// UnixCredentials for the socket); roles map certificates to roles (unused
+// on the socket, whose peers are operators).
+func NewGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles) *grpc.Server {
+	return newGRPCServer(svc, creds, roles)
+}
+
+func newGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles, extra ...grpc.ServerOption) *grpc.Server {
+	a := &authorizer{operators: roles.Operators, viewers: roles.Viewers, clientCAs: roles.ClientCAs}
+	opts := append([]grpc.ServerOption{
+		grpc.Creds(creds),
+		grpc.ChainUnaryInterceptor(a.unary(auditor{svc.log})),
+		grpc.ChainStreamInterceptor(a.stream()),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.MaxRecvMsgSize(MaxConfigLen + 64<<10),
+	}, extra...)
+	gs := grpc.NewServer(opts...)
+	apiv1.RegisterMultihomedServer(gs, svc)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(apiv1.Multihomed_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return gs
+}
+
+// ServerTLS builds the TCP listener's TLS configuration and roles: TLS 1.3,
+// the server's certificate, client certificates requested. The handshake
+// proves the client holds the certificate's key; the chain is verified
+// against the client CA per call (see authorizer), so a client without a
+// valid certificate is told Unauthenticated rather than failing the
+// handshake with a less helpful error.
+func ServerTLS(t *config.APITCP) (*tls.Config, Roles, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, Roles{}, fmt.Errorf("api.tcp.cert_file/key_file: %w; give a PEM certificate chain and its key", err)
+	}
+	pem, err := os.ReadFile(t.ClientCAFile)
+	if err != nil {
+		return nil, Roles{}, fmt.Errorf("api.tcp.client_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, Roles{}, fmt.Errorf("api.tcp.client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
+	}
+	return &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequestClientCert,
+		}, Roles{
+			Operators: t.Operators, Viewers: t.Viewers, ClientCAs: pool,
+		}, nil
+}
+
+// ListenUnix creates the API socket at path with mode and, when group is
+// set, that group. A stale socket left by a crash is replaced; a socket a
+// live daemon answers on is an error.
+func ListenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api.socket: %s is served by another process (another multihomed?); stop it or set api.socket to another path", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("api.socket: remove stale %s: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("api.socket_mode: %w", err)
+	}
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err == nil {
+			err = os.Chown(path, -1, gid)
+		}
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("api.socket_group: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func lookupGroup(g string) (int, error) {
+	if n, err := strconv.Atoi(g); err == nil {
+		return n, nil
+	}
+	grp, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w; name an existing group", g, err)
+	}
+	return strconv.Atoi(grp.Gid)
+}
+
+// Serve serves the API on the listeners cfg asks for until ctx ends, then
+// stops gracefully (bounded: streams are cancelled after a few seconds).
+// It returns an error if a listener cannot be set up; ctx's end is not an
+// error.
+func Serve(ctx context.Context, svc *Server, cfg config.API, log *slog.Logger) error {
+	type srv struct {
+		gs *grpc.Server
+		l  net.Listener
+	}
+	var srvs []srv
+	closeAll := func() {
+		for _, s := range srvs {
+			s.l.Close()
+		}
+	}
+	if cfg.Socket != "" {
+		l, err := ListenUnix(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+		if err != nil {
+			return err
+		}
+		srvs = append(srvs, srv{NewGRPCServer(svc, UnixCredentials(), Roles{}), l})
+		log.Info("api: serving", "socket", cfg.Socket, "mode", fmt.Sprintf("%04o", cfg.SocketMode))
+	}
+	if cfg.TCP != nil {
+		tc, roles, err := ServerTLS(cfg.TCP)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		l, err := net.Listen("tcp", cfg.TCP.Address.String())
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("api.tcp.address: %w", err)
+		}
+		srvs = append(srvs, srv{NewGRPCServer(svc, credentials.NewTLS(tc), roles), l})
+		log.Info("api: serving", "address", l.Addr().String(), "tls", true)
+	}
+	errs := make(chan error, len(srvs))
+	for _, s := range srvs {
+		go func() { errs <- s.gs.Serve(s.l) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+		err = fmt.Errorf("api: %w", err)
+	}
+	svc.Close() // ends WatchEvents streams so GracefulStop need not wait
+	for _, s := range srvs {
+		stopped := make(chan struct{})
+		go func() { s.gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(3 * time.Second):
+			s.gs.Stop()
+			<-stopped
+		}
+	}
+	if cfg.Socket != "" {
+		_ = os.Remove(cfg.Socket)
+	}
+	return err
+}

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/multihomed/multihomed/controller"
+)
+
+// StatusSource is what the metrics need of the controller loop: its
+// snapshot and event history (a subset of Controller).
+type StatusSource interface {
+	Status() *controller.Status
+	Events(after uint64, limit int) []controller.Event
+	SubscribeEvents() (<-chan struct{}, func())
+}
+
+var allStates = []controller.State{controller.StateUnknown, controller.StateUp, controller.StateDegraded,
+	controller.StateDown, controller.StateDrained, controller.StateForcedDown}
+
+// Metrics holds the daemon's Prometheus metrics. Gauges are read from the
+// controller's snapshot at scrape time (one consistent snapshot per
+// scrape); counters and the RTT histogram are fed as things happen: probes
+// through ObserveProbe, decisions by Run following the event history.
+type Metrics struct {
+	reg *prometheus.Registry
+	src StatusSource
+	now func() time.Time
+
+	rtt          *prometheus.HistogramVec
+	probes       *prometheus.CounterVec
+	stateChanges *prometheus.CounterVec
+	lastFailover *prometheus.GaugeVec
+
+	mu sync.Mutex
+	// lastOK holds each uplink's last successful probe, guarded by mu.
+	lastOK map[string]time.Time
+}
+
+// NewMetrics registers every metric, Go runtime and process metrics
+// included, on a registry of its own.
+func NewMetrics(src StatusSource) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(), src: src, now: time.Now, lastOK: map[string]time.Time{},
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "multihomed_probe_rtt_seconds", Help: "Round-trip time of each successful health probe through the uplink.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"uplink"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "multihomed_probes_total", Help: "Health probes sent through the uplink, by result (ok or fail).",
+		}, []string{"uplink", "result"}),
+		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "multihomed_uplink_state_changes_total", Help: "Decided uplink state changes, by the state entered.",
+		}, []string{"uplink", "to"}),
+		lastFailover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "multihomed_last_failover_seconds",
+			Help: "For the last time the uplink was decided down: seconds from its last successful probe to that decision (detection plus decision; remote convergence not included).",
+		}, []string{"uplink"}),
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.rtt, m.probes, m.stateChanges, m.lastFailover, statusCollector{m})
+	return m
+}
+
+// Registry returns the registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveProbe records one probe (health.Options.OnProbe). It is quick and
+// never blocks: safe on the probing goroutines.
+func (m *Metrics) ObserveProbe(uplink, _ string, rtt time.Duration, err error) {
+	if err != nil {
+		m.probes.WithLabelValues(uplink, "fail").Inc()
+		return
+	}
+	m.probes.WithLabelValues(uplink, "ok").Inc()
+	m.rtt.WithLabelValues(uplink).Observe(rtt.Seconds())
+	now := m.now()
+	m.mu.Lock()
+	m.lastOK[uplink] = now
+	m.mu.Unlock()
+}
+
+// Run follows the event history until ctx ends, counting state changes and
+// timing failovers. Events the bounded history dropped before Run read
+// them are not counted.
+func (m *Metrics) Run(ctx context.Context) error {
+	wake, cancel := m.src.SubscribeEvents()
+	defer cancel()
+	var after uint64
+	for {
+		for {
+			evs := m.src.Events(after, maxPage)
+			if len(evs) == 0 {
+				break
+			}
+			for _, e := range evs {
+				m.onEvent(e)
+				after = e.Seq
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
+	}
+}
+
+func (m *Metrics) onEvent(e controller.Event) {
+	if e.Uplink == "" {
+		return // site-wide (fail-static): the gauge multihomed_fail_static shows it
+	}
+	m.stateChanges.WithLabelValues(e.Uplink, string(e.To)).Inc()
+	if e.To != controller.StateDown || (e.From != controller.StateUp && e.From != controller.StateDegraded) {
+		return
+	}
+	m.mu.Lock()
+	ok, seen := m.lastOK[e.Uplink]
+	m.mu.Unlock()
+	if seen && !e.Time.Before(ok) {
+		m.lastFailover.WithLabelValues(e.Uplink).Set(e.Time.Sub(ok).Seconds())
+	}
+}
+
+var (
+	descState     = prometheus.NewDesc("multihomed_uplink_state", "1 for the uplink's decided state, 0 for the others.", []string{"uplink", "state"}, nil)
+	descLoss      = prometheus.NewDesc("multihomed_probe_loss_ratio", "Probe loss over the uplink's probe windows (0-1).", []string{"uplink"}, nil)
+	descRTTP95    = prometheus.NewDesc("multihomed_probe_rtt_p95_seconds", "95th percentile probe RTT over the uplink's probe windows.", []string{"uplink"}, nil)
+	descSession   = prometheus.NewDesc("multihomed_bgp_session_up", "1 while the BGP session is established.", []string{"uplink", "neighbor"}, nil)
+	descPrefixes  = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
+	descPrepend   = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
+	descGShut     = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
+	descEgress    = prometheus.NewDesc("multihomed_uplink_egress", "1 when the uplink carries site egress.", []string{"uplink"}, nil)
+	descOverride  = prometheus.NewDesc("multihomed_override_active", "1 while an operator override is in force.", []string{"uplink", "kind"}, nil)
+	descFail      = prometheus.NewDesc("multihomed_fail_static", "1 while fail-static overrides the ladder (the site would otherwise be isolated).", nil, nil)
+	descReconcile = prometheus.NewDesc("multihomed_reconcile_errors_total", "Controller passes whose apply failed.", nil, nil)
+	descPasses    = prometheus.NewDesc("multihomed_controller_passes_total", "Controller decision passes.", nil, nil)
+	descApplyOK   = prometheus.NewDesc("multihomed_converged", "1 when the last pass applied without error.", nil, nil)
+)
+
+// statusCollector renders one controller snapshot per scrape.
+type statusCollector struct{ m *Metrics }
+
+func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descFail, descReconcile, descPasses, descApplyOK} {
+		ch <- d
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.src.Status()
+	now := c.m.now()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, d := range st.Desired.Uplinks {
+		for _, s := range allStates {
+			gauge(descState, b2f(d.State == s), d.Uplink, string(s))
+		}
+		gauge(descEgress, b2f(d.Egress), d.Uplink)
+		if hs, ok := st.Health.Uplink(d.Uplink); ok {
+			gauge(descLoss, hs.Loss/100, d.Uplink)
+			gauge(descRTTP95, hs.RTTP95.Seconds(), d.Uplink)
+		}
+		anns := st.Announced[d.Uplink]
+		gauge(descPrefixes, float64(len(anns)), d.Uplink)
+		for _, a := range anns {
+			gauge(descPrepend, float64(a.Prepend), d.Uplink, a.Prefix.String())
+			gauge(descGShut, b2f(a.GracefulShutdown), d.Uplink, a.Prefix.String())
+		}
+		o, has := st.Overrides[d.Uplink]
+		active := has && o.Active(now)
+		gauge(descOverride, b2f(active && o.Drain), d.Uplink, "drain")
+		gauge(descOverride, b2f(active && o.ForceDown), d.Uplink, "force-down")
+		gauge(descOverride, b2f(active && o.ExtraPrepend > 0), d.Uplink, "prepend")
+	}
+	for _, s := range st.Sessions {
+		name := s.Uplink
+		if s.Internal {
+			name = "internal"
+		}
+		gauge(descSession, b2f(s.Established()), name, s.Neighbor.String())
+	}
+	gauge(descFail, b2f(st.Desired.FailStatic))
+	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))
+	ch <- prometheus.MustNewConstMetric(descReconcile, prometheus.CounterValue, float64(st.ReconcileErrors))
+	ch <- prometheus.MustNewConstMetric(descPasses, prometheus.CounterValue, float64(st.Passes))
+}
+
+// Handler serves /metrics, /healthz (the process answers) and /readyz
+// (the controller has decided at least once and the startup wait is over).
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := m.src.Status()
+		switch {
+		case st.Passes == 0:
+			http.Error(w, "not ready: the controller has not decided yet", http.StatusServiceUnavailable)
+		case st.Desired.Waiting:
+			http.Error(w, "not ready: waiting for the first health verdicts", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	return mux
+}
+
+// ServeMetrics serves m on addr until ctx ends.
+func ServeMetrics(ctx context.Context, addr string, m *Metrics, log *slog.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics.address: %w", err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("metrics: serving", "address", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("metrics: %w", err)
+	}
+}

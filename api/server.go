@@ -1,0 +1,334 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	apiv1 "github.com/multihomed/multihomed/api/v1"
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/controller"
+)
+
+// Controller is what the API needs of the controller loop
+// (controller.Loop). Status, Events and SubscribeEvents are safe for
+// concurrent use and never wait for the loop; the commands wait for the
+// loop's reply, or ctx.
+type Controller interface {
+	Status() *controller.Status
+	Events(after uint64, limit int) []controller.Event
+	SubscribeEvents() (<-chan struct{}, func())
+	Drain(ctx context.Context, uplink, reason, who string, d time.Duration) error
+	ForceDown(ctx context.Context, uplink, reason, who string, d time.Duration) error
+	Prepend(ctx context.Context, uplink string, n uint8, reason, who string, d time.Duration) error
+	ClearOverride(ctx context.Context, uplink string) error
+}
+
+// ConfigStore is what the API needs of configuration handling (the daemon
+// implements it over its file). Safe for concurrent use.
+type ConfigStore interface {
+	// Current returns the configuration in force and the file it came from.
+	Current() (*config.Config, string)
+	// Validate checks configuration text; a rejection is a *config.Error.
+	Validate(text []byte) error
+	// Reload reads the file again, validates and applies it. It returns
+	// warnings about settings that change only on restart; a rejected file
+	// is a *config.Error and leaves the running configuration in place.
+	Reload(ctx context.Context) (warnings []string, err error)
+}
+
+// Limits on requests.
+const (
+	// MaxOverrideDuration bounds drains and overrides with an expiry.
+	MaxOverrideDuration = 90 * 24 * time.Hour
+	// MaxReasonLen bounds a reason, in bytes.
+	MaxReasonLen = 200
+	// MaxConfigLen bounds ValidateConfig's text.
+	MaxConfigLen = 1 << 20
+	defaultPage  = 100
+	maxPage      = 1000
+)
+
+// Server implements apiv1.MultihomedServer.
+type Server struct {
+	apiv1.UnimplementedMultihomedServer
+	ctl         Controller
+	cfg         ConfigStore
+	log         *slog.Logger
+	now         func() time.Time
+	watchBuffer int
+	closing     chan struct{}
+	closeOnce   sync.Once
+}
+
+// Options configure a Server.
+type Options struct {
+	Controller Controller
+	Config     ConfigStore
+	// Logger receives audit lines; nil means slog.Default().
+	Logger *slog.Logger
+	// WatchBuffer bounds each WatchEvents client's backlog (0: the
+	// configuration default).
+	WatchBuffer int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewServer returns the service implementation.
+func NewServer(o Options) *Server {
+	s := &Server{ctl: o.Controller, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.watchBuffer <= 0 {
+		s.watchBuffer = config.DefaultWatchBuffer
+	}
+	return s
+}
+
+// Close ends every WatchEvents stream (before a graceful stop, which
+// would otherwise wait for them). Safe to call more than once.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// GetStatus implements apiv1.MultihomedServer.
+func (s *Server) GetStatus(ctx context.Context, _ *apiv1.GetStatusRequest) (*apiv1.GetStatusResponse, error) {
+	cfg, _ := s.cfg.Current()
+	return &apiv1.GetStatusResponse{Status: statusToProto(s.ctl.Status(), cfg, s.now())}, nil
+}
+
+// ListEvents implements apiv1.MultihomedServer.
+func (s *Server) ListEvents(ctx context.Context, req *apiv1.ListEventsRequest) (*apiv1.ListEventsResponse, error) {
+	limit := int(req.GetLimit())
+	if limit == 0 {
+		limit = defaultPage
+	}
+	if limit > maxPage {
+		return nil, statusOf(fmt.Errorf("%w: limit %d is above %d", ErrInvalidRequest, limit, maxPage))
+	}
+	evs := s.ctl.Events(req.GetAfter(), limit+1)
+	resp := &apiv1.ListEventsResponse{NextAfter: req.GetAfter()}
+	if len(evs) > limit {
+		resp.More = true
+		evs = evs[:limit]
+	}
+	for _, e := range evs {
+		resp.Events = append(resp.Events, eventToProto(e))
+		resp.NextAfter = e.Seq
+	}
+	return resp, nil
+}
+
+// Drain implements apiv1.MultihomedServer.
+func (s *Server) Drain(ctx context.Context, req *apiv1.DrainRequest) (*apiv1.DrainResponse, error) {
+	err := CheckUplink(req.GetUplink())
+	var d time.Duration
+	if err == nil {
+		d, err = ParseDuration(req.GetDuration())
+	}
+	if err == nil {
+		err = CheckReason(req.GetReason(), true)
+	}
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	who := identityOf(ctx).Name
+	if err := s.ctl.Drain(ctx, req.GetUplink(), req.GetReason(), who, d); err != nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.DrainResponse{Override: s.overrideOf(req.GetUplink())}, nil
+}
+
+// Undrain implements apiv1.MultihomedServer.
+func (s *Server) Undrain(ctx context.Context, req *apiv1.UndrainRequest) (*apiv1.UndrainResponse, error) {
+	if err := CheckUplink(req.GetUplink()); err != nil {
+		return nil, statusOf(err)
+	}
+	o, ok := s.ctl.Status().Overrides[req.GetUplink()]
+	if ok && !o.Drain {
+		return nil, statusOf(fmt.Errorf("%w: %s has a %s override, not a drain; clear it with SetOverride clear (mhctl override %s clear)",
+			ErrOverrideConflict, req.GetUplink(), overrideKind(o), req.GetUplink()))
+	}
+	if err := s.ctl.ClearOverride(ctx, req.GetUplink()); err != nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.UndrainResponse{WasDrained: ok}, nil
+}
+
+// SetOverride implements apiv1.MultihomedServer.
+func (s *Server) SetOverride(ctx context.Context, req *apiv1.SetOverrideRequest) (*apiv1.SetOverrideResponse, error) {
+	if err := CheckOverride(req); err != nil {
+		return nil, statusOf(err)
+	}
+	d, _ := ParseDuration(req.GetDuration())
+	who := identityOf(ctx).Name
+	var err error
+	switch a := req.GetAction().(type) {
+	case *apiv1.SetOverrideRequest_ForceDown:
+		err = s.ctl.ForceDown(ctx, req.GetUplink(), req.GetReason(), who, d)
+	case *apiv1.SetOverrideRequest_Prepend:
+		err = s.ctl.Prepend(ctx, req.GetUplink(), uint8(a.Prepend.GetCount()), req.GetReason(), who, d)
+	case *apiv1.SetOverrideRequest_Clear:
+		err = s.ctl.ClearOverride(ctx, req.GetUplink())
+	}
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.SetOverrideResponse{Override: s.overrideOf(req.GetUplink())}, nil
+}
+
+// ValidateConfig implements apiv1.MultihomedServer.
+func (s *Server) ValidateConfig(ctx context.Context, req *apiv1.ValidateConfigRequest) (*apiv1.ValidateConfigResponse, error) {
+	if len(req.GetConfig()) > MaxConfigLen {
+		return nil, statusOf(fmt.Errorf("%w: config is %d bytes; the limit is %d", ErrInvalidRequest, len(req.GetConfig()), MaxConfigLen))
+	}
+	err := s.cfg.Validate([]byte(req.GetConfig()))
+	if err == nil {
+		return &apiv1.ValidateConfigResponse{Valid: true}, nil
+	}
+	problems := problemsOf(err)
+	if problems == nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.ValidateConfigResponse{Problems: problems}, nil
+}
+
+// ReloadConfig implements apiv1.MultihomedServer.
+func (s *Server) ReloadConfig(ctx context.Context, _ *apiv1.ReloadConfigRequest) (*apiv1.ReloadConfigResponse, error) {
+	warnings, err := s.cfg.Reload(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	_, file := s.cfg.Current()
+	return &apiv1.ReloadConfigResponse{File: file, Warnings: warnings}, nil
+}
+
+// GetConfig implements apiv1.MultihomedServer.
+func (s *Server) GetConfig(ctx context.Context, _ *apiv1.GetConfigRequest) (*apiv1.GetConfigResponse, error) {
+	cfg, file := s.cfg.Current()
+	// config.Secret marshals as "[redacted]": no secret leaves here.
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, statusOf(fmt.Errorf("api: encode config: %w", err))
+	}
+	return &apiv1.GetConfigResponse{Json: string(data), File: file}, nil
+}
+
+func (s *Server) overrideOf(uplink string) *apiv1.Override {
+	if o, ok := s.ctl.Status().Overrides[uplink]; ok {
+		return overrideToProto(o)
+	}
+	return nil
+}
+
+func overrideKind(o controller.Override) string {
+	switch {
+	case o.ForceDown:
+		return "force-down"
+	case o.ExtraPrepend > 0:
+		return "prepend"
+	}
+	return "drain"
+}
+
+func problemsOf(err error) []*apiv1.Problem {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return nil
+	}
+	out := make([]*apiv1.Problem, 0, len(ce.Problems))
+	for _, p := range ce.Problems {
+		out = append(out, &apiv1.Problem{Path: p.Path, Message: p.Message})
+	}
+	return out
+}
+
+// ParseDuration checks an optional request duration: unset or zero means
+// no expiry; negative, out-of-range or above MaxOverrideDuration is an
+// ErrInvalidRequest.
+func ParseDuration(d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, fmt.Errorf("%w: duration: %v", ErrInvalidRequest, err)
+	}
+	v := d.AsDuration()
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("%w: duration %s is negative; give a positive one, or none for no expiry", ErrInvalidRequest, v)
+	case v > MaxOverrideDuration:
+		return 0, fmt.Errorf("%w: duration %s is above the maximum %s; give a shorter one, or none for no expiry", ErrInvalidRequest, v, MaxOverrideDuration)
+	}
+	return v, nil
+}
+
+// CheckReason checks a reason: required when required, at most
+// MaxReasonLen bytes of printable UTF-8 (it goes into logs and the state
+// file).
+func CheckReason(r string, required bool) error {
+	switch {
+	case required && r == "":
+		return fmt.Errorf("%w: reason is missing; say why (it is logged and shown in status)", ErrInvalidRequest)
+	case len(r) > MaxReasonLen:
+		return fmt.Errorf("%w: reason is %d bytes; keep it under %d", ErrInvalidRequest, len(r), MaxReasonLen)
+	case !utf8.ValidString(r):
+		return fmt.Errorf("%w: reason is not valid UTF-8", ErrInvalidRequest)
+	}
+	for _, c := range r {
+		if !unicode.IsPrint(c) {
+			return fmt.Errorf("%w: reason contains the control character %U; use printable text", ErrInvalidRequest, c)
+		}
+	}
+	return nil
+}
+
+var uplinkNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
+
+// CheckUplink checks that name can be an uplink name (config's rule);
+// whether it is configured is the controller's call.
+func CheckUplink(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: uplink is missing; name a configured uplink", ErrInvalidRequest)
+	}
+	if !uplinkNameRe.MatchString(name) {
+		return fmt.Errorf("%w: uplink %q is not an uplink name (lowercase letters, digits, '-')", ErrInvalidRequest, name)
+	}
+	return nil
+}
+
+// CheckOverride checks a SetOverride request before anything is applied.
+func CheckOverride(req *apiv1.SetOverrideRequest) error {
+	if err := CheckUplink(req.GetUplink()); err != nil {
+		return err
+	}
+	if _, err := ParseDuration(req.GetDuration()); err != nil {
+		return err
+	}
+	switch a := req.GetAction().(type) {
+	case *apiv1.SetOverrideRequest_ForceDown:
+		return CheckReason(req.GetReason(), true)
+	case *apiv1.SetOverrideRequest_Prepend:
+		if n := a.Prepend.GetCount(); n < 1 || n > config.MaxPrepend {
+			return fmt.Errorf("%w: prepend count %d is out of range 1-%d", ErrInvalidRequest, n, config.MaxPrepend)
+		}
+		return CheckReason(req.GetReason(), true)
+	case *apiv1.SetOverrideRequest_Clear:
+		if req.GetDuration() != nil {
+			return fmt.Errorf("%w: clear takes no duration", ErrInvalidRequest)
+		}
+		return CheckReason(req.GetReason(), false)
+	}
+	return fmt.Errorf("%w: action is missing; set force_down, prepend or clear", ErrInvalidRequest)
+}

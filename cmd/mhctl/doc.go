@@ -1,0 +1,12 @@
+// Command mhctl is the NOC client of multihomed: it reads status and
+// events and drains, overrides and reloads through the daemon's gRPC API
+// (docs/api.md), over the unix socket (--socket) or TCP with TLS and a
+// client certificate (--address, --cacert, --cert, --key). It talks only
+// gRPC and never touches the kernel or BGP itself.
+//
+// Exit codes: 0 success; 1 other error; 2 bad usage or a request the
+// daemon refused as invalid; 3 a configuration with problems (config
+// validate, config reload); 4 not authenticated or not permitted; 5 no
+// such uplink; 6 the daemon cannot be reached; 7 refused because another
+// override is in force.
+package main

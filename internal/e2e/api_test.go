@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/multihomed/multihomed/internal/lab"
+)
+
+// mhctl runs the mhctl binary against socket and returns its stdout,
+// stderr and exit code.
+func mhctl(t *testing.T, socket string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mhctlBinary, append([]string{"--socket", socket}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("mhctl %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// uplinkState reads one uplink's state and announcement count from
+// `mhctl status -o json`.
+func uplinkState(t *testing.T, socket, uplink string) (state string, announced int, who string, err error) {
+	out, stderr, code := mhctl(t, socket, "status", "-o", "json")
+	if code != 0 {
+		return "", 0, "", fmt.Errorf("mhctl status: exit %d: %s", code, stderr)
+	}
+	var st struct {
+		Uplinks []struct {
+			Name, State string
+			Announced   []json.RawMessage
+			Override    *struct{ Who string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return "", 0, "", fmt.Errorf("status json: %v\n%s", err, out)
+	}
+	for _, u := range st.Uplinks {
+		if u.Name == uplink {
+			if u.Override != nil {
+				who = u.Override.Who
+			}
+			return u.State, len(u.Announced), who, nil
+		}
+	}
+	return "", 0, "", fmt.Errorf("no uplink %s in status", uplink)
+}
+
+// scrapeEdge fetches /metrics from the daemon's loopback listener inside
+// the edge namespace and parses it.
+func scrapeEdge(e *env) (map[string]float64, error) {
+	var conn net.Conn
+	if err := e.lab.Edge.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", "127.0.0.1:9479", 5*time.Second)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprint(conn, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out[name+"{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return out, nil
+}
+
+// TestMhctlDrain: against the real daemon in the lab, `mhctl drain isp-a`
+// makes the route ISP-A's FRR holds carry GRACEFUL_SHUTDOWN (65535:0),
+// then withdraws it after the drain grace; the drain survives a daemon
+// restart; `mhctl undrain` restores the announcement; a reload with a
+// broken file returns every problem and the daemon keeps running; the
+// metrics endpoint shows the drain.
+func TestMhctlDrain(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	cfg := lab.EdgeConfig(nil) + fmt.Sprintf("controller:\n  drain_grace: 8s\n  state_dir: %s\napi:\n  socket: %s\n", t.TempDir(), sock)
+	e := start(t, lab.Options{}, cfg)
+	a := e.lab.ISPARouter
+	waitEstablished(t, a, ispA...)
+	holds := func(what string, want func(p lab.Path, ok bool) bool) {
+		t.Helper()
+		eventually(t, what, 30*time.Second, func() (bool, string) {
+			p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
+			return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
+		})
+	}
+	// FRR prints the RFC 8326 well-known community by name.
+	gshut := func(p lab.Path) bool {
+		return slices.Contains(p.Communities, "graceful-shutdown") || slices.Contains(p.Communities, "65535:0")
+	}
+	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+
+	if out, stderr, code := mhctl(t, sock, "drain", "isp-a", "--reason", "e2e maintenance"); code != 0 {
+		t.Fatalf("mhctl drain: exit %d: %s %s", code, out, stderr)
+	}
+	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && gshut(p) })
+	holds("ISP-A no longer holds the site /48 (withdrawn after the grace)", func(_ lab.Path, ok bool) bool { return !ok })
+	state, n, who, err := uplinkState(t, sock, "isp-a")
+	if err != nil || state != "drained" || n != 0 || !strings.HasPrefix(who, "unix:uid=") {
+		t.Errorf("status of isp-a: state=%s announced=%d who=%q err=%v; want drained, nothing announced, who unix:uid=...", state, n, who, err)
+	}
+	eventually(t, "metrics show isp-a drained", 15*time.Second, func() (bool, string) {
+		m, err := scrapeEdge(e)
+		if err != nil {
+			return false, err.Error()
+		}
+		return m[`multihomed_uplink_state{state=drained,uplink=isp-a}`] == 1 && m[`multihomed_override_active{kind=drain,uplink=isp-a}`] == 1 &&
+			m[`multihomed_bgp_session_up{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`] == 1, fmt.Sprint(len(m), " series")
+	})
+
+	// A reload of a broken file: every problem back, exit 3, the daemon
+	// keeps running with the drain in force.
+	e.writeConfig(strings.NewReplacer("asn: 64500", "asn: 0", "neighbor: "+lab.ISPBAddr6.String(), "neighbor: 2001:db8::zz").Replace(cfg))
+	_, stderr, code := mhctl(t, sock, "config", "reload")
+	if code != 3 || !strings.Contains(stderr, "node.asn") || !strings.Contains(stderr, "uplinks[1].bgp.neighbor") {
+		t.Errorf("reload of a broken file: exit %d, stderr:\n%s\nwant exit 3 naming node.asn and uplinks[1].bgp.neighbor", code, stderr)
+	}
+	select {
+	case <-e.daemon.Done():
+		t.Fatal("the daemon exited after a broken reload")
+	default:
+	}
+	if state, _, _, err := uplinkState(t, sock, "isp-a"); err != nil || state != "drained" {
+		t.Errorf("after the broken reload: isp-a %s (%v); want still drained", state, err)
+	}
+	e.writeConfig(cfg)
+
+	// Restart: the drain is restored from the state directory.
+	if err := e.daemon.Stop(15 * time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if e.daemon, err = lab.StartDaemon(context.Background(), e.lab.Edge, daemonBinary, e.configPath, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitEstablished(t, a, ispA...)
+	eventually(t, "the restarted daemon reports isp-a drained", 30*time.Second, func() (bool, string) {
+		state, n, _, err := uplinkState(t, sock, "isp-a")
+		return err == nil && state == "drained" && n == 0, fmt.Sprintf("%s %d %v", state, n, err)
+	})
+	holds("after the restart ISP-A still does not hold the site /48", func(_ lab.Path, ok bool) bool { return !ok })
+	if !strings.Contains(e.daemon.Log(), "override restored") {
+		t.Errorf("the restarted daemon did not log the restored drain:\n%s", e.daemon.Log())
+	}
+
+	if out, stderr, code := mhctl(t, sock, "undrain", "isp-a"); code != 0 || !strings.Contains(out, "undrained") {
+		t.Fatalf("mhctl undrain: exit %d: %s %s", code, out, stderr)
+	}
+	holds("after undrain ISP-A holds the site /48 again, without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+	if out, _, code := mhctl(t, sock, "events"); code != 0 || !strings.Contains(out, "drained") {
+		t.Errorf("mhctl events: exit %d:\n%s", code, out)
+	}
+}
