@@ -14,5 +14,7 @@
 ARG BASE=scratch
 FROM ${BASE}
 COPY multihomed /usr/local/bin/multihomed
+# The NOC CLI, for `docker compose exec edge mhctl status`.
+COPY mhctl /usr/local/bin/mhctl
 ENTRYPOINT ["/usr/local/bin/multihomed"]
 CMD ["run", "--config", "/etc/multihomed/multihomed.yaml"]

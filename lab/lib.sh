@@ -110,6 +110,7 @@ lab_build_multihomed() {
   command -v go >/dev/null || lab_die "Go 1.26 or newer is needed at /usr/local/go or on PATH"
   mkdir -p "$MH_ROOT/build/out"
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/multihomed ./cmd/multihomed)
+  (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhctl ./cmd/mhctl)
   # The flow meter runs in the end hosts (mounted from build/out).
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhflow ./cmd/mhflow)
   "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/lab/edge/multihomed.yaml"
@@ -316,3 +317,6 @@ lab_flow_report() {
   echo "  inbound  (internet host -> LAN host): $(lab_compose exec -T lan cat /tmp/mhflow.out | sed 's/^mhflow: //')"
   echo "  outbound (LAN host -> internet host): $(lab_compose exec -T inet cat /tmp/mhflow.out | sed 's/^mhflow: //')"
 }
+
+# lab_mhctl runs mhctl inside the edge container (the daemon's API socket).
+lab_mhctl() { lab_compose exec -T edge /usr/local/bin/mhctl "$@"; }
