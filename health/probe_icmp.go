@@ -378,6 +378,10 @@ var monoBase = time.Now()
 
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
+// maxReadErrors is how many read errors in a row make readEchoes give up
+// its socket.
+const maxReadErrors = 16
+
 // sendEcho sends echo request seq, opening the socket first if there is
 // none. When it opened one it returns it: the caller must then run
 // readEchoes on it. It is called by one goroutine at a time, never
@@ -418,20 +422,29 @@ func (p *icmpProber) sendEcho(seq uint16) (opened *net.IPConn, err error) {
 // readEchoes reads c until it is closed. For every echo reply to this
 // prober it calls reply with the reply's sequence number and the time since
 // the last sendEcho; the caller decides whether that is the probe in
-// flight. A read error other than the socket's closing is passed to fail,
-// and the socket is closed so that the next sendEcho opens a fresh one.
+// flight. Any other read error is passed to fail: on a connected socket the
+// kernel reports an ICMP error about our echoes (destination unreachable)
+// once, on the next read, and the probe in flight has then failed.
 func (p *icmpProber) readEchoes(c *net.IPConn, reply func(seq uint16, rtt time.Duration), fail func(error)) {
 	v4 := p.pin.dst.Is4()
 	buf := make([]byte, 1500) // p.rbuf belongs to the Probe path
+	errs := 0
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				p.closeConn(c)
-				fail(fmt.Errorf("echo %v: %w", p.pin.dst, err))
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			fail(fmt.Errorf("echo %v: %w", p.pin.dst, err))
+			// A socket error is cleared by reading it; one that persists
+			// would spin: drop the socket, the next send opens a new one.
+			if errs++; errs >= maxReadErrors {
+				p.closeConn(c)
+				return
+			}
+			continue
 		}
+		errs = 0
 		rtt := time.Duration(monoNow() - p.sentAt.Load())
 		if seq, ok := p.replySeq(v4, buf[:n]); ok {
 			reply(seq, rtt)
