@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -423,6 +424,60 @@ func TestNextTick(t *testing.T) {
 	} {
 		if got := nextTick(t0, time.Second, t0.Add(tc.now)); !got.Equal(t0.Add(tc.want)) {
 			t.Errorf("nextTick(0, 1s, %v) = %v, want %v", tc.now, got.Sub(t0), tc.want)
+		}
+	}
+}
+
+// TestMonitorEchoLoopback runs a Monitor with the system clock and real
+// ICMP probers (IPv6 and IPv4 loopback) until every target has been probed
+// several times and is up, then stops it: the scheduler's timer, the
+// echoes it sends and the readers of their sockets work together, every
+// reply is taken for its own probe, and Run leaves no goroutine behind.
+func TestMonitorEchoLoopback(t *testing.T) {
+	testenv.Need(t) // raw sockets need root
+	defer goleak.VerifyNone(t)
+	c := testConfig(4, func(c *Config) { c.Interval, c.Rise = 50*time.Millisecond, 2 })
+	var probers []*icmpProber
+	m, err := NewMonitor(Options{
+		Uplinks: []Uplink{{Name: "lo", Health: c}},
+		Logger:  slog.New(slog.DiscardHandler),
+		NewProber: func(Uplink, Target) (Prober, error) {
+			dst := "::1"
+			if len(probers)%2 == 1 {
+				dst = "127.0.0.1"
+			}
+			p := newICMPProber(pin{dst: mustAddr(dst)})
+			probers = append(probers, p)
+			return p, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	eventually(t, "5 successful probes per target", func() bool {
+		for _, tg := range m.Snapshot().Uplinks[0].Targets {
+			if tg.Probes < 5 || tg.State != TargetUp || tg.LastError != "" {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if u := m.Snapshot().Uplinks[0]; u.Verdict != VerdictUp {
+		t.Fatalf("verdict %v: %s", u.Verdict, u.Reason)
+	}
+	for i, p := range probers {
+		if n := p.skipped.Load(); n != 0 {
+			t.Errorf("prober %d read %d packets that were not its replies", i, n)
+		}
+		if p.conn != nil {
+			t.Errorf("prober %d: socket still open after Run", i)
 		}
 	}
 }
