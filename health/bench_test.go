@@ -50,8 +50,8 @@ func BenchmarkProbeICMPv6(b *testing.B) {
 	}
 }
 
-// BenchmarkProbeICMPv6Deadline is the same round trip on the Monitor's
-// path (probeUntil: no context).
+// BenchmarkProbeICMPv6Deadline is the same round trip with a deadline
+// instead of a context (probeUntil).
 func BenchmarkProbeICMPv6Deadline(b *testing.B) {
 	testenv.Need(b)
 	p := newICMPProber(pin{dst: mustAddr("::1")})
@@ -60,6 +60,44 @@ func BenchmarkProbeICMPv6Deadline(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.probeUntil(time.Now().Add(time.Second)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProbeICMPv6Echo is the same round trip on the Monitor's path:
+// sendEcho from the caller, the reply read by the socket's reader
+// goroutine (readEchoes) and handed back.
+func BenchmarkProbeICMPv6Echo(b *testing.B) {
+	testenv.Need(b)
+	p := newICMPProber(pin{dst: mustAddr("::1")})
+	replies := make(chan uint16, 1)
+	done := make(chan struct{})
+	defer func() { _ = p.Close(); <-done }()
+	var seq uint16
+	timeout := time.NewTimer(time.Hour)
+	defer timeout.Stop()
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		timeout.Reset(time.Second)
+		c, err := p.sendEcho(seq)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c != nil {
+			conn := c // capturing c itself would move it to the heap each time
+			go func() {
+				defer close(done)
+				p.readEchoes(conn, func(s uint16, _ time.Duration) { replies <- s }, func(err error) { b.Error(err) })
+			}()
+		}
+		select {
+		case got := <-replies:
+			if got != seq {
+				b.Fatalf("reply to seq %d, want %d", got, seq)
+			}
+		case <-timeout.C:
+			b.Fatal("no reply")
 		}
 	}
 }
@@ -104,7 +142,9 @@ func BenchmarkProbeTCP(b *testing.B) {
 //     messages built and parsed with x/net/icmp, the reason text formatted
 //     on every result), and legacy/new, its ratio to cpu%;
 //   - sched-cpu%: the same Monitor with probers that do no I/O, the cost of
-//     scheduling and recording alone;
+//     scheduling and recording alone (such probers, like TCP, HTTP and DNS,
+//     run in a worker goroutine per target, woken by the scheduler; ICMP
+//     targets have none);
 //   - idle-cpu%: the test process sleeping.
 //
 // All targets are ::1, the worst case for the kernel's raw-socket fan-out,

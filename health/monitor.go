@@ -86,8 +86,9 @@ type Options struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// OnProbe, when set, is called after every probe with its outcome (err
-	// nil: a reply after rtt). It runs on the probing goroutine: it must be
-	// quick and must not block (the metrics histogram uses it).
+	// nil: a reply after rtt). It runs with the Monitor's lock held: it must
+	// be quick, must not block and must not call the Monitor (the metrics
+	// histogram uses it).
 	OnProbe func(uplink, target string, rtt time.Duration, err error)
 }
 
@@ -101,6 +102,8 @@ type Monitor struct {
 	onProbe func(uplink, target string, rtt time.Duration, err error)
 	changed chan struct{}
 	probers [][]Prober // [uplink][target]
+	scheds  []*targetSched
+	kick    chan struct{} // wakes the scheduler; capacity 1
 
 	mu      sync.Mutex
 	uplinks []*uplinkTracker
@@ -121,6 +124,7 @@ func NewMonitor(opts Options) (*Monitor, error) {
 		carrier: opts.Carrier,
 		onProbe: opts.OnProbe,
 		changed: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 	}
 	if m.clock == nil {
 		m.clock = realClock{}
@@ -155,7 +159,17 @@ func NewMonitor(opts Options) (*Monitor, error) {
 			ps = append(ps, p)
 		}
 		m.probers = append(m.probers, ps)
-		m.uplinks = append(m.uplinks, newUplinkTracker(u.Name, u.Device, cfg))
+		ut := newUplinkTracker(u.Name, u.Device, cfg)
+		m.uplinks = append(m.uplinks, ut)
+		for j, tt := range ut.targets {
+			s := &targetSched{u: ut, tt: tt, p: ps[j]}
+			if ip, ok := ps[j].(*icmpProber); ok {
+				s.echo = ip
+			} else {
+				s.work = make(chan struct{}, 1)
+			}
+			m.scheds = append(m.scheds, s)
+		}
 	}
 	return m, nil
 }
@@ -171,6 +185,12 @@ func closeAll(ps []Prober) {
 // Run probes until ctx is done, then closes the probers and returns once
 // every goroutine it started has ended. It returns ctx's error, or the
 // carrier watcher's if that failed first. Run may be called once.
+//
+// One scheduler goroutine drives every target of every uplink from one
+// timer (see schedule). ICMP echo requests are sent by the scheduler itself
+// and their replies read by one goroutine per socket; other probers (TCP,
+// HTTP, DNS, or any Prober from Options.NewProber) run in one goroutine per
+// target that waits for the scheduler's go-ahead.
 func (m *Monitor) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.started {
@@ -182,7 +202,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var wg, readers sync.WaitGroup
 	if m.carrier != nil {
 		wg.Go(func() {
 			err := m.carrier.WatchCarrier(ctx, m.SetCarrier)
@@ -191,70 +211,228 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for i, u := range m.uplinks {
-		for j, tt := range u.targets {
-			wg.Go(func() { m.runTarget(ctx, u, tt, m.probers[i][j]) })
+	for _, s := range m.scheds {
+		if s.echo == nil {
+			wg.Go(func() { m.runWorker(ctx, s) })
 		}
 	}
+	wg.Go(func() { m.schedule(ctx, &readers) })
 	<-ctx.Done()
 	wg.Wait()
+	// The scheduler has stopped, so no reader starts any more; closing the
+	// sockets ends the readers.
 	for _, ps := range m.probers {
 		closeAll(ps)
 	}
+	readers.Wait()
 	return context.Cause(ctx)
 }
 
-// deadlineProber is implemented by probers that can take a deadline instead
-// of a context (the ICMP prober). The Monitor then spends no context, timer
-// or goroutine per probe; it calls interrupt when stopping.
-type deadlineProber interface {
-	// probeUntil is Probe with the context's deadline.
-	probeUntil(deadline time.Time) (time.Duration, error)
-	// interrupt makes the running probe, and every later one, return at
-	// once. It is safe to call concurrently with probeUntil.
-	interrupt()
+// targetSched is the scheduling state of one target. The first fields are
+// set by NewMonitor and then only read.
+type targetSched struct {
+	u    *uplinkTracker
+	tt   *targetTracker
+	p    Prober
+	echo *icmpProber   // the ICMP prober, sent by the scheduler; or nil
+	work chan struct{} // when echo is nil: the scheduler's go-ahead to its worker
+
+	// Guarded by Monitor.mu.
+	due      time.Time // next tick: start + k * interval, as time.Ticker
+	inflight bool      // a probe is running; probes never overlap
+	seq      uint16    // echo sequence number of the probe in flight
+	deadline time.Time // when the echo in flight times out
 }
 
-// runTarget probes one target: once at start, then on every tick. A probe
-// never overlaps the previous one on the same target; ticks missed while a
-// slow probe runs are dropped, as with time.Ticker.
-func (m *Monitor) runTarget(ctx context.Context, u *uplinkTracker, tt *targetTracker, p Prober) {
-	tk := m.clock.NewTicker(tt.target.Interval)
-	defer tk.Stop()
-	dp, fast := p.(deadlineProber)
-	if fast {
-		stop := context.AfterFunc(ctx, dp.interrupt)
-		defer stop()
+// echoSend is one echo request the scheduler sends after a dispatch.
+type echoSend struct {
+	s   *targetSched
+	seq uint16
+}
+
+// schedule is the scheduler: it sends every due probe in one wake-up,
+// judges echo timeouts, and sleeps until the next tick or timeout. A target
+// is due on the ticks of its interval, counted from start; ticks that pass
+// while its probe runs are dropped but the next probe starts as soon as it
+// ends (like a time.Ticker with its buffered tick).
+func (m *Monitor) schedule(ctx context.Context, readers *sync.WaitGroup) {
+	// With the system clock one timer is reset to the next event. Other
+	// clocks offer only tickers: tick at the greatest common divisor of the
+	// intervals (timeouts are then judged on those ticks).
+	var timer *time.Timer
+	var tick <-chan time.Time
+	if _, ok := m.clock.(realClock); ok {
+		timer = time.NewTimer(time.Hour)
+		defer timer.Stop()
+		tick = timer.C
+	} else {
+		tk := m.clock.NewTicker(m.tickPeriod())
+		defer tk.Stop()
+		tick = tk.C()
 	}
+	now := m.clock.Now()
+	m.mu.Lock()
+	for _, s := range m.scheds {
+		s.due = now
+	}
+	m.mu.Unlock()
+	var sends []echoSend
 	for {
-		var rtt time.Duration
-		var err error
-		if fast {
-			rtt, err = dp.probeUntil(time.Now().Add(tt.target.Timeout))
-		} else {
-			pctx, cancel := context.WithTimeout(ctx, tt.target.Timeout)
-			rtt, err = p.Probe(pctx)
-			cancel()
+		var next time.Time
+		sends, next = m.dispatch(now, sends[:0])
+		for _, e := range sends {
+			m.sendEcho(ctx, readers, e)
 		}
-		if ctx.Err() != nil {
-			return // shutting down: a cancelled probe says nothing about the path
+		if timer != nil {
+			timer.Reset(next.Sub(m.clock.Now()))
 		}
-		m.record(u, tt, rtt, err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tk.C():
+		case <-tick:
+		case <-m.kick:
+		}
+		now = m.clock.Now()
+	}
+}
+
+// dispatch, at now, ends the echoes whose deadline has passed, starts every
+// due probe that is not still running, appends the echo requests to send to
+// sends, and returns the time of the next event: a tick, or an echo
+// deadline. It never returns a time before now for a probe in flight (that
+// would spin); a probe that ends after its tick wakes the scheduler itself.
+func (m *Monitor) dispatch(now time.Time, sends []echoSend) ([]echoSend, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := now.Add(time.Hour)
+	for _, s := range m.scheds {
+		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
+			s.inflight = false
+			m.recordLocked(s.u, s.tt, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
+				s.echo.pin.dst, s.seq, errNoReply, s.tt.target.Timeout))
+		}
+		if !s.inflight && !now.Before(s.due) {
+			s.inflight = true
+			s.due = nextTick(s.due, s.tt.target.Interval, now)
+			if s.echo != nil {
+				s.seq++
+				if s.seq == 0 { // 0 is finish's "whatever is in flight"
+					s.seq = 1
+				}
+				s.deadline = now.Add(s.tt.target.Timeout)
+				sends = append(sends, echoSend{s, s.seq})
+			} else {
+				// The worker took the previous go-ahead before it finished,
+				// so the channel is empty; never block under the lock.
+				select {
+				case s.work <- struct{}{}:
+				default:
+				}
+			}
+		}
+		// A probe in flight past its tick is followed up by finish, which
+		// wakes the scheduler; before its tick, the tick is still an event
+		// (the probe may well end first).
+		if !s.inflight || now.Before(s.due) {
+			next = minTime(next, s.due)
+		}
+		if s.inflight && s.echo != nil {
+			next = minTime(next, s.deadline)
+		}
+	}
+	return sends, next
+}
+
+// nextTick returns the first tick after now of the grid due + k*interval.
+func nextTick(due time.Time, interval time.Duration, now time.Time) time.Time {
+	due = due.Add(interval)
+	if !due.After(now) {
+		due = due.Add((now.Sub(due)/interval + 1) * interval)
+	}
+	return due
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// tickPeriod is the greatest common divisor of all targets' intervals.
+func (m *Monitor) tickPeriod() time.Duration {
+	var g time.Duration
+	for _, s := range m.scheds {
+		a, b := g, s.tt.target.Interval
+		for b != 0 {
+			a, b = b, a%b
+		}
+		g = a
+	}
+	return g
+}
+
+// sendEcho sends one echo request and, for a newly opened socket, starts
+// its reader.
+func (m *Monitor) sendEcho(ctx context.Context, readers *sync.WaitGroup, e echoSend) {
+	opened, err := e.s.echo.sendEcho(e.seq)
+	if opened != nil {
+		readers.Go(func() {
+			e.s.echo.readEchoes(opened,
+				func(seq uint16, rtt time.Duration) { m.finish(ctx, e.s, seq, rtt, nil) },
+				func(err error) { m.finish(ctx, e.s, 0, 0, err) })
+		})
+	}
+	if err != nil {
+		m.finish(ctx, e.s, e.seq, 0, err)
+	}
+}
+
+// runWorker runs the probes of one target whose prober is not an echo
+// prober, each when the scheduler says so.
+func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.work:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.tt.target.Timeout)
+		rtt, err := s.p.Probe(pctx)
+		cancel()
+		m.finish(ctx, s, 0, rtt, err)
+	}
+}
+
+// finish records the result of s's probe in flight. For an echo, seq must
+// be the sequence number in flight (0 stands for "whatever is in flight", a
+// socket error): a reply after its timeout was judged is ignored. If the
+// target's next tick has passed meanwhile, the scheduler is woken to start
+// the next probe at once.
+func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt time.Duration, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled probe says nothing about the path
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !s.inflight || (s.echo != nil && seq != 0 && seq != s.seq) {
+		return
+	}
+	s.inflight = false
+	now := m.clock.Now()
+	m.recordLocked(s.u, s.tt, now, rtt, err)
+	if !now.Before(s.due) {
+		select {
+		case m.kick <- struct{}{}:
+		default:
 		}
 	}
 }
 
-func (m *Monitor) record(u *uplinkTracker, tt *targetTracker, rtt time.Duration, err error) {
+func (m *Monitor) recordLocked(u *uplinkTracker, tt *targetTracker, now time.Time, rtt time.Duration, err error) {
 	if m.onProbe != nil {
 		m.onProbe(u.name, tt.name, rtt, err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.clock.Now()
 	if tt.observe(now, rtt, err) {
 		m.log.Debug("health: target changed", logKeyUplink, u.name, logKeyTarget, tt.name,
 			logKeyVerdict, tt.state.String(), logKeyError, tt.lastErr)

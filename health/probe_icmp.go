@@ -57,7 +57,8 @@ var errInterrupted = errors.New("probe interrupted")
 // of the Monitor's CPU time.
 //
 // Probe and probeUntil are used by one goroutine at a time; interrupt and
-// Close may be called from another.
+// Close may be called from another. The Monitor uses neither: it sends with
+// sendEcho and reads replies with readEchoes (see there).
 type icmpProber struct {
 	pin    pin
 	id     uint16
@@ -69,6 +70,9 @@ type icmpProber struct {
 	// replies of earlier probes, or another prober's if the filter failed);
 	// tests read it.
 	skipped atomic.Uint64
+	// sentAt is when sendEcho last sent, in monoNow nanoseconds; the
+	// socket's reader reads it.
+	sentAt atomic.Int64
 
 	// mu guards conn and stopped against interrupt and Close; the probing
 	// goroutine reads conn without it while it owns the probe.
@@ -274,21 +278,7 @@ func (p *icmpProber) probe(deadline time.Time) (time.Duration, error) {
 
 	p.seq++
 	v4 := p.pin.dst.Is4()
-	b := p.wbuf[:]
-	b[0], b[1] = icmpv6EchoRequest, 0
-	if v4 {
-		b[0] = icmpv4EchoRequest
-	}
-	binary.BigEndian.PutUint16(b[2:], 0) // checksum
-	binary.BigEndian.PutUint16(b[4:], p.id)
-	binary.BigEndian.PutUint16(b[6:], p.seq)
-	copy(b[echoHeaderLen:], p.cookie[:])
-	if v4 {
-		// For ICMPv6 the kernel fills in the checksum (it needs the
-		// pseudo-header); ICMP for IPv4 is ours to compute.
-		binary.BigEndian.PutUint16(b[2:], inetChecksum(b))
-	}
-
+	b := p.echoRequest(p.seq)
 	start := time.Now()
 	if _, err := c.Write(b); err != nil {
 		// The device or address may have gone: reopen next time.
@@ -326,25 +316,142 @@ func (p *icmpProber) closeConn(c *net.IPConn) {
 	_ = c.Close()
 }
 
+// echoRequest builds echo request seq in p.wbuf and returns it.
+func (p *icmpProber) echoRequest(seq uint16) []byte {
+	v4 := p.pin.dst.Is4()
+	b := p.wbuf[:]
+	b[0], b[1] = icmpv6EchoRequest, 0
+	if v4 {
+		b[0] = icmpv4EchoRequest
+	}
+	binary.BigEndian.PutUint16(b[2:], 0) // checksum
+	binary.BigEndian.PutUint16(b[4:], p.id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[echoHeaderLen:], p.cookie[:])
+	if v4 {
+		// For ICMPv6 the kernel fills in the checksum (it needs the
+		// pseudo-header); ICMP for IPv4 is ours to compute.
+		binary.BigEndian.PutUint16(b[2:], inetChecksum(b))
+	}
+	return b
+}
+
 // matches reports whether b, read from the socket (connected to the target,
 // so from the target), is the reply to the current probe. For IPv4, b starts
 // with the IP header.
 func (p *icmpProber) matches(v4 bool, b []byte) bool {
+	seq, ok := p.replySeq(v4, b)
+	return ok && seq == p.seq
+}
+
+// replySeq returns the sequence number of b if b is an echo reply to this
+// prober (its identifier and cookie), whatever the probe.
+func (p *icmpProber) replySeq(v4 bool, b []byte) (seq uint16, ok bool) {
 	typ := byte(icmpv6EchoReply)
 	if v4 {
 		if len(b) < 20 || b[0]>>4 != 4 {
-			return false
+			return 0, false
 		}
 		hl := int(b[0]&0x0f) * 4
 		if hl < 20 || len(b) < hl {
-			return false
+			return 0, false
 		}
 		b, typ = b[hl:], icmpv4EchoReply
 	}
-	return len(b) >= echoLen && b[0] == typ && b[1] == 0 &&
-		binary.BigEndian.Uint16(b[4:]) == p.id &&
-		binary.BigEndian.Uint16(b[6:]) == p.seq &&
-		string(b[echoHeaderLen:echoLen]) == string(p.cookie[:])
+	if len(b) < echoLen || b[0] != typ || b[1] != 0 ||
+		binary.BigEndian.Uint16(b[4:]) != p.id ||
+		string(b[echoHeaderLen:echoLen]) != string(p.cookie[:]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(b[6:]), true
+}
+
+// The Monitor's path. Its scheduler sends the echo requests of every due
+// target in one wake-up (sendEcho) and judges timeouts itself; one reader
+// goroutine per socket (readEchoes), blocked in a read without deadline,
+// hands each reply to the Monitor. A probe thus costs one send and one
+// reader wake-up, with no timer, deadline or goroutine of its own.
+
+// monoBase anchors monoNow: nanoseconds on the monotonic clock, storable in
+// an atomic.
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// maxReadErrors is how many read errors in a row make readEchoes give up
+// its socket.
+const maxReadErrors = 16
+
+// sendEcho sends echo request seq, opening the socket first if there is
+// none. When it opened one it returns it: the caller must then run
+// readEchoes on it. It is called by one goroutine at a time, never
+// concurrently with Probe or probeUntil.
+func (p *icmpProber) sendEcho(seq uint16) (opened *net.IPConn, err error) {
+	p.mu.Lock()
+	stopped, c := p.stopped, p.conn
+	p.mu.Unlock()
+	if stopped {
+		return nil, errInterrupted
+	}
+	if c == nil {
+		if c, err = p.open(); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		if p.stopped { // closed while opening
+			p.mu.Unlock()
+			_ = c.Close()
+			return nil, errInterrupted
+		}
+		p.conn = c
+		p.mu.Unlock()
+		opened = c
+	}
+	b := p.echoRequest(seq)
+	// Stored before the write: on loopback the reply is queued, and may be
+	// read, before Write returns.
+	p.sentAt.Store(monoNow())
+	if _, err := c.Write(b); err != nil {
+		// The device or address may have gone: reopen next time.
+		p.closeConn(c)
+		return opened, fmt.Errorf("send echo to %v: %w", p.pin.dst, err)
+	}
+	return opened, nil
+}
+
+// readEchoes reads c until it is closed. For every echo reply to this
+// prober it calls reply with the reply's sequence number and the time since
+// the last sendEcho; the caller decides whether that is the probe in
+// flight. Any other read error is passed to fail: on a connected socket the
+// kernel reports an ICMP error about our echoes (destination unreachable)
+// once, on the next read, and the probe in flight has then failed.
+func (p *icmpProber) readEchoes(c *net.IPConn, reply func(seq uint16, rtt time.Duration), fail func(error)) {
+	v4 := p.pin.dst.Is4()
+	buf := make([]byte, 1500) // p.rbuf belongs to the Probe path
+	errs := 0
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			fail(fmt.Errorf("echo %v: %w", p.pin.dst, err))
+			// A socket error is cleared by reading it; one that persists
+			// would spin: drop the socket, the next send opens a new one.
+			if errs++; errs >= maxReadErrors {
+				p.closeConn(c)
+				return
+			}
+			continue
+		}
+		errs = 0
+		rtt := time.Duration(monoNow() - p.sentAt.Load())
+		if seq, ok := p.replySeq(v4, buf[:n]); ok {
+			reply(seq, rtt)
+		} else {
+			p.skipped.Add(1)
+		}
+	}
 }
 
 // inetChecksum is the Internet checksum (RFC 1071) of b.
