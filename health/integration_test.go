@@ -457,6 +457,10 @@ func TestIntegrationPinning(t *testing.T) {
 	e := l.startEdge(t, allKinds, func(c *Config) {
 		c.MinUp = len(allKinds) // every kind must work for "up"
 		c.Interval, c.Timeout, c.Rise, c.Fall, c.HoldDown = 100*time.Millisecond, 500*time.Millisecond, 2, 3, time.Second
+		// This test is about pinning, not latency: on a loaded CI machine
+		// an HTTPS or DNS probe can take 100 ms and make an uplink
+		// "degraded", which the assertions would misread.
+		c.RTTEnter, c.RTTLeave = 400*time.Millisecond, 300*time.Millisecond
 	})
 	both := map[string]string{"isp-a": "up", "isp-b": "up"}
 	d := e.await(both, nil, 20*time.Second)
