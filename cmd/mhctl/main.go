@@ -238,27 +238,18 @@ func toYAML(m proto.Message) ([]byte, error) {
 }
 
 func (o *options) statusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "status", Short: "Everything at a glance: each uplink's state and why, what each ISP hears, egress", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.GetStatus(ctx, &apiv1.GetStatusRequest{})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp.GetStatus(), func() error { return renderStatus(cmd.OutOrStdout(), resp.GetStatus(), time.Now()) })
-		},
-	}
+	return o.statusView("status", "Everything at a glance: each uplink's state and why, what each ISP hears, egress", renderStatus)
 }
 
 func (o *options) uplinksCmd() *cobra.Command {
+	return o.statusView("uplinks", "One line per uplink", renderUplinks)
+}
+
+// statusView is a command that fetches the status and renders it with
+// render (tables) or as -o json|yaml.
+func (o *options) statusView(use, short string, render func(io.Writer, *apiv1.Status, time.Time) error) *cobra.Command {
 	return &cobra.Command{
-		Use: "uplinks", Short: "One line per uplink", Args: cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := o.ctx(cmd)
 			defer cancel()
@@ -270,7 +261,7 @@ func (o *options) uplinksCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return o.print(cmd.OutOrStdout(), resp.GetStatus(), func() error { return renderUplinks(cmd.OutOrStdout(), resp.GetStatus(), time.Now()) })
+			return o.print(cmd.OutOrStdout(), resp.GetStatus(), func() error { return render(cmd.OutOrStdout(), resp.GetStatus(), time.Now()) })
 		},
 	}
 }
