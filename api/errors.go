@@ -37,7 +37,7 @@ func statusOf(err error) error {
 	switch {
 	case errors.Is(err, ErrInvalidRequest):
 		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, ErrOverrideConflict):
+	case errors.Is(err, ErrOverrideConflict), errors.Is(err, controller.ErrNotDrained):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, controller.ErrUnknownUplink):
 		return status.Error(codes.NotFound, err.Error())

@@ -183,6 +183,19 @@ func (f *fakeController) ClearOverride(_ context.Context, uplink string) error {
 	return f.set(uplink, nil, "clear "+uplink)
 }
 
+// Undrain mirrors controller.Loop.Undrain: another kind of override is
+// refused and kept.
+func (f *fakeController) Undrain(ctx context.Context, uplink string) (bool, error) {
+	o, ok := f.status.Load().Overrides[uplink]
+	if ok && !o.Drain {
+		return false, fmt.Errorf("fake: %s: %w", uplink, controller.ErrNotDrained)
+	}
+	if !ok {
+		return false, nil
+	}
+	return true, f.set(uplink, nil, "clear "+uplink)
+}
+
 // fakeConfig serves a parsed configuration; Reload parses fileText.
 type fakeConfig struct {
 	mu sync.Mutex

@@ -31,6 +31,9 @@ type Controller interface {
 	ForceDown(ctx context.Context, uplink, reason, who string, d time.Duration) error
 	Prepend(ctx context.Context, uplink string, n uint8, reason, who string, d time.Duration) error
 	ClearOverride(ctx context.Context, uplink string) error
+	// Undrain ends a drain; controller.ErrNotDrained when the uplink holds
+	// another kind of override (checked and cleared in one step).
+	Undrain(ctx context.Context, uplink string) (bool, error)
 }
 
 // ConfigStore is what the API needs of configuration handling (the daemon
@@ -155,12 +158,8 @@ func (s *Server) Undrain(ctx context.Context, req *apiv1.UndrainRequest) (*apiv1
 	if err := CheckUplink(req.GetUplink()); err != nil {
 		return nil, statusOf(err)
 	}
-	o, ok := s.ctl.Status().Overrides[req.GetUplink()]
-	if ok && !o.Drain {
-		return nil, statusOf(fmt.Errorf("%w: %s has a %s override, not a drain; clear it with SetOverride clear (mhctl override %s clear)",
-			ErrOverrideConflict, req.GetUplink(), overrideKind(o), req.GetUplink()))
-	}
-	if err := s.ctl.ClearOverride(ctx, req.GetUplink()); err != nil {
+	ok, err := s.ctl.Undrain(ctx, req.GetUplink())
+	if err != nil {
 		return nil, statusOf(err)
 	}
 	return &apiv1.UndrainResponse{WasDrained: ok}, nil

@@ -12,11 +12,16 @@ import (
 // ErrUnknownUplink is returned for a command naming no configured uplink.
 var ErrUnknownUplink = errors.New("no such uplink")
 
+// ErrNotDrained is returned by Undrain for an uplink whose override is not
+// a drain (a force-down or a prepend): undrain must not lift it.
+var ErrNotDrained = errors.New("the uplink's override is not a drain")
+
 type commandKind int
 
 const (
 	cmdSetOverride commandKind = iota
 	cmdClearOverride
+	cmdUndrain
 	cmdReload
 )
 
@@ -26,7 +31,9 @@ type command struct {
 	override Override
 	duration time.Duration // of the override; 0: until cleared
 	cfg      *config.Config
-	reply    chan error
+	// wasDrained receives Undrain's answer before reply is sent.
+	wasDrained *bool
+	reply      chan error
 }
 
 // Drain starts draining uplink (GRACEFUL_SHUTDOWN, then withdrawal after
@@ -58,6 +65,25 @@ func (l *Loop) ClearOverride(ctx context.Context, uplink string) error {
 	return l.send(ctx, command{kind: cmdClearOverride, uplink: uplink}, 0)
 }
 
+// Undrain ends a drain on uplink. It reports whether a drain was in force;
+// an uplink holding another kind of override gets ErrNotDrained and keeps
+// it. The check and the removal happen together on the loop, so a
+// force-down set meanwhile is never lifted by mistake.
+func (l *Loop) Undrain(ctx context.Context, uplink string) (bool, error) {
+	c := command{kind: cmdUndrain, uplink: uplink, reply: make(chan error, 1), wasDrained: new(bool)}
+	select {
+	case l.cmds <- c:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return *c.wasDrained, err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // Reload applies a new, already validated configuration.
 func (l *Loop) Reload(ctx context.Context, cfg *config.Config) error {
 	return l.send(ctx, command{kind: cmdReload, cfg: cfg}, 0)
@@ -86,7 +112,7 @@ func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
 func (l *Loop) handle(ctx context.Context, c command) error {
 	now := l.now()
 	switch c.kind {
-	case cmdSetOverride, cmdClearOverride:
+	case cmdSetOverride, cmdClearOverride, cmdUndrain:
 		if !l.hasUplink(c.uplink) {
 			return fmt.Errorf("controller: %q: %w", c.uplink, ErrUnknownUplink)
 		}
@@ -94,7 +120,17 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		for k, v := range l.overrides {
 			next[k] = v
 		}
-		if c.kind == cmdClearOverride {
+		if c.kind == cmdUndrain {
+			o, ok := next[c.uplink]
+			if ok && !o.Drain {
+				return fmt.Errorf("controller: %s: %w (force-down %v, prepend %d); clear the override instead", c.uplink, ErrNotDrained, o.ForceDown, o.ExtraPrepend)
+			}
+			*c.wasDrained = ok
+			if !ok {
+				return nil // nothing to do, nothing to save
+			}
+			delete(next, c.uplink)
+		} else if c.kind == cmdClearOverride {
 			delete(next, c.uplink)
 		} else {
 			o := c.override

@@ -361,3 +361,32 @@ func TestCorruptOverridesFileNamed(t *testing.T) {
 		t.Fatalf("err = %v; want the file named", err)
 	}
 }
+
+func TestUndrainLiftsOnlyDrains(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if was, err := r.loop.Undrain(ctx, "isp-a"); err != nil || was {
+		t.Fatalf("undrain without override = %v, %v; want false, nil", was, err)
+	}
+	if err := r.loop.Drain(ctx, "isp-a", "work", "noc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if was, err := r.loop.Undrain(ctx, "isp-a"); err != nil || !was {
+		t.Fatalf("undrain of a drain = %v, %v; want true, nil", was, err)
+	}
+	if err := r.loop.ForceDown(ctx, "isp-b", "outage", "noc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.loop.Undrain(ctx, "isp-b"); !errors.Is(err, ErrNotDrained) {
+		t.Fatalf("undrain of a force-down: %v; want ErrNotDrained", err)
+	}
+	waitFor(t, "force-down kept", func() (bool, string) {
+		o, ok := r.loop.Status().Overrides["isp-b"]
+		_, stillA := r.loop.Status().Overrides["isp-a"]
+		return ok && o.ForceDown && !stillA, fmt.Sprint(r.loop.Status().Overrides)
+	})
+	if _, err := r.loop.Undrain(ctx, "isp-x"); !errors.Is(err, ErrUnknownUplink) {
+		t.Fatalf("undrain of an unknown uplink: %v", err)
+	}
+}
