@@ -3,11 +3,10 @@ package nptv6
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 
-	"github.com/vishvananda/netns"
+	mhnetns "github.com/multihomed/multihomed/internal/netns"
 )
 
 // Datapath runs a set of mappings in the kernel. Both backends (EBPF and
@@ -88,38 +87,10 @@ func inNetns(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		// The thread is locked and, if switching back fails, never unlocked:
-		// the runtime then discards it instead of reusing a thread in the
-		// wrong namespace.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("nptv6: read current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("nptv6: open network namespace %s: %w", path, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("nptv6: enter network namespace %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
+	if err := mhnetns.DoPath(path, fn); err != nil {
+		return fmt.Errorf("nptv6: %w", err)
+	}
+	return nil
 }
 
 // Log attribute keys used by the datapaths.

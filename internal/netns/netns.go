@@ -135,34 +135,49 @@ func Veth(ctx context.Context, a *NS, aDev string, b *NS, bDev string) error {
 	return err
 }
 
-// Do runs fn on an OS thread switched into the namespace. Sockets fn opens
-// stay in the namespace for their whole life, whichever goroutine uses them
-// later: this is how tests run in-process traffic between namespaces. fn
-// must not start goroutines that expect to be in the namespace.
-func (n *NS) Do(fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
+// Do runs fn on an OS thread switched into the namespace (see DoPath).
+func (n *NS) Do(fn func() error) error { return DoPath("/var/run/netns/"+n.Name, fn) }
+
+// DoPath runs fn on a fresh OS thread switched into the network namespace
+// at path (such as /run/netns/edge or /proc/PID/ns/net) and waits for it.
+// Sockets and child processes fn creates belong to that namespace for their
+// whole life, whichever goroutine uses them later: this is how tests run
+// in-process traffic between namespaces, and how nptv6 programs a datapath
+// in another namespace. fn must not start goroutines that expect to be in
+// the namespace.
+func DoPath(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Locked, and if switching back fails never unlocked: the runtime
+		// then discards the thread instead of reusing it in the wrong
+		// namespace.
+		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := vnetns.GetFromPath(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: open %s: %w", path, err)
+			return
+		}
+		defer target.Close()
+		if err := vnetns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: enter %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := vnetns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("netns: return from %s: %w", path, err))
+			return
+		}
 		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: current namespace: %w", err)
-	}
-	defer orig.Close()
-	target, err := vnetns.GetFromName(n.Name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: open %s: %w", n.Name, err)
-	}
-	defer target.Close()
-	if err := vnetns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: enter %s: %w", n.Name, err)
-	}
-	ferr := fn()
-	if err := vnetns.Set(orig); err != nil {
-		// Leave the thread locked: the runtime discards it when this
-		// goroutine ends, rather than reuse a thread in the wrong namespace.
-		return errors.Join(ferr, fmt.Errorf("netns: return from %s: %w", n.Name, err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
+		errc <- ferr
+	}()
+	return <-errc
 }

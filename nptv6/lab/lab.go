@@ -26,10 +26,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 
-	"github.com/vishvananda/netns"
+	mhnetns "github.com/multihomed/multihomed/internal/netns"
 )
 
 // Addresses used in the topology.
@@ -193,37 +192,7 @@ func run(ctx context.Context, args ...string) error {
 
 // Do runs fn on an OS thread inside the network namespace at path. Sockets
 // fn creates stay in that namespace and may be used from anywhere after.
-func Do(path string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromPath(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("lab: open %s: %w", path, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("lab: enter %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread() // else the thread dies with the goroutine
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+func Do(path string, fn func() error) error { return mhnetns.DoPath(path, fn) }
 
 // RxPackets returns the received-packets counter of ifname in namespace ns.
 func (t *Topology) RxPackets(ctx context.Context, ns, ifname string) (uint64, error) {
