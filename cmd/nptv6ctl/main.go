@@ -35,7 +35,7 @@ const usage = `usage:
   nptv6ctl [flags] remove INTERFACE INTERNAL EXTERNAL
   nptv6ctl [flags] purge
   nptv6ctl translate INTERNAL EXTERNAL ADDRESS
-  nptv6ctl bench [-packets N] [-rounds N] [-cpu N]
+  nptv6ctl bench [-packets N] [-rounds N] [-cpu N] [-configs LIST] [-progstats]
 
 flags:
 `
