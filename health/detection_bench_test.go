@@ -27,8 +27,9 @@ const benchEnv = "MH_BENCH"
 //
 //	MH_BENCH=1 go test -run TestDetectionTimes -v -timeout 30m ./health
 //
-// This kernel has no sch_netem, so loss is made with nftables (numgen
-// random on ISP-A's forward path) and added delay cannot be made at all.
+// Loss is made with nftables (numgen random on ISP-A's forward path) and
+// delay with a delay line (internal/delayline), since this kernel has no
+// sch_netem.
 func TestDetectionTimes(t *testing.T) {
 	if os.Getenv(benchEnv) != "1" {
 		t.Skipf("long measurement: set %s=1 to run it", benchEnv)
@@ -92,7 +93,6 @@ func TestDetectionTimes(t *testing.T) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", strings.SplitN(r.profile, " ", 2)[0], r.fault, r.verdict, medWorst(r.detect), medWorst(r.recover))
 	}
-	fmt.Fprintf(&b, "| - | +150 ms delay | degraded | not measurable: kernel %s has no sch_netem | - |\n", kernelRelease())
 	t.Log("\n" + b.String())
 }
 
@@ -113,43 +113,31 @@ type fault struct {
 
 // faults lists the impairments of ISP-A: gray failure (ISP-A's router
 // forwards nothing but keeps its link), link cut (ISP-A's end of the link
-// goes down, so the edge loses carrier), and 100% and 20% loss on ISP-A's
-// path toward the internet (nftables, since there is no netem here).
+// goes down, so the edge loses carrier), and the path impairments of
+// TestIntegrationFaults (100% and 20% loss, +150 ms).
 func (l *lab) faults(t *testing.T) []fault {
 	ctx := context.Background()
-	nft := func(rules string) {
-		t.Helper()
-		cmd := l.ispa.Command(ctx, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(rules)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("nft: %v: %s", err, out)
-		}
-	}
 	run := func(args ...string) {
 		t.Helper()
 		if _, err := l.ispa.Run(ctx, args...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	loss := func(percent int) func() {
-		return func() {
-			nft(fmt.Sprintf("table inet loss {\n chain lossdrop {\n  type filter hook forward priority 0; policy accept;\n  oifname %q %s drop\n }\n}\n", l.farA, lossExpr(percent)))
-		}
-	}
-	noLoss := func() { run("nft", "delete", "table", "inet", "loss") }
 	// An administratively downed device loses its IPv6 addresses unless told
 	// to keep them; the cut must heal when the link comes back.
 	run("sysctl", "-qw", "net.ipv6.conf.ae"+l.id+".keep_addr_on_down=1")
-	return []fault{
+	return append([]fault{
 		{"gray failure (ISP-A forwards nothing)", "down",
 			func() {
-				nft("table inet gray {\n chain graydrop {\n  type filter hook forward priority 0; policy drop;\n }\n}\n")
+				cmd := l.ispa.Command(ctx, "nft", "-f", "-")
+				cmd.Stdin = strings.NewReader("table inet gray {\n chain graydrop {\n  type filter hook forward priority 0; policy drop;\n }\n}\n")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("nft: %v: %s", err, out)
+				}
 			},
 			func() { run("nft", "delete", "table", "inet", "gray") }},
 		{"link cut (carrier)", "down",
 			func() { run("ip", "link", "set", "ae"+l.id, "down") },
 			func() { run("ip", "link", "set", "ae"+l.id, "up") }},
-		{"100% loss beyond ISP-A", "down", loss(100), noLoss},
-		{"20% loss beyond ISP-A (nftables numgen)", "degraded", loss(20), noLoss},
-	}
+	}, l.impairments(t)...)
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/fib"
+	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
@@ -519,12 +519,13 @@ func TestIntegrationPinning(t *testing.T) {
 	t.Logf("carrier loss on isp-a reported after %v", time.Since(start).Round(time.Millisecond))
 }
 
-// TestIntegrationFaults applies netem on ISP-A's far side: 100% loss makes
-// ISP-A down, 20% loss and +150ms make it degraded, ISP-B stays up
-// throughout, and removing each fault brings ISP-A back up.
+// TestIntegrationFaults impairs ISP-A's path toward the internet: 100% loss
+// makes ISP-A down, 20% loss and +150ms make it degraded, ISP-B stays up
+// throughout, and removing each fault brings ISP-A back up. Loss is made
+// with nftables and delay with a delay line (internal/delayline), the same
+// on every kernel (this one has no sch_netem).
 func TestIntegrationFaults(t *testing.T) {
 	l := newLab(t)
-	ctx := context.Background()
 	targets := []string{
 		"icmp://" + inetHost6.String(),
 		"icmp://" + inetHost4.String(),
@@ -539,74 +540,60 @@ func TestIntegrationFaults(t *testing.T) {
 	bUp := map[string]string{"isp-b": "up"}
 	e.await(both, nil, 20*time.Second)
 
-	// netem where the kernel has it (Debian's does, as a module); loss can
-	// also be made with nftables, which every kernel here has.
-	hasNetem := true
-	if _, err := l.ispa.Run(ctx, "tc", "qdisc", "add", "dev", l.farA, "root", "netem", "delay", "0ms"); err != nil {
-		hasNetem = false
-		t.Logf("no netem in this kernel (%v): loss via nftables numgen on %s instead", err, l.farA)
-	} else {
-		clearNetem(t, l)
-	}
-	apply := func(netem []string, nftLoss int) bool {
-		t.Helper()
-		if hasNetem {
-			cmd := append([]string{"tc", "qdisc", "replace", "dev", l.farA, "root", "netem"}, netem...)
-			if _, err := l.ispa.Run(ctx, cmd...); err != nil {
-				t.Fatal(err)
-			}
-			return true
-		}
-		if nftLoss == 0 {
-			return false
-		}
-		rule := fmt.Sprintf(`table inet loss {
- chain lossdrop {
-  type filter hook forward priority 0; policy accept;
-  oifname "%s" %s drop
- }
-}
-`, l.farA, lossExpr(nftLoss))
-		cmd := l.ispa.Command(ctx, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(rule)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("nft loss: %v: %s", err, out)
-		}
-		return true
-	}
-	clear := func() {
-		t.Helper()
-		if hasNetem {
-			clearNetem(t, l)
-		} else if _, err := l.ispa.Run(ctx, "nft", "delete", "table", "inet", "loss"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []struct {
-		name    string
-		netem   []string
-		nftLoss int
-		want    string
-	}{
-		{"100% loss", []string{"loss", "100%"}, 100, "down"},
-		{"20% loss", []string{"loss", "20%"}, 20, "degraded"},
-		{"+150ms", []string{"delay", "150ms"}, 0, "degraded"},
-	} {
-		if !apply(f.netem, f.nftLoss) {
-			// No in-kernel way to add delay without sch_netem, and a
-			// kernel module is not something CI can install. Say so
-			// loudly; the figure stays unmeasured on such kernels
-			// (docs/benchmarks.md).
-			t.Logf("NOT RUN %s: needs netem (sch_netem), which this kernel (%s) lacks", f.name, kernelRelease())
-			continue
-		}
+	for _, f := range l.impairments(t) {
+		f.apply()
 		start := time.Now()
 		e.await(map[string]string{"isp-a": f.want}, bUp, 30*time.Second)
-		t.Logf("%s beyond isp-a: %s after %v (%s)", f.name, f.want, time.Since(start).Round(time.Millisecond), e.last.Reasons["isp-a"])
-		clear()
+		t.Logf("%s: %s after %v (%s)", f.name, f.want, time.Since(start).Round(time.Millisecond), e.last.Reasons["isp-a"])
+		f.remove()
 		start = time.Now()
 		e.await(both, bUp, 30*time.Second)
 		t.Logf("%s removed: up after %v", f.name, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// impairments lists the faults of ISP-A's path toward the internet: 100%
+// and 20% loss (nftables on ISP-A's forward path) and +150 ms one-way delay
+// (a delay line on what ISP-A forwards from the edge, the stand-in for
+// netem on ISP-A's far side).
+func (l *lab) impairments(t *testing.T) []fault {
+	ctx := context.Background()
+	loss := func(percent int) func() {
+		return func() {
+			t.Helper()
+			rule := fmt.Sprintf("table inet loss {\n chain lossdrop {\n  type filter hook forward priority 0; policy accept;\n  oifname %q %s drop\n }\n}\n", l.farA, lossExpr(percent))
+			cmd := l.ispa.Command(ctx, "nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(rule)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("nft loss: %v: %s", err, out)
+			}
+		}
+	}
+	noLoss := func() {
+		t.Helper()
+		if _, err := l.ispa.Run(ctx, "nft", "delete", "table", "inet", "loss"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var line *delayline.Line
+	delay := func() {
+		t.Helper()
+		var err error
+		if line, err = delayline.Start(ctx, l.ispa, "ae"+l.id, 150*time.Millisecond, delayline.Options{Device: "dl" + l.id}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = line.Close() })
+	}
+	noDelay := func() {
+		t.Helper()
+		if err := line.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []fault{
+		{"100% loss beyond ISP-A (nftables)", "down", loss(100), noLoss},
+		{"20% loss beyond ISP-A (nftables numgen)", "degraded", loss(20), noLoss},
+		{"+150 ms beyond ISP-A (delay line)", "degraded", delay, noDelay},
 	}
 }
 
@@ -615,19 +602,4 @@ func lossExpr(percent int) string {
 		return ""
 	}
 	return fmt.Sprintf("numgen random mod 100 < %d", percent)
-}
-
-func clearNetem(t *testing.T, l *lab) {
-	t.Helper()
-	if _, err := l.ispa.Run(context.Background(), "tc", "qdisc", "del", "dev", l.farA, "root"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func kernelRelease() string {
-	out, err := exec.Command("uname", "-r").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
 }
