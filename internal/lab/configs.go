@@ -205,7 +205,9 @@ const (
 func HealthBlock(profile string) string {
 	timing := ""
 	if profile == ProfileFast {
-		timing = "      interval: 50ms\n      timeout: 75ms\n      fall: 2\n      hold_down: 1s\n"
+		// RTT thresholds below the timeout, or added latency could only
+		// ever show as loss: the targets are about 1 ms away.
+		timing = "      interval: 50ms\n      timeout: 75ms\n      fall: 2\n      hold_down: 1s\n      degraded_rtt_enter: 40ms\n      degraded_rtt_leave: 20ms\n"
 	}
 	return fmt.Sprintf("    health:\n%s      min_up: 1\n      targets: [\"icmp://%s\", \"icmp://%s\"]\n", timing, InetAddr6, InetAddr4)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
 )
 
@@ -30,7 +31,7 @@ func (l *Lab) GrayFailISPA(ctx context.Context) error {
 }
 
 // DegradeISPA makes ISP-A's router drop percent of forwarded packets at
-// random. (Latency would need sch_netem, which not every kernel has.)
+// random.
 func (l *Lab) DegradeISPA(ctx context.Context, percent int) error {
 	return l.nftISPA(ctx, fmt.Sprintf("numgen random mod 100 < %d drop", percent))
 }
@@ -58,6 +59,37 @@ func nftForward(ctx context.Context, ns *netns.NS, rule string) error {
 		}
 	}
 	return nil
+}
+
+// DelayISPA makes ISP-A's router hold every packet it forwards from the
+// edge for d before sending it on (toward the transit): the edge's probes
+// and the site's outbound traffic through ISP-A see d more round-trip
+// time. It uses a delay line (internal/delayline), which works on kernels
+// without sch_netem. Calling it again changes the delay.
+func (l *Lab) DelayISPA(ctx context.Context, d time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.delay != nil {
+		return l.delay.SetDelay(d)
+	}
+	line, err := delayline.Start(ctx, l.ISPA, "eth-edge", d, delayline.Options{})
+	if err != nil {
+		return err
+	}
+	l.delay = line
+	return nil
+}
+
+// UndelayISPA removes ISP-A's added delay, if any.
+func (l *Lab) UndelayISPA(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.delay == nil {
+		return nil
+	}
+	err := l.delay.Close()
+	l.delay = nil
+	return err
 }
 
 // DegradeISPB is DegradeISPA for ISP-B.

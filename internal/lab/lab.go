@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 
+	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
 )
 
@@ -39,6 +41,9 @@ type Lab struct {
 	CoreRouter *FRR
 
 	closers []func()
+
+	mu    sync.Mutex
+	delay *delayline.Line // ISP-A's added delay (DelayISPA)
 }
 
 // Node names inside every lab; namespaces are "mh<ID><short>".
@@ -197,6 +202,7 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 
 // Close tears everything down, routers first. It is safe to call twice.
 func (l *Lab) Close() {
+	_ = l.UndelayISPA(context.Background())
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		l.closers[i]()
 	}

@@ -23,9 +23,10 @@ var (
 	TransitOnlyB = []string{"[64502 64500 64500]"}
 )
 
-// Scenarios returns the failure scenarios of DESIGN.md section 6 that this
-// kernel can produce: link cut, gray failure and degradation (random loss;
-// added latency needs sch_netem).
+// Scenarios returns the failure scenarios of DESIGN.md section 6: link
+// cut, gray failure and degradation by loss and by latency. The
+// degradation scenarios expect ISP-A degraded (three extra prepends via A)
+// or down (withdrawn): which one depends on how the probes fare.
 func (l *Lab) Scenarios() []Scenario {
 	return []Scenario{
 		{"link cut", l.CutISPA, l.RestoreISPA, TransitOnlyB},
@@ -35,6 +36,11 @@ func (l *Lab) Scenarios() []Scenario {
 		// (withdrawn); egress prefers B either way.
 		{"degradation (30% loss)", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA,
 			[]string{"[64501 64500 64500 64500 64500] [64502 64500 64500]", TransitOnlyB[0]}},
+		// 50 ms more round-trip time through ISP-A: above the fast
+		// profile's degraded_rtt_enter (40 ms), below its probe timeout
+		// (75 ms), so ISP-A is degraded, not down; egress prefers B.
+		{"degradation (+50 ms)", func(ctx context.Context) error { return l.DelayISPA(ctx, 50*time.Millisecond) }, l.UndelayISPA,
+			[]string{"[64501 64500 64500 64500 64500] [64502 64500 64500]"}},
 	}
 }
 
