@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ func Start(ctx context.Context, ns *netns.NS, iif string, d time.Duration, opts 
 	if opts.Limit == 0 {
 		opts.Limit = 10000
 	}
+	if opts.Table < 0 || opts.Priority < 0 || opts.Limit < 0 {
+		return nil, fmt.Errorf("delayline: table %d, priority %d and limit %d must not be negative", opts.Table, opts.Priority, opts.Limit)
+	}
 	// The kernel accepts rules for devices that do not exist (yet); a
 	// typo would leave the Line delaying nothing.
 	if _, err := ns.Run(ctx, "ip", "link", "show", "dev", iif); err != nil {
@@ -80,6 +84,11 @@ func Start(ctx context.Context, ns *netns.NS, iif string, d time.Duration, opts 
 	}
 	l := &Line{ns: ns, iif: iif, opts: opts, queue: make(chan queued, opts.Limit), done: make(chan struct{})}
 	l.delay.Store(int64(d))
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Close())
+		}
+	}()
 	if err := ns.Do(func() error {
 		f, err := openTUN(opts.Device)
 		l.tun = f
@@ -87,11 +96,13 @@ func Start(ctx context.Context, ns *netns.NS, iif string, d time.Duration, opts 
 	}); err != nil {
 		return nil, fmt.Errorf("delayline: create TUN device %s in %s: %w", opts.Device, ns.Name, err)
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, l.Close())
-		}
-	}()
+	// Reverse-path filtering goes off (below); Close puts the old value
+	// back.
+	old, err := ns.Run(ctx, "sysctl", "-n", "net.ipv4.conf.all.rp_filter")
+	if err != nil {
+		return nil, fmt.Errorf("delayline: %w", err)
+	}
+	l.undo = append(l.undo, []string{"sysctl", "-qw", "net.ipv4.conf.all.rp_filter=" + strings.TrimSpace(string(old))})
 	table, pref := strconv.Itoa(opts.Table), strconv.Itoa(opts.Priority)
 	setup := [][]string{
 		{"ip", "link", "set", opts.Device, "up"},
@@ -152,11 +163,11 @@ func (l *Line) SetDelay(d time.Duration) error {
 	return nil
 }
 
-// Delayed returns how many packets the Line has written back, and Dropped
-// how many it dropped because the queue was full.
+// Delayed returns how many packets the Line has written back.
 func (l *Line) Delayed() uint64 { return l.delayed.Load() }
 
-// Dropped returns how many packets arrived while the queue was full.
+// Dropped returns how many packets the Line lost: they arrived while the
+// queue was full, or the kernel refused them when written back.
 func (l *Line) Dropped() uint64 { return l.dropped.Load() }
 
 func (l *Line) read() {
@@ -201,15 +212,17 @@ func (l *Line) write() {
 			}
 			// The kernel refused this packet (no route, say): it is
 			// lost, as it would be on a real link.
+			l.dropped.Add(1)
 			continue
 		}
 		l.delayed.Add(1)
 	}
 }
 
-// Close removes the rules, stops the Line and deletes its device (and with
-// it the table's routes). Queued packets are dropped, as deleting a netem
-// qdisc drops its queue. It is safe to call more than once.
+// Close removes the rules, restores the namespace's reverse-path filtering
+// setting, stops the Line and deletes its device (and with it the table's
+// routes). Queued packets are dropped, as deleting a netem qdisc drops its
+// queue. It is safe to call more than once.
 func (l *Line) Close() error {
 	l.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

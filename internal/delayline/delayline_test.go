@@ -109,11 +109,25 @@ func TestLine(t *testing.T) {
 			t.Fatalf("without a line, RTT to %s is already %v", dst, max)
 		}
 	}
+	rpFilter := func() string {
+		t.Helper()
+		out, err := tp.r.Run(ctx, "sysctl", "-n", "net.ipv4.conf.all.rp_filter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if _, err := tp.r.Run(ctx, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2"); err != nil {
+		t.Fatal(err)
+	}
 	l, err := Start(ctx, tp.r, tp.raDev, d, Options{Device: "dl" + tp.raDev[2:]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
+	if v := rpFilter(); v != "0" {
+		t.Errorf("rp_filter %s with the line running, want 0", v)
+	}
 
 	for _, dst := range []string{b6, b4} {
 		// a -> b is delayed on the way out, b -> a not: one delay per RTT.
@@ -159,6 +173,9 @@ func TestLine(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+	if v := rpFilter(); v != "2" {
+		t.Errorf("rp_filter %s after Close, want the old value 2", v)
+	}
 	for _, fam := range []string{"-6", "-4"} {
 		out, err := tp.r.Run(ctx, "ip", fam, "rule", "show")
 		if err != nil || strings.Contains(string(out), "lookup 4242") {
@@ -175,6 +192,28 @@ func TestLine(t *testing.T) {
 	}
 }
 
+// TestLineQueueLimit: a full queue drops packets and counts them, like a
+// netem qdisc at its limit.
+func TestLineQueueLimit(t *testing.T) {
+	tp := newTopo(t)
+	ctx := context.Background()
+	l, err := Start(ctx, tp.r, tp.raDev, 200*time.Millisecond, Options{Device: "dq" + tp.raDev[2:], Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	// 20 echo requests at once: two fit in the queue.
+	out, _ := tp.a.Run(ctx, "ping", "-n", "-c", "20", "-l", "20", "-W", "2", b6)
+	m := rxRe.FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("ping output: %s", out)
+	}
+	rx, _ := strconv.Atoi(m[1])
+	if rx < 1 || rx > 10 || l.Dropped() < 10 || l.Delayed() > 10 {
+		t.Errorf("queue of 2, burst of 20: %d replies, delayed %d, dropped %d; want a few through and at least 10 dropped\n%s", rx, l.Delayed(), l.Dropped(), out)
+	}
+}
+
 func TestStartRejects(t *testing.T) {
 	tp := newTopo(t)
 	ctx := context.Background()
@@ -183,6 +222,9 @@ func TestStartRejects(t *testing.T) {
 	}
 	if _, err := Start(ctx, tp.r, tp.raDev, time.Millisecond, Options{Device: "a-name-too-long-for-linux"}); err == nil || !strings.Contains(err.Error(), "15 bytes") {
 		t.Errorf("long device name: err = %v", err)
+	}
+	if _, err := Start(ctx, tp.r, tp.raDev, time.Millisecond, Options{Limit: -1}); err == nil || !strings.Contains(err.Error(), "limit -1") {
+		t.Errorf("negative limit: err = %v", err)
 	}
 	// A device that is not there: refused, and nothing stays behind.
 	if l, err := Start(ctx, tp.r, "nosuchdev0", time.Millisecond, Options{Device: "dlx" + tp.raDev[2:]}); err == nil || !strings.Contains(err.Error(), `"nosuchdev0"`) {
