@@ -575,18 +575,24 @@ func (l *lab) impairments(t *testing.T) []fault {
 			t.Fatal(err)
 		}
 	}
-	var line *delayline.Line
+	var line *delayline.Line // the one in place, if any
+	t.Cleanup(func() {
+		if line != nil {
+			_ = line.Close()
+		}
+	})
 	delay := func() {
 		t.Helper()
 		var err error
 		if line, err = delayline.Start(ctx, l.ispa, "ae"+l.id, 150*time.Millisecond, delayline.Options{Device: "dl" + l.id}); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = line.Close() })
 	}
 	noDelay := func() {
 		t.Helper()
-		if err := line.Close(); err != nil {
+		err := line.Close()
+		line = nil
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,9 +36,10 @@ func (l *Lab) Scenarios() []Scenario {
 		// (withdrawn); egress prefers B either way.
 		{"degradation (30% loss)", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA,
 			[]string{"[64501 64500 64500 64500 64500] [64502 64500 64500]", TransitOnlyB[0]}},
-		// 50 ms more round-trip time through ISP-A: above the fast
-		// profile's degraded_rtt_enter (40 ms), below its probe timeout
-		// (75 ms), so ISP-A is degraded, not down; egress prefers B.
+		// 50 ms more round-trip time through ISP-A: above ISP-A's
+		// degraded_rtt_enter in the fast ScenarioConfig (40 ms), below
+		// the probe timeout (75 ms), so ISP-A is degraded, not down;
+		// egress prefers B.
 		{"degradation (+50 ms)", func(ctx context.Context) error { return l.DelayISPA(ctx, 50*time.Millisecond) }, l.UndelayISPA,
 			[]string{"[64501 64500 64500 64500 64500] [64502 64500 64500]"}},
 	}
