@@ -54,9 +54,6 @@ func bench(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("bench: needs root (network namespaces, eBPF, ip6tables)")
-	}
 	if *packets < 1000 || *rounds < 1 || *batch < 1 {
 		return errors.New("bench: -packets must be at least 1000, -rounds and -batch at least 1")
 	}
@@ -71,6 +68,9 @@ func bench(ctx context.Context, args []string) error {
 		default:
 			return fmt.Errorf("bench: -configs: unknown configuration %q", c)
 		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("bench: needs root (network namespaces, eBPF, ip6tables)")
 	}
 	edges := map[string]*benchEdge{}
 	defer func() {
@@ -125,13 +125,17 @@ func benchReport(configs []string, res map[string][]sample, rounds, packets, cpu
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%d rounds, %d packets per burst, sender pinned to CPU %d\n", rounds, packets, cpu)
 	fmt.Fprintf(&b, "absolute figures, median (min..max) over rounds:\n")
-	fmt.Fprintf(&b, "%-16s %30s %24s\n", "config", "pps", "CPU ns/pkt")
+	fmt.Fprintf(&b, "%-16s %29s %23s %20s\n", "config", "pps", "CPU ns/pkt", "forwarded/sent")
 	for _, c := range configs {
 		p, n := summarize(values(res[c], pps)), summarize(values(res[c], cpuNs))
-		fmt.Fprintf(&b, "%-16s %8.0f (%8.0f..%8.0f) %6.0f (%6.0f..%6.0f)\n", c, p.med, p.min, p.max, n.med, n.min, n.max)
+		var sent, rx uint64
+		for _, s := range res[c] {
+			sent, rx = sent+s.sent, rx+s.rx
+		}
+		fmt.Fprintf(&b, "%-16s %8.0f (%8.0f..%8.0f) %6.0f (%6.0f..%6.0f) %10d/%d\n", c, p.med, p.min, p.max, n.med, n.min, n.max, rx, sent)
 	}
 	fmt.Fprintf(&b, "against plain forwarding in the same round, median (min..max) of the per-round ratios:\n")
-	fmt.Fprintf(&b, "%-16s %26s %26s %22s\n", "config", "pps vs plain", "CPU vs plain", "CPU over plain")
+	fmt.Fprintf(&b, "%-16s %24s %24s %23s\n", "config", "pps vs plain", "CPU vs plain", "CPU over plain")
 	for _, c := range configs[1:] {
 		p, n := summarize(ratios(c, pps)), summarize(ratios(c, cpuNs))
 		d := make([]float64, 0, len(res[c]))
@@ -176,10 +180,10 @@ func summarize(v []float64) spread {
 }
 
 type sample struct {
-	rx     uint64
-	pps    float64
-	cpuNs  float64
-	progNs float64 // average run time of npt_egress, with -progstats
+	sent, rx uint64
+	pps      float64
+	cpuNs    float64
+	progNs   float64 // average run time of npt_egress, with -progstats
 }
 
 // benchEdge is one configuration's topology with its translator set up.
@@ -322,7 +326,7 @@ func (e *benchEdge) burst(ctx context.Context, packets, batch, cpu int, progStat
 	if rx == 0 {
 		return sample{}, errors.New("nothing was forwarded")
 	}
-	return sample{rx: rx, pps: float64(rx) / wall.Seconds(), cpuNs: float64(cpuTime.Nanoseconds()) / float64(rx), progNs: progNs}, nil
+	return sample{sent: uint64(packets), rx: rx, pps: float64(rx) / wall.Seconds(), cpuNs: float64(cpuTime.Nanoseconds()) / float64(rx), progNs: progNs}, nil
 }
 
 // attachNoop attaches, with TCX, a program that returns TC_ACT_UNSPEC at
