@@ -44,6 +44,10 @@ type Observed struct {
 	Now time.Time
 	// Started is when the daemon started, for the startup wait.
 	Started time.Time
+	// StartupDone is the previous Desired.StartupDone: once the startup
+	// wait has ended it never starts again (a reload that adds probes
+	// must not withdraw everything while they get their first verdict).
+	StartupDone bool
 	// Uplinks holds what the sources see, by uplink name.
 	Uplinks map[string]UplinkObservation
 	// Overrides holds the operator overrides in force, by uplink name.
@@ -124,6 +128,9 @@ type Desired struct {
 	Uplinks []Decision
 	// Waiting is true during the startup wait: nothing is announced yet.
 	Waiting bool
+	// StartupDone is true from the first decision that is not Waiting on;
+	// it goes into the next Observed.
+	StartupDone bool
 	// FailStatic is true when the safety rule overrode the ladder, and
 	// Alarm says why.
 	FailStatic bool
@@ -172,7 +179,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 
 	// Startup: wait (bounded) until every probed uplink has a verdict.
 	startupEnd := obs.Started.Add(cc.StartupWait)
-	if obs.Now.Before(startupEnd) {
+	if !obs.StartupDone && obs.Now.Before(startupEnd) {
 		for _, u := range cfg.Uplinks {
 			o := obs.Uplinks[u.Name]
 			if o.Probed && o.Health == health.VerdictUnknown && !o.CarrierDown {
@@ -183,6 +190,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			wake(startupEnd)
 		}
 	}
+	d.StartupDone = !d.Waiting
 
 	for i, u := range cfg.Uplinks {
 		o := obs.Uplinks[u.Name]

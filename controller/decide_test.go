@@ -198,8 +198,18 @@ func TestStartupWait(t *testing.T) {
 	}
 	// Every verdict in: no waiting at all.
 	o = obsAllUp(t0.Add(time.Second))
-	if d := Decide(cfg, o); d.Waiting {
-		t.Fatalf("all verdicts known: %s; want no wait", summary(d))
+	d = Decide(cfg, o)
+	if d.Waiting || !d.StartupDone {
+		t.Fatalf("all verdicts known: %s, startup done %v; want no wait, done", summary(d), d.StartupDone)
+	}
+	// Once over, the wait never starts again: an uplink whose probes were
+	// just added by a reload (verdict unknown) within the startup window
+	// must not withdraw the others.
+	o.Now, o.Memory, o.StartupDone = t0.Add(2*time.Second), d.Memory, d.StartupDone
+	setHealth(&o, "isp-b", health.VerdictUnknown)
+	d = Decide(cfg, o)
+	if d.Waiting || len(d.Announcements()["isp-a"]) == 0 || !d.StartupDone {
+		t.Fatalf("a verdict unknown again after the wait ended: %s; want no wait, isp-a announced", summary(d))
 	}
 }
 

@@ -255,7 +255,8 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 }
 
 func (l *Loop) observe(now time.Time) (Observed, []bgp.SessionState, health.Snapshot) {
-	obs := Observed{Now: now, Started: l.started, Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
+	obs := Observed{Now: now, Started: l.started, StartupDone: l.last != nil && l.last.StartupDone,
+		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
 	for k, o := range l.overrides {
 		if o.Active(now) {
 			obs.Overrides[k] = o
