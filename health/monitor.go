@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -96,35 +97,55 @@ type Options struct {
 // uplink. Snapshot, Changed, SetSessionUp and SetCarrier are safe for
 // concurrent use and never block on probing.
 type Monitor struct {
-	clock   Clock
-	log     *slog.Logger
-	carrier CarrierWatcher
-	onProbe func(uplink, target string, rtt time.Duration, err error)
-	changed chan struct{}
-	probers [][]Prober // [uplink][target]
-	scheds  []*targetSched
-	kick    chan struct{} // wakes the scheduler; capacity 1
+	clock     Clock
+	log       *slog.Logger
+	carrier   CarrierWatcher
+	onProbe   func(uplink, target string, rtt time.Duration, err error)
+	newProber func(u Uplink, t Target) (Prober, error)
+	changed   chan struct{}
+	kick      chan struct{}         // wakes the scheduler; capacity 1
+	reconf    chan *Reconfiguration // Commit to the running Run
+	runDone   chan struct{}         // closed when Run has returned
 
 	mu      sync.Mutex
 	uplinks []*uplinkTracker
+	gen     *generation // the probers and schedules of uplinks
+	epoch   uint64      // counts installed configurations
 	seq     uint64
 	started bool
+	stopped bool
+}
+
+// generation is what probes one configuration: the probers and schedules
+// of every target. Run replaces it as a whole when a reconfiguration is
+// committed; the uplinks' trackers (verdicts, windows) outlive it where
+// the uplink's configuration did not change.
+type generation struct {
+	probers [][]Prober // [uplink][target]
+	scheds  []*targetSched
+}
+
+func (g *generation) close() {
+	for _, ps := range g.probers {
+		closeAll(ps)
+	}
 }
 
 // NewMonitor checks opts and builds the probers. It opens no socket: probers
 // open theirs on first use, so a missing device at start makes probes fail
-// rather than the Monitor.
+// rather than the Monitor. With no uplinks the Monitor idles until a
+// reconfiguration gives it some.
 func NewMonitor(opts Options) (*Monitor, error) {
-	if len(opts.Uplinks) == 0 {
-		return nil, errors.New("health: no uplinks to monitor")
-	}
 	m := &Monitor{
-		clock:   opts.Clock,
-		log:     opts.Logger,
-		carrier: opts.Carrier,
-		onProbe: opts.OnProbe,
-		changed: make(chan struct{}, 1),
-		kick:    make(chan struct{}, 1),
+		clock:     opts.Clock,
+		log:       opts.Logger,
+		carrier:   opts.Carrier,
+		onProbe:   opts.OnProbe,
+		newProber: opts.NewProber,
+		changed:   make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		reconf:    make(chan *Reconfiguration),
+		runDone:   make(chan struct{}),
 	}
 	if m.clock == nil {
 		m.clock = realClock{}
@@ -132,12 +153,24 @@ func NewMonitor(opts Options) (*Monitor, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	newProber := opts.NewProber
-	if newProber == nil {
-		newProber = NewProber
+	if m.newProber == nil {
+		m.newProber = NewProber
 	}
+	r, err := m.build(opts.Uplinks, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.uplinks, m.gen = r.uplinks, r.gen
+	return m, nil
+}
+
+// build checks uplinks and builds their trackers, probers and schedules.
+// An uplink of old with the same name, device and health configuration
+// keeps its tracker (verdict, windows, inputs); every prober is new.
+func (m *Monitor) build(uplinks []Uplink, old map[string]*uplinkTracker) (*Reconfiguration, error) {
+	r := &Reconfiguration{m: m, gen: &generation{}, inputsFrom: map[*uplinkTracker]*uplinkTracker{}}
 	seen := map[string]bool{}
-	for i, u := range opts.Uplinks {
+	for i, u := range uplinks {
 		if u.Name == "" || seen[u.Name] {
 			return nil, fmt.Errorf("health: uplinks[%d]: name %q is empty or repeated; give each uplink a unique name", i, u.Name)
 		}
@@ -146,21 +179,34 @@ func NewMonitor(opts Options) (*Monitor, error) {
 		if errs := cfg.Validate(); len(errs) > 0 {
 			return nil, fmt.Errorf("health: uplink %s: %w", u.Name, errors.Join(errs...))
 		}
+	}
+	for _, u := range uplinks {
+		cfg := u.Health
 		var ps []Prober
 		for j, t := range cfg.Targets {
-			p, err := newProber(u, t)
+			p, err := m.newProber(u, t)
 			if err != nil {
 				closeAll(ps)
-				for _, q := range m.probers {
-					closeAll(q)
-				}
+				r.gen.close()
 				return nil, fmt.Errorf("health: uplink %s: targets[%d] %s: %w", u.Name, j, t, err)
 			}
 			ps = append(ps, p)
 		}
-		m.probers = append(m.probers, ps)
-		ut := newUplinkTracker(u.Name, u.Device, cfg)
-		m.uplinks = append(m.uplinks, ut)
+		r.gen.probers = append(r.gen.probers, ps)
+		ut := old[u.Name]
+		switch {
+		case ut != nil && ut.device == u.Device && reflect.DeepEqual(ut.cfg, cfg):
+			r.kept = append(r.kept, u.Name)
+		case ut != nil && ut.device == u.Device:
+			// A new configuration starts new windows, but carrier and
+			// session are facts about the device and the session.
+			nt := newUplinkTracker(u.Name, u.Device, cfg)
+			r.inputsFrom[nt] = ut
+			ut = nt
+		default:
+			ut = newUplinkTracker(u.Name, u.Device, cfg)
+		}
+		r.uplinks = append(r.uplinks, ut)
 		for j, tt := range ut.targets {
 			s := &targetSched{u: ut, tt: tt, p: ps[j]}
 			if ip, ok := ps[j].(*icmpProber); ok {
@@ -168,10 +214,10 @@ func NewMonitor(opts Options) (*Monitor, error) {
 			} else {
 				s.work = make(chan struct{}, 1)
 			}
-			m.scheds = append(m.scheds, s)
+			r.gen.scheds = append(r.gen.scheds, s)
 		}
 	}
-	return m, nil
+	return r, nil
 }
 
 func closeAll(ps []Prober) {
@@ -190,7 +236,9 @@ func closeAll(ps []Prober) {
 // timer (see schedule). ICMP echo requests are sent by the scheduler itself
 // and their replies read by one goroutine per socket; other probers (TCP,
 // HTTP, DNS, or any Prober from Options.NewProber) run in one goroutine per
-// target that waits for the scheduler's go-ahead.
+// target that waits for the scheduler's go-ahead. A committed
+// Reconfiguration stops all of them, closes their probers and starts the
+// new ones.
 func (m *Monitor) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.started {
@@ -198,11 +246,18 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return errors.New("health: Monitor.Run called twice")
 	}
 	m.started = true
+	g := m.gen
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.stopped = true
+		m.mu.Unlock()
+		close(m.runDone)
+	}()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg, readers sync.WaitGroup
+	var wg sync.WaitGroup
 	if m.carrier != nil {
 		wg.Go(func() {
 			err := m.carrier.WatchCarrier(ctx, m.SetCarrier)
@@ -211,21 +266,180 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for _, s := range m.scheds {
+	for {
+		r := m.runGeneration(ctx, g)
+		if r == nil {
+			break
+		}
+		m.mu.Lock()
+		err := m.installLocked(r)
+		g = m.gen
+		m.mu.Unlock()
+		r.applied <- err
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// runGeneration probes with g until ctx is done (it returns nil) or a
+// reconfiguration arrives (it returns it). Either way every goroutine it
+// started has ended and g's probers are closed when it returns.
+func (m *Monitor) runGeneration(ctx context.Context, g *generation) *Reconfiguration {
+	gctx, stop := context.WithCancel(ctx)
+	var wg, readers sync.WaitGroup
+	for _, s := range g.scheds {
 		if s.echo == nil {
-			wg.Go(func() { m.runWorker(ctx, s) })
+			wg.Go(func() { m.runWorker(gctx, s) })
 		}
 	}
-	wg.Go(func() { m.schedule(ctx, &readers) })
-	<-ctx.Done()
+	wg.Go(func() { m.schedule(gctx, g, &readers) })
+	var r *Reconfiguration
+	for r == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case r = <-m.reconf:
+			// Only Run installs while it runs, so a reconfiguration that
+			// is current now stays current until it is installed; a stale
+			// one is refused before anything stops.
+			m.mu.Lock()
+			stale := r.epoch != m.epoch
+			m.mu.Unlock()
+			if stale {
+				r.gen.close()
+				r.applied <- errStale
+				r = nil
+			}
+		}
+	}
+	stop()
 	wg.Wait()
 	// The scheduler has stopped, so no reader starts any more; closing the
 	// sockets ends the readers.
-	for _, ps := range m.probers {
-		closeAll(ps)
-	}
+	g.close()
 	readers.Wait()
-	return context.Cause(ctx)
+	return r
+}
+
+var errStale = errors.New("health: the monitor was reconfigured after this reconfiguration was prepared; prepare it again")
+
+// Reconfiguration is a new set of uplinks prepared for a Monitor: checked,
+// with its probers built. Commit puts it in force; Discard drops it.
+type Reconfiguration struct {
+	m          *Monitor
+	epoch      uint64 // the Monitor's configuration it was prepared against
+	uplinks    []*uplinkTracker
+	gen        *generation
+	kept       []string                          // uplinks whose tracker carries over
+	inputsFrom map[*uplinkTracker]*uplinkTracker // new tracker -> old one (same device)
+	applied    chan error
+	done       bool
+}
+
+// Prepare checks uplinks and builds their probers, without changing what
+// the Monitor probes: a reload can refuse it (Discard) until every other
+// part of the configuration is accepted too, then Commit it. An uplink
+// whose name, device and health block are unchanged keeps its verdict and
+// its measurement windows across the change; a changed uplink starts over
+// (verdict unknown, the controller keeps its last state meanwhile) but
+// keeps its carrier and session inputs if its device is the same; a
+// removed uplink disappears from snapshots. Calls to Prepare and Commit
+// must not interleave with another reconfiguration's.
+func (m *Monitor) Prepare(uplinks []Uplink) (*Reconfiguration, error) {
+	m.mu.Lock()
+	old := make(map[string]*uplinkTracker, len(m.uplinks))
+	for _, u := range m.uplinks {
+		old[u.name] = u
+	}
+	epoch := m.epoch
+	m.mu.Unlock()
+	r, err := m.build(uplinks, old)
+	if err != nil {
+		return nil, err
+	}
+	r.epoch = epoch
+	return r, nil
+}
+
+// Kept names the uplinks whose verdict and windows carry over.
+func (r *Reconfiguration) Kept() []string { return r.kept }
+
+// Discard closes the prepared probers. It does nothing after Commit.
+func (r *Reconfiguration) Discard() {
+	if !r.done {
+		r.done = true
+		r.gen.close()
+	}
+}
+
+// Commit puts r in force. With Run going, it waits until Run has stopped
+// the old probes and started the new ones (or ctx ends: then r may still
+// be applied). It fails if r was prepared against a configuration that is
+// no longer in force, or the Monitor has stopped.
+func (r *Reconfiguration) Commit(ctx context.Context) error {
+	if r.done {
+		return errors.New("health: reconfiguration already committed or discarded")
+	}
+	r.done = true
+	m := r.m
+	m.mu.Lock()
+	switch {
+	case m.stopped:
+		m.mu.Unlock()
+		r.gen.close()
+		return errors.New("health: monitor stopped")
+	case !m.started:
+		// Run reads m.gen under the lock when it starts: installing here
+		// is atomic with respect to that.
+		old := m.gen
+		err := m.installLocked(r)
+		m.mu.Unlock()
+		if err == nil {
+			old.close()
+		}
+		return err
+	}
+	m.mu.Unlock()
+	r.applied = make(chan error, 1)
+	select {
+	case m.reconf <- r:
+	case <-m.runDone:
+		r.gen.close()
+		return errors.New("health: monitor stopped")
+	case <-ctx.Done():
+		r.gen.close()
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.applied:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// installLocked makes r the configuration in force, or closes its probers
+// and fails if r is stale. m.mu must be held.
+func (m *Monitor) installLocked(r *Reconfiguration) error {
+	if r.epoch != m.epoch {
+		r.gen.close()
+		return errStale
+	}
+	m.uplinks, m.gen = r.uplinks, r.gen
+	now := m.clock.Now()
+	for nt, ot := range r.inputsFrom {
+		// A carrier or session already down makes the new tracker down
+		// at once, as it did the old one.
+		nt.carrier, nt.session = ot.carrier, ot.session
+		m.evaluateLocked(nt, now)
+	}
+	m.epoch++
+	// The set of uplinks changed: readers of snapshots should look again.
+	m.seq++
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // targetSched is the scheduling state of one target. The first fields are
@@ -255,7 +469,11 @@ type echoSend struct {
 // is due on the ticks of its interval, counted from start; ticks that pass
 // while its probe runs are dropped but the next probe starts as soon as it
 // ends (like a time.Ticker with its buffered tick).
-func (m *Monitor) schedule(ctx context.Context, readers *sync.WaitGroup) {
+func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.WaitGroup) {
+	if len(g.scheds) == 0 {
+		<-ctx.Done()
+		return
+	}
 	// With the system clock one timer is reset to the next event. Other
 	// clocks offer only tickers: tick at the greatest common divisor of the
 	// intervals (timeouts are then judged on those ticks).
@@ -266,20 +484,20 @@ func (m *Monitor) schedule(ctx context.Context, readers *sync.WaitGroup) {
 		defer timer.Stop()
 		tick = timer.C
 	} else {
-		tk := m.clock.NewTicker(m.tickPeriod())
+		tk := m.clock.NewTicker(g.tickPeriod())
 		defer tk.Stop()
 		tick = tk.C()
 	}
 	now := m.clock.Now()
 	m.mu.Lock()
-	for _, s := range m.scheds {
+	for _, s := range g.scheds {
 		s.due = now
 	}
 	m.mu.Unlock()
 	var sends []echoSend
 	for {
 		var next time.Time
-		sends, next = m.dispatch(now, sends[:0])
+		sends, next = m.dispatch(now, g, sends[:0])
 		for _, e := range sends {
 			m.sendEcho(ctx, readers, e)
 		}
@@ -301,11 +519,11 @@ func (m *Monitor) schedule(ctx context.Context, readers *sync.WaitGroup) {
 // sends, and returns the time of the next event: a tick, or an echo
 // deadline. It never returns a time before now for a probe in flight (that
 // would spin); a probe that ends after its tick wakes the scheduler itself.
-func (m *Monitor) dispatch(now time.Time, sends []echoSend) ([]echoSend, time.Time) {
+func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]echoSend, time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := now.Add(time.Hour)
-	for _, s := range m.scheds {
+	for _, s := range g.scheds {
 		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
 			s.inflight = false
 			m.recordLocked(s.u, s.tt, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
@@ -360,9 +578,9 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // tickPeriod is the greatest common divisor of all targets' intervals.
-func (m *Monitor) tickPeriod() time.Duration {
+func (gen *generation) tickPeriod() time.Duration {
 	var g time.Duration
-	for _, s := range m.scheds {
+	for _, s := range gen.scheds {
 		a, b := g, s.tt.target.Interval
 		for b != 0 {
 			a, b = b, a%b
@@ -502,7 +720,8 @@ func inputOf(up bool) InputState {
 type Snapshot struct {
 	// Seq counts verdict changes since the Monitor was built.
 	Seq uint64
-	// Uplinks in the order of Options.Uplinks.
+	// Uplinks in the order of Options.Uplinks (of the last committed
+	// Reconfiguration's uplinks).
 	Uplinks []UplinkStatus
 }
 

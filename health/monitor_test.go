@@ -279,7 +279,6 @@ func TestNewMonitorRejects(t *testing.T) {
 	bad := good
 	bad.Health.Targets = nil
 	for name, opts := range map[string]Options{
-		"no uplinks":     {},
 		"duplicate name": {Uplinks: []Uplink{good, good}},
 		"invalid config": {Uplinks: []Uplink{bad}},
 	} {
@@ -318,12 +317,12 @@ func TestDispatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	echo, work := m.scheds[0], m.scheds[1]
+	echo, work := m.gen.scheds[0], m.gen.scheds[1]
 	if echo.echo == nil || work.work == nil {
 		t.Fatal("the ICMP target must be sent by the scheduler, the other run by a worker")
 	}
 	ctx := context.Background()
-	for _, s := range m.scheds {
+	for _, s := range m.gen.scheds {
 		s.due = t0
 	}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
@@ -335,7 +334,7 @@ func TestDispatch(t *testing.T) {
 	step := func(d time.Duration, wantSends int, wantNext time.Duration) []echoSend {
 		t.Helper()
 		setClock(d)
-		sends, next := m.dispatch(at(d), nil)
+		sends, next := m.dispatch(at(d), m.gen, nil)
 		if len(sends) != wantSends || !next.Equal(at(wantNext)) {
 			t.Fatalf("at %v: %d sends, next at %v; want %d, %v", d, len(sends), next.Sub(t0), wantSends, wantNext)
 		}
