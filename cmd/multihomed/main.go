@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -118,13 +119,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	defer egress.Close()
 
 	// Probes: per-uplink tables and rules pin them to their uplink.
-	var monitor *health.Monitor
-	var probed []health.Uplink
-	for _, u := range cfg.Uplinks {
-		if u.Health != nil {
-			probed = append(probed, health.Uplink{Name: u.Name, Device: u.Interface, Health: *u.Health})
-		}
-	}
+	probed := probedUplinks(cfg)
 	probeTables, err := fib.NewProbeTables("", 0)
 	if err != nil {
 		return err
@@ -139,20 +134,17 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	onProbe := func(uplink, target string, rtt time.Duration, err error) {
 		metrics.ObserveProbe(uplink, target, rtt, err)
 	}
-	if len(probed) > 0 {
-		monitor, err = health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log, OnProbe: onProbe})
-		if err != nil {
-			return err
-		}
+	// Always a monitor, idle when nothing is probed, so that a reload can
+	// add health blocks.
+	monitor, err := health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log, OnProbe: onProbe})
+	if err != nil {
+		return err
 	}
 
-	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Logger: log}
-	if monitor != nil {
-		deps.Health = monitor
-	}
+	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
-	store := &configStore{cfg: cfg, path: path, flags: cmd, loop: loop, log: log}
+	store := &configStore{cfg: cfg, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
 	svc := api.NewServer(api.Options{Controller: loop, Config: store, Logger: log, WatchBuffer: cfg.API.WatchBuffer})
 
 	hup := make(chan os.Signal, 1)
@@ -165,9 +157,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
-	if monitor != nil {
-		g.Go(func() error { return monitor.Run(ctx) })
-	}
+	g.Go(func() error { return monitor.Run(ctx) })
 	// The NOC API and metrics: a listener that cannot be set up stops the
 	// daemon (a site that cannot be drained is a misconfigured site).
 	if cfg.API.Socket != "" || cfg.API.TCP != nil {
@@ -213,10 +203,11 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 // configStore holds the configuration in force and reloads it, for SIGHUP
 // and the API alike (api.ConfigStore). Reloads are serialized.
 type configStore struct {
-	path  string
-	flags *cobra.Command
-	loop  *controller.Loop
-	log   *slog.Logger
+	path    string
+	flags   *cobra.Command
+	loop    *controller.Loop
+	monitor *health.Monitor
+	log     *slog.Logger
 
 	mu sync.Mutex
 	// cfg is the configuration in force, guarded by mu.
@@ -237,8 +228,9 @@ func (s *configStore) Validate(text []byte) error {
 }
 
 // Reload implements api.ConfigStore: the file at path is read and
-// validated; if it is accepted the loop applies it, else the running
-// configuration stays.
+// validated, changed health probes are prepared (their probers built); if
+// everything is accepted the loop applies the configuration and the new
+// probes start, else the running configuration stays whole.
 func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,17 +239,33 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var warnings []string
-	if !reflect.DeepEqual(healthOf(s.cfg), healthOf(cfg)) || s.cfg.Egress != cfg.Egress {
-		warnings = append(warnings, "health probes and egress settings change on restart only; the running ones stay")
+	if s.cfg.Egress.Table != cfg.Egress.Table || s.cfg.Egress.Protocol != cfg.Egress.Protocol {
+		warnings = append(warnings, "egress.table and egress.protocol change on restart only; the running ones stay")
 	}
 	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
 	}
-	for _, w := range warnings {
-		s.log.Warn("reload: " + w)
+	var probes *health.Reconfiguration
+	if next := probedUplinks(cfg); !reflect.DeepEqual(probedUplinks(s.cfg), next) {
+		if probes, err = s.monitor.Prepare(next); err != nil {
+			return nil, fmt.Errorf("reload refused: health probes: %w", err)
+		}
 	}
 	if err := s.loop.Reload(ctx, cfg); err != nil {
+		if probes != nil {
+			probes.Discard()
+		}
 		return nil, fmt.Errorf("reload refused by the controller (restart to apply node or listen_port changes): %w", err)
+	}
+	if probes != nil {
+		if err := probes.Commit(ctx); err != nil {
+			warnings = append(warnings, "health probes unchanged: "+err.Error())
+		} else {
+			s.log.Info("health probes reconfigured", "kept", strings.Join(probes.Kept(), ","))
+		}
+	}
+	for _, w := range warnings {
+		s.log.Warn("reload: " + w)
 	}
 	s.cfg = cfg
 	s.log.Info("config reloaded", "file", s.path)
@@ -276,10 +284,14 @@ func logReloadError(log *slog.Logger, err error) {
 	log.Error("reload rejected; the running config stays", "error", err)
 }
 
-func healthOf(cfg *config.Config) []*health.Config {
-	var out []*health.Config
+// probedUplinks lists the uplinks of cfg that have a health block, as the
+// monitor takes them.
+func probedUplinks(cfg *config.Config) []health.Uplink {
+	var out []health.Uplink
 	for _, u := range cfg.Uplinks {
-		out = append(out, u.Health)
+		if u.Health != nil {
+			out = append(out, health.Uplink{Name: u.Name, Device: u.Interface, Health: *u.Health})
+		}
 	}
 	return out
 }
