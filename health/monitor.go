@@ -25,7 +25,9 @@ const (
 // Prober sends one probe. Probe returns the round-trip time of a successful
 // probe, or an error saying what failed. It must return by the time ctx is
 // done (the target's timeout). A Prober is used by one goroutine at a time;
-// if it also implements io.Closer, the Monitor closes it when Run returns.
+// if it also implements io.Closer, the Monitor closes it when it is done
+// with it: when Run returns, when a committed Reconfiguration replaces it,
+// or when a Reconfiguration is discarded or refused.
 type Prober interface {
 	Probe(ctx context.Context) (time.Duration, error)
 }
@@ -75,7 +77,8 @@ type Uplink struct {
 
 // Options configure a Monitor.
 type Options struct {
-	// Uplinks to probe, at least one, with unique names.
+	// Uplinks to probe, with unique names; none makes an idle Monitor
+	// until a Reconfiguration gives it some.
 	Uplinks []Uplink
 	// NewProber builds the prober of one target; nil means the real probers
 	// (NewProber in this package).
@@ -109,8 +112,9 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	uplinks []*uplinkTracker
-	gen     *generation // the probers and schedules of uplinks
-	epoch   uint64      // counts installed configurations
+	gen     *generation           // the probers and schedules of uplinks
+	epoch   uint64                // counts installed configurations
+	links   map[string]InputState // carrier by device, of every device reported
 	seq     uint64
 	started bool
 	stopped bool
@@ -371,10 +375,13 @@ func (r *Reconfiguration) Discard() {
 	}
 }
 
-// Commit puts r in force. With Run going, it waits until Run has stopped
-// the old probes and started the new ones (or ctx ends: then r may still
-// be applied). It fails if r was prepared against a configuration that is
-// no longer in force, or the Monitor has stopped.
+// Commit puts r in force. With Run going, it hands r to Run and waits
+// until Run has stopped the old probes (in-flight TCP, HTTP and DNS probes
+// end within their timeout) and installed r; the new probes start right
+// after. ctx only bounds the wait for Run to take r: once taken, Commit
+// reports the outcome whatever ctx does. It fails if r was prepared
+// against a configuration that is no longer in force, or the Monitor has
+// stopped.
 func (r *Reconfiguration) Commit(ctx context.Context) error {
 	if r.done {
 		return errors.New("health: reconfiguration already committed or discarded")
@@ -409,12 +416,8 @@ func (r *Reconfiguration) Commit(ctx context.Context) error {
 		r.gen.close()
 		return ctx.Err()
 	}
-	select {
-	case err := <-r.applied:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Run answers every reconfiguration it takes, after a bounded wait.
+	return <-r.applied
 }
 
 // installLocked makes r the configuration in force, or closes its probers
@@ -426,11 +429,20 @@ func (m *Monitor) installLocked(r *Reconfiguration) error {
 	}
 	m.uplinks, m.gen = r.uplinks, r.gen
 	now := m.clock.Now()
-	for nt, ot := range r.inputsFrom {
-		// A carrier or session already down makes the new tracker down
-		// at once, as it did the old one.
-		nt.carrier, nt.session = ot.carrier, ot.session
-		m.evaluateLocked(nt, now)
+	for _, u := range m.uplinks {
+		ot, changed := r.inputsFrom[u]
+		if changed {
+			u.session = ot.session
+		}
+		if c, ok := m.links[u.device]; ok && u.device != "" && u.carrier != c {
+			// A new tracker learns the device's carrier at once (the
+			// watcher reports changes only); a link already down makes
+			// the uplink down now, not after its next flap.
+			u.carrier = c
+			m.evaluateLocked(u, now)
+		} else if changed && u.session == InputDown {
+			m.evaluateLocked(u, now)
+		}
 	}
 	m.epoch++
 	// The set of uplinks changed: readers of snapshots should look again.
@@ -443,7 +455,7 @@ func (m *Monitor) installLocked(r *Reconfiguration) error {
 }
 
 // targetSched is the scheduling state of one target. The first fields are
-// set by NewMonitor and then only read.
+// set by build and then only read.
 type targetSched struct {
 	u    *uplinkTracker
 	tt   *targetTracker
@@ -699,6 +711,10 @@ func (m *Monitor) SetSessionUp(uplink string, up bool) {
 func (m *Monitor) SetCarrier(device string, up bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.links == nil {
+		m.links = map[string]InputState{}
+	}
+	m.links[device] = inputOf(up) // for uplinks a reconfiguration adds
 	for _, u := range m.uplinks {
 		if u.device != "" && u.device == device && u.carrier != inputOf(up) {
 			u.carrier = inputOf(up)
@@ -718,7 +734,8 @@ func inputOf(up bool) InputState {
 // Snapshot is the health of every uplink at one moment. It is a copy: the
 // caller may keep it and modify it.
 type Snapshot struct {
-	// Seq counts verdict changes since the Monitor was built.
+	// Seq counts verdict changes, and committed reconfigurations, since the
+	// Monitor was built.
 	Seq uint64
 	// Uplinks in the order of Options.Uplinks (of the last committed
 	// Reconfiguration's uplinks).
