@@ -100,12 +100,10 @@ func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case err := <-c.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// The loop answers every command it takes, promptly: once taken, the
+	// caller learns the outcome whatever ctx does (an error here after the
+	// command was applied would make callers act on a wrong answer).
+	return <-c.reply
 }
 
 // handle runs a command on the loop goroutine.
@@ -158,6 +156,13 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		for k := range l.overrides {
 			if !l.hasUplink(k) {
 				delete(l.overrides, k)
+			}
+		}
+		// Probes the caller starts next must find their tables and rules
+		// in place; the next pass applies them again (and retries).
+		if l.deps.ProbeTables != nil {
+			if _, err := l.deps.ProbeTables.Set(ctx, ProbeTablesFor(l.cfg)); err != nil {
+				l.log.Warn("reload: probe tables", "error", err)
 			}
 		}
 	}

@@ -49,8 +49,8 @@ type Health interface {
 	Changed() <-chan struct{}
 }
 
-// Deps are the loop's sources and appliers. Health may be nil when no
-// uplink is probed.
+// Deps are the loop's sources and appliers. Health may be nil (nothing is
+// probed); the daemon always passes its monitor, idle when nothing is.
 type Deps struct {
 	Speaker     Speaker
 	Egress      Egress
