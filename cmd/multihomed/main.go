@@ -136,7 +136,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	}
 	// Always a monitor, idle when nothing is probed, so that a reload can
 	// add health blocks.
-	monitor, err := health.NewMonitor(health.Options{Uplinks: probed, Carrier: fib.LinkWatcher{}, Logger: log, OnProbe: onProbe})
+	monitor, err := health.NewMonitor(health.Options{Uplinks: probed, Logger: log, OnProbe: onProbe})
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
-	store := &configStore{cfg: cfg, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
+	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
 	svc := api.NewServer(api.Options{Controller: loop, Config: store, Logger: log, WatchBuffer: cfg.API.WatchBuffer})
 
 	hup := make(chan os.Signal, 1)
@@ -157,7 +157,14 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
-	g.Go(func() error { return monitor.Run(ctx) })
+	g.Go(func() error {
+		// Run returns the context's cause when the daemon stops: that is
+		// a clean stop, not an error (exit status 0 on SIGTERM).
+		if err := monitor.Run(ctx); ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
 	// The NOC API and metrics: a listener that cannot be set up stops the
 	// daemon (a site that cannot be drained is a misconfigured site).
 	if cfg.API.Socket != "" || cfg.API.TCP != nil {
@@ -169,9 +176,14 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
-		// watcher if its netlink socket fails.
+		// watcher if its netlink socket fails. One watcher feeds the loop
+		// and the health monitor.
+		carrier := func(device string, up bool) {
+			loop.SetCarrier(device, up)
+			monitor.SetCarrier(device, up)
+		}
 		for {
-			err := fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier)
+			err := fib.LinkWatcher{}.WatchCarrier(ctx, carrier)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -212,6 +224,10 @@ type configStore struct {
 	mu sync.Mutex
 	// cfg is the configuration in force, guarded by mu.
 	cfg *config.Config
+	// probed is what the health monitor runs, guarded by mu. It changes
+	// only when a reconfiguration was committed, so a reload that could
+	// not start new probes is retried by the next one.
+	probed []health.Uplink
 }
 
 // Current implements api.ConfigStore.
@@ -245,8 +261,13 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
 	}
+	// What the controller would refuse is refused before anything changes.
+	if cfg.Node != s.cfg.Node || cfg.BGP.ListenPort != s.cfg.BGP.ListenPort {
+		return nil, errors.New("reload refused: node.* and bgp.listen_port change on restart only; the running configuration stays")
+	}
+	next := probedUplinks(cfg)
 	var probes *health.Reconfiguration
-	if next := probedUplinks(cfg); !reflect.DeepEqual(probedUplinks(s.cfg), next) {
+	if !reflect.DeepEqual(s.probed, next) {
 		if probes, err = s.monitor.Prepare(next); err != nil {
 			return nil, fmt.Errorf("reload refused: health probes: %w", err)
 		}
@@ -258,9 +279,13 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("reload refused by the controller (restart to apply node or listen_port changes): %w", err)
 	}
 	if probes != nil {
-		if err := probes.Commit(ctx); err != nil {
-			warnings = append(warnings, "health probes unchanged: "+err.Error())
+		// Not cancellable: the controller already runs the new
+		// configuration, whose probe tables the new probes need. Run takes
+		// it at once unless it is stopping.
+		if err := probes.Commit(context.WithoutCancel(ctx)); err != nil {
+			warnings = append(warnings, "health probes unchanged (the next reload retries): "+err.Error())
 		} else {
+			s.probed = next
 			s.log.Info("health probes reconfigured", "kept", strings.Join(probes.Kept(), ","))
 		}
 	}

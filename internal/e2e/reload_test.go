@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,7 +19,22 @@ type probeView struct {
 	Probed  bool
 	Verdict string
 	Since   string
-	Targets []struct{ Target string }
+	Targets []struct {
+		Target string
+		Probes string // protojson writes uint64 as a string
+	}
+}
+
+// probes returns how many probes the uplink's first target has sent.
+func (p probeView) probes() int {
+	if len(p.Targets) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(p.Targets[0].Probes)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func probesOf(t *testing.T, socket string) (map[string]probeView, error) {
@@ -57,6 +73,14 @@ func TestReloadHealthProbes(t *testing.T) {
 	}
 	sock = t.TempDir() + "/api.sock"
 	e := start(t, lab.Options{}, cfg(blockA, ""))
+	// Both uplinks up in the controller (BGP established) first, so that
+	// nothing but the reloads moves them.
+	for _, u := range []string{"isp-a", "isp-b"} {
+		eventually(t, u+" up", 90*time.Second, func() (bool, string) {
+			st, n, _, err := uplinkState(t, sock, u)
+			return err == nil && st == "up" && n > 0, fmt.Sprintf("%s %d %v", st, n, err)
+		})
+	}
 	var before map[string]probeView
 	eventually(t, "ISP-A probed and up", 90*time.Second, func() (bool, string) {
 		var err error
@@ -104,15 +128,23 @@ func TestReloadHealthProbes(t *testing.T) {
 	if n := len(ev.Events); n > 0 {
 		lastSeq = ev.Events[n-1].Seq
 	}
+	mid, err := probesOf(t, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	slowA := strings.Replace(blockA, "interval: 50ms", "interval: 100ms", 1)
 	reloadAndWait(cfg(slowA, blockB), "ISP-A probes changed")
 	if !strings.Contains(e.daemon.Log(), "kept=isp-b") {
 		t.Errorf("the reload did not keep ISP-B's probes:\n%s", tail(e.daemon.Log(), 10))
 	}
+	// Right after the reload: ISP-B's windows carried over (its probe
+	// count went on), ISP-A's started again.
+	if p, err := probesOf(t, sock); err != nil || p["isp-b"].probes() < mid["isp-b"].probes() || p["isp-a"].probes() >= mid["isp-a"].probes() {
+		t.Errorf("probe counts across the change: before %+v, after %+v (%v); want ISP-B's going on, ISP-A's restarted", mid, p, err)
+	}
 	eventually(t, "ISP-A up again on its new probes", 30*time.Second, func() (bool, string) {
 		p, err := probesOf(t, sock)
-		return err == nil && p["isp-a"].Verdict == "up" && p["isp-a"].Since != before["isp-a"].Since && p["isp-b"].Since == after["isp-b"].Since,
-			fmt.Sprintf("%+v %v", p, err)
+		return err == nil && p["isp-a"].Verdict == "up" && p["isp-a"].Since != before["isp-a"].Since, fmt.Sprintf("%+v %v", p, err)
 	})
 	out, _, _ = mhctl(t, sock, "events", "--after", lastSeq, "-o", "json")
 	var since struct {
