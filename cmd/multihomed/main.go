@@ -58,6 +58,9 @@ func newConfigCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d uplinks, %d site prefixes, profile %s)\n", args[0], len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
+			for _, p := range config.Advice(cfg) {
+				fmt.Fprintf(cmd.OutOrStdout(), "advice: %s\n", p)
+			}
 			return nil
 		},
 	})
@@ -154,6 +157,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 
+	for _, p := range config.Advice(cfg) {
+		log.Warn("config advice", "path", p.Path, "advice", p.Message)
+	}
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
@@ -255,6 +261,9 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var warnings []string
+	for _, p := range config.Advice(cfg) {
+		warnings = append(warnings, "advice: "+p.String())
+	}
 	if s.cfg.Egress.Table != cfg.Egress.Table || s.cfg.Egress.Protocol != cfg.Egress.Protocol {
 		warnings = append(warnings, "egress.table and egress.protocol change on restart only; the running ones stay")
 	}
