@@ -220,9 +220,12 @@ func (f *fakeConfig) Current() (*config.Config, string) {
 	return f.cfg, "/etc/multihomed/multihomed.yaml"
 }
 
-func (f *fakeConfig) Validate(text []byte) error {
-	_, err := config.Parse("request", text, nil)
-	return err
+func (f *fakeConfig) Validate(text []byte) ([]config.Problem, error) {
+	cfg, err := config.Parse("request", text, nil)
+	if err != nil {
+		return nil, err
+	}
+	return config.Advice(cfg), nil
 }
 
 func (f *fakeConfig) Reload(context.Context) ([]string, error) {

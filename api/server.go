@@ -42,7 +42,8 @@ type ConfigStore interface {
 	// Current returns the configuration in force and the file it came from.
 	Current() (*config.Config, string)
 	// Validate checks configuration text; a rejection is a *config.Error.
-	Validate(text []byte) error
+	// For valid text it returns the configuration's advice (config.Advice).
+	Validate(text []byte) ([]config.Problem, error)
 	// Reload reads the file again, validates and applies it. It returns
 	// warnings about settings that change only on restart; a rejected file
 	// is a *config.Error and leaves the running configuration in place.
@@ -192,9 +193,13 @@ func (s *Server) ValidateConfig(ctx context.Context, req *apiv1.ValidateConfigRe
 	if len(req.GetConfig()) > MaxConfigLen {
 		return nil, statusOf(fmt.Errorf("%w: config is %d bytes; the limit is %d", ErrInvalidRequest, len(req.GetConfig()), MaxConfigLen))
 	}
-	err := s.cfg.Validate([]byte(req.GetConfig()))
+	advice, err := s.cfg.Validate([]byte(req.GetConfig()))
 	if err == nil {
-		return &apiv1.ValidateConfigResponse{Valid: true}, nil
+		resp := &apiv1.ValidateConfigResponse{Valid: true}
+		for _, p := range advice {
+			resp.Advice = append(resp.Advice, &apiv1.Problem{Path: p.Path, Message: p.Message})
+		}
+		return resp, nil
 	}
 	problems := problemsOf(err)
 	if problems == nil {

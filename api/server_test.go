@@ -406,7 +406,17 @@ func TestConfigCalls(t *testing.T) {
 	broken := strings.NewReplacer("asn: 64500", "asn: 0", `"2001:db8:2000:1::1"`, `"zz"`, "name: isp-b", "name: isp-a").Replace(testConfig)
 	wantPaths := []string{"node.asn", "uplinks[1].name", "uplinks[1].bgp.neighbor"}
 
-	v, err := cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: broken})
+	// Valid, with advice: a health block with a single target.
+	advised := strings.Replace(testConfig, `prepend: 1}`, "prepend: 1}\n    health: {targets: [\"icmp://2001:db8:9000:1::10\"]}", 1)
+	v, err := cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: advised})
+	if err != nil || !v.GetValid() || len(v.GetAdvice()) != 1 || v.GetAdvice()[0].GetPath() != "uplinks[1].health.targets" {
+		t.Fatalf("validate with one probe target: %v, %v; want valid with advice at uplinks[1].health.targets", v, err)
+	}
+	if v, err := cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: testConfig}); err != nil || !v.GetValid() || len(v.GetAdvice()) != 0 {
+		t.Fatalf("validate the plain config: %v, %v; want valid without advice", v, err)
+	}
+
+	v, err = cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: broken})
 	if err != nil || v.GetValid() {
 		t.Fatalf("validate broken: %v, %v", v, err)
 	}

@@ -1984,9 +1984,12 @@ func (x *Problem) GetMessage() string {
 }
 
 type ValidateConfigResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Valid         bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	Problems      []*Problem             `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Valid    bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	Problems []*Problem             `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// advice, for a valid configuration: settings that are allowed but
+	// probably not meant (they never stop the daemon).
+	Advice        []*Problem `protobuf:"bytes,3,rep,name=advice,proto3" json:"advice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2035,6 +2038,13 @@ func (x *ValidateConfigResponse) GetProblems() []*Problem {
 	return nil
 }
 
+func (x *ValidateConfigResponse) GetAdvice() []*Problem {
+	if x != nil {
+		return x.Advice
+	}
+	return nil
+}
+
 type ReloadConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2075,7 +2085,8 @@ type ReloadConfigResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// file is the configuration file that was applied.
 	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	// warnings name settings that change only on restart.
+	// warnings name settings that change only on restart, health probes that
+	// could not be restarted, and the configuration's advice.
 	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2365,10 +2376,11 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06config\x18\x01 \x01(\tR\x06config\"7\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"b\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x92\x01\n" +
 	"\x16ValidateConfigResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x122\n" +
-	"\bproblems\x18\x02 \x03(\v2\x16.multihomed.v1.ProblemR\bproblems\"\x15\n" +
+	"\bproblems\x18\x02 \x03(\v2\x16.multihomed.v1.ProblemR\bproblems\x12.\n" +
+	"\x06advice\x18\x03 \x03(\v2\x16.multihomed.v1.ProblemR\x06advice\"\x15\n" +
 	"\x13ReloadConfigRequest\"F\n" +
 	"\x14ReloadConfigResponse\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x1a\n" +
@@ -2475,29 +2487,30 @@ var file_multihomed_proto_depIdxs = []int32{
 	34, // 31: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
 	10, // 32: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
 	27, // 33: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	0,  // 34: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 35: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	14, // 36: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	17, // 37: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	19, // 38: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	21, // 39: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	26, // 40: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	29, // 41: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	31, // 42: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	1,  // 43: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 44: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 45: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 46: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 47: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	25, // 48: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	28, // 49: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	30, // 50: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	32, // 51: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	27, // 34: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 35: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	12, // 36: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	14, // 37: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	17, // 38: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	19, // 39: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	21, // 40: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	26, // 41: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	29, // 42: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	31, // 43: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	1,  // 44: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	13, // 45: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	15, // 46: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	18, // 47: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	20, // 48: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	25, // 49: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	28, // 50: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	30, // 51: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	32, // 52: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	44, // [44:53] is the sub-list for method output_type
+	35, // [35:44] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }

@@ -453,8 +453,11 @@ func (o *options) configCmd() *cobra.Command {
 			}
 			if err := o.print(cmd.OutOrStdout(), resp, func() error {
 				if resp.GetValid() {
-					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
-					return err
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
+					for _, p := range resp.GetAdvice() {
+						fmt.Fprintf(cmd.OutOrStdout(), "advice: %s: %s\n", dash(p.GetPath()), p.GetMessage())
+					}
+					return nil
 				}
 				for _, p := range resp.GetProblems() {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", dash(p.GetPath()), p.GetMessage())

@@ -244,9 +244,12 @@ func (s *configStore) Current() (*config.Config, string) {
 }
 
 // Validate implements api.ConfigStore.
-func (s *configStore) Validate(text []byte) error {
-	_, err := config.Parse("request", text, nil)
-	return err
+func (s *configStore) Validate(text []byte) ([]config.Problem, error) {
+	cfg, err := config.Parse("request", text, nil)
+	if err != nil {
+		return nil, err
+	}
+	return config.Advice(cfg), nil
 }
 
 // Reload implements api.ConfigStore: the file at path is read and
