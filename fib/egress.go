@@ -65,22 +65,52 @@ type Egress struct {
 	h        *netlink.Handle
 	table    int
 	protocol int
+	// retired are earlier (table, protocol) pairs whose routes the next
+	// Set removes, after the new ones are in place (Retarget).
+	retired []egressTarget
 }
+
+type egressTarget struct{ table, protocol int }
 
 // NewEgress opens netlink in the named namespace ("" for the current one)
 // for routes in table with the given protocol number.
 func NewEgress(netnsName string, table, protocol int) (*Egress, error) {
-	if protocol == ProbeRouteProtocol {
-		return nil, fmt.Errorf("fib: egress route protocol %d is the probe tables' own; choose another", protocol)
-	}
-	if protocol < 5 || protocol > 255 || table <= 0 {
-		return nil, fmt.Errorf("fib: egress table %d / protocol %d unusable", table, protocol)
+	if err := checkEgressTarget(table, protocol); err != nil {
+		return nil, err
 	}
 	h, err := newHandle(netnsName)
 	if err != nil {
 		return nil, err
 	}
 	return &Egress{h: h, table: table, protocol: protocol}, nil
+}
+
+func checkEgressTarget(table, protocol int) error {
+	if protocol == ProbeRouteProtocol {
+		return fmt.Errorf("fib: egress route protocol %d is the probe tables' own; choose another", protocol)
+	}
+	if protocol < 5 || protocol > 255 || table <= 0 {
+		return fmt.Errorf("fib: egress table %d / protocol %d unusable", table, protocol)
+	}
+	return nil
+}
+
+// Retarget moves the egress routes to table and protocol from the next Set
+// on: that Set installs them there first, then removes the routes the
+// previous table and protocol held (a move within one table replaces each
+// route in place, so forwarding never lacks a default). Until a Set has
+// removed them, the old routes stay retired and every Set tries again.
+func (e *Egress) Retarget(table, protocol int) error {
+	if err := checkEgressTarget(table, protocol); err != nil {
+		return err
+	}
+	if table == e.table && protocol == e.protocol {
+		return nil
+	}
+	old := egressTarget{e.table, e.protocol}
+	e.retired = slices.DeleteFunc(append(e.retired, old), func(t egressTarget) bool { return t == egressTarget{table, protocol} })
+	e.table, e.protocol = table, protocol
+	return nil
 }
 
 // Close releases the netlink handle; the routes stay (a restarting daemon
@@ -127,7 +157,35 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 			errs = append(errs, fmt.Errorf("fib: delete %s: %w", e.describe(h), err))
 		}
 	}
+	if len(errs) == 0 {
+		// The new routes are in place: the retired ones can go.
+		e.retired = slices.DeleteFunc(e.retired, func(t egressTarget) bool {
+			if err := e.removeAll(t); err != nil {
+				errs = append(errs, err)
+				return false
+			}
+			return true
+		})
+	}
 	return e.stateWith(errors.Join(errs...))
+}
+
+// removeAll deletes every default route of a retired table and protocol.
+func (e *Egress) removeAll(t egressTarget) error {
+	routes, err := e.ownedBy(t)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range routes {
+		if !isDefault(r.Dst) {
+			continue
+		}
+		if err := e.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("fib: delete %s from retired table %d protocol %d: %w", e.describe(r), t.table, t.protocol, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (e *Egress) stateWith(err error) ([]EgressRoute, error) {
@@ -201,7 +259,12 @@ func (e *Egress) desired(paths []EgressPath, ecmp bool) ([]*netlink.Route, error
 // owned lists the routes in our table with our protocol, retrying a dump
 // the kernel interrupted (the table changed under it).
 func (e *Egress) owned() ([]netlink.Route, error) {
-	filter := &netlink.Route{Table: e.table, Protocol: netlink.RouteProtocol(e.protocol)}
+	return e.ownedBy(egressTarget{e.table, e.protocol})
+}
+
+// ownedBy lists the routes of table t.table with protocol t.protocol.
+func (e *Egress) ownedBy(t egressTarget) ([]netlink.Route, error) {
+	filter := &netlink.Route{Table: t.table, Protocol: netlink.RouteProtocol(t.protocol)}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var routes []netlink.Route

@@ -174,3 +174,66 @@ func TestEgressRefusesProbeProtocol(t *testing.T) {
 		t.Fatal("NewEgress accepted the probe tables' protocol")
 	}
 }
+
+// TestEgressRetarget: moving the routes to another table, then to another
+// protocol in that table, installs them in the new place before the old
+// ones go, and leaves routes we do not own alone.
+func TestEgressRetarget(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	// Not ours: another protocol in the tables we move through.
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::9", "dev", "up-b", "table", "200", "metric", "5", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEgress(n.Name, 100, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Set(ctx, []EgressPath{pathA, pathB}, false); err != nil {
+		t.Fatal(err)
+	}
+	table := func(tb string) string { return routesOf(t, n, "ip", "-6", "route", "show", "table", tb, "default") }
+	if got := table("100"); strings.Count(got, "proto 78") != 2 {
+		t.Fatalf("table 100 before the move:\n%s", got)
+	}
+
+	if err := e.Retarget(200, 78); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := table("200"); strings.Count(got, "proto 78") != 2 || !strings.Contains(got, "proto static metric 5") {
+		t.Fatalf("table 200 after the move:\n%s", got)
+	}
+	if got := table("100"); got != "" {
+		t.Fatalf("table 100 after the move still has:\n%s", got)
+	}
+	if len(st) != 4 {
+		t.Fatalf("state after the move: %s", states(st))
+	}
+
+	// Another protocol in the same table: replaced in place.
+	if err := e.Retarget(200, 79); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Set(ctx, []EgressPath{pathA, pathB}, false); err != nil {
+		t.Fatal(err)
+	}
+	got := table("200")
+	if strings.Count(got, "proto 79") != 2 || strings.Contains(got, "proto 78") || !strings.Contains(got, "proto static metric 5") {
+		t.Fatalf("table 200 after the protocol change:\n%s", got)
+	}
+	if got4 := routesOf(t, n, "ip", "-4", "route", "show", "table", "200", "default"); strings.Count(got4, "proto 79") != 2 {
+		t.Fatalf("IPv4 after the protocol change:\n%s", got4)
+	}
+
+	if err := e.Retarget(200, ProbeRouteProtocol); err == nil {
+		t.Error("Retarget accepted the probe tables' protocol")
+	}
+	if err := e.Retarget(200, 79); err != nil {
+		t.Errorf("Retarget to where it is: %v", err)
+	}
+}
