@@ -152,6 +152,14 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 			}
 			l.log.Error("reload: applying to the speaker", "error", err)
 		}
+		if eg, ok := l.deps.Egress.(interface{ Retarget(table, protocol int) error }); ok &&
+			(c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol) {
+			// The next pass installs the routes in the new table (or with
+			// the new protocol) before it removes the old ones.
+			if err := eg.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
+				l.log.Error("reload: egress table/protocol unchanged", "error", err)
+			}
+		}
 		l.cfg = c.cfg
 		for k := range l.overrides {
 			if !l.hasUplink(k) {

@@ -134,9 +134,17 @@ func (f *fakeSpeaker) snapshot() (map[string][]bgp.Announcement, int, int) {
 }
 
 type fakeEgress struct {
-	mu    sync.Mutex
-	paths []fib.EgressPath
-	sets  int
+	mu      sync.Mutex
+	paths   []fib.EgressPath
+	sets    int
+	targets []string // Retarget calls, as "table/protocol"
+}
+
+func (f *fakeEgress) Retarget(table, protocol int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.targets = append(f.targets, fmt.Sprintf("%d/%d", table, protocol))
+	return nil
 }
 
 func (f *fakeEgress) Set(_ context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error) {
@@ -388,5 +396,30 @@ func TestUndrainLiftsOnlyDrains(t *testing.T) {
 	})
 	if _, err := r.loop.Undrain(ctx, "isp-x"); !errors.Is(err, ErrUnknownUplink) {
 		t.Fatalf("undrain of an unknown uplink: %v", err)
+	}
+}
+
+// TestReloadRetargetsEgress: a reload that changes egress.table or
+// egress.protocol moves the routes (Retarget), one that does not, does not.
+func TestReloadRetargetsEgress(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	defer r.cancel() // before goleak looks
+	ctx := context.Background()
+	same := *cfg
+	if err := r.loop.Reload(ctx, &same); err != nil {
+		t.Fatal(err)
+	}
+	moved := *cfg
+	moved.Egress.Table, moved.Egress.Protocol = 100, 79
+	if err := r.loop.Reload(ctx, &moved); err != nil {
+		t.Fatal(err)
+	}
+	r.eg.mu.Lock()
+	got := slices.Clone(r.eg.targets)
+	r.eg.mu.Unlock()
+	if !slices.Equal(got, []string{"100/79"}) {
+		t.Fatalf("Retarget calls %v, want [100/79]", got)
 	}
 }

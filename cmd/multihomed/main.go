@@ -267,9 +267,6 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	for _, p := range config.Advice(cfg) {
 		warnings = append(warnings, "advice: "+p.String())
 	}
-	if s.cfg.Egress.Table != cfg.Egress.Table || s.cfg.Egress.Protocol != cfg.Egress.Protocol {
-		warnings = append(warnings, "egress.table and egress.protocol change on restart only; the running ones stay")
-	}
 	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
 	}

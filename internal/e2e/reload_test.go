@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -58,7 +59,8 @@ func probesOf(t *testing.T, socket string) (map[string]probeView, error) {
 	return m, nil
 }
 
-// TestReloadHealthProbes: SIGHUP applies health changes without a restart.
+// TestReloadHealthProbes: SIGHUP applies health (and egress) changes
+// without a restart.
 // Adding a health block to ISP-B starts its probes while ISP-A's verdict
 // carries over untouched (same since); changing ISP-A's block restarts
 // only ISP-A's probes, and its controller state never leaves up meanwhile
@@ -66,6 +68,7 @@ func probesOf(t *testing.T, socket string) (map[string]probeView, error) {
 // changes nothing leaves every probe alone.
 func TestReloadHealthProbes(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	sock := ""
 	blockA := lab.HealthBlock(lab.ProfileFast)
 	cfg := func(a, b string) string {
@@ -167,5 +170,26 @@ func TestReloadHealthProbes(t *testing.T) {
 	reloadAndWait(cfg(slowA, blockB), "no change")
 	if reloads() != n {
 		t.Errorf("an unchanged health configuration reconfigured the probes:\n%s", tail(e.daemon.Log(), 10))
+	}
+
+	// egress.table moves the site's defaults to table 100 without a
+	// restart; the main table keeps none of ours.
+	defaults := func(table string) string {
+		out, err := e.lab.Edge.Run(ctx, "ip", "-6", "route", "show", "table", table, "default", "proto", "78")
+		if err != nil {
+			return err.Error()
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := defaults("main"); strings.Count(got, "default") != 2 {
+		t.Fatalf("before the move, main holds:\n%s", got)
+	}
+	reloadAndWait(cfg(slowA, blockB)+"egress:\n  table: 100\n", "egress table moved")
+	eventually(t, "our defaults in table 100 only", 20*time.Second, func() (bool, string) {
+		in100, inMain := defaults("100"), defaults("main")
+		return strings.Count(in100, "default") == 2 && inMain == "", "table 100:\n" + in100 + "\nmain:\n" + inMain
+	})
+	if strings.Contains(e.daemon.Log(), "change on restart only") && strings.Contains(e.daemon.Log(), "egress") {
+		t.Errorf("the reload warned that egress needs a restart:\n%s", tail(e.daemon.Log(), 10))
 	}
 }
