@@ -152,9 +152,7 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 			}
 			l.log.Error("reload: applying to the speaker", "error", err)
 		}
-		if eg, ok := l.deps.Egress.(interface {
-			Retarget(table, protocol int) error
-		}); ok &&
+		if eg, ok := l.deps.Egress.(egressRetargeter); ok &&
 			(c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol) {
 			// The next pass installs the routes in the new table (or with
 			// the new protocol) before it removes the old ones.

@@ -36,6 +36,13 @@ type Egress interface {
 	Set(ctx context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error)
 }
 
+// egressRetargeter is an Egress that can move its routes to another table
+// or route protocol (fib.Egress); a reload changing egress.table or
+// egress.protocol uses it.
+type egressRetargeter interface {
+	Retarget(table, protocol int) error
+}
+
 // ProbeTables is what the loop needs of fib's probe tables
 // (fib.ProbeTables): an idempotent Set. The loop re-applies them on every
 // pass because the kernel drops an uplink's routes when its link goes down.
