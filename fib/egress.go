@@ -133,12 +133,23 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 	if err != nil {
 		return nil, err
 	}
+	inTable, err := e.list(&netlink.Route{Table: e.table}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, err
+	}
 	var errs []error
 	for _, w := range want {
 		if err := ctx.Err(); err != nil {
 			return e.stateWith(err)
 		}
 		if slices.ContainsFunc(have, func(h netlink.Route) bool { return sameEgress(h, *w) }) {
+			continue
+		}
+		// A replace would overwrite any route with the same key: never
+		// one that is not ours.
+		if f := e.foreignWithKeyOf(*w, inTable); f != nil {
+			errs = append(errs, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
+				e.table, w.Priority, f.Protocol, e.describe(*f)))
 			continue
 		}
 		if err := e.h.RouteReplace(w); err != nil {
@@ -264,11 +275,34 @@ func (e *Egress) owned() ([]netlink.Route, error) {
 
 // ownedBy lists the routes of table t.table with protocol t.protocol.
 func (e *Egress) ownedBy(t egressTarget) ([]netlink.Route, error) {
-	filter := &netlink.Route{Table: t.table, Protocol: netlink.RouteProtocol(t.protocol)}
+	return e.list(&netlink.Route{Table: t.table, Protocol: netlink.RouteProtocol(t.protocol)}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+}
+
+// foreignWithKeyOf returns the default route of routes (our table's) that
+// has w's family and metric but is not ours: neither our protocol nor a
+// retired one of ours in this table.
+func (e *Egress) foreignWithKeyOf(w netlink.Route, routes []netlink.Route) *netlink.Route {
+	for i, r := range routes {
+		if r.Family != w.Family || r.Priority != w.Priority || !isDefault(r.Dst) || r.Table != e.table {
+			continue
+		}
+		ours := int(r.Protocol) == e.protocol || slices.ContainsFunc(e.retired, func(t egressTarget) bool {
+			return t.table == e.table && t.protocol == int(r.Protocol)
+		})
+		if !ours {
+			return &routes[i]
+		}
+	}
+	return nil
+}
+
+// list dumps the routes that match filter on mask, retrying a dump the
+// kernel interrupted (the table changed under it).
+func (e *Egress) list(filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var routes []netlink.Route
-		routes, err = e.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+		routes, err = e.h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
 		if errors.Is(err, netlink.ErrDumpInterrupted) {
 			continue
 		}

@@ -237,3 +237,30 @@ func TestEgressRetarget(t *testing.T) {
 		t.Errorf("Retarget to where it is: %v", err)
 	}
 }
+
+// TestEgressLeavesForeignSameKey: a default route that is not ours but has
+// the key one of ours would have (table, family, metric) is neither
+// replaced nor deleted; Set says so, and installs the others.
+func TestEgressLeavesForeignSameKey(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::9", "dev", "up-b", "metric", "100", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	if err == nil || !strings.Contains(err.Error(), "not ours") || !strings.Contains(err.Error(), "egress.metric") {
+		t.Fatalf("Set over a foreign route with our key: err = %v", err)
+	}
+	got := routesOf(t, n, "ip", "-6", "route", "show", "default")
+	if !strings.Contains(got, "via 2001:db8:2::9 dev up-b proto static metric 100") {
+		t.Fatalf("the foreign route was touched:\n%s", got)
+	}
+	if !strings.Contains(states(st), "::/0 metric 110 via 2001:db8:2::1 dev up-b") || !strings.Contains(states(st), "0.0.0.0/0 metric 100 via 198.18.1.1 dev up-a") {
+		t.Fatalf("the other routes were not installed:\n%s", states(st))
+	}
+}
