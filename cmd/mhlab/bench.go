@@ -19,13 +19,17 @@ import (
 // a 1 kHz flow between the internet host and the LAN host, and reps runs of
 // each scenario (link cut, gray failure), printing median and worst of the
 // inbound and outbound loss windows.
-func bench(ctx context.Context, daemonPath string, profiles []string, reps int, verbose bool) error {
+func bench(ctx context.Context, daemonPath string, profiles []string, reps int, verbose, birdInbound bool) error {
 	type key struct{ profile, scenario string }
 	results := map[key][]lab.Measurement{}
 	var order []key
 	for _, profile := range profiles {
-		step("Profile %s: building the lab", profile)
-		l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID()})
+		routers := "FRR ISP-A and transit, BIRD ISP-B"
+		if birdInbound {
+			routers = "BIRD ISP-A, transit and ISP-B"
+		}
+		step("Profile %s: building the lab (%s)", profile, routers)
+		l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID(), BIRDInbound: birdInbound})
 		if err != nil {
 			return err
 		}

@@ -25,8 +25,9 @@ func main() {
 	verbose := fs.Bool("v", false, "echo the daemon's log")
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
+	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -50,7 +51,7 @@ func main() {
 		}
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {
-			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose)
+			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
 		}
 	default:
 		fs.Usage()

@@ -155,3 +155,32 @@ func TestFlappingHeldDown(t *testing.T) {
 		t.Errorf("hold-down never doubled while flapping: %v", holds)
 	}
 }
+
+// TestFailoverBIRDInbound: the lab with BIRD as ISP-A and transit (no FRR
+// on the inbound path) fails over and recovers for a link cut and a gray
+// failure; the loss windows are printed (docs/benchmarks.md compares them
+// with the FRR lab's).
+func TestFailoverBIRDInbound(t *testing.T) {
+	t.Parallel()
+	e := start(t, lab.Options{BIRDInbound: true}, lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), false, true))
+	l := e.lab
+	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {
+		t.Fatalf("steady state: %v", err)
+	}
+	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Stop()
+	for _, sc := range l.Scenarios()[:2] {
+		m, err := l.Measure(ctx, flow, sc, time.Second, 90*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s (BIRD inbound): moved in %s, back in %s; loss window inbound %s, outbound %s",
+			sc.Name, m.Converged.Round(time.Millisecond), m.Recovered.Round(time.Millisecond), m.Inbound.LossWindow, m.Outbound.LossWindow)
+		if m.Inbound.Received == 0 || m.Outbound.Received == 0 {
+			t.Errorf("%s: the flow stopped: %v / %v", sc.Name, m.Inbound, m.Outbound)
+		}
+	}
+}

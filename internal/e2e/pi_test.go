@@ -153,7 +153,7 @@ func TestInteropAnnounceAndReload(t *testing.T) {
 func TestImportDefaultAndNoTransit(t *testing.T) {
 	t.Parallel()
 	e := start(t, lab.Options{ISPAExtraRoutes: 1000}, lab.EdgeConfig(map[string]string{"isp-a": "      import: default\n      max_prefixes: 2000"}))
-	a, b := e.lab.ISPARouter, e.lab.ISPBRouter
+	a, b := e.lab.ISPARouter.(*lab.FRR), e.lab.ISPBRouter
 	waitEstablished(t, a, ispA...)
 	waitEstablished(t, b, ispB...)
 	// ISP-A really sends the dirty table (counted at ISP-A).

@@ -100,13 +100,40 @@ route-map TO-TRANSIT deny 10
 route-map TO-TRANSIT permit 20
 `
 
-// birdISPConf renders ISP-B's BIRD configuration: sessions with the edge
+// birdISP is what differs between the lab ISPs in BIRD.
+type birdISP struct {
+	routerID       netip.Addr
+	asn            int
+	own6, own4     netip.Prefix // the ISP's space, link prefixes included
+	local6, local4 netip.Addr   // on the edge link
+	edge6, edge4   netip.Addr
+	trLocal6       netip.Addr // on the transit link
+	trLocal4       netip.Addr
+	transit6       netip.Addr
+	transit4       netip.Addr
+	edgePassword   string
+}
+
+// ispBBIRD and ispABIRD are ISP-B's and ISP-A's BIRD settings.
+func ispBBIRD(password string) birdISP {
+	return birdISP{routerID: ISPBAddr4, asn: ASNISPB, own6: ISPBPrefix6, own4: netip.MustParsePrefix("198.18.2.0/24"),
+		local6: ISPBAddr6, local4: ISPBAddr4, edge6: EdgeBAddr6, edge4: EdgeBAddr4,
+		trLocal6: ISPBTrAddr6, trLocal4: ISPBTrAddr4, transit6: TransitBAddr6, transit4: TransitBAddr4, edgePassword: password}
+}
+
+func ispABIRD(password string) birdISP {
+	return birdISP{routerID: ISPAAddr4, asn: ASNISPA, own6: ISPAPrefix6, own4: netip.MustParsePrefix("198.18.1.0/24"),
+		local6: ISPAAddr6, local4: ISPAAddr4, edge6: EdgeAAddr6, edge4: EdgeAAddr4,
+		trLocal6: ISPATrAddr6, trLocal4: ISPATrAddr4, transit6: TransitAAddr6, transit4: TransitAAddr4, edgePassword: password}
+}
+
+// birdISPConf renders an ISP's BIRD configuration: sessions with the edge
 // (sending only a default route) and with the transit (sending everything
 // but the default).
-func birdISPConf(edgePassword string) string {
+func birdISPConf(i birdISP) string {
 	pw := ""
-	if edgePassword != "" {
-		pw = fmt.Sprintf("  password %q;\n", edgePassword)
+	if i.edgePassword != "" {
+		pw = fmt.Sprintf("  password %q;\n", i.edgePassword)
 	}
 	return fmt.Sprintf(`router id %[1]s;
 timeformat protocol iso long;
@@ -114,35 +141,59 @@ protocol device { }
 protocol kernel kernel6 { ipv6 { export filter { if proto = "defaults6" then reject; accept; }; }; }
 protocol kernel kernel4 { ipv4 { export filter { if proto = "defaults4" then reject; accept; }; }; }
 protocol static own6 { ipv6; route %[2]s blackhole; }
-protocol static own4 { ipv4; route 198.18.2.0/24 blackhole; }
+protocol static own4 { ipv4; route %[15]s blackhole; }
 protocol static defaults6 { ipv6; route ::/0 blackhole; }
 protocol static defaults4 { ipv4; route 0.0.0.0/0 blackhole; }
 protocol bgp edge6 {
   local %[3]s as %[4]d;
   neighbor %[5]s as %[6]d;
-%[7]s  hold time 9; connect retry time 2;
+%[7]s  hold time 9; connect retry time 2; error wait time 1, 5;
   ipv6 { import all; export where net = ::/0; };
 }
 protocol bgp edge4 {
   local %[8]s as %[4]d;
   neighbor %[9]s as %[6]d;
-%[7]s  hold time 9; connect retry time 2;
+%[7]s  hold time 9; connect retry time 2; error wait time 1, 5;
   ipv4 { import all; export where net = 0.0.0.0/0; };
 }
 protocol bgp transit6 {
   local %[10]s as %[4]d;
   neighbor %[11]s as %[12]d;
-  hold time 9; connect retry time 2;
+  hold time 9; connect retry time 2; error wait time 1, 5;
   ipv6 { import all; export where net != ::/0; };
 }
 protocol bgp transit4 {
   local %[13]s as %[4]d;
   neighbor %[14]s as %[12]d;
-  hold time 9; connect retry time 2;
+  hold time 9; connect retry time 2; error wait time 1, 5;
   ipv4 { import all; export where net != 0.0.0.0/0; };
 }
-`, ISPBAddr4, ISPBPrefix6, ISPBAddr6, ASNISPB, EdgeBAddr6, ASNEdge, pw,
-		ISPBAddr4, EdgeBAddr4, ISPBTrAddr6, TransitBAddr6, ASNTransit, ISPBTrAddr4, TransitBAddr4)
+`, i.routerID, i.own6, i.local6, i.asn, i.edge6, ASNEdge, pw,
+		i.local4, i.edge4, i.trLocal6, i.transit6, ASNTransit, i.trLocal4, i.transit4, i.own4)
+}
+
+// birdISPProtocols maps an ISP's BGP neighbors to their BIRD protocols.
+func birdISPProtocols(i birdISP) map[netip.Addr]string {
+	return map[netip.Addr]string{i.edge6: "edge6", i.edge4: "edge4", i.transit6: "transit6", i.transit4: "transit4"}
+}
+
+// birdTransitConf renders the transit's BIRD configuration: sessions with
+// both ISPs, everything to everyone, and the internet host's space.
+func birdTransitConf() string {
+	return fmt.Sprintf(`router id %[1]s;
+timeformat protocol iso long;
+protocol device { }
+protocol kernel kernel6 { ipv6 { export all; }; }
+protocol kernel kernel4 { ipv4 { export all; }; }
+protocol static own6 { ipv6; route %[2]s blackhole; }
+protocol static own4 { ipv4; route %[3]s blackhole; }
+protocol bgp ispa6 { local %[4]s as %[5]d; neighbor %[6]s as %[7]d; hold time 9; connect retry time 2; error wait time 1, 5; ipv6 { import all; export all; }; }
+protocol bgp ispa4 { local %[8]s as %[5]d; neighbor %[9]s as %[7]d; hold time 9; connect retry time 2; error wait time 1, 5; ipv4 { import all; export all; }; }
+protocol bgp ispb6 { local %[10]s as %[5]d; neighbor %[11]s as %[12]d; hold time 9; connect retry time 2; error wait time 1, 5; ipv6 { import all; export all; }; }
+protocol bgp ispb4 { local %[13]s as %[5]d; neighbor %[14]s as %[12]d; hold time 9; connect retry time 2; error wait time 1, 5; ipv4 { import all; export all; }; }
+`, TransitInetAddr4, TransitPrefix6, TransitPrefix4,
+		TransitAAddr6, ASNTransit, ISPATrAddr6, ASNISPA, TransitAAddr4, ISPATrAddr4,
+		TransitBAddr6, ISPBTrAddr6, ASNISPB, TransitBAddr4, ISPBTrAddr4)
 }
 
 // EdgeConfig renders a multihomed configuration for the lab edge. extra is

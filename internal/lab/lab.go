@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -27,16 +28,21 @@ type Options struct {
 	// ISPAExtraRoutes, when above zero, makes ISP-A send the edge that many
 	// extra routes (the filter test's dirty table), kept from the transit.
 	ISPAExtraRoutes int
+	// BIRDInbound runs ISP-A and the transit on BIRD instead of FRR, so
+	// that the inbound path of the failover scenarios has no FRR router
+	// (FRR holds BGP route processing for 50 ms per router). It does not
+	// combine with ISPAExtraRoutes or ISPATTLSecurity.
+	BIRDInbound bool
 }
 
 // Lab is a running namespace lab.
 type Lab struct {
 	// Namespaces.
 	Edge, ISPA, ISPB, Transit, Inet, LAN *netns.NS
-	// Routers.
-	ISPARouter    *FRR
+	// Routers: FRR (*FRR) unless the options say otherwise (*BIRD).
+	ISPARouter    Router
 	ISPBRouter    Router
-	TransitRouter *FRR
+	TransitRouter Router
 	// CoreRouter is the LAN's FRR when Options.Core is set.
 	CoreRouter *FRR
 
@@ -124,34 +130,39 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		}
 	}
 
-	// Transit (FRR): originates the internet host's space to both ISPs.
-	if l.TransitRouter, err = startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
-		{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
-		{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
-	}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, "")); err != nil {
-		return nil, err
+	if opts.BIRDInbound {
+		if opts.ISPAExtraRoutes > 0 || opts.ISPATTLSecurity {
+			return nil, errors.New("lab: BIRDInbound does not combine with ISPAExtraRoutes or ISPATTLSecurity (FRR-only ISP-A features)")
+		}
+		tr, err := startBIRD(ctx, l.Transit, birdTransitConf(), map[netip.Addr]string{
+			ISPATrAddr6: "ispa6", ISPATrAddr4: "ispa4", ISPBTrAddr6: "ispb6", ISPBTrAddr4: "ispb4",
+		})
+		if err != nil {
+			return nil, err
+		}
+		l.TransitRouter = tr
+		l.closers = append(l.closers, tr.Close)
+		a, err := startBIRD(ctx, l.ISPA, birdISPConf(ispABIRD(opts.ISPAPassword)), birdISPProtocols(ispABIRD("")))
+		if err != nil {
+			return nil, err
+		}
+		l.ISPARouter = a
+		l.closers = append(l.closers, a.Close)
+	} else {
+		// Transit (FRR): originates the internet host's space to both ISPs.
+		tr, err := startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
+			{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
+			{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
+		}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, ""))
+		if err != nil {
+			return nil, err
+		}
+		l.TransitRouter = tr
+		l.closers = append(l.closers, tr.Close)
+		if err := l.startFRRISPA(ctx, opts); err != nil {
+			return nil, err
+		}
 	}
-	l.closers = append(l.closers, l.TransitRouter.Close)
-
-	// ISP-A (FRR): a default route to the edge, everything else to transit.
-	// Each ISP originates its space, link prefixes included, so replies to
-	// probes sourced from the edge's uplink addresses find their way back.
-	networks := []string{ISPAPrefix6.String(), "198.18.1.0/24"}
-	extra := ""
-	toTransit := ""
-	if opts.ISPAExtraRoutes > 0 {
-		networks = append(networks, extraRoutes(opts.ISPAExtraRoutes)...)
-		extra, toTransit = extraRouteMaps, "TO-TRANSIT"
-	}
-	if l.ISPARouter, err = startFRR(ctx, l.ISPA, frrBGPConf(ASNISPA, ISPAAddr4, []frrNeighbor{
-		{addr: EdgeAAddr6, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
-		{addr: EdgeAAddr4, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
-		{addr: TransitAAddr6, asn: ASNTransit, routeMapOut: toTransit},
-		{addr: TransitAAddr4, asn: ASNTransit, routeMapOut: toTransit},
-	}, networks, extra)); err != nil {
-		return nil, err
-	}
-	l.closers = append(l.closers, l.ISPARouter.Close)
 
 	// ISP-B: BIRD by default, a second implementation.
 	if opts.ISPBFRR {
@@ -166,9 +177,7 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		l.ISPBRouter = f
 		l.closers = append(l.closers, f.Close)
 	} else {
-		b, err := startBIRD(ctx, l.ISPB, birdISPConf(opts.ISPBPassword), map[netip.Addr]string{
-			EdgeBAddr6: "edge6", EdgeBAddr4: "edge4", TransitBAddr6: "transit6", TransitBAddr4: "transit4",
-		})
+		b, err := startBIRD(ctx, l.ISPB, birdISPConf(ispBBIRD(opts.ISPBPassword)), birdISPProtocols(ispBBIRD("")))
 		if err != nil {
 			return nil, err
 		}
@@ -198,6 +207,32 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		l.closers = append(l.closers, l.CoreRouter.Close)
 	}
 	return l, nil
+}
+
+// startFRRISPA starts ISP-A on FRR: a default route to the edge,
+// everything else to the transit. Each ISP originates its space, link
+// prefixes included, so replies to probes sourced from the edge's uplink
+// addresses find their way back.
+func (l *Lab) startFRRISPA(ctx context.Context, opts Options) error {
+	networks := []string{ISPAPrefix6.String(), "198.18.1.0/24"}
+	extra := ""
+	toTransit := ""
+	if opts.ISPAExtraRoutes > 0 {
+		networks = append(networks, extraRoutes(opts.ISPAExtraRoutes)...)
+		extra, toTransit = extraRouteMaps, "TO-TRANSIT"
+	}
+	a, err := startFRR(ctx, l.ISPA, frrBGPConf(ASNISPA, ISPAAddr4, []frrNeighbor{
+		{addr: EdgeAAddr6, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
+		{addr: EdgeAAddr4, asn: ASNEdge, password: opts.ISPAPassword, defaultOriginate: true, ttlSecurity: opts.ISPATTLSecurity},
+		{addr: TransitAAddr6, asn: ASNTransit, routeMapOut: toTransit},
+		{addr: TransitAAddr4, asn: ASNTransit, routeMapOut: toTransit},
+	}, networks, extra))
+	if err != nil {
+		return err
+	}
+	l.ISPARouter = a
+	l.closers = append(l.closers, a.Close)
+	return nil
 }
 
 // Close tears everything down, routers first. It is safe to call twice.
