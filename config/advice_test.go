@@ -55,3 +55,20 @@ func TestAdvice(t *testing.T) {
 		})
 	}
 }
+
+// TestEgressTableNotAProbeTable: the site's defaults must not go into an
+// uplink's probe table (that uplink's probes would leave elsewhere).
+func TestEgressTableNotAProbeTable(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "      med: 10\n", "      med: 10\n    health:\n      targets: [\"icmp://2001:db8:9000:1::10\"]\n", 1) + "egress:\n  table: 4800\n"
+	_, err = Parse("test", []byte(text), nil)
+	if err == nil || !strings.Contains(err.Error(), "egress.table") || !strings.Contains(err.Error(), "probe table") {
+		t.Fatalf("egress.table = the probe table of uplinks[0]: err = %v", err)
+	}
+	if _, err := Parse("test", []byte(strings.Replace(text, "table: 4800", "table: 4900", 1)), nil); err != nil {
+		t.Fatalf("another table: %v", err)
+	}
+}

@@ -205,6 +205,11 @@ func (r rawConfig) validate() (*Config, []Problem) {
 	}
 	c.healthUnique(cfg.Uplinks)
 	cfg.Egress = c.egress(r.Egress)
+	for i, u := range cfg.Uplinks {
+		if u.Health != nil && u.Health.Table == cfg.Egress.Table {
+			c.add("egress.table", "%d is uplinks[%d]'s probe table (health.table); the site's defaults there would take that uplink's probes elsewhere: use another table for one of them", cfg.Egress.Table, i)
+		}
+	}
 	cfg.Controller = c.controller(r.Controller)
 	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node)
 	cfg.API = c.api(r.API)

@@ -158,9 +158,14 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 			// the new protocol) before it removes the old ones.
 			if err := eg.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
 				l.log.Error("reload: egress table/protocol unchanged", "error", err)
+				c.cfg.Egress.Table, c.cfg.Egress.Protocol = l.cfg.Egress.Table, l.cfg.Egress.Protocol
 			}
 		}
+		egressMoved := c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol
 		l.cfg = c.cfg
+		if egressMoved {
+			l.saveEgress()
+		}
 		for k := range l.overrides {
 			if !l.hasUplink(k) {
 				delete(l.overrides, k)

@@ -41,6 +41,7 @@ type Egress interface {
 // egress.protocol uses it.
 type egressRetargeter interface {
 	Retarget(table, protocol int) error
+	Retire(table, protocol int) error
 }
 
 // ProbeTables is what the loop needs of fib's probe tables
@@ -180,6 +181,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		return err
 	}
 	l.overrides = ov
+	l.retirePreviousEgress()
 	for name, o := range ov {
 		l.log.Info("override restored", "uplink", name, "drain", o.Drain, "force_down", o.ForceDown, "prepend", o.ExtraPrepend, "reason", o.Reason)
 	}

@@ -138,6 +138,14 @@ type fakeEgress struct {
 	paths   []fib.EgressPath
 	sets    int
 	targets []string // Retarget calls, as "table/protocol"
+	retired []string // Retire calls, as "table/protocol"
+}
+
+func (f *fakeEgress) Retire(table, protocol int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retired = append(f.retired, fmt.Sprintf("%d/%d", table, protocol))
+	return nil
 }
 
 func (f *fakeEgress) Retarget(table, protocol int) error {
@@ -421,5 +429,42 @@ func TestReloadRetargetsEgress(t *testing.T) {
 	r.eg.mu.Unlock()
 	if !slices.Equal(got, []string{"100/79"}) {
 		t.Fatalf("Retarget calls %v, want [100/79]", got)
+	}
+}
+
+// TestEgressTargetSurvivesRestart: the egress table and protocol in force
+// are kept in the state directory; a loop started with other ones retires
+// the previous run's (its routes go once the new ones are in place), one
+// started with the same ones retires nothing.
+func TestEgressTargetSurvivesRestart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := loopConfig(t)
+	cfg.Controller.StateDir = t.TempDir()
+	run := func(c *config.Config) []string {
+		t.Helper()
+		r := startLoop(t, c)
+		waitFor(t, "a pass", func() (bool, string) {
+			r.eg.mu.Lock()
+			defer r.eg.mu.Unlock()
+			return r.eg.sets > 0, ""
+		})
+		r.cancel()
+		r.eg.mu.Lock()
+		defer r.eg.mu.Unlock()
+		return slices.Clone(r.eg.retired)
+	}
+	if got := run(cfg); len(got) != 0 {
+		t.Fatalf("first start retired %v", got)
+	}
+	if got := run(cfg); len(got) != 0 {
+		t.Fatalf("restart with the same egress retired %v", got)
+	}
+	moved := *cfg
+	moved.Egress.Protocol = 79
+	if got := run(&moved); !slices.Equal(got, []string{fmt.Sprintf("%d/78", cfg.Egress.Table)}) {
+		t.Fatalf("restart with protocol 79 retired %v, want [%d/78]", got, cfg.Egress.Table)
+	}
+	if got := run(&moved); len(got) != 0 {
+		t.Fatalf("second restart with protocol 79 retired %v", got)
 	}
 }

@@ -39,39 +39,89 @@ func loadOverrides(dir string, now time.Time) (map[string]Override, error) {
 	return m, nil
 }
 
-// saveOverrides writes the overrides atomically: a temporary file in the
-// same directory, synced, then renamed over the old one, so a crash leaves
-// either the old or the new set, never a torn file.
+// saveOverrides writes the overrides atomically (writeState).
 func saveOverrides(dir string, m map[string]Override) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("controller: state dir: %w", err)
-	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("controller: encode overrides: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, overridesFile+".tmp-*")
-	if err != nil {
+	if err := writeState(dir, overridesFile, data); err != nil {
 		return fmt.Errorf("controller: save overrides: %w", err)
+	}
+	return nil
+}
+
+// writeState writes name in the state directory atomically: a temporary
+// file in the same directory, synced, then renamed over the old one, so a
+// crash leaves either the old or the new content, never a torn file.
+func writeState(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, name+".tmp-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("controller: save overrides: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("controller: save overrides: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("controller: save overrides: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, overridesFile)); err != nil {
-		return fmt.Errorf("controller: save overrides: %w", err)
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// egressFile remembers the egress table and protocol in force, so that a
+// daemon started with other ones removes what the previous run left.
+const egressFile = "egress.json"
+
+type egressState struct {
+	Table    int `json:"table"`
+	Protocol int `json:"protocol"`
+}
+
+// retirePreviousEgress tells the egress applier about the routes a
+// previous run left under another table or protocol, then records the
+// current ones. Problems are logged: egress works without this file.
+func (l *Loop) retirePreviousEgress() {
+	dir := l.cfg.Controller.StateDir
+	cur := egressState{l.cfg.Egress.Table, l.cfg.Egress.Protocol}
+	if data, err := os.ReadFile(filepath.Join(dir, egressFile)); err == nil {
+		var prev egressState
+		if err := json.Unmarshal(data, &prev); err != nil {
+			l.log.Warn("egress state unreadable; ignoring it", "file", filepath.Join(dir, egressFile), "error", err)
+		} else if prev != cur {
+			if eg, ok := l.deps.Egress.(egressRetargeter); ok {
+				if err := eg.Retire(prev.Table, prev.Protocol); err != nil {
+					l.log.Warn("egress: cannot retire the previous run's routes", "table", prev.Table, "protocol", prev.Protocol, "error", err)
+				} else {
+					l.log.Info("egress: the previous run used another table or protocol; its defaults go once ours are in place", "table", prev.Table, "protocol", prev.Protocol)
+				}
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		l.log.Warn("egress state unreadable; ignoring it", "error", err)
+	}
+	l.saveEgress()
+}
+
+// saveEgress records the egress table and protocol in force.
+func (l *Loop) saveEgress() {
+	data, _ := json.Marshal(egressState{l.cfg.Egress.Table, l.cfg.Egress.Protocol})
+	if err := writeState(l.cfg.Controller.StateDir, egressFile, data); err != nil {
+		l.log.Warn("egress state not saved; after a restart with another egress.table or egress.protocol the old routes stay", "error", err)
+	}
 }

@@ -113,6 +113,24 @@ func (e *Egress) Retarget(table, protocol int) error {
 	return nil
 }
 
+// Retire marks the default routes a previous run left in table with
+// protocol (an earlier egress.table or egress.protocol) as ours to remove:
+// the next Set that installs every route removes them, and until then a
+// route there with one of ours' keys counts as ours, not as foreign (so a
+// protocol change within one table replaces them in place). Retiring the
+// current target does nothing.
+func (e *Egress) Retire(table, protocol int) error {
+	if err := checkEgressTarget(table, protocol); err != nil {
+		return err
+	}
+	t := egressTarget{table, protocol}
+	if t == (egressTarget{e.table, e.protocol}) || slices.Contains(e.retired, t) {
+		return nil
+	}
+	e.retired = append(e.retired, t)
+	return nil
+}
+
 // Close releases the netlink handle; the routes stay (a restarting daemon
 // adopts them, and forwarding goes on meanwhile).
 func (e *Egress) Close() { e.h.Close() }
@@ -137,7 +155,7 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
+	var errs, blocked []error
 	for _, w := range want {
 		if err := ctx.Err(); err != nil {
 			return e.stateWith(err)
@@ -148,7 +166,7 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 		// A replace would overwrite any route with the same key: never
 		// one that is not ours.
 		if f := e.foreignWithKeyOf(*w, inTable); f != nil {
-			errs = append(errs, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
+			blocked = append(blocked, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
 				e.table, w.Priority, f.Protocol, e.describe(*f)))
 			continue
 		}
@@ -169,7 +187,9 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 		}
 	}
 	if len(errs) == 0 {
-		// The new routes are in place: the retired ones can go.
+		// The new routes are in place (or a route that is not ours holds
+		// their place, which forwards just as well): the retired ones can
+		// go.
 		e.retired = slices.DeleteFunc(e.retired, func(t egressTarget) bool {
 			if err := e.removeAll(t); err != nil {
 				errs = append(errs, err)
@@ -178,7 +198,7 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 			return true
 		})
 	}
-	return e.stateWith(errors.Join(errs...))
+	return e.stateWith(errors.Join(append(errs, blocked...)...))
 }
 
 // removeAll deletes every default route of a retired table and protocol.

@@ -264,3 +264,40 @@ func TestEgressLeavesForeignSameKey(t *testing.T) {
 		t.Fatalf("the other routes were not installed:\n%s", states(st))
 	}
 }
+
+// TestEgressRetireAfterRestart: a new run with another protocol sees the
+// previous run's defaults as foreign (they block its own) until it is told
+// they were ours (Retire): then they are replaced in place.
+func TestEgressRetireAfterRestart(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	old, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Set(ctx, []EgressPath{pathA}, false); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	e, err := NewEgress(n.Name, 254, 79)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Set(ctx, []EgressPath{pathA}, false); err == nil || !strings.Contains(err.Error(), "not ours") {
+		t.Fatalf("without Retire: err = %v, want the old routes reported as not ours", err)
+	}
+	if err := e.Retire(254, 78); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Set(ctx, []EgressPath{pathA}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []string{"-6", "-4"} {
+		got := routesOf(t, n, "ip", fam, "route", "show", "default")
+		if !strings.Contains(got, "proto 79") || strings.Contains(got, "proto 78") {
+			t.Fatalf("%s defaults after Retire:\n%s", fam, got)
+		}
+	}
+}

@@ -91,7 +91,9 @@ func run(ctx context.Context, daemonPath string, verbose, demo bool) error {
 	}
 	defer os.RemoveAll(cfgDir)
 	cfgPath := filepath.Join(cfgDir, "multihomed.yaml")
-	cfgText := lab.EdgeConfig(map[string]string{"isp-b": "      prepend: 1"})
+	// The demo's state (overrides, egress state) goes with its config.
+	cfgText := lab.EdgeConfig(map[string]string{"isp-b": "      prepend: 1"}) +
+		fmt.Sprintf("controller:\n  state_dir: %s\n", filepath.Join(cfgDir, "state"))
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}

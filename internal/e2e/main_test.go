@@ -47,6 +47,10 @@ type env struct {
 	lab        *lab.Lab
 	daemon     *lab.Daemon
 	configPath string
+	// stateDir is the daemon's state directory (overrides, egress state)
+	// wherever a config written by the test names none: never the host's
+	// /var/lib/multihomed.
+	stateDir string
 }
 
 func needLab(t *testing.T) {
@@ -65,12 +69,13 @@ func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, lab: l, configPath: filepath.Join(t.TempDir(), "multihomed.yaml")}
+	e := &env{t: t, lab: l, configPath: filepath.Join(t.TempDir(), "multihomed.yaml"), stateDir: filepath.Join(t.TempDir(), "state")}
 	// Daemons of parallel tests share the filesystem: each gets its own
 	// API socket unless the test sets one.
 	if !strings.Contains(edgeConfig, "\napi:") {
 		edgeConfig += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(t.TempDir(), "api.sock"))
 	}
+
 	t.Cleanup(func() {
 		if e.daemon != nil {
 			_ = e.daemon.Stop(10 * time.Second)
@@ -101,8 +106,17 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// writeConfig writes the daemon's configuration file, adding the test's
+// state directory if text names none.
 func (e *env) writeConfig(text string) {
 	e.t.Helper()
+	if !strings.Contains(text, "state_dir:") {
+		if strings.Contains(text, "\ncontroller:\n") {
+			text = strings.Replace(text, "\ncontroller:\n", "\ncontroller:\n  state_dir: "+e.stateDir+"\n", 1)
+		} else {
+			text += "controller:\n  state_dir: " + e.stateDir + "\n"
+		}
+	}
 	if err := os.WriteFile(e.configPath, []byte(text), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
