@@ -178,6 +178,12 @@ func (l *Line) read() {
 		if err != nil {
 			return // closed
 		}
+		if !forwarded(buf[:n]) {
+			// The kernel's own traffic on the device (router
+			// solicitations, MLD reports): nothing a router forwards,
+			// and it must not take queue room from what it does.
+			continue
+		}
 		q := queued{due: time.Now().Add(time.Duration(l.delay.Load())), pkt: append([]byte(nil), buf[:n]...)}
 		select {
 		case l.queue <- q:
@@ -185,6 +191,26 @@ func (l *Line) read() {
 			l.dropped.Add(1)
 		}
 	}
+}
+
+// forwarded reports whether pkt can be a packet the namespace forwards:
+// IPv6 or IPv4, to neither a multicast, broadcast nor link-local address.
+func forwarded(pkt []byte) bool {
+	if len(pkt) < 20 {
+		return false
+	}
+	switch pkt[0] >> 4 {
+	case 6:
+		if len(pkt) < 40 {
+			return false
+		}
+		dst := pkt[24:40]
+		return dst[0] != 0xff && !(dst[0] == 0xfe && dst[1]&0xc0 == 0x80)
+	case 4:
+		dst := pkt[16:20]
+		return dst[0] < 224 && !(dst[0] == 169 && dst[1] == 254)
+	}
+	return false
 }
 
 func (l *Line) write() {

@@ -247,3 +247,39 @@ func TestStartRejects(t *testing.T) {
 		t.Errorf("a failed or closed Start left its device:\n%s", out)
 	}
 }
+
+func TestForwarded(t *testing.T) {
+	v6 := func(dst string) []byte {
+		p := make([]byte, 40)
+		p[0] = 0x60
+		a := netip.MustParseAddr(dst).As16()
+		copy(p[24:], a[:])
+		return p
+	}
+	v4 := func(dst string) []byte {
+		p := make([]byte, 20)
+		p[0] = 0x45
+		a := netip.MustParseAddr(dst).As4()
+		copy(p[16:], a[:])
+		return p
+	}
+	for _, c := range []struct {
+		pkt  []byte
+		want bool
+	}{
+		{v6("2001:db8:d2::2"), true},
+		{v6("ff02::2"), false},  // router solicitation
+		{v6("ff02::16"), false}, // MLDv2 report
+		{v6("fe80::1"), false},  // link-local
+		{v4("198.18.22.2"), true},
+		{v4("224.0.0.22"), false}, // IGMPv3 report
+		{v4("255.255.255.255"), false},
+		{v4("169.254.1.1"), false},
+		{[]byte{0x60, 0}, false},  // truncated
+		{make([]byte, 40), false}, // version 0
+	} {
+		if got := forwarded(c.pkt); got != c.want {
+			t.Errorf("forwarded(%x...) = %v, want %v", c.pkt[:min(len(c.pkt), 2)], got, c.want)
+		}
+	}
+}

@@ -16,6 +16,8 @@
 // with two differences a test may see: forwarded packets pass the routing
 // decision twice, so their hop limit / TTL drops by 2, and the queue holds
 // at most Options.Limit packets (further ones are dropped and counted).
+// What the kernel itself sends on the device (router solicitations, MLD
+// and IGMP reports: multicast and link-local destinations) is discarded.
 //
 // Lines are for test and lab namespaces only: they change the namespace's
 // routing rules and, for IPv4, turn reverse-path filtering off in it.
