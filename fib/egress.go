@@ -400,3 +400,32 @@ func (e *Egress) State() ([]EgressRoute, error) {
 	})
 	return out, nil
 }
+
+// UnruledFamilies returns the address families ("IPv6", "IPv4") for which
+// no policy routing rule in the named namespace ("" for the current one)
+// looks up table: egress defaults there are then never used. The main and
+// default tables have the kernel's own rules and always pass.
+func UnruledFamilies(netnsName string, table int) ([]string, error) {
+	if table == unix.RT_TABLE_MAIN || table == unix.RT_TABLE_DEFAULT {
+		return nil, nil
+	}
+	h, err := newHandle(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var out []string
+	for _, f := range []struct {
+		fam  int
+		name string
+	}{{unix.AF_INET6, "IPv6"}, {unix.AF_INET, "IPv4"}} {
+		rules, err := h.RuleList(f.fam)
+		if err != nil {
+			return nil, fmt.Errorf("fib: list rules: %w", err)
+		}
+		if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == table }) {
+			out = append(out, f.name)
+		}
+	}
+	return out, nil
+}

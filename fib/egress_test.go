@@ -301,3 +301,20 @@ func TestEgressRetireAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestUnruledFamilies(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	if got, err := UnruledFamilies(n.Name, 254); err != nil || len(got) != 0 {
+		t.Fatalf("main: %v, %v", got, err)
+	}
+	if got, err := UnruledFamilies(n.Name, 100); err != nil || strings.Join(got, ",") != "IPv6,IPv4" {
+		t.Fatalf("table 100 without rules: %v, %v", got, err)
+	}
+	if _, err := n.Run(ctx, "ip", "-6", "rule", "add", "from", "2001:db8:face::/48", "lookup", "100"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := UnruledFamilies(n.Name, 100); err != nil || strings.Join(got, ",") != "IPv4" {
+		t.Fatalf("table 100 with an IPv6 rule: %v, %v", got, err)
+	}
+}

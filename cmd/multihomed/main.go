@@ -160,6 +160,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	for _, p := range config.Advice(cfg) {
 		log.Warn("config advice", "path", p.Path, "advice", p.Message)
 	}
+	if w := unusedEgressTable(cfg); w != "" {
+		log.Warn(w)
+	}
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
@@ -267,6 +270,9 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	for _, p := range config.Advice(cfg) {
 		warnings = append(warnings, "advice: "+p.String())
 	}
+	if w := unusedEgressTable(cfg); w != "" {
+		warnings = append(warnings, w)
+	}
 	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
 	}
@@ -316,6 +322,18 @@ func logReloadError(log *slog.Logger, err error) {
 		return
 	}
 	log.Error("reload rejected; the running config stays", "error", err)
+}
+
+// unusedEgressTable says when no policy routing rule looks up
+// egress.table for some family: the site's defaults there carry no
+// traffic (the daemon adds no rule; the operator's rules decide).
+func unusedEgressTable(cfg *config.Config) string {
+	fams, err := fib.UnruledFamilies("", cfg.Egress.Table)
+	if err != nil || len(fams) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("egress.table %d: no ip rule looks it up for %s, so the egress defaults there carry no traffic; add a rule (ip rule add ... lookup %d) or use table 254 (main)",
+		cfg.Egress.Table, strings.Join(fams, " and "), cfg.Egress.Table)
 }
 
 // probedUplinks lists the uplinks of cfg that have a health block, as the

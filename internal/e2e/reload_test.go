@@ -189,7 +189,11 @@ func TestReloadHealthProbes(t *testing.T) {
 		in100, inMain := defaults("100"), defaults("main")
 		return strings.Count(in100, "default") == 2 && inMain == "", "table 100:\n" + in100 + "\nmain:\n" + inMain
 	})
-	if strings.Contains(e.daemon.Log(), "change on restart only") && strings.Contains(e.daemon.Log(), "egress") {
+	if strings.Contains(e.daemon.Log(), "egress.protocol change on restart only") {
 		t.Errorf("the reload warned that egress needs a restart:\n%s", tail(e.daemon.Log(), 10))
+	}
+	// No rule looks up table 100 in the edge: the daemon says so.
+	if !strings.Contains(e.daemon.Log(), "egress.table 100: no ip rule looks it up for IPv6 and IPv4") {
+		t.Errorf("no warning about the unused egress table:\n%s", tail(e.daemon.Log(), 10))
 	}
 }
