@@ -104,13 +104,11 @@ func (e *Egress) Retarget(table, protocol int) error {
 	if err := checkEgressTarget(table, protocol); err != nil {
 		return err
 	}
-	if table == e.table && protocol == e.protocol {
-		return nil
-	}
 	old := egressTarget{e.table, e.protocol}
-	e.retired = slices.DeleteFunc(append(e.retired, old), func(t egressTarget) bool { return t == egressTarget{table, protocol} })
 	e.table, e.protocol = table, protocol
-	return nil
+	// Back to a target retired before: it is current again.
+	e.retired = slices.DeleteFunc(e.retired, func(t egressTarget) bool { return t == egressTarget{table, protocol} })
+	return e.Retire(old.table, old.protocol)
 }
 
 // Retire marks the default routes a previous run left in table with
@@ -151,10 +149,9 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 	if err != nil {
 		return nil, err
 	}
-	inTable, err := e.list(&netlink.Route{Table: e.table}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return nil, err
-	}
+	// Every route of our table, dumped only when a route of ours is
+	// missing (not on the steady-state pass the loop makes every resync).
+	var inTable []netlink.Route
 	var errs, blocked []error
 	for _, w := range want {
 		if err := ctx.Err(); err != nil {
@@ -165,6 +162,11 @@ func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]Egre
 		}
 		// A replace would overwrite any route with the same key: never
 		// one that is not ours.
+		if inTable == nil {
+			if inTable, err = e.list(&netlink.Route{Table: e.table}, netlink.RT_FILTER_TABLE); err != nil {
+				return e.stateWith(errors.Join(append(errs, err)...))
+			}
+		}
 		if f := e.foreignWithKeyOf(*w, inTable); f != nil {
 			blocked = append(blocked, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
 				e.table, w.Priority, f.Protocol, e.describe(*f)))

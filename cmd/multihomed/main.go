@@ -157,10 +157,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 
-	for _, p := range config.Advice(cfg) {
-		log.Warn("config advice", "path", p.Path, "advice", p.Message)
-	}
-	if w := unusedEgressTable(cfg); w != "" {
+	for _, w := range advisories(cfg) {
 		log.Warn(w)
 	}
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
@@ -266,13 +263,7 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var warnings []string
-	for _, p := range config.Advice(cfg) {
-		warnings = append(warnings, "advice: "+p.String())
-	}
-	if w := unusedEgressTable(cfg); w != "" {
-		warnings = append(warnings, w)
-	}
+	warnings := advisories(cfg)
 	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
 	}
@@ -322,6 +313,19 @@ func logReloadError(log *slog.Logger, err error) {
 		return
 	}
 	log.Error("reload rejected; the running config stays", "error", err)
+}
+
+// advisories are the warnings a configuration earns at start and at every
+// reload: its advice, and an egress table nothing routes to.
+func advisories(cfg *config.Config) []string {
+	var out []string
+	for _, p := range config.Advice(cfg) {
+		out = append(out, "config advice: "+p.String())
+	}
+	if w := unusedEgressTable(cfg); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
 // unusedEgressTable says when no policy routing rule looks up

@@ -33,8 +33,6 @@ type Options struct {
 // concurrent use.
 type Line struct {
 	ns    *netns.NS
-	iif   string
-	opts  Options
 	tun   *os.File
 	delay atomic.Int64 // nanoseconds
 	queue chan queued
@@ -82,7 +80,7 @@ func Start(ctx context.Context, ns *netns.NS, iif string, d time.Duration, opts 
 	if _, err := ns.Run(ctx, "ip", "link", "show", "dev", iif); err != nil {
 		return nil, fmt.Errorf("delayline: no device %q in %s to delay packets from: %w", iif, ns.Name, err)
 	}
-	l := &Line{ns: ns, iif: iif, opts: opts, queue: make(chan queued, opts.Limit), done: make(chan struct{})}
+	l := &Line{ns: ns, queue: make(chan queued, opts.Limit), done: make(chan struct{})}
 	l.delay.Store(int64(d))
 	defer func() {
 		if err != nil {
