@@ -4,11 +4,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/multihomed/multihomed/api/v1"
-	"github.com/multihomed/multihomed/bgp"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
 	"github.com/multihomed/multihomed/health"
@@ -98,7 +99,7 @@ func probesToProto(hs health.UplinkStatus) *apiv1.Probes {
 	return p
 }
 
-func sessionToProto(s bgp.SessionState, now time.Time) *apiv1.Session {
+func sessionToProto(s routing.SessionState, now time.Time) *apiv1.Session {
 	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError}
 	if s.Established() && !s.Since.IsZero() {
 		out.Uptime = dur(now.Sub(s.Since).Truncate(time.Second))
@@ -106,7 +107,7 @@ func sessionToProto(s bgp.SessionState, now time.Time) *apiv1.Session {
 	return out
 }
 
-func announcementToProto(a bgp.Announcement) *apiv1.Announcement {
+func announcementToProto(a routing.Announcement) *apiv1.Announcement {
 	out := &apiv1.Announcement{Prefix: a.Prefix.String(), Prepend: uint32(a.Prepend), GracefulShutdown: a.GracefulShutdown}
 	if a.MED != nil {
 		m := *a.MED
@@ -116,8 +117,8 @@ func announcementToProto(a bgp.Announcement) *apiv1.Announcement {
 		out.Communities = append(out.Communities, c.String())
 	}
 	// As bgp's export policy does: the community is added once.
-	if a.GracefulShutdown && !slices.Contains(a.Communities, bgp.CommunityGracefulShutdown) {
-		out.Communities = append(out.Communities, bgp.CommunityGracefulShutdown.String())
+	if a.GracefulShutdown && !slices.Contains(a.Communities, routing.CommunityGracefulShutdown) {
+		out.Communities = append(out.Communities, routing.CommunityGracefulShutdown.String())
 	}
 	for _, c := range a.LargeCommunities {
 		out.LargeCommunities = append(out.LargeCommunities, c.String())

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
-	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
 )
 
@@ -58,18 +58,18 @@ func newFakeController() *fakeController {
 		Desired: controller.Desired{
 			Uplinks: []controller.Decision{
 				{Uplink: "isp-a", State: controller.StateUp, Reason: "probes up", Egress: true, Metric: 100, Weight: 1,
-					Announcements: []bgp.Announcement{{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), MED: &med}}},
+					Announcements: []routing.Announcement{{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), MED: &med}}},
 				{Uplink: "isp-b", State: controller.StateDegraded, Reason: "loss 12% over 10%", Egress: true, Metric: 1110, Weight: 1,
-					Announcements: []bgp.Announcement{{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), Prepend: 4, Communities: []config.Community{64502<<16 | 200}}}},
+					Announcements: []routing.Announcement{{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), Prepend: 4, Communities: []routing.Community{64502<<16 | 200}}}},
 			},
 			DefaultLocalPref: 200,
 		},
-		Announced: map[string][]bgp.Announcement{
+		Announced: map[string][]routing.Announcement{
 			"isp-a": {{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), MED: &med}},
-			"isp-b": {{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), Prepend: 4, Communities: []config.Community{64502<<16 | 200}}},
+			"isp-b": {{Prefix: netip.MustParsePrefix("2001:db8:face::/48"), Prepend: 4, Communities: []routing.Community{64502<<16 | 200}}},
 		},
-		Egress: []fib.EgressRoute{{Dst: netip.MustParsePrefix("::/0"), Metric: 100, NextHops: []fib.EgressNextHop{{Gateway: netip.MustParseAddr("2001:db8:1000:1::1"), Device: "eth-a", Weight: 1}}}},
-		Sessions: []bgp.SessionState{
+		Egress: []routing.EgressRoute{{Dst: netip.MustParsePrefix("::/0"), Metric: 100, NextHops: []routing.EgressNextHop{{Gateway: netip.MustParseAddr("2001:db8:1000:1::1"), Device: "eth-a", Weight: 1}}}},
+		Sessions: []routing.SessionState{
 			{Uplink: "isp-a", Neighbor: netip.MustParseAddr("2001:db8:1000:1::1"), State: "established", Since: t0.Add(-90 * time.Minute)},
 			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("2001:db8:2000:1::1"), State: "established", Since: t0.Add(-30 * time.Second)},
 		},

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/multihomed/multihomed/routing"
+
 	api "github.com/osrg/gobgp/v4/api"
 
 	"github.com/multihomed/multihomed/config"
@@ -39,8 +41,8 @@ func annSetName(uplink string, i int) string {
 // policyInput is everything the policies depend on.
 type policyInput struct {
 	cfg       *config.Config
-	anns      map[string][]Announcement // normalized, per uplink
-	defaultLP uint32                    // LOCAL_PREF of the default to iBGP peers; 0: none
+	anns      map[string][]routing.Announcement // normalized, per uplink
+	defaultLP uint32                            // LOCAL_PREF of the default to iBGP peers; 0: none
 }
 
 const setIBGP = "mh-nbr-internal"
@@ -181,8 +183,8 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 				actions.AsPrepend = &api.AsPrependAction{Asn: in.cfg.Node.ASN, Repeat: uint32(a.Prepend)}
 			}
 			comms := slices.Clone(a.Communities)
-			if a.GracefulShutdown && !slices.Contains(comms, CommunityGracefulShutdown) {
-				comms = append(comms, CommunityGracefulShutdown)
+			if a.GracefulShutdown && !slices.Contains(comms, routing.CommunityGracefulShutdown) {
+				comms = append(comms, routing.CommunityGracefulShutdown)
 			}
 			if len(comms) > 0 {
 				var list []string

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/google/go-cmp/cmp"
 	api "github.com/osrg/gobgp/v4/api"
 	"google.golang.org/protobuf/encoding/prototext"
@@ -132,13 +134,13 @@ func TestPolicyInvariants(t *testing.T) {
 
 func TestNormalizeCapsAndFilters(t *testing.T) {
 	site := []netip.Prefix{netip.MustParsePrefix("2001:db8:face::/48"), netip.MustParsePrefix("198.51.100.0/24")}
-	got := normalize([]Announcement{
+	got := normalize([]routing.Announcement{
 		{Prefix: site[0], Prepend: 200},
 		{Prefix: netip.MustParsePrefix("203.0.113.0/24")},
 		{Prefix: site[1], Prepend: 1},
 		{Prefix: site[1], Prepend: 2},
 	}, site)
-	want := []Announcement{{Prefix: site[1], Prepend: 2}, {Prefix: site[0], Prepend: config.MaxPrepend}}
+	want := []routing.Announcement{{Prefix: site[1], Prepend: 2}, {Prefix: site[0], Prepend: config.MaxPrepend}}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("normalize (-want +got):\n%s", d)
 	}

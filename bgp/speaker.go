@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/google/uuid"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
@@ -51,38 +53,17 @@ type Speaker struct {
 	// opMu serialises Start, SetAnnouncements, Reconfigure and Stop.
 	opMu     sync.Mutex
 	cfg      *config.Config
-	anns     map[string][]Announcement    // installed, normalized
-	defLP    uint32                       // LOCAL_PREF of the default sent to iBGP peers; 0: none
-	paths    map[netip.Prefix]uuid.UUID   // locally originated paths
-	sessions map[netip.Addr]sessionConfig // installed peers
+	anns     map[string][]routing.Announcement // installed, normalized
+	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
+	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
+	sessions map[netip.Addr]sessionConfig      // installed peers
 
 	// stateMu guards states; the GoBGP watch callback writes it.
 	stateMu sync.Mutex
-	states  map[netip.Addr]SessionState
+	states  map[netip.Addr]routing.SessionState
 
 	changed chan struct{}
 }
-
-// SessionState is what the speaker knows of one BGP session.
-type SessionState struct {
-	// Uplink names the uplink the session belongs to; empty for an internal
-	// (iBGP) peer.
-	Uplink string
-	// Internal is true for an iBGP session with an internal router.
-	Internal bool
-	// Neighbor is the peer's address.
-	Neighbor netip.Addr
-	// State is the RFC 4271 FSM state: idle, connect, active, opensent,
-	// openconfirm or established.
-	State string
-	// Since is when State was entered.
-	Since time.Time
-	// LastError is the peer's last disconnect reason, if any.
-	LastError string
-}
-
-// Established reports whether the session is up.
-func (s SessionState) Established() bool { return s.State == "established" }
 
 // sessionConfig is what a session was added with; a change resets it.
 type sessionConfig struct {
@@ -111,10 +92,10 @@ func New(opts Options) *Speaker {
 	return &Speaker{
 		log:      opts.Logger,
 		opts:     opts,
-		anns:     map[string][]Announcement{},
+		anns:     map[string][]routing.Announcement{},
 		paths:    map[netip.Prefix]uuid.UUID{},
 		sessions: map[netip.Addr]sessionConfig{},
-		states:   map[netip.Addr]SessionState{},
+		states:   map[netip.Addr]routing.SessionState{},
 		changed:  make(chan struct{}, 1),
 	}
 }
@@ -125,7 +106,7 @@ func (s *Speaker) Changed() <-chan struct{} { return s.changed }
 
 // Sessions returns the state of every configured session, ordered by uplink
 // then neighbor.
-func (s *Speaker) Sessions() []SessionState {
+func (s *Speaker) Sessions() []routing.SessionState {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	out := slices.Collect(maps.Values(s.states))
@@ -345,7 +326,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(sc.restart / time.Second)}
 	}
 	s.stateMu.Lock()
-	s.states[sc.neighborAddr] = SessionState{Uplink: sc.uplink, Internal: sc.internal, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
+	s.states[sc.neighborAddr] = routing.SessionState{Uplink: sc.uplink, Internal: sc.internal, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()
@@ -374,14 +355,14 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 // in the error) and the rest applied. It is idempotent: a call with what is
 // already announced changes nothing on the wire. It returns the
 // announcements in force when it returns.
-func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]Announcement) (map[string][]Announcement, error) {
+func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	if s.srv == nil {
 		return nil, errors.New("bgp: speaker not started")
 	}
 	var errs []error
-	want := map[string][]Announcement{}
+	want := map[string][]routing.Announcement{}
 	for uplink, list := range anns {
 		if !s.hasUplink(uplink) {
 			errs = append(errs, fmt.Errorf("bgp: uplink %q is not configured; nothing announced to it", uplink))
@@ -410,7 +391,7 @@ func (s *Speaker) hasUplink(name string) bool {
 // soft-resets outbound the sessions whose announcements changed (forceAll:
 // every session, for a new config), then stops originating prefixes nobody
 // announces. Adds happen before deletes.
-func (s *Speaker) applyLocked(ctx context.Context, want map[string][]Announcement, forceAll, internalChanged bool) error {
+func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Announcement, forceAll, internalChanged bool) error {
 	changedUplinks := map[string]bool{}
 	for _, u := range s.cfg.Uplinks {
 		if forceAll || !annsEqual(s.anns[u.Name], want[u.Name]) {
@@ -543,7 +524,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	}
 	s.cfg = cfg
 	// Keep what is announced, minus what the new config no longer allows.
-	kept := map[string][]Announcement{}
+	kept := map[string][]routing.Announcement{}
 	for uplink, list := range s.anns {
 		if s.hasUplink(uplink) {
 			if n := normalize(list, cfg.Site.Prefixes); len(n) > 0 {
@@ -574,18 +555,18 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 }
 
 // Announced returns the announcements in force, per uplink.
-func (s *Speaker) Announced() map[string][]Announcement {
+func (s *Speaker) Announced() map[string][]routing.Announcement {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	return cloneAnns(s.anns)
 }
 
-func annsEqual(a, b []Announcement) bool {
-	return slices.EqualFunc(a, b, Announcement.Equal)
+func annsEqual(a, b []routing.Announcement) bool {
+	return slices.EqualFunc(a, b, routing.Announcement.Equal)
 }
 
-func cloneAnns(m map[string][]Announcement) map[string][]Announcement {
-	out := make(map[string][]Announcement, len(m))
+func cloneAnns(m map[string][]routing.Announcement) map[string][]routing.Announcement {
+	out := make(map[string][]routing.Announcement, len(m))
 	for k, v := range m {
 		out[k] = slices.Clone(v)
 	}

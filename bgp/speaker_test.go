@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -99,7 +101,7 @@ func (p *testPeer) received(t *testing.T) map[string]string {
 				case *bgp.PathAttributeCommunities:
 					var cs []string
 					for _, v := range a.Value {
-						cs = append(cs, config.Community(v).String())
+						cs = append(cs, routing.Community(v).String())
 					}
 					attrs = append(attrs, "comm="+strings.Join(cs, ","))
 				case *bgp.PathAttributeMultiExitDisc:
@@ -218,7 +220,7 @@ func TestSpeakerLoopback(t *testing.T) {
 	})
 
 	// A prefix outside the site is refused and named.
-	_, err = sp.SetAnnouncements(ctx, map[string][]Announcement{"isp-a": {{Prefix: netip.MustParsePrefix("203.0.113.0/24")}}})
+	_, err = sp.SetAnnouncements(ctx, map[string][]routing.Announcement{"isp-a": {{Prefix: netip.MustParsePrefix("203.0.113.0/24")}}})
 	if err == nil || !strings.Contains(err.Error(), "203.0.113.0/24 is not a site prefix") {
 		t.Fatalf("err = %v; want refusal naming 203.0.113.0/24", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 )
@@ -41,8 +43,8 @@ func TestLoadValid(t *testing.T) {
 			ConnectRetry:     DefaultConnectRetry,
 			Import:           ImportDefault,
 			MaxPrefixes:      DefaultMaxPrefixesSmall,
-			Communities:      []Community{64501<<16 | 100},
-			LargeCommunities: []LargeCommunity{{64500, 1, 1}},
+			Communities:      []routing.Community{64501<<16 | 100},
+			LargeCommunities: []routing.LargeCommunity{{Global: 64500, Local1: 1, Local2: 1}},
 			MED:              &med,
 		},
 		Gateway:     netip.MustParseAddr("2001:db8:1000:1::1"),

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/health"
 )
 
@@ -131,7 +133,7 @@ type Degraded struct {
 	Prepend uint8
 	// Communities are added while degraded (for example an ISP's
 	// lower-preference community).
-	Communities []Community
+	Communities []routing.Community
 	// MED, when set, replaces the base MED while degraded.
 	MED *uint32
 }
@@ -280,9 +282,9 @@ type UplinkBGP struct {
 	// than this in one address family.
 	MaxPrefixes uint32
 	// Communities are added to every announcement to this ISP (RFC 1997).
-	Communities []Community
+	Communities []routing.Community
 	// LargeCommunities are added to every announcement (RFC 8092).
-	LargeCommunities []LargeCommunity
+	LargeCommunities []routing.LargeCommunity
 	// MED, when set, is sent as MULTI_EXIT_DISC.
 	MED *uint32
 	// Prepend is the number of extra copies of our ASN in the AS path.
@@ -305,17 +307,6 @@ type Session struct {
 	Neighbor netip.Addr
 	// Local is our address, or invalid to let the kernel choose.
 	Local netip.Addr
-}
-
-// Community is a standard BGP community, ASN:value.
-type Community uint32
-
-// LargeCommunity is an RFC 8092 large community.
-type LargeCommunity struct {
-	// Global is the global administrator (an ASN).
-	Global uint32
-	// Local1 and Local2 are operator-defined.
-	Local1, Local2 uint32
 }
 
 // MaxPrepend caps AS-path prepending. Longer paths buy nothing (most

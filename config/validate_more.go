@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/multihomed/multihomed/health"
@@ -178,7 +180,7 @@ func (c *checker) uplinkExtras(i int, ru rawUplink, u *Uplink) {
 		}
 	}
 	for j, s := range ru.Degraded.Communities {
-		cm, err := ParseCommunity(s)
+		cm, err := routing.ParseCommunity(s)
 		if err != nil {
 			c.add(fmt.Sprintf("%s.degraded.communities[%d]", base, j), "%v", err)
 			continue

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/health"
 )
@@ -114,7 +115,7 @@ type Decision struct {
 	// Reason explains State.
 	Reason string
 	// Announcements is what the uplink's ISP hears (empty: withdrawn).
-	Announcements []bgp.Announcement
+	Announcements []routing.Announcement
 	// Egress is true when the uplink carries egress; Metric and Weight
 	// place it.
 	Egress bool
@@ -146,8 +147,8 @@ type Desired struct {
 }
 
 // Announcements returns the per-uplink announcements for bgp.
-func (d Desired) Announcements() map[string][]bgp.Announcement {
-	out := map[string][]bgp.Announcement{}
+func (d Desired) Announcements() map[string][]routing.Announcement {
+	out := map[string][]routing.Announcement{}
 	for _, u := range d.Uplinks {
 		if len(u.Announcements) > 0 {
 			out[u.Uplink] = u.Announcements
@@ -371,7 +372,7 @@ func overrideReason(what string, o Override) string {
 func egressMetric(cfg *config.Config, index int) int { return cfg.Egress.Metric + 10*index }
 
 // announce builds the uplink's announcements of every site prefix.
-func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []config.Community, med *uint32, gshut bool) []bgp.Announcement {
+func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []routing.Community, med *uint32, gshut bool) []routing.Announcement {
 	comms := slices.Clone(u.BGP.Communities)
 	for _, c := range extraComms {
 		if !slices.Contains(comms, c) {
@@ -381,9 +382,9 @@ func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []c
 	if med == nil {
 		med = u.BGP.MED
 	}
-	var out []bgp.Announcement
+	var out []routing.Announcement
 	for _, p := range cfg.Site.Prefixes {
-		out = append(out, bgp.Announcement{
+		out = append(out, routing.Announcement{
 			Prefix:           p,
 			Prepend:          min(prepend, config.MaxPrepend),
 			Communities:      slices.Clone(comms),

@@ -11,7 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/multihomed/multihomed/bgp"
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
@@ -22,18 +23,18 @@ import (
 // on every pass; Sessions is safe to call from any goroutine; Changed is a
 // level-triggered signal.
 type Speaker interface {
-	SetAnnouncements(ctx context.Context, anns map[string][]bgp.Announcement) (map[string][]bgp.Announcement, error)
+	SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error)
 	SetInternalDefault(ctx context.Context, localPref uint32) error
 	Reconfigure(ctx context.Context, cfg *config.Config) error
 	ResetUplink(ctx context.Context, uplink, reason string) error
-	Sessions() []bgp.SessionState
+	Sessions() []routing.SessionState
 	Changed() <-chan struct{}
 }
 
 // Egress is what the loop needs of fib's egress routes (fib.Egress): an
 // idempotent Set returning the state reached.
 type Egress interface {
-	Set(ctx context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error)
+	Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error)
 }
 
 // egressRetargeter is an Egress that can move its routes to another table
@@ -48,7 +49,7 @@ type egressRetargeter interface {
 // (fib.ProbeTables): an idempotent Set. The loop re-applies them on every
 // pass because the kernel drops an uplink's routes when its link goes down.
 type ProbeTables interface {
-	Set(ctx context.Context, tables []fib.ProbeTable) (fib.ProbeState, error)
+	Set(ctx context.Context, tables []routing.ProbeTable) (fib.ProbeState, error)
 }
 
 // Health is what the loop reads of the health monitor (health.Monitor).
@@ -77,11 +78,11 @@ type Status struct {
 	// Desired is the last decision.
 	Desired Desired
 	// Announced is what the speaker reports announcing, per uplink.
-	Announced map[string][]bgp.Announcement
+	Announced map[string][]routing.Announcement
 	// Egress is the egress routes read back from the kernel.
-	Egress []fib.EgressRoute
+	Egress []routing.EgressRoute
 	// Sessions are the BGP sessions' states.
-	Sessions []bgp.SessionState
+	Sessions []routing.SessionState
 	// Health is the probes' snapshot (zero when nothing is probed).
 	Health health.Snapshot
 	// Overrides in force, by uplink.
@@ -250,12 +251,12 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		l.backoff = 0
 	}
 	if sp, ok := l.deps.Speaker.(interface {
-		Announced() map[string][]bgp.Announcement
+		Announced() map[string][]routing.Announcement
 	}); ok {
 		st.Announced = sp.Announced()
 	}
 	if eg, ok := l.deps.Egress.(interface {
-		State() ([]fib.EgressRoute, error)
+		State() ([]routing.EgressRoute, error)
 	}); ok {
 		st.Egress, _ = eg.State()
 	}
@@ -263,7 +264,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	return next
 }
 
-func (l *Loop) observe(now time.Time) (Observed, []bgp.SessionState, health.Snapshot) {
+func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.Snapshot) {
 	obs := Observed{Now: now, Started: l.started, StartupDone: l.last != nil && l.last.StartupDone,
 		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
 	for k, o := range l.overrides {
@@ -320,13 +321,13 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		errs = append(errs, err)
 	}
 	if l.deps.Egress != nil {
-		var paths []fib.EgressPath
+		var paths []routing.EgressPath
 		for i, dec := range d.Uplinks {
 			if !dec.Egress {
 				continue
 			}
 			u := l.cfg.Uplinks[i]
-			paths = append(paths, fib.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(), Metric: dec.Metric, Weight: dec.Weight})
+			paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(), Metric: dec.Metric, Weight: dec.Weight})
 		}
 		if _, err := l.deps.Egress.Set(ctx, paths, l.cfg.Egress.Mode == config.EgressECMP); err != nil {
 			errs = append(errs, err)
@@ -371,7 +372,7 @@ func (l *Loop) recordEvents(now time.Time, d Desired, applyErr error) {
 }
 
 func annAttrsEqual(a, b Decision) bool {
-	return slices.EqualFunc(a.Announcements, b.Announcements, bgp.Announcement.Equal)
+	return slices.EqualFunc(a.Announcements, b.Announcements, routing.Announcement.Equal)
 }
 
 func actions(u Decision, applyErr error) []string {
@@ -401,11 +402,11 @@ func actions(u Decision, applyErr error) []string {
 }
 
 // ProbeTablesFor returns the probe tables of every probed uplink in cfg.
-func ProbeTablesFor(cfg *config.Config) []fib.ProbeTable {
-	var out []fib.ProbeTable
+func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
+	var out []routing.ProbeTable
 	for _, u := range cfg.Uplinks {
 		if u.Health != nil {
-			out = append(out, fib.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
+			out = append(out, routing.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
 		}
 	}
 	return out

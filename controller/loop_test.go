@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"go.uber.org/goleak"
 
-	"github.com/multihomed/multihomed/bgp"
 	"github.com/multihomed/multihomed/config"
-	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
@@ -28,25 +28,25 @@ type fakeSpeaker struct {
 	cfg *config.Config
 
 	mu       sync.Mutex
-	state    map[string][]bgp.Announcement
+	state    map[string][]routing.Announcement
 	lp       uint32
 	changes  int // calls that changed something
 	calls    int
 	failNext int
-	sessions []bgp.SessionState
+	sessions []routing.SessionState
 	resets   []string
 	changed  chan struct{}
 }
 
 func newFakeSpeaker(t *testing.T, cfg *config.Config) *fakeSpeaker {
-	f := &fakeSpeaker{t: t, cfg: cfg, changed: make(chan struct{}, 1), state: map[string][]bgp.Announcement{}}
+	f := &fakeSpeaker{t: t, cfg: cfg, changed: make(chan struct{}, 1), state: map[string][]routing.Announcement{}}
 	for _, u := range cfg.Uplinks {
-		f.sessions = append(f.sessions, bgp.SessionState{Uplink: u.Name, State: "established"})
+		f.sessions = append(f.sessions, routing.SessionState{Uplink: u.Name, State: "established"})
 	}
 	return f
 }
 
-func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]bgp.Announcement) (map[string][]bgp.Announcement, error) {
+func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -71,12 +71,12 @@ func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]bgp.
 	return f.state, nil
 }
 
-func equalAnns(a, b map[string][]bgp.Announcement) bool {
+func equalAnns(a, b map[string][]routing.Announcement) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for k, v := range a {
-		if !slices.EqualFunc(v, b[k], bgp.Announcement.Equal) {
+		if !slices.EqualFunc(v, b[k], routing.Announcement.Equal) {
 			return false
 		}
 	}
@@ -105,7 +105,7 @@ func (f *fakeSpeaker) resetList() []string {
 	return slices.Clone(f.resets)
 }
 
-func (f *fakeSpeaker) Sessions() []bgp.SessionState {
+func (f *fakeSpeaker) Sessions() []routing.SessionState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.sessions)
@@ -127,7 +127,7 @@ func (f *fakeSpeaker) setSession(uplink string, up bool) {
 	}
 }
 
-func (f *fakeSpeaker) snapshot() (map[string][]bgp.Announcement, int, int) {
+func (f *fakeSpeaker) snapshot() (map[string][]routing.Announcement, int, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.state, f.changes, f.calls
@@ -135,7 +135,7 @@ func (f *fakeSpeaker) snapshot() (map[string][]bgp.Announcement, int, int) {
 
 type fakeEgress struct {
 	mu      sync.Mutex
-	paths   []fib.EgressPath
+	paths   []routing.EgressPath
 	sets    int
 	targets []string // Retarget calls, as "table/protocol"
 	retired []string // Retire calls, as "table/protocol"
@@ -155,7 +155,7 @@ func (f *fakeEgress) Retarget(table, protocol int) error {
 	return nil
 }
 
-func (f *fakeEgress) Set(_ context.Context, paths []fib.EgressPath, ecmp bool) ([]fib.EgressRoute, error) {
+func (f *fakeEgress) Set(_ context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sets++

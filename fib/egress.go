@@ -8,54 +8,12 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
+
+	"github.com/multihomed/multihomed/routing"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// EgressPath is one uplink's share of the site's default routes.
-type EgressPath struct {
-	// Uplink names the uplink (errors and state only).
-	Uplink string
-	// Device is the uplink's interface.
-	Device string
-	// Gateways are the next hops, at most one per family.
-	Gateways []netip.Addr
-	// Metric orders paths in failover mode (lower wins).
-	Metric int
-	// Weight is the path's share in ECMP mode (1-256).
-	Weight int
-}
-
-// EgressRoute is a default route fib owns, as read back from the kernel.
-type EgressRoute struct {
-	// Dst is ::/0 or 0.0.0.0/0.
-	Dst netip.Prefix
-	// Metric is the route's priority.
-	Metric int
-	// NextHops are the route's next hops (several in ECMP mode).
-	NextHops []EgressNextHop
-}
-
-// EgressNextHop is one next hop of an EgressRoute.
-type EgressNextHop struct {
-	Gateway netip.Addr
-	Device  string
-	Weight  int
-}
-
-func (r EgressRoute) String() string {
-	var hops []string
-	for _, h := range r.NextHops {
-		s := fmt.Sprintf("via %s dev %s", h.Gateway, h.Device)
-		if h.Weight > 1 {
-			s += fmt.Sprintf(" weight %d", h.Weight)
-		}
-		hops = append(hops, s)
-	}
-	return fmt.Sprintf("%s metric %d %s", r.Dst, r.Metric, strings.Join(hops, " / "))
-}
 
 // Egress programs the site's default routes: in one table, tagged with one
 // route protocol number, which is how it recognises its own routes. It
@@ -139,7 +97,7 @@ func (e *Egress) Close() { e.h.Close() }
 // It adds and replaces before it deletes, adopts routes a previous run
 // left, removes stale ones, and is idempotent. It returns the state read
 // back afterwards, also on error.
-func (e *Egress) Set(ctx context.Context, paths []EgressPath, ecmp bool) ([]EgressRoute, error) {
+func (e *Egress) Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
 	want, err := e.desired(paths, ecmp)
 	if err != nil {
 		st, _ := e.State()
@@ -221,12 +179,12 @@ func (e *Egress) removeAll(t egressTarget) error {
 	return errors.Join(errs...)
 }
 
-func (e *Egress) stateWith(err error) ([]EgressRoute, error) {
+func (e *Egress) stateWith(err error) ([]routing.EgressRoute, error) {
 	st, serr := e.State()
 	return st, errors.Join(err, serr)
 }
 
-func (e *Egress) desired(paths []EgressPath, ecmp bool) ([]*netlink.Route, error) {
+func (e *Egress) desired(paths []routing.EgressPath, ecmp bool) ([]*netlink.Route, error) {
 	type hop struct {
 		gw     netip.Addr
 		link   int
@@ -361,12 +319,12 @@ func (e *Egress) describe(r netlink.Route) string {
 	return st.String() + fmt.Sprintf(" table %d", e.table)
 }
 
-func (e *Egress) toState(r netlink.Route) EgressRoute {
+func (e *Egress) toState(r netlink.Route) routing.EgressRoute {
 	dst := netip.MustParsePrefix("::/0")
 	if r.Family == unix.AF_INET {
 		dst = netip.MustParsePrefix("0.0.0.0/0")
 	}
-	out := EgressRoute{Dst: dst, Metric: r.Priority}
+	out := routing.EgressRoute{Dst: dst, Metric: r.Priority}
 	name := func(idx int) string {
 		if l, err := e.h.LinkByIndex(idx); err == nil {
 			return l.Attrs().Name
@@ -375,22 +333,22 @@ func (e *Egress) toState(r netlink.Route) EgressRoute {
 	}
 	addr := func(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip); return a.Unmap() }
 	if len(r.MultiPath) == 0 {
-		out.NextHops = []EgressNextHop{{Gateway: addr(r.Gw), Device: name(r.LinkIndex), Weight: 1}}
+		out.NextHops = []routing.EgressNextHop{{Gateway: addr(r.Gw), Device: name(r.LinkIndex), Weight: 1}}
 	}
 	for _, h := range r.MultiPath {
-		out.NextHops = append(out.NextHops, EgressNextHop{Gateway: addr(h.Gw), Device: name(h.LinkIndex), Weight: h.Hops + 1})
+		out.NextHops = append(out.NextHops, routing.EgressNextHop{Gateway: addr(h.Gw), Device: name(h.LinkIndex), Weight: h.Hops + 1})
 	}
 	return out
 }
 
 // State reads back the default routes fib owns in the egress table, IPv6
 // first, then by metric.
-func (e *Egress) State() ([]EgressRoute, error) {
+func (e *Egress) State() ([]routing.EgressRoute, error) {
 	routes, err := e.owned()
 	if err != nil {
 		return nil, err
 	}
-	var out []EgressRoute
+	var out []routing.EgressRoute
 	for _, r := range routes {
 		out = append(out, e.toState(r))
 	}

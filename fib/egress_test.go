@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/internal/netns"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
@@ -39,8 +41,8 @@ func egressNS(t *testing.T) *netns.NS {
 }
 
 var (
-	pathA = EgressPath{Uplink: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}, Metric: 100, Weight: 1}
-	pathB = EgressPath{Uplink: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}, Metric: 110, Weight: 3}
+	pathA = routing.EgressPath{Uplink: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}, Metric: 100, Weight: 1}
+	pathB = routing.EgressPath{Uplink: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}, Metric: 110, Weight: 3}
 )
 
 func routesOf(t *testing.T, n *netns.NS, args ...string) string {
@@ -52,7 +54,7 @@ func routesOf(t *testing.T, n *netns.NS, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func states(rs []EgressRoute) string {
+func states(rs []routing.EgressRoute) string {
 	var s []string
 	for _, r := range rs {
 		s = append(s, r.String())
@@ -85,7 +87,7 @@ func TestEgressSet(t *testing.T) {
 ::/0 metric 110 via 2001:db8:2::1 dev up-b
 0.0.0.0/0 metric 100 via 198.18.1.1 dev up-a
 0.0.0.0/0 metric 110 via 198.18.2.1 dev up-b`
-	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	st, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestEgressSet(t *testing.T) {
 	}
 	// Idempotent: again, same state, and the kernel's routes are the same.
 	before := routesOf(t, n, "ip", "-6", "route", "show", "default")
-	st2, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	st2, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false)
 	if err != nil || states(st2) != want {
 		t.Fatalf("second Set: %v\n%s", err, states(st2))
 	}
@@ -121,7 +123,7 @@ func TestEgressSet(t *testing.T) {
 	// ISP-A degrades: its metric rises and ISP-B takes over.
 	a := pathA
 	a.Metric = 1100
-	st, err = e.Set(ctx, []EgressPath{a, pathB}, false)
+	st, err = e.Set(ctx, []routing.EgressPath{a, pathB}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +131,7 @@ func TestEgressSet(t *testing.T) {
 		t.Fatalf("after degrade:\n%s", got)
 	}
 	// ISP-A down: only ISP-B remains.
-	st, err = e.Set(ctx, []EgressPath{pathB}, false)
+	st, err = e.Set(ctx, []routing.EgressPath{pathB}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func TestEgressSet(t *testing.T) {
 	}
 
 	// ECMP with weights.
-	st, err = e.Set(ctx, []EgressPath{pathA, pathB}, true)
+	st, err = e.Set(ctx, []routing.EgressPath{pathA, pathB}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func TestEgressSet(t *testing.T) {
 	if got := states(st); got != wantECMP {
 		t.Fatalf("ecmp:\n%s\nwant:\n%s", got, wantECMP)
 	}
-	if st2, err := e.Set(ctx, []EgressPath{pathA, pathB}, true); err != nil || states(st2) != wantECMP {
+	if st2, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, true); err != nil || states(st2) != wantECMP {
 		t.Fatalf("second ecmp Set: %v %s", err, states(st2))
 	}
 
@@ -190,7 +192,7 @@ func TestEgressRetarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.Set(ctx, []EgressPath{pathA, pathB}, false); err != nil {
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false); err != nil {
 		t.Fatal(err)
 	}
 	table := func(tb string) string { return routesOf(t, n, "ip", "-6", "route", "show", "table", tb, "default") }
@@ -201,7 +203,7 @@ func TestEgressRetarget(t *testing.T) {
 	if err := e.Retarget(200, 78); err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	st, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestEgressRetarget(t *testing.T) {
 	if err := e.Retarget(200, 79); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Set(ctx, []EgressPath{pathA, pathB}, false); err != nil {
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false); err != nil {
 		t.Fatal(err)
 	}
 	got := table("200")
@@ -252,7 +254,7 @@ func TestEgressLeavesForeignSameKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	st, err := e.Set(ctx, []EgressPath{pathA, pathB}, false)
+	st, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false)
 	if err == nil || !strings.Contains(err.Error(), "not ours") || !strings.Contains(err.Error(), "egress.metric") {
 		t.Fatalf("Set over a foreign route with our key: err = %v", err)
 	}
@@ -275,7 +277,7 @@ func TestEgressRetireAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Set(ctx, []EgressPath{pathA}, false); err != nil {
+	if _, err := old.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
@@ -285,13 +287,13 @@ func TestEgressRetireAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.Set(ctx, []EgressPath{pathA}, false); err == nil || !strings.Contains(err.Error(), "not ours") {
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err == nil || !strings.Contains(err.Error(), "not ours") {
 		t.Fatalf("without Retire: err = %v, want the old routes reported as not ours", err)
 	}
 	if err := e.Retire(254, 78); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Set(ctx, []EgressPath{pathA}, false); err != nil {
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, fam := range []string{"-6", "-4"} {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -29,23 +31,6 @@ const unreachableMetric = 0xffff0000
 
 // gatewayMetric is the metric of an uplink's default route in its table.
 const gatewayMetric = 1
-
-// ProbeTable is the probe routing of one uplink.
-type ProbeTable struct {
-	// Uplink names the uplink (for errors only).
-	Uplink string
-	// Mark is the firewall mark the uplink's probe sockets carry.
-	Mark uint32
-	// Table is the routing table that holds only this uplink's default
-	// route(s) and an unreachable default per family, so that a probe can
-	// never fall through to another uplink.
-	Table int
-	// Device is the uplink's interface.
-	Device string
-	// Gateways are the next hops of the uplink's default routes, at most one
-	// per family. A family without a gateway is unreachable in the table.
-	Gateways []netip.Addr
-}
 
 // ProbeRule is an fwmark rule fib owns, as read back from the kernel.
 type ProbeRule struct {
@@ -124,7 +109,7 @@ func (p *ProbeTables) Close() { p.h.Close() }
 // wanted, and never touches a rule or route without ProbeRouteProtocol.
 // Calling it again with the same tables changes nothing. It returns the
 // state read back afterwards, also on error.
-func (p *ProbeTables) Set(ctx context.Context, tables []ProbeTable) (ProbeState, error) {
+func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (ProbeState, error) {
 	wantRoutes, wantRules, err := p.desired(tables)
 	if err != nil {
 		st, _ := p.State()
@@ -179,7 +164,7 @@ func (p *ProbeTables) stateWith(err error) (ProbeState, error) {
 }
 
 // desired builds the netlink rules and routes for tables.
-func (p *ProbeTables) desired(tables []ProbeTable) ([]*netlink.Route, []*netlink.Rule, error) {
+func (p *ProbeTables) desired(tables []routing.ProbeTable) ([]*netlink.Route, []*netlink.Rule, error) {
 	var routes []*netlink.Route
 	var rules []*netlink.Rule
 	marks, tabs := map[uint32]bool{}, map[int]bool{}

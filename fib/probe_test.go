@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/internal/netns"
 	"github.com/multihomed/multihomed/internal/testenv"
 	"go.uber.org/goleak"
@@ -68,7 +70,7 @@ func TestProbeTablesSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pt.Close()
-	want := []ProbeTable{
+	want := []routing.ProbeTable{
 		{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 			Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}},
 		{Uplink: "isp-b", Mark: 0x4d480101, Table: 4801, Device: devB,
@@ -138,7 +140,7 @@ func TestProbeTablesSet(t *testing.T) {
 		t.Fatalf("foreign route removed:\n%s", r)
 	}
 
-	if _, err := pt.Set(ctx, []ProbeTable{{Uplink: "x", Mark: 1, Table: 254, Device: devA}}); err == nil {
+	if _, err := pt.Set(ctx, []routing.ProbeTable{{Uplink: "x", Mark: 1, Table: 254, Device: devA}}); err == nil {
 		t.Fatal("Set accepted the main table")
 	}
 }

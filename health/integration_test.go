@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/routing"
+
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
@@ -117,9 +119,9 @@ func runEdge() error {
 	if err != nil {
 		return err
 	}
-	var tables []fib.ProbeTable
+	var tables []routing.ProbeTable
 	for _, u := range spec.Uplinks {
-		tables = append(tables, fib.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table,
+		tables = append(tables, routing.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table,
 			Device: u.Device, Gateways: spec.Gateways[u.Name]})
 	}
 	if _, err := pt.Set(context.Background(), tables); err != nil {
