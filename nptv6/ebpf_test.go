@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/multihomed/multihomed/nptv6/lab"
+	"github.com/multihomed/multihomed/internal/lab"
 )
 
 // bpffs mounts a private bpffs for one test and unmounts it at the end, so
@@ -37,9 +37,9 @@ func bpffs(t testing.TB) string {
 func ebpfBackend() backend { return ebpfBackendMode("ebpf", false) }
 
 func ebpfBackendMode(name string, forceTC bool) backend {
-	return backend{name: name, new: func(t *testing.T, topo *lab.Topology) Datapath {
+	return backend{name: name, new: func(t *testing.T, topo *lab.Translator) Datapath {
 		pin := filepath.Join(bpffs(t), "nptv6")
-		e, err := NewEBPF(EBPFOptions{PinPath: pin, NetNS: lab.Path(topo.Edge), ForceTC: forceTC})
+		e, err := NewEBPF(EBPFOptions{PinPath: pin, NetNS: topo.Edge.Path(), ForceTC: forceTC})
 		if err != nil {
 			t.Fatal(err)
 		}

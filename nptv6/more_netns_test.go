@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/multihomed/multihomed/nptv6/lab"
+	"github.com/multihomed/multihomed/internal/lab"
 )
 
 // TestSetTransitions applies random subsets of a pool of mappings on two
@@ -27,11 +27,11 @@ func TestSetTransitions(t *testing.T) {
 			requirePrivileged(t, b.tools...)
 			topo := newTopology(t)
 			ctx := context.Background()
-			second := "ed" + topo.Suffix
-			if _, err := topo.Exec(ctx, topo.Edge, "ip", "link", "add", second, "type", "veth", "peer", "name", "ef"+topo.Suffix); err != nil {
+			second := "ed" + topo.ID
+			if _, err := topo.Edge.Run(ctx, "ip", "link", "add", second, "type", "veth", "peer", "name", "ef"+topo.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := topo.Exec(ctx, topo.Edge, "ip", "link", "set", second, "up"); err != nil {
+			if _, err := topo.Edge.Run(ctx, "ip", "link", "set", second, "up"); err != nil {
 				t.Fatal(err)
 			}
 			p := netip.MustParsePrefix
@@ -78,7 +78,7 @@ func TestEBPFLayer3Uplink(t *testing.T) {
 	requirePrivileged(t)
 	topo := newTopology(t)
 	ctx := context.Background()
-	tunName := "nt" + topo.Suffix
+	tunName := "nt" + topo.ID
 	var tun *os.File
 	inNS(t, topo.Edge, func() error {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
@@ -100,19 +100,19 @@ func TestEBPFLayer3Uplink(t *testing.T) {
 		{"ip", "link", "set", tunName, "up"},
 		{"ip", "-6", "route", "replace", "default", "dev", tunName},
 	} {
-		if _, err := topo.Exec(ctx, topo.Edge, c...); err != nil {
+		if _, err := topo.Edge.Run(ctx, c...); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dp := ebpfBackend().new(t, topo)
-	ms := []Mapping{{Interface: tunName, Internal: lab.Internal, External: lab.PA}}
+	ms := []Mapping{{Interface: tunName, Internal: lab.NPTInternal, External: lab.NPTPA}}
 	setOrFatal(t, dp, ms)
 	tr, _ := NewTranslator(ms[0])
-	ext, _ := tr.Outbound(lab.LANHost)
+	ext, _ := tr.Outbound(lab.NPTLANHost)
 
 	var cli *net.UDPConn
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7400})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7400})
 		return err
 	})
 	defer cli.Close()
@@ -146,7 +146,7 @@ func TestEBPFLayer3Uplink(t *testing.T) {
 	copy(u[2:4], pkt[40:42])
 	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
 	copy(u[8:], "reply")
-	reply := ipv6Packet(lab.OutHost, ext, protoUDP, u, 6)
+	reply := ipv6Packet(lab.NPTOutHost, ext, protoUDP, u, 6)
 	if _, err := tun.Write(reply); err != nil {
 		t.Fatal(err)
 	}
@@ -174,18 +174,18 @@ func TestPathMTUDiscovery(t *testing.T) {
 			for _, c := range [][]string{
 				{"ip", "link", "set", topo.EdgeLANIf, "mtu", "1280"},
 			} {
-				if _, err := topo.Exec(ctx, topo.Edge, c...); err != nil {
+				if _, err := topo.Edge.Run(ctx, c...); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := topo.Exec(ctx, topo.LAN, "ip", "link", "set", topo.LANIf, "mtu", "1280"); err != nil {
+			if _, err := topo.LAN.Run(ctx, "ip", "link", "set", topo.LANIf, "mtu", "1280"); err != nil {
 				t.Fatal(err)
 			}
 			dp := b.new(t, topo)
 			ms := edgeMappings(topo)
 			setOrFatal(t, dp, ms)
 			tr, _ := NewTranslator(ms[0])
-			ext, _ := tr.Outbound(lab.LANHost)
+			ext, _ := tr.Outbound(lab.NPTLANHost)
 
 			var cli *net.UDPConn
 			inNS(t, topo.Out, func() (err error) {
@@ -214,11 +214,11 @@ func TestPathMTUDiscovery(t *testing.T) {
 			learned := false
 			deadline := time.Now().Add(3 * time.Second)
 			for !learned && time.Now().Before(deadline) {
-				out, err := topo.Exec(ctx, topo.Out, "ip", "-6", "route", "get", ext.String())
+				out, err := topo.Out.Run(ctx, "ip", "-6", "route", "get", ext.String())
 				if err != nil {
 					t.Fatal(err)
 				}
-				learned = strings.Contains(out, "mtu 1280")
+				learned = strings.Contains(string(out), "mtu 1280")
 				if !learned {
 					select {
 					case <-time.After(20 * time.Millisecond):
