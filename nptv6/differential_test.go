@@ -14,7 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/multihomed/multihomed/nptv6/lab"
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
 )
 
 // probe is one crafted packet for the differential test.
@@ -32,9 +33,9 @@ var (
 	diffPrefix56Ex = netip.MustParsePrefix("2001:db8:2001:4200::/56")
 )
 
-func diffMappings(topo *lab.Topology) []Mapping {
+func diffMappings(topo *lab.Translator) []Mapping {
 	return []Mapping{
-		{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA},
+		{Interface: topo.EdgeUpIf, Internal: lab.NPTInternal, External: lab.NPTPA},
 		{Interface: topo.EdgeUpIf, Internal: diffPrefix56In, External: diffPrefix56Ex},
 	}
 }
@@ -55,7 +56,7 @@ func diffProbes(t *testing.T, tb *Table) []probe {
 	}
 	w := ^t48.Adjustment() // the subnet whose adjusted word is 0xFFFF
 	ffffSubnet := netip.AddrFrom16([16]byte{0xfd, 0x7a, 0x5e, 0x1d, 0x9c, 0x00, byte(w >> 8), byte(w), 15: 9})
-	extLAN := ext(t48, lab.LANHost)
+	extLAN := ext(t48, lab.NPTLANHost)
 	var ps []probe
 	add := func(name string, dir Direction, kd string, build func(m string) []byte) {
 		ps = append(ps, probe{name: name, dir: dir, kernelDiffers: kd, pkt: build(marked(name, len(ps)))})
@@ -63,7 +64,7 @@ func diffProbes(t *testing.T, tb *Table) []probe {
 	udp := func(src, dst netip.Addr) func(string) []byte {
 		return func(m string) []byte { return udpPacket(src, dst, m) }
 	}
-	add("out-udp", Outbound, "", udp(lab.LANHost, lab.OutHost))
+	add("out-udp", Outbound, "", udp(lab.NPTLANHost, lab.NPTOutHost))
 	add("out-tcp-syn", Outbound, "", func(m string) []byte {
 		seg := make([]byte, 20+len(m))
 		binary.BigEndian.PutUint16(seg[0:], 40001)
@@ -72,49 +73,49 @@ func diffProbes(t *testing.T, tb *Table) []probe {
 		seg[13] = 0x02 // SYN
 		binary.BigEndian.PutUint16(seg[14:], 65535)
 		copy(seg[20:], m)
-		return ipv6Packet(a("fd7a:5e1d:9c00:2::5"), lab.OutHost, protoTCP, seg, 16)
+		return ipv6Packet(a("fd7a:5e1d:9c00:2::5"), lab.NPTOutHost, protoTCP, seg, 16)
 	})
 	add("out-echo", Outbound, "", func(m string) []byte {
-		return ipv6Packet(lab.LANHost, lab.OutHost, protoICMPv6, append([]byte{128, 0, 0, 0, 0, 1, 0, 1}, m...), 2)
+		return ipv6Packet(lab.NPTLANHost, lab.NPTOutHost, protoICMPv6, append([]byte{128, 0, 0, 0, 0, 1, 0, 1}, m...), 2)
 	})
-	add("out-word-becomes-ffff", Outbound, "", udp(ffffSubnet, lab.OutHost))
-	add("out-56-skips-ffff", Outbound, "", udp(a("fd7a:5e1d:9d00:4242:ffff:1:2:3"), lab.OutHost))
-	add("out-56-iid-all-ones", Outbound, "ip6t_NPT drops it too, but first rewrites the prefix of the source and then sends a Parameter Problem to that half-rewritten address, out of the uplink; we drop silently", udp(a("fd7a:5e1d:9d00:4242:ffff:ffff:ffff:ffff"), lab.OutHost))
+	add("out-word-becomes-ffff", Outbound, "", udp(ffffSubnet, lab.NPTOutHost))
+	add("out-56-skips-ffff", Outbound, "", udp(a("fd7a:5e1d:9d00:4242:ffff:1:2:3"), lab.NPTOutHost))
+	add("out-56-iid-all-ones", Outbound, "ip6t_NPT drops it too, but first rewrites the prefix of the source and then sends a Parameter Problem to that half-rewritten address, out of the uplink; we drop silently", udp(a("fd7a:5e1d:9d00:4242:ffff:ffff:ffff:ffff"), lab.NPTOutHost))
 	add("out-icmp-error", Outbound, "", func(m string) []byte {
-		return icmpError(lab.LANHost, lab.OutHost, 1, udpPacket(lab.OutHost, lab.LANHost, m))
+		return icmpError(lab.NPTLANHost, lab.NPTOutHost, 1, udpPacket(lab.NPTOutHost, lab.NPTLANHost, m))
 	})
 	add("out-icmp-error-foreign-embedded", Outbound, "", func(m string) []byte {
-		return icmpError(lab.LANHost, lab.OutHost, 3, udpPacket(lab.OutHost, a("fd7a:5e1e::1"), m))
+		return icmpError(lab.NPTLANHost, lab.NPTOutHost, 3, udpPacket(lab.NPTOutHost, a("fd7a:5e1e::1"), m))
 	})
-	add("out-unmapped-source", Outbound, "", udp(a("fd7a:5e1e::5"), lab.OutHost))
+	add("out-unmapped-source", Outbound, "", udp(a("fd7a:5e1e::5"), lab.NPTOutHost))
 	add("out-error-from-non-internal-source", Outbound, "ip6t_NPT only sees packets with an internal source, so an error sent by a router with a global address (the edge itself: Packet Too Big) keeps the internal address it quotes", func(m string) []byte {
-		return icmpError(a("2001:db8:1000:2::7"), lab.OutHost, 2, udpPacket(lab.OutHost, lab.LANHost, m))
+		return icmpError(a("2001:db8:1000:2::7"), lab.NPTOutHost, 2, udpPacket(lab.NPTOutHost, lab.NPTLANHost, m))
 	})
-	add("out-subnet-ffff", Outbound, "ip6t_NPT translates subnet 0xFFFF; RFC 6296 sections 3.4 and 4.2 make it unmappable", udp(a("fd7a:5e1d:9c00:ffff::5"), lab.OutHost))
-	add("out-zero-iid", Outbound, "ip6t_NPT translates the Subnet-Router anycast address (all-zero IID)", udp(a("fd7a:5e1d:9c00:7::"), lab.OutHost))
+	add("out-subnet-ffff", Outbound, "ip6t_NPT translates subnet 0xFFFF; RFC 6296 sections 3.4 and 4.2 make it unmappable", udp(a("fd7a:5e1d:9c00:ffff::5"), lab.NPTOutHost))
+	add("out-zero-iid", Outbound, "ip6t_NPT translates the Subnet-Router anycast address (all-zero IID)", udp(a("fd7a:5e1d:9c00:7::"), lab.NPTOutHost))
 	// Not an error type: neither translator may touch the body.
 	add("out-icmp-type-100", Outbound, "", func(m string) []byte {
-		return icmpError(lab.LANHost, lab.OutHost, 100, udpPacket(lab.OutHost, lab.LANHost, m))
+		return icmpError(lab.NPTLANHost, lab.NPTOutHost, 100, udpPacket(lab.NPTOutHost, lab.NPTLANHost, m))
 	})
 
-	add("in-udp", Inbound, "", udp(lab.OutHost, extLAN))
-	add("in-56", Inbound, "", udp(lab.OutHost, ext(t56, a("fd7a:5e1d:9d00:4242:ffff:1:2:3"))))
+	add("in-udp", Inbound, "", udp(lab.NPTOutHost, extLAN))
+	add("in-56", Inbound, "", udp(lab.NPTOutHost, ext(t56, a("fd7a:5e1d:9d00:4242:ffff:1:2:3"))))
 	add("in-icmp-dest-unreach", Inbound, "", func(m string) []byte {
-		return icmpError(lab.OutRouter, extLAN, 1, udpPacket(extLAN, lab.OutHost, m))
+		return icmpError(lab.NPTOutRouter, extLAN, 1, udpPacket(extLAN, lab.NPTOutHost, m))
 	})
 	add("in-icmp-packet-too-big", Inbound, "", func(m string) []byte {
-		e := icmpError(lab.OutRouter, extLAN, 2, udpPacket(extLAN, lab.OutHost, m))
+		e := icmpError(lab.NPTOutRouter, extLAN, 2, udpPacket(extLAN, lab.NPTOutHost, m))
 		return e
 	})
 	add("in-icmp-time-exceeded-56", Inbound, "", func(m string) []byte {
 		e56 := ext(t56, a("fd7a:5e1d:9d00:4201::77"))
-		return icmpError(lab.OutRouter, e56, 3, udpPacket(e56, lab.OutHost, m))
+		return icmpError(lab.NPTOutRouter, e56, 3, udpPacket(e56, lab.NPTOutHost, m))
 	})
 	add("in-icmp-error-foreign-embedded", Inbound, "", func(m string) []byte {
-		return icmpError(lab.OutRouter, extLAN, 1, udpPacket(a("2001:db8:5555::1"), lab.OutHost, m))
+		return icmpError(lab.NPTOutRouter, extLAN, 1, udpPacket(a("2001:db8:5555::1"), lab.NPTOutHost, m))
 	})
-	add("in-subnet-ffff", Inbound, "ip6t_NPT translates subnet 0xFFFF; RFC 6296 section 3.3 discards it", udp(lab.OutHost, a("2001:db8:1001:ffff::5")))
-	add("in-zero-iid", Inbound, "ip6t_NPT translates the Subnet-Router anycast address (all-zero IID)", udp(lab.OutHost, a("2001:db8:1001:5::")))
+	add("in-subnet-ffff", Inbound, "ip6t_NPT translates subnet 0xFFFF; RFC 6296 section 3.3 discards it", udp(lab.NPTOutHost, a("2001:db8:1001:ffff::5")))
+	add("in-zero-iid", Inbound, "ip6t_NPT translates the Subnet-Router anycast address (all-zero IID)", udp(lab.NPTOutHost, a("2001:db8:1001:5::")))
 	return ps
 }
 
@@ -138,7 +139,7 @@ type wire struct {
 	srcMAC         net.HardwareAddr
 }
 
-func openPacketSocket(t *testing.T, ns, ifname string) (fd, ifindex int) {
+func openPacketSocket(t *testing.T, ns *netns.NS, ifname string) (fd, ifindex int) {
 	t.Helper()
 	inNS(t, ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
@@ -245,7 +246,7 @@ func (w *wire) collect(want, stop string) ([][]byte, error) {
 // runProbes sends every probe through the edge (each followed by a sentinel
 // that every backend forwards) and returns what came out, by probe index:
 // nil if nothing did.
-func runProbes(t *testing.T, topo *lab.Topology, ps []probe, extLAN netip.Addr, round string) [][]byte {
+func runProbes(t *testing.T, topo *lab.Translator, ps []probe, extLAN netip.Addr, round string) [][]byte {
 	t.Helper()
 	outRecv, _ := openPacketSocket(t, topo.Out, topo.OutIf)
 	lanRecv, _ := openPacketSocket(t, topo.LAN, topo.LANIf)
@@ -255,9 +256,9 @@ func runProbes(t *testing.T, topo *lab.Topology, ps []probe, extLAN netip.Addr, 
 	inbound := &wire{sendFD: outSend, recvFD: lanRecv, sendIf: outIdx, dstMAC: topo.EdgeUpMAC, srcMAC: topo.OutMAC}
 	res := make([][]byte, len(ps))
 	for i, p := range ps {
-		w, sentinel := outbound, udpPacket(lab.LANHost, lab.OutHost, "")
+		w, sentinel := outbound, udpPacket(lab.NPTLANHost, lab.NPTOutHost, "")
 		if p.dir == Inbound {
-			w, sentinel = inbound, udpPacket(lab.OutHost, extLAN, "")
+			w, sentinel = inbound, udpPacket(lab.NPTOutHost, extLAN, "")
 		}
 		stop := fmt.Sprintf("SENTINEL-%s-%d", round, i)
 		sentinel = udpPacket(addrAt(sentinel, offSrc), addrAt(sentinel, offDst), stop)
@@ -288,13 +289,13 @@ func TestDifferential(t *testing.T) {
 	requirePrivileged(t, "ip6tables", "ip6tables-legacy")
 	topo := newTopology(t)
 	ctx := context.Background()
-	if _, err := topo.Exec(ctx, topo.Edge, "ip", "-6", "route", "add", "fd7a:5e1d:9d00::/48", "via", lab.LANHost.String()); err != nil {
+	if _, err := topo.Edge.Run(ctx, "ip", "-6", "route", "add", "fd7a:5e1d:9d00::/48", "via", lab.NPTLANHost.String()); err != nil {
 		t.Fatal(err)
 	}
 	ms := diffMappings(topo)
 	tb := mustTable(t, ms)
 	ps := diffProbes(t, tb)
-	extLAN, _ := tb.Translators()[0].Outbound(lab.LANHost)
+	extLAN, _ := tb.Translators()[0].Outbound(lab.NPTLANHost)
 
 	results := map[string][][]byte{}
 	for _, b := range []backend{kernelBackend(), kernelBackendCmd("kernel-legacy", "ip6tables-legacy"), ebpfBackend(), ebpfBackendMode("ebpf-tc", true)} {

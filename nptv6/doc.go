@@ -11,7 +11,10 @@
 //   - the datapaths that run the mapping in the kernel, behind the
 //     declarative Datapath interface: an eBPF tc program attached to each
 //     uplink (EBPF), and ip6tables SNPT/DNPT rules in the mangle table
-//     (Kernel).
+//     (Kernel). EBPF is split by job: ebpf_attach.go loads the programs and
+//     attaches them to an uplink's hooks (TCX or tc), ebpf_maps.go encodes
+//     mappings in the BPF maps and reads them back, ebpf_set.go is the
+//     declarative Set in named steps.
 //   - the kernel objects those datapaths create: BPF programs, maps and links
 //     pinned under one bpffs directory, and ip6tables rules carrying one
 //     comment tag.

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/nptv6/lab"
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
 )
 
 // requirePrivileged skips outside CI when the test cannot run here, and
@@ -37,11 +38,11 @@ func requirePrivileged(t *testing.T, tools ...string) {
 	t.Fatalf("integration test needs %s, and CI is set: it must run", missing)
 }
 
-func newTopology(t *testing.T) *lab.Topology {
+func newTopology(t *testing.T) *lab.Translator {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	topo, err := lab.New(ctx)
+	topo, err := lab.UpTranslator(ctx, "")
 	if err != nil {
 		t.Fatalf("build namespaces: %v", err)
 	}
@@ -57,7 +58,7 @@ func newTopology(t *testing.T) *lab.Topology {
 type backend struct {
 	name  string
 	tools []string
-	new   func(t *testing.T, topo *lab.Topology) Datapath
+	new   func(t *testing.T, topo *lab.Translator) Datapath
 }
 
 func kernelBackend() backend { return kernelBackendCmd("kernel", "ip6tables") }
@@ -65,8 +66,8 @@ func kernelBackend() backend { return kernelBackendCmd("kernel", "ip6tables") }
 // kernelBackendCmd uses a given ip6tables variant (ip6tables-nft or
 // ip6tables-legacy).
 func kernelBackendCmd(name, cmd string) backend {
-	return backend{name: name, tools: []string{cmd}, new: func(t *testing.T, topo *lab.Topology) Datapath {
-		k, err := NewKernel(KernelOptions{NetNS: lab.Path(topo.Edge), Command: cmd})
+	return backend{name: name, tools: []string{cmd}, new: func(t *testing.T, topo *lab.Translator) Datapath {
+		k, err := NewKernel(KernelOptions{NetNS: topo.Edge.Path(), Command: cmd})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,8 +84,8 @@ func allBackends() []backend {
 	return []backend{kernelBackend(), ebpfBackend(), ebpfBackendMode("ebpf-tc", true)}
 }
 
-func edgeMappings(topo *lab.Topology) []Mapping {
-	return []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA}}
+func edgeMappings(topo *lab.Translator) []Mapping {
+	return []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.NPTInternal, External: lab.NPTPA}}
 }
 
 func setOrFatal(t *testing.T, dp Datapath, ms []Mapping) {
@@ -130,7 +131,7 @@ func TestDatapathTraffic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ext, err := tr.Outbound(lab.LANHost)
+			ext, err := tr.Outbound(lab.NPTLANHost)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,31 +154,31 @@ func TestDatapathTraffic(t *testing.T) {
 				t.Fatalf("Set(nil) = %v, %v", got, err)
 			}
 			src := udpSourceSeen(t, topo)
-			if src != lab.LANHost {
-				t.Errorf("after removing the mapping the out host sees %s, want the untranslated %s", src, lab.LANHost)
+			if src != lab.NPTLANHost {
+				t.Errorf("after removing the mapping the out host sees %s, want the untranslated %s", src, lab.NPTLANHost)
 			}
 		})
 	}
 }
 
-func inNS(t *testing.T, ns string, fn func() error) {
+func inNS(t *testing.T, ns *netns.NS, fn func() error) {
 	t.Helper()
-	if err := lab.Do(lab.Path(ns), fn); err != nil {
+	if err := ns.Do(fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
 const ioTimeout = 5 * time.Second
 
-func checkUDP(t *testing.T, topo *lab.Topology, ext netip.Addr) {
+func checkUDP(t *testing.T, topo *lab.Translator, ext netip.Addr) {
 	var srv, cli *net.UDPConn
 	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7001})
+		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7001})
 		return err
 	})
 	defer srv.Close()
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7001})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7001})
 		return err
 	})
 	defer cli.Close()
@@ -206,15 +207,15 @@ func checkUDP(t *testing.T, topo *lab.Topology, ext netip.Addr) {
 
 // udpSourceSeen sends one datagram from the LAN host and returns the source
 // the out host sees.
-func udpSourceSeen(t *testing.T, topo *lab.Topology) netip.Addr {
+func udpSourceSeen(t *testing.T, topo *lab.Translator) netip.Addr {
 	var srv, cli *net.UDPConn
 	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7009})
+		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7009})
 		return err
 	})
 	defer srv.Close()
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7009})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7009})
 		return err
 	})
 	defer cli.Close()
@@ -229,10 +230,10 @@ func udpSourceSeen(t *testing.T, topo *lab.Topology) netip.Addr {
 	return from.Addr()
 }
 
-func checkTCP(t *testing.T, topo *lab.Topology, ext netip.Addr) {
+func checkTCP(t *testing.T, topo *lab.Translator, ext netip.Addr) {
 	var ln net.Listener
 	inNS(t, topo.Out, func() (err error) {
-		ln, err = net.Listen("tcp6", "["+lab.OutHost.String()+"]:7002")
+		ln, err = net.Listen("tcp6", "["+lab.NPTOutHost.String()+"]:7002")
 		return err
 	})
 	defer ln.Close()
@@ -248,7 +249,7 @@ func checkTCP(t *testing.T, topo *lab.Topology, ext netip.Addr) {
 	var c net.Conn
 	inNS(t, topo.LAN, func() (err error) {
 		d := net.Dialer{Timeout: ioTimeout}
-		c, err = d.Dial("tcp6", "["+lab.OutHost.String()+"]:7002")
+		c, err = d.Dial("tcp6", "["+lab.NPTOutHost.String()+"]:7002")
 		return err
 	})
 	defer c.Close()
@@ -288,7 +289,7 @@ func checkTCP(t *testing.T, topo *lab.Topology, ext netip.Addr) {
 
 // checkEcho sends an ICMPv6 echo request from the LAN host and waits for
 // the reply; a raw socket on the out host checks the request's source.
-func checkEcho(t *testing.T, topo *lab.Topology, ext netip.Addr) {
+func checkEcho(t *testing.T, topo *lab.Translator, ext netip.Addr) {
 	var lanc, outc net.PacketConn
 	inNS(t, topo.Out, func() (err error) {
 		outc, err = net.ListenPacket("ip6:ipv6-icmp", "::")
@@ -296,13 +297,13 @@ func checkEcho(t *testing.T, topo *lab.Topology, ext netip.Addr) {
 	})
 	defer outc.Close()
 	inNS(t, topo.LAN, func() (err error) {
-		lanc, err = net.ListenPacket("ip6:ipv6-icmp", lab.LANHost.String())
+		lanc, err = net.ListenPacket("ip6:ipv6-icmp", lab.NPTLANHost.String())
 		return err
 	})
 	defer lanc.Close()
 	id := uint16(os.Getpid())
 	req := []byte{128, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 'n', 'p', 't', 'v', '6'}
-	if _, err := lanc.WriteTo(req, &net.IPAddr{IP: lab.OutHost.AsSlice()}); err != nil {
+	if _, err := lanc.WriteTo(req, &net.IPAddr{IP: lab.NPTOutHost.AsSlice()}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(ioTimeout)
@@ -336,10 +337,10 @@ func checkEcho(t *testing.T, topo *lab.Topology, ext netip.Addr) {
 // port of the out host. The out host answers port unreachable; the LAN
 // kernel reports ECONNREFUSED only if the error's embedded packet names the
 // socket's own (internal) address, i.e. only if the translator rewrote it.
-func checkICMPError(t *testing.T, topo *lab.Topology) {
+func checkICMPError(t *testing.T, topo *lab.Translator) {
 	var cli *net.UDPConn
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7999})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7999})
 		return err
 	})
 	defer cli.Close()

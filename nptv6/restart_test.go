@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/nptv6/lab"
+	"github.com/multihomed/multihomed/internal/lab"
 )
 
 // helperEnv, when set, makes the test binary act as a short-lived
@@ -81,14 +81,14 @@ type echoLoop struct {
 	done                          chan error
 }
 
-func startEchoLoop(t *testing.T, topo *lab.Topology, ext netip.Addr, stop <-chan struct{}) *echoLoop {
+func startEchoLoop(t *testing.T, topo *lab.Translator, ext netip.Addr, stop <-chan struct{}) *echoLoop {
 	var srv, cli *net.UDPConn
 	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7300})
+		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7300})
 		return err
 	})
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.OutHost.AsSlice(), Port: 7300})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7300})
 		return err
 	})
 	l := &echoLoop{done: make(chan error, 1)}
@@ -150,7 +150,7 @@ func TestEBPFRestart(t *testing.T) {
 			topo := newTopology(t)
 			ctx := context.Background()
 			a := helperArgs{
-				PinPath: filepath.Join(bpffs(t), "nptv6"), NetNS: lab.Path(topo.Edge),
+				PinPath: filepath.Join(bpffs(t), "nptv6"), NetNS: topo.Edge.Path(),
 				ForceTC: mode.forceTC, Mappings: edgeMappings(topo),
 			}
 			t.Cleanup(func() {
@@ -166,7 +166,7 @@ func TestEBPFRestart(t *testing.T) {
 			})
 			runHelper(t, a)
 			tr, _ := NewTranslator(a.Mappings[0])
-			ext, _ := tr.Outbound(lab.LANHost)
+			ext, _ := tr.Outbound(lab.NPTLANHost)
 			checkUDP(t, topo, ext) // nobody holds a handle now
 
 			// An upgrade while traffic flows.
@@ -230,17 +230,17 @@ func TestEBPFHairpin(t *testing.T) {
 	requirePrivileged(t)
 	topo := newTopology(t)
 	dp := ebpfBackend().new(t, topo)
-	ms := []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA, Hairpin: true}}
+	ms := []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.NPTInternal, External: lab.NPTPA, Hairpin: true}}
 	setOrFatal(t, dp, ms)
 	tr, _ := NewTranslator(ms[0])
-	ext, _ := tr.Outbound(lab.LANHost)
+	ext, _ := tr.Outbound(lab.NPTLANHost)
 
 	var srv, cli *net.UDPConn
 	inNS(t, topo.LAN, func() (err error) {
-		if srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.LANHost.AsSlice(), Port: 7200}); err != nil {
+		if srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTLANHost.AsSlice(), Port: 7200}); err != nil {
 			return err
 		}
-		cli, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.LANHost.AsSlice()})
+		cli, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTLANHost.AsSlice()})
 		return err
 	})
 	defer srv.Close()
@@ -282,7 +282,7 @@ func TestKernelRefusesHairpin(t *testing.T) {
 	if got, err := dp.Mappings(context.Background()); err != nil || len(got) != 0 {
 		t.Fatalf("Mappings on a fresh namespace = %v, %v", got, err)
 	}
-	ms := []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA, Hairpin: true}}
+	ms := []Mapping{{Interface: topo.EdgeUpIf, Internal: lab.NPTInternal, External: lab.NPTPA, Hairpin: true}}
 	got, err := dp.Set(context.Background(), ms)
 	if !errorsIs(err, ErrHairpinUnsupported) || len(got) != 0 {
 		t.Fatalf("Set = %v, %v; want nothing set and ErrHairpinUnsupported", got, err)
@@ -298,21 +298,21 @@ func TestEBPFSwitchAttachMode(t *testing.T) {
 	pin := filepath.Join(bpffs(t), "nptv6")
 	ms := edgeMappings(topo)
 	tr, _ := NewTranslator(ms[0])
-	ext, _ := tr.Outbound(lab.LANHost)
+	ext, _ := tr.Outbound(lab.NPTLANHost)
 	state := func() (links int, filters int) {
 		for _, dir := range []string{"egress", "ingress"} {
 			if _, err := os.Stat(filepath.Join(pin, "link_"+topo.EdgeUpIf+"_"+dir)); err == nil {
 				links++
 			}
-			out, err := topo.Exec(ctx, topo.Edge, "tc", "filter", "show", "dev", topo.EdgeUpIf, dir)
-			if err == nil && strings.Contains(out, "npt_"+dir) {
+			out, err := topo.Edge.Run(ctx, "tc", "filter", "show", "dev", topo.EdgeUpIf, dir)
+			if err == nil && strings.Contains(string(out), "npt_"+dir) {
 				filters++
 			}
 		}
 		return links, filters
 	}
 	for i, forceTC := range []bool{false, true, false} {
-		e, err := NewEBPF(EBPFOptions{PinPath: pin, NetNS: lab.Path(topo.Edge), ForceTC: forceTC})
+		e, err := NewEBPF(EBPFOptions{PinPath: pin, NetNS: topo.Edge.Path(), ForceTC: forceTC})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,8 +21,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/nptv6"
-	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 // bench measures forwarded packets per second through the edge namespace of
@@ -189,7 +189,7 @@ type sample struct {
 // benchEdge is one configuration's topology with its translator set up.
 type benchEdge struct {
 	config  string
-	topo    *lab.Topology
+	topo    *lab.Translator
 	dp      nptv6.Datapath
 	pinPath string
 	frame   []byte
@@ -206,7 +206,7 @@ func (e *benchEdge) close() {
 // warms the path up (neighbour entries, caches, the JIT'd program) with
 // warm packets.
 func newBenchEdge(ctx context.Context, config string, warm, batch, cpu int) (_ *benchEdge, err error) {
-	topo, err := lab.New(ctx)
+	topo, err := lab.UpTranslator(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func newBenchEdge(ctx context.Context, config string, warm, batch, cpu int) (_ *
 	}()
 	// The out namespace drops the stream silently (no ICMPv6 errors).
 	sink := netip.MustParseAddr("2001:db8:9000::99")
-	if _, err := topo.Exec(ctx, topo.Out, "ip", "-6", "route", "add", "blackhole", "2001:db8:9000::/64"); err != nil {
+	if _, err := topo.Out.Run(ctx, "ip", "-6", "route", "add", "blackhole", "2001:db8:9000::/64"); err != nil {
 		return nil, err
 	}
 	switch config {
@@ -240,7 +240,7 @@ func newBenchEdge(ctx context.Context, config string, warm, batch, cpu int) (_ *
 		}
 		e.cleanup = append(e.cleanup, func() { unix.Unmount(dir, unix.MNT_DETACH) })
 		e.pinPath = filepath.Join(dir, "nptv6")
-		e.dp, err = nptv6.NewEBPF(nptv6.EBPFOptions{PinPath: e.pinPath, NetNS: lab.Path(topo.Edge), ForceTC: config == "ebpf-tc"})
+		e.dp, err = nptv6.NewEBPF(nptv6.EBPFOptions{PinPath: e.pinPath, NetNS: topo.Edge.Path(), ForceTC: config == "ebpf-tc"})
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,7 @@ func newBenchEdge(ctx context.Context, config string, warm, batch, cpu int) (_ *
 		if config == "ip6t_NPT-legacy" {
 			cmd = "ip6tables-legacy"
 		}
-		e.dp, err = nptv6.NewKernel(nptv6.KernelOptions{NetNS: lab.Path(topo.Edge), Command: cmd})
+		e.dp, err = nptv6.NewKernel(nptv6.KernelOptions{NetNS: topo.Edge.Path(), Command: cmd})
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +257,7 @@ func newBenchEdge(ctx context.Context, config string, warm, batch, cpu int) (_ *
 	if e.dp != nil {
 		dp := e.dp
 		e.cleanup = append(e.cleanup, func() { dp.Close() }, func() { dp.Purge(context.Background()) })
-		ms := []nptv6.Mapping{{Interface: topo.EdgeUpIf, Internal: lab.Internal, External: lab.PA}}
+		ms := []nptv6.Mapping{{Interface: topo.EdgeUpIf, Internal: lab.NPTInternal, External: lab.NPTPA}}
 		if _, err := dp.Set(ctx, ms); err != nil {
 			return nil, err
 		}
@@ -294,7 +294,7 @@ func (e *benchEdge) burst(ctx context.Context, packets, batch, cpu int, progStat
 		}
 		out0 = n
 	}
-	rx0, err := e.topo.RxPackets(ctx, e.topo.Out, e.topo.OutIf)
+	rx0, err := lab.RxPackets(ctx, e.topo.Out, e.topo.OutIf)
 	if err != nil {
 		return sample{}, err
 	}
@@ -309,7 +309,7 @@ func (e *benchEdge) burst(ctx context.Context, packets, batch, cpu int, progStat
 			progNs = float64(run1-run0) / float64(cnt1-cnt0)
 		}
 	}
-	rx1, err := e.topo.RxPackets(ctx, e.topo.Out, e.topo.OutIf)
+	rx1, err := lab.RxPackets(ctx, e.topo.Out, e.topo.OutIf)
 	if err != nil {
 		return sample{}, err
 	}
@@ -332,7 +332,7 @@ func (e *benchEdge) burst(ctx context.Context, packets, batch, cpu int, progStat
 // attachNoop attaches, with TCX, a program that returns TC_ACT_UNSPEC at
 // once to the egress of the topology's uplink: forwarding with the hook in
 // the path but no work done in it.
-func attachNoop(topo *lab.Topology) (link.Link, error) {
+func attachNoop(topo *lab.Translator) (link.Link, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "bench_noop",
 		Type:         ebpf.SchedCLS,
@@ -344,7 +344,7 @@ func attachNoop(topo *lab.Topology) (link.Link, error) {
 	}
 	defer prog.Close()
 	var l link.Link
-	err = lab.Do(lab.Path(topo.Edge), func() error {
+	err = topo.Edge.Do(func() error {
 		ifi, err := net.InterfaceByName(topo.EdgeUpIf)
 		if err != nil {
 			return err
@@ -383,7 +383,7 @@ func progRun(p *ebpf.Program) (uint64, uint64) {
 
 // benchFrame is an Ethernet frame from the LAN host to the sink through the
 // edge, carrying a UDP datagram with a correct checksum.
-func benchFrame(topo *lab.Topology, dst netip.Addr) []byte {
+func benchFrame(topo *lab.Translator, dst netip.Addr) []byte {
 	const payload = 18
 	f := make([]byte, 14+40+8+payload)
 	copy(f[0:], topo.EdgeLANMAC)
@@ -393,7 +393,7 @@ func benchFrame(topo *lab.Topology, dst netip.Addr) []byte {
 	ip[0] = 0x60
 	binary.BigEndian.PutUint16(ip[4:], 8+payload)
 	ip[6], ip[7] = 17, 64
-	s, d := lab.LANHost.As16(), dst.As16()
+	s, d := lab.NPTLANHost.As16(), dst.As16()
 	copy(ip[8:], s[:])
 	copy(ip[24:], d[:])
 	u := ip[40:]
@@ -425,8 +425,8 @@ type mmsghdr struct {
 
 // blast sends n copies of frame from the LAN namespace on a thread pinned
 // to cpu and returns the wall time and the thread's CPU time.
-func blast(topo *lab.Topology, frame []byte, n, batch, cpu int) (wall, cpuTime time.Duration, err error) {
-	err = lab.Do(lab.Path(topo.LAN), func() error {
+func blast(topo *lab.Translator, frame []byte, n, batch, cpu int) (wall, cpuTime time.Duration, err error) {
+	err = topo.LAN.Do(func() error {
 		ifi, err := net.InterfaceByName(topo.LANIf)
 		if err != nil {
 			return err

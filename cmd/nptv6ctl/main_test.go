@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/nptv6"
-	"github.com/multihomed/multihomed/nptv6/lab"
 )
 
 func TestTranslateCommand(t *testing.T) {
@@ -51,7 +51,7 @@ func TestAddListRemove(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topo, err := lab.New(ctx)
+	topo, err := lab.UpTranslator(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestAddListRemove(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH); os.Remove(dir) })
 	pin := filepath.Join(dir, "nptv6")
-	netns := lab.Path(topo.Edge)
+	netns := topo.Edge.Path()
 	m := []string{topo.EdgeUpIf, "fd7a:5e1d:9c00::/48", "2001:db8:1001::/48"}
 	for _, backend := range []string{"ebpf", "kernel"} {
 		t.Run(backend, func(t *testing.T) {

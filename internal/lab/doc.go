@@ -3,6 +3,9 @@
 // router (FRR), an internet host and a LAN host, joined by veth links with
 // documentation addresses. Integration tests and the mhlab command share it.
 //
+// UpTranslator builds a second, router-less topology (LAN host, edge, out
+// host) for the NPTv6 translator's tests and `nptv6ctl bench`.
+//
 // Every name it creates carries the caller's unique ID, so several labs can
 // run at once; Close removes every namespace, router process and file it
 // made, and tests call it from t.Cleanup so that happens even on failure.

@@ -135,8 +135,12 @@ func Veth(ctx context.Context, a *NS, aDev string, b *NS, bDev string) error {
 	return err
 }
 
+// Path returns the namespace's file, the form DoPath and the datapaths'
+// NetNS options take.
+func (n *NS) Path() string { return "/var/run/netns/" + n.Name }
+
 // Do runs fn on an OS thread switched into the namespace (see DoPath).
-func (n *NS) Do(fn func() error) error { return DoPath("/var/run/netns/"+n.Name, fn) }
+func (n *NS) Do(fn func() error) error { return DoPath(n.Path(), fn) }
 
 // DoPath runs fn on a fresh OS thread switched into the network namespace
 // at path (such as /run/netns/edge or /proc/PID/ns/net) and waits for it.

@@ -2,14 +2,20 @@ package netns
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
-func TestVethPing(t *testing.T) {
+// TestVethNamespaces links two namespaces and checks that Run and Do act
+// inside the one they name (each sees only its own veth end and address),
+// that New refuses an existing name and that Close removes the namespace.
+func TestVethNamespaces(t *testing.T) {
 	testenv.Need(t, "ip", "ping")
 	ctx := context.Background()
 	id := UniqueID()
@@ -36,10 +42,48 @@ func TestVethPing(t *testing.T) {
 	if _, err := a.Run(ctx, "ping", "-6", "-c1", "-W2", "2001:db8:77::2"); err != nil {
 		t.Fatalf("ping across veth: %v", err)
 	}
-	// The peer namespace must not see the address of the other: proves the
-	// commands really ran inside each namespace.
-	if _, err := b.Run(ctx, "ping", "-6", "-c1", "-W1", "2001:db8:78::1"); err == nil {
-		t.Fatal("ping to an unassigned address succeeded")
+	// Each namespace holds its own end of the veth and its own address, and
+	// this process's namespace holds neither: a Run or Do that ran anywhere
+	// else would see other interfaces.
+	for _, c := range []struct {
+		ns            *NS
+		dev, other    string
+		addr, notAddr string
+	}{{a, "va" + id, "vb" + id, "2001:db8:77::1/64", "2001:db8:77::2/64"}, {b, "vb" + id, "va" + id, "2001:db8:77::2/64", "2001:db8:77::1/64"}} {
+		out, err := c.ns.Run(ctx, "ip", "-o", "-6", "addr", "show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), " "+c.dev+" ") || !strings.Contains(string(out), c.addr) {
+			t.Errorf("Run in %s: `ip addr show` lacks %s with %s, so it did not run there:\n%s", c.ns.Name, c.dev, c.addr, out)
+		}
+		if strings.Contains(string(out), " "+c.other+" ") || strings.Contains(string(out), c.notAddr) {
+			t.Errorf("Run in %s: `ip addr show` lists the peer's %s or %s:\n%s", c.ns.Name, c.other, c.notAddr, out)
+		}
+		var addrs []netip.Prefix
+		if err := c.ns.Do(func() error {
+			ifi, err := net.InterfaceByName(c.dev)
+			if err != nil {
+				return err
+			}
+			as, err := ifi.Addrs()
+			for _, x := range as {
+				if ipn, ok := x.(*net.IPNet); ok {
+					ip, _ := netip.AddrFromSlice(ipn.IP)
+					ones, _ := ipn.Mask.Size()
+					addrs = append(addrs, netip.PrefixFrom(ip.Unmap(), ones))
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("Do in %s: %v", c.ns.Name, err)
+		}
+		if !slices.Contains(addrs, netip.MustParsePrefix(c.addr)) {
+			t.Errorf("Do in %s: %s has %v, want %s among them", c.ns.Name, c.dev, addrs, c.addr)
+		}
+		if _, err := net.InterfaceByName(c.dev); err == nil {
+			t.Errorf("%s is visible in the test's own namespace: the veth was not created inside %s", c.dev, c.ns.Name)
+		}
 	}
 
 	if _, err := New(ctx, a.Name); err == nil {

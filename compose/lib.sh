@@ -113,7 +113,7 @@ lab_build_multihomed() {
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhctl ./cmd/mhctl)
   # The flow meter runs in the end hosts (mounted from build/out).
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhflow ./cmd/mhflow)
-  "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/lab/edge/multihomed.yaml"
+  "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/compose/edge/multihomed.yaml"
   docker build -q --build-arg "BASE=${MULTIHOMED_BASE:-scratch}" -f "$MH_ROOT/Dockerfile" \
     --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$MH_ROOT/build/out" >/dev/null
   echo "$MULTIHOMED_IMAGE: built"
