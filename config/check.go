@@ -11,9 +11,20 @@ import (
 // checker collects the problems of one validation. Every section's checks
 // are methods on it; the helpers here parse the value kinds that recur
 // across sections, each reporting a bad value under its path.
-type checker struct{ problems []Problem }
+//
+// After MaxProblems problems the rest are only counted in dropped, not
+// formatted: a hostile configuration can provoke one problem per list entry,
+// and their text would cost more than the input.
+type checker struct {
+	problems []Problem
+	dropped  int
+}
 
 func (c *checker) add(path, format string, args ...any) {
+	if len(c.problems) >= MaxProblems {
+		c.dropped++
+		return
+	}
 	c.problems = append(c.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 

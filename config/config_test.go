@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -278,13 +279,29 @@ func TestGlobalPrecedence(t *testing.T) {
 	}
 }
 
+// parseAllocBudget is what Parse may allocate for n bytes of input: a fixed
+// 4 MiB for viper and the YAML decoder, plus 256 bytes per input byte. The
+// largest legal configuration needs about 60 per byte
+// (BenchmarkValidateLargest); the quadratic overlap check once needed
+// ~19,000 per byte (790 MiB for 42 KB).
+func parseAllocBudget(n int) uint64 { return 4<<20 + 256*uint64(n) }
+
+// FuzzParse checks that no input is accepted incomplete, rejected without a
+// problem, or costs more memory than parseAllocBudget.
 func FuzzParse(f *testing.F) {
 	data, _ := os.ReadFile("testdata/valid.yaml")
 	f.Add(data)
 	f.Add([]byte(base))
 	f.Add([]byte("uplinks: [{bgp: {communities: ['1:2:3']}}]"))
+	f.Add([]byte(largestConfig()))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		cfg, err := Parse("fuzz", data, nil)
+		runtime.ReadMemStats(&after)
+		if got, budget := after.TotalAlloc-before.TotalAlloc, parseAllocBudget(len(data)); got > budget {
+			t.Fatalf("Parse of %d bytes allocated %d bytes; the budget is %d", len(data), got, budget)
+		}
 		if err == nil {
 			if cfg == nil || len(cfg.Uplinks) == 0 || len(cfg.Site.Prefixes) == 0 {
 				t.Fatalf("accepted an incomplete config: %+v", cfg)

@@ -104,10 +104,10 @@ func parse(source string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 	if err := v.Unmarshal(&raw); err != nil {
 		problems = append(problems, decodeProblems(err)...)
 	}
-	cfg, vp := raw.validate()
+	cfg, vp, dropped := raw.validate()
 	problems = append(problems, vp...)
-	if len(problems) > 0 {
-		return nil, &Error{Source: source, Problems: problems}
+	if len(problems) > 0 || dropped > 0 {
+		return nil, &Error{Source: source, Problems: capProblems(problems, dropped)}
 	}
 	return cfg, nil
 }

@@ -8,7 +8,10 @@ import (
 // order matters where one section's checks read another's result: filters
 // before the site (documentation space), node before uplinks (eBGP), uplinks
 // before egress and the site's announceability.
-func (r rawConfig) validate() (*Config, []Problem) {
+//
+// It returns the problems found, at most MaxProblems, and how many more
+// were found but not formatted.
+func (r rawConfig) validate() (*Config, []Problem, int) {
 	c := &checker{}
 	cfg := &Config{}
 
@@ -44,5 +47,5 @@ func (r rawConfig) validate() (*Config, []Problem) {
 	cfg.API = c.api(r.API)
 	cfg.Metrics = c.metrics(r.Metrics)
 	c.announceable(cfg.Site, cfg.Uplinks)
-	return cfg, c.problems
+	return cfg, c.problems, c.dropped
 }

@@ -26,7 +26,8 @@ func (c *checker) health(base string, index int, r rawHealth) *health.Config {
 		SourceV6: c.addr(base+".source_v6", r.SourceV6, false),
 		SourceV4: c.addr(base+".source_v4", r.SourceV4, false),
 	}
-	for j, item := range r.Targets {
+	n := c.limit(base+".targets", len(r.Targets), MaxTargets, "probe fewer targets (three in different networks are enough)")
+	for j, item := range r.Targets[:n] {
 		if t, ok := c.target(fmt.Sprintf("%s.targets[%d]", base, j), item); ok {
 			h.Targets = append(h.Targets, t)
 		}

@@ -32,7 +32,8 @@ func (c *checker) ibgp(r rawIBGP, node Node) IBGP {
 		c.add("ibgp.local_pref_degraded", "%d is not below local_pref_up %d; internal routers would not prefer a healthy edge", out.LocalPrefDegraded, out.LocalPrefUp)
 	}
 	seen := map[netip.Addr]int{}
-	for i, rp := range r.Peers {
+	n := c.limit("ibgp.peers", len(r.Peers), MaxIBGPPeers, "peer with route reflectors instead of every router")
+	for i, rp := range r.Peers[:n] {
 		base := fmt.Sprintf("ibgp.peers[%d]", i)
 		p := IBGPPeer{
 			Neighbor:     c.addr(base+".neighbor", rp.Neighbor, true),

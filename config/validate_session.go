@@ -154,7 +154,8 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 // communities parses a list of standard communities.
 func (c *checker) communities(path string, list []string) []Community {
 	var out []Community
-	for j, s := range list {
+	n := c.limit(path, len(list), MaxCommunities, "remove communities")
+	for j, s := range list[:n] {
 		cm, err := ParseCommunity(s)
 		if err != nil {
 			c.add(fmt.Sprintf("%s[%d]", path, j), "%v", err)
@@ -168,7 +169,8 @@ func (c *checker) communities(path string, list []string) []Community {
 // largeCommunities parses a list of large communities.
 func (c *checker) largeCommunities(path string, list []string) []LargeCommunity {
 	var out []LargeCommunity
-	for j, s := range list {
+	n := c.limit(path, len(list), MaxLargeCommunities, "remove large communities")
+	for j, s := range list[:n] {
 		lc, err := ParseLargeCommunity(s)
 		if err != nil {
 			c.add(fmt.Sprintf("%s[%d]", path, j), "%v", err)

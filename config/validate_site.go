@@ -1,7 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -53,7 +56,9 @@ func (c *checker) site(r rawSite, profile Profile) Site {
 	if len(r.Prefixes) == 0 {
 		c.add("site.prefixes", "missing; list the prefixes the site owns, such as 2001:db8:face::/48")
 	}
-	for i, str := range r.Prefixes {
+	n := c.limit("site.prefixes", len(r.Prefixes), MaxSitePrefixes, "announce covering prefixes instead")
+	var listed []indexedPrefix
+	for i, str := range r.Prefixes[:n] {
 		path := fmt.Sprintf("site.prefixes[%d]", i)
 		p, ok := c.prefix(path, str)
 		if !ok {
@@ -70,14 +75,56 @@ func (c *checker) site(r rawSite, profile Profile) Site {
 		if profile == ProfileProduction && IsDocumentation(p) {
 			c.add(path, "%s is documentation space that no ISP accepts; use your own prefix, or set profile: lab for a lab", p)
 		}
-		for j, q := range s.Prefixes {
-			if q.Overlaps(p) {
-				c.add(path, "%s overlaps site.prefixes[%d] %s; list each block once", p, j, q)
-			}
-		}
+		listed = append(listed, indexedPrefix{i, p})
 		s.Prefixes = append(s.Prefixes, p)
 	}
+	c.overlaps("site.prefixes", listed)
 	return s
+}
+
+// indexedPrefix is a prefix and its index in the list it came from.
+type indexedPrefix struct {
+	index  int
+	prefix netip.Prefix
+}
+
+// overlaps reports each prefix of list that repeats or lies inside another,
+// once, in O(n log n): sorted by address and then length, a prefix can only
+// lie inside the last one that lay inside no other (distinct top-level
+// prefixes are disjoint, and sorting keeps a prefix's contents right after
+// it). Copies of one prefix give one problem, however many there are.
+func (c *checker) overlaps(path string, list []indexedPrefix) {
+	sorted := slices.Clone(list)
+	slices.SortStableFunc(sorted, func(a, b indexedPrefix) int {
+		if d := a.prefix.Addr().Compare(b.prefix.Addr()); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.prefix.Bits(), b.prefix.Bits())
+	})
+	var top *indexedPrefix
+	for i := 0; i < len(sorted); {
+		// sorted[i:j] are copies of one prefix, in list order.
+		j := i + 1
+		for j < len(sorted) && sorted[j].prefix == sorted[i].prefix {
+			j++
+		}
+		first := &sorted[i]
+		if j-i > 1 {
+			c.add(fmt.Sprintf("%s[%d]", path, sorted[i+1].index), "%s is listed %d times (first at %s[%d]); list each block once", first.prefix, j-i, path, first.index)
+		}
+		switch {
+		case top != nil && top.prefix.Bits() <= first.prefix.Bits() && top.prefix.Contains(first.prefix.Addr()):
+			// Report at the later entry, naming the earlier one.
+			later, earlier := first, top
+			if later.index < earlier.index {
+				later, earlier = earlier, later
+			}
+			c.add(fmt.Sprintf("%s[%d]", path, later.index), "%s overlaps %s[%d] %s; list each block once", later.prefix, path, earlier.index, earlier.prefix)
+		default:
+			top = first
+		}
+		i = j
+	}
 }
 
 // announceable checks that every site prefix has a session of its family.

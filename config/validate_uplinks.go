@@ -21,7 +21,8 @@ func (c *checker) uplinks(r []rawUplink, cfg *Config) []Uplink {
 	var out []Uplink
 	names := map[string]int{}
 	neighbors := map[netip.Addr]string{}
-	for i, ru := range r {
+	n := c.limit("uplinks", len(r), MaxUplinks, "a site has a few ISPs; remove uplinks")
+	for i, ru := range r[:n] {
 		base := fmt.Sprintf("uplinks[%d]", i)
 		u := Uplink{Name: ru.Name, Interface: ru.Interface}
 		c.uplinkIdentity(base, i, ru, names)
