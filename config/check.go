@@ -16,8 +16,20 @@ import (
 // formatted: a hostile configuration can provoke one problem per list entry,
 // and their text would cost more than the input.
 type checker struct {
+	opts options
+	// profile is the configuration's, once validated.
+	profile  Profile
 	problems []Problem
 	dropped  int
+	// notes become part of the Config's advice: allowed, but worth a look.
+	notes []Problem
+}
+
+// note records advice about a value that is accepted.
+func (c *checker) note(path, format string, args ...any) {
+	if len(c.notes) < MaxProblems {
+		c.notes = append(c.notes, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
 }
 
 func (c *checker) add(path, format string, args ...any) {

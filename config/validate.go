@@ -11,8 +11,8 @@ import (
 //
 // It returns the problems found, at most MaxProblems, and how many more
 // were found but not formatted.
-func (r rawConfig) validate() (*Config, []Problem, int) {
-	c := &checker{}
+func (r rawConfig) validate(opts options) (*Config, []Problem, int) {
+	c := &checker{opts: opts}
 	cfg := &Config{}
 
 	cfg.Log = Log{Level: strings.ToLower(r.Log.Level), Format: strings.ToLower(r.Log.Format)}
@@ -36,6 +36,7 @@ func (r rawConfig) validate() (*Config, []Problem, int) {
 		c.add("profile", "%q is not a profile; use production or lab", r.Profile)
 	}
 
+	c.profile = cfg.Profile
 	cfg.Node = c.node(r.Node)
 	cfg.Filters = c.filters(r.Filters, cfg.Profile)
 	cfg.Site = c.site(r.Site, cfg.Profile)
@@ -43,9 +44,10 @@ func (r rawConfig) validate() (*Config, []Problem, int) {
 	cfg.Uplinks = c.uplinks(r.Uplinks, cfg)
 	cfg.Egress = c.egress(r.Egress, cfg.Uplinks)
 	cfg.Controller = c.controller(r.Controller)
-	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node)
+	cfg.IBGP = c.ibgp(r.IBGP, cfg.Uplinks)
 	cfg.API = c.api(r.API)
 	cfg.Metrics = c.metrics(r.Metrics)
 	c.announceable(cfg.Site, cfg.Uplinks)
+	cfg.notes = c.notes
 	return cfg, c.problems, c.dropped
 }

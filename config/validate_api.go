@@ -53,6 +53,9 @@ func (c *checker) apiTCP(r rawAPITCP) *APITCP {
 	default:
 		t.Address = ap
 	}
+	c.fileRef("api.tcp.cert_file", r.CertFile)
+	c.fileRef("api.tcp.key_file", r.KeyFile)
+	c.fileRef("api.tcp.client_ca_file", r.ClientCAFile)
 	for key, v := range map[string]string{"cert_file": r.CertFile, "key_file": r.KeyFile} {
 		if v == "" {
 			c.add("api.tcp."+key, "missing; TCP needs TLS: set the PEM file of the server's certificate and key")

@@ -13,7 +13,7 @@ import (
 // health converts and validates an uplink's health block. Package health
 // owns the rules; its problems carry paths relative to the block and are
 // placed under base here.
-func (c *checker) health(base string, index int, r rawHealth) *health.Config {
+func (c *checker) health(base string, index int, uplinkName string, r rawHealth) *health.Config {
 	h := &health.Config{
 		MinUp: r.MinUp, Rise: r.Rise, Fall: r.Fall, Window: r.Window,
 		LossEnter: r.LossEnter, LossLeave: r.LossLeave,
@@ -22,9 +22,13 @@ func (c *checker) health(base string, index int, r rawHealth) *health.Config {
 		Timeout:  c.duration(base+".timeout", r.Timeout, 0),
 		RTTEnter: c.duration(base+".degraded_rtt_enter", r.RTTEnter, 0),
 		RTTLeave: c.duration(base+".degraded_rtt_leave", r.RTTLeave, 0),
-		HoldDown: c.duration(base+".hold_down", r.HoldDown, 0),
 		SourceV6: c.addr(base+".source_v6", r.SourceV6, false),
 		SourceV4: c.addr(base+".source_v4", r.SourceV4, false),
+	}
+	if r.HoldDown != "" {
+		// Still a duration, so an old file keeps validating; never passed on.
+		c.duration(base+".hold_down", r.HoldDown, 0)
+		c.note(base+".hold_down", "deprecated and ignored: controller.hold_down is the single hold-down (it applies to %s too); remove this key", uplinkName)
 	}
 	n := c.limit(base+".targets", len(r.Targets), MaxTargets, "probe fewer targets (three in different networks are enough)")
 	for j, item := range r.Targets[:n] {
@@ -66,6 +70,7 @@ func (c *checker) target(path string, item any) (health.Target, bool) {
 			Interval: c.duration(path+".interval", rt.Interval, 0),
 			Timeout:  c.duration(path+".timeout", rt.Timeout, 0),
 		}
+		c.fileRef(path+".ca_file", rt.CAFile)
 		if rt.Port < 0 || rt.Port > 65535 {
 			c.add(path+".port", "%d is not a port (0-65535)", rt.Port)
 		} else {

@@ -73,10 +73,17 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 		c.add(bp+".password", "set together with password_file; keep one")
 	case rb.PasswordFile != "":
 		b.PasswordFile = rb.PasswordFile
-		data, err := readSecretFile(rb.PasswordFile)
+		if c.opts.noFiles {
+			c.fileRef(bp+".password_file", rb.PasswordFile)
+			break
+		}
+		data, warning, err := readSecretFile(rb.PasswordFile, c.profile)
 		if err != nil {
 			c.add(bp+".password_file", "%v", err)
 			break
+		}
+		if warning != "" {
+			c.note(bp+".password_file", "%s", warning)
 		}
 		pw := strings.TrimRight(string(data), "\r\n")
 		if pw == "" {
@@ -90,27 +97,7 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 		c.add(bp+".password", "longer than the %d bytes Linux accepts for a TCP-MD5 key", maxMD5KeyLen)
 	}
 
-	b.HoldTime = c.duration(bp+".hold_time", rb.HoldTime, DefaultHoldTime)
-	b.Keepalive = c.duration(bp+".keepalive", rb.Keepalive, DefaultKeepalive)
-	if rb.Keepalive == "" && rb.HoldTime != "" {
-		b.Keepalive = b.HoldTime / 3
-	}
-	if b.HoldTime != 0 && b.HoldTime < 3*time.Second {
-		c.add(bp+".hold_time", "%s is below the 3s minimum (RFC 4271 section 4.2); use 0s to disable or 3s or more", b.HoldTime)
-	}
-	if b.HoldTime%time.Second != 0 || b.Keepalive%time.Second != 0 {
-		c.add(bp+".hold_time", "BGP timers are whole seconds; round hold_time and keepalive")
-	}
-	if b.HoldTime > 65535*time.Second {
-		c.add(bp+".hold_time", "%s exceeds 65535s", b.HoldTime)
-	}
-	if b.HoldTime != 0 && b.Keepalive >= b.HoldTime {
-		c.add(bp+".keepalive", "%s is not below hold_time %s; use a third of it", b.Keepalive, b.HoldTime)
-	}
-	b.ConnectRetry = c.duration(bp+".connect_retry", rb.ConnectRetry, DefaultConnectRetry)
-	if b.ConnectRetry < time.Second {
-		c.add(bp+".connect_retry", "%s is below 1s; use 1s or more", b.ConnectRetry)
-	}
+	b.HoldTime, b.Keepalive, b.ConnectRetry = c.sessionTimers(bp, rb.HoldTime, rb.Keepalive, rb.ConnectRetry)
 	b.TTLSecurity = rb.TTLSecurity
 
 	switch ImportMode(rb.Import) {
@@ -149,6 +136,37 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 		b.Prepend = uint8(rb.Prepend)
 	}
 	return b
+}
+
+// sessionTimers checks the timers of one BGP session, with an ISP or an
+// internal router alike. An empty keepalive is a third of hold_time when
+// that is set, else DefaultKeepalive.
+func (c *checker) sessionTimers(base, rawHold, rawKeepalive, rawRetry string) (hold, keepalive, retry time.Duration) {
+	hold = c.duration(base+".hold_time", rawHold, DefaultHoldTime)
+	keepalive = c.duration(base+".keepalive", rawKeepalive, DefaultKeepalive)
+	if rawKeepalive == "" && rawHold != "" {
+		// Derived, so whole seconds whatever hold_time is.
+		keepalive = (hold / 3).Truncate(time.Second)
+	}
+	if hold != 0 && hold < 3*time.Second {
+		c.add(base+".hold_time", "%s is below the 3s minimum (RFC 4271 section 4.2); use 0s to disable or 3s or more", hold)
+	}
+	if hold%time.Second != 0 || keepalive%time.Second != 0 {
+		c.add(base+".hold_time", "BGP timers are whole seconds; round hold_time and keepalive")
+	}
+	// The OPEN message carries the hold time in 16 bits: 65536s would go
+	// on the wire as 0, which turns keepalives off.
+	if hold > 65535*time.Second {
+		c.add(base+".hold_time", "%s exceeds 65535s, the most the OPEN message carries (RFC 4271 section 4.2); use 65535s or less", rawHold)
+	}
+	if hold != 0 && keepalive >= hold {
+		c.add(base+".keepalive", "%s is not below hold_time %s; use a third of it", keepalive, hold)
+	}
+	retry = c.duration(base+".connect_retry", rawRetry, DefaultConnectRetry)
+	if retry < time.Second {
+		c.add(base+".connect_retry", "%s is below 1s; use 1s or more", retry)
+	}
+	return hold, keepalive, retry
 }
 
 // communities parses a list of standard communities.

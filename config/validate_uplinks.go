@@ -29,7 +29,7 @@ func (c *checker) uplinks(r []rawUplink, cfg *Config) []Uplink {
 		u.BGP = c.uplinkBGP(base+".bgp", ru.BGP, cfg.Node, neighbors)
 		c.uplinkExtras(base, ru, &u)
 		if ru.Health != nil {
-			u.Health = c.health(base+".health", i, *ru.Health)
+			u.Health = c.health(base+".health", i, ru.Name, *ru.Health)
 		}
 		out = append(out, u)
 	}
