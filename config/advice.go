@@ -10,8 +10,12 @@ import (
 // daemon blind to what it should see. Each has the path and what to change.
 // The daemon logs them at start and returns them with a reload's warnings;
 // none stops it.
+//
+// The advice starts with the notes validation left: deprecated keys, secret
+// files readable by every user (outside the production profile, which
+// refuses them), and, from CheckRequest, the files it did not read.
 func Advice(cfg *Config) []Problem {
-	var out []Problem
+	out := append([]Problem(nil), cfg.notes...)
 	for i, u := range cfg.Uplinks {
 		h := u.Health
 		if h == nil {

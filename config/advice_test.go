@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -9,14 +8,13 @@ import (
 // withHealth returns testdata/valid.yaml with a health block on isp-a.
 func withHealth(t *testing.T, block string) *Config {
 	t.Helper()
-	data, err := os.ReadFile("testdata/valid.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(data), "      med: 10\n", "      med: 10\n    health:\n"+block, 1)
+	text := edit(t, validYAML(t), "      med: 10\n", "      med: 10\n    health:\n"+block)
 	cfg, err := Parse("test", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Uplinks[0].Health == nil {
+		t.Fatal("test broken: the health block did not land on uplinks[0]")
 	}
 	return cfg
 }
@@ -59,16 +57,12 @@ func TestAdvice(t *testing.T) {
 // TestEgressTableNotAProbeTable: the site's defaults must not go into an
 // uplink's probe table (that uplink's probes would leave elsewhere).
 func TestEgressTableNotAProbeTable(t *testing.T) {
-	data, err := os.ReadFile("testdata/valid.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(data), "      med: 10\n", "      med: 10\n    health:\n      targets: [\"icmp://2001:db8:9000:1::10\"]\n", 1) + "egress:\n  table: 4800\n"
-	_, err = Parse("test", []byte(text), nil)
+	text := edit(t, validYAML(t), "      med: 10\n", "      med: 10\n    health:\n      targets: [\"icmp://2001:db8:9000:1::10\"]\n") + "egress:\n  table: 4800\n"
+	_, err := Parse("test", []byte(text), nil)
 	if err == nil || !strings.Contains(err.Error(), "egress.table") || !strings.Contains(err.Error(), "probe table") {
 		t.Fatalf("egress.table = the probe table of uplinks[0]: err = %v", err)
 	}
-	if _, err := Parse("test", []byte(strings.Replace(text, "table: 4800", "table: 4900", 1)), nil); err != nil {
+	if _, err := Parse("test", []byte(edit(t, text, "table: 4800", "table: 4900")), nil); err != nil {
 		t.Fatalf("another table: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -92,12 +93,11 @@ func TestLoadValid(t *testing.T) {
 }
 
 func TestProductionKeepsEveryBogon(t *testing.T) {
-	data, _ := os.ReadFile("testdata/valid.yaml")
-	text := strings.Replace(string(data), "profile: lab", "profile: production", 1)
+	text := edit(t, validYAML(t), "profile: lab", "profile: production")
 	_, err := Parse("t", []byte(text), nil)
 	// Documentation site prefixes are refused outside the lab profile.
 	assertProblem(t, err, "site.prefixes[0]", "documentation space")
-	cfg, err := Parse("t", []byte(strings.Replace(strings.Replace(text, "2001:db8:face::/48", "2a0e:1000::/48", 1), "198.51.100.0/24", "185.1.2.0/24", 1)), nil)
+	cfg, err := Parse("t", []byte(edit(t, edit(t, text, "2001:db8:face::/48", "2a0e:1000::/48"), "- 198.51.100.0/24", "- 185.1.2.0/24")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +196,7 @@ func TestInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(base, tt.from) {
-				t.Fatalf("test broken: %q not in base", tt.from)
-			}
-			text := strings.Replace(base, tt.from, tt.to, 1)
+			text := edit(t, base, tt.from, tt.to)
 			_, err := Parse("test", []byte(text), nil)
 			assertProblem(t, err, tt.path, tt.msg)
 		})
@@ -207,7 +204,7 @@ func TestInvalid(t *testing.T) {
 }
 
 func TestEveryProblemAtOnce(t *testing.T) {
-	text := strings.NewReplacer("asn: 64500", "asn: 0", `"2001:db8:2000:1::1"`, `"zz"`, "name: isp-b", "name: isp-a").Replace(base)
+	text := edit(t, edit(t, edit(t, base, "asn: 64500", "asn: 0"), `"2001:db8:2000:1::1"`, `"zz"`), "name: isp-b", "name: isp-a")
 	_, err := Parse("test", []byte(text), nil)
 	for _, p := range []string{"node.asn", "uplinks[1].bgp.neighbor", "uplinks[1].name"} {
 		assertProblem(t, err, p, "")
@@ -234,7 +231,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Fatal("Reveal lost the password")
 	}
 	// Nor in an error about the password.
-	text := strings.Replace(base, "peer_asn: 64502,", "peer_asn: 64502, password: "+strings.Repeat("k", 81)+",", 1)
+	text := edit(t, base, "peer_asn: 64502,", "peer_asn: 64502, password: "+strings.Repeat("k", 81)+",")
 	_, err = Parse("t", []byte(text), nil)
 	assertProblem(t, err, "uplinks[1].bgp.password", "80 bytes")
 	if strings.Contains(err.Error(), strings.Repeat("k", 81)) {
@@ -245,7 +242,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 func TestPasswordFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(f, []byte("from-file\n"), 0o600)
-	text := strings.Replace(base, "peer_asn: 64502,", "peer_asn: 64502, password_file: "+f+",", 1)
+	text := edit(t, base, "peer_asn: 64502,", "peer_asn: 64502, password_file: "+f+",")
 	cfg, err := Parse("t", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -284,13 +281,29 @@ func TestGlobalPrecedence(t *testing.T) {
 	}
 }
 
+// parseAllocBudget is what Parse may allocate for n bytes of input: a fixed
+// 4 MiB for viper and the YAML decoder, plus 256 bytes per input byte. The
+// largest legal configuration needs about 60 per byte
+// (BenchmarkValidateLargest); the quadratic overlap check once needed
+// ~19,000 per byte (790 MiB for 42 KB).
+func parseAllocBudget(n int) uint64 { return 4<<20 + 256*uint64(n) }
+
+// FuzzParse checks that no input is accepted incomplete, rejected without a
+// problem, or costs more memory than parseAllocBudget.
 func FuzzParse(f *testing.F) {
 	data, _ := os.ReadFile("testdata/valid.yaml")
 	f.Add(data)
 	f.Add([]byte(base))
 	f.Add([]byte("uplinks: [{bgp: {communities: ['1:2:3']}}]"))
+	f.Add([]byte(largestConfig()))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		cfg, err := Parse("fuzz", data, nil)
+		runtime.ReadMemStats(&after)
+		if got, budget := after.TotalAlloc-before.TotalAlloc, parseAllocBudget(len(data)); got > budget {
+			t.Fatalf("Parse of %d bytes allocated %d bytes; the budget is %d", len(data), got, budget)
+		}
 		if err == nil {
 			if cfg == nil || len(cfg.Uplinks) == 0 || len(cfg.Site.Prefixes) == 0 {
 				t.Fatalf("accepted an incomplete config: %+v", cfg)
@@ -305,12 +318,12 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestHealthBlock(t *testing.T) {
-	text := strings.Replace(base, "interface: eth-b", `interface: eth-b
+	text := edit(t, base, "interface: eth-b", `interface: eth-b
     health:
       interval: 200ms
       targets:
         - icmp://2001:db8:9000:1::10
-        - {kind: tcp, address: "2001:db8:9000:1::10", port: 443, interval: 100ms}`, 1)
+        - {kind: tcp, address: "2001:db8:9000:1::10", port: 443, interval: 100ms}`)
 	cfg, err := Parse("t", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -328,10 +341,8 @@ func TestHealthBlock(t *testing.T) {
 }
 
 func TestHealthMarksUnique(t *testing.T) {
-	text := strings.NewReplacer(
-		"interface: eth-a", "interface: eth-a\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}",
-		"interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}",
-	).Replace(base)
+	text := edit(t, base, "interface: eth-a", "interface: eth-a\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}")
+	text = edit(t, text, "interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}")
 	_, err := Parse("t", []byte(text), nil)
 	assertProblem(t, err, "uplinks[1].health.mark", "already used by uplinks[0]")
 }

@@ -11,5 +11,12 @@
 // neither logs, errors nor dumps of a Config reveal them.
 //
 // The package never touches the network or the kernel; reading a
-// password_file is its only I/O besides the config file itself.
+// password_file is its only I/O besides the config file itself, and it is
+// careful there (regular files only, no symlinks, never blocking, refused
+// when others may write them). CheckRequest, the API's entry, opens no file
+// at all. Every list has a cap (limits.go) and a validation reports at most
+// MaxProblems problems, so any input costs bounded time and memory.
+//
+// Validation is split by concern: validate.go orders the sections, one
+// validate_*.go file checks each, check.go holds the shared value parsers.
 package config

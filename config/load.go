@@ -74,16 +74,18 @@ func Load(path string, flags *pflag.FlagSet) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(path, data, flags)
+	return parse(path, data, flags, options{})
 }
 
 // Parse validates configuration text. Environment variables and flags are
-// applied as in Load. Files named by password_file are read.
+// applied as in Load. Files named by password_file are read (see
+// readSecretFile for what is accepted); text from an API caller goes through
+// CheckRequest instead, which opens nothing.
 func Parse(source string, data []byte, flags *pflag.FlagSet) (*Config, error) {
-	return parse(source, data, flags)
+	return parse(source, data, flags, options{})
 }
 
-func parse(source string, data []byte, flags *pflag.FlagSet) (*Config, error) {
+func parse(source string, data []byte, flags *pflag.FlagSet, opts options) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
@@ -104,10 +106,10 @@ func parse(source string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 	if err := v.Unmarshal(&raw); err != nil {
 		problems = append(problems, decodeProblems(err)...)
 	}
-	cfg, vp := raw.validate()
+	cfg, vp, dropped := raw.validate(opts)
 	problems = append(problems, vp...)
-	if len(problems) > 0 {
-		return nil, &Error{Source: source, Problems: problems}
+	if len(problems) > 0 || dropped > 0 {
+		return nil, &Error{Source: source, Problems: capProblems(problems, dropped)}
 	}
 	return cfg, nil
 }

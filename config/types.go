@@ -37,6 +37,8 @@ type Config struct {
 	API API
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics
+	// notes are the advice validation left (Advice returns them).
+	notes []Problem
 }
 
 // EgressMode selects how default routes over several uplinks are installed.

@@ -241,74 +241,79 @@ func (t *Target) applyKindDefaults() {
 // path relative to the uplink's health block and says how to fix it, for
 // example `targets[2].interval: 20ms is below the 50ms minimum; use 50ms or
 // more`.
+//
+// Every element is a Problem, so a caller can place it under its own path
+// (errors.As) or join them into one error.
 func (c *Config) Validate() []error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	add := func(path, format string, a ...any) { errs = append(errs, newProblem(path, format, a...)) }
 
 	switch n := len(c.Targets); {
 	case n == 0:
-		add("targets: none configured; add at least one target (for example icmp://2001:db8:9000:1::10)")
+		add("targets", "none configured; add at least one target (for example icmp://2001:db8:9000:1::10)")
 	case n > MaxTargets:
-		add("targets: %d configured, more than the %d maximum; remove some", n, MaxTargets)
+		add("targets", "%d configured, more than the %d maximum; remove some", n, MaxTargets)
 	}
 	if c.MinUp < 1 || (len(c.Targets) > 0 && c.MinUp > len(c.Targets)) {
-		add("min_up: %d is outside 1..%d (the number of targets); use a value in that range", c.MinUp, len(c.Targets))
+		add("min_up", "%d is outside 1..%d (the number of targets); use a value in that range", c.MinUp, len(c.Targets))
 	}
-	errs = append(errs, checkTiming("", c.Interval, c.Timeout, c.Rise, c.Fall, c.Window)...)
+	errs = append(errs, checkTiming(c.Interval, c.Timeout, c.Rise, c.Fall, c.Window)...)
 	if c.LossEnter <= 0 || c.LossEnter > 100 {
-		add("degraded_loss_enter: %g%% is outside (0, 100]; use for example 10", c.LossEnter)
+		add("degraded_loss_enter", "%g%% is outside (0, 100]; use for example 10", c.LossEnter)
 	}
 	if c.LossLeave < 0 || c.LossLeave >= c.LossEnter {
-		add("degraded_loss_leave: %g%% is not in [0, degraded_loss_enter %g%%); use a lower value so the verdict has hysteresis", c.LossLeave, c.LossEnter)
+		add("degraded_loss_leave", "%g%% is not in [0, degraded_loss_enter %g%%); use a lower value so the verdict has hysteresis", c.LossLeave, c.LossEnter)
 	}
 	if c.RTTEnter <= 0 {
-		add("degraded_rtt_enter: %v must be positive; use for example 100ms", c.RTTEnter)
+		add("degraded_rtt_enter", "%v must be positive; use for example 100ms", c.RTTEnter)
 	}
 	if c.RTTLeave <= 0 || c.RTTLeave >= c.RTTEnter {
-		add("degraded_rtt_leave: %v is not in (0, degraded_rtt_enter %v); use a lower positive value so the verdict has hysteresis", c.RTTLeave, c.RTTEnter)
+		add("degraded_rtt_leave", "%v is not in (0, degraded_rtt_enter %v); use a lower positive value so the verdict has hysteresis", c.RTTLeave, c.RTTEnter)
 	}
 	if c.HoldDown < 0 || c.HoldDown > MaxHoldDown {
-		add("hold_down: %v is outside 0..%v; use for example 10s", c.HoldDown, MaxHoldDown)
+		add("hold_down", "%v is outside 0..%v; use for example 10s", c.HoldDown, MaxHoldDown)
 	}
 	if c.Mark == 0 {
-		add("mark: 0 marks nothing; use a nonzero firewall mark unused elsewhere on the host")
+		add("mark", "0 marks nothing; use a nonzero firewall mark unused elsewhere on the host")
 	}
 	if c.Table <= 0 || c.Table >= 1<<31 || (c.Table >= 253 && c.Table <= 255) {
-		add("table: %d is reserved or out of range; use a table number in 1..2147483647 other than 253-255", c.Table)
+		add("table", "%d is reserved or out of range; use a table number in 1..2147483647 other than 253-255", c.Table)
 	}
 	if c.SourceV6.IsValid() && (!c.SourceV6.Is6() || c.SourceV6.Is4In6() || !usableAddr(c.SourceV6)) {
-		add("source_v6: %v is not a global IPv6 address; use the uplink's IPv6 address or leave it empty", c.SourceV6)
+		add("source_v6", "%v is not a global IPv6 address; use the uplink's IPv6 address or leave it empty", c.SourceV6)
 	}
 	if c.SourceV4.IsValid() && (!c.SourceV4.Unmap().Is4() || !usableAddr(c.SourceV4.Unmap())) {
-		add("source_v4: %v is not a usable IPv4 address; use the uplink's IPv4 address or leave it empty", c.SourceV4)
+		add("source_v4", "%v is not a usable IPv4 address; use the uplink's IPv4 address or leave it empty", c.SourceV4)
 	}
 	for i := range c.Targets {
-		for _, err := range c.Targets[i].validate() {
-			errs = append(errs, fmt.Errorf("targets[%d].%w", i, err))
+		for _, p := range c.Targets[i].validate() {
+			p.Path = fmt.Sprintf("targets[%d].%s", i, p.Path)
+			errs = append(errs, p)
 		}
 	}
 	return errs
 }
 
-func checkTiming(prefix string, interval, timeout time.Duration, rise, fall, window int) []error {
+// checkTiming checks the timing keys shared by a block and its targets.
+func checkTiming(interval, timeout time.Duration, rise, fall, window int) []error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(prefix+format, a...)) }
+	add := func(path, format string, a ...any) { errs = append(errs, newProblem(path, format, a...)) }
 	if interval < MinInterval {
-		add("interval: %v is below the %v minimum; use %v or more", interval, MinInterval, MinInterval)
+		add("interval", "%v is below the %v minimum; use %v or more", interval, MinInterval, MinInterval)
 	} else if interval > MaxInterval {
-		add("interval: %v is above the %v maximum; use %v or less", interval, MaxInterval, MaxInterval)
+		add("interval", "%v is above the %v maximum; use %v or less", interval, MaxInterval, MaxInterval)
 	}
 	if timeout < MinTimeout || timeout > MaxTimeout {
-		add("timeout: %v is outside %v..%v; use for example 1s", timeout, MinTimeout, MaxTimeout)
+		add("timeout", "%v is outside %v..%v; use for example 1s", timeout, MinTimeout, MaxTimeout)
 	}
 	if rise < 1 || rise > MaxCount {
-		add("rise: %d is outside 1..%d; use for example %d", rise, MaxCount, DefaultRise)
+		add("rise", "%d is outside 1..%d; use for example %d", rise, MaxCount, DefaultRise)
 	}
 	if fall < 1 || fall > MaxCount {
-		add("fall: %d is outside 1..%d; use for example %d", fall, MaxCount, DefaultFall)
+		add("fall", "%d is outside 1..%d; use for example %d", fall, MaxCount, DefaultFall)
 	}
 	if window < 1 || window > MaxWindow {
-		add("window: %d is outside 1..%d; use for example %d", window, MaxWindow, DefaultWindow)
+		add("window", "%d is outside 1..%d; use for example %d", window, MaxWindow, DefaultWindow)
 	}
 	return errs
 }
@@ -320,73 +325,75 @@ func usableAddr(a netip.Addr) bool {
 		!a.IsLinkLocalUnicast() && !a.IsLinkLocalMulticast() && a.Zone() == ""
 }
 
-// validate returns errors whose text starts with the field name (the caller
+// validate returns problems with paths relative to the target (the caller
 // prefixes "targets[i].").
-func (t *Target) validate() []error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	errs = append(errs, checkTiming("", t.Interval, t.Timeout, t.Rise, t.Fall, t.Window)...)
+func (t *Target) validate() []Problem {
+	var errs []Problem
+	add := func(path, format string, a ...any) { errs = append(errs, newProblem(path, format, a...)) }
+	for _, err := range checkTiming(t.Interval, t.Timeout, t.Rise, t.Fall, t.Window) {
+		errs = append(errs, err.(Problem))
+	}
 
 	switch t.Kind {
 	case KindICMP, KindTCP, KindHTTP, KindHTTPS, KindDNS:
 	case "":
-		add("kind: missing; use one of icmp, tcp, http, https, dns")
+		add("kind", "missing; use one of icmp, tcp, http, https, dns")
 		return errs
 	default:
-		add("kind: %q is not a probe kind; use one of icmp, tcp, http, https, dns", string(t.Kind))
+		add("kind", "%q is not a probe kind; use one of icmp, tcp, http, https, dns", string(t.Kind))
 		return errs
 	}
 	if !t.Address.IsValid() {
 		if t.Kind == KindHTTP || t.Kind == KindHTTPS {
-			add("address: missing; set address, or use an IP literal as the url's host")
+			add("address", "missing; set address, or use an IP literal as the url's host")
 		} else {
-			add("address: missing; set the IP address to probe")
+			add("address", "missing; set the IP address to probe")
 		}
 	} else if !usableAddr(t.Address.Unmap()) {
-		add("address: %v cannot be probed through an uplink (unspecified, loopback, multicast or link-local); use a global address", t.Address)
+		add("address", "%v cannot be probed through an uplink (unspecified, loopback, multicast or link-local); use a global address", t.Address)
 	}
 	if t.Kind == KindTCP && t.Port == 0 {
-		add("port: missing for a tcp target; set the port to connect to (for example 443)")
+		add("port", "missing for a tcp target; set the port to connect to (for example 443)")
 	}
 	if t.Kind != KindHTTP && t.Kind != KindHTTPS {
 		if t.URL != "" {
-			add("url: only http and https targets take a url; remove it")
+			add("url", "only http and https targets take a url; remove it")
 		}
 	} else {
 		u, err := url.Parse(t.URL)
 		switch {
 		case t.URL == "":
-			add("url: missing; set the URL to fetch (for example %s://[2001:db8:9000:1::10]/health)", t.Kind)
+			add("url", "missing; set the URL to fetch (for example %s://[2001:db8:9000:1::10]/health)", t.Kind)
 		case err != nil:
-			add("url: %q does not parse: %v; fix the URL", t.URL, unwrapURLError(err))
+			add("url", "%q does not parse: %v; fix the URL", t.URL, unwrapURLError(err))
 		case u.Scheme != string(t.Kind):
-			add("url: scheme %q does not match kind %s; make them agree", u.Scheme, t.Kind)
+			add("url", "scheme %q does not match kind %s; make them agree", u.Scheme, t.Kind)
 		case u.Host == "" || u.Hostname() == "":
-			add("url: %q has no host; use for example %s://[2001:db8:9000:1::10]/health", t.URL, t.Kind)
+			add("url", "%q has no host; use for example %s://[2001:db8:9000:1::10]/health", t.URL, t.Kind)
 		case u.User != nil:
-			add("url: credentials in the url are not supported; remove them")
+			add("url", "credentials in the url are not supported; remove them")
 		}
 		if t.ExpectStatus < 100 || t.ExpectStatus > 599 {
-			add("expect_status: %d is not an HTTP status; use a value in 100..599 such as 200", t.ExpectStatus)
+			add("expect_status", "%d is not an HTTP status; use a value in 100..599 such as 200", t.ExpectStatus)
 		}
 	}
 	if t.Kind == KindDNS {
 		if t.Query == "" {
-			add("query: missing for a dns target; set the name to query (for example example.org)")
+			add("query", "missing for a dns target; set the name to query (for example example.org)")
 		} else if _, err := dnsName(t.Query); err != nil {
-			add("query: %q is not a domain name: %v; fix the name", t.Query, err)
+			add("query", "%q is not a domain name: %v; fix the name", t.Query, err)
 		}
 		if _, ok := dnsTypes[strings.ToUpper(t.QueryType)]; !ok {
-			add("query_type: %q is not supported; use one of A, AAAA, NS, SOA, MX, TXT, CNAME, PTR, SRV", t.QueryType)
+			add("query_type", "%q is not supported; use one of A, AAAA, NS, SOA, MX, TXT, CNAME, PTR, SRV", t.QueryType)
 		}
 	} else if t.Query != "" || t.QueryType != "" || t.ExpectAnswer {
-		add("query: only dns targets take query, query_type and expect_answer; remove them")
+		add("query", "only dns targets take query, query_type and expect_answer; remove them")
 	}
 	if t.Kind != KindHTTPS && (t.TLSServerName != "" || t.CAFile != "") {
-		add("tls_server_name: only https targets take tls_server_name and ca_file; remove them")
+		add("tls_server_name", "only https targets take tls_server_name and ca_file; remove them")
 	}
 	if t.Kind != KindHTTP && t.Kind != KindHTTPS && (t.BodyContains != "" || t.FollowRedirects) {
-		add("body_contains: only http and https targets take body_contains and follow_redirects; remove them")
+		add("body_contains", "only http and https targets take body_contains and follow_redirects; remove them")
 	}
 	return errs
 }
@@ -426,25 +433,48 @@ func dnsName(s string) (dnsmessage.Name, error) {
 
 // CheckUnique checks what must differ between the uplinks of one site: the
 // firewall mark and the routing table. cfgs[i] is uplinks[i].health after
-// ApplyDefaults; errors carry the full path.
-func CheckUnique(cfgs []Config) []error {
+// ApplyDefaults, nil for an uplink without a health block. Every element is a
+// Problem whose Path starts at the configuration root
+// (`uplinks[2].health.mark`).
+func CheckUnique(cfgs []*Config) []error {
 	var errs []error
 	marks := map[uint32]int{}
 	tables := map[int]int{}
 	for i, c := range cfgs {
+		if c == nil {
+			continue
+		}
 		if j, ok := marks[c.Mark]; ok {
-			errs = append(errs, fmt.Errorf("uplinks[%d].health.mark: %#x is already used by uplinks[%d]; give each uplink its own mark", i, c.Mark, j))
+			errs = append(errs, newProblem(fmt.Sprintf("uplinks[%d].health.mark", i), "%#x is already used by uplinks[%d]; give each uplink its own mark", c.Mark, j))
 		} else {
 			marks[c.Mark] = i
 		}
 		if j, ok := tables[c.Table]; ok {
-			errs = append(errs, fmt.Errorf("uplinks[%d].health.table: %d is already used by uplinks[%d]; give each uplink its own table", i, c.Table, j))
+			errs = append(errs, newProblem(fmt.Sprintf("uplinks[%d].health.table", i), "%d is already used by uplinks[%d]; give each uplink its own table", c.Table, j))
 		} else {
 			tables[c.Table] = i
 		}
 	}
 	return errs
 }
+
+// Problem is one fault found by Validate or CheckUnique: where it is and
+// what to do about it. Package config places Path under the uplink's own
+// path; Error joins both for callers that only report.
+type Problem struct {
+	// Path is relative to the health block for Validate (`targets[2].interval`,
+	// `min_up`) and starts at the configuration root for CheckUnique.
+	Path string
+	// Message says what is wrong and how to fix it.
+	Message string
+}
+
+func newProblem(path, format string, a ...any) Problem {
+	return Problem{Path: path, Message: fmt.Sprintf(format, a...)}
+}
+
+// Error returns "path: message".
+func (p Problem) Error() string { return p.Path + ": " + p.Message }
 
 // ParseTarget parses the compact target form:
 //

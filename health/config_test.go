@@ -146,6 +146,10 @@ func TestValidateErrors(t *testing.T) {
 			errs := c.Validate()
 			var got []string
 			for _, e := range errs {
+				var p Problem
+				if !errors.As(e, &p) || p.Path == "" || p.Message == "" {
+					t.Fatalf("Validate error %q is not a Problem with a path and a message", e)
+				}
 				got = append(got, e.Error())
 				if e.Error() == tc.want {
 					return
@@ -166,11 +170,12 @@ func TestCheckUnique(t *testing.T) {
 	a.ApplyDefaults(0)
 	b.ApplyDefaults(1)
 	c.ApplyDefaults(0)
-	if errs := CheckUnique([]Config{a, b}); len(errs) != 0 {
+	if errs := CheckUnique([]*Config{&a, nil, &b}); len(errs) != 0 {
 		t.Fatalf("distinct uplinks: %v", errs)
 	}
-	errs := CheckUnique([]Config{a, b, c})
-	if len(errs) != 2 || !strings.HasPrefix(errs[0].Error(), "uplinks[2].health.mark: 0x4d480100 is already used by uplinks[0]") {
+	errs := CheckUnique([]*Config{&a, nil, &b, &c})
+	var p Problem
+	if len(errs) != 2 || !errors.As(errs[0], &p) || p.Path != "uplinks[3].health.mark" || !strings.HasPrefix(p.Message, "0x4d480100 is already used by uplinks[0]") {
 		t.Fatalf("duplicates: %v", errs)
 	}
 }

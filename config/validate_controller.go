@@ -1,0 +1,49 @@
+package config
+
+import "time"
+
+// Defaults of the controller section.
+const (
+	DefaultStartupWait       = 30 * time.Second
+	DefaultControllerHold    = 10 * time.Second
+	DefaultControllerHoldMax = 5 * time.Minute
+	DefaultDrainGrace        = 60 * time.Second
+	DefaultResync            = 30 * time.Second
+	DefaultStateDir          = "/var/lib/multihomed"
+	DefaultHistorySize       = 1000
+	DefaultDegradedPrepend   = 3
+)
+
+// controller checks the decision loop's tuning.
+func (c *checker) controller(r rawController) Controller {
+	out := Controller{
+		StartupWait: c.duration("controller.startup_wait", r.StartupWait, DefaultStartupWait),
+		HoldDown:    c.duration("controller.hold_down", r.HoldDown, DefaultControllerHold),
+		HoldDownMax: c.duration("controller.hold_down_max", r.HoldDownMax, DefaultControllerHoldMax),
+		DrainGrace:  c.duration("controller.drain_grace", r.DrainGrace, DefaultDrainGrace),
+		Resync:      c.duration("controller.resync", r.Resync, DefaultResync),
+		StateDir:    r.StateDir,
+		HistorySize: DefaultHistorySize,
+		FailStatic:  true,
+	}
+	if out.StateDir == "" {
+		out.StateDir = DefaultStateDir
+	}
+	if out.HoldDownMax < out.HoldDown {
+		c.add("controller.hold_down_max", "%s is below hold_down %s; use at least hold_down", out.HoldDownMax, out.HoldDown)
+	}
+	if out.Resync < 100*time.Millisecond {
+		c.add("controller.resync", "%s is too short; use 1s or more", out.Resync)
+	}
+	if r.HistorySize != nil {
+		if n := *r.HistorySize; n < 1 || n > 1_000_000 {
+			c.add("controller.history_size", "%d is out of range 1-1000000", n)
+		} else {
+			out.HistorySize = int(n)
+		}
+	}
+	if r.FailStatic != nil {
+		out.FailStatic = *r.FailStatic
+	}
+	return out
+}

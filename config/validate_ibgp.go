@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+)
+
+// Defaults of the ibgp section.
+const (
+	DefaultLocalPrefUp       = 200
+	DefaultLocalPrefDegraded = 100
+)
+
+// ibgp checks the internal routers that receive the site's default.
+// An internal router may not be an ISP's neighbor too: the speaker keys
+// sessions by neighbor address, so start would fail and a reload would
+// silently replace the uplink's session.
+func (c *checker) ibgp(r rawIBGP, uplinks []Uplink) IBGP {
+	out := IBGP{LocalPrefUp: DefaultLocalPrefUp, LocalPrefDegraded: DefaultLocalPrefDegraded}
+	lp := func(path string, v *int64, def uint32) uint32 {
+		if v == nil {
+			return def
+		}
+		if *v < 1 || *v > math.MaxUint32 {
+			c.add(path, "%d is out of range 1-4294967295", *v)
+			return def
+		}
+		return uint32(*v)
+	}
+	out.LocalPrefUp = lp("ibgp.local_pref_up", r.LocalPrefUp, out.LocalPrefUp)
+	out.LocalPrefDegraded = lp("ibgp.local_pref_degraded", r.LocalPrefDegraded, out.LocalPrefDegraded)
+	if out.LocalPrefDegraded >= out.LocalPrefUp {
+		c.add("ibgp.local_pref_degraded", "%d is not below local_pref_up %d; internal routers would not prefer a healthy edge", out.LocalPrefDegraded, out.LocalPrefUp)
+	}
+	seen := map[netip.Addr]int{}
+	uplinkOf := map[netip.Addr]string{}
+	for i, u := range uplinks {
+		for _, s := range u.BGP.Sessions() {
+			if s.Neighbor.IsValid() {
+				uplinkOf[s.Neighbor] = fmt.Sprintf("uplinks[%d] (%s)", i, u.Name)
+			}
+		}
+	}
+	n := c.limit("ibgp.peers", len(r.Peers), MaxIBGPPeers, "peer with route reflectors instead of every router")
+	for i, rp := range r.Peers[:n] {
+		base := fmt.Sprintf("ibgp.peers[%d]", i)
+		p := IBGPPeer{
+			Neighbor:     c.addr(base+".neighbor", rp.Neighbor, true),
+			LocalAddress: c.addr(base+".local_address", rp.LocalAddress, false),
+			Password:     NewSecret(rp.Password),
+		}
+		// iBGP peers take no keepalive key; the speaker derives it.
+		p.HoldTime, _, p.ConnectRetry = c.sessionTimers(base, rp.HoldTime, "", rp.ConnectRetry)
+		if j, dup := seen[p.Neighbor]; dup && p.Neighbor.IsValid() {
+			c.add(base+".neighbor", "%s is already ibgp.peers[%d]", p.Neighbor, j)
+		}
+		if u, dup := uplinkOf[p.Neighbor]; dup {
+			c.add(base+".neighbor", "%s is already the bgp neighbor of %s; an internal router needs an address of its own", p.Neighbor, u)
+		}
+		seen[p.Neighbor] = i
+		if len(rp.Password) > maxMD5KeyLen {
+			c.add(base+".password", "longer than the %d bytes Linux accepts for a TCP-MD5 key", maxMD5KeyLen)
+		}
+		out.Peers = append(out.Peers, p)
+	}
+	return out
+}
