@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -247,8 +248,8 @@ type unixAuthInfo struct {
 
 func (unixAuthInfo) AuthType() string { return "unix" }
 
-func (unixCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	return c, unixAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
+func (unixCreds) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, errors.New("api: these are the server's socket credentials; dial with client.UnixCredentials")
 }
 
 func (unixCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -282,6 +283,6 @@ func (unixCreds) Info() credentials.ProtocolInfo {
 func (u unixCreds) Clone() credentials.TransportCredentials { return u }
 func (unixCreds) OverrideServerName(string) error           { return nil }
 
-// UnixCredentials returns the client side of the unix socket credentials
-// (mhctl uses it with --socket).
-func UnixCredentials() credentials.TransportCredentials { return unixCreds{} }
+// unixServerCredentials returns the server side of the unix socket
+// credentials; clients use client.UnixCredentials.
+func unixServerCredentials() credentials.TransportCredentials { return unixCreds{} }

@@ -59,24 +59,6 @@ func statusOf(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// ConfigProblems returns the configuration problems carried by a status
-// error from ReloadConfig (a BadRequest detail), for clients.
-func ConfigProblems(err error) []config.Problem {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil
-	}
-	var out []config.Problem
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out = append(out, config.Problem{Path: v.GetField(), Message: v.GetDescription()})
-			}
-		}
-	}
-	return out
-}
-
 func wrapInvalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRequest}, args...)...)
 }

@@ -36,7 +36,7 @@ type Roles struct {
 // NewGRPCServer returns a gRPC server with the multihomed.v1 service,
 // grpc.health.v1 and reflection registered, and authorization and audit
 // installed. creds are the listener's transport credentials (TLS for TCP,
-// UnixCredentials for the socket); roles map certificates to roles (unused
+// the socket credentials of ListenUnix's listener); roles map certificates to roles (unused
 // on the socket, whose peers are operators).
 func NewGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles) *grpc.Server {
 	return newGRPCServer(svc, creds, roles)
@@ -155,7 +155,7 @@ func Serve(ctx context.Context, svc *Server, cfg config.API, log *slog.Logger) e
 		if err != nil {
 			return err
 		}
-		srvs = append(srvs, srv{NewGRPCServer(svc, UnixCredentials(), Roles{}), l})
+		srvs = append(srvs, srv{NewGRPCServer(svc, unixServerCredentials(), Roles{}), l})
 		log.Info("api: serving", "socket", cfg.Socket, "mode", fmt.Sprintf("%04o", cfg.SocketMode))
 	}
 	if cfg.TCP != nil {

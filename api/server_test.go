@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/controller"
 )
@@ -437,7 +438,7 @@ func TestConfigCalls(t *testing.T) {
 		t.Fatalf("reload broken: %v; want FailedPrecondition", err)
 	}
 	var got []string
-	for _, p := range ConfigProblems(err) {
+	for _, p := range client.ConfigProblems(err) {
 		got = append(got, p.Path)
 	}
 	for _, p := range wantPaths {

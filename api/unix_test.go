@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 )
@@ -30,7 +31,7 @@ func TestServeUnixSocket(t *testing.T) {
 		done <- Serve(ctx, svc, config.API{Socket: path, SocketMode: 0o660}, slog.New(slog.DiscardHandler))
 	}()
 
-	cc, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(UnixCredentials()))
+	cc, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(client.UnixCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
