@@ -17,6 +17,7 @@ import (
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
+	"github.com/multihomed/multihomed/health"
 )
 
 // Controller is what the API needs of the controller loop
@@ -34,6 +35,12 @@ type Controller interface {
 	// Undrain ends a drain; controller.ErrNotDrained when the uplink holds
 	// another kind of override (checked and cleared in one step).
 	Undrain(ctx context.Context, uplink string) (bool, error)
+}
+
+// HealthReader gives the prober's live figures (health.Monitor). Safe for
+// concurrent use, never waits for the controller.
+type HealthReader interface {
+	Snapshot() health.Snapshot
 }
 
 // ConfigStore is what the API needs of configuration handling (the daemon
@@ -66,6 +73,7 @@ const (
 type Server struct {
 	apiv1.UnimplementedMultihomedServer
 	ctl         Controller
+	health      HealthReader
 	cfg         ConfigStore
 	log         *slog.Logger
 	now         func() time.Time
@@ -77,7 +85,11 @@ type Server struct {
 // Options configure a Server.
 type Options struct {
 	Controller Controller
-	Config     ConfigStore
+	// Health, when set, gives GetStatus live probe figures; nil means the
+	// figures of the controller's last pass (which can be minutes old:
+	// the loop only runs when something changes).
+	Health HealthReader
+	Config ConfigStore
 	// Logger receives audit lines; nil means slog.Default().
 	Logger *slog.Logger
 	// WatchBuffer bounds each WatchEvents client's backlog (0: the
@@ -89,7 +101,7 @@ type Options struct {
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
-	s := &Server{ctl: o.Controller, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
+	s := &Server{ctl: o.Controller, health: o.Health, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -109,7 +121,12 @@ func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 // GetStatus implements apiv1.MultihomedServer.
 func (s *Server) GetStatus(ctx context.Context, _ *apiv1.GetStatusRequest) (*apiv1.GetStatusResponse, error) {
 	cfg, _ := s.cfg.Current()
-	return &apiv1.GetStatusResponse{Status: statusToProto(s.ctl.Status(), cfg, s.now())}, nil
+	st, now := s.ctl.Status(), s.now()
+	probes := probeFigures{snap: st.Health, at: st.At}
+	if s.health != nil {
+		probes = probeFigures{snap: s.health.Snapshot(), at: now}
+	}
+	return &apiv1.GetStatusResponse{Status: statusToProto(st, probes, cfg, now)}, nil
 }
 
 // ListEvents implements apiv1.MultihomedServer.

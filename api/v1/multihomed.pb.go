@@ -407,6 +407,10 @@ type Probes struct {
 	TargetsUp     int32                `protobuf:"varint,9,opt,name=targets_up,json=targetsUp,proto3" json:"targets_up,omitempty"`
 	TargetsNeeded int32                `protobuf:"varint,10,opt,name=targets_needed,json=targetsNeeded,proto3" json:"targets_needed,omitempty"`
 	Targets       []*Target            `protobuf:"bytes,11,rep,name=targets,proto3" json:"targets,omitempty"`
+	// read_at is when these figures were read from the prober: the time of
+	// the call when the daemon reads them live, else the time of the
+	// controller's last pass.
+	ReadAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -518,18 +522,30 @@ func (x *Probes) GetTargets() []*Target {
 	return nil
 }
 
+func (x *Probes) GetReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadAt
+	}
+	return nil
+}
+
 // Target is one probe target of an uplink.
 type Target struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	LossPercent   float64                `protobuf:"fixed64,4,opt,name=loss_percent,json=lossPercent,proto3" json:"loss_percent,omitempty"`
-	RttMean       *durationpb.Duration   `protobuf:"bytes,5,opt,name=rtt_mean,json=rttMean,proto3" json:"rtt_mean,omitempty"`
-	RttP95        *durationpb.Duration   `protobuf:"bytes,6,opt,name=rtt_p95,json=rttP95,proto3" json:"rtt_p95,omitempty"`
-	Samples       int32                  `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
-	Probes        uint64                 `protobuf:"varint,8,opt,name=probes,proto3" json:"probes,omitempty"`
-	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Target      string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	State       string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Since       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	LossPercent float64                `protobuf:"fixed64,4,opt,name=loss_percent,json=lossPercent,proto3" json:"loss_percent,omitempty"`
+	RttMean     *durationpb.Duration   `protobuf:"bytes,5,opt,name=rtt_mean,json=rttMean,proto3" json:"rtt_mean,omitempty"`
+	RttP95      *durationpb.Duration   `protobuf:"bytes,6,opt,name=rtt_p95,json=rttP95,proto3" json:"rtt_p95,omitempty"`
+	Samples     int32                  `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
+	Probes      uint64                 `protobuf:"varint,8,opt,name=probes,proto3" json:"probes,omitempty"`
+	LastError   string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// rtt_last is the round-trip time of the last answered probe.
+	RttLast *durationpb.Duration `protobuf:"bytes,10,opt,name=rtt_last,json=rttLast,proto3" json:"rtt_last,omitempty"`
+	// measured_at is when the last probe result (answer or loss) came in:
+	// the age of the figures above.
+	MeasuredAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=measured_at,json=measuredAt,proto3" json:"measured_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +643,20 @@ func (x *Target) GetLastError() string {
 	return ""
 }
 
+func (x *Target) GetRttLast() *durationpb.Duration {
+	if x != nil {
+		return x.RttLast
+	}
+	return nil
+}
+
+func (x *Target) GetMeasuredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MeasuredAt
+	}
+	return nil
+}
+
 // Session is one BGP session.
 type Session struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -634,9 +664,15 @@ type Session struct {
 	// state is the RFC 4271 FSM state (idle ... established).
 	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	// since is when state was entered; uptime is set while established.
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	Uptime        *durationpb.Duration   `protobuf:"bytes,4,opt,name=uptime,proto3" json:"uptime,omitempty"`
-	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Since  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Uptime *durationpb.Duration   `protobuf:"bytes,4,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// last_error is the last real error (a notification, a closed
+	// connection), empty if none.
+	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// held_down is set while the daemon keeps the session down itself, with
+	// the cause and when it retries ("max-prefix exceeded: 1001 > 1000;
+	// retry at ..."); ResetUplink clears it.
+	HeldDown      string `protobuf:"bytes,6,opt,name=held_down,json=heldDown,proto3" json:"held_down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -702,6 +738,13 @@ func (x *Session) GetUptime() *durationpb.Duration {
 func (x *Session) GetLastError() string {
 	if x != nil {
 		return x.LastError
+	}
+	return ""
+}
+
+func (x *Session) GetHeldDown() string {
+	if x != nil {
+		return x.HeldDown
 	}
 	return ""
 }
@@ -2263,7 +2306,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06metric\x18\n" +
 	" \x01(\x05R\x06metric\x12\x16\n" +
 	"\x06weight\x18\v \x01(\x05R\x06weight\x123\n" +
-	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\"\xa2\x03\n" +
+	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\"\xd7\x03\n" +
 	"\x06Probes\x12\x16\n" +
 	"\x06probed\x18\x01 \x01(\bR\x06probed\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x16\n" +
@@ -2277,7 +2320,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"targets_up\x18\t \x01(\x05R\ttargetsUp\x12%\n" +
 	"\x0etargets_needed\x18\n" +
 	" \x01(\x05R\rtargetsNeeded\x12/\n" +
-	"\atargets\x18\v \x03(\v2\x15.multihomed.v1.TargetR\atargets\"\xc6\x02\n" +
+	"\atargets\x18\v \x03(\v2\x15.multihomed.v1.TargetR\atargets\x123\n" +
+	"\aread_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"\xb9\x03\n" +
 	"\x06Target\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
@@ -2288,14 +2332,19 @@ const file_multihomed_proto_rawDesc = "" +
 	"\asamples\x18\a \x01(\x05R\asamples\x12\x16\n" +
 	"\x06probes\x18\b \x01(\x04R\x06probes\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\t \x01(\tR\tlastError\"\xbf\x01\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x124\n" +
+	"\brtt_last\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\arttLast\x12;\n" +
+	"\vmeasured_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"measuredAt\"\xdc\x01\n" +
 	"\aSession\x12\x1a\n" +
 	"\bneighbor\x18\x01 \x01(\tR\bneighbor\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
 	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
 	"\x06uptime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x05 \x01(\tR\tlastError\"\xdb\x01\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1b\n" +
+	"\theld_down\x18\x06 \x01(\tR\bheldDown\"\xdb\x01\n" +
 	"\fAnnouncement\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aprepend\x18\x02 \x01(\rR\aprepend\x12 \n" +
@@ -2467,50 +2516,53 @@ var file_multihomed_proto_depIdxs = []int32{
 	34, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
 	34, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
 	5,  // 13: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	33, // 14: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	34, // 15: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	34, // 16: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	33, // 17: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	34, // 18: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
-	9,  // 19: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	33, // 20: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	33, // 21: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	33, // 22: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	11, // 23: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
-	11, // 24: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	16, // 25: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	34, // 26: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	10, // 27: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	22, // 28: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	23, // 29: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	24, // 30: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	34, // 31: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
-	10, // 32: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	27, // 33: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	27, // 34: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
-	0,  // 35: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 36: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	14, // 37: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	17, // 38: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	19, // 39: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	21, // 40: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	26, // 41: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	29, // 42: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	31, // 43: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	1,  // 44: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 45: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 46: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 47: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 48: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	25, // 49: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	28, // 50: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	30, // 51: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	32, // 52: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	44, // [44:53] is the sub-list for method output_type
-	35, // [35:44] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	33, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	33, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	34, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	34, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	34, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	33, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	33, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	34, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	9,  // 22: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
+	33, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	33, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	33, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	11, // 26: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
+	11, // 27: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	16, // 28: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
+	34, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	10, // 30: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
+	22, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	23, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	24, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	34, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	10, // 35: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
+	27, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	27, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 38: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	12, // 39: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	14, // 40: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	17, // 41: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	19, // 42: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	21, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	26, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	29, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	31, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	1,  // 47: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	13, // 48: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	15, // 49: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	18, // 50: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	20, // 51: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	25, // 52: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	28, // 53: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	30, // 54: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	32, // 55: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	47, // [47:56] is the sub-list for method output_type
+	38, // [38:47] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }
