@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -182,17 +183,29 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 	return context.WithValue(ctx, identityKey{}, id), id, nil
 }
 
-// auditor logs one line per write call: who, what, the result.
+// auditor logs one line per write call: who, what, the result. The line
+// is bounded whatever the request: an attacker must not be able to make
+// each call cost the log a megabyte.
 type auditor struct{ log *slog.Logger }
+
+// MaxAuditField bounds the request summary and the error text of an audit
+// line, in bytes; longer ones are cut and marked.
+const MaxAuditField = 256
 
 func (au auditor) audit(id Identity, method string, req any, err error) {
 	if !isWrite(method) {
 		return
 	}
 	code := status.Code(err)
-	attrs := []any{"who", id.Name, "role", id.Role.String(), "call", method, "request", requestSummary(req), "result", code.String()}
+	// An unauthenticated caller's request is not logged at all: whoever
+	// it is may not even fill our log with text of their choosing.
+	summary := "(not logged: caller not authenticated)"
+	if code != codes.Unauthenticated {
+		summary = truncate(requestSummary(req), MaxAuditField)
+	}
+	attrs := []any{"who", truncate(id.Name, MaxAuditField), "role", id.Role.String(), "call", method, "request", summary, "result", code.String()}
 	if err != nil {
-		attrs = append(attrs, "error", status.Convert(err).Message())
+		attrs = append(attrs, "error", truncate(status.Convert(err).Message(), MaxAuditField))
 		au.log.Warn("audit", attrs...)
 		return
 	}
@@ -204,6 +217,23 @@ func requestSummary(req any) string {
 		return s.String()
 	}
 	return fmt.Sprintf("%T", req)
+}
+
+// truncate cuts s to at most max bytes (at a rune boundary) and says how
+// much was cut, so a reader knows the line is not the whole request.
+// Newlines are escaped: one call, one line, with any log handler.
+func truncate(s string, max int) string {
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = fmt.Sprintf("%s...[%d bytes cut]", s[:cut], len(s)-cut)
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	}
+	return s
 }
 
 func (a *authorizer) unary(au auditor) grpc.UnaryServerInterceptor {

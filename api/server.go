@@ -324,7 +324,7 @@ func CheckUplink(name string) error {
 		return fmt.Errorf("%w: uplink is missing; name a configured uplink", ErrInvalidRequest)
 	}
 	if !uplinkNameRe.MatchString(name) {
-		return fmt.Errorf("%w: uplink %q is not an uplink name (lowercase letters, digits, '-')", ErrInvalidRequest, name)
+		return fmt.Errorf("%w: uplink %.40q is not an uplink name (lowercase letters, digits, '-')", ErrInvalidRequest, name)
 	}
 	return nil
 }
