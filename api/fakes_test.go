@@ -45,9 +45,11 @@ type fakeController struct {
 	overrides map[string]controller.Override
 	calls     []string
 	events    []controller.Event
-	next      uint64
-	max       int
-	subs      map[chan struct{}]struct{}
+	// eventsCalls counts Events calls (what a watcher costs the history).
+	eventsCalls int
+	next        uint64
+	max         int
+	subs        map[chan struct{}]struct{}
 }
 
 func newFakeController() *fakeController {
@@ -88,6 +90,7 @@ func (f *fakeController) Status() *controller.Status { return f.status.Load() }
 func (f *fakeController) Events(after uint64, limit int) []controller.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.eventsCalls++
 	var out []controller.Event
 	for _, e := range f.events {
 		if e.Seq > after {
@@ -98,6 +101,21 @@ func (f *fakeController) Events(after uint64, limit int) []controller.Event {
 		}
 	}
 	return out
+}
+
+func (f *fakeController) EventBounds() (oldest, newest uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.events) == 0 {
+		return 0, 0
+	}
+	return f.events[0].Seq, f.events[len(f.events)-1].Seq
+}
+
+func (f *fakeController) eventsCallCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.eventsCalls
 }
 
 func (f *fakeController) SubscribeEvents() (<-chan struct{}, func()) {

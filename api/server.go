@@ -26,7 +26,11 @@ import (
 // loop's reply, or ctx.
 type Controller interface {
 	Status() *controller.Status
+	// Events returns up to limit events after a sequence number, in
+	// O(log n + limit).
 	Events(after uint64, limit int) []controller.Event
+	// EventBounds returns the oldest and newest sequence numbers kept.
+	EventBounds() (oldest, newest uint64)
 	SubscribeEvents() (<-chan struct{}, func())
 	Drain(ctx context.Context, uplink, reason, who string, d time.Duration) error
 	ForceDown(ctx context.Context, uplink, reason, who string, d time.Duration) error
@@ -78,8 +82,14 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	watchBuffer int
+	maxStreams  int
 	closing     chan struct{}
 	closeOnce   sync.Once
+
+	streamsMu sync.Mutex
+	// streams counts open WatchEvents streams per principal; guarded by
+	// streamsMu.
+	streams map[string]int
 }
 
 // Options configure a Server.
@@ -95,9 +105,18 @@ type Options struct {
 	// WatchBuffer bounds each WatchEvents client's backlog (0: the
 	// configuration default).
 	WatchBuffer int
+	// MaxStreamsPerPrincipal bounds the WatchEvents streams one caller
+	// (a certificate's name, a socket peer's uid) may hold open at once
+	// (0: DefaultMaxStreamsPerPrincipal). There is no config key for it:
+	// config/ has none yet.
+	MaxStreamsPerPrincipal int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultMaxStreamsPerPrincipal is the default of
+// Options.MaxStreamsPerPrincipal: a dashboard and a few operators' follows.
+const DefaultMaxStreamsPerPrincipal = 8
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
@@ -111,6 +130,11 @@ func NewServer(o Options) *Server {
 	if s.watchBuffer <= 0 {
 		s.watchBuffer = config.DefaultWatchBuffer
 	}
+	s.maxStreams = o.MaxStreamsPerPrincipal
+	if s.maxStreams <= 0 {
+		s.maxStreams = DefaultMaxStreamsPerPrincipal
+	}
+	s.streams = map[string]int{}
 	return s
 }
 
