@@ -223,7 +223,7 @@ type fakeConfig struct {
 	reloads  int
 }
 
-func newFakeConfig(t *testing.T) *fakeConfig {
+func newFakeConfig(t testing.TB) *fakeConfig {
 	t.Helper()
 	cfg, err := config.Parse("test", []byte(testConfig), nil)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	apiv1 "github.com/multihomed/multihomed/api/v1"
@@ -67,8 +69,18 @@ const (
 	MaxOverrideDuration = 90 * 24 * time.Hour
 	// MaxReasonLen bounds a reason, in bytes.
 	MaxReasonLen = 200
-	// MaxConfigLen bounds ValidateConfig's text.
-	MaxConfigLen = 1 << 20
+	// MaxConfigLen bounds ValidateConfig's text (and, with a margin, every
+	// request message). The largest legal configuration is far smaller.
+	MaxConfigLen = 256 << 10
+	// MaxProblems bounds the problems (and the advice) one answer lists;
+	// a last entry says how many more there were.
+	MaxProblems = 100
+	// MaxProblemLen bounds each problem's path and message, in bytes.
+	MaxProblemLen = 512
+	// MaxConcurrentValidations bounds the ValidateConfig calls running at
+	// once; more are refused with ResourceExhausted, so parallel callers
+	// cannot multiply the cost of one.
+	MaxConcurrentValidations = 2
 	defaultPage  = 100
 	maxPage      = 1000
 )
@@ -83,6 +95,8 @@ type Server struct {
 	now         func() time.Time
 	watchBuffer int
 	maxStreams  int
+	// validations holds a token per running ValidateConfig.
+	validations chan struct{}
 	closing     chan struct{}
 	closeOnce   sync.Once
 
@@ -135,6 +149,7 @@ func NewServer(o Options) *Server {
 		s.maxStreams = DefaultMaxStreamsPerPrincipal
 	}
 	s.streams = map[string]int{}
+	s.validations = make(chan struct{}, MaxConcurrentValidations)
 	return s
 }
 
@@ -229,24 +244,43 @@ func (s *Server) SetOverride(ctx context.Context, req *apiv1.SetOverrideRequest)
 	return &apiv1.SetOverrideResponse{Override: s.overrideOf(req.GetUplink())}, nil
 }
 
-// ValidateConfig implements apiv1.MultihomedServer.
+// ValidateConfig implements apiv1.MultihomedServer. Its cost is bounded:
+// the text by MaxConfigLen, the calls at once by MaxConcurrentValidations,
+// the answer by MaxProblems entries of at most MaxProblemLen bytes each.
+// (The validation itself is config's: it must be linear in the text.)
 func (s *Server) ValidateConfig(ctx context.Context, req *apiv1.ValidateConfigRequest) (*apiv1.ValidateConfigResponse, error) {
 	if len(req.GetConfig()) > MaxConfigLen {
 		return nil, statusOf(fmt.Errorf("%w: config is %d bytes; the limit is %d", ErrInvalidRequest, len(req.GetConfig()), MaxConfigLen))
 	}
+	select {
+	case s.validations <- struct{}{}:
+		defer func() { <-s.validations }()
+	default:
+		return nil, status.Errorf(codes.ResourceExhausted, "%d configuration validations are already running; retry in a moment", MaxConcurrentValidations)
+	}
 	advice, err := s.cfg.Validate([]byte(req.GetConfig()))
 	if err == nil {
-		resp := &apiv1.ValidateConfigResponse{Valid: true}
-		for _, p := range advice {
-			resp.Advice = append(resp.Advice, &apiv1.Problem{Path: p.Path, Message: p.Message})
-		}
-		return resp, nil
+		return &apiv1.ValidateConfigResponse{Valid: true, Advice: boundedProblems(advice)}, nil
 	}
-	problems := problemsOf(err)
-	if problems == nil {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
 		return nil, statusOf(err)
 	}
-	return &apiv1.ValidateConfigResponse{Problems: problems}, nil
+	return &apiv1.ValidateConfigResponse{Problems: boundedProblems(ce.Problems)}, nil
+}
+
+// boundedProblems converts at most MaxProblems problems, each cut to
+// MaxProblemLen, and says how many more there were.
+func boundedProblems(ps []config.Problem) []*apiv1.Problem {
+	n := min(len(ps), MaxProblems)
+	out := make([]*apiv1.Problem, 0, n+1)
+	for _, p := range ps[:n] {
+		out = append(out, &apiv1.Problem{Path: truncate(p.Path, MaxProblemLen), Message: truncate(p.Message, MaxProblemLen)})
+	}
+	if more := len(ps) - n; more > 0 {
+		out = append(out, &apiv1.Problem{Message: fmt.Sprintf("and %d more (fix the above and validate again)", more)})
+	}
+	return out
 }
 
 // ReloadConfig implements apiv1.MultihomedServer.
@@ -285,18 +319,6 @@ func overrideKind(o controller.Override) string {
 		return "prepend"
 	}
 	return "drain"
-}
-
-func problemsOf(err error) []*apiv1.Problem {
-	var ce *config.Error
-	if !errors.As(err, &ce) {
-		return nil
-	}
-	out := make([]*apiv1.Problem, 0, len(ce.Problems))
-	for _, p := range ce.Problems {
-		out = append(out, &apiv1.Problem{Path: p.Path, Message: p.Message})
-	}
-	return out
 }
 
 // ParseDuration checks an optional request duration: unset or zero means
