@@ -81,8 +81,8 @@ const (
 	// once; more are refused with ResourceExhausted, so parallel callers
 	// cannot multiply the cost of one.
 	MaxConcurrentValidations = 2
-	defaultPage  = 100
-	maxPage      = 1000
+	defaultPage              = 100
+	maxPage                  = 1000
 )
 
 // Server implements apiv1.MultihomedServer.
