@@ -25,11 +25,14 @@ import (
 // Role is what a caller may do.
 type Role int
 
-// Roles, in increasing power. RoleNone is refused everything but health.
+// Roles, in increasing power; each may do what the ones below may.
+// RoleNone is refused everything but health. RoleAdmin may also shut the
+// daemon down (Shutdown).
 const (
 	RoleNone Role = iota
 	RoleViewer
 	RoleOperator
+	RoleAdmin
 )
 
 func (r Role) String() string {
@@ -38,6 +41,8 @@ func (r Role) String() string {
 		return "viewer"
 	case RoleOperator:
 		return "operator"
+	case RoleAdmin:
+		return "admin"
 	}
 	return "none"
 }
@@ -70,6 +75,8 @@ var required = map[string]Role{
 	apiv1.Multihomed_Undrain_FullMethodName:                          RoleOperator,
 	apiv1.Multihomed_SetOverride_FullMethodName:                      RoleOperator,
 	apiv1.Multihomed_ReloadConfig_FullMethodName:                     RoleOperator,
+	apiv1.Multihomed_ResetUplink_FullMethodName:                      RoleOperator,
+	apiv1.Multihomed_Shutdown_FullMethodName:                         RoleAdmin,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      RoleViewer,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": RoleViewer,
 }
@@ -86,11 +93,13 @@ func RequiredRole(method string) Role {
 }
 
 // isWrite reports whether a method changes anything (and is audited).
-func isWrite(method string) bool { return required[method] == RoleOperator }
+func isWrite(method string) bool { return RequiredRole(method) >= RoleOperator }
 
 // authorizer turns a connection's credentials into an Identity.
 type authorizer struct {
-	operators, viewers []config.Principal
+	admins, operators, viewers []config.Principal
+	// euid is the daemon's user: a socket peer with it, or root, is admin.
+	euid int
 	// clientCAs verifies client certificates. The TLS handshake only
 	// requests them, so a missing or foreign certificate reaches this
 	// check and is answered with Unauthenticated, not a failed handshake.
@@ -98,8 +107,9 @@ type authorizer struct {
 }
 
 // identify returns the caller of ctx: a unix socket peer is an operator
-// (the socket's mode and group are the access control); a TLS peer is
-// matched by its verified client certificate.
+// (the socket's mode and group are the access control), an admin when it
+// is root or the daemon's own user (who could stop the daemon anyway); a
+// TLS peer is matched by its verified client certificate.
 func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -107,7 +117,11 @@ func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 	}
 	switch ai := p.AuthInfo.(type) {
 	case unixAuthInfo:
-		return Identity{Name: fmt.Sprintf("unix:uid=%d", ai.uid), Role: RoleOperator}, nil
+		role := RoleOperator
+		if ai.uid == 0 || ai.uid == a.euid {
+			role = RoleAdmin
+		}
+		return Identity{Name: fmt.Sprintf("unix:uid=%d", ai.uid), Role: role}, nil
 	case credentials.TLSInfo:
 		certs := ai.State.PeerCertificates
 		if len(certs) == 0 {
@@ -125,6 +139,9 @@ func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 			return Identity{Name: "cert:CN=" + leaf.Subject.CommonName + "(unverified)"}, status.Errorf(codes.Unauthenticated, "client certificate CN=%q is not valid for this API: %v", leaf.Subject.CommonName, err)
 		}
 		name := "cert:CN=" + leaf.Subject.CommonName
+		if a.matches(leaf, a.admins) {
+			return Identity{Name: name, Role: RoleAdmin}, nil
+		}
 		if a.matches(leaf, a.operators) {
 			return Identity{Name: name, Role: RoleOperator}, nil
 		}

@@ -214,6 +214,23 @@ func (f *fakeController) Undrain(ctx context.Context, uplink string) (bool, erro
 	return true, f.set(uplink, nil, "clear "+uplink)
 }
 
+func (f *fakeController) ResetUplink(_ context.Context, uplink, who string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.uplinks, uplink) {
+		return fmt.Errorf("controller: %q: %w", uplink, controller.ErrUnknownUplink)
+	}
+	f.calls = append(f.calls, fmt.Sprintf("reset %s by %s", uplink, who))
+	return nil
+}
+
+func (f *fakeController) Decommission(ctx context.Context, who string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "decommission by "+who)
+	return ctx.Err()
+}
+
 // fakeConfig serves a parsed configuration; Reload parses fileText.
 type fakeConfig struct {
 	mu sync.Mutex

@@ -145,3 +145,19 @@ func FuzzGetConfig(f *testing.F) {
 		return err
 	})
 }
+
+func FuzzResetUplink(f *testing.F) {
+	fuzzMethod(f, []*apiv1.ResetUplinkRequest{{Uplink: "isp-a", Reason: "max-prefix"}, {Uplink: "isp-z"}}, func(ctx context.Context, s *Server, r *apiv1.ResetUplinkRequest) error {
+		_, err := s.ResetUplink(ctx, r)
+		return err
+	})
+}
+
+// FuzzShutdown runs without Options.Exit: every request ends in a refusal
+// after the checks, and nothing exits.
+func FuzzShutdown(f *testing.F) {
+	fuzzMethod(f, []*apiv1.ShutdownRequest{{Withdraw: true, Reason: "retired"}, {Reason: "x"}}, func(ctx context.Context, s *Server, r *apiv1.ShutdownRequest) error {
+		_, err := s.Shutdown(ctx, r)
+		return err
+	})
+}

@@ -25,6 +25,10 @@ import (
 type Roles struct {
 	// Operators may call everything; Viewers the read calls.
 	Operators, Viewers []config.Principal
+	// Admins may also call Shutdown. No configuration key fills it yet
+	// (config has no api.tcp.admins), so over TCP nobody is admin unless
+	// the daemon sets it.
+	Admins []config.Principal
 	// ClientCAs verify client certificates.
 	ClientCAs *x509.CertPool
 }
@@ -32,14 +36,15 @@ type Roles struct {
 // NewGRPCServer returns a gRPC server with the multihomed.v1 service,
 // grpc.health.v1 and reflection registered, and authorization and audit
 // installed. creds are the listener's transport credentials (TLS for TCP,
-// the socket credentials of ListenUnix's listener); roles map certificates to roles (unused
-// on the socket, whose peers are operators).
+// the socket credentials of ListenUnix's listener); roles map certificates
+// to roles (unused on the socket, whose peers are operators, or admins when
+// they are root or the daemon's own user).
 func NewGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles) *grpc.Server {
 	return newGRPCServer(svc, creds, roles)
 }
 
 func newGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles, extra ...grpc.ServerOption) *grpc.Server {
-	a := &authorizer{operators: roles.Operators, viewers: roles.Viewers, clientCAs: roles.ClientCAs}
+	a := &authorizer{admins: roles.Admins, operators: roles.Operators, viewers: roles.Viewers, clientCAs: roles.ClientCAs, euid: os.Geteuid()}
 	opts := append([]grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.ChainUnaryInterceptor(a.unary(auditor{svc.log})),

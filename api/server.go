@@ -41,6 +41,14 @@ type Controller interface {
 	// Undrain ends a drain; controller.ErrNotDrained when the uplink holds
 	// another kind of override (checked and cleared in one step).
 	Undrain(ctx context.Context, uplink string) (bool, error)
+	// ResetUplink resets the uplink's BGP sessions through the speaker and
+	// clears a hold-down (max-prefix); controller.ErrUnknownUplink for an
+	// uplink not configured.
+	ResetUplink(ctx context.Context, uplink, who string) error
+	// Decommission drains every uplink for controller.drain_grace, then
+	// withdraws everywhere and removes the egress routes; it returns when
+	// that is done (or ctx ends).
+	Decommission(ctx context.Context, who string) error
 }
 
 // HealthReader gives the prober's live figures (health.Monitor). Safe for
@@ -89,6 +97,7 @@ const (
 type Server struct {
 	apiv1.UnimplementedMultihomedServer
 	ctl         Controller
+	exit        func()
 	health      HealthReader
 	cfg         ConfigStore
 	log         *slog.Logger
@@ -99,6 +108,7 @@ type Server struct {
 	validations chan struct{}
 	closing     chan struct{}
 	closeOnce   sync.Once
+	exitOnce    sync.Once
 
 	streamsMu sync.Mutex
 	// streams counts open WatchEvents streams per principal; guarded by
@@ -126,6 +136,10 @@ type Options struct {
 	MaxStreamsPerPrincipal int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Exit is called once Shutdown has decommissioned the edge; the
+	// daemon then stops (exit status 0). It must not block. nil: Shutdown
+	// is refused (Unimplemented) because nothing would stop the daemon.
+	Exit func()
 }
 
 // DefaultMaxStreamsPerPrincipal is the default of
@@ -134,7 +148,7 @@ const DefaultMaxStreamsPerPrincipal = 8
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
-	s := &Server{ctl: o.Controller, health: o.Health, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
+	s := &Server{ctl: o.Controller, exit: o.Exit, health: o.Health, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -242,6 +256,43 @@ func (s *Server) SetOverride(ctx context.Context, req *apiv1.SetOverrideRequest)
 		return nil, statusOf(err)
 	}
 	return &apiv1.SetOverrideResponse{Override: s.overrideOf(req.GetUplink())}, nil
+}
+
+// ResetUplink implements apiv1.MultihomedServer.
+func (s *Server) ResetUplink(ctx context.Context, req *apiv1.ResetUplinkRequest) (*apiv1.ResetUplinkResponse, error) {
+	err := CheckUplink(req.GetUplink())
+	if err == nil {
+		err = CheckReason(req.GetReason(), false)
+	}
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	if err := s.ctl.ResetUplink(ctx, req.GetUplink(), identityOf(ctx).Name); err != nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.ResetUplinkResponse{}, nil
+}
+
+// Shutdown implements apiv1.MultihomedServer: decommission, answer, then
+// have the daemon exit. The answer goes out before the listeners close
+// (the daemon's graceful stop waits for calls in flight).
+func (s *Server) Shutdown(ctx context.Context, req *apiv1.ShutdownRequest) (*apiv1.ShutdownResponse, error) {
+	if !req.GetWithdraw() {
+		return nil, statusOf(wrapInvalid("withdraw is false: Shutdown only decommissions (withdraw everywhere, then exit); for a stop that keeps the site's routes at the ISPs, stop the service (SIGTERM)"))
+	}
+	if err := CheckReason(req.GetReason(), true); err != nil {
+		return nil, statusOf(err)
+	}
+	if s.exit == nil {
+		return nil, status.Error(codes.Unimplemented, "this daemon cannot be shut down over the API; use multihomed stop --withdraw or SIGUSR2 on the host")
+	}
+	who := identityOf(ctx).Name
+	s.log.Warn("api: decommissioning: draining every uplink, then withdrawing everywhere and exiting", "who", who, "reason", req.GetReason())
+	if err := s.ctl.Decommission(ctx, who); err != nil {
+		return nil, statusOf(err)
+	}
+	s.exitOnce.Do(s.exit)
+	return &apiv1.ShutdownResponse{}, nil
 }
 
 // ValidateConfig implements apiv1.MultihomedServer. Its cost is bounded:

@@ -70,6 +70,10 @@ func calls(h *harness) []call {
 			_, err := c(cc).SetOverride(ctx, &apiv1.SetOverrideRequest{Uplink: "isp-b", Action: &apiv1.SetOverrideRequest_Prepend{Prepend: &apiv1.Prepend{Count: 2}}, Reason: "shift inbound"})
 			return err
 		}},
+		{"ResetUplink", true, func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := c(cc).ResetUplink(ctx, &apiv1.ResetUplinkRequest{Uplink: "isp-a"})
+			return err
+		}},
 		{"ReloadConfig", true, func(ctx context.Context, cc *grpc.ClientConn) error {
 			_, err := c(cc).ReloadConfig(ctx, &apiv1.ReloadConfigRequest{})
 			return err

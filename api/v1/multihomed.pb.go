@@ -1640,6 +1640,186 @@ func (x *UndrainResponse) GetWasDrained() bool {
 	return false
 }
 
+type ResetUplinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Uplink string                 `protobuf:"bytes,1,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	// reason is optional; it goes into the audit line.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUplinkRequest) Reset() {
+	*x = ResetUplinkRequest{}
+	mi := &file_multihomed_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUplinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUplinkRequest) ProtoMessage() {}
+
+func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUplinkRequest.ProtoReflect.Descriptor instead.
+func (*ResetUplinkRequest) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResetUplinkRequest) GetUplink() string {
+	if x != nil {
+		return x.Uplink
+	}
+	return ""
+}
+
+func (x *ResetUplinkRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ResetUplinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUplinkResponse) Reset() {
+	*x = ResetUplinkResponse{}
+	mi := &file_multihomed_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUplinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUplinkResponse) ProtoMessage() {}
+
+func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUplinkResponse.ProtoReflect.Descriptor instead.
+func (*ResetUplinkResponse) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{22}
+}
+
+type ShutdownRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// withdraw must be true: the call exists to withdraw the site from every
+	// ISP and stop.
+	Withdraw bool `protobuf:"varint,1,opt,name=withdraw,proto3" json:"withdraw,omitempty"`
+	// reason is required; it goes into the audit line and the log.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_multihomed_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ShutdownRequest) GetWithdraw() bool {
+	if x != nil {
+		return x.Withdraw
+	}
+	return false
+}
+
+func (x *ShutdownRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ShutdownResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownResponse) Reset() {
+	*x = ShutdownResponse{}
+	mi := &file_multihomed_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownResponse) ProtoMessage() {}
+
+func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownResponse) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{24}
+}
+
 type SetOverrideRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Uplink string                 `protobuf:"bytes,1,opt,name=uplink,proto3" json:"uplink,omitempty"`
@@ -1658,7 +1838,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1850,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1863,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -1774,7 +1954,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1966,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +1979,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 type Prepend struct {
@@ -1811,7 +1991,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2003,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2016,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -1854,7 +2034,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2046,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2059,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 type SetOverrideResponse struct {
@@ -1892,7 +2072,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2084,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2097,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -1937,7 +2117,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2129,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2142,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -1984,7 +2164,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2176,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2189,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Problem) GetPath() string {
@@ -2039,7 +2219,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2231,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2244,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2096,7 +2276,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2288,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2301,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 type ReloadConfigResponse struct {
@@ -2137,7 +2317,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2329,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2342,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2187,7 +2367,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2379,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2392,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 type GetConfigResponse struct {
@@ -2227,7 +2407,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2419,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2432,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -2405,7 +2585,15 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06uplink\x18\x01 \x01(\tR\x06uplink\"2\n" +
 	"\x0fUndrainResponse\x12\x1f\n" +
 	"\vwas_drained\x18\x01 \x01(\bR\n" +
-	"wasDrained\"\xa2\x02\n" +
+	"wasDrained\"D\n" +
+	"\x12ResetUplinkRequest\x12\x16\n" +
+	"\x06uplink\x18\x01 \x01(\tR\x06uplink\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
+	"\x13ResetUplinkResponse\"E\n" +
+	"\x0fShutdownRequest\x12\x1a\n" +
+	"\bwithdraw\x18\x01 \x01(\bR\bwithdraw\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x12\n" +
+	"\x10ShutdownResponse\"\xa2\x02\n" +
 	"\x12SetOverrideRequest\x12\x16\n" +
 	"\x06uplink\x18\x01 \x01(\tR\x06uplink\x129\n" +
 	"\n" +
@@ -2437,7 +2625,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10GetConfigRequest\";\n" +
 	"\x11GetConfigResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\tR\x04json\x12\x12\n" +
-	"\x04file\x18\x02 \x01(\tR\x04file2\xf3\x05\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file2\x96\a\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
 	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12Q\n" +
@@ -2449,7 +2637,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\vSetOverride\x12!.multihomed.v1.SetOverrideRequest\x1a\".multihomed.v1.SetOverrideResponse\x12]\n" +
 	"\x0eValidateConfig\x12$.multihomed.v1.ValidateConfigRequest\x1a%.multihomed.v1.ValidateConfigResponse\x12W\n" +
 	"\fReloadConfig\x12\".multihomed.v1.ReloadConfigRequest\x1a#.multihomed.v1.ReloadConfigResponse\x12N\n" +
-	"\tGetConfig\x12\x1f.multihomed.v1.GetConfigRequest\x1a .multihomed.v1.GetConfigResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
+	"\tGetConfig\x12\x1f.multihomed.v1.GetConfigRequest\x1a .multihomed.v1.GetConfigResponse\x12T\n" +
+	"\vResetUplink\x12!.multihomed.v1.ResetUplinkRequest\x1a\".multihomed.v1.ResetUplinkResponse\x12K\n" +
+	"\bShutdown\x12\x1e.multihomed.v1.ShutdownRequest\x1a\x1f.multihomed.v1.ShutdownResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
 
 var (
 	file_multihomed_proto_rawDescOnce sync.Once
@@ -2463,7 +2653,7 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
@@ -2486,24 +2676,28 @@ var file_multihomed_proto_goTypes = []any{
 	(*DrainResponse)(nil),          // 18: multihomed.v1.DrainResponse
 	(*UndrainRequest)(nil),         // 19: multihomed.v1.UndrainRequest
 	(*UndrainResponse)(nil),        // 20: multihomed.v1.UndrainResponse
-	(*SetOverrideRequest)(nil),     // 21: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 22: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 23: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 24: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 25: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 26: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 27: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 28: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 29: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 30: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 31: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 32: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 34: google.protobuf.Duration
+	(*ResetUplinkRequest)(nil),     // 21: multihomed.v1.ResetUplinkRequest
+	(*ResetUplinkResponse)(nil),    // 22: multihomed.v1.ResetUplinkResponse
+	(*ShutdownRequest)(nil),        // 23: multihomed.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 24: multihomed.v1.ShutdownResponse
+	(*SetOverrideRequest)(nil),     // 25: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 26: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 27: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 28: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 29: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 30: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 31: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 32: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 33: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 34: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 35: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 36: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 38: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	33, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	37, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
 	3,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
 	8,  // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
 	6,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
@@ -2512,54 +2706,58 @@ var file_multihomed_proto_depIdxs = []int32{
 	7,  // 7: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
 	7,  // 8: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
 	10, // 9: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
-	33, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	34, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	34, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	37, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	38, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	38, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
 	5,  // 13: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	33, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
-	33, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	34, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	34, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	34, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
-	33, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
-	33, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	34, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	37, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	37, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	38, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	38, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	38, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	37, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	37, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	38, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
 	9,  // 22: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	33, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	33, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	33, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	37, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	37, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	37, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
 	11, // 26: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
 	11, // 27: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
 	16, // 28: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	34, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	38, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
 	10, // 30: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	22, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	23, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	24, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	34, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	26, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	27, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	28, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	38, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
 	10, // 35: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	27, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	27, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	31, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	31, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
 	0,  // 38: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
 	12, // 39: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
 	14, // 40: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
 	17, // 41: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
 	19, // 42: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	21, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	26, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	29, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	31, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	1,  // 47: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 48: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 49: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 50: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 51: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	25, // 52: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	28, // 53: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	30, // 54: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	32, // 55: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	47, // [47:56] is the sub-list for method output_type
-	38, // [38:47] is the sub-list for method input_type
+	25, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	30, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	33, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	35, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	21, // 47: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
+	23, // 48: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
+	1,  // 49: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	13, // 50: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	15, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	18, // 52: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	20, // 53: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	29, // 54: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	32, // 55: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	34, // 56: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	36, // 57: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	22, // 58: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	24, // 59: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
 	38, // [38:38] is the sub-list for extension type_name
 	38, // [38:38] is the sub-list for extension extendee
 	0,  // [0:38] is the sub-list for field type_name
@@ -2575,7 +2773,7 @@ func file_multihomed_proto_init() {
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[21].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[25].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -2586,7 +2784,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
