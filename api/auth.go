@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,11 +25,14 @@ import (
 // Role is what a caller may do.
 type Role int
 
-// Roles, in increasing power. RoleNone is refused everything but health.
+// Roles, in increasing power; each may do what the ones below may.
+// RoleNone is refused everything but health. RoleAdmin may also shut the
+// daemon down (Shutdown).
 const (
 	RoleNone Role = iota
 	RoleViewer
 	RoleOperator
+	RoleAdmin
 )
 
 func (r Role) String() string {
@@ -36,6 +41,8 @@ func (r Role) String() string {
 		return "viewer"
 	case RoleOperator:
 		return "operator"
+	case RoleAdmin:
+		return "admin"
 	}
 	return "none"
 }
@@ -68,6 +75,8 @@ var required = map[string]Role{
 	apiv1.Multihomed_Undrain_FullMethodName:                          RoleOperator,
 	apiv1.Multihomed_SetOverride_FullMethodName:                      RoleOperator,
 	apiv1.Multihomed_ReloadConfig_FullMethodName:                     RoleOperator,
+	apiv1.Multihomed_ResetUplink_FullMethodName:                      RoleOperator,
+	apiv1.Multihomed_Shutdown_FullMethodName:                         RoleAdmin,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      RoleViewer,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": RoleViewer,
 }
@@ -84,11 +93,13 @@ func RequiredRole(method string) Role {
 }
 
 // isWrite reports whether a method changes anything (and is audited).
-func isWrite(method string) bool { return required[method] == RoleOperator }
+func isWrite(method string) bool { return RequiredRole(method) >= RoleOperator }
 
 // authorizer turns a connection's credentials into an Identity.
 type authorizer struct {
-	operators, viewers []config.Principal
+	admins, operators, viewers []config.Principal
+	// euid is the daemon's user: a socket peer with it, or root, is admin.
+	euid int
 	// clientCAs verifies client certificates. The TLS handshake only
 	// requests them, so a missing or foreign certificate reaches this
 	// check and is answered with Unauthenticated, not a failed handshake.
@@ -96,8 +107,9 @@ type authorizer struct {
 }
 
 // identify returns the caller of ctx: a unix socket peer is an operator
-// (the socket's mode and group are the access control); a TLS peer is
-// matched by its verified client certificate.
+// (the socket's mode and group are the access control), an admin when it
+// is root or the daemon's own user (who could stop the daemon anyway); a
+// TLS peer is matched by its verified client certificate.
 func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -105,7 +117,11 @@ func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 	}
 	switch ai := p.AuthInfo.(type) {
 	case unixAuthInfo:
-		return Identity{Name: fmt.Sprintf("unix:uid=%d", ai.uid), Role: RoleOperator}, nil
+		role := RoleOperator
+		if ai.uid == 0 || ai.uid == a.euid {
+			role = RoleAdmin
+		}
+		return Identity{Name: fmt.Sprintf("unix:uid=%d", ai.uid), Role: role}, nil
 	case credentials.TLSInfo:
 		certs := ai.State.PeerCertificates
 		if len(certs) == 0 {
@@ -123,6 +139,9 @@ func (a *authorizer) identify(ctx context.Context) (Identity, error) {
 			return Identity{Name: "cert:CN=" + leaf.Subject.CommonName + "(unverified)"}, status.Errorf(codes.Unauthenticated, "client certificate CN=%q is not valid for this API: %v", leaf.Subject.CommonName, err)
 		}
 		name := "cert:CN=" + leaf.Subject.CommonName
+		if a.matches(leaf, a.admins) {
+			return Identity{Name: name, Role: RoleAdmin}, nil
+		}
 		if a.matches(leaf, a.operators) {
 			return Identity{Name: name, Role: RoleOperator}, nil
 		}
@@ -181,17 +200,29 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 	return context.WithValue(ctx, identityKey{}, id), id, nil
 }
 
-// auditor logs one line per write call: who, what, the result.
+// auditor logs one line per write call: who, what, the result. The line
+// is bounded whatever the request: an attacker must not be able to make
+// each call cost the log a megabyte.
 type auditor struct{ log *slog.Logger }
+
+// MaxAuditField bounds the request summary and the error text of an audit
+// line, in bytes; longer ones are cut and marked.
+const MaxAuditField = 256
 
 func (au auditor) audit(id Identity, method string, req any, err error) {
 	if !isWrite(method) {
 		return
 	}
 	code := status.Code(err)
-	attrs := []any{"who", id.Name, "role", id.Role.String(), "call", method, "request", requestSummary(req), "result", code.String()}
+	// An unauthenticated caller's request is not logged at all: whoever
+	// it is may not even fill our log with text of their choosing.
+	summary := "(not logged: caller not authenticated)"
+	if code != codes.Unauthenticated {
+		summary = truncate(requestSummary(req), MaxAuditField)
+	}
+	attrs := []any{"who", truncate(id.Name, MaxAuditField), "role", id.Role.String(), "call", method, "request", summary, "result", code.String()}
 	if err != nil {
-		attrs = append(attrs, "error", status.Convert(err).Message())
+		attrs = append(attrs, "error", truncate(status.Convert(err).Message(), MaxAuditField))
 		au.log.Warn("audit", attrs...)
 		return
 	}
@@ -203,6 +234,23 @@ func requestSummary(req any) string {
 		return s.String()
 	}
 	return fmt.Sprintf("%T", req)
+}
+
+// truncate cuts s to at most max bytes (at a rune boundary) and says how
+// much was cut, so a reader knows the line is not the whole request.
+// Newlines are escaped: one call, one line, with any log handler.
+func truncate(s string, max int) string {
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = fmt.Sprintf("%s...[%d bytes cut]", s[:cut], len(s)-cut)
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	}
+	return s
 }
 
 func (a *authorizer) unary(au auditor) grpc.UnaryServerInterceptor {
@@ -247,8 +295,8 @@ type unixAuthInfo struct {
 
 func (unixAuthInfo) AuthType() string { return "unix" }
 
-func (unixCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	return c, unixAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
+func (unixCreds) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, errors.New("api: these are the server's socket credentials; dial with client.UnixCredentials")
 }
 
 func (unixCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -282,6 +330,6 @@ func (unixCreds) Info() credentials.ProtocolInfo {
 func (u unixCreds) Clone() credentials.TransportCredentials { return u }
 func (unixCreds) OverrideServerName(string) error           { return nil }
 
-// UnixCredentials returns the client side of the unix socket credentials
-// (mhctl uses it with --socket).
-func UnixCredentials() credentials.TransportCredentials { return unixCreds{} }
+// unixServerCredentials returns the server side of the unix socket
+// credentials; clients use client.UnixCredentials.
+func unixServerCredentials() credentials.TransportCredentials { return unixCreds{} }

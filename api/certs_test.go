@@ -19,9 +19,9 @@ import (
 // testPKI is a CA with a server certificate and client certificates, and
 // a second CA nobody trusts.
 type testPKI struct {
-	pool                                        *x509.CertPool
-	server, viewer, operator, stranger, foreign tls.Certificate
-	dir                                         string
+	pool                                               *x509.CertPool
+	server, viewer, operator, admin, stranger, foreign tls.Certificate
+	dir                                                string
 }
 
 type certSpec struct {
@@ -71,6 +71,7 @@ func newTestPKI(t *testing.T) *testPKI {
 	p.server, _, _ = newCert(t, certSpec{cn: "multihomed", dns: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, usage: x509.ExtKeyUsageServerAuth}, ca, caKey, false)
 	p.viewer, _, _ = newCert(t, certSpec{cn: "noc-dashboard", usage: client}, ca, caKey, false)
 	p.operator, _, _ = newCert(t, certSpec{cn: "noc-alice", dns: []string{"ops.example.net"}, usage: client}, ca, caKey, false)
+	p.admin, _, _ = newCert(t, certSpec{cn: "noc-root", usage: client}, ca, caKey, false)
 	p.stranger, _, _ = newCert(t, certSpec{cn: "intern", usage: client}, ca, caKey, false)
 	p.foreign, _, _ = newCert(t, certSpec{cn: "noc-alice", dns: []string{"ops.example.net"}, usage: client}, foreignCA, foreignKey, false)
 	p.write(t, "ca.pem", ca.Raw, nil)

@@ -27,9 +27,16 @@ func ts(t time.Time) *timestamppb.Timestamp {
 
 func dur(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
 
-// statusToProto renders a controller snapshot; cfg supplies the uplinks'
-// interfaces and order (nil: the decision's order only).
-func statusToProto(st *controller.Status, cfg *config.Config, now time.Time) *apiv1.Status {
+// probeFigures are the prober's figures and when they were read.
+type probeFigures struct {
+	snap health.Snapshot
+	at   time.Time
+}
+
+// statusToProto renders a controller snapshot with the probe figures in
+// probes; cfg supplies the uplinks' interfaces and order (nil: the
+// decision's order only).
+func statusToProto(st *controller.Status, probes probeFigures, cfg *config.Config, now time.Time) *apiv1.Status {
 	out := &apiv1.Status{
 		At: ts(st.At), Mode: ModePI, Waiting: st.Desired.Waiting,
 		FailStatic: st.Desired.FailStatic, Alarm: st.Desired.Alarm,
@@ -50,8 +57,8 @@ func statusToProto(st *controller.Status, cfg *config.Config, now time.Time) *ap
 			Egress: d.Egress, Metric: int32(d.Metric), Weight: int32(d.Weight),
 			Probes: &apiv1.Probes{Probed: probed[d.Uplink], Verdict: health.VerdictUnknown.String()},
 		}
-		if hs, ok := st.Health.Uplink(d.Uplink); ok {
-			u.Probes = probesToProto(hs)
+		if hs, ok := probes.snap.Uplink(d.Uplink); ok {
+			u.Probes = probesToProto(hs, probes.at)
 		}
 		for _, s := range st.Sessions {
 			if !s.Internal && s.Uplink == d.Uplink {
@@ -84,8 +91,9 @@ func statusToProto(st *controller.Status, cfg *config.Config, now time.Time) *ap
 	return out
 }
 
-func probesToProto(hs health.UplinkStatus) *apiv1.Probes {
+func probesToProto(hs health.UplinkStatus, at time.Time) *apiv1.Probes {
 	p := &apiv1.Probes{
+		ReadAt: ts(at),
 		Probed: true, Verdict: hs.Verdict.String(), Reason: hs.Reason, Since: ts(hs.Since),
 		LossPercent: hs.Loss, RttMean: dur(hs.RTTMean), RttP95: dur(hs.RTTP95), Samples: int32(hs.Samples),
 		TargetsUp: int32(hs.TargetsUp), TargetsNeeded: int32(hs.TargetsNeeded),
@@ -94,13 +102,15 @@ func probesToProto(hs health.UplinkStatus) *apiv1.Probes {
 		p.Targets = append(p.Targets, &apiv1.Target{
 			Target: t.Target, State: t.State.String(), Since: ts(t.Since), LossPercent: t.Loss,
 			RttMean: dur(t.RTTMean), RttP95: dur(t.RTTP95), Samples: int32(t.Samples), Probes: t.Probes, LastError: t.LastError,
+			// TODO(lead, after merging wt-health): RttLast and MeasuredAt from
+			// health.TargetStatus's last RTT and time of last measurement.
 		})
 	}
 	return p
 }
 
 func sessionToProto(s routing.SessionState, now time.Time) *apiv1.Session {
-	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError}
+	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError, HeldDown: heldDown(s)}
 	if s.Established() && !s.Since.IsZero() {
 		out.Uptime = dur(now.Sub(s.Since).Truncate(time.Second))
 	}
@@ -138,4 +148,10 @@ func eventToProto(e controller.Event) *apiv1.Event {
 		Seq: e.Seq, Time: ts(e.Time), Uplink: e.Uplink, From: string(e.From), To: string(e.To),
 		Reason: e.Reason, Actions: e.Actions,
 	}
+}
+
+// heldDown is the session's hold-down cause, empty when it is not held
+// down by us. The one place status and metrics read it.
+func heldDown(s routing.SessionState) string {
+	return "" // TODO(lead, after merging wt-bgp): return s.HeldDown
 }

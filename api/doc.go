@@ -14,8 +14,9 @@
 // goroutines and a slow client loses events (and is told so) rather than
 // holding anything up.
 //
-// Every call is authorized (viewer: read calls; operator: all) and every
-// write is audited in the log with who, what and the result. Sentinel
+// Every call is authorized (viewer: read calls; operator: the writes;
+// admin: also Shutdown) and every write is audited in the log with who, what and the result. Sentinel
 // errors of other packages are mapped to gRPC status codes here, and only
 // here. GoBGP's own gRPC API is a different thing and is never started.
+// Clients use api/client, never this package (it links the whole daemon).
 package api

@@ -42,10 +42,12 @@ func statusOf(err error) error {
 	case errors.Is(err, controller.ErrUnknownUplink):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, &ce):
-		st := status.New(codes.FailedPrecondition, err.Error())
+		// The message names the count only; the problems go in the detail,
+		// bounded like ValidateConfig's answer.
+		st := status.New(codes.FailedPrecondition, fmt.Sprintf("config: %s: %d problem(s); the running configuration stays", truncate(ce.Source, MaxProblemLen), len(ce.Problems)))
 		br := &errdetails.BadRequest{}
-		for _, p := range ce.Problems {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: p.Path, Description: p.Message})
+		for _, p := range boundedProblems(ce.Problems) {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: p.GetPath(), Description: p.GetMessage()})
 		}
 		if d, derr := st.WithDetails(br); derr == nil {
 			st = d
@@ -57,24 +59,6 @@ func statusOf(err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
-}
-
-// ConfigProblems returns the configuration problems carried by a status
-// error from ReloadConfig (a BadRequest detail), for clients.
-func ConfigProblems(err error) []config.Problem {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil
-	}
-	var out []config.Problem
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out = append(out, config.Problem{Path: v.GetField(), Message: v.GetDescription()})
-			}
-		}
-	}
-	return out
 }
 
 func wrapInvalid(format string, args ...any) error {

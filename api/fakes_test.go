@@ -45,9 +45,11 @@ type fakeController struct {
 	overrides map[string]controller.Override
 	calls     []string
 	events    []controller.Event
-	next      uint64
-	max       int
-	subs      map[chan struct{}]struct{}
+	// eventsCalls counts Events calls (what a watcher costs the history).
+	eventsCalls int
+	next        uint64
+	max         int
+	subs        map[chan struct{}]struct{}
 }
 
 func newFakeController() *fakeController {
@@ -88,6 +90,7 @@ func (f *fakeController) Status() *controller.Status { return f.status.Load() }
 func (f *fakeController) Events(after uint64, limit int) []controller.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.eventsCalls++
 	var out []controller.Event
 	for _, e := range f.events {
 		if e.Seq > after {
@@ -98,6 +101,21 @@ func (f *fakeController) Events(after uint64, limit int) []controller.Event {
 		}
 	}
 	return out
+}
+
+func (f *fakeController) EventBounds() (oldest, newest uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.events) == 0 {
+		return 0, 0
+	}
+	return f.events[0].Seq, f.events[len(f.events)-1].Seq
+}
+
+func (f *fakeController) eventsCallCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.eventsCalls
 }
 
 func (f *fakeController) SubscribeEvents() (<-chan struct{}, func()) {
@@ -196,6 +214,23 @@ func (f *fakeController) Undrain(ctx context.Context, uplink string) (bool, erro
 	return true, f.set(uplink, nil, "clear "+uplink)
 }
 
+func (f *fakeController) ResetUplink(_ context.Context, uplink, who string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.uplinks, uplink) {
+		return fmt.Errorf("controller: %q: %w", uplink, controller.ErrUnknownUplink)
+	}
+	f.calls = append(f.calls, fmt.Sprintf("reset %s by %s", uplink, who))
+	return nil
+}
+
+func (f *fakeController) Decommission(ctx context.Context, who string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "decommission by "+who)
+	return ctx.Err()
+}
+
 // fakeConfig serves a parsed configuration; Reload parses fileText.
 type fakeConfig struct {
 	mu sync.Mutex
@@ -205,7 +240,7 @@ type fakeConfig struct {
 	reloads  int
 }
 
-func newFakeConfig(t *testing.T) *fakeConfig {
+func newFakeConfig(t testing.TB) *fakeConfig {
 	t.Helper()
 	cfg, err := config.Parse("test", []byte(testConfig), nil)
 	if err != nil {

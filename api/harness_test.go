@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,12 +41,14 @@ func (l *lockedBuffer) String() string {
 
 // harness runs the API with fakes behind TLS, over bufconn or loopback TCP.
 type harness struct {
-	ctl  *fakeController
-	cfg  *fakeConfig
-	pki  *testPKI
-	log  *lockedBuffer
-	svc  *Server
-	dial func(t *testing.T, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn
+	ctl *fakeController
+	cfg *fakeConfig
+	pki *testPKI
+	log *lockedBuffer
+	svc *Server
+	// exits counts Options.Exit calls.
+	exits atomic.Int32
+	dial  func(t *testing.T, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn
 }
 
 type harnessOpts struct {
@@ -56,8 +59,9 @@ type harnessOpts struct {
 func newHarness(t *testing.T, transport string, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{ctl: newFakeController(), cfg: newFakeConfig(t), pki: newTestPKI(t), log: &lockedBuffer{}}
-	h.svc = NewServer(Options{Controller: h.ctl, Config: h.cfg, Logger: slog.New(slog.NewTextHandler(h.log, nil)), WatchBuffer: o.watchBuffer, Now: func() time.Time { return t0 }})
+	h.svc = NewServer(Options{Controller: h.ctl, Config: h.cfg, Logger: slog.New(slog.NewTextHandler(h.log, nil)), WatchBuffer: o.watchBuffer, Now: func() time.Time { return t0 }, Exit: func() { h.exits.Add(1) }})
 	roles := Roles{ClientCAs: h.pki.pool,
+		Admins:    []config.Principal{{Kind: config.PrincipalCN, Value: "noc-root"}},
 		Operators: []config.Principal{{Kind: config.PrincipalCN, Value: "noc-alice"}},
 		Viewers:   []config.Principal{{Kind: config.PrincipalCN, Value: "noc-dashboard"}}}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{h.pki.server}, ClientAuth: tls.RequestClientCert}

@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,6 +25,10 @@ import (
 type Roles struct {
 	// Operators may call everything; Viewers the read calls.
 	Operators, Viewers []config.Principal
+	// Admins may also call Shutdown. No configuration key fills it yet
+	// (config has no api.tcp.admins), so over TCP nobody is admin unless
+	// the daemon sets it.
+	Admins []config.Principal
 	// ClientCAs verify client certificates.
 	ClientCAs *x509.CertPool
 }
@@ -36,14 +36,15 @@ type Roles struct {
 // NewGRPCServer returns a gRPC server with the multihomed.v1 service,
 // grpc.health.v1 and reflection registered, and authorization and audit
 // installed. creds are the listener's transport credentials (TLS for TCP,
-// UnixCredentials for the socket); roles map certificates to roles (unused
-// on the socket, whose peers are operators).
+// the socket credentials of ListenUnix's listener); roles map certificates
+// to roles (unused on the socket, whose peers are operators, or admins when
+// they are root or the daemon's own user).
 func NewGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles) *grpc.Server {
 	return newGRPCServer(svc, creds, roles)
 }
 
 func newGRPCServer(svc *Server, creds credentials.TransportCredentials, roles Roles, extra ...grpc.ServerOption) *grpc.Server {
-	a := &authorizer{operators: roles.Operators, viewers: roles.Viewers, clientCAs: roles.ClientCAs}
+	a := &authorizer{admins: roles.Admins, operators: roles.Operators, viewers: roles.Viewers, clientCAs: roles.ClientCAs, euid: os.Geteuid()}
 	opts := append([]grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.ChainUnaryInterceptor(a.unary(auditor{svc.log})),
@@ -89,52 +90,6 @@ func ServerTLS(t *config.APITCP) (*tls.Config, Roles, error) {
 		}, nil
 }
 
-// ListenUnix creates the API socket at path with mode and, when group is
-// set, that group. A stale socket left by a crash is replaced; a socket a
-// live daemon answers on is an error.
-func ListenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("api.socket: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("api.socket: %s is served by another process (another multihomed?); stop it or set api.socket to another path", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("api.socket: remove stale %s: %w", path, err)
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("api.socket: %w", err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("api.socket_mode: %w", err)
-	}
-	if group != "" {
-		gid, err := lookupGroup(group)
-		if err == nil {
-			err = os.Chown(path, -1, gid)
-		}
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("api.socket_group: %w", err)
-		}
-	}
-	return l, nil
-}
-
-func lookupGroup(g string) (int, error) {
-	if n, err := strconv.Atoi(g); err == nil {
-		return n, nil
-	}
-	grp, err := user.LookupGroup(g)
-	if err != nil {
-		return 0, fmt.Errorf("%q: %w; name an existing group", g, err)
-	}
-	return strconv.Atoi(grp.Gid)
-}
-
 // Serve serves the API on the listeners cfg asks for until ctx ends, then
 // stops gracefully (bounded: streams are cancelled after a few seconds).
 // It returns an error if a listener cannot be set up; ctx's end is not an
@@ -155,7 +110,7 @@ func Serve(ctx context.Context, svc *Server, cfg config.API, log *slog.Logger) e
 		if err != nil {
 			return err
 		}
-		srvs = append(srvs, srv{NewGRPCServer(svc, UnixCredentials(), Roles{}), l})
+		srvs = append(srvs, srv{NewGRPCServer(svc, unixServerCredentials(), Roles{}), l})
 		log.Info("api: serving", "socket", cfg.Socket, "mode", fmt.Sprintf("%04o", cfg.SocketMode))
 	}
 	if cfg.TCP != nil {
@@ -192,9 +147,6 @@ func Serve(ctx context.Context, svc *Server, cfg config.API, log *slog.Logger) e
 			s.gs.Stop()
 			<-stopped
 		}
-	}
-	if cfg.Socket != "" {
-		_ = os.Remove(cfg.Socket)
 	}
 	return err
 }

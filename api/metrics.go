@@ -137,6 +137,7 @@ var (
 	descLoss      = prometheus.NewDesc("multihomed_probe_loss_ratio", "Probe loss over the uplink's probe windows (0-1).", []string{"uplink"}, nil)
 	descRTTP95    = prometheus.NewDesc("multihomed_probe_rtt_p95_seconds", "95th percentile probe RTT over the uplink's probe windows.", []string{"uplink"}, nil)
 	descSession   = prometheus.NewDesc("multihomed_bgp_session_up", "1 while the BGP session is established.", []string{"uplink", "neighbor"}, nil)
+	descHeldDown  = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
 	descPrefixes  = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
 	descPrepend   = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
 	descGShut     = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
@@ -152,7 +153,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descFail, descReconcile, descPasses, descApplyOK} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descFail, descReconcile, descPasses, descApplyOK} {
 		ch <- d
 	}
 }
@@ -197,6 +198,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			name = "internal"
 		}
 		gauge(descSession, b2f(s.Established()), name, s.Neighbor.String())
+		gauge(descHeldDown, b2f(heldDown(s) != ""), name, s.Neighbor.String())
 	}
 	gauge(descFail, b2f(st.Desired.FailStatic))
 	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))

@@ -12,11 +12,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
+	"github.com/multihomed/multihomed/health"
 )
 
 // Controller is what the API needs of the controller loop
@@ -25,7 +28,11 @@ import (
 // loop's reply, or ctx.
 type Controller interface {
 	Status() *controller.Status
+	// Events returns up to limit events after a sequence number, in
+	// O(log n + limit).
 	Events(after uint64, limit int) []controller.Event
+	// EventBounds returns the oldest and newest sequence numbers kept.
+	EventBounds() (oldest, newest uint64)
 	SubscribeEvents() (<-chan struct{}, func())
 	Drain(ctx context.Context, uplink, reason, who string, d time.Duration) error
 	ForceDown(ctx context.Context, uplink, reason, who string, d time.Duration) error
@@ -34,6 +41,20 @@ type Controller interface {
 	// Undrain ends a drain; controller.ErrNotDrained when the uplink holds
 	// another kind of override (checked and cleared in one step).
 	Undrain(ctx context.Context, uplink string) (bool, error)
+	// ResetUplink resets the uplink's BGP sessions through the speaker and
+	// clears a hold-down (max-prefix); controller.ErrUnknownUplink for an
+	// uplink not configured.
+	ResetUplink(ctx context.Context, uplink, who string) error
+	// Decommission drains every uplink for controller.drain_grace, then
+	// withdraws everywhere and removes the egress routes; it returns when
+	// that is done (or ctx ends).
+	Decommission(ctx context.Context, who string) error
+}
+
+// HealthReader gives the prober's live figures (health.Monitor). Safe for
+// concurrent use, never waits for the controller.
+type HealthReader interface {
+	Snapshot() health.Snapshot
 }
 
 // ConfigStore is what the API needs of configuration handling (the daemon
@@ -56,40 +77,78 @@ const (
 	MaxOverrideDuration = 90 * 24 * time.Hour
 	// MaxReasonLen bounds a reason, in bytes.
 	MaxReasonLen = 200
-	// MaxConfigLen bounds ValidateConfig's text.
-	MaxConfigLen = 1 << 20
-	defaultPage  = 100
-	maxPage      = 1000
+	// MaxConfigLen bounds ValidateConfig's text (and, with a margin, every
+	// request message). The largest legal configuration is far smaller.
+	MaxConfigLen = 256 << 10
+	// MaxProblems bounds the problems (and the advice) one answer lists;
+	// a last entry says how many more there were.
+	MaxProblems = 100
+	// MaxProblemLen bounds each problem's path and message, in bytes.
+	MaxProblemLen = 512
+	// MaxConcurrentValidations bounds the ValidateConfig calls running at
+	// once; more are refused with ResourceExhausted, so parallel callers
+	// cannot multiply the cost of one.
+	MaxConcurrentValidations = 2
+	defaultPage              = 100
+	maxPage                  = 1000
 )
 
 // Server implements apiv1.MultihomedServer.
 type Server struct {
 	apiv1.UnimplementedMultihomedServer
 	ctl         Controller
+	exit        func()
+	health      HealthReader
 	cfg         ConfigStore
 	log         *slog.Logger
 	now         func() time.Time
 	watchBuffer int
+	maxStreams  int
+	// validations holds a token per running ValidateConfig.
+	validations chan struct{}
 	closing     chan struct{}
 	closeOnce   sync.Once
+	exitOnce    sync.Once
+
+	streamsMu sync.Mutex
+	// streams counts open WatchEvents streams per principal; guarded by
+	// streamsMu.
+	streams map[string]int
 }
 
 // Options configure a Server.
 type Options struct {
 	Controller Controller
-	Config     ConfigStore
+	// Health, when set, gives GetStatus live probe figures; nil means the
+	// figures of the controller's last pass (which can be minutes old:
+	// the loop only runs when something changes).
+	Health HealthReader
+	Config ConfigStore
 	// Logger receives audit lines; nil means slog.Default().
 	Logger *slog.Logger
 	// WatchBuffer bounds each WatchEvents client's backlog (0: the
 	// configuration default).
 	WatchBuffer int
+	// MaxStreamsPerPrincipal bounds the WatchEvents streams one caller
+	// (a certificate's name, a socket peer's uid) may hold open at once
+	// (0: DefaultMaxStreamsPerPrincipal). There is no config key for it:
+	// config/ has none yet.
+	MaxStreamsPerPrincipal int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Exit is called once Shutdown has decommissioned the edge; the
+	// daemon then stops (exit status 0). It must not block. nil: Shutdown
+	// is refused (Unimplemented) because nothing would stop the daemon.
+	Exit func()
 }
+
+// DefaultMaxStreamsPerPrincipal is the default of
+// Options.MaxStreamsPerPrincipal: a dashboard and a few operators' follows.
+const DefaultMaxStreamsPerPrincipal = 8
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
-	s := &Server{ctl: o.Controller, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
+	s := &Server{ctl: o.Controller, exit: o.Exit, health: o.Health, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -99,6 +158,12 @@ func NewServer(o Options) *Server {
 	if s.watchBuffer <= 0 {
 		s.watchBuffer = config.DefaultWatchBuffer
 	}
+	s.maxStreams = o.MaxStreamsPerPrincipal
+	if s.maxStreams <= 0 {
+		s.maxStreams = DefaultMaxStreamsPerPrincipal
+	}
+	s.streams = map[string]int{}
+	s.validations = make(chan struct{}, MaxConcurrentValidations)
 	return s
 }
 
@@ -109,7 +174,12 @@ func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 // GetStatus implements apiv1.MultihomedServer.
 func (s *Server) GetStatus(ctx context.Context, _ *apiv1.GetStatusRequest) (*apiv1.GetStatusResponse, error) {
 	cfg, _ := s.cfg.Current()
-	return &apiv1.GetStatusResponse{Status: statusToProto(s.ctl.Status(), cfg, s.now())}, nil
+	st, now := s.ctl.Status(), s.now()
+	probes := probeFigures{snap: st.Health, at: st.At}
+	if s.health != nil {
+		probes = probeFigures{snap: s.health.Snapshot(), at: now}
+	}
+	return &apiv1.GetStatusResponse{Status: statusToProto(st, probes, cfg, now)}, nil
 }
 
 // ListEvents implements apiv1.MultihomedServer.
@@ -188,24 +258,80 @@ func (s *Server) SetOverride(ctx context.Context, req *apiv1.SetOverrideRequest)
 	return &apiv1.SetOverrideResponse{Override: s.overrideOf(req.GetUplink())}, nil
 }
 
-// ValidateConfig implements apiv1.MultihomedServer.
+// ResetUplink implements apiv1.MultihomedServer.
+func (s *Server) ResetUplink(ctx context.Context, req *apiv1.ResetUplinkRequest) (*apiv1.ResetUplinkResponse, error) {
+	err := CheckUplink(req.GetUplink())
+	if err == nil {
+		err = CheckReason(req.GetReason(), false)
+	}
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	if err := s.ctl.ResetUplink(ctx, req.GetUplink(), identityOf(ctx).Name); err != nil {
+		return nil, statusOf(err)
+	}
+	return &apiv1.ResetUplinkResponse{}, nil
+}
+
+// Shutdown implements apiv1.MultihomedServer: decommission, answer, then
+// have the daemon exit. The answer goes out before the listeners close
+// (the daemon's graceful stop waits for calls in flight).
+func (s *Server) Shutdown(ctx context.Context, req *apiv1.ShutdownRequest) (*apiv1.ShutdownResponse, error) {
+	if !req.GetWithdraw() {
+		return nil, statusOf(wrapInvalid("withdraw is false: Shutdown only decommissions (withdraw everywhere, then exit); for a stop that keeps the site's routes at the ISPs, stop the service (SIGTERM)"))
+	}
+	if err := CheckReason(req.GetReason(), true); err != nil {
+		return nil, statusOf(err)
+	}
+	if s.exit == nil {
+		return nil, status.Error(codes.Unimplemented, "this daemon cannot be shut down over the API; use multihomed stop --withdraw or SIGUSR2 on the host")
+	}
+	who := identityOf(ctx).Name
+	s.log.Warn("api: decommissioning: draining every uplink, then withdrawing everywhere and exiting", "who", who, "reason", req.GetReason())
+	if err := s.ctl.Decommission(ctx, who); err != nil {
+		return nil, statusOf(err)
+	}
+	s.exitOnce.Do(s.exit)
+	return &apiv1.ShutdownResponse{}, nil
+}
+
+// ValidateConfig implements apiv1.MultihomedServer. Its cost is bounded:
+// the text by MaxConfigLen, the calls at once by MaxConcurrentValidations,
+// the answer by MaxProblems entries of at most MaxProblemLen bytes each.
+// (The validation itself is config's: it must be linear in the text.)
 func (s *Server) ValidateConfig(ctx context.Context, req *apiv1.ValidateConfigRequest) (*apiv1.ValidateConfigResponse, error) {
 	if len(req.GetConfig()) > MaxConfigLen {
 		return nil, statusOf(fmt.Errorf("%w: config is %d bytes; the limit is %d", ErrInvalidRequest, len(req.GetConfig()), MaxConfigLen))
 	}
+	select {
+	case s.validations <- struct{}{}:
+		defer func() { <-s.validations }()
+	default:
+		return nil, status.Errorf(codes.ResourceExhausted, "%d configuration validations are already running; retry in a moment", MaxConcurrentValidations)
+	}
 	advice, err := s.cfg.Validate([]byte(req.GetConfig()))
 	if err == nil {
-		resp := &apiv1.ValidateConfigResponse{Valid: true}
-		for _, p := range advice {
-			resp.Advice = append(resp.Advice, &apiv1.Problem{Path: p.Path, Message: p.Message})
-		}
-		return resp, nil
+		return &apiv1.ValidateConfigResponse{Valid: true, Advice: boundedProblems(advice)}, nil
 	}
-	problems := problemsOf(err)
-	if problems == nil {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
 		return nil, statusOf(err)
 	}
-	return &apiv1.ValidateConfigResponse{Problems: problems}, nil
+	return &apiv1.ValidateConfigResponse{Problems: boundedProblems(ce.Problems)}, nil
+}
+
+// boundedProblems converts at most MaxProblems problems, each cut to
+// MaxProblemLen, and says how many more there were.
+func boundedProblems(ps []config.Problem) []*apiv1.Problem {
+	n := min(len(ps), MaxProblems)
+	out := make([]*apiv1.Problem, 0, n+1)
+	for _, p := range ps[:n] {
+		out = append(out, &apiv1.Problem{Path: truncate(p.Path, MaxProblemLen), Message: truncate(p.Message, MaxProblemLen)})
+	}
+	if more := len(ps) - n; more > 0 {
+		out = append(out, &apiv1.Problem{Message: fmt.Sprintf("and %d more (fix the above and validate again)", more)})
+	}
+	return out
 }
 
 // ReloadConfig implements apiv1.MultihomedServer.
@@ -244,18 +370,6 @@ func overrideKind(o controller.Override) string {
 		return "prepend"
 	}
 	return "drain"
-}
-
-func problemsOf(err error) []*apiv1.Problem {
-	var ce *config.Error
-	if !errors.As(err, &ce) {
-		return nil
-	}
-	out := make([]*apiv1.Problem, 0, len(ce.Problems))
-	for _, p := range ce.Problems {
-		out = append(out, &apiv1.Problem{Path: p.Path, Message: p.Message})
-	}
-	return out
 }
 
 // ParseDuration checks an optional request duration: unset or zero means
@@ -307,7 +421,7 @@ func CheckUplink(name string) error {
 		return fmt.Errorf("%w: uplink is missing; name a configured uplink", ErrInvalidRequest)
 	}
 	if !uplinkNameRe.MatchString(name) {
-		return fmt.Errorf("%w: uplink %q is not an uplink name (lowercase letters, digits, '-')", ErrInvalidRequest, name)
+		return fmt.Errorf("%w: uplink %.40q is not an uplink name (lowercase letters, digits, '-')", ErrInvalidRequest, name)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/controller"
 )
@@ -67,6 +68,10 @@ func calls(h *harness) []call {
 		}},
 		{"SetOverride", true, func(ctx context.Context, cc *grpc.ClientConn) error {
 			_, err := c(cc).SetOverride(ctx, &apiv1.SetOverrideRequest{Uplink: "isp-b", Action: &apiv1.SetOverrideRequest_Prepend{Prepend: &apiv1.Prepend{Count: 2}}, Reason: "shift inbound"})
+			return err
+		}},
+		{"ResetUplink", true, func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := c(cc).ResetUplink(ctx, &apiv1.ResetUplinkRequest{Uplink: "isp-a"})
 			return err
 		}},
 		{"ReloadConfig", true, func(ctx context.Context, cc *grpc.ClientConn) error {
@@ -437,7 +442,7 @@ func TestConfigCalls(t *testing.T) {
 		t.Fatalf("reload broken: %v; want FailedPrecondition", err)
 	}
 	var got []string
-	for _, p := range ConfigProblems(err) {
+	for _, p := range client.ConfigProblems(err) {
 		got = append(got, p.Path)
 	}
 	for _, p := range wantPaths {

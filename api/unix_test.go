@@ -12,12 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 )
 
 // TestServeUnixSocket: Serve creates the socket with mode 0660, a socket
-// peer is an operator named by its uid, a second Serve on the same path is
+// peer with the daemon's uid is an admin named by its uid, a second Serve on the same path is
 // refused while the first runs, and Serve stops (with a stream open) and
 // removes the socket when its context ends.
 func TestServeUnixSocket(t *testing.T) {
@@ -30,7 +31,7 @@ func TestServeUnixSocket(t *testing.T) {
 		done <- Serve(ctx, svc, config.API{Socket: path, SocketMode: 0o660}, slog.New(slog.DiscardHandler))
 	}()
 
-	cc, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(UnixCredentials()))
+	cc, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(client.UnixCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,8 @@ func TestServeUnixSocket(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
 		t.Errorf("socket %s: %v, %v; want a socket with mode 0660", path, fi.Mode(), err)
 	}
-	if want := fmt.Sprintf("who=\"unix:uid=%d\" role=operator", os.Getuid()); !strings.Contains(log.String(), want) {
+	// The test connects as the daemon's own user: admin (see identify).
+	if want := fmt.Sprintf("who=\"unix:uid=%d\" role=admin", os.Getuid()); !strings.Contains(log.String(), want) {
 		t.Errorf("audit log lacks %q:\n%s", want, log.String())
 	}
 	if _, err := ListenUnix(path, 0o660, ""); err == nil || !strings.Contains(err.Error(), "served by another process") {

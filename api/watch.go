@@ -3,6 +3,9 @@ package api
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 )
 
@@ -20,6 +23,11 @@ func (s *Server) WatchEvents(req *apiv1.WatchEventsRequest, stream apiv1.Multiho
 	if req.GetReplay() > maxReplay {
 		return statusOf(wrapInvalid("replay %d is above %d", req.GetReplay(), maxReplay))
 	}
+	release, err := s.takeStream(identityOf(stream.Context()).Name)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	// Subscribe before reading the start position so no event falls
@@ -48,28 +56,36 @@ func (s *Server) WatchEvents(req *apiv1.WatchEventsRequest, stream apiv1.Multiho
 	}
 }
 
-// startAfter returns the sequence number after which the stream starts.
+// startAfter returns the sequence number after which the stream starts:
+// after, or replay events before the newest kept (everything kept when
+// there are fewer). Constant time: no scan of the history.
 func (s *Server) startAfter(req *apiv1.WatchEventsRequest) uint64 {
 	if req.GetAfter() > 0 {
 		return req.GetAfter()
 	}
-	// The oldest and newest events kept bound the replay.
-	var oldest, last uint64
-	for page := uint64(0); ; {
-		evs := s.ctl.Events(page, maxPage)
-		if len(evs) == 0 {
-			break
-		}
-		if oldest == 0 {
-			oldest = evs[0].Seq
-		}
-		last = evs[len(evs)-1].Seq
-		page = last
-	}
+	oldest, last := s.ctl.EventBounds()
 	if r := uint64(req.GetReplay()); last >= r && last-r >= oldest {
 		return last - r
 	}
 	return 0 // everything kept
+}
+
+// takeStream counts a WatchEvents stream against who's limit; release
+// gives it back.
+func (s *Server) takeStream(who string) (release func(), err error) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[who] >= s.maxStreams {
+		return nil, status.Errorf(codes.ResourceExhausted, "%s already has %d WatchEvents streams open, the limit per caller; close one (mhctl events --follow elsewhere?)", who, s.maxStreams)
+	}
+	s.streams[who]++
+	return func() {
+		s.streamsMu.Lock()
+		defer s.streamsMu.Unlock()
+		if s.streams[who]--; s.streams[who] <= 0 {
+			delete(s.streams, who)
+		}
+	}, nil
 }
 
 // pump moves events after `after` into buf until ctx ends, never blocking

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -22,10 +23,14 @@ type Event struct {
 }
 
 // history is a bounded ring of events. Its methods are safe for concurrent
-// use: the loop appends, readers page.
+// use: the loop appends, readers page. The loop's add waits for mu, so no
+// reader holds mu for longer than a binary search and a bounded copy: a
+// watcher joining with a million events kept costs the loop nothing more
+// than one with ten.
 type history struct {
 	mu sync.Mutex
-	// The fields below are guarded by mu.
+	// The fields below are guarded by mu. buf is in Seq order, Seq
+	// strictly increasing.
 	buf  []Event
 	next uint64
 	max  int
@@ -54,21 +59,39 @@ func (h *history) add(e Event) Event {
 	return e
 }
 
-// since returns up to limit events with Seq > after, oldest first.
+// since returns up to limit events with Seq > after, oldest first (all of
+// them when limit <= 0). O(log n + limit) under mu.
 func (h *history) since(after uint64, limit int) []Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Event
-	for _, e := range h.buf {
-		if e.Seq > after {
-			out = append(out, e)
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
+	i := sort.Search(len(h.buf), func(i int) bool { return h.buf[i].Seq > after })
+	rest := h.buf[i:]
+	if limit > 0 && len(rest) > limit {
+		rest = rest[:limit]
 	}
-	return out
+	if len(rest) == 0 {
+		return nil
+	}
+	// A copy: the caller may keep it while the ring moves on.
+	return append([]Event(nil), rest...)
 }
+
+// bounds returns the Seq of the oldest and the newest event kept, zeros
+// when there is none. O(1).
+func (h *history) bounds() (oldest, newest uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.buf) == 0 {
+		return 0, 0
+	}
+	return h.buf[0].Seq, h.buf[len(h.buf)-1].Seq
+}
+
+// EventBounds returns the sequence numbers of the oldest and the newest
+// event the history keeps (zeros when empty), in constant time, so a new
+// watcher finds its replay start without paging through the history.
+// Safe for concurrent use.
+func (l *Loop) EventBounds() (oldest, newest uint64) { return l.history.bounds() }
 
 // subscribe returns a level-triggered channel signalled on every append.
 func (h *history) subscribe() (<-chan struct{}, func()) {

@@ -407,6 +407,10 @@ type Probes struct {
 	TargetsUp     int32                `protobuf:"varint,9,opt,name=targets_up,json=targetsUp,proto3" json:"targets_up,omitempty"`
 	TargetsNeeded int32                `protobuf:"varint,10,opt,name=targets_needed,json=targetsNeeded,proto3" json:"targets_needed,omitempty"`
 	Targets       []*Target            `protobuf:"bytes,11,rep,name=targets,proto3" json:"targets,omitempty"`
+	// read_at is when these figures were read from the prober: the time of
+	// the call when the daemon reads them live, else the time of the
+	// controller's last pass.
+	ReadAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -518,18 +522,30 @@ func (x *Probes) GetTargets() []*Target {
 	return nil
 }
 
+func (x *Probes) GetReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadAt
+	}
+	return nil
+}
+
 // Target is one probe target of an uplink.
 type Target struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	LossPercent   float64                `protobuf:"fixed64,4,opt,name=loss_percent,json=lossPercent,proto3" json:"loss_percent,omitempty"`
-	RttMean       *durationpb.Duration   `protobuf:"bytes,5,opt,name=rtt_mean,json=rttMean,proto3" json:"rtt_mean,omitempty"`
-	RttP95        *durationpb.Duration   `protobuf:"bytes,6,opt,name=rtt_p95,json=rttP95,proto3" json:"rtt_p95,omitempty"`
-	Samples       int32                  `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
-	Probes        uint64                 `protobuf:"varint,8,opt,name=probes,proto3" json:"probes,omitempty"`
-	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Target      string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	State       string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Since       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	LossPercent float64                `protobuf:"fixed64,4,opt,name=loss_percent,json=lossPercent,proto3" json:"loss_percent,omitempty"`
+	RttMean     *durationpb.Duration   `protobuf:"bytes,5,opt,name=rtt_mean,json=rttMean,proto3" json:"rtt_mean,omitempty"`
+	RttP95      *durationpb.Duration   `protobuf:"bytes,6,opt,name=rtt_p95,json=rttP95,proto3" json:"rtt_p95,omitempty"`
+	Samples     int32                  `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
+	Probes      uint64                 `protobuf:"varint,8,opt,name=probes,proto3" json:"probes,omitempty"`
+	LastError   string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// rtt_last is the round-trip time of the last answered probe.
+	RttLast *durationpb.Duration `protobuf:"bytes,10,opt,name=rtt_last,json=rttLast,proto3" json:"rtt_last,omitempty"`
+	// measured_at is when the last probe result (answer or loss) came in:
+	// the age of the figures above.
+	MeasuredAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=measured_at,json=measuredAt,proto3" json:"measured_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +643,20 @@ func (x *Target) GetLastError() string {
 	return ""
 }
 
+func (x *Target) GetRttLast() *durationpb.Duration {
+	if x != nil {
+		return x.RttLast
+	}
+	return nil
+}
+
+func (x *Target) GetMeasuredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MeasuredAt
+	}
+	return nil
+}
+
 // Session is one BGP session.
 type Session struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -634,9 +664,15 @@ type Session struct {
 	// state is the RFC 4271 FSM state (idle ... established).
 	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	// since is when state was entered; uptime is set while established.
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	Uptime        *durationpb.Duration   `protobuf:"bytes,4,opt,name=uptime,proto3" json:"uptime,omitempty"`
-	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Since  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Uptime *durationpb.Duration   `protobuf:"bytes,4,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// last_error is the last real error (a notification, a closed
+	// connection), empty if none.
+	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// held_down is set while the daemon keeps the session down itself, with
+	// the cause and when it retries ("max-prefix exceeded: 1001 > 1000;
+	// retry at ..."); ResetUplink clears it.
+	HeldDown      string `protobuf:"bytes,6,opt,name=held_down,json=heldDown,proto3" json:"held_down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -702,6 +738,13 @@ func (x *Session) GetUptime() *durationpb.Duration {
 func (x *Session) GetLastError() string {
 	if x != nil {
 		return x.LastError
+	}
+	return ""
+}
+
+func (x *Session) GetHeldDown() string {
+	if x != nil {
+		return x.HeldDown
 	}
 	return ""
 }
@@ -1597,6 +1640,186 @@ func (x *UndrainResponse) GetWasDrained() bool {
 	return false
 }
 
+type ResetUplinkRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Uplink string                 `protobuf:"bytes,1,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	// reason is optional; it goes into the audit line.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUplinkRequest) Reset() {
+	*x = ResetUplinkRequest{}
+	mi := &file_multihomed_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUplinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUplinkRequest) ProtoMessage() {}
+
+func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUplinkRequest.ProtoReflect.Descriptor instead.
+func (*ResetUplinkRequest) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResetUplinkRequest) GetUplink() string {
+	if x != nil {
+		return x.Uplink
+	}
+	return ""
+}
+
+func (x *ResetUplinkRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ResetUplinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUplinkResponse) Reset() {
+	*x = ResetUplinkResponse{}
+	mi := &file_multihomed_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUplinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUplinkResponse) ProtoMessage() {}
+
+func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUplinkResponse.ProtoReflect.Descriptor instead.
+func (*ResetUplinkResponse) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{22}
+}
+
+type ShutdownRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// withdraw must be true: the call exists to withdraw the site from every
+	// ISP and stop.
+	Withdraw bool `protobuf:"varint,1,opt,name=withdraw,proto3" json:"withdraw,omitempty"`
+	// reason is required; it goes into the audit line and the log.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_multihomed_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ShutdownRequest) GetWithdraw() bool {
+	if x != nil {
+		return x.Withdraw
+	}
+	return false
+}
+
+func (x *ShutdownRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ShutdownResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownResponse) Reset() {
+	*x = ShutdownResponse{}
+	mi := &file_multihomed_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownResponse) ProtoMessage() {}
+
+func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownResponse) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{24}
+}
+
 type SetOverrideRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Uplink string                 `protobuf:"bytes,1,opt,name=uplink,proto3" json:"uplink,omitempty"`
@@ -1615,7 +1838,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1850,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1863,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -1731,7 +1954,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1966,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1979,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 type Prepend struct {
@@ -1768,7 +1991,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +2003,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +2016,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -1811,7 +2034,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2046,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2059,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 type SetOverrideResponse struct {
@@ -1849,7 +2072,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2084,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2097,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -1894,7 +2117,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2129,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2142,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -1941,7 +2164,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2176,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2189,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Problem) GetPath() string {
@@ -1996,7 +2219,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2231,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2244,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2053,7 +2276,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2288,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2301,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 type ReloadConfigResponse struct {
@@ -2094,7 +2317,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2329,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2342,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2144,7 +2367,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2379,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2392,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 type GetConfigResponse struct {
@@ -2184,7 +2407,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2419,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2432,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -2263,7 +2486,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06metric\x18\n" +
 	" \x01(\x05R\x06metric\x12\x16\n" +
 	"\x06weight\x18\v \x01(\x05R\x06weight\x123\n" +
-	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\"\xa2\x03\n" +
+	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\"\xd7\x03\n" +
 	"\x06Probes\x12\x16\n" +
 	"\x06probed\x18\x01 \x01(\bR\x06probed\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x16\n" +
@@ -2277,7 +2500,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"targets_up\x18\t \x01(\x05R\ttargetsUp\x12%\n" +
 	"\x0etargets_needed\x18\n" +
 	" \x01(\x05R\rtargetsNeeded\x12/\n" +
-	"\atargets\x18\v \x03(\v2\x15.multihomed.v1.TargetR\atargets\"\xc6\x02\n" +
+	"\atargets\x18\v \x03(\v2\x15.multihomed.v1.TargetR\atargets\x123\n" +
+	"\aread_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"\xb9\x03\n" +
 	"\x06Target\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
@@ -2288,14 +2512,19 @@ const file_multihomed_proto_rawDesc = "" +
 	"\asamples\x18\a \x01(\x05R\asamples\x12\x16\n" +
 	"\x06probes\x18\b \x01(\x04R\x06probes\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\t \x01(\tR\tlastError\"\xbf\x01\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x124\n" +
+	"\brtt_last\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\arttLast\x12;\n" +
+	"\vmeasured_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"measuredAt\"\xdc\x01\n" +
 	"\aSession\x12\x1a\n" +
 	"\bneighbor\x18\x01 \x01(\tR\bneighbor\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
 	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
 	"\x06uptime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x05 \x01(\tR\tlastError\"\xdb\x01\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1b\n" +
+	"\theld_down\x18\x06 \x01(\tR\bheldDown\"\xdb\x01\n" +
 	"\fAnnouncement\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aprepend\x18\x02 \x01(\rR\aprepend\x12 \n" +
@@ -2356,7 +2585,15 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06uplink\x18\x01 \x01(\tR\x06uplink\"2\n" +
 	"\x0fUndrainResponse\x12\x1f\n" +
 	"\vwas_drained\x18\x01 \x01(\bR\n" +
-	"wasDrained\"\xa2\x02\n" +
+	"wasDrained\"D\n" +
+	"\x12ResetUplinkRequest\x12\x16\n" +
+	"\x06uplink\x18\x01 \x01(\tR\x06uplink\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
+	"\x13ResetUplinkResponse\"E\n" +
+	"\x0fShutdownRequest\x12\x1a\n" +
+	"\bwithdraw\x18\x01 \x01(\bR\bwithdraw\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x12\n" +
+	"\x10ShutdownResponse\"\xa2\x02\n" +
 	"\x12SetOverrideRequest\x12\x16\n" +
 	"\x06uplink\x18\x01 \x01(\tR\x06uplink\x129\n" +
 	"\n" +
@@ -2388,7 +2625,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10GetConfigRequest\";\n" +
 	"\x11GetConfigResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\tR\x04json\x12\x12\n" +
-	"\x04file\x18\x02 \x01(\tR\x04file2\xf3\x05\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file2\x96\a\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
 	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12Q\n" +
@@ -2400,7 +2637,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\vSetOverride\x12!.multihomed.v1.SetOverrideRequest\x1a\".multihomed.v1.SetOverrideResponse\x12]\n" +
 	"\x0eValidateConfig\x12$.multihomed.v1.ValidateConfigRequest\x1a%.multihomed.v1.ValidateConfigResponse\x12W\n" +
 	"\fReloadConfig\x12\".multihomed.v1.ReloadConfigRequest\x1a#.multihomed.v1.ReloadConfigResponse\x12N\n" +
-	"\tGetConfig\x12\x1f.multihomed.v1.GetConfigRequest\x1a .multihomed.v1.GetConfigResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
+	"\tGetConfig\x12\x1f.multihomed.v1.GetConfigRequest\x1a .multihomed.v1.GetConfigResponse\x12T\n" +
+	"\vResetUplink\x12!.multihomed.v1.ResetUplinkRequest\x1a\".multihomed.v1.ResetUplinkResponse\x12K\n" +
+	"\bShutdown\x12\x1e.multihomed.v1.ShutdownRequest\x1a\x1f.multihomed.v1.ShutdownResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
 
 var (
 	file_multihomed_proto_rawDescOnce sync.Once
@@ -2414,7 +2653,7 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
@@ -2437,24 +2676,28 @@ var file_multihomed_proto_goTypes = []any{
 	(*DrainResponse)(nil),          // 18: multihomed.v1.DrainResponse
 	(*UndrainRequest)(nil),         // 19: multihomed.v1.UndrainRequest
 	(*UndrainResponse)(nil),        // 20: multihomed.v1.UndrainResponse
-	(*SetOverrideRequest)(nil),     // 21: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 22: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 23: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 24: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 25: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 26: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 27: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 28: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 29: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 30: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 31: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 32: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 34: google.protobuf.Duration
+	(*ResetUplinkRequest)(nil),     // 21: multihomed.v1.ResetUplinkRequest
+	(*ResetUplinkResponse)(nil),    // 22: multihomed.v1.ResetUplinkResponse
+	(*ShutdownRequest)(nil),        // 23: multihomed.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 24: multihomed.v1.ShutdownResponse
+	(*SetOverrideRequest)(nil),     // 25: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 26: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 27: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 28: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 29: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 30: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 31: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 32: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 33: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 34: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 35: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 36: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 38: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	33, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	37, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
 	3,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
 	8,  // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
 	6,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
@@ -2463,54 +2706,61 @@ var file_multihomed_proto_depIdxs = []int32{
 	7,  // 7: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
 	7,  // 8: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
 	10, // 9: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
-	33, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	34, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	34, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	37, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	38, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	38, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
 	5,  // 13: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	33, // 14: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	34, // 15: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	34, // 16: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	33, // 17: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	34, // 18: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
-	9,  // 19: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	33, // 20: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	33, // 21: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	33, // 22: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	11, // 23: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
-	11, // 24: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	16, // 25: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	34, // 26: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	10, // 27: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	22, // 28: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	23, // 29: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	24, // 30: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	34, // 31: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
-	10, // 32: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	27, // 33: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	27, // 34: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
-	0,  // 35: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 36: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	14, // 37: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	17, // 38: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	19, // 39: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	21, // 40: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	26, // 41: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	29, // 42: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	31, // 43: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	1,  // 44: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 45: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 46: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 47: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 48: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	25, // 49: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	28, // 50: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	30, // 51: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	32, // 52: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	44, // [44:53] is the sub-list for method output_type
-	35, // [35:44] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	37, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	37, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	38, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	38, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	38, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	37, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	37, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	38, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	9,  // 22: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
+	37, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	37, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	37, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	11, // 26: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
+	11, // 27: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	16, // 28: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
+	38, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	10, // 30: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
+	26, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	27, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	28, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	38, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	10, // 35: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
+	31, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	31, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 38: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	12, // 39: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	14, // 40: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	17, // 41: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	19, // 42: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	25, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	30, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	33, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	35, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	21, // 47: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
+	23, // 48: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
+	1,  // 49: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	13, // 50: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	15, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	18, // 52: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	20, // 53: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	29, // 54: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	32, // 55: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	34, // 56: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	36, // 57: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	22, // 58: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	24, // 59: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }
@@ -2523,7 +2773,7 @@ func file_multihomed_proto_init() {
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[21].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[25].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -2534,7 +2784,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,8 @@ const (
 	Multihomed_ValidateConfig_FullMethodName = "/multihomed.v1.Multihomed/ValidateConfig"
 	Multihomed_ReloadConfig_FullMethodName   = "/multihomed.v1.Multihomed/ReloadConfig"
 	Multihomed_GetConfig_FullMethodName      = "/multihomed.v1.Multihomed/GetConfig"
+	Multihomed_ResetUplink_FullMethodName    = "/multihomed.v1.Multihomed/ResetUplink"
+	Multihomed_Shutdown_FullMethodName       = "/multihomed.v1.Multihomed/Shutdown"
 )
 
 // MultihomedClient is the client API for Multihomed service.
@@ -72,6 +74,16 @@ type MultihomedClient interface {
 	ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error)
 	// GetConfig returns the configuration in force, secrets redacted. Viewer.
 	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
+	// ResetUplink resets the uplink's BGP sessions now, clearing a hold-down
+	// (such as max-prefix) so they come back at once. Operator; audited.
+	ResetUplink(ctx context.Context, in *ResetUplinkRequest, opts ...grpc.CallOption) (*ResetUplinkResponse, error)
+	// Shutdown with withdraw decommissions the edge: every uplink is drained
+	// with GRACEFUL_SHUTDOWN for controller.drain_grace, then every
+	// announcement is withdrawn and the egress routes removed; the call
+	// returns when that is done and the daemon then exits 0. (A plain stop,
+	// which keeps the site's routes at the ISPs for the graceful-restart
+	// time, is SIGTERM.) Admin; audited.
+	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 }
 
 type multihomedClient struct {
@@ -181,6 +193,26 @@ func (c *multihomedClient) GetConfig(ctx context.Context, in *GetConfigRequest, 
 	return out, nil
 }
 
+func (c *multihomedClient) ResetUplink(ctx context.Context, in *ResetUplinkRequest, opts ...grpc.CallOption) (*ResetUplinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetUplinkResponse)
+	err := c.cc.Invoke(ctx, Multihomed_ResetUplink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *multihomedClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShutdownResponse)
+	err := c.cc.Invoke(ctx, Multihomed_Shutdown_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MultihomedServer is the server API for Multihomed service.
 // All implementations must embed UnimplementedMultihomedServer
 // for forward compatibility.
@@ -219,6 +251,16 @@ type MultihomedServer interface {
 	ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error)
 	// GetConfig returns the configuration in force, secrets redacted. Viewer.
 	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
+	// ResetUplink resets the uplink's BGP sessions now, clearing a hold-down
+	// (such as max-prefix) so they come back at once. Operator; audited.
+	ResetUplink(context.Context, *ResetUplinkRequest) (*ResetUplinkResponse, error)
+	// Shutdown with withdraw decommissions the edge: every uplink is drained
+	// with GRACEFUL_SHUTDOWN for controller.drain_grace, then every
+	// announcement is withdrawn and the egress routes removed; the call
+	// returns when that is done and the daemon then exits 0. (A plain stop,
+	// which keeps the site's routes at the ISPs for the graceful-restart
+	// time, is SIGTERM.) Admin; audited.
+	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	mustEmbedUnimplementedMultihomedServer()
 }
 
@@ -255,6 +297,12 @@ func (UnimplementedMultihomedServer) ReloadConfig(context.Context, *ReloadConfig
 }
 func (UnimplementedMultihomedServer) GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetConfig not implemented")
+}
+func (UnimplementedMultihomedServer) ResetUplink(context.Context, *ResetUplinkRequest) (*ResetUplinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetUplink not implemented")
+}
+func (UnimplementedMultihomedServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
 }
 func (UnimplementedMultihomedServer) mustEmbedUnimplementedMultihomedServer() {}
 func (UnimplementedMultihomedServer) testEmbeddedByValue()                    {}
@@ -432,6 +480,42 @@ func _Multihomed_GetConfig_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Multihomed_ResetUplink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetUplinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MultihomedServer).ResetUplink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Multihomed_ResetUplink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MultihomedServer).ResetUplink(ctx, req.(*ResetUplinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Multihomed_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShutdownRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MultihomedServer).Shutdown(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Multihomed_Shutdown_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MultihomedServer).Shutdown(ctx, req.(*ShutdownRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Multihomed_ServiceDesc is the grpc.ServiceDesc for Multihomed service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -470,6 +554,14 @@ var Multihomed_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetConfig",
 			Handler:    _Multihomed_GetConfig_Handler,
+		},
+		{
+			MethodName: "ResetUplink",
+			Handler:    _Multihomed_ResetUplink_Handler,
+		},
+		{
+			MethodName: "Shutdown",
+			Handler:    _Multihomed_Shutdown_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

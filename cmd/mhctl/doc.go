@@ -1,8 +1,10 @@
 // Command mhctl is the NOC client of multihomed: it reads status and
-// events and drains, overrides and reloads through the daemon's gRPC API
+// events and drains, overrides, reloads, resets sessions and decommissions
+// through the daemon's gRPC API
 // (docs/api.md), over the unix socket (--socket) or TCP with TLS and a
 // client certificate (--address, --cacert, --cert, --key). It talks only
-// gRPC and never touches the kernel or BGP itself.
+// gRPC and never touches the kernel or BGP itself; it links only api/client
+// and api/v1 (TestThinClient).
 //
 // Exit codes: 0 success; 1 other error; 2 bad usage or a request the
 // daemon refused as invalid; 3 a configuration with problems (config

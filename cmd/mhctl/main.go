@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,15 +14,13 @@ import (
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/multihomed/multihomed/api"
+	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
-	"github.com/multihomed/multihomed/config"
 )
 
 // Exit codes (see doc.go).
@@ -126,7 +122,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&o.socket, "socket", config.DefaultAPISocket, "the daemon's unix socket")
+	f.StringVar(&o.socket, "socket", client.DefaultSocket, "the daemon's unix socket")
 	f.StringVar(&o.address, "address", "", "the daemon's TCP API address (host:port); needs --cacert, --cert, --key")
 	f.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) that signed the daemon's certificate")
 	f.StringVar(&o.cert, "cert", "", "client certificate (PEM)")
@@ -136,42 +132,16 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd())
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd())
 	return root
 }
 
 func (o *options) dial() error {
-	var target string
-	var creds credentials.TransportCredentials
-	if o.address != "" {
-		if o.cacert == "" {
-			return codedError{exitUsage, errors.New("--address needs --cacert (and --cert/--key for a role): the API only speaks TLS on TCP")}
-		}
-		pem, err := os.ReadFile(o.cacert)
-		if err != nil {
-			return codedError{exitUsage, fmt.Errorf("--cacert: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return codedError{exitUsage, fmt.Errorf("--cacert: %s holds no PEM certificate", o.cacert)}
-		}
-		tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, ServerName: o.serverName}
-		if o.cert != "" || o.key != "" {
-			c, err := tls.LoadX509KeyPair(o.cert, o.key)
-			if err != nil {
-				return codedError{exitUsage, fmt.Errorf("--cert/--key: %w", err)}
-			}
-			tc.Certificates = []tls.Certificate{c}
-		}
-		target, creds = o.address, credentials.NewTLS(tc)
-	} else {
-		if _, err := os.Stat(o.socket); err != nil {
-			return codedError{exitUnreachable, fmt.Errorf("socket %s: %w (is multihomed running? see api.socket, or use --socket)", o.socket, err)}
-		}
-		target, creds = "unix://"+o.socket, api.UnixCredentials()
-	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
-	if err != nil {
+	cc, err := client.Dial(client.Options{Socket: o.socket, Address: o.address, CACert: o.cacert, Cert: o.cert, Key: o.key, ServerName: o.serverName})
+	switch {
+	case errors.Is(err, client.ErrUnreachable):
+		return codedError{exitUnreachable, err}
+	case err != nil:
 		return codedError{exitUsage, err}
 	}
 	o.conn, o.client = cc, apiv1.NewMultihomedClient(cc)
@@ -483,7 +453,7 @@ func (o *options) configCmd() *cobra.Command {
 			}
 			resp, err := cl.ReloadConfig(ctx, &apiv1.ReloadConfigRequest{})
 			if err != nil {
-				if ps := api.ConfigProblems(err); len(ps) > 0 {
+				if ps := client.ConfigProblems(err); len(ps) > 0 {
 					for _, p := range ps {
 						fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", dash(p.Path), p.Message)
 					}

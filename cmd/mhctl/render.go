@@ -92,6 +92,41 @@ func sessionsText(ss []*apiv1.Session) string {
 	return fmt.Sprintf("%d/%d", up, len(ss))
 }
 
+// targetText is one probe target's live figures and their age.
+func targetText(t *apiv1.Target, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: loss %.1f%%, rtt %s last %s mean %s p95, %s", t.GetTarget(), t.GetState(), t.GetLossPercent(),
+		ms(t.GetRttLast()), ms(t.GetRttMean()), ms(t.GetRttP95()), plural(int(t.GetSamples()), "sample", "samples"))
+	switch {
+	case t.GetMeasuredAt() != nil:
+		fmt.Fprintf(&b, ", measured %s ago", ago(t.GetMeasuredAt(), now))
+	case t.GetSamples() == 0:
+		b.WriteString(", not measured yet")
+	}
+	if t.GetLastError() != "" {
+		fmt.Fprintf(&b, " (last error: %s)", t.GetLastError())
+	}
+	return b.String()
+}
+
+// sessionText is one BGP session: state, how long, a hold-down by us and
+// its cause, the last real error.
+func sessionText(s *apiv1.Session, now time.Time) string {
+	line := fmt.Sprintf("%s %s", s.GetNeighbor(), s.GetState())
+	if s.GetUptime() != nil {
+		line += " up " + short(s.GetUptime().AsDuration())
+	} else {
+		line += " since " + ago(s.GetSince(), now) + " ago"
+	}
+	if s.GetHeldDown() != "" {
+		line += ", HELD DOWN: " + s.GetHeldDown() + " (mhctl reset to retry now)"
+	}
+	if s.GetLastError() != "" {
+		line += " (last error: " + s.GetLastError() + ")"
+	}
+	return line
+}
+
 // renderUplinks prints one line per uplink.
 func renderUplinks(w io.Writer, st *apiv1.Status, now time.Time) error {
 	tw := newTab(w)
@@ -120,7 +155,7 @@ func renderUplinks(w io.Writer, st *apiv1.Status, now time.Time) error {
 // renderStatus prints the whole status: the site, then each uplink with
 // what its ISP hears and why, then the egress routes.
 func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
-	fmt.Fprintf(w, "mode %s, %s, snapshot %s ago", st.GetMode(), plural(len(st.GetUplinks()), "uplink", "uplinks"), ago(st.GetAt(), now))
+	fmt.Fprintf(w, "mode %s, %s, last decision pass %s ago", st.GetMode(), plural(len(st.GetUplinks()), "uplink", "uplinks"), ago(st.GetAt(), now))
 	if st.GetWaiting() {
 		fmt.Fprint(w, ", STARTUP WAIT (nothing announced yet)")
 	}
@@ -139,22 +174,16 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 		}
 		p := u.GetProbes()
 		if p.GetProbed() {
-			fmt.Fprintf(tw, "  probes\t%s: %d/%d targets up (need %d), loss %.1f%%, rtt %s mean %s p95, %s\n",
-				p.GetVerdict(), p.GetTargetsUp(), len(p.GetTargets()), p.GetTargetsNeeded(), p.GetLossPercent(), ms(p.GetRttMean()), ms(p.GetRttP95()), dash(p.GetReason()))
+			fmt.Fprintf(tw, "  probes\t%s: %d/%d targets up (need %d), loss %.1f%%, rtt %s mean %s p95, read %s ago: %s\n",
+				p.GetVerdict(), p.GetTargetsUp(), len(p.GetTargets()), p.GetTargetsNeeded(), p.GetLossPercent(), ms(p.GetRttMean()), ms(p.GetRttP95()), ago(p.GetReadAt(), now), dash(p.GetReason()))
+			for _, t := range p.GetTargets() {
+				fmt.Fprintf(tw, "  target\t%s\n", targetText(t, now))
+			}
 		} else {
 			fmt.Fprintf(tw, "  probes\tnone configured\n")
 		}
 		for _, s := range u.GetSessions() {
-			line := fmt.Sprintf("%s %s", s.GetNeighbor(), s.GetState())
-			if s.GetUptime() != nil {
-				line += " up " + short(s.GetUptime().AsDuration())
-			} else {
-				line += " since " + ago(s.GetSince(), now) + " ago"
-			}
-			if s.GetLastError() != "" {
-				line += " (last error: " + s.GetLastError() + ")"
-			}
-			fmt.Fprintf(tw, "  session\t%s\n", line)
+			fmt.Fprintf(tw, "  session\t%s\n", sessionText(s, now))
 		}
 		if len(u.GetAnnounced()) == 0 {
 			fmt.Fprintf(tw, "  announced\tnothing (withdrawn)\n")

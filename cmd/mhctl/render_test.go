@@ -33,7 +33,11 @@ func sampleStatus() *apiv1.Status {
 		Uplinks: []*apiv1.Uplink{
 			{
 				Name: "isp-a", Interface: "eth-a", State: "drained", Reason: "operator drain: fibre work (cert:CN=noc-alice)",
-				Probes:   &apiv1.Probes{Probed: true, Verdict: "up", Reason: "2/2 targets up", TargetsUp: 2, TargetsNeeded: 1, RttMean: durationpb.New(11200 * time.Microsecond), RttP95: durationpb.New(14 * time.Millisecond), Targets: []*apiv1.Target{{}, {}}},
+				Probes: &apiv1.Probes{Probed: true, Verdict: "up", Reason: "2/2 targets up", TargetsUp: 2, TargetsNeeded: 1, RttMean: durationpb.New(11200 * time.Microsecond), RttP95: durationpb.New(14 * time.Millisecond), ReadAt: at(0),
+					Targets: []*apiv1.Target{
+						{Target: "icmp:2001:db8:53::1", State: "up", Samples: 20, RttLast: durationpb.New(10900 * time.Microsecond), RttMean: durationpb.New(11 * time.Millisecond), RttP95: durationpb.New(13 * time.Millisecond), MeasuredAt: at(-800 * time.Millisecond)},
+						{Target: "icmp:192.0.2.53", State: "up", Samples: 20, RttLast: durationpb.New(11300 * time.Microsecond), RttMean: durationpb.New(11400 * time.Microsecond), RttP95: durationpb.New(14 * time.Millisecond), MeasuredAt: at(-1200 * time.Millisecond)},
+					}},
 				Sessions: []*apiv1.Session{{Neighbor: "2001:db8:1000:1::1", State: "established", Uptime: durationpb.New(26*time.Hour + 3*time.Minute)}, {Neighbor: "198.18.1.1", State: "established", Uptime: durationpb.New(26 * time.Hour)}},
 				Announced: []*apiv1.Announcement{
 					{Prefix: "2001:db8:face::/48", Communities: []string{"64501:100", "65535:0"}, LargeCommunities: []string{"64500:1:1"}, Med: med(10), GracefulShutdown: true},
@@ -44,15 +48,22 @@ func sampleStatus() *apiv1.Status {
 			},
 			{
 				Name: "isp-b", Interface: "eth-b", State: "degraded", Reason: "loss 12.0% over 10%",
-				Probes:    &apiv1.Probes{Probed: true, Verdict: "degraded", Reason: "loss 12.0% over 10%", LossPercent: 12, TargetsUp: 2, TargetsNeeded: 1, RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(48500 * time.Microsecond), Targets: []*apiv1.Target{{}, {}}},
+				Probes: &apiv1.Probes{Probed: true, Verdict: "degraded", Reason: "loss 12.0% over 10%", LossPercent: 12, TargetsUp: 2, TargetsNeeded: 1, RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(48500 * time.Microsecond), ReadAt: at(0),
+					Targets: []*apiv1.Target{
+						{Target: "icmp:2001:db8:53::1", State: "up", LossPercent: 20, Samples: 20, RttLast: durationpb.New(29 * time.Millisecond), RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(48 * time.Millisecond), MeasuredAt: at(-3 * time.Second), LastError: "timeout"},
+						{Target: "tcp:[2001:db8:80::1]:443", State: "up", LossPercent: 4, Samples: 25, RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(49 * time.Millisecond)},
+					}},
 				Sessions:  []*apiv1.Session{{Neighbor: "2001:db8:2000:1::1", State: "established", Uptime: durationpb.New(3 * time.Hour)}},
 				Announced: []*apiv1.Announcement{{Prefix: "2001:db8:face::/48", Prepend: 4, Communities: []string{"64502:200"}}},
 				Egress:    true, Metric: 1110,
 			},
 			{
 				Name: "isp-c", Interface: "eth-c", State: "down", Reason: "no BGP session established",
-				Probes:   &apiv1.Probes{},
-				Sessions: []*apiv1.Session{{Neighbor: "2001:db8:3000:1::1", State: "active", Since: at(-95 * time.Second), LastError: "hold timer expired"}},
+				Probes: &apiv1.Probes{},
+				Sessions: []*apiv1.Session{
+					{Neighbor: "2001:db8:3000:1::1", State: "active", Since: at(-95 * time.Second), LastError: "hold timer expired"},
+					{Neighbor: "203.0.113.1", State: "idle", Since: at(-4 * time.Minute), HeldDown: "max-prefix exceeded: 1001 > 1000; retry at 2026-05-01T12:01:00Z", LastError: "peer exceeded max-prefix 1000"},
+				},
 			},
 		},
 		Egress: []*apiv1.EgressRoute{
