@@ -217,7 +217,6 @@ func (c *checker) health(base string, index int, r rawHealth) *health.Config {
 		Timeout:  c.duration(base+".timeout", r.Timeout, 0),
 		RTTEnter: c.duration(base+".degraded_rtt_enter", r.RTTEnter, 0),
 		RTTLeave: c.duration(base+".degraded_rtt_leave", r.RTTLeave, 0),
-		HoldDown: c.duration(base+".hold_down", r.HoldDown, 0),
 		SourceV6: c.addr(base+".source_v6", r.SourceV6, false),
 		SourceV4: c.addr(base+".source_v4", r.SourceV4, false),
 	}

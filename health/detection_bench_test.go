@@ -52,10 +52,10 @@ func TestDetectionTimes(t *testing.T) {
 		mod  func(*Config)
 		wait time.Duration // bound on each wait
 	}{
-		{"fast (interval 50ms, timeout 200ms, rise 3, fall 3, window 20, hold_down 1s)", func(c *Config) {
-			c.Interval, c.Timeout, c.Rise, c.Fall, c.Window, c.HoldDown = 50*time.Millisecond, 200*time.Millisecond, 3, 3, 20, time.Second
+		{"fast (interval 50ms, timeout 200ms, rise 3, fall 3, window 20)", func(c *Config) {
+			c.Interval, c.Timeout, c.Rise, c.Fall, c.Window = 50*time.Millisecond, 200*time.Millisecond, 3, 3, 20
 		}, time.Minute},
-		{"default (interval 1s, timeout 1s, rise 3, fall 3, window 20, hold_down 10s)", nil, 3 * time.Minute},
+		{"default (interval 1s, timeout 1s, rise 3, fall 3, window 20)", nil, 3 * time.Minute},
 	}
 	type row struct {
 		profile, fault, verdict string

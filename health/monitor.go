@@ -18,7 +18,6 @@ const (
 	logKeyVerdict = "verdict"
 	logKeyFrom    = "from"
 	logKeyReason  = "reason"
-	logKeyDevice  = "device"
 	logKeyError   = "error"
 )
 
@@ -54,22 +53,13 @@ type realTicker struct{ t *time.Ticker }
 func (r realTicker) C() <-chan time.Time { return r.t.C }
 func (r realTicker) Stop()               { r.t.Stop() }
 
-// CarrierWatcher reports the carrier of network links. fib.LinkWatcher
-// implements it.
-type CarrierWatcher interface {
-	// WatchCarrier calls fn with the carrier state of every link when it
-	// starts and again on every change, until ctx is done; then it returns
-	// nil, or an error if watching failed. fn does not block.
-	WatchCarrier(ctx context.Context, fn func(device string, up bool)) error
-}
-
 // Uplink is one uplink a Monitor probes.
 type Uplink struct {
-	// Name identifies the uplink in snapshots and SetSessionUp.
+	// Name identifies the uplink in snapshots.
 	Name string
-	// Device is the uplink's network interface: carrier changes on it mark
-	// the uplink down, probe sockets bind to it, and its addresses are the
-	// default probe sources.
+	// Device is the uplink's network interface: probe sockets bind to it,
+	// and its addresses are the default probe sources. Its carrier is the
+	// controller's business, not the Monitor's.
 	Device string
 	// Health is the uplink's health block, with defaults applied and valid.
 	Health Config
@@ -85,8 +75,6 @@ type Options struct {
 	NewProber func(u Uplink, t Target) (Prober, error)
 	// Clock defaults to the system clock.
 	Clock Clock
-	// Carrier, when set, feeds carrier changes of the uplinks' devices.
-	Carrier CarrierWatcher
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// OnProbe, when set, is called after every probe with its outcome (err
@@ -97,12 +85,11 @@ type Options struct {
 }
 
 // Monitor probes every target of every uplink and keeps one verdict per
-// uplink. Snapshot, Changed, SetSessionUp and SetCarrier are safe for
-// concurrent use and never block on probing.
+// uplink, judged on the probe results alone. Snapshot and Changed are safe
+// for concurrent use and never block on probing.
 type Monitor struct {
 	clock     Clock
 	log       *slog.Logger
-	carrier   CarrierWatcher
 	onProbe   func(uplink, target string, rtt time.Duration, err error)
 	newProber func(u Uplink, t Target) (Prober, error)
 	changed   chan struct{}
@@ -112,9 +99,8 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	uplinks []*uplinkTracker
-	gen     *generation           // the probers and schedules of uplinks
-	epoch   uint64                // counts installed configurations
-	links   map[string]InputState // carrier by device, of every device reported
+	gen     *generation // the probers and schedules of uplinks
+	epoch   uint64      // counts installed configurations
 	seq     uint64
 	started bool
 	stopped bool
@@ -143,7 +129,6 @@ func NewMonitor(opts Options) (*Monitor, error) {
 	m := &Monitor{
 		clock:     opts.Clock,
 		log:       opts.Logger,
-		carrier:   opts.Carrier,
 		onProbe:   opts.OnProbe,
 		newProber: opts.NewProber,
 		changed:   make(chan struct{}, 1),
@@ -170,9 +155,9 @@ func NewMonitor(opts Options) (*Monitor, error) {
 
 // build checks uplinks and builds their trackers, probers and schedules.
 // An uplink of old with the same name, device and health configuration
-// keeps its tracker (verdict, windows, inputs); every prober is new.
+// keeps its tracker (verdict, windows); every prober is new.
 func (m *Monitor) build(uplinks []Uplink, old map[string]*uplinkTracker) (*Reconfiguration, error) {
-	r := &Reconfiguration{m: m, gen: &generation{}, inputsFrom: map[*uplinkTracker]*uplinkTracker{}}
+	r := &Reconfiguration{m: m, gen: &generation{}}
 	seen := map[string]bool{}
 	for i, u := range uplinks {
 		if u.Name == "" || seen[u.Name] {
@@ -198,16 +183,11 @@ func (m *Monitor) build(uplinks []Uplink, old map[string]*uplinkTracker) (*Recon
 		}
 		r.gen.probers = append(r.gen.probers, ps)
 		ut := old[u.Name]
-		switch {
-		case ut != nil && ut.device == u.Device && reflect.DeepEqual(ut.cfg, cfg):
+		if ut != nil && ut.device == u.Device && reflect.DeepEqual(ut.cfg, cfg) {
 			r.kept = append(r.kept, u.Name)
-		case ut != nil && ut.device == u.Device:
-			// A new configuration starts new windows, but carrier and
-			// session are facts about the device and the session.
-			nt := newUplinkTracker(u.Name, u.Device, cfg)
-			r.inputsFrom[nt] = ut
-			ut = nt
-		default:
+		} else {
+			// Another device or other targets and thresholds: the old
+			// windows measured something else.
 			ut = newUplinkTracker(u.Name, u.Device, cfg)
 		}
 		r.uplinks = append(r.uplinks, ut)
@@ -233,8 +213,8 @@ func closeAll(ps []Prober) {
 }
 
 // Run probes until ctx is done, then closes the probers and returns once
-// every goroutine it started has ended. It returns ctx's error, or the
-// carrier watcher's if that failed first. Run may be called once.
+// every goroutine it started has ended. It returns ctx's cause. Run may be
+// called once.
 //
 // One scheduler goroutine drives every target of every uplink from one
 // timer (see schedule). ICMP echo requests are sent by the scheduler itself
@@ -259,17 +239,6 @@ func (m *Monitor) Run(ctx context.Context) error {
 		close(m.runDone)
 	}()
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	if m.carrier != nil {
-		wg.Go(func() {
-			err := m.carrier.WatchCarrier(ctx, m.SetCarrier)
-			if err != nil && ctx.Err() == nil {
-				cancel(fmt.Errorf("health: carrier watcher: %w", err))
-			}
-		})
-	}
 	for {
 		r := m.runGeneration(ctx, g)
 		if r == nil {
@@ -281,7 +250,6 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.mu.Unlock()
 		r.applied <- err
 	}
-	wg.Wait()
 	return context.Cause(ctx)
 }
 
@@ -329,14 +297,13 @@ var errStale = errors.New("health: the monitor was reconfigured after this recon
 // Reconfiguration is a new set of uplinks prepared for a Monitor: checked,
 // with its probers built. Commit puts it in force; Discard drops it.
 type Reconfiguration struct {
-	m          *Monitor
-	epoch      uint64 // the Monitor's configuration it was prepared against
-	uplinks    []*uplinkTracker
-	gen        *generation
-	kept       []string                          // uplinks whose tracker carries over
-	inputsFrom map[*uplinkTracker]*uplinkTracker // new tracker -> old one (same device)
-	applied    chan error
-	done       bool
+	m       *Monitor
+	epoch   uint64 // the Monitor's configuration it was prepared against
+	uplinks []*uplinkTracker
+	gen     *generation
+	kept    []string // uplinks whose tracker carries over
+	applied chan error
+	done    bool
 }
 
 // Prepare checks uplinks and builds their probers, without changing what
@@ -344,8 +311,7 @@ type Reconfiguration struct {
 // part of the configuration is accepted too, then Commit it. An uplink
 // whose name, device and health block are unchanged keeps its verdict and
 // its measurement windows across the change; a changed uplink starts over
-// (verdict unknown, the controller keeps its last state meanwhile) but
-// keeps its carrier and session inputs if its device is the same; a
+// (verdict unknown, the controller keeps its last state meanwhile); a
 // removed uplink disappears from snapshots. Calls to Prepare and Commit
 // must not interleave with another reconfiguration's.
 func (m *Monitor) Prepare(uplinks []Uplink) (*Reconfiguration, error) {
@@ -428,22 +394,6 @@ func (m *Monitor) installLocked(r *Reconfiguration) error {
 		return errStale
 	}
 	m.uplinks, m.gen = r.uplinks, r.gen
-	now := m.clock.Now()
-	for _, u := range m.uplinks {
-		ot, changed := r.inputsFrom[u]
-		if changed {
-			u.session = ot.session
-		}
-		if c, ok := m.links[u.device]; ok && u.device != "" && u.carrier != c {
-			// A new tracker learns the device's carrier at once (the
-			// watcher reports changes only); a link already down makes
-			// the uplink down now, not after its next flap.
-			u.carrier = c
-			m.evaluateLocked(u, now)
-		} else if changed && u.session == InputDown {
-			m.evaluateLocked(u, now)
-		}
-	}
 	m.epoch++
 	// The set of uplinks changed: readers of snapshots should look again.
 	m.seq++
@@ -691,46 +641,6 @@ func (m *Monitor) evaluateLocked(u *uplinkTracker, now time.Time) {
 // one signal, so read Snapshot after each receive.
 func (m *Monitor) Changed() <-chan struct{} { return m.changed }
 
-// SetSessionUp feeds the state of the uplink's BGP session; a session down
-// makes the uplink down at once. Until it is called for an uplink the
-// session plays no part (PA mode without BGP). Unknown names are ignored.
-func (m *Monitor) SetSessionUp(uplink string, up bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, u := range m.uplinks {
-		if u.name == uplink {
-			u.session = inputOf(up)
-			m.evaluateLocked(u, m.clock.Now())
-		}
-	}
-}
-
-// SetCarrier feeds the carrier state of a network device; carrier loss
-// makes every uplink on that device down at once. Devices no uplink uses are
-// ignored. It is the callback given to the CarrierWatcher.
-func (m *Monitor) SetCarrier(device string, up bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.links == nil {
-		m.links = map[string]InputState{}
-	}
-	m.links[device] = inputOf(up) // for uplinks a reconfiguration adds
-	for _, u := range m.uplinks {
-		if u.device != "" && u.device == device && u.carrier != inputOf(up) {
-			u.carrier = inputOf(up)
-			m.log.Debug("health: carrier", logKeyUplink, u.name, logKeyDevice, device, logKeyVerdict, u.carrier.String())
-			m.evaluateLocked(u, m.clock.Now())
-		}
-	}
-}
-
-func inputOf(up bool) InputState {
-	if up {
-		return InputUp
-	}
-	return InputDown
-}
-
 // Snapshot is the health of every uplink at one moment. It is a copy: the
 // caller may keep it and modify it.
 type Snapshot struct {
@@ -759,9 +669,7 @@ type UplinkStatus struct {
 	// Since is when Verdict was entered (zero while unknown).
 	Since time.Time
 	// Reason says why, naming failed targets and the figures that count.
-	Reason  string
-	Carrier InputState
-	Session InputState
+	Reason string
 	// TargetsUp of len(Targets) targets are up; TargetsNeeded is min_up.
 	TargetsUp     int
 	TargetsNeeded int
@@ -800,7 +708,6 @@ func (m *Monitor) Snapshot() Snapshot {
 	for _, u := range m.uplinks {
 		us := UplinkStatus{
 			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reasonText(),
-			Carrier: u.carrier, Session: u.session,
 			TargetsUp: u.targetsUp, TargetsNeeded: u.cfg.MinUp,
 			Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
 		}

@@ -31,7 +31,7 @@ func (v Verdict) String() string {
 }
 
 // rank orders verdicts from worst to best; a move to a higher rank is an
-// improvement and waits for the hold-down.
+// improvement.
 func (v Verdict) rank() int {
 	switch v {
 	case VerdictDown:
@@ -59,27 +59,6 @@ func (s TargetState) String() string {
 	case TargetUp:
 		return "up"
 	case TargetDown:
-		return "down"
-	}
-	return "unknown"
-}
-
-// InputState is the state of an outside input: carrier or BGP session.
-type InputState uint8
-
-// Input states. InputUnknown means nobody reported it (no BGP in PA mode, no
-// link watcher); it never affects the verdict.
-const (
-	InputUnknown InputState = iota
-	InputUp
-	InputDown
-)
-
-func (s InputState) String() string {
-	switch s {
-	case InputUp:
-		return "up"
-	case InputDown:
 		return "down"
 	}
 	return "unknown"
@@ -214,8 +193,9 @@ func (w *window) figures() (loss float64, mean, p95 time.Duration) {
 	return loss, mean, w.rtts[idx]
 }
 
-// uplinkTracker turns the targets of one uplink, its carrier and its BGP
-// session into a verdict. It is not safe for concurrent use; the Monitor's
+// uplinkTracker turns the probe results of one uplink's targets into a
+// verdict. Carrier, BGP sessions and the hold-down are the controller's
+// (controller.Decide): this verdict says only what the probes measure. It is not safe for concurrent use; the Monitor's
 // lock guards it. Every method takes the time explicitly so the logic is
 // tested with simulated time.
 //
@@ -228,9 +208,6 @@ type uplinkTracker struct {
 	cfg     Config
 	targets []*targetTracker
 
-	carrier InputState
-	session InputState
-
 	verdict Verdict
 	since   time.Time
 	// degraded is the hysteresis latch of the loss/RTT condition: set when a
@@ -239,12 +216,11 @@ type uplinkTracker struct {
 	degraded bool
 
 	// What the last evaluation found, for reasonText: evaluated is false
-	// before the first; cand is the verdict the inputs called for and why
-	// the rule that chose it; held is set when the hold-down kept cand back.
+	// before the first; cand is the verdict the probes called for and why
+	// the rule that chose it.
 	evaluated bool
 	cand      Verdict
 	why       whyCode
-	held      bool
 
 	// Figures of the last evaluation (over the up targets).
 	targetsUp   int
@@ -262,8 +238,6 @@ type whyCode uint8
 
 const (
 	whyWaiting whyCode = iota
-	whyCarrier
-	whySession
 	whyTargetsDown
 	whyDegraded
 	whyUp
@@ -284,28 +258,21 @@ func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
 // changed.
 func (u *uplinkTracker) evaluate(now time.Time) bool {
 	cand := u.candidate()
-	u.evaluated, u.cand, u.held = true, cand, false
-	switch {
-	case cand == VerdictUnknown:
-		// Not enough targets have a state to decide (before the first
-		// verdict, or when a target with no result yet is needed for k of
-		// N): keep what we have.
-		return false
-	case cand == u.verdict:
-		return false
-	case u.verdict != VerdictUnknown && cand.rank() > u.verdict.rank() && now.Sub(u.since) < u.cfg.HoldDown:
-		// Good news waits for the hold-down so that a flapping uplink
-		// changes verdict at most three times per hold-down (down, then up,
-		// then degraded and down again at once); bad news never waits.
-		u.held = true
+	u.evaluated, u.cand = true, cand
+	// Unknown: not enough targets have a state to decide (before the first
+	// verdict, or when a target with no result yet is needed for k of N):
+	// keep what we have. Improvements are not held here: the controller's
+	// hold-down (with backoff) is the only one, so a flapping uplink is
+	// damped in one place.
+	if cand == VerdictUnknown || cand == u.verdict {
 		return false
 	}
 	u.verdict, u.since = cand, now
 	return true
 }
 
-// candidate computes the verdict the inputs call for, before hold-down, and
-// sets the figures and u.why. It allocates nothing.
+// candidate computes the verdict the probe results call for and sets the
+// figures and u.why. It allocates nothing.
 func (u *uplinkTracker) candidate() Verdict {
 	up, down := 0, 0
 	for _, t := range u.targets {
@@ -332,14 +299,6 @@ func (u *uplinkTracker) candidate() Verdict {
 	u.samples = w.samples
 	u.loss, u.rttMean, u.rttP95 = w.figures()
 
-	if u.carrier == InputDown {
-		u.degraded, u.why = false, whyCarrier
-		return VerdictDown
-	}
-	if u.session == InputDown {
-		u.degraded, u.why = false, whySession
-		return VerdictDown
-	}
 	n, need := len(u.targets), u.cfg.MinUp
 	switch {
 	case up < need && down > n-need:
@@ -386,11 +345,7 @@ func (u *uplinkTracker) reasonText() string {
 		return "no verdict yet"
 	}
 	why := u.describe()
-	switch {
-	case u.held:
-		return fmt.Sprintf("recovering to %s (%s); held %s until %s by hold_down",
-			u.cand, why, u.verdict, u.since.Add(u.cfg.HoldDown).Format(time.RFC3339Nano))
-	case u.cand == VerdictUnknown && u.verdict != VerdictUnknown:
+	if u.cand == VerdictUnknown && u.verdict != VerdictUnknown {
 		return fmt.Sprintf("%s; keeping %s until enough targets have results", why, u.verdict)
 	}
 	return why
@@ -400,10 +355,6 @@ func (u *uplinkTracker) reasonText() string {
 func (u *uplinkTracker) describe() string {
 	n, need, up, down := len(u.targets), u.cfg.MinUp, u.targetsUp, u.targetsDown
 	switch u.why {
-	case whyCarrier:
-		return fmt.Sprintf("carrier lost on %s", u.device)
-	case whySession:
-		return "BGP session down"
 	case whyTargetsDown:
 		return fmt.Sprintf("%d of %d targets down (%s); need %d up", down, n, u.failedTargets(), need)
 	case whyWaiting:
