@@ -155,10 +155,12 @@ func TestNextTick(t *testing.T) {
 }
 
 // timedProber records the clock time of every probe it is asked for, and
-// fails while its switch is on.
+// fails while its switch is on. Its n-th probe (from 1) takes base + n ms,
+// so that every reply has its own RTT.
 type timedProber struct {
 	clock *fakeClock
 	fail  *atomic.Bool
+	base  time.Duration
 
 	mu sync.Mutex
 	at []time.Time
@@ -167,11 +169,12 @@ type timedProber struct {
 func (p *timedProber) Probe(context.Context) (time.Duration, error) {
 	p.mu.Lock()
 	p.at = append(p.at, p.clock.Now())
+	n := len(p.at)
 	p.mu.Unlock()
 	if p.fail.Load() {
 		return 0, errors.New("no reply")
 	}
-	return 3 * time.Millisecond, nil
+	return p.base + time.Duration(n)*time.Millisecond, nil
 }
 
 func (p *timedProber) times(t0 time.Time) []time.Duration {
@@ -189,7 +192,8 @@ func (p *timedProber) times(t0 time.Time) []time.Duration {
 // min_up 2; the first target fails from 5s to 7s. The clock only ever jumps
 // to the time the scheduler's timer is set for, once every probe in flight
 // has ended, so the test sees exactly when the scheduler chooses to wake,
-// when each probe starts, and when the verdict changes.
+// when each probe starts, when the verdict changes, and the live figures
+// and their times in the middle of the outage.
 func TestSchedulerFakeClock(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	t0 := time.Unix(1000, 0)
@@ -203,7 +207,7 @@ func TestSchedulerFakeClock(t *testing.T) {
 		Clock:   clock,
 		Logger:  slog.New(slog.DiscardHandler),
 		NewProber: func(Uplink, Target) (Prober, error) {
-			p := &timedProber{clock: clock, fail: new(atomic.Bool)}
+			p := &timedProber{clock: clock, fail: new(atomic.Bool), base: time.Duration(10*(len(probers)+1)) * time.Millisecond}
 			if len(probers) == 0 {
 				p.fail = fail
 			}
@@ -243,8 +247,12 @@ func TestSchedulerFakeClock(t *testing.T) {
 	var wakes []time.Duration
 	var changes []string // verdict@since, for every verdict seen
 	last := VerdictUnknown
+	var during UplinkStatus // at 6s, once its probes are done
 	for {
 		next := asleep()
+		if clock.Now().Equal(t0.Add(6 * time.Second)) {
+			during = m.Snapshot().Uplinks[0]
+		}
 		if u := m.Snapshot().Uplinks[0]; u.Verdict != last {
 			last = u.Verdict
 			changes = append(changes, fmt.Sprintf("%v@%v", u.Verdict, u.Since.Sub(t0)))
@@ -279,5 +287,23 @@ func TestSchedulerFakeClock(t *testing.T) {
 	// after the outage (8s).
 	if want := []string{"up@1.5s", "down@6s", "up@8s"}; !slices.Equal(changes, want) {
 		t.Errorf("verdicts %v, want %v", changes, want)
+	}
+
+	// At 6s the first target has failed its probes at 5s and 6s: its last
+	// reply is the 5th probe's (at 4s, 10+5 ms), its figures are as of 6s.
+	// The second target (20 ms + n) answered its 5th probe at 6s; being the
+	// only one up, it alone makes the uplink's figures.
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	a, b := during.Targets[0], during.Targets[1]
+	if a.RTTLast != 15*time.Millisecond || !a.LastReply.Equal(at(4*time.Second)) || !a.LastProbe.Equal(at(6*time.Second)) ||
+		a.Samples != 7 || a.RTTMean != 13*time.Millisecond || a.LastError != "no reply" {
+		t.Errorf("failing target at 6s: %+v", a)
+	}
+	if b.RTTLast != 25*time.Millisecond || !b.LastReply.Equal(at(6*time.Second)) || !b.LastProbe.Equal(at(6*time.Second)) || b.Samples != 5 {
+		t.Errorf("answering target at 6s: %+v", b)
+	}
+	if during.RTTLast != b.RTTLast || !during.LastReply.Equal(b.LastReply) || !during.LastProbe.Equal(at(6*time.Second)) ||
+		during.Samples != 5 || during.Loss != 0 || during.RTTMean != 23*time.Millisecond {
+		t.Errorf("uplink at 6s: %+v", during)
 	}
 }

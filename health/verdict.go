@@ -76,6 +76,9 @@ type targetTracker struct {
 	failRun    int // consecutive failures
 	probes     uint64
 	lastErr    string
+	lastProbe  time.Time     // when the latest result came in
+	lastReply  time.Time     // when the latest success came in
+	rttLast    time.Duration // the RTT of that success
 
 	// Ring buffer of the last len(ok) results.
 	ok   []bool
@@ -97,6 +100,7 @@ func newTargetTracker(t Target) *targetTracker {
 // whether the target's state changed.
 func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bool {
 	tt.probes++
+	tt.lastProbe = now
 	success := err == nil
 	tt.ok[tt.next] = success
 	tt.rtt[tt.next] = rtt
@@ -109,6 +113,7 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bo
 		tt.okRun++
 		tt.failRun = 0
 		tt.lastErr = ""
+		tt.lastReply, tt.rttLast = now, rtt
 		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
 			if tt.state == TargetDown {
 				// The outage is already accounted for by the down state:
@@ -222,13 +227,17 @@ type uplinkTracker struct {
 	cand      Verdict
 	why       whyCode
 
-	// Figures of the last evaluation (over the up targets).
+	// Figures of the last evaluation (over the up targets), made at
+	// lastProbe; rttLast is those targets' latest reply, at lastReply.
 	targetsUp   int
 	targetsDown int
 	loss        float64
 	rttMean     time.Duration
 	rttP95      time.Duration
 	samples     int
+	rttLast     time.Duration
+	lastReply   time.Time
+	lastProbe   time.Time
 
 	scratch window
 }
@@ -258,7 +267,7 @@ func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
 // changed.
 func (u *uplinkTracker) evaluate(now time.Time) bool {
 	cand := u.candidate()
-	u.evaluated, u.cand = true, cand
+	u.evaluated, u.cand, u.lastProbe = true, cand, now
 	// Unknown: not enough targets have a state to decide (before the first
 	// verdict, or when a target with no result yet is needed for k of N):
 	// keep what we have. Improvements are not held here: the controller's
@@ -291,9 +300,13 @@ func (u *uplinkTracker) candidate() Verdict {
 	// something.
 	w := &u.scratch
 	w.reset()
+	u.rttLast, u.lastReply = 0, time.Time{}
 	for _, t := range u.targets {
 		if t.state == TargetUp || up == 0 {
 			t.appendWindow(w)
+			if t.lastReply.After(u.lastReply) {
+				u.rttLast, u.lastReply = t.rttLast, t.lastReply
+			}
 		}
 	}
 	u.samples = w.samples
