@@ -113,7 +113,9 @@ type fault struct {
 
 // faults lists the impairments of ISP-A: gray failure (ISP-A's router
 // forwards nothing but keeps its link), link cut (ISP-A's end of the link
-// goes down, so the edge loses carrier), and the path impairments of
+// goes down, so the edge loses carrier; the Monitor sees it through its
+// failing probes, the controller through the carrier), and the path
+// impairments of
 // TestIntegrationFaults (100% and 20% loss, +150 ms).
 func (l *lab) faults(t *testing.T) []fault {
 	ctx := context.Background()
@@ -136,7 +138,7 @@ func (l *lab) faults(t *testing.T) []fault {
 				}
 			},
 			func() { run("nft", "delete", "table", "inet", "gray") }},
-		{"link cut (carrier)", "down",
+		{"link cut (carrier lost; seen by the probes)", "down",
 			func() { run("ip", "link", "set", "ae"+l.id, "down") },
 			func() { run("ip", "link", "set", "ae"+l.id, "up") }},
 	}, l.impairments(t)...)
