@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,25 @@ func (p *fakeProber) Probe(ctx context.Context) (time.Duration, error) {
 }
 
 func (p *fakeProber) Close() error { p.closed.Store(true); return nil }
+
+// startRun runs m in a goroutine until stop is called; stop cancels ctx
+// and returns what Run returned. stop may be called more than once: defer
+// it (after goleak's check is deferred), so that Run has ended before the
+// check, also when the test fails.
+func startRun(m *Monitor) (ctx context.Context, stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	var err error
+	return ctx, func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+}
 
 // eventually polls cond until it holds or a bound passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -69,16 +89,8 @@ func TestMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stopped := false
-	defer func() { // before goleak's check, also when the test fails
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	_, stop := startRun(m)
+	defer stop()
 
 	// probed waits until every target has been probed n times and the results
 	// recorded.
@@ -165,9 +177,7 @@ func TestMonitor(t *testing.T) {
 	}
 
 	seq := m.Snapshot().Seq
-	cancel()
-	stopped = true
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 	if seq != 4 {
@@ -223,9 +233,8 @@ func TestMonitorEchoLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	_, stop := startRun(m)
+	defer stop()
 	eventually(t, "5 successful probes per target", func() bool {
 		for _, tg := range m.Snapshot().Uplinks[0].Targets {
 			if tg.Probes < 5 || tg.State != TargetUp || tg.LastError != "" {
@@ -234,8 +243,7 @@ func TestMonitorEchoLoopback(t *testing.T) {
 		}
 		return true
 	})
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
 	}
 	if u := m.Snapshot().Uplinks[0]; u.Verdict != VerdictUp {

@@ -101,16 +101,8 @@ func TestMonitorReconfigure(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rig := newReconfRig(t, []Uplink{rcUplink("isp-a", "eth-a", 2), rcUplink("isp-b", "eth-b", 2)})
 	m := rig.m
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	ctx, stop := startRun(m)
+	defer stop()
 	rig.round()
 	rig.round()
 	if got := rig.verdicts(); got != "isp-a=up isp-b=up" {
@@ -220,9 +212,7 @@ func TestMonitorReconfigure(t *testing.T) {
 	}
 	rig.round() // still probing
 
-	cancel()
-	stopped = true
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
 	rc, err = m.Prepare([]Uplink{rcUplink("isp-b", "eth-b", 1)})
@@ -254,10 +244,8 @@ func TestMonitorStartsIdle(t *testing.T) {
 	if err := rc.Commit(context.Background()); err != nil { // before Run
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx, stop := startRun(m)
+	defer stop()
 	rig.round()
 	rig.round()
 	if got := rig.verdicts(); got != "isp-a=up" {

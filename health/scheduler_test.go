@@ -218,10 +218,8 @@ func TestSchedulerFakeClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	_, stop := startRun(m)
+	defer stop()
 
 	// asleep waits until the scheduler has set its timer and no probe is
 	// in flight, and returns when the timer fires. Probes here end at

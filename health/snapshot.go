@@ -55,22 +55,11 @@ type UplinkStatus struct {
 	// TargetsUp of len(Targets) targets are up; TargetsNeeded is min_up.
 	TargetsUp     int
 	TargetsNeeded int
-	// Loss (percent) and RTT over the windows of the up targets (of all
-	// targets when none is up), Samples probes in all. These are the
-	// figures the verdict was judged on, as of LastProbe.
-	Loss    float64
-	RTTMean time.Duration
-	RTTP95  time.Duration
-	Samples int
-	// RTTLast is the RTT of the latest reply from those same targets, which
-	// came at LastReply (zero: no reply in their windows' lifetime).
-	RTTLast   time.Duration
-	LastReply time.Time
-	// LastProbe is when the latest probe result of any of the uplink's
-	// targets came in, and the figures above were computed (zero before
-	// the first). now - LastProbe is their age.
-	LastProbe time.Time
-	Targets   []TargetStatus
+	// Figures are over the windows of the up targets (of all targets when
+	// none is up): the ones the verdict was judged on. Their LastProbe is
+	// the latest result of any target of the uplink.
+	Figures
+	Targets []TargetStatus
 }
 
 // TargetStatus is the state and figures of one target.
@@ -80,25 +69,32 @@ type TargetStatus struct {
 	State  TargetState
 	// Since is when State was entered.
 	Since time.Time
-	// Loss (percent), RTT and Samples over the target's window, as of
-	// LastProbe.
-	Loss    float64
-	RTTMean time.Duration
-	RTTP95  time.Duration
-	Samples int
-	// RTTLast is the RTT of the target's latest reply, which came at
-	// LastReply; a failed probe since leaves both as they were (zero: no
-	// reply yet).
-	RTTLast   time.Duration
-	LastReply time.Time
-	// LastProbe is when the latest probe result (reply or failure) came in
-	// (zero before the first): now - LastProbe is the age of the figures.
-	LastProbe time.Time
+	// Figures are over the target's window.
+	Figures
 	// Probes counts the probe results since the Monitor started, or since
 	// the uplink's device or health block last changed.
 	Probes uint64
 	// LastError is the error of the last probe, empty if it succeeded.
 	LastError string
+}
+
+// Figures are the live measurements of a target, or of an uplink's
+// targets together, as of LastProbe.
+type Figures struct {
+	// Loss is the percentage of failed probes over the window, of Samples
+	// probes; RTTMean and RTTP95 (nearest rank) are over its replies.
+	Loss    float64
+	RTTMean time.Duration
+	RTTP95  time.Duration
+	Samples int
+	// RTTLast is the RTT of the latest reply, which came at LastReply; a
+	// failed probe since leaves both as they were (zero: no reply yet).
+	RTTLast   time.Duration
+	LastReply time.Time
+	// LastProbe is when the latest probe result (reply or failure) came in
+	// and the figures were computed (zero before the first): now -
+	// LastProbe is their age.
+	LastProbe time.Time
 }
 
 // Snapshot returns the current status of every uplink.
@@ -110,8 +106,8 @@ func (m *Monitor) Snapshot() Snapshot {
 		us := UplinkStatus{
 			Name: u.name, Verdict: u.verdict, Since: u.since, Reason: u.reasonText(),
 			TargetsUp: u.targetsUp, TargetsNeeded: u.cfg.MinUp,
-			Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
-			RTTLast: u.rttLast, LastReply: u.lastReply, LastProbe: u.lastProbe,
+			Figures: Figures{Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
+				RTTLast: u.rttLast, LastReply: u.lastReply, LastProbe: u.lastProbe},
 		}
 		for _, tt := range u.targets {
 			var w window
@@ -119,8 +115,8 @@ func (m *Monitor) Snapshot() Snapshot {
 			loss, mean, p95 := w.figures()
 			us.Targets = append(us.Targets, TargetStatus{
 				Target: tt.name, State: tt.state, Since: tt.lastChange,
-				Loss: loss, RTTMean: mean, RTTP95: p95, Samples: w.samples,
-				RTTLast: tt.rttLast, LastReply: tt.lastReply, LastProbe: tt.lastProbe,
+				Figures: Figures{Loss: loss, RTTMean: mean, RTTP95: p95, Samples: w.samples,
+					RTTLast: tt.rttLast, LastReply: tt.lastReply, LastProbe: tt.lastProbe},
 				Probes: tt.probes, LastError: tt.lastErr,
 			})
 		}
