@@ -102,8 +102,7 @@ func probesToProto(hs health.UplinkStatus, at time.Time) *apiv1.Probes {
 		p.Targets = append(p.Targets, &apiv1.Target{
 			Target: t.Target, State: t.State.String(), Since: ts(t.Since), LossPercent: t.Loss,
 			RttMean: dur(t.RTTMean), RttP95: dur(t.RTTP95), Samples: int32(t.Samples), Probes: t.Probes, LastError: t.LastError,
-			// TODO(lead, after merging wt-health): RttLast and MeasuredAt from
-			// health.TargetStatus's last RTT and time of last measurement.
+			RttLast: dur(t.RTTLast), MeasuredAt: ts(t.LastProbe),
 		})
 	}
 	return p

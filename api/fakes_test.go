@@ -76,8 +76,8 @@ func newFakeController() *fakeController {
 			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("2001:db8:2000:1::1"), State: "established", Since: t0.Add(-30 * time.Second)},
 		},
 		Health: health.Snapshot{Uplinks: []health.UplinkStatus{
-			{Name: "isp-a", Verdict: health.VerdictUp, Since: t0.Add(-time.Hour), Reason: "2/2 targets up", TargetsUp: 2, TargetsNeeded: 1, RTTMean: 12 * time.Millisecond, RTTP95: 15 * time.Millisecond, Samples: 20},
-			{Name: "isp-b", Verdict: health.VerdictDegraded, Since: t0.Add(-time.Minute), Reason: "loss 12% over 10%", Loss: 12, TargetsUp: 2, TargetsNeeded: 1, RTTMean: 30 * time.Millisecond, RTTP95: 45 * time.Millisecond, Samples: 20},
+			{Name: "isp-a", Verdict: health.VerdictUp, Since: t0.Add(-time.Hour), Reason: "2/2 targets up", TargetsUp: 2, TargetsNeeded: 1, Figures: health.Figures{RTTMean: 12 * time.Millisecond, RTTP95: 15 * time.Millisecond, Samples: 20}},
+			{Name: "isp-b", Verdict: health.VerdictDegraded, Since: t0.Add(-time.Minute), Reason: "loss 12% over 10%", TargetsUp: 2, TargetsNeeded: 1, Figures: health.Figures{Loss: 12, RTTMean: 30 * time.Millisecond, RTTP95: 45 * time.Millisecond, Samples: 20}},
 		}},
 		Overrides: map[string]controller.Override{},
 		Passes:    7,

@@ -22,8 +22,8 @@ func TestGetStatusLiveProbes(t *testing.T) {
 	pass.At = t0.Add(-19 * time.Second)
 	ctl.status.Store(pass)
 	live := health.Snapshot{Uplinks: []health.UplinkStatus{{
-		Name: "isp-b", Verdict: health.VerdictDegraded, Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40,
-		Targets: []health.TargetStatus{{Target: "icmp:2001:db8:53::1", State: health.TargetUp, Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40, Probes: 1234}},
+		Name: "isp-b", Verdict: health.VerdictDegraded, Figures: health.Figures{Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40},
+		Targets: []health.TargetStatus{{Target: "icmp:2001:db8:53::1", State: health.TargetUp, Figures: health.Figures{Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40, RTTLast: 39 * time.Millisecond, LastProbe: t0.Add(-700 * time.Millisecond)}, Probes: 1234}},
 	}}}
 	for _, tc := range []struct {
 		name     string
@@ -53,8 +53,11 @@ func TestGetStatusLiveProbes(t *testing.T) {
 			if p.GetLossPercent() != tc.wantLoss || !p.GetReadAt().AsTime().Equal(tc.wantAt) || len(p.GetTargets()) != tc.targets {
 				t.Errorf("probes: loss %v read_at %v targets %d; want %v, %v, %d", p.GetLossPercent(), p.GetReadAt().AsTime(), len(p.GetTargets()), tc.wantLoss, tc.wantAt, tc.targets)
 			}
-			if tc.targets > 0 && p.GetTargets()[0].GetProbes() != 1234 {
-				t.Errorf("target: %v; want the live target's figures", p.GetTargets()[0])
+			if tc.targets > 0 {
+				tg := p.GetTargets()[0]
+				if tg.GetProbes() != 1234 || tg.GetRttLast().AsDuration() != 39*time.Millisecond || !tg.GetMeasuredAt().AsTime().Equal(t0.Add(-700*time.Millisecond)) {
+					t.Errorf("target: %v; want the live target's figures (1234 probes, last rtt 39ms, measured 700ms before the call)", tg)
+				}
 			}
 		})
 	}

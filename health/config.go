@@ -32,7 +32,8 @@ const (
 )
 
 // Defaults and limits. The fast profile (see docs/health.md) is interval
-// 50ms, timeout 200ms, rise 3, fall 3, window 20, hold_down 1s.
+// 50ms, timeout 200ms, rise 3, fall 3, window 20 (with controller.hold_down
+// 1s).
 const (
 	DefaultInterval     = time.Second
 	DefaultTimeout      = time.Second
@@ -43,7 +44,6 @@ const (
 	DefaultLossLeave    = 5.0  // percent
 	DefaultRTTEnter     = 100 * time.Millisecond
 	DefaultRTTLeave     = 60 * time.Millisecond
-	DefaultHoldDown     = 10 * time.Second
 	DefaultExpectStatus = 200
 	DefaultQueryType    = "AAAA"
 
@@ -54,7 +54,6 @@ const (
 	MaxCount    = 100  // upper bound for rise and fall
 	MaxWindow   = 1000 // upper bound for window
 	MaxTargets  = 32
-	MaxHoldDown = time.Hour
 
 	// MarkBase and TableBase give the default firewall mark and routing table
 	// of the uplink at index i: MarkBase+i and TableBase+i.
@@ -88,9 +87,6 @@ type Config struct {
 	// the same for the 95th percentile RTT.
 	RTTEnter time.Duration
 	RTTLeave time.Duration
-	// HoldDown (`hold_down`) is the least time a verdict is held before it may
-	// improve (down -> degraded -> up). Worsening is never delayed.
-	HoldDown time.Duration
 
 	// Mark (`mark`) is the firewall mark of this uplink's probe sockets and
 	// Table (`table`) the routing table fib/ fills with only this uplink's
@@ -170,7 +166,6 @@ func (c *Config) ApplyDefaults(index int) {
 	if c.RTTLeave == 0 {
 		c.RTTLeave = min(DefaultRTTLeave, c.RTTEnter*6/10)
 	}
-	setDur(&c.HoldDown, DefaultHoldDown)
 	if c.MinUp == 0 {
 		c.MinUp = (len(c.Targets) + 1) / 2
 	}
@@ -269,9 +264,6 @@ func (c *Config) Validate() []error {
 	}
 	if c.RTTLeave <= 0 || c.RTTLeave >= c.RTTEnter {
 		add("degraded_rtt_leave", "%v is not in (0, degraded_rtt_enter %v); use a lower positive value so the verdict has hysteresis", c.RTTLeave, c.RTTEnter)
-	}
-	if c.HoldDown < 0 || c.HoldDown > MaxHoldDown {
-		add("hold_down", "%v is outside 0..%v; use for example 10s", c.HoldDown, MaxHoldDown)
 	}
 	if c.Mark == 0 {
 		add("mark", "0 marks nothing; use a nonzero firewall mark unused elsewhere on the host")

@@ -70,8 +70,8 @@ func TestDefaults(t *testing.T) {
 	if errs := c.Validate(); len(errs) > 0 {
 		t.Fatalf("defaults do not validate: %v", errors.Join(errs...))
 	}
-	if c.MinUp != 2 || c.Mark != MarkBase+2 || c.Table != TableBase+2 || c.HoldDown != DefaultHoldDown {
-		t.Fatalf("uplink defaults: min_up %d mark %#x table %d hold %v", c.MinUp, c.Mark, c.Table, c.HoldDown)
+	if c.MinUp != 2 || c.Mark != MarkBase+2 || c.Table != TableBase+2 {
+		t.Fatalf("uplink defaults: min_up %d mark %#x table %d", c.MinUp, c.Mark, c.Table)
 	}
 	h, d := c.Targets[0], c.Targets[1]
 	if h.Address != mustAddr("2001:db8:9000:1::10") || h.Port != 443 || h.ExpectStatus != 200 || h.Interval != DefaultInterval {
@@ -223,14 +223,13 @@ func FuzzParseTarget(f *testing.F) {
 }
 
 func FuzzValidate(f *testing.F) {
-	f.Add("icmp://2001:db8::1", "http", "http://[2001:db8::1]/", "", "", int64(50e6), int64(1e9), 3, 3, 20, 2, 10.0, 5.0, int64(0), uint16(0))
-	f.Add("tcp://192.0.2.1:22", "dns", "", "example.org", "AAAA", int64(1), int64(-1), 0, 101, 0, -1, 200.0, -1.0, int64(-5), uint16(53))
+	f.Add("icmp://2001:db8::1", "http", "http://[2001:db8::1]/", "", "", int64(50e6), int64(1e9), 3, 3, 20, 2, 10.0, 5.0, uint16(0))
+	f.Add("tcp://192.0.2.1:22", "dns", "", "example.org", "AAAA", int64(1), int64(-1), 0, 101, 0, -1, 200.0, -1.0, uint16(53))
 	f.Fuzz(func(t *testing.T, compact, kind, url, query, qtype string, interval, timeout int64,
-		rise, fall, window, minUp int, lossEnter, lossLeave float64, hold int64, port uint16) {
+		rise, fall, window, minUp int, lossEnter, lossLeave float64, port uint16) {
 		c := Config{
 			MinUp: minUp, Interval: time.Duration(interval), Timeout: time.Duration(timeout),
 			Rise: rise, Fall: fall, Window: window, LossEnter: lossEnter, LossLeave: lossLeave,
-			HoldDown: time.Duration(hold),
 		}
 		if tg, err := ParseTarget(compact); err == nil {
 			c.Targets = append(c.Targets, tg)

@@ -52,10 +52,10 @@ func TestDetectionTimes(t *testing.T) {
 		mod  func(*Config)
 		wait time.Duration // bound on each wait
 	}{
-		{"fast (interval 50ms, timeout 200ms, rise 3, fall 3, window 20, hold_down 1s)", func(c *Config) {
-			c.Interval, c.Timeout, c.Rise, c.Fall, c.Window, c.HoldDown = 50*time.Millisecond, 200*time.Millisecond, 3, 3, 20, time.Second
+		{"fast (interval 50ms, timeout 200ms, rise 3, fall 3, window 20)", func(c *Config) {
+			c.Interval, c.Timeout, c.Rise, c.Fall, c.Window = 50*time.Millisecond, 200*time.Millisecond, 3, 3, 20
 		}, time.Minute},
-		{"default (interval 1s, timeout 1s, rise 3, fall 3, window 20, hold_down 10s)", nil, 3 * time.Minute},
+		{"default (interval 1s, timeout 1s, rise 3, fall 3, window 20)", nil, 3 * time.Minute},
 	}
 	type row struct {
 		profile, fault, verdict string
@@ -113,7 +113,9 @@ type fault struct {
 
 // faults lists the impairments of ISP-A: gray failure (ISP-A's router
 // forwards nothing but keeps its link), link cut (ISP-A's end of the link
-// goes down, so the edge loses carrier), and the path impairments of
+// goes down, so the edge loses carrier; the Monitor sees it through its
+// failing probes, the controller through the carrier), and the path
+// impairments of
 // TestIntegrationFaults (100% and 20% loss, +150 ms).
 func (l *lab) faults(t *testing.T) []fault {
 	ctx := context.Background()
@@ -136,7 +138,7 @@ func (l *lab) faults(t *testing.T) []fault {
 				}
 			},
 			func() { run("nft", "delete", "table", "inet", "gray") }},
-		{"link cut (carrier)", "down",
+		{"link cut (carrier lost; seen by the probes)", "down",
 			func() { run("ip", "link", "set", "ae"+l.id, "down") },
 			func() { run("ip", "link", "set", "ae"+l.id, "up") }},
 	}, l.impairments(t)...)

@@ -9,7 +9,8 @@
 //     use its address as source, so a probe leaves through the uplink under
 //     test whatever the main routing table prefers;
 //   - per-target trackers (rise/fall, sliding window of loss and RTT) and the
-//     per-uplink verdict with hysteresis and hold-down;
+//     per-uplink verdict with hysteresis, judged on probe results alone
+//     (carrier, BGP sessions and the hold-down are the controller's);
 //   - Monitor, which runs the probes and publishes verdict changes without
 //     blocking: a level-triggered signal (Changed) plus an immutable Snapshot.
 //

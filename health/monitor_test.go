@@ -15,53 +15,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// fakeClock moves only when Advance is called; its tickers fire like
-// time.Ticker (capacity 1, ticks dropped when the reader is behind).
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*fakeTicker
-}
-
-type fakeTicker struct {
-	c       chan time.Time
-	period  time.Duration
-	next    time.Time
-	stopped atomic.Bool
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) NewTicker(d time.Duration) Ticker {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &fakeTicker{c: make(chan time.Time, 1), period: d, next: f.now.Add(d)}
-	f.tickers = append(f.tickers, t)
-	return t
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	for _, t := range f.tickers {
-		for !t.stopped.Load() && !t.next.After(f.now) {
-			select {
-			case t.c <- t.next:
-			default:
-			}
-			t.next = t.next.Add(t.period)
-		}
-	}
-}
-
-func (t *fakeTicker) C() <-chan time.Time { return t.c }
-func (t *fakeTicker) Stop()               { t.stopped.Store(true) }
-
 // fakeProber answers according to a switch the test flips.
 type fakeProber struct {
 	fail   *atomic.Bool
@@ -78,6 +31,25 @@ func (p *fakeProber) Probe(ctx context.Context) (time.Duration, error) {
 }
 
 func (p *fakeProber) Close() error { p.closed.Store(true); return nil }
+
+// startRun runs m in a goroutine until stop is called; stop cancels ctx
+// and returns what Run returned. stop may be called more than once: defer
+// it (after goleak's check is deferred), so that Run has ended before the
+// check, also when the test fails.
+func startRun(m *Monitor) (ctx context.Context, stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var once sync.Once
+	var err error
+	return ctx, func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+}
 
 // eventually polls cond until it holds or a bound passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -98,7 +70,7 @@ func TestMonitor(t *testing.T) {
 	failB := new(atomic.Bool)
 	var probers []*fakeProber
 	uplink := func(name, dev string) Uplink {
-		c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.HoldDown = 2, 2, 5*time.Second })
+		c := testConfig(2, func(c *Config) { c.Rise, c.Fall = 2, 2 })
 		return Uplink{Name: name, Device: dev, Health: c}
 	}
 	m, err := NewMonitor(Options{
@@ -117,16 +89,8 @@ func TestMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stopped := false
-	defer func() { // before goleak's check, also when the test fails
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	_, stop := startRun(m)
+	defer stop()
 
 	// probed waits until every target has been probed n times and the results
 	// recorded.
@@ -200,43 +164,24 @@ func TestMonitor(t *testing.T) {
 		t.Fatalf("figures: last error %q, loss %v", a.Targets[0].LastError, a.Loss)
 	}
 
+	// Recovery takes rise probes and nothing more: the hold-down is the
+	// controller's.
 	failA.Store(false)
 	round()
-	round()
 	if got := verdicts(); got != "isp-a=down isp-b=up" {
-		t.Fatalf("within hold_down: %s", got)
+		t.Fatalf("one success after the outage (rise 2): %s", got)
 	}
-	for range 4 {
-		round()
-	}
-	if got := verdicts(); got != "isp-a=up isp-b=up" {
-		t.Fatalf("after hold_down: %s", got)
-	}
-	drain()
-
-	// Outside inputs act at once, without a probe.
-	m.SetCarrier("eth-b", false)
-	if got := verdicts(); got != "isp-a=up isp-b=down" || !drain() {
-		t.Fatalf("carrier loss on eth-b: %s", got)
-	}
-	m.SetCarrier("eth-unrelated", false)
-	m.SetSessionUp("isp-a", false)
-	if got := verdicts(); got != "isp-a=down isp-b=down" || !drain() {
-		t.Fatalf("session down on isp-a: %s", got)
-	}
-	b, _ := m.Snapshot().Uplink("isp-b")
-	if b.Carrier != InputDown || !strings.Contains(b.Reason, "carrier lost on eth-b") {
-		t.Fatalf("isp-b status %+v", b)
+	round()
+	if got := verdicts(); got != "isp-a=up isp-b=up" || !drain() {
+		t.Fatalf("after rise: %s", got)
 	}
 
 	seq := m.Snapshot().Seq
-	cancel()
-	stopped = true
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
-	if seq < 6 {
-		t.Fatalf("Seq %d: expected at least 6 verdict changes", seq)
+	if seq != 4 {
+		t.Fatalf("Seq %d: want 4 (two first verdicts, isp-a down, isp-a up)", seq)
 	}
 	for i, p := range probers {
 		if !p.closed.Load() {
@@ -245,32 +190,6 @@ func TestMonitor(t *testing.T) {
 	}
 	if err := m.Run(context.Background()); err == nil {
 		t.Fatal("second Run succeeded")
-	}
-}
-
-type failingWatcher struct{}
-
-func (failingWatcher) WatchCarrier(ctx context.Context, fn func(string, bool)) error {
-	fn("eth-a", true)
-	return errors.New("netlink socket closed")
-}
-
-func TestMonitorStopsWhenCarrierWatcherFails(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	fail := new(atomic.Bool)
-	m, err := NewMonitor(Options{
-		Uplinks:   []Uplink{{Name: "isp-a", Device: "eth-a", Health: testConfig(1, nil)}},
-		Clock:     &fakeClock{now: time.Unix(0, 0)},
-		Logger:    slog.New(slog.DiscardHandler),
-		Carrier:   failingWatcher{},
-		NewProber: func(Uplink, Target) (Prober, error) { return &fakeProber{fail: fail}, nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = m.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "netlink socket closed") {
-		t.Fatalf("Run = %v, want the watcher's error", err)
 	}
 }
 
@@ -284,145 +203,6 @@ func TestNewMonitorRejects(t *testing.T) {
 	} {
 		if _, err := NewMonitor(opts); err == nil {
 			t.Errorf("%s: NewMonitor succeeded", name)
-		}
-	}
-}
-
-// TestDispatch steps the scheduler's decisions by hand (no goroutine, no
-// socket): one echo target with a timeout (1.5s) longer than its interval,
-// and one worker target, both at 1s. It checks when probes start, that they
-// never overlap, that echo timeouts are judged by the scheduler, that stale
-// and late replies are ignored, that a probe ending after its tick wakes
-// the scheduler, and the time of the next wake-up: the next tick even while
-// an echo is in flight, never a time in the past while a probe runs.
-func TestDispatch(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	clock := &fakeClock{now: t0}
-	c := testConfig(2, func(c *Config) { c.Rise, c.Fall = 1, 1 })
-	c.Targets[0].Timeout = 1500 * time.Millisecond
-	worker := &fakeProber{fail: new(atomic.Bool)}
-	n := 0
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "isp-a", Health: c}},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(u Uplink, tg Target) (Prober, error) {
-			n++
-			if n == 1 {
-				return newICMPProber(pin{dst: tg.Address}), nil
-			}
-			return worker, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	echo, work := m.gen.scheds[0], m.gen.scheds[1]
-	if echo.echo == nil || work.work == nil {
-		t.Fatal("the ICMP target must be sent by the scheduler, the other run by a worker")
-	}
-	ctx := context.Background()
-	for _, s := range m.gen.scheds {
-		s.due = t0
-	}
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	setClock := func(d time.Duration) {
-		clock.mu.Lock()
-		defer clock.mu.Unlock()
-		clock.now = at(d)
-	}
-	step := func(d time.Duration, wantSends int, wantNext time.Duration) []echoSend {
-		t.Helper()
-		setClock(d)
-		sends, next := m.dispatch(at(d), m.gen, nil)
-		if len(sends) != wantSends || !next.Equal(at(wantNext)) {
-			t.Fatalf("at %v: %d sends, next at %v; want %d, %v", d, len(sends), next.Sub(t0), wantSends, wantNext)
-		}
-		return sends
-	}
-	goAhead := func() bool {
-		select {
-		case <-work.work:
-			return true
-		default:
-			return false
-		}
-	}
-	kicked := func() bool {
-		select {
-		case <-m.kick:
-			return true
-		default:
-			return false
-		}
-	}
-	probes := func() (uint64, uint64) { return echo.tt.probes, work.tt.probes }
-
-	// Start: both due. The next event is the tick, before the deadline.
-	sends := step(0, 1, time.Second)
-	if sends[0].seq != 1 || !goAhead() {
-		t.Fatalf("start: sends %+v", sends)
-	}
-	setClock(5 * time.Millisecond)
-	m.finish(ctx, echo, 1, 5*time.Millisecond, nil)
-	if e, _ := probes(); e != 1 || echo.tt.state != TargetUp || kicked() {
-		t.Fatalf("reply: %d probes, state %v", e, echo.tt.state)
-	}
-	// Nothing due until the tick, even with the worker still running.
-	step(300*time.Millisecond, 0, time.Second)
-	// Tick: the echo goes, the worker is still busy (no overlap, no
-	// go-ahead); its passed tick is not an event.
-	if sends = step(time.Second, 1, 2*time.Second); sends[0].seq != 2 || goAhead() {
-		t.Fatalf("tick 1: sends %+v", sends)
-	}
-	m.finish(ctx, echo, 1, time.Millisecond, nil) // stale reply to seq 1
-	if e, _ := probes(); e != 1 {
-		t.Fatal("a reply to an earlier echo was taken for the one in flight")
-	}
-	// Tick 2 finds both still in flight: the echo's deadline is next.
-	step(2*time.Second, 0, 2500*time.Millisecond)
-	// The echo times out, judged by the scheduler, and the next echo goes
-	// at once, for the tick it missed.
-	if sends = step(2500*time.Millisecond, 1, 3*time.Second); sends[0].seq != 3 {
-		t.Fatalf("after timeout: sends %+v", sends)
-	}
-	if e, _ := probes(); e != 2 || echo.tt.state != TargetDown || !strings.Contains(echo.tt.lastErr, "no reply before the timeout") {
-		t.Fatalf("timeout: %d probes, state %v, error %q", e, echo.tt.state, echo.tt.lastErr)
-	}
-	m.finish(ctx, echo, 2, time.Millisecond, nil) // after its timeout
-	if e, _ := probes(); e != 2 {
-		t.Fatal("a reply after the timeout was recorded")
-	}
-	// The worker ends after its tick: it wakes the scheduler, which starts
-	// its next probe at once; the next tick stays on the 1s grid.
-	setClock(2700 * time.Millisecond)
-	m.finish(ctx, work, 0, time.Millisecond, nil)
-	if !kicked() {
-		t.Fatal("a probe that ended after its tick did not wake the scheduler")
-	}
-	step(2700*time.Millisecond, 0, 3*time.Second)
-	if !goAhead() || !work.due.Equal(at(3*time.Second)) {
-		t.Fatalf("late worker: not restarted at once, or next tick %v", work.due.Sub(t0))
-	}
-	// A cancelled Monitor records nothing.
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	m.finish(cctx, work, 0, time.Millisecond, nil)
-	if _, w := probes(); w != 1 || !work.inflight {
-		t.Fatal("a result after cancellation was recorded")
-	}
-}
-
-func TestNextTick(t *testing.T) {
-	t0 := time.Unix(0, 0)
-	for _, tc := range []struct{ now, want time.Duration }{
-		{0, time.Second},
-		{999 * time.Millisecond, time.Second},
-		{time.Second, 2 * time.Second}, // a tick at now has been used
-		{3500 * time.Millisecond, 4 * time.Second},
-	} {
-		if got := nextTick(t0, time.Second, t0.Add(tc.now)); !got.Equal(t0.Add(tc.want)) {
-			t.Errorf("nextTick(0, 1s, %v) = %v, want %v", tc.now, got.Sub(t0), tc.want)
 		}
 	}
 }
@@ -453,9 +233,8 @@ func TestMonitorEchoLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	_, stop := startRun(m)
+	defer stop()
 	eventually(t, "5 successful probes per target", func() bool {
 		for _, tg := range m.Snapshot().Uplinks[0].Targets {
 			if tg.Probes < 5 || tg.State != TargetUp || tg.LastError != "" {
@@ -464,8 +243,7 @@ func TestMonitorEchoLoopback(t *testing.T) {
 		}
 		return true
 	})
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
 	}
 	if u := m.Snapshot().Uplinks[0]; u.Verdict != VerdictUp {

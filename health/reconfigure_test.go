@@ -94,29 +94,20 @@ func rcUplink(name, dev string, targets int) Uplink {
 }
 
 // TestMonitorReconfigure: a committed reconfiguration keeps the verdict and
-// windows of an unchanged uplink, restarts a changed one (keeping its
-// carrier), adds and removes uplinks, and replaces every prober; Discard,
+// windows of an unchanged uplink, restarts a changed one (verdict unknown,
+// fresh windows), adds and removes uplinks, and replaces every prober; Discard,
 // a stale reconfiguration and a bad one change nothing.
 func TestMonitorReconfigure(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rig := newReconfRig(t, []Uplink{rcUplink("isp-a", "eth-a", 2), rcUplink("isp-b", "eth-b", 2)})
 	m := rig.m
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
+	ctx, stop := startRun(m)
+	defer stop()
 	rig.round()
 	rig.round()
 	if got := rig.verdicts(); got != "isp-a=up isp-b=up" {
 		t.Fatalf("before: %s", got)
 	}
-	m.SetCarrier("eth-b", false)
 	aBefore, _ := m.Snapshot().Uplink("isp-a")
 	gen1 := append(rig.built("isp-a"), rig.built("isp-b")...)
 
@@ -129,7 +120,7 @@ func TestMonitorReconfigure(t *testing.T) {
 	if !slices.Equal(rc.Kept(), []string{"isp-a"}) {
 		t.Errorf("Kept = %v, want [isp-a]", rc.Kept())
 	}
-	if got := rig.verdicts(); got != "isp-a=up isp-b=down" {
+	if got := rig.verdicts(); got != "isp-a=up isp-b=up" {
 		t.Fatalf("Prepare changed the monitor: %s", got)
 	}
 	if err := rc.Commit(ctx); err != nil {
@@ -144,8 +135,9 @@ func TestMonitorReconfigure(t *testing.T) {
 		}
 	}
 	snap := m.Snapshot()
-	// isp-b's carrier is still down: down at once, not unknown.
-	if got := rig.verdicts(); got != "isp-c=unknown isp-a=up isp-b=down" {
+	// isp-b starts over: unknown until rise probes (the clock has not
+	// moved, so it has at most one result per target).
+	if got := rig.verdicts(); got != "isp-c=unknown isp-a=up isp-b=unknown" {
 		t.Fatalf("after Commit: %s", got)
 	}
 	a, _ := snap.Uplink("isp-a")
@@ -155,23 +147,17 @@ func TestMonitorReconfigure(t *testing.T) {
 	b, _ := snap.Uplink("isp-b")
 	// Fresh windows: at most the one probe per target that a new
 	// generation sends as it starts (the clock has not moved).
-	if len(b.Targets) != 3 || b.Carrier != InputDown || b.Samples > 3 {
-		t.Errorf("isp-b after the change: %d targets, carrier %v, %d samples; want 3, down, at most 3", len(b.Targets), b.Carrier, b.Samples)
+	if len(b.Targets) != 3 || b.Samples > 3 || !b.Since.IsZero() {
+		t.Errorf("isp-b after the change: %d targets, %d samples, since %v; want 3, at most 3, zero", len(b.Targets), b.Samples, b.Since)
 	}
 
 	rig.round()
 	rig.round()
-	if got := rig.verdicts(); got != "isp-c=up isp-a=up isp-b=down" {
+	if got := rig.verdicts(); got != "isp-c=up isp-a=up isp-b=up" {
 		t.Fatalf("after two rounds on the new configuration: %s", got)
 	}
 	if a, _ := m.Snapshot().Uplink("isp-a"); !a.Since.Equal(aBefore.Since) {
 		t.Errorf("isp-a's verdict restarted: since %v, was %v", a.Since, aBefore.Since)
-	}
-	m.SetCarrier("eth-b", true)
-	rig.round()
-	rig.round()
-	if got := rig.verdicts(); got != "isp-c=up isp-a=up isp-b=up" {
-		t.Fatalf("isp-b with carrier back: %s", got)
 	}
 
 	// Discard: nothing changes, its probers are closed.
@@ -226,9 +212,7 @@ func TestMonitorReconfigure(t *testing.T) {
 	}
 	rig.round() // still probing
 
-	cancel()
-	stopped = true
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
 	rc, err = m.Prepare([]Uplink{rcUplink("isp-b", "eth-b", 1)})
@@ -260,10 +244,8 @@ func TestMonitorStartsIdle(t *testing.T) {
 	if err := rc.Commit(context.Background()); err != nil { // before Run
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx, stop := startRun(m)
+	defer stop()
 	rig.round()
 	rig.round()
 	if got := rig.verdicts(); got != "isp-a=up" {
@@ -284,9 +266,9 @@ func TestMonitorStartsIdle(t *testing.T) {
 	default:
 		t.Error("no Changed signal after the uplinks changed")
 	}
-	// A device reported down before its uplink is added: the new uplink
-	// is down at once (the watcher reports changes only).
-	m.SetCarrier("eth-b", false)
+	// An uplink added while running starts unknown and is judged on its
+	// own probes.
+	rig.fail["isp-b"].Store(true)
 	rc, err = m.Prepare([]Uplink{rcUplink("isp-b", "eth-b", 2)})
 	if err != nil {
 		t.Fatal(err)
@@ -294,13 +276,12 @@ func TestMonitorStartsIdle(t *testing.T) {
 	if err := rc.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := rig.verdicts(); got != "isp-b=down" {
-		t.Fatalf("added with its carrier down: %s", got)
+	if got := rig.verdicts(); got != "isp-b=unknown" {
+		t.Fatalf("just added: %s", got)
 	}
-	m.SetCarrier("eth-b", true)
 	rig.round()
 	rig.round()
-	if got := rig.verdicts(); got != "isp-b=up" {
-		t.Fatalf("added while running, carrier back: %s", got)
+	if got := rig.verdicts(); got != "isp-b=down" {
+		t.Fatalf("added while running, failing: %s", got)
 	}
 }

@@ -31,7 +31,7 @@ func (v Verdict) String() string {
 }
 
 // rank orders verdicts from worst to best; a move to a higher rank is an
-// improvement and waits for the hold-down.
+// improvement.
 func (v Verdict) rank() int {
 	switch v {
 	case VerdictDown:
@@ -64,27 +64,6 @@ func (s TargetState) String() string {
 	return "unknown"
 }
 
-// InputState is the state of an outside input: carrier or BGP session.
-type InputState uint8
-
-// Input states. InputUnknown means nobody reported it (no BGP in PA mode, no
-// link watcher); it never affects the verdict.
-const (
-	InputUnknown InputState = iota
-	InputUp
-	InputDown
-)
-
-func (s InputState) String() string {
-	switch s {
-	case InputUp:
-		return "up"
-	case InputDown:
-		return "down"
-	}
-	return "unknown"
-}
-
 // targetTracker keeps the rise/fall state and the sliding window of one
 // target. It is not safe for concurrent use; the Monitor's lock guards it.
 type targetTracker struct {
@@ -97,6 +76,9 @@ type targetTracker struct {
 	failRun    int // consecutive failures
 	probes     uint64
 	lastErr    string
+	lastProbe  time.Time     // when the latest result came in
+	lastReply  time.Time     // when the latest success came in
+	rttLast    time.Duration // the RTT of that success
 
 	// Ring buffer of the last len(ok) results.
 	ok   []bool
@@ -118,6 +100,7 @@ func newTargetTracker(t Target) *targetTracker {
 // whether the target's state changed.
 func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bool {
 	tt.probes++
+	tt.lastProbe = now
 	success := err == nil
 	tt.ok[tt.next] = success
 	tt.rtt[tt.next] = rtt
@@ -130,6 +113,7 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bo
 		tt.okRun++
 		tt.failRun = 0
 		tt.lastErr = ""
+		tt.lastReply, tt.rttLast = now, rtt
 		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
 			if tt.state == TargetDown {
 				// The outage is already accounted for by the down state:
@@ -214,8 +198,9 @@ func (w *window) figures() (loss float64, mean, p95 time.Duration) {
 	return loss, mean, w.rtts[idx]
 }
 
-// uplinkTracker turns the targets of one uplink, its carrier and its BGP
-// session into a verdict. It is not safe for concurrent use; the Monitor's
+// uplinkTracker turns the probe results of one uplink's targets into a
+// verdict. Carrier, BGP sessions and the hold-down are the controller's
+// (controller.Decide): this verdict says only what the probes measure. It is not safe for concurrent use; the Monitor's
 // lock guards it. Every method takes the time explicitly so the logic is
 // tested with simulated time.
 //
@@ -228,9 +213,6 @@ type uplinkTracker struct {
 	cfg     Config
 	targets []*targetTracker
 
-	carrier InputState
-	session InputState
-
 	verdict Verdict
 	since   time.Time
 	// degraded is the hysteresis latch of the loss/RTT condition: set when a
@@ -239,20 +221,23 @@ type uplinkTracker struct {
 	degraded bool
 
 	// What the last evaluation found, for reasonText: evaluated is false
-	// before the first; cand is the verdict the inputs called for and why
-	// the rule that chose it; held is set when the hold-down kept cand back.
+	// before the first; cand is the verdict the probes called for and why
+	// the rule that chose it.
 	evaluated bool
 	cand      Verdict
 	why       whyCode
-	held      bool
 
-	// Figures of the last evaluation (over the up targets).
+	// Figures of the last evaluation (over the up targets), made at
+	// lastProbe; rttLast is those targets' latest reply, at lastReply.
 	targetsUp   int
 	targetsDown int
 	loss        float64
 	rttMean     time.Duration
 	rttP95      time.Duration
 	samples     int
+	rttLast     time.Duration
+	lastReply   time.Time
+	lastProbe   time.Time
 
 	scratch window
 }
@@ -262,8 +247,6 @@ type whyCode uint8
 
 const (
 	whyWaiting whyCode = iota
-	whyCarrier
-	whySession
 	whyTargetsDown
 	whyDegraded
 	whyUp
@@ -284,28 +267,21 @@ func newUplinkTracker(name, device string, cfg Config) *uplinkTracker {
 // changed.
 func (u *uplinkTracker) evaluate(now time.Time) bool {
 	cand := u.candidate()
-	u.evaluated, u.cand, u.held = true, cand, false
-	switch {
-	case cand == VerdictUnknown:
-		// Not enough targets have a state to decide (before the first
-		// verdict, or when a target with no result yet is needed for k of
-		// N): keep what we have.
-		return false
-	case cand == u.verdict:
-		return false
-	case u.verdict != VerdictUnknown && cand.rank() > u.verdict.rank() && now.Sub(u.since) < u.cfg.HoldDown:
-		// Good news waits for the hold-down so that a flapping uplink
-		// changes verdict at most three times per hold-down (down, then up,
-		// then degraded and down again at once); bad news never waits.
-		u.held = true
+	u.evaluated, u.cand, u.lastProbe = true, cand, now
+	// Unknown: not enough targets have a state to decide (before the first
+	// verdict, or when a target with no result yet is needed for k of N):
+	// keep what we have. Improvements are not held here: the controller's
+	// hold-down (with backoff) is the only one, so a flapping uplink is
+	// damped in one place.
+	if cand == VerdictUnknown || cand == u.verdict {
 		return false
 	}
 	u.verdict, u.since = cand, now
 	return true
 }
 
-// candidate computes the verdict the inputs call for, before hold-down, and
-// sets the figures and u.why. It allocates nothing.
+// candidate computes the verdict the probe results call for and sets the
+// figures and u.why. It allocates nothing.
 func (u *uplinkTracker) candidate() Verdict {
 	up, down := 0, 0
 	for _, t := range u.targets {
@@ -324,22 +300,18 @@ func (u *uplinkTracker) candidate() Verdict {
 	// something.
 	w := &u.scratch
 	w.reset()
+	u.rttLast, u.lastReply = 0, time.Time{}
 	for _, t := range u.targets {
 		if t.state == TargetUp || up == 0 {
 			t.appendWindow(w)
+			if t.lastReply.After(u.lastReply) {
+				u.rttLast, u.lastReply = t.rttLast, t.lastReply
+			}
 		}
 	}
 	u.samples = w.samples
 	u.loss, u.rttMean, u.rttP95 = w.figures()
 
-	if u.carrier == InputDown {
-		u.degraded, u.why = false, whyCarrier
-		return VerdictDown
-	}
-	if u.session == InputDown {
-		u.degraded, u.why = false, whySession
-		return VerdictDown
-	}
 	n, need := len(u.targets), u.cfg.MinUp
 	switch {
 	case up < need && down > n-need:
@@ -386,11 +358,7 @@ func (u *uplinkTracker) reasonText() string {
 		return "no verdict yet"
 	}
 	why := u.describe()
-	switch {
-	case u.held:
-		return fmt.Sprintf("recovering to %s (%s); held %s until %s by hold_down",
-			u.cand, why, u.verdict, u.since.Add(u.cfg.HoldDown).Format(time.RFC3339Nano))
-	case u.cand == VerdictUnknown && u.verdict != VerdictUnknown:
+	if u.cand == VerdictUnknown && u.verdict != VerdictUnknown {
 		return fmt.Sprintf("%s; keeping %s until enough targets have results", why, u.verdict)
 	}
 	return why
@@ -400,10 +368,6 @@ func (u *uplinkTracker) reasonText() string {
 func (u *uplinkTracker) describe() string {
 	n, need, up, down := len(u.targets), u.cfg.MinUp, u.targetsUp, u.targetsDown
 	switch u.why {
-	case whyCarrier:
-		return fmt.Sprintf("carrier lost on %s", u.device)
-	case whySession:
-		return "BGP session down"
 	case whyTargetsDown:
 		return fmt.Sprintf("%d of %d targets down (%s); need %d up", down, n, u.failedTargets(), need)
 	case whyWaiting:

@@ -182,14 +182,10 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
-		// watcher if its netlink socket fails. One watcher feeds the loop
-		// and the health monitor.
-		carrier := func(device string, up bool) {
-			loop.SetCarrier(device, up)
-			monitor.SetCarrier(device, up)
-		}
+		// watcher if its netlink socket fails. Carrier is the loop's alone:
+		// the health monitor judges probes only.
 		for {
-			err := fib.LinkWatcher{}.WatchCarrier(ctx, carrier)
+			err := fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier)
 			if ctx.Err() != nil {
 				return nil
 			}

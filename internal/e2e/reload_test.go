@@ -181,6 +181,15 @@ func TestReloadHealthProbes(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
+	// Adding ISP-B's probes may have taken it down in the controller (its
+	// first probes can fail), and the controller's hold-down keeps it down
+	// a while after its verdict is up again: wait for both, as at the start.
+	for _, u := range []string{"isp-a", "isp-b"} {
+		eventually(t, u+" up again", 30*time.Second, func() (bool, string) {
+			st, n, _, err := uplinkState(t, sock, u)
+			return err == nil && st == "up" && n > 0, fmt.Sprintf("%s %d %v", st, n, err)
+		})
+	}
 	if got := defaults("main"); strings.Count(got, "default") != 2 {
 		t.Fatalf("before the move, main holds:\n%s", got)
 	}

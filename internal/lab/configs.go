@@ -256,7 +256,7 @@ const (
 func HealthBlock(profile string) string {
 	timing := ""
 	if profile == ProfileFast {
-		timing = "      interval: 50ms\n      timeout: 75ms\n      fall: 2\n      hold_down: 1s\n"
+		timing = "      interval: 50ms\n      timeout: 75ms\n      fall: 2\n"
 	}
 	return fmt.Sprintf("    health:\n%s      min_up: 1\n      targets: [\"icmp://%s\", \"icmp://%s\"]\n", timing, InetAddr6, InetAddr4)
 }

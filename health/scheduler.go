@@ -1,0 +1,209 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// targetSched is the scheduling state of one target. The first fields are
+// set by build and then only read.
+type targetSched struct {
+	u    *uplinkTracker
+	tt   *targetTracker
+	p    Prober
+	echo *icmpProber   // the ICMP prober, sent by the scheduler; or nil
+	work chan struct{} // when echo is nil: the scheduler's go-ahead to its worker
+
+	// Guarded by Monitor.mu.
+	due      time.Time // next tick: start + k * interval, as time.Ticker
+	inflight bool      // a probe is running; probes never overlap
+	seq      uint16    // echo sequence number of the probe in flight
+	deadline time.Time // when the echo in flight times out
+}
+
+// echoSend is one echo request the scheduler sends after a dispatch.
+type echoSend struct {
+	s   *targetSched
+	seq uint16
+}
+
+// schedule is the scheduler: it sends every due probe in one wake-up,
+// judges echo timeouts, and sleeps until the next tick or timeout. A target
+// is due on the ticks of its interval, counted from start; ticks that pass
+// while its probe runs are dropped but the next probe starts as soon as it
+// ends (like a time.Ticker with its buffered tick).
+func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.WaitGroup) {
+	if len(g.scheds) == 0 {
+		<-ctx.Done()
+		return
+	}
+	// One timer, set to the next event (a tick or an echo deadline) after
+	// every wake-up. It is the clock's, so that tests run this very path,
+	// and made after the first dispatch, so that it is never armed for an
+	// event that does not exist.
+	var timer Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	now := m.clock.Now()
+	m.mu.Lock()
+	for _, s := range g.scheds {
+		s.due = now
+	}
+	m.mu.Unlock()
+	var sends []echoSend
+	for {
+		var next time.Time
+		sends, next = m.dispatch(now, g, sends[:0])
+		for _, e := range sends {
+			m.sendEcho(ctx, readers, e)
+		}
+		if d := next.Sub(m.clock.Now()); timer == nil {
+			timer = m.clock.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C():
+		case <-m.kick:
+		}
+		now = m.clock.Now()
+	}
+}
+
+// dispatch, at now, ends the echoes whose deadline has passed, starts every
+// due probe that is not still running, appends the echo requests to send to
+// sends, and returns the time of the next event: a tick, or an echo
+// deadline. It never returns a time before now for a probe in flight (that
+// would spin); a probe that ends after its tick wakes the scheduler itself.
+func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]echoSend, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := now.Add(time.Hour)
+	for _, s := range g.scheds {
+		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
+			s.inflight = false
+			m.recordLocked(s.u, s.tt, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
+				s.echo.pin.dst, s.seq, errNoReply, s.tt.target.Timeout))
+		}
+		if !s.inflight && !now.Before(s.due) {
+			s.inflight = true
+			s.due = nextTick(s.due, s.tt.target.Interval, now)
+			if s.echo != nil {
+				s.seq++
+				if s.seq == 0 { // 0 is finish's "whatever is in flight"
+					s.seq = 1
+				}
+				s.deadline = now.Add(s.tt.target.Timeout)
+				sends = append(sends, echoSend{s, s.seq})
+			} else {
+				// The worker took the previous go-ahead before it finished,
+				// so the channel is empty; never block under the lock.
+				select {
+				case s.work <- struct{}{}:
+				default:
+				}
+			}
+		}
+		// A probe in flight past its tick is followed up by finish, which
+		// wakes the scheduler; before its tick, the tick is still an event
+		// (the probe may well end first).
+		if !s.inflight || now.Before(s.due) {
+			next = minTime(next, s.due)
+		}
+		if s.inflight && s.echo != nil {
+			next = minTime(next, s.deadline)
+		}
+	}
+	return sends, next
+}
+
+// nextTick returns the first tick after now of the grid due + k*interval.
+func nextTick(due time.Time, interval time.Duration, now time.Time) time.Time {
+	due = due.Add(interval)
+	if !due.After(now) {
+		due = due.Add((now.Sub(due)/interval + 1) * interval)
+	}
+	return due
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// sendEcho sends one echo request and, for a newly opened socket, starts
+// its reader.
+func (m *Monitor) sendEcho(ctx context.Context, readers *sync.WaitGroup, e echoSend) {
+	opened, err := e.s.echo.sendEcho(e.seq)
+	if opened != nil {
+		readers.Go(func() {
+			e.s.echo.readEchoes(opened,
+				func(seq uint16, rtt time.Duration) { m.finish(ctx, e.s, seq, rtt, nil) },
+				func(err error) { m.finish(ctx, e.s, 0, 0, err) })
+		})
+	}
+	if err != nil {
+		m.finish(ctx, e.s, e.seq, 0, err)
+	}
+}
+
+// runWorker runs the probes of one target whose prober is not an echo
+// prober, each when the scheduler says so.
+func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.work:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.tt.target.Timeout)
+		rtt, err := s.p.Probe(pctx)
+		cancel()
+		m.finish(ctx, s, 0, rtt, err)
+	}
+}
+
+// finish records the result of s's probe in flight. For an echo, seq must
+// be the sequence number in flight (0 stands for "whatever is in flight", a
+// socket error): a reply after its timeout was judged is ignored. If the
+// target's next tick has passed meanwhile, the scheduler is woken to start
+// the next probe at once.
+func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt time.Duration, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled probe says nothing about the path
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !s.inflight || (s.echo != nil && seq != 0 && seq != s.seq) {
+		return
+	}
+	s.inflight = false
+	now := m.clock.Now()
+	m.recordLocked(s.u, s.tt, now, rtt, err)
+	if !now.Before(s.due) {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *Monitor) recordLocked(u *uplinkTracker, tt *targetTracker, now time.Time, rtt time.Duration, err error) {
+	if m.onProbe != nil {
+		m.onProbe(u.name, tt.name, rtt, err)
+	}
+	if tt.observe(now, rtt, err) {
+		m.log.Debug("health: target changed", logKeyUplink, u.name, logKeyTarget, tt.name,
+			logKeyVerdict, tt.state.String(), logKeyError, tt.lastErr)
+	}
+	m.evaluateLocked(u, now)
+}
