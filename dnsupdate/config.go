@@ -17,7 +17,8 @@ type Config struct {
 	// Zone is the zone the updates go to, such as "site.example". A trailing
 	// dot is optional.
 	Zone string
-	// Server is the zone's primary, as host:port (port 53 is not assumed).
+	// Server is the zone's primary, as address:port (no name: resolving it
+	// would make DNS updates depend on DNS).
 	Server netip.AddrPort
 	// KeyName is the TSIG key's name as the server knows it.
 	KeyName string
