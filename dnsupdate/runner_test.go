@@ -162,3 +162,64 @@ func TestRunnerSetDesiredUnchanged(t *testing.T) {
 		t.Errorf("attempts after an unchanged state: updates %d", updates.Load())
 	}
 }
+
+// fakeClock hands the runner's waits to the test: each After call is
+// reported with its duration, and fires only when the test says so.
+type fakeClock struct{ waits chan fakeWait }
+
+type fakeWait struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	w := fakeWait{d: d, fire: make(chan time.Time, 1)}
+	c.waits <- w
+	return w.fire
+}
+
+// TestRunnerBackoffSchedule drives the runner with a fake clock against an
+// address where nothing listens: each failure waits twice as long as the
+// one before, up to the limit, the desired state is kept throughout, and a
+// new desired state is tried at once without waiting for the backoff.
+func TestRunnerBackoffSchedule(t *testing.T) {
+	u := newUpdater(t, "site.example", netip.MustParseAddrPort("127.0.0.1:1"), labSecret)
+	clock := &fakeClock{waits: make(chan fakeWait, 16)} // buffered: Run never blocks on the test
+	r := NewRunner(u, RunnerOptions{InitialBackoff: time.Second, MaxBackoff: 4 * time.Second, After: clock.After})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	next := func() fakeWait {
+		t.Helper()
+		select {
+		case w := <-clock.waits:
+			return w
+		case <-time.After(10 * time.Second):
+			t.Fatal("runner did not schedule a retry")
+			return fakeWait{}
+		}
+	}
+	want := map[string][]netip.Addr{"www": {addrA}}
+	r.SetDesired(want)
+	var got []time.Duration
+	for range 4 {
+		w := next()
+		got = append(got, w.d)
+		s := r.Status()
+		if !errors.Is(s.LastErr, ErrUnreachable) || !slices.Equal(s.Hosts[0].Desired, want["www"]) {
+			t.Fatalf("while retrying: %s", statusString(s))
+		}
+		w.fire <- time.Time{}
+	}
+	if wantD := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}; !slices.Equal(got, wantD) {
+		t.Errorf("backoff schedule %v, want %v", got, wantD)
+	}
+	// A new state does not wait for the pending 4s retry.
+	_ = next() // the 5th wait, never fired
+	r.SetDesired(map[string][]netip.Addr{"www": {addrB}})
+	if w2 := next(); w2.d != 4*time.Second || r.Status().Failures != 6 {
+		t.Errorf("after a new state: wait %s, failures %d; want a 6th attempt at once", w2.d, r.Status().Failures)
+	}
+}
