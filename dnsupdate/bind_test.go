@@ -244,3 +244,41 @@ func TestSetErrors(t *testing.T) {
 		t.Errorf("no server: %v, want ErrUnreachable", err)
 	}
 }
+
+// TestDesiredPublished joins the two halves as the controller will: the
+// records the server answers follow the uplinks' usability, translated by
+// RFC 6296 from the hosts' internal addresses, and stay complete when no
+// uplink is usable.
+func TestDesiredPublished(t *testing.T) {
+	b := startBIND(t, "", netip.MustParseAddrPort("127.0.0.1:0"), labSecret)
+	u := newUpdater(t, "site.example", b.Addr, labSecret)
+	internal := netip.MustParsePrefix("fd7a:5e1d:9c00::/48")
+	a := Uplink{Name: "isp-a", Internal: internal, PA: netip.MustParsePrefix("2001:db8:1001::/48")}
+	bb := Uplink{Name: "isp-b", Internal: internal, PA: netip.MustParsePrefix("2001:db8:2001::/48")}
+	www := netip.MustParseAddr("fd7a:5e1d:9c00:1::80")
+	viaA, viaB := outbound(t, a, www), outbound(t, bb, www)
+	hosts := []Host{{Name: "www", Internal: www}, {Name: "api", Internal: netip.MustParseAddr("fd7a:5e1d:9c00:1::81")}}
+	for _, st := range []struct {
+		name       string
+		usableA, B bool
+		want       []netip.Addr
+	}{
+		{"both up", true, true, sorted(viaA, viaB)},
+		{"isp-a fails", false, true, []netip.Addr{viaB}},
+		{"isp-a recovers", true, true, sorted(viaA, viaB)},
+		{"isp-b fails", true, false, []netip.Addr{viaA}},
+		{"both fail: fail-static", false, false, sorted(viaA, viaB)},
+	} {
+		a.Usable, bb.Usable = st.usableA, st.B
+		desired, err := Desired(hosts, []Uplink{a, bb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Set(context.Background(), desired); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if s := served(t, b, "www.site.example."); !slices.Equal(s, st.want) {
+			t.Errorf("%s: server answers %v, want %v", st.name, s, st.want)
+		}
+	}
+}

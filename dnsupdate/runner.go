@@ -16,6 +16,7 @@ const (
 	logKeyAttempts = "attempts"
 	logKeyRetryIn  = "retry_in"
 	logKeyHost     = "host"
+	logKeyError    = "error"
 	logKeyAddrs    = "addrs"
 )
 
@@ -226,7 +227,7 @@ func (r *Runner) record(desired, published map[string][]netip.Addr, err error) t
 	s.Converged = false
 	delay := backoff(r.opts.InitialBackoff, r.opts.MaxBackoff, s.Failures)
 	s.NextRetry = now.Add(delay)
-	r.log.Warn("dnsupdate: update failed; desired records kept, retrying", "err", err, logKeyAttempts, s.Failures, logKeyRetryIn, delay)
+	r.log.Warn("dnsupdate: update failed; desired records kept, retrying", logKeyError, err, logKeyAttempts, s.Failures, logKeyRetryIn, delay)
 	return delay
 }
 

@@ -21,10 +21,11 @@ import (
 // routes moved to another uplink, the flow's next packets would still leave
 // with the failed uplink's address (through the new uplink, where the
 // ISP's anti-spoofing filter drops them, or the replies return to the dead
-// uplink) and hang until the entry times out (UDP 2 min, established TCP 5
-// days). Without the entry, the next packet starts a new one and is NATed by
-// the new uplink's rule. Call it after the routes moved, or packets in
-// between recreate entries through the failed uplink.
+// uplink) and hang until the entry times out (UDP: 30 s unreplied, 2 min
+// once replied; established TCP: 5 days). Without the entry, the next
+// packet starts a new one and is NATed by the new uplink's rule. Call it
+// after the routes moved, or packets in between recreate entries through
+// the failed uplink.
 //
 // The kernel already drops masqueraded entries when the device goes down or
 // loses its address; FlushUplink is for the failures it cannot see (gray

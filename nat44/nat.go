@@ -34,9 +34,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// NAT programs the source NAT rules and flushes conntrack entries. Its
-// methods are safe for concurrent use only in the sense that the kernel
-// serialises them; the controller calls them from one goroutine.
+// NAT programs the source NAT rules and flushes conntrack entries. It keeps
+// no state of its own (the kernel holds it all), so its methods may be
+// called from any goroutine; two concurrent Set calls race, and the last
+// batch applied wins. The controller calls them from its one loop.
 type NAT struct {
 	opts Options
 	log  *slog.Logger
