@@ -74,7 +74,7 @@ type rrset struct {
 // no configured host is an error). It reads the current RRsets (one AAAA
 // query per host, TSIG-signed, to the primary: no zone transfer, so the key
 // needs no transfer right and names outside our hosts are never read), then
-// sends one UPDATE (RFC 2136) for every host that differs, each with a
+// sends one UPDATE (RFC 2136) covering every host that differs, each with a
 // prerequisite pinning the RRset it read (RFC 2136 section 2.4.2, or 2.4.3
 // when it read none), so a concurrent change fails the whole update with
 // ErrConflict instead of being overwritten.
