@@ -184,10 +184,6 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 }
 
 func (l *Loop) hasUplink(name string) bool {
-	for _, u := range l.cfg.Uplinks {
-		if u.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := uplinkConfig(l.cfg, name)
+	return ok
 }

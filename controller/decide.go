@@ -104,6 +104,9 @@ type Memory struct {
 	Backoff time.Duration
 	// LastWorse is when State last got worse.
 	LastWorse time.Time
+	// CarrierDown is the carrier seen at the last decision: a change to
+	// true asks for a session reset (Desired.ResetSessions).
+	CarrierDown bool
 }
 
 // Decision is what was decided for one uplink.
@@ -116,11 +119,39 @@ type Decision struct {
 	Reason string
 	// Announcements is what the uplink's ISP hears (empty: withdrawn).
 	Announcements []routing.Announcement
-	// Egress is true when the uplink carries egress; Metric and Weight
-	// place it.
+	// Egress is true when the uplink carries egress.
 	Egress bool
+	// EgressTier ranks the uplink's egress: TierUp, TierDegraded or
+	// TierLast (draining or fail-static). In ECMP mode only the best tier
+	// present carries traffic; in failover mode the tier orders the routes
+	// before the configuration order does.
+	EgressTier int
+	// Metric is the route metric the egress default gets (EgressMetric):
+	// derived from EgressTier and the uplink's place in the configuration,
+	// for the kernel and for display. Nothing reads a tier back from it.
 	Metric int
+	// Weight is the uplink's share of ECMP egress.
 	Weight int
+}
+
+// Egress tiers (Decision.EgressTier), best first.
+const (
+	TierUp       = 0
+	TierDegraded = 1
+	TierLast     = 2
+)
+
+// tierMetricStep separates the egress tiers' route metrics in failover
+// mode: the configuration order (10 apart) stays inside a tier as long as
+// the site has fewer than 100 uplinks.
+const tierMetricStep = 1000
+
+// EgressMetric is the route metric of uplink's egress default in tier:
+// egress.metric, plus a step per tier, plus 10 per place of the uplink in
+// the configuration (looked up by name; 0 for an unknown one).
+func EgressMetric(cfg *config.Config, uplink string, tier int) int {
+	pos := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == uplink })
+	return cfg.Egress.Metric + tier*tierMetricStep + 10*max(pos, 0)
 }
 
 // Desired is the outcome of a decision.
@@ -144,6 +175,10 @@ type Desired struct {
 	// NextWake is when the decision would change with time alone (zero:
 	// never).
 	NextWake time.Time
+	// ResetSessions names the uplinks whose BGP sessions the loop resets
+	// now: their carrier just went away, and a reset session reconnects
+	// as soon as the link returns instead of after the hold timer.
+	ResetSessions []string
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -193,9 +228,12 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	}
 	d.StartupDone = !d.Waiting
 
-	for i, u := range cfg.Uplinks {
+	for _, u := range cfg.Uplinks {
 		o := obs.Uplinks[u.Name]
 		mem := obs.Memory[u.Name]
+		if o.CarrierDown && !mem.CarrierDown {
+			d.ResetSessions = append(d.ResetSessions, u.Name)
+		}
 		if mem.State == "" {
 			mem.State = StateUnknown
 		}
@@ -224,6 +262,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			}
 		}
 		state := mem.State
+		mem.CarrierDown = o.CarrierDown
 		d.Memory[u.Name] = mem
 
 		dec := Decision{Uplink: u.Name, State: state, Reason: reason, Weight: u.Weight}
@@ -248,21 +287,21 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			if healthy && obs.Now.Before(graceEnd) {
 				dec.Reason = overrideReason(fmt.Sprintf("draining: graceful shutdown until %s", graceEnd.UTC().Format(time.RFC3339)), ov)
 				dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, true)
-				dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+				dec.Egress, dec.EgressTier = true, TierLast
 				wake(graceEnd)
 			} else {
 				dec.Reason = overrideReason("drained", ov)
 			}
 		case state == StateUp:
 			dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, false)
-			dec.Egress, dec.Metric = true, egressMetric(cfg, i)
+			dec.Egress, dec.EgressTier = true, TierUp
 		case state == StateDegraded:
 			med := u.BGP.MED
 			if u.Degraded.MED != nil {
 				med = u.Degraded.MED
 			}
 			dec.Announcements = announce(cfg, u, u.BGP.Prepend+u.Degraded.Prepend+extra, u.Degraded.Communities, med, false)
-			dec.Egress, dec.Metric = true, egressMetric(cfg, i)+config.DegradedMetricPenalty
+			dec.Egress, dec.EgressTier = true, TierDegraded
 		case state == StateDown && u.DownAction == config.DownPrepend:
 			dec.Announcements = announce(cfg, u, config.MaxPrepend, nil, nil, false)
 		}
@@ -283,7 +322,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			var held []string
 			for i := range d.Uplinks {
 				dec := &d.Uplinks[i]
-				u := cfg.Uplinks[i]
+				u, _ := uplinkConfig(cfg, dec.Uplink)
 				o := obs.Uplinks[u.Name]
 				if o.Established == 0 {
 					continue
@@ -291,7 +330,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 				held = append(held, fmt.Sprintf("%s (%s)", u.Name, dec.State))
 				dec.Announcements = announce(cfg, u, u.BGP.Prepend, nil, nil, dec.State == StateDrained)
 				if !o.CarrierDown {
-					dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+					dec.Egress, dec.EgressTier = true, TierLast
 				}
 				dec.Reason += "; fail-static: announcing anyway"
 			}
@@ -306,14 +345,22 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	if cfg.Egress.Mode == config.EgressECMP {
 		best := -1
 		for _, dec := range d.Uplinks {
-			if dec.Egress && (best < 0 || dec.Metric/config.DegradedMetricPenalty < best) {
-				best = dec.Metric / config.DegradedMetricPenalty
+			if dec.Egress && (best < 0 || dec.EgressTier < best) {
+				best = dec.EgressTier
 			}
 		}
 		for i := range d.Uplinks {
-			if d.Uplinks[i].Egress && d.Uplinks[i].Metric/config.DegradedMetricPenalty != best {
+			if d.Uplinks[i].Egress && d.Uplinks[i].EgressTier != best {
 				d.Uplinks[i].Egress = false
 			}
+		}
+	}
+	for i := range d.Uplinks {
+		dec := &d.Uplinks[i]
+		if dec.Egress {
+			dec.Metric = EgressMetric(cfg, dec.Uplink, dec.EgressTier)
+		} else {
+			dec.EgressTier = 0
 		}
 	}
 
@@ -355,6 +402,15 @@ func rawState(u config.Uplink, o UplinkObservation) (State, string) {
 	return StateUnknown, "no health verdict yet"
 }
 
+// uplinkConfig returns the configuration of the named uplink.
+func uplinkConfig(cfg *config.Config, name string) (config.Uplink, bool) {
+	i := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == name })
+	if i < 0 {
+		return config.Uplink{}, false
+	}
+	return cfg.Uplinks[i], true
+}
+
 func overrideReason(what string, o Override) string {
 	s := what + " by operator"
 	if o.Who != "" {
@@ -368,8 +424,6 @@ func overrideReason(what string, o Override) string {
 	}
 	return s
 }
-
-func egressMetric(cfg *config.Config, index int) int { return cfg.Egress.Metric + 10*index }
 
 // announce builds the uplink's announcements of every site prefix.
 func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []routing.Community, med *uint32, gshut bool) []routing.Announcement {

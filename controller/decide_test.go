@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/routing"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -283,6 +285,35 @@ func TestGoldenThreeUplinks(t *testing.T) {
 	}
 }
 
+// TestECMPUsesEveryHealthyUplink: with egress.mode ecmp and an
+// egress.metric close below a multiple of 1000, three healthy uplinks all
+// carry egress. The tier was once recovered as metric/1000, which put
+// isp-a (995) and isp-b (1005) in different tiers and kept only isp-a.
+func TestECMPUsesEveryHealthyUplink(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Egress.Mode = config.EgressECMP
+	cfg.Egress.Metric = 995
+	d := Decide(cfg, obsAllUp(t0.Add(time.Minute)))
+	var got []string
+	for _, p := range EgressPaths(cfg, d) {
+		got = append(got, p.Uplink)
+	}
+	if want := []string{"isp-a", "isp-b", "isp-c"}; !slices.Equal(got, want) {
+		t.Fatalf("ECMP egress via %v, want %v (%s)", got, want, summary(d))
+	}
+	// A degraded uplink leaves the ECMP set while better ones remain.
+	o := obsAllUp(t0.Add(time.Minute))
+	setHealth(&o, "isp-b", health.VerdictDegraded)
+	d = Decide(cfg, o)
+	got = nil
+	for _, p := range EgressPaths(cfg, d) {
+		got = append(got, p.Uplink)
+	}
+	if want := []string{"isp-a", "isp-c"}; !slices.Equal(got, want) {
+		t.Fatalf("ECMP egress with isp-b degraded via %v, want %v", got, want)
+	}
+}
+
 // TestRandomSequences drives random observation sequences through Decide
 // and checks the safety invariants after every step.
 func TestRandomSequences(t *testing.T) {
@@ -293,8 +324,13 @@ func TestRandomSequences(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			cfg.Uplinks[1].DownAction = config.DownWithdraw
 		}
+		if rng.IntN(2) == 0 {
+			cfg.Egress.Mode = config.EgressECMP
+		}
+		cfg.Egress.Metric = 1 + rng.IntN(5000)
 		now := t0
 		var mem map[string]Memory
+		carrierWas := map[string]bool{}
 		overrides := map[string]Override{}
 		for step := 0; step < 300; step++ {
 			now = now.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)
@@ -309,7 +345,19 @@ func TestRandomSequences(t *testing.T) {
 			}
 			d := Decide(cfg, o)
 			mem = d.Memory
-			checkInvariants(t, cfg, o, d, fmt.Sprintf("seed %d step %d", seed, step))
+			where := fmt.Sprintf("seed %d step %d", seed, step)
+			checkInvariants(t, cfg, o, d, where)
+			// Sessions are reset exactly when the carrier goes away.
+			var wantReset []string
+			for _, u := range cfg.Uplinks {
+				if o.Uplinks[u.Name].CarrierDown && !carrierWas[u.Name] {
+					wantReset = append(wantReset, u.Name)
+				}
+				carrierWas[u.Name] = o.Uplinks[u.Name].CarrierDown
+			}
+			if !slices.Equal(d.ResetSessions, wantReset) {
+				t.Fatalf("%s: sessions reset %v, want %v", where, d.ResetSessions, wantReset)
+			}
 		}
 	}
 }
@@ -345,6 +393,57 @@ func checkInvariants(t *testing.T, cfg *config.Config, o Observed, d Desired, wh
 	for _, dec := range d.Uplinks {
 		if dec.Egress && !d.FailStatic && (dec.State == StateForcedDown || dec.State == StateDown) {
 			t.Fatalf("%s: egress via %s %s", where, dec.State, dec.Uplink)
+		}
+	}
+	checkEgressTiers(t, cfg, d, where)
+}
+
+// checkEgressTiers checks that each egress tier says what the uplink's
+// state is (up first, degraded next, draining or fail-static last), that
+// ECMP uses exactly the best tier present, and that failover metrics
+// order the tiers whatever egress.metric is.
+func checkEgressTiers(t *testing.T, cfg *config.Config, d Desired, where string) {
+	t.Helper()
+	best := TierLast + 1
+	for _, dec := range d.Uplinks {
+		if !dec.Egress {
+			continue
+		}
+		want := TierLast
+		switch {
+		case dec.State == StateUp && !strings.Contains(dec.Reason, "fail-static"):
+			want = TierUp
+		case dec.State == StateDegraded && !strings.Contains(dec.Reason, "fail-static"):
+			want = TierDegraded
+		}
+		if dec.EgressTier != want {
+			t.Fatalf("%s: %s is %s with egress tier %d, want %d", where, dec.Uplink, dec.State, dec.EgressTier, want)
+		}
+		best = min(best, dec.EgressTier)
+	}
+	paths := EgressPaths(cfg, d)
+	for _, p := range paths {
+		dec, _ := d.Decision(p.Uplink)
+		if cfg.Egress.Mode == config.EgressECMP && dec.EgressTier != best {
+			t.Fatalf("%s: ECMP egress via %s in tier %d while tier %d has uplinks", where, p.Uplink, dec.EgressTier, best)
+		}
+		for _, q := range paths {
+			other, _ := d.Decision(q.Uplink)
+			if dec.EgressTier < other.EgressTier && p.Metric >= q.Metric {
+				t.Fatalf("%s: %s (tier %d, metric %d) does not come before %s (tier %d, metric %d)", where, p.Uplink, dec.EgressTier, p.Metric, q.Uplink, other.EgressTier, q.Metric)
+			}
+		}
+	}
+	if cfg.Egress.Mode == config.EgressECMP && !d.Waiting && !d.FailStatic {
+		// Every up uplink is in the set (the bug a metric-derived tier
+		// had: an egress.metric near a multiple of 1000 split them).
+		for _, dec := range d.Uplinks {
+			if dec.State != StateUp {
+				continue
+			}
+			if !slices.ContainsFunc(paths, func(p routing.EgressPath) bool { return p.Uplink == dec.Uplink }) {
+				t.Fatalf("%s: %s decided for egress but has no path", where, dec.Uplink)
+			}
 		}
 	}
 }

@@ -117,7 +117,6 @@ type Loop struct {
 	overrides map[string]Override
 	memory    map[string]Memory
 	last      *Desired
-	carrierDn map[string]bool // uplinks seen without carrier at the last pass
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -220,7 +219,6 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	now := l.now()
 	l.passes++
 	obs, sessions, hsnap := l.observe(now)
-	l.resetOnCarrierLoss(ctx, obs)
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
 	applyErr := l.apply(ctx, d)
@@ -311,6 +309,7 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 			errs = append(errs, err)
 		}
 	}
+	l.resetSessions(ctx, d.ResetSessions)
 	if d.Waiting {
 		return errors.Join(errs...) // nothing to announce or route yet
 	}
@@ -321,15 +320,7 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		errs = append(errs, err)
 	}
 	if l.deps.Egress != nil {
-		var paths []routing.EgressPath
-		for i, dec := range d.Uplinks {
-			if !dec.Egress {
-				continue
-			}
-			u := l.cfg.Uplinks[i]
-			paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(), Metric: dec.Metric, Weight: dec.Weight})
-		}
-		if _, err := l.deps.Egress.Set(ctx, paths, l.cfg.Egress.Mode == config.EgressECMP); err != nil {
+		if _, err := l.deps.Egress.Set(ctx, EgressPaths(l.cfg, d), l.cfg.Egress.Mode == config.EgressECMP); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -352,7 +343,7 @@ func (l *Loop) recordEvents(now time.Time, d Desired, applyErr error) {
 		if !seen {
 			from = StateUnknown
 		}
-		if seen && p.State == u.State && len(p.Announcements) == len(u.Announcements) && p.Egress == u.Egress && p.Metric == u.Metric && annAttrsEqual(p, u) {
+		if seen && p.State == u.State && len(p.Announcements) == len(u.Announcements) && p.Egress == u.Egress && p.EgressTier == u.EgressTier && p.Metric == u.Metric && annAttrsEqual(p, u) {
 			continue
 		}
 		if !seen && u.State == StateUnknown {
@@ -391,7 +382,7 @@ func actions(u Decision, applyErr error) []string {
 		out = append(out, s)
 	}
 	if u.Egress {
-		out = append(out, fmt.Sprintf("egress metric=%d", u.Metric))
+		out = append(out, fmt.Sprintf("egress tier=%d metric=%d", u.EgressTier, u.Metric))
 	} else {
 		out = append(out, "no egress")
 	}
@@ -412,21 +403,31 @@ func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
 	return out
 }
 
-// resetOnCarrierLoss closes the BGP sessions of an uplink whose carrier just
-// went away, so they reconnect as soon as the link returns instead of after
-// the hold timer.
-func (l *Loop) resetOnCarrierLoss(ctx context.Context, obs Observed) {
-	if l.carrierDn == nil {
-		l.carrierDn = map[string]bool{}
-	}
-	for name, o := range obs.Uplinks {
-		if o.CarrierDown && !l.carrierDn[name] {
-			if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
-				l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
-			} else {
-				l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)
-			}
+// EgressPaths returns the egress paths of d's decisions, each placed by
+// the configuration of the uplink it names (an uplink cfg lacks gets none).
+func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
+	var paths []routing.EgressPath
+	for _, dec := range d.Uplinks {
+		u, ok := uplinkConfig(cfg, dec.Uplink)
+		if !dec.Egress || !ok {
+			continue
 		}
-		l.carrierDn[name] = o.CarrierDown
+		paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(),
+			Metric: EgressMetric(cfg, u.Name, dec.EgressTier), Weight: dec.Weight})
+	}
+	return paths
+}
+
+// resetSessions closes the BGP sessions of the uplinks Decide names (their
+// carrier just went away), so they reconnect as soon as the link returns
+// instead of after the hold timer. A failure is logged, not retried: the
+// hold timer closes the session anyway.
+func (l *Loop) resetSessions(ctx context.Context, uplinks []string) {
+	for _, name := range uplinks {
+		if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
+			l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
+		} else {
+			l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)
+		}
 	}
 }

@@ -182,14 +182,10 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
-		// watcher if its netlink socket fails. One watcher feeds the loop
-		// and the health monitor.
-		carrier := func(device string, up bool) {
-			loop.SetCarrier(device, up)
-			monitor.SetCarrier(device, up)
-		}
+		// watcher if its netlink socket fails. Carrier is the controller's
+		// (Decide) alone; health only probes.
 		for {
-			err := fib.LinkWatcher{}.WatchCarrier(ctx, carrier)
+			err := fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -358,7 +354,7 @@ func probedUplinks(cfg *config.Config) []health.Uplink {
 func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 	st := loop.Status()
 	for _, d := range st.Desired.Uplinks {
-		log.Info("state: uplink", "uplink", d.Uplink, "state", d.State, "reason", d.Reason, "egress", d.Egress, "metric", d.Metric)
+		log.Info("state: uplink", "uplink", d.Uplink, "state", d.State, "reason", d.Reason, "egress", d.Egress, "egress_tier", d.EgressTier, "metric", d.Metric)
 	}
 	for _, r := range st.Egress {
 		log.Info("state: egress route", "route", r.String())
