@@ -146,17 +146,17 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		l.overrides = next
 		l.log.Info("override changed", "uplink", c.uplink, "override", fmt.Sprintf("%+v", next[c.uplink]), "cleared", c.kind == cmdClearOverride)
 	case cmdReload:
+		if _, err := CheckReload(l.cfg, c.cfg); err != nil {
+			return err // refused whole
+		}
 		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
-			if c.cfg.Node != l.cfg.Node || c.cfg.BGP.ListenPort != l.cfg.BGP.ListenPort {
-				return err // refused whole
-			}
 			l.log.Error("reload: applying to the speaker", "error", err)
 		}
-		if eg, ok := l.deps.Egress.(egressRetargeter); ok &&
+		if l.deps.Egress != nil &&
 			(c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol) {
 			// The next pass installs the routes in the new table (or with
 			// the new protocol) before it removes the old ones.
-			if err := eg.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
+			if err := l.deps.Egress.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
 				l.log.Error("reload: egress table/protocol unchanged", "error", err)
 				c.cfg.Egress.Table, c.cfg.Egress.Protocol = l.cfg.Egress.Table, l.cfg.Egress.Protocol
 			}

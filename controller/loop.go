@@ -20,27 +20,31 @@ import (
 
 // Speaker is what the loop needs of the BGP speaker (bgp.Speaker).
 // SetAnnouncements and SetInternalDefault are idempotent and may be called
-// on every pass; Sessions is safe to call from any goroutine; Changed is a
-// level-triggered signal.
+// on every pass; Sessions and Announced are safe to call from any
+// goroutine; Changed is a level-triggered signal.
 type Speaker interface {
 	SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error)
 	SetInternalDefault(ctx context.Context, localPref uint32) error
+	// Reconfigure applies a reload to the sessions.
 	Reconfigure(ctx context.Context, cfg *config.Config) error
+	// ResetUplink closes and reopens the uplink's sessions (and lifts a
+	// max-prefix hold-down); reason goes to the logs and the peer.
 	ResetUplink(ctx context.Context, uplink, reason string) error
 	Sessions() []routing.SessionState
+	// Announced is what each uplink's sessions announce now, for Status.
+	Announced() map[string][]routing.Announcement
 	Changed() <-chan struct{}
 }
 
-// Egress is what the loop needs of fib's egress routes (fib.Egress): an
-// idempotent Set returning the state reached.
+// Egress is what the loop needs of fib's egress routes (fib.Egress). Set
+// is idempotent and returns the state reached; State reads it back.
+// Retarget moves the routes to another table or route protocol from the
+// next Set on (a reload changing egress.table or egress.protocol); Retire
+// marks a previous run's table and protocol for removal by the next Set.
+// Only the loop goroutine calls them.
 type Egress interface {
 	Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error)
-}
-
-// egressRetargeter is an Egress that can move its routes to another table
-// or route protocol (fib.Egress); a reload changing egress.table or
-// egress.protocol uses it.
-type egressRetargeter interface {
+	State() ([]routing.EgressRoute, error)
 	Retarget(table, protocol int) error
 	Retire(table, protocol int) error
 }
@@ -79,8 +83,10 @@ type Status struct {
 	Desired Desired
 	// Announced is what the speaker reports announcing, per uplink.
 	Announced map[string][]routing.Announcement
-	// Egress is the egress routes read back from the kernel.
-	Egress []routing.EgressRoute
+	// Egress is the egress routes read back from the kernel, and
+	// EgressError why they could not be read (Egress is then empty).
+	Egress      []routing.EgressRoute
+	EgressError string
 	// Sessions are the BGP sessions' states.
 	Sessions []routing.SessionState
 	// Health is the probes' snapshot (zero when nothing is probed).
@@ -117,6 +123,8 @@ type Loop struct {
 	overrides map[string]Override
 	memory    map[string]Memory
 	last      *Desired
+	// egressErr is the last egress read-back error, logged once per change.
+	egressErr string
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -248,15 +256,16 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	} else {
 		l.backoff = 0
 	}
-	if sp, ok := l.deps.Speaker.(interface {
-		Announced() map[string][]routing.Announcement
-	}); ok {
-		st.Announced = sp.Announced()
-	}
-	if eg, ok := l.deps.Egress.(interface {
-		State() ([]routing.EgressRoute, error)
-	}); ok {
-		st.Egress, _ = eg.State()
+	st.Announced = l.deps.Speaker.Announced()
+	if l.deps.Egress != nil {
+		var err error
+		if st.Egress, err = l.deps.Egress.State(); err != nil {
+			st.EgressError = err.Error()
+		}
+		if st.EgressError != l.egressErr && st.EgressError != "" {
+			l.log.Warn("egress routes cannot be read back; status shows none", "error", st.EgressError)
+		}
+		l.egressErr = st.EgressError
 	}
 	l.status.Store(st)
 	return next

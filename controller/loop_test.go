@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +114,12 @@ func (f *fakeSpeaker) Sessions() []routing.SessionState {
 
 func (f *fakeSpeaker) Changed() <-chan struct{} { return f.changed }
 
+func (f *fakeSpeaker) Announced() map[string][]routing.Announcement {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.state)
+}
+
 func (f *fakeSpeaker) setSession(uplink string, up bool) {
 	f.mu.Lock()
 	for i := range f.sessions {
@@ -139,6 +146,21 @@ type fakeEgress struct {
 	sets    int
 	targets []string // Retarget calls, as "table/protocol"
 	retired []string // Retire calls, as "table/protocol"
+	// stateErr, when set, is what State fails with.
+	stateErr error
+}
+
+func (f *fakeEgress) State() ([]routing.EgressRoute, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stateErr != nil {
+		return nil, f.stateErr
+	}
+	var out []routing.EgressRoute
+	for _, p := range f.paths {
+		out = append(out, routing.EgressRoute{Metric: p.Metric, NextHops: []routing.EgressNextHop{{Device: p.Device}}})
+	}
+	return out, nil
 }
 
 func (f *fakeEgress) Retire(table, protocol int) error {
@@ -466,5 +488,59 @@ func TestEgressTargetSurvivesRestart(t *testing.T) {
 	}
 	if got := run(&moved); len(got) != 0 {
 		t.Fatalf("second restart with protocol 79 retired %v", got)
+	}
+}
+
+// TestStatusShowsEgressReadError: an egress read-back failure reaches
+// Status instead of vanishing, and clears once reads work again.
+func TestStatusShowsEgressReadError(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	r.eg.mu.Lock()
+	r.eg.stateErr = errors.New("netlink dump refused")
+	r.eg.mu.Unlock()
+	waitFor(t, "the read error in status", func() (bool, string) {
+		st := r.loop.Status()
+		return strings.Contains(st.EgressError, "netlink dump refused") && len(st.Egress) == 0, st.EgressError
+	})
+	r.eg.mu.Lock()
+	r.eg.stateErr = nil
+	r.eg.mu.Unlock()
+	waitFor(t, "egress read back again", func() (bool, string) {
+		st := r.loop.Status()
+		return st.EgressError == "" && len(st.Egress) == 3 && len(st.Announced) == 3, fmt.Sprint(st.Egress)
+	})
+}
+
+// TestCheckReload: node.* and bgp.listen_port refuse a reload, api.* and
+// metrics.* warn, anything else passes; the loop enforces the same rule.
+func TestCheckReload(t *testing.T) {
+	cfg := loopConfig(t)
+	tests := []struct {
+		name     string
+		mutate   func(c *config.Config)
+		refused  bool
+		warnings int
+	}{
+		{"unchanged", func(c *config.Config) {}, false, 0},
+		{"asn", func(c *config.Config) { c.Node.ASN++ }, true, 0},
+		{"listen port", func(c *config.Config) { c.BGP.ListenPort = 1179 }, true, 0},
+		{"api socket", func(c *config.Config) { c.API.Socket = "/run/other.sock" }, false, 1},
+		{"uplink weight", func(c *config.Config) { c.Uplinks[0].Weight = 7 }, false, 0},
+	}
+	r := startLoop(t, cfg)
+	for _, tt := range tests {
+		next := *cfg
+		next.Uplinks = slices.Clone(cfg.Uplinks)
+		tt.mutate(&next)
+		w, err := CheckReload(cfg, &next)
+		if tt.refused != errors.Is(err, ErrReloadRefused) || len(w) != tt.warnings {
+			t.Errorf("%s: warnings %v, err %v; want refused %v, %d warnings", tt.name, w, err, tt.refused, tt.warnings)
+		}
+		if tt.refused {
+			if err := r.loop.Reload(context.Background(), &next); !errors.Is(err, ErrReloadRefused) {
+				t.Errorf("%s: Loop.Reload = %v; want ErrReloadRefused", tt.name, err)
+			}
+		}
 	}
 }

@@ -103,13 +103,11 @@ func (l *Loop) retirePreviousEgress() {
 		var prev egressState
 		if err := json.Unmarshal(data, &prev); err != nil {
 			l.log.Warn("egress state unreadable; ignoring it", "file", filepath.Join(dir, egressFile), "error", err)
-		} else if prev != cur {
-			if eg, ok := l.deps.Egress.(egressRetargeter); ok {
-				if err := eg.Retire(prev.Table, prev.Protocol); err != nil {
-					l.log.Warn("egress: cannot retire the previous run's routes", "table", prev.Table, "protocol", prev.Protocol, "error", err)
-				} else {
-					l.log.Info("egress: the previous run used another table or protocol; its defaults go once ours are in place", "table", prev.Table, "protocol", prev.Protocol)
-				}
+		} else if prev != cur && l.deps.Egress != nil {
+			if err := l.deps.Egress.Retire(prev.Table, prev.Protocol); err != nil {
+				l.log.Warn("egress: cannot retire the previous run's routes", "table", prev.Table, "protocol", prev.Protocol, "error", err)
+			} else {
+				l.log.Info("egress: the previous run used another table or protocol; its defaults go once ours are in place", "table", prev.Table, "protocol", prev.Protocol)
 			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {

@@ -259,14 +259,12 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	warnings := advisories(cfg)
-	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
-		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
-	}
 	// What the controller would refuse is refused before anything changes.
-	if cfg.Node != s.cfg.Node || cfg.BGP.ListenPort != s.cfg.BGP.ListenPort {
-		return nil, errors.New("reload refused: node.* and bgp.listen_port change on restart only; the running configuration stays")
+	reloadWarnings, err := controller.CheckReload(s.cfg, cfg)
+	if err != nil {
+		return nil, err
 	}
+	warnings := append(advisories(cfg), reloadWarnings...)
 	next := probedUplinks(cfg)
 	var probes *health.Reconfiguration
 	if !reflect.DeepEqual(s.probed, next) {
