@@ -149,6 +149,21 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		if _, err := CheckReload(l.cfg, c.cfg); err != nil {
 			return err // refused whole
 		}
+		// Overrides of uplinks the new configuration lacks go, from the
+		// file first: memory and file never disagree, so an uplink added
+		// back later (or after a restart) does not find an old override.
+		kept := overridesFor(c.cfg, l.overrides)
+		if len(kept) != len(l.overrides) || c.cfg.Controller.StateDir != l.cfg.Controller.StateDir {
+			if err := saveOverrides(c.cfg.Controller.StateDir, kept); err != nil {
+				return fmt.Errorf("controller: reload refused, the overrides file cannot follow it: %w", err)
+			}
+			for k := range l.overrides {
+				if _, ok := kept[k]; !ok {
+					l.log.Info("override dropped: its uplink left the configuration", "uplink", k)
+				}
+			}
+			l.overrides = kept
+		}
 		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
 			l.log.Error("reload: applying to the speaker", "error", err)
 		}
@@ -165,11 +180,6 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		l.cfg = c.cfg
 		if egressMoved {
 			l.saveEgress()
-		}
-		for k := range l.overrides {
-			if !l.hasUplink(k) {
-				delete(l.overrides, k)
-			}
 		}
 		// Probes the caller starts next must find their tables and rules
 		// in place; the next pass applies them again (and retries).

@@ -184,15 +184,10 @@ func (l *Loop) signal() {
 // Run decides and applies until ctx ends. It returns nil on cancellation.
 func (l *Loop) Run(ctx context.Context) error {
 	l.started = l.now()
-	ov, err := loadOverrides(l.cfg.Controller.StateDir, l.started)
-	if err != nil {
+	if err := l.restoreOverrides(); err != nil {
 		return err
 	}
-	l.overrides = ov
 	l.retirePreviousEgress()
-	for name, o := range ov {
-		l.log.Info("override restored", "uplink", name, "drain", o.Drain, "force_down", o.ForceDown, "prepend", o.ExtraPrepend, "reason", o.Reason)
-	}
 	var healthCh <-chan struct{}
 	if l.deps.Health != nil {
 		healthCh = l.deps.Health.Changed()

@@ -544,3 +544,73 @@ func TestCheckReload(t *testing.T) {
 		}
 	}
 }
+
+// savedOverrides reads the overrides file as the next start would.
+func savedOverrides(t *testing.T, dir string) map[string]Override {
+	t.Helper()
+	m, err := loadOverrides(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestOverrideOfRemovedUplinkStaysGone: force-down an uplink, reload
+// without it, reload with it again, restart: it is not forced down. The
+// reload without it once dropped the override in memory only, and the
+// restart read it back from the file.
+func TestOverrideOfRemovedUplinkStaysGone(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if err := r.loop.ForceDown(ctx, "isp-c", "outage", "noc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := savedOverrides(t, cfg.Controller.StateDir)["isp-c"]; !ok {
+		t.Fatal("force-down not saved")
+	}
+	without := *cfg
+	without.Uplinks = slices.Clone(cfg.Uplinks[:2])
+	if err := r.loop.Reload(ctx, &without); err != nil {
+		t.Fatal(err)
+	}
+	// Reload returns after the command ran: the file already follows.
+	if m := savedOverrides(t, cfg.Controller.StateDir); len(m) != 0 {
+		t.Fatalf("overrides file after the reload without isp-c: %v; want empty", m)
+	}
+	with := *cfg
+	if err := r.loop.Reload(ctx, &with); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "isp-c back and up", func() (bool, string) {
+		d, _ := r.loop.Status().Desired.Decision("isp-c")
+		return d.State == StateUp, string(d.State)
+	})
+	r.cancel()
+	r2 := startLoop(t, cfg)
+	waitFor(t, "a pass after restart", func() (bool, string) { return r2.loop.Status().Passes > 0, "" })
+	if d, _ := r2.loop.Status().Desired.Decision("isp-c"); d.State == StateForcedDown {
+		t.Fatalf("isp-c forced down again after restart: %s", d.Reason)
+	}
+}
+
+// TestStartDropsOverridesOfUnknownUplinks: an override saved for an uplink
+// the configuration does not have is dropped at start, in the file too;
+// the others stay.
+func TestStartDropsOverridesOfUnknownUplinks(t *testing.T) {
+	cfg := loopConfig(t)
+	if err := saveOverrides(cfg.Controller.StateDir, map[string]Override{
+		"isp-gone": {ForceDown: true, Reason: "old"},
+		"isp-a":    {Drain: true, Reason: "work"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := startLoop(t, cfg)
+	waitFor(t, "a pass", func() (bool, string) { return r.loop.Status().Passes > 0, "" })
+	if got := slices.Sorted(maps.Keys(r.loop.Status().Overrides)); !slices.Equal(got, []string{"isp-a"}) {
+		t.Fatalf("overrides in force %v; want [isp-a]", got)
+	}
+	if got := slices.Sorted(maps.Keys(savedOverrides(t, cfg.Controller.StateDir))); !slices.Equal(got, []string{"isp-a"}) {
+		t.Fatalf("overrides file %v; want [isp-a]", got)
+	}
+}
