@@ -178,6 +178,9 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		}
 		egressMoved := c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol
 		l.cfg = c.cfg
+		if l.restored != nil {
+			l.restored = restoredFor(l.cfg, l.restored)
+		}
 		if egressMoved {
 			l.saveEgress()
 		}

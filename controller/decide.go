@@ -55,6 +55,10 @@ type Observed struct {
 	Overrides map[string]Override
 	// Memory is the previous Desired.Memory.
 	Memory map[string]Memory
+	// Restored is the decision the previous run applied, by uplink
+	// (validated against the configuration), until the loop sees it is no
+	// longer used (Desired.Restoring empty).
+	Restored map[string]Restored
 }
 
 // UplinkObservation is what the sources report about one uplink.
@@ -107,6 +111,9 @@ type Memory struct {
 	// CarrierDown is the carrier seen at the last decision: a change to
 	// true asks for a session reset (Desired.ResetSessions).
 	CarrierDown bool
+	// SessionSeen is true once a BGP session of the uplink was established
+	// in this run; until then a restored decision may stand in for it.
+	SessionSeen bool
 }
 
 // Decision is what was decided for one uplink.
@@ -179,6 +186,12 @@ type Desired struct {
 	// now: their carrier just went away, and a reset session reconnects
 	// as soon as the link returns instead of after the hold timer.
 	ResetSessions []string
+	// Restoring names the uplinks whose announcements and egress are the
+	// previous run's (Observed.Restored): during the startup wait, or
+	// while their session has not come up yet within it. Applying them
+	// before the sessions send End-of-RIB keeps graceful restart's stale
+	// routes at the ISPs from being flushed.
+	Restoring []string
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -237,6 +250,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if mem.State == "" {
 			mem.State = StateUnknown
 		}
+		sessionSeen := mem.SessionSeen || o.Established > 0
 		raw, why := rawState(u, o)
 		reason := why
 		switch {
@@ -262,7 +276,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			}
 		}
 		state := mem.State
-		mem.CarrierDown = o.CarrierDown
+		mem.CarrierDown, mem.SessionSeen = o.CarrierDown, sessionSeen
 		d.Memory[u.Name] = mem
 
 		dec := Decision{Uplink: u.Name, State: state, Reason: reason, Weight: u.Weight}
@@ -311,6 +325,18 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if d.Waiting {
 			dec.Announcements, dec.Egress = nil, false
 			dec.Reason += "; waiting for the first health verdicts"
+		}
+		// Restart: what the previous run applied stands until this run
+		// knows better (the first verdicts, or the uplink's session), and
+		// at most for the startup wait; never for a forced-down uplink or
+		// one without carrier.
+		r, restored := obs.Restored[u.Name]
+		if restored && obs.Now.Before(startupEnd) && (d.Waiting || !sessionSeen) && !o.CarrierDown && dec.State != StateForcedDown {
+			dec.Announcements = slices.Clone(r.Announcements)
+			dec.Egress, dec.EgressTier = r.Egress, r.EgressTier
+			dec.Reason += "; the previous run's decision restored until the first verdicts"
+			d.Restoring = append(d.Restoring, u.Name)
+			wake(startupEnd)
 		}
 		d.Uplinks = append(d.Uplinks, dec)
 	}

@@ -122,6 +122,11 @@ type Loop struct {
 	cfg       *config.Config
 	overrides map[string]Override
 	memory    map[string]Memory
+	// restored is the previous run's decision until Decide stops using it.
+	restored map[string]Restored
+	// savedDecision is the content of the decision file as last written.
+	savedDecision      []byte
+	decisionSaveFailed bool
 	last      *Desired
 	// egressErr is the last egress read-back error, logged once per change.
 	egressErr string
@@ -188,6 +193,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		return err
 	}
 	l.retirePreviousEgress()
+	l.restoreDecision()
 	var healthCh <-chan struct{}
 	if l.deps.Health != nil {
 		healthCh = l.deps.Health.Changed()
@@ -224,7 +230,15 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	obs, sessions, hsnap := l.observe(now)
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
+	settled := !d.Waiting && len(d.Restoring) == 0
+	if settled && l.restored != nil {
+		l.restored = nil // this run knows better from now on
+		l.log.Info("the restored decision is replaced by this run's own")
+	}
 	applyErr := l.apply(ctx, d)
+	if applyErr == nil && settled {
+		l.saveDecision(d)
+	}
 	l.recordEvents(now, d, applyErr)
 	l.last = &d
 
@@ -268,7 +282,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 
 func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.Snapshot) {
 	obs := Observed{Now: now, Started: l.started, StartupDone: l.last != nil && l.last.StartupDone,
-		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
+		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory, Restored: l.restored}
 	for k, o := range l.overrides {
 		if o.Active(now) {
 			obs.Overrides[k] = o
@@ -314,7 +328,7 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		}
 	}
 	l.resetSessions(ctx, d.ResetSessions)
-	if d.Waiting {
+	if d.Waiting && len(d.Restoring) == 0 {
 		return errors.Join(errs...) // nothing to announce or route yet
 	}
 	if _, err := l.deps.Speaker.SetAnnouncements(ctx, d.Announcements()); err != nil {

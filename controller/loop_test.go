@@ -37,6 +37,8 @@ type fakeSpeaker struct {
 	sessions []routing.SessionState
 	resets   []string
 	changed  chan struct{}
+	// first is the first SetAnnouncements call's argument.
+	first map[string][]routing.Announcement
 }
 
 func newFakeSpeaker(t *testing.T, cfg *config.Config) *fakeSpeaker {
@@ -51,6 +53,9 @@ func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]rout
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if f.calls == 1 {
+		f.first = anns
+	}
 	for uplink, list := range anns {
 		if !slices.ContainsFunc(f.cfg.Uplinks, func(u config.Uplink) bool { return u.Name == uplink }) {
 			f.t.Errorf("announcing to unknown uplink %q", uplink)
@@ -612,5 +617,140 @@ func TestStartDropsOverridesOfUnknownUplinks(t *testing.T) {
 	}
 	if got := slices.Sorted(maps.Keys(savedOverrides(t, cfg.Controller.StateDir))); !slices.Equal(got, []string{"isp-a"}) {
 		t.Fatalf("overrides file %v; want [isp-a]", got)
+	}
+}
+
+// restartConfig is loopConfig with a long startup wait, for restarts whose
+// probes have no verdict yet.
+func restartConfig(t *testing.T, dir string) *config.Config {
+	cfg := loopConfig(t)
+	cfg.Controller.StateDir = dir
+	cfg.Controller.StartupWait = time.Hour
+	return cfg
+}
+
+// startWithoutVerdicts starts a loop whose probes have no verdict yet.
+func startWithoutVerdicts(t *testing.T, cfg *config.Config) *running {
+	t.Helper()
+	r := &running{sp: newFakeSpeaker(t, cfg), eg: &fakeEgress{}, h: newFakeHealth(cfg)}
+	for _, u := range cfg.Uplinks {
+		r.h.set(u.Name, health.VerdictUnknown)
+	}
+	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.loop.Run(ctx) }()
+	var once sync.Once
+	r.cancel = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(r.cancel)
+	return r
+}
+
+// runOnce runs a loop on cfg until it has applied and saved a settled
+// decision with isp-b degraded, then stops it.
+func runOnce(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	first := *cfg
+	first.Controller.StartupWait = 0
+	r := startLoop(t, &first)
+	r.h.set("isp-b", health.VerdictDegraded)
+	path := filepath.Join(cfg.Controller.StateDir, decisionFile)
+	waitFor(t, "the decision saved with isp-b degraded", func() (bool, string) {
+		data, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(data), `"egress_tier": 1`), string(data)
+	})
+	r.cancel()
+}
+
+// TestRestartAppliesSavedDecisionBeforeVerdicts: a restarted loop whose
+// probes have no verdict yet announces what the previous run applied on
+// its first pass (the speaker's first SetAnnouncements), with the egress
+// tiers it had; the first verdicts then replace it.
+func TestRestartAppliesSavedDecisionBeforeVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	runOnce(t, cfg)
+
+	r := startWithoutVerdicts(t, cfg)
+	waitFor(t, "a first SetAnnouncements", func() (bool, string) { _, _, calls := r.sp.snapshot(); return calls > 0, "" })
+	r.sp.mu.Lock()
+	first := r.sp.first
+	r.sp.mu.Unlock()
+	if len(first) != 3 || len(first["isp-b"]) != 2 || first["isp-b"][0].Prepend != 1+3 {
+		t.Fatalf("first announcements %v; want all three uplinks, isp-b with its degraded prepend 4", first)
+	}
+	st := r.loop.Status()
+	if !st.Desired.Waiting || len(st.Desired.Restoring) != 3 {
+		t.Fatalf("status: waiting %v restoring %v; want waiting with all three restored", st.Desired.Waiting, st.Desired.Restoring)
+	}
+	if got := r.eg.uplinks(); !slices.Equal(got, []string{"isp-a/100", "isp-b/1110", "isp-c/120"}) {
+		t.Fatalf("egress during the startup wait: %v", got)
+	}
+	// The verdicts arrive: this run's own decision takes over.
+	for _, u := range cfg.Uplinks {
+		r.h.set(u.Name, health.VerdictUp)
+	}
+	waitFor(t, "isp-b back to its base prepend", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		b := st["isp-b"]
+		return len(b) > 0 && b[0].Prepend == 1 && len(r.loop.Status().Desired.Restoring) == 0, fmt.Sprint(b)
+	})
+}
+
+// TestRestartNeverAnnouncesWhatConfigRemoved: the saved decision names an
+// uplink and a prefix the new configuration removed; the restarted loop
+// never announces them (the fake speaker fails the test on any
+// announcement outside its configuration) and restores the rest.
+func TestRestartNeverAnnouncesWhatConfigRemoved(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	runOnce(t, cfg)
+
+	smaller := restartConfig(t, dir)
+	smaller.Uplinks = slices.Clone(smaller.Uplinks[:2])
+	smaller.Site.Prefixes = smaller.Site.Prefixes[:1]
+	r := startWithoutVerdicts(t, smaller)
+	waitFor(t, "a first SetAnnouncements", func() (bool, string) { _, _, calls := r.sp.snapshot(); return calls > 0, "" })
+	r.sp.mu.Lock()
+	first := r.sp.first
+	r.sp.mu.Unlock()
+	if len(first) != 2 || len(first["isp-a"]) != 1 || first["isp-a"][0].Prefix != smaller.Site.Prefixes[0] {
+		t.Fatalf("first announcements %v; want isp-a and isp-b with %v only", first, smaller.Site.Prefixes)
+	}
+	// A reload during the wait that removes the last prefix too: the
+	// restored decision follows it.
+	none := *smaller
+	none.Uplinks = slices.Clone(smaller.Uplinks[:1])
+	if err := r.loop.Reload(context.Background(), &none); err != nil {
+		t.Fatal(err)
+	}
+	// Every pass after Reload returned runs on the new configuration.
+	r.sp.mu.Lock()
+	r.sp.cfg = &none
+	r.sp.mu.Unlock()
+	waitFor(t, "isp-b no longer announced", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		_, b := st["isp-b"]
+		return !b, fmt.Sprint(st)
+	})
+}
+
+// TestCorruptSavedDecisionFallsBack: a corrupt decision file is not used:
+// the restarted loop waits for the verdicts, announcing nothing, as on a
+// first start.
+func TestCorruptSavedDecisionFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, decisionFile), []byte(`{"uplinks": {"isp-a": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDecision(dir, cfg); err == nil || !strings.Contains(err.Error(), decisionFile) {
+		t.Fatalf("loadDecision of a corrupt file: %v; want an error naming it", err)
+	}
+	r := startWithoutVerdicts(t, cfg)
+	waitFor(t, "three passes", func() (bool, string) { return r.loop.Status().Passes >= 3, "" })
+	st := r.loop.Status()
+	if _, _, calls := r.sp.snapshot(); calls != 0 || !st.Desired.Waiting || len(st.Desired.Restoring) != 0 {
+		t.Fatalf("corrupt file: %d SetAnnouncements calls, waiting %v, restoring %v; want none, waiting, nothing restored", calls, st.Desired.Waiting, st.Desired.Restoring)
 	}
 }
