@@ -127,7 +127,7 @@ type Loop struct {
 	// savedDecision is the content of the decision file as last written.
 	savedDecision      []byte
 	decisionSaveFailed bool
-	last      *Desired
+	last               *Desired
 	// egressErr is the last egress read-back error, logged once per change.
 	egressErr string
 	retryAt   time.Time
