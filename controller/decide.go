@@ -59,6 +59,10 @@ type Observed struct {
 	// (validated against the configuration), until the loop sees it is no
 	// longer used (Desired.Restoring empty).
 	Restored map[string]Restored
+	// DecommissionSince, when not zero, is when an operator decommissioned
+	// the site (Loop.Decommission): every uplink drains, then everything
+	// is withdrawn.
+	DecommissionSince time.Time
 }
 
 // UplinkObservation is what the sources report about one uplink.
@@ -192,6 +196,10 @@ type Desired struct {
 	// before the sessions send End-of-RIB keeps graceful restart's stale
 	// routes at the ISPs from being flushed.
 	Restoring []string
+	// Decommissioned is true once a decommission's drain is over: nothing
+	// is announced anywhere, there is no egress and no internal default,
+	// whatever the sessions (no fail-static).
+	Decommissioned bool
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -341,8 +349,12 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		d.Uplinks = append(d.Uplinks, dec)
 	}
 
-	// Safety: never isolate the site.
-	if cc.FailStatic && !d.Waiting {
+	if !obs.DecommissionSince.IsZero() {
+		decommission(cfg, obs, &d, wake)
+	}
+
+	// Safety: never isolate the site (unless the operator decommissions it).
+	if cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
 		announcing := slices.ContainsFunc(d.Uplinks, func(x Decision) bool { return len(x.Announcements) > 0 })
 		if !announcing {
 			var held []string
@@ -402,6 +414,34 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
 	}
 	return d
+}
+
+// decommission overrides the ladder for a site being taken out of
+// service on purpose: every uplink that announces keeps announcing with
+// GRACEFUL_SHUTDOWN (RFC 8326) until drain_grace after the decommission
+// began, so the ISPs move traffic away first; then nothing is announced
+// and nothing routed. Fail-static does not apply: isolating the site is
+// what the operator asked for.
+func decommission(cfg *config.Config, obs Observed, d *Desired, wake func(time.Time)) {
+	graceEnd := obs.DecommissionSince.Add(cfg.Controller.DrainGrace)
+	draining := obs.Now.Before(graceEnd)
+	d.Waiting, d.Restoring, d.FailStatic, d.Alarm = false, nil, false, ""
+	d.Decommissioned = !draining
+	for i := range d.Uplinks {
+		dec := &d.Uplinks[i]
+		if draining && len(dec.Announcements) > 0 {
+			for j := range dec.Announcements {
+				dec.Announcements[j].GracefulShutdown = true
+			}
+			dec.Reason = fmt.Sprintf("decommissioning: graceful shutdown until %s, then withdrawn", graceEnd.UTC().Format(time.RFC3339))
+			continue
+		}
+		dec.State, dec.Announcements, dec.Egress, dec.EgressTier, dec.Metric = StateDrained, nil, false, 0, 0
+		dec.Reason = "decommissioned: withdrawn everywhere"
+	}
+	if draining {
+		wake(graceEnd)
+	}
 }
 
 // rawState derives an uplink's state from its observation alone.

@@ -470,3 +470,26 @@ func checkEgressTiers(t *testing.T, cfg *config.Config, d Desired, where string)
 		}
 	}
 }
+
+// TestDecommission: within drain_grace every announcing uplink carries
+// GRACEFUL_SHUTDOWN and egress stays; after it nothing is announced or
+// routed, although sessions are established (no fail-static).
+func TestDecommission(t *testing.T) {
+	cfg := testConfig(t)
+	o := obsAllUp(t0.Add(time.Minute))
+	o.DecommissionSince = t0.Add(50 * time.Second)
+	d := Decide(cfg, o)
+	if d.Decommissioned || len(d.Announcements()) != 3 || !d.NextWake.Equal(t0.Add(110*time.Second)) {
+		t.Fatalf("draining: %s, next wake %v; want every uplink announced until %v", summary(d), d.NextWake, t0.Add(110*time.Second))
+	}
+	for _, u := range d.Uplinks {
+		if !u.Announcements[0].GracefulShutdown || !u.Egress {
+			t.Fatalf("draining: %s", summary(d))
+		}
+	}
+	o.Now, o.Memory = t0.Add(111*time.Second), d.Memory
+	d = Decide(cfg, o)
+	if !d.Decommissioned || len(d.Announcements()) != 0 || len(EgressPaths(cfg, d)) != 0 || d.DefaultLocalPref != 0 || d.FailStatic {
+		t.Fatalf("after the grace: %s; want nothing announced or routed, no fail-static", summary(d))
+	}
+}

@@ -128,6 +128,11 @@ type Loop struct {
 	savedDecision      []byte
 	decisionSaveFailed bool
 	last               *Desired
+	// decomSince is when a decommission began (zero: none).
+	decomSince time.Time
+	// decommissioned is closed once a decommission was applied; made by
+	// New, closed by the Run goroutine.
+	decommissioned chan struct{}
 	// egressErr is the last egress read-back error, logged once per change.
 	egressErr string
 	retryAt   time.Time
@@ -151,6 +156,8 @@ func New(cfg *config.Config, deps Deps) *Loop {
 		cmds:    make(chan command),
 		carrier: map[string]bool{},
 		memory:  map[string]Memory{},
+
+		decommissioned: make(chan struct{}),
 	}
 	l.status.Store(&Status{})
 	return l
@@ -236,11 +243,19 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		l.log.Info("the restored decision is replaced by this run's own")
 	}
 	applyErr := l.apply(ctx, d)
+	l.recordEvents(now, d, applyErr)
+	l.last = &d
 	if applyErr == nil && settled {
 		l.saveDecision(d)
 	}
-	l.recordEvents(now, d, applyErr)
-	l.last = &d
+	if applyErr == nil && d.Decommissioned {
+		select {
+		case <-l.decommissioned:
+		default:
+			close(l.decommissioned)
+			l.log.Warn("decommissioned: nothing is announced or routed any more")
+		}
+	}
 
 	next := now.Add(l.cfg.Controller.Resync)
 	if !d.NextWake.IsZero() && d.NextWake.Before(next) {
@@ -282,7 +297,8 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 
 func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.Snapshot) {
 	obs := Observed{Now: now, Started: l.started, StartupDone: l.last != nil && l.last.StartupDone,
-		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory, Restored: l.restored}
+		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory, Restored: l.restored,
+		DecommissionSince: l.decomSince}
 	for k, o := range l.overrides {
 		if o.Active(now) {
 			obs.Overrides[k] = o

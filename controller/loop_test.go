@@ -39,6 +39,9 @@ type fakeSpeaker struct {
 	changed  chan struct{}
 	// first is the first SetAnnouncements call's argument.
 	first map[string][]routing.Announcement
+	// phases lists, per change, "withdrawn", "gshut" (every uplink
+	// announces with GRACEFUL_SHUTDOWN) or "announced".
+	phases []string
 }
 
 func newFakeSpeaker(t *testing.T, cfg *config.Config) *fakeSpeaker {
@@ -72,6 +75,15 @@ func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]rout
 	}
 	if !equalAnns(f.state, anns) {
 		f.changes++
+		phase := "announced"
+		if len(anns) == 0 {
+			phase = "withdrawn"
+		} else if !slices.ContainsFunc(slices.Collect(maps.Values(anns)), func(l []routing.Announcement) bool {
+			return slices.ContainsFunc(l, func(a routing.Announcement) bool { return !a.GracefulShutdown })
+		}) {
+			phase = "gshut"
+		}
+		f.phases = append(f.phases, phase)
 	}
 	f.state = anns
 	return f.state, nil
@@ -320,16 +332,15 @@ func TestLoopFollowsHealthAndSessions(t *testing.T) {
 		_, announced := st["isp-c"]
 		return !announced, fmt.Sprint(st)
 	})
-	// The history holds both changes with reasons.
-	var got []string
-	for _, e := range r.loop.Events(0, 0) {
-		got = append(got, fmt.Sprintf("%s:%s->%s", e.Uplink, e.From, e.To))
-	}
-	for _, want := range []string{"isp-a:up->down", "isp-c:up->down"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("events %v lack %s", got, want)
+	// The history holds both changes (the pass records them after it
+	// applied, so they may follow the speaker's state by a moment).
+	waitFor(t, "both changes in the history", func() (bool, string) {
+		var got []string
+		for _, e := range r.loop.Events(0, 0) {
+			got = append(got, fmt.Sprintf("%s:%s->%s", e.Uplink, e.From, e.To))
 		}
-	}
+		return slices.Contains(got, "isp-a:up->down") && slices.Contains(got, "isp-c:up->down"), fmt.Sprint(got)
+	})
 	// Carrier loss reported by the link watcher.
 	r.loop.SetCarrier("eth-b", false)
 	waitFor(t, "isp-b down on carrier loss", func() (bool, string) {
@@ -752,5 +763,62 @@ func TestCorruptSavedDecisionFallsBack(t *testing.T) {
 	st := r.loop.Status()
 	if _, _, calls := r.sp.snapshot(); calls != 0 || !st.Desired.Waiting || len(st.Desired.Restoring) != 0 {
 		t.Fatalf("corrupt file: %d SetAnnouncements calls, waiting %v, restoring %v; want none, waiting, nothing restored", calls, st.Desired.Waiting, st.Desired.Restoring)
+	}
+}
+
+// TestDecommissionDrainsThenWithdraws: Decommission announces with
+// GRACEFUL_SHUTDOWN everywhere, then withdraws everything and removes the
+// egress routes and the internal default, and returns only then.
+func TestDecommissionDrainsThenWithdraws(t *testing.T) {
+	cfg := loopConfig(t)
+	cfg.Controller.DrainGrace = 300 * time.Millisecond
+	r := startLoop(t, cfg)
+	waitFor(t, "announced", func() (bool, string) { st, _, _ := r.sp.snapshot(); return len(st) == 3, "" })
+	if err := r.loop.Decommission(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.loop.Decommissioned():
+	default:
+		t.Fatal("Decommission returned before Decommissioned was closed")
+	}
+	st, _, _ := r.sp.snapshot()
+	r.sp.mu.Lock()
+	phases, lp := slices.Clone(r.sp.phases), r.sp.lp
+	r.sp.mu.Unlock()
+	if len(st) != 0 || len(r.eg.uplinks()) != 0 || lp != 0 {
+		t.Fatalf("after Decommission: announced %v, egress %v, internal default %d; want nothing", st, r.eg.uplinks(), lp)
+	}
+	if i := slices.Index(phases, "gshut"); i < 0 || !slices.Contains(phases[i:], "withdrawn") {
+		t.Fatalf("speaker phases %v; want graceful shutdown everywhere, then the withdrawal", phases)
+	}
+	// The sessions stay established, yet fail-static does not bring the
+	// announcements back.
+	p0 := r.loop.Status().Passes
+	waitFor(t, "three more passes", func() (bool, string) { return r.loop.Status().Passes >= p0+3, "" })
+	if st, _, _ := r.sp.snapshot(); len(st) != 0 || r.loop.Status().Desired.FailStatic {
+		t.Fatalf("after decommission: announced %v, fail-static %v", st, r.loop.Status().Desired.FailStatic)
+	}
+}
+
+// TestResetUplink: the speaker resets the named uplink's sessions, the
+// history records who did it, an unknown uplink is refused.
+func TestResetUplink(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if err := r.loop.ResetUplink(ctx, "isp-b", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.sp.resetList(); !slices.Equal(got, []string{"isp-b"}) {
+		t.Fatalf("resets %v; want [isp-b]", got)
+	}
+	if !slices.ContainsFunc(r.loop.Events(0, 0), func(e Event) bool {
+		return e.Uplink == "isp-b" && strings.Contains(e.Reason, "alice") && slices.Contains(e.Actions, "reset sessions")
+	}) {
+		t.Fatalf("no reset event naming alice: %v", r.loop.Events(0, 0))
+	}
+	if err := r.loop.ResetUplink(ctx, "isp-x", "alice"); !errors.Is(err, ErrUnknownUplink) {
+		t.Fatalf("reset of an unknown uplink: %v", err)
 	}
 }

@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd())
 	return root
 }
 
@@ -156,6 +156,18 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	// SIGUSR2 (multihomed stop --withdraw): decommission, then exit 0.
+	// SIGTERM and SIGINT stop without withdrawing: nothing here announces
+	// nothing before the speaker stops (with graceful restart), so the
+	// ISPs keep the site's routes while the daemon restarts.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	removePid, err := writePidFile(cfg.Controller.StateDir)
+	if err != nil {
+		return fmt.Errorf("controller.state_dir %s: %w; make it writable by the daemon or set another", cfg.Controller.StateDir, err)
+	}
+	defer removePid()
 
 	for _, w := range advisories(cfg) {
 		log.Warn(w)
@@ -198,6 +210,27 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		}
 	})
 	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-usr2:
+			log.Warn("SIGUSR2: decommissioning, then exiting")
+			if err := loop.Decommission(ctx, "SIGUSR2"); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("decommission: %w", err)
+			}
+			return nil
+		}
+	})
+	g.Go(func() error {
+		// A decommission (signal or API) ends the daemon.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-loop.Decommissioned():
+			return errDecommissioned
+		}
+	})
+	g.Go(func() error {
 		for {
 			select {
 			case <-ctx.Done():
@@ -211,8 +244,16 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 			}
 		}
 	})
-	return g.Wait()
+	if err := g.Wait(); !errors.Is(err, errDecommissioned) {
+		return err
+	}
+	log.Info("decommissioned; exiting")
+	return nil
 }
+
+// errDecommissioned ends the errgroup once the site was decommissioned; run
+// turns it into a clean exit.
+var errDecommissioned = errors.New("decommissioned")
 
 // configStore holds the configuration in force and reloads it, for SIGHUP
 // and the API alike (api.ConfigStore). Reloads are serialized.
