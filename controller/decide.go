@@ -407,8 +407,10 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if !dec.Egress {
 			continue
 		}
+		// By tier, not state: a restored uplink keeps the preference its
+		// tier had in the previous run.
 		lp := cfg.IBGP.LocalPrefDegraded
-		if dec.State == StateUp && !d.FailStatic {
+		if dec.EgressTier == TierUp && !d.FailStatic {
 			lp = cfg.IBGP.LocalPrefUp
 		}
 		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
