@@ -337,6 +337,11 @@ func TestRandomSequences(t *testing.T) {
 				}
 			}
 		}
+		// A quarter of the runs are decommissioned at a random step.
+		decomStep, decomSince := -1, time.Time{}
+		if rng.IntN(4) == 0 {
+			decomStep = rng.IntN(300)
+		}
 		now := t0
 		var mem map[string]Memory
 		carrierWas := map[string]bool{}
@@ -352,9 +357,17 @@ func TestRandomSequences(t *testing.T) {
 				name := cfg.Uplinks[rng.IntN(3)].Name
 				overrides[name] = Override{Drain: rng.IntN(2) == 0, ForceDown: rng.IntN(3) == 0, Since: now, Expires: now.Add(time.Duration(rng.IntN(120)) * time.Second)}
 			}
+			if step == decomStep {
+				decomSince = now
+			}
+			o.DecommissionSince = decomSince
 			d := Decide(cfg, o)
 			mem = d.Memory
 			where := fmt.Sprintf("seed %d step %d", seed, step)
+			if !decomSince.IsZero() {
+				checkDecommission(t, cfg, o, d, where)
+				continue
+			}
 			checkInvariants(t, cfg, o, d, where)
 			// Sessions are reset exactly when the carrier goes away.
 			var wantReset []string
@@ -491,5 +504,26 @@ func TestDecommission(t *testing.T) {
 	d = Decide(cfg, o)
 	if !d.Decommissioned || len(d.Announcements()) != 0 || len(EgressPaths(cfg, d)) != 0 || d.DefaultLocalPref != 0 || d.FailStatic {
 		t.Fatalf("after the grace: %s; want nothing announced or routed, no fail-static", summary(d))
+	}
+}
+
+// checkDecommission: within drain_grace of a decommission every
+// announcement carries GRACEFUL_SHUTDOWN; after it nothing is announced or
+// routed, whatever the sessions.
+func checkDecommission(t *testing.T, cfg *config.Config, o Observed, d Desired, where string) {
+	t.Helper()
+	over := !o.Now.Before(o.DecommissionSince.Add(cfg.Controller.DrainGrace))
+	if d.Decommissioned != over || d.FailStatic || d.Waiting {
+		t.Fatalf("%s: decommissioned %v (grace over %v), fail-static %v, waiting %v", where, d.Decommissioned, over, d.FailStatic, d.Waiting)
+	}
+	if over && (len(d.Announcements()) != 0 || len(EgressPaths(cfg, d)) != 0 || d.DefaultLocalPref != 0) {
+		t.Fatalf("%s: after the decommission's grace: %s", where, summary(d))
+	}
+	for _, anns := range d.Announcements() {
+		for _, a := range anns {
+			if !a.GracefulShutdown {
+				t.Fatalf("%s: announcement without GRACEFUL_SHUTDOWN while decommissioning: %s", where, summary(d))
+			}
+		}
 	}
 }
