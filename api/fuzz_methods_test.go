@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,7 +127,10 @@ func FuzzSetOverride(f *testing.F) {
 }
 
 func FuzzValidateConfig(f *testing.F) {
-	fuzzMethod(f, []*apiv1.ValidateConfigRequest{{Config: testConfig}, {Config: "site: {prefixes: [2001:db8::/48, 2001:db8::/48]}"}, {Config: "{"}}, func(ctx context.Context, s *Server, r *apiv1.ValidateConfigRequest) error {
+	fuzzMethod(f, []*apiv1.ValidateConfigRequest{{Config: testConfig}, {Config: "site: {prefixes: [2001:db8::/48, 2001:db8::/48]}"}, {Config: "{"},
+		// 2,000 copies of one prefix: once 1,999,000 problems and ~790 MiB
+		// (issue #13); the allocation budget fails on that again.
+		{Config: "site: {prefixes: [" + strings.Repeat("2001:db8:face::/48, ", 1999) + "2001:db8:face::/48]}"}}, func(ctx context.Context, s *Server, r *apiv1.ValidateConfigRequest) error {
 		_, err := s.ValidateConfig(ctx, r)
 		return err
 	})

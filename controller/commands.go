@@ -23,6 +23,8 @@ const (
 	cmdClearOverride
 	cmdUndrain
 	cmdReload
+	cmdResetUplink
+	cmdDecommission
 )
 
 type command struct {
@@ -31,6 +33,8 @@ type command struct {
 	override Override
 	duration time.Duration // of the override; 0: until cleared
 	cfg      *config.Config
+	// who names the operator, for the logs and the history.
+	who string
 	// wasDrained receives Undrain's answer before reply is sent.
 	wasDrained *bool
 	reply      chan error
@@ -89,6 +93,37 @@ func (l *Loop) Reload(ctx context.Context, cfg *config.Config) error {
 	return l.send(ctx, command{kind: cmdReload, cfg: cfg}, 0)
 }
 
+// ResetUplink closes the uplink's BGP sessions and lets them reconnect at
+// once; it also lifts a max-prefix hold-down the speaker keeps. who names
+// the operator (logs and history). The decision does not change: the
+// announcements come back with the sessions.
+func (l *Loop) ResetUplink(ctx context.Context, uplink, who string) error {
+	return l.send(ctx, command{kind: cmdResetUplink, uplink: uplink, who: who}, 0)
+}
+
+// Decommission takes the site out of service on purpose: every uplink
+// announces with GRACEFUL_SHUTDOWN for controller.drain_grace, then
+// everything is withdrawn, the egress routes and the internal default
+// removed. It returns once that has been applied (the daemon then exits),
+// or with ctx's error. Calling it again while one runs waits for the same
+// end. There is no undo short of a restart.
+func (l *Loop) Decommission(ctx context.Context, who string) error {
+	if err := l.send(ctx, command{kind: cmdDecommission, who: who}, 0); err != nil {
+		return err
+	}
+	select {
+	case <-l.decommissioned:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Decommissioned is closed once a decommission has been applied: nothing
+// is announced or routed any more. The daemon stops when it closes,
+// whoever asked (signal, API).
+func (l *Loop) Decommissioned() <-chan struct{} { return l.decommissioned }
+
 func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
 	c.reply = make(chan error, 1)
 	if d < 0 {
@@ -145,31 +180,71 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 		}
 		l.overrides = next
 		l.log.Info("override changed", "uplink", c.uplink, "override", fmt.Sprintf("%+v", next[c.uplink]), "cleared", c.kind == cmdClearOverride)
-	case cmdReload:
-		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
-			if c.cfg.Node != l.cfg.Node || c.cfg.BGP.ListenPort != l.cfg.BGP.ListenPort {
-				return err // refused whole
+	case cmdResetUplink:
+		if !l.hasUplink(c.uplink) {
+			return fmt.Errorf("controller: %q: %w", c.uplink, ErrUnknownUplink)
+		}
+		reason := "reset by operator"
+		if c.who != "" {
+			reason += " " + c.who
+		}
+		if err := l.deps.Speaker.ResetUplink(ctx, c.uplink, reason); err != nil {
+			return fmt.Errorf("controller: reset %s: %w", c.uplink, err)
+		}
+		state := StateUnknown
+		if l.last != nil {
+			if d, ok := l.last.Decision(c.uplink); ok {
+				state = d.State
 			}
+		}
+		l.history.add(Event{Time: now, Uplink: c.uplink, From: state, To: state, Reason: "BGP sessions " + reason, Actions: []string{"reset sessions"}})
+		l.log.Info("BGP sessions reset", "uplink", c.uplink, "who", c.who)
+	case cmdDecommission:
+		if !l.decomSince.IsZero() {
+			return nil // one is under way; the caller waits for its end
+		}
+		l.decomSince = now
+		reason := fmt.Sprintf("decommission by %s: graceful shutdown on every uplink for %s, then withdrawn everywhere", c.who, l.cfg.Controller.DrainGrace)
+		l.history.add(Event{Time: now, From: StateUnknown, To: StateDrained, Reason: reason, Actions: []string{"decommission"}})
+		l.log.Warn("decommissioning the site", "who", c.who, "drain_grace", l.cfg.Controller.DrainGrace)
+	case cmdReload:
+		if _, err := CheckReload(l.cfg, c.cfg); err != nil {
+			return err // refused whole
+		}
+		// Overrides of uplinks the new configuration lacks go, from the
+		// file first: memory and file never disagree, so an uplink added
+		// back later (or after a restart) does not find an old override.
+		kept := overridesFor(c.cfg, l.overrides)
+		if len(kept) != len(l.overrides) || c.cfg.Controller.StateDir != l.cfg.Controller.StateDir {
+			if err := saveOverrides(c.cfg.Controller.StateDir, kept); err != nil {
+				return fmt.Errorf("controller: reload refused, the overrides file cannot follow it: %w", err)
+			}
+			for k := range l.overrides {
+				if _, ok := kept[k]; !ok {
+					l.log.Info("override dropped: its uplink left the configuration", "uplink", k)
+				}
+			}
+			l.overrides = kept
+		}
+		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
 			l.log.Error("reload: applying to the speaker", "error", err)
 		}
-		if eg, ok := l.deps.Egress.(egressRetargeter); ok &&
+		if l.deps.Egress != nil &&
 			(c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol) {
 			// The next pass installs the routes in the new table (or with
 			// the new protocol) before it removes the old ones.
-			if err := eg.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
+			if err := l.deps.Egress.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
 				l.log.Error("reload: egress table/protocol unchanged", "error", err)
 				c.cfg.Egress.Table, c.cfg.Egress.Protocol = l.cfg.Egress.Table, l.cfg.Egress.Protocol
 			}
 		}
 		egressMoved := c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol
 		l.cfg = c.cfg
+		if l.restored != nil {
+			l.restored = restoredFor(l.cfg, l.restored)
+		}
 		if egressMoved {
 			l.saveEgress()
-		}
-		for k := range l.overrides {
-			if !l.hasUplink(k) {
-				delete(l.overrides, k)
-			}
 		}
 		// Probes the caller starts next must find their tables and rules
 		// in place; the next pass applies them again (and retries).
@@ -184,10 +259,6 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 }
 
 func (l *Loop) hasUplink(name string) bool {
-	for _, u := range l.cfg.Uplinks {
-		if u.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := uplinkConfig(l.cfg, name)
+	return ok
 }

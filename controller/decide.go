@@ -55,6 +55,14 @@ type Observed struct {
 	Overrides map[string]Override
 	// Memory is the previous Desired.Memory.
 	Memory map[string]Memory
+	// Restored is the decision the previous run applied, by uplink
+	// (validated against the configuration), until the loop sees it is no
+	// longer used (Desired.Restoring empty).
+	Restored map[string]Restored
+	// DecommissionSince, when not zero, is when an operator decommissioned
+	// the site (Loop.Decommission): every uplink drains, then everything
+	// is withdrawn.
+	DecommissionSince time.Time
 }
 
 // UplinkObservation is what the sources report about one uplink.
@@ -104,6 +112,12 @@ type Memory struct {
 	Backoff time.Duration
 	// LastWorse is when State last got worse.
 	LastWorse time.Time
+	// CarrierDown is the carrier seen at the last decision: a change to
+	// true asks for a session reset (Desired.ResetSessions).
+	CarrierDown bool
+	// SessionSeen is true once a BGP session of the uplink was established
+	// in this run; until then a restored decision may stand in for it.
+	SessionSeen bool
 }
 
 // Decision is what was decided for one uplink.
@@ -116,11 +130,39 @@ type Decision struct {
 	Reason string
 	// Announcements is what the uplink's ISP hears (empty: withdrawn).
 	Announcements []routing.Announcement
-	// Egress is true when the uplink carries egress; Metric and Weight
-	// place it.
+	// Egress is true when the uplink carries egress.
 	Egress bool
+	// EgressTier ranks the uplink's egress: TierUp, TierDegraded or
+	// TierLast (draining or fail-static). In ECMP mode only the best tier
+	// present carries traffic; in failover mode the tier orders the routes
+	// before the configuration order does.
+	EgressTier int
+	// Metric is the route metric the egress default gets (EgressMetric):
+	// derived from EgressTier and the uplink's place in the configuration,
+	// for the kernel and for display. Nothing reads a tier back from it.
 	Metric int
+	// Weight is the uplink's share of ECMP egress.
 	Weight int
+}
+
+// Egress tiers (Decision.EgressTier), best first.
+const (
+	TierUp       = 0
+	TierDegraded = 1
+	TierLast     = 2
+)
+
+// tierMetricStep separates the egress tiers' route metrics in failover
+// mode: the configuration order (10 apart) stays inside a tier as long as
+// the site has fewer than 100 uplinks.
+const tierMetricStep = 1000
+
+// EgressMetric is the route metric of uplink's egress default in tier:
+// egress.metric, plus a step per tier, plus 10 per place of the uplink in
+// the configuration (looked up by name; 0 for an unknown one).
+func EgressMetric(cfg *config.Config, uplink string, tier int) int {
+	pos := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == uplink })
+	return cfg.Egress.Metric + tier*tierMetricStep + 10*max(pos, 0)
 }
 
 // Desired is the outcome of a decision.
@@ -144,6 +186,20 @@ type Desired struct {
 	// NextWake is when the decision would change with time alone (zero:
 	// never).
 	NextWake time.Time
+	// ResetSessions names the uplinks whose BGP sessions the loop resets
+	// now: their carrier just went away, and a reset session reconnects
+	// as soon as the link returns instead of after the hold timer.
+	ResetSessions []string
+	// Restoring names the uplinks whose announcements and egress are the
+	// previous run's (Observed.Restored): during the startup wait, or
+	// while their session has not come up yet within it. Applying them
+	// before the sessions send End-of-RIB keeps graceful restart's stale
+	// routes at the ISPs from being flushed.
+	Restoring []string
+	// Decommissioned is true once a decommission's drain is over: nothing
+	// is announced anywhere, there is no egress and no internal default,
+	// whatever the sessions (no fail-static).
+	Decommissioned bool
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -193,12 +249,16 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	}
 	d.StartupDone = !d.Waiting
 
-	for i, u := range cfg.Uplinks {
+	for _, u := range cfg.Uplinks {
 		o := obs.Uplinks[u.Name]
 		mem := obs.Memory[u.Name]
+		if o.CarrierDown && !mem.CarrierDown {
+			d.ResetSessions = append(d.ResetSessions, u.Name)
+		}
 		if mem.State == "" {
 			mem.State = StateUnknown
 		}
+		sessionSeen := mem.SessionSeen || o.Established > 0
 		raw, why := rawState(u, o)
 		reason := why
 		switch {
@@ -224,6 +284,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			}
 		}
 		state := mem.State
+		mem.CarrierDown, mem.SessionSeen = o.CarrierDown, sessionSeen
 		d.Memory[u.Name] = mem
 
 		dec := Decision{Uplink: u.Name, State: state, Reason: reason, Weight: u.Weight}
@@ -248,21 +309,21 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			if healthy && obs.Now.Before(graceEnd) {
 				dec.Reason = overrideReason(fmt.Sprintf("draining: graceful shutdown until %s", graceEnd.UTC().Format(time.RFC3339)), ov)
 				dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, true)
-				dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+				dec.Egress, dec.EgressTier = true, TierLast
 				wake(graceEnd)
 			} else {
 				dec.Reason = overrideReason("drained", ov)
 			}
 		case state == StateUp:
 			dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, false)
-			dec.Egress, dec.Metric = true, egressMetric(cfg, i)
+			dec.Egress, dec.EgressTier = true, TierUp
 		case state == StateDegraded:
 			med := u.BGP.MED
 			if u.Degraded.MED != nil {
 				med = u.Degraded.MED
 			}
 			dec.Announcements = announce(cfg, u, u.BGP.Prepend+u.Degraded.Prepend+extra, u.Degraded.Communities, med, false)
-			dec.Egress, dec.Metric = true, egressMetric(cfg, i)+config.DegradedMetricPenalty
+			dec.Egress, dec.EgressTier = true, TierDegraded
 		case state == StateDown && u.DownAction == config.DownPrepend:
 			dec.Announcements = announce(cfg, u, config.MaxPrepend, nil, nil, false)
 		}
@@ -273,17 +334,33 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			dec.Announcements, dec.Egress = nil, false
 			dec.Reason += "; waiting for the first health verdicts"
 		}
+		// Restart: what the previous run applied stands until this run
+		// knows better (the first verdicts, or the uplink's session), and
+		// at most for the startup wait; never for a forced-down uplink or
+		// one without carrier.
+		r, restored := obs.Restored[u.Name]
+		if restored && obs.Now.Before(startupEnd) && (d.Waiting || !sessionSeen) && !o.CarrierDown && dec.State != StateForcedDown {
+			dec.Announcements = slices.Clone(r.Announcements)
+			dec.Egress, dec.EgressTier = r.Egress, r.EgressTier
+			dec.Reason += "; the previous run's decision restored until the first verdicts"
+			d.Restoring = append(d.Restoring, u.Name)
+			wake(startupEnd)
+		}
 		d.Uplinks = append(d.Uplinks, dec)
 	}
 
-	// Safety: never isolate the site.
-	if cc.FailStatic && !d.Waiting {
+	if !obs.DecommissionSince.IsZero() {
+		decommission(cfg, obs, &d, wake)
+	}
+
+	// Safety: never isolate the site (unless the operator decommissions it).
+	if cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
 		announcing := slices.ContainsFunc(d.Uplinks, func(x Decision) bool { return len(x.Announcements) > 0 })
 		if !announcing {
 			var held []string
 			for i := range d.Uplinks {
 				dec := &d.Uplinks[i]
-				u := cfg.Uplinks[i]
+				u, _ := uplinkConfig(cfg, dec.Uplink)
 				o := obs.Uplinks[u.Name]
 				if o.Established == 0 {
 					continue
@@ -291,7 +368,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 				held = append(held, fmt.Sprintf("%s (%s)", u.Name, dec.State))
 				dec.Announcements = announce(cfg, u, u.BGP.Prepend, nil, nil, dec.State == StateDrained)
 				if !o.CarrierDown {
-					dec.Egress, dec.Metric = true, egressMetric(cfg, i)+2*config.DegradedMetricPenalty
+					dec.Egress, dec.EgressTier = true, TierLast
 				}
 				dec.Reason += "; fail-static: announcing anyway"
 			}
@@ -306,14 +383,22 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	if cfg.Egress.Mode == config.EgressECMP {
 		best := -1
 		for _, dec := range d.Uplinks {
-			if dec.Egress && (best < 0 || dec.Metric/config.DegradedMetricPenalty < best) {
-				best = dec.Metric / config.DegradedMetricPenalty
+			if dec.Egress && (best < 0 || dec.EgressTier < best) {
+				best = dec.EgressTier
 			}
 		}
 		for i := range d.Uplinks {
-			if d.Uplinks[i].Egress && d.Uplinks[i].Metric/config.DegradedMetricPenalty != best {
+			if d.Uplinks[i].Egress && d.Uplinks[i].EgressTier != best {
 				d.Uplinks[i].Egress = false
 			}
+		}
+	}
+	for i := range d.Uplinks {
+		dec := &d.Uplinks[i]
+		if dec.Egress {
+			dec.Metric = EgressMetric(cfg, dec.Uplink, dec.EgressTier)
+		} else {
+			dec.EgressTier = 0
 		}
 	}
 
@@ -322,13 +407,43 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if !dec.Egress {
 			continue
 		}
+		// By tier, not state: a restored uplink keeps the preference its
+		// tier had in the previous run.
 		lp := cfg.IBGP.LocalPrefDegraded
-		if dec.State == StateUp && !d.FailStatic {
+		if dec.EgressTier == TierUp && !d.FailStatic {
 			lp = cfg.IBGP.LocalPrefUp
 		}
 		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
 	}
 	return d
+}
+
+// decommission overrides the ladder for a site being taken out of
+// service on purpose: every uplink that announces keeps announcing with
+// GRACEFUL_SHUTDOWN (RFC 8326) until drain_grace after the decommission
+// began, so the ISPs move traffic away first; then nothing is announced
+// and nothing routed. Fail-static does not apply: isolating the site is
+// what the operator asked for.
+func decommission(cfg *config.Config, obs Observed, d *Desired, wake func(time.Time)) {
+	graceEnd := obs.DecommissionSince.Add(cfg.Controller.DrainGrace)
+	draining := obs.Now.Before(graceEnd)
+	d.Waiting, d.Restoring, d.FailStatic, d.Alarm = false, nil, false, ""
+	d.Decommissioned = !draining
+	for i := range d.Uplinks {
+		dec := &d.Uplinks[i]
+		if draining && len(dec.Announcements) > 0 {
+			for j := range dec.Announcements {
+				dec.Announcements[j].GracefulShutdown = true
+			}
+			dec.Reason = fmt.Sprintf("decommissioning: graceful shutdown until %s, then withdrawn", graceEnd.UTC().Format(time.RFC3339))
+			continue
+		}
+		dec.State, dec.Announcements, dec.Egress, dec.EgressTier, dec.Metric = StateDrained, nil, false, 0, 0
+		dec.Reason = "decommissioned: withdrawn everywhere"
+	}
+	if draining {
+		wake(graceEnd)
+	}
 }
 
 // rawState derives an uplink's state from its observation alone.
@@ -355,6 +470,15 @@ func rawState(u config.Uplink, o UplinkObservation) (State, string) {
 	return StateUnknown, "no health verdict yet"
 }
 
+// uplinkConfig returns the configuration of the named uplink.
+func uplinkConfig(cfg *config.Config, name string) (config.Uplink, bool) {
+	i := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == name })
+	if i < 0 {
+		return config.Uplink{}, false
+	}
+	return cfg.Uplinks[i], true
+}
+
 func overrideReason(what string, o Override) string {
 	s := what + " by operator"
 	if o.Who != "" {
@@ -368,8 +492,6 @@ func overrideReason(what string, o Override) string {
 	}
 	return s
 }
-
-func egressMetric(cfg *config.Config, index int) int { return cfg.Egress.Metric + 10*index }
 
 // announce builds the uplink's announcements of every site prefix.
 func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []routing.Community, med *uint32, gshut bool) []routing.Announcement {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/routing"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -283,6 +285,35 @@ func TestGoldenThreeUplinks(t *testing.T) {
 	}
 }
 
+// TestECMPUsesEveryHealthyUplink: with egress.mode ecmp and an
+// egress.metric close below a multiple of 1000, three healthy uplinks all
+// carry egress. The tier was once recovered as metric/1000, which put
+// isp-a (995) and isp-b (1005) in different tiers and kept only isp-a.
+func TestECMPUsesEveryHealthyUplink(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Egress.Mode = config.EgressECMP
+	cfg.Egress.Metric = 995
+	d := Decide(cfg, obsAllUp(t0.Add(time.Minute)))
+	var got []string
+	for _, p := range EgressPaths(cfg, d) {
+		got = append(got, p.Uplink)
+	}
+	if want := []string{"isp-a", "isp-b", "isp-c"}; !slices.Equal(got, want) {
+		t.Fatalf("ECMP egress via %v, want %v (%s)", got, want, summary(d))
+	}
+	// A degraded uplink leaves the ECMP set while better ones remain.
+	o := obsAllUp(t0.Add(time.Minute))
+	setHealth(&o, "isp-b", health.VerdictDegraded)
+	d = Decide(cfg, o)
+	got = nil
+	for _, p := range EgressPaths(cfg, d) {
+		got = append(got, p.Uplink)
+	}
+	if want := []string{"isp-a", "isp-c"}; !slices.Equal(got, want) {
+		t.Fatalf("ECMP egress with isp-b degraded via %v, want %v", got, want)
+	}
+}
+
 // TestRandomSequences drives random observation sequences through Decide
 // and checks the safety invariants after every step.
 func TestRandomSequences(t *testing.T) {
@@ -293,12 +324,33 @@ func TestRandomSequences(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			cfg.Uplinks[1].DownAction = config.DownWithdraw
 		}
+		if rng.IntN(2) == 0 {
+			cfg.Egress.Mode = config.EgressECMP
+		}
+		// Metrics just below a multiple of 1000 among them: a tier read
+		// back from metric/1000 splits one tier there.
+		cfg.Egress.Metric = []int{100, 995, 1985, 1 + rng.IntN(5000)}[rng.IntN(4)]
+		// Half the runs start from a restored decision.
+		restored := map[string]Restored{}
+		if rng.IntN(2) == 0 {
+			for _, u := range cfg.Uplinks {
+				if rng.IntN(3) > 0 {
+					restored[u.Name] = Restored{Announcements: announce(cfg, u, uint8(rng.IntN(4)), nil, nil, false), Egress: rng.IntN(2) == 0, EgressTier: rng.IntN(3)}
+				}
+			}
+		}
+		// A quarter of the runs are decommissioned at a random step.
+		decomStep, decomSince := -1, time.Time{}
+		if rng.IntN(4) == 0 {
+			decomStep = rng.IntN(300)
+		}
 		now := t0
 		var mem map[string]Memory
+		carrierWas := map[string]bool{}
 		overrides := map[string]Override{}
 		for step := 0; step < 300; step++ {
 			now = now.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)
-			o := Observed{Now: now, Started: t0, Uplinks: map[string]UplinkObservation{}, Memory: mem, Overrides: overrides}
+			o := Observed{Now: now, Started: t0, Uplinks: map[string]UplinkObservation{}, Memory: mem, Overrides: overrides, Restored: restored}
 			for _, u := range cfg.Uplinks {
 				obs := UplinkObservation{Probed: u.Health != nil, Health: verdicts[rng.IntN(4)], Sessions: 2, Established: rng.IntN(3), CarrierDown: rng.IntN(10) == 0}
 				o.Uplinks[u.Name] = obs
@@ -307,9 +359,37 @@ func TestRandomSequences(t *testing.T) {
 				name := cfg.Uplinks[rng.IntN(3)].Name
 				overrides[name] = Override{Drain: rng.IntN(2) == 0, ForceDown: rng.IntN(3) == 0, Since: now, Expires: now.Add(time.Duration(rng.IntN(120)) * time.Second)}
 			}
+			if step == decomStep {
+				decomSince = now
+			}
+			o.DecommissionSince = decomSince
 			d := Decide(cfg, o)
 			mem = d.Memory
-			checkInvariants(t, cfg, o, d, fmt.Sprintf("seed %d step %d", seed, step))
+			where := fmt.Sprintf("seed %d step %d", seed, step)
+			if !decomSince.IsZero() {
+				checkDecommission(t, cfg, o, d, where)
+				continue
+			}
+			checkInvariants(t, cfg, o, d, where)
+			// Sessions are reset exactly when the carrier goes away.
+			var wantReset []string
+			for _, u := range cfg.Uplinks {
+				if o.Uplinks[u.Name].CarrierDown && !carrierWas[u.Name] {
+					wantReset = append(wantReset, u.Name)
+				}
+				carrierWas[u.Name] = o.Uplinks[u.Name].CarrierDown
+			}
+			if !slices.Equal(d.ResetSessions, wantReset) {
+				t.Fatalf("%s: sessions reset %v, want %v", where, d.ResetSessions, wantReset)
+			}
+			// A restored decision stands only within the startup wait,
+			// never for a forced-down uplink or one without carrier.
+			for _, name := range d.Restoring {
+				dec, _ := d.Decision(name)
+				if !now.Before(t0.Add(cfg.Controller.StartupWait)) || dec.State == StateForcedDown || o.Uplinks[name].CarrierDown {
+					t.Fatalf("%s: %s restored at %s in state %s (carrier down %v)", where, name, now.Sub(t0), dec.State, o.Uplinks[name].CarrierDown)
+				}
+			}
 		}
 	}
 }
@@ -323,9 +403,9 @@ func checkInvariants(t *testing.T, cfg *config.Config, o Observed, d Desired, wh
 	if !d.Waiting && anyEstablished && len(d.Announcements()) == 0 {
 		t.Fatalf("%s: a session is established but nothing is announced: %s", where, summary(d))
 	}
-	for i, dec := range d.Uplinks {
-		u := cfg.Uplinks[i]
-		if len(dec.Announcements) == 0 || d.FailStatic {
+	for _, dec := range d.Uplinks {
+		u, _ := uplinkConfig(cfg, dec.Uplink)
+		if len(dec.Announcements) == 0 || d.FailStatic || slices.Contains(d.Restoring, dec.Uplink) {
 			continue
 		}
 		switch {
@@ -343,8 +423,109 @@ func checkInvariants(t *testing.T, cfg *config.Config, o Observed, d Desired, wh
 		}
 	}
 	for _, dec := range d.Uplinks {
+		if slices.Contains(d.Restoring, dec.Uplink) {
+			continue
+		}
 		if dec.Egress && !d.FailStatic && (dec.State == StateForcedDown || dec.State == StateDown) {
 			t.Fatalf("%s: egress via %s %s", where, dec.State, dec.Uplink)
+		}
+	}
+	checkEgressTiers(t, cfg, d, where)
+}
+
+// checkEgressTiers checks that each egress tier says what the uplink's
+// state is (up first, degraded next, draining or fail-static last), that
+// ECMP uses exactly the best tier present, and that failover metrics
+// order the tiers whatever egress.metric is.
+func checkEgressTiers(t *testing.T, cfg *config.Config, d Desired, where string) {
+	t.Helper()
+	best := TierLast + 1
+	for _, dec := range d.Uplinks {
+		if !dec.Egress {
+			continue
+		}
+		best = min(best, dec.EgressTier)
+		if slices.Contains(d.Restoring, dec.Uplink) {
+			continue // the previous run's tier
+		}
+		want := TierLast
+		switch {
+		case dec.State == StateUp && !strings.Contains(dec.Reason, "fail-static"):
+			want = TierUp
+		case dec.State == StateDegraded && !strings.Contains(dec.Reason, "fail-static"):
+			want = TierDegraded
+		}
+		if dec.EgressTier != want {
+			t.Fatalf("%s: %s is %s with egress tier %d, want %d", where, dec.Uplink, dec.State, dec.EgressTier, want)
+		}
+	}
+	paths := EgressPaths(cfg, d)
+	for _, p := range paths {
+		dec, _ := d.Decision(p.Uplink)
+		if cfg.Egress.Mode == config.EgressECMP && dec.EgressTier != best {
+			t.Fatalf("%s: ECMP egress via %s in tier %d while tier %d has uplinks", where, p.Uplink, dec.EgressTier, best)
+		}
+		for _, q := range paths {
+			other, _ := d.Decision(q.Uplink)
+			if dec.EgressTier < other.EgressTier && p.Metric >= q.Metric {
+				t.Fatalf("%s: %s (tier %d, metric %d) does not come before %s (tier %d, metric %d)", where, p.Uplink, dec.EgressTier, p.Metric, q.Uplink, other.EgressTier, q.Metric)
+			}
+		}
+	}
+	if cfg.Egress.Mode == config.EgressECMP && !d.Waiting && !d.FailStatic && len(d.Restoring) == 0 {
+		// Every up uplink is in the set (the bug a metric-derived tier
+		// had: an egress.metric near a multiple of 1000 split them).
+		for _, dec := range d.Uplinks {
+			if dec.State != StateUp {
+				continue
+			}
+			if !slices.ContainsFunc(paths, func(p routing.EgressPath) bool { return p.Uplink == dec.Uplink }) {
+				t.Fatalf("%s: %s is up but not in the ECMP set: %s", where, dec.Uplink, summary(d))
+			}
+		}
+	}
+}
+
+// TestDecommission: within drain_grace every announcing uplink carries
+// GRACEFUL_SHUTDOWN and egress stays; after it nothing is announced or
+// routed, although sessions are established (no fail-static).
+func TestDecommission(t *testing.T) {
+	cfg := testConfig(t)
+	o := obsAllUp(t0.Add(time.Minute))
+	o.DecommissionSince = t0.Add(50 * time.Second)
+	d := Decide(cfg, o)
+	if d.Decommissioned || len(d.Announcements()) != 3 || !d.NextWake.Equal(t0.Add(110*time.Second)) {
+		t.Fatalf("draining: %s, next wake %v; want every uplink announced until %v", summary(d), d.NextWake, t0.Add(110*time.Second))
+	}
+	for _, u := range d.Uplinks {
+		if !u.Announcements[0].GracefulShutdown || !u.Egress {
+			t.Fatalf("draining: %s", summary(d))
+		}
+	}
+	o.Now, o.Memory = t0.Add(111*time.Second), d.Memory
+	d = Decide(cfg, o)
+	if !d.Decommissioned || len(d.Announcements()) != 0 || len(EgressPaths(cfg, d)) != 0 || d.DefaultLocalPref != 0 || d.FailStatic {
+		t.Fatalf("after the grace: %s; want nothing announced or routed, no fail-static", summary(d))
+	}
+}
+
+// checkDecommission: within drain_grace of a decommission every
+// announcement carries GRACEFUL_SHUTDOWN; after it nothing is announced or
+// routed, whatever the sessions.
+func checkDecommission(t *testing.T, cfg *config.Config, o Observed, d Desired, where string) {
+	t.Helper()
+	over := !o.Now.Before(o.DecommissionSince.Add(cfg.Controller.DrainGrace))
+	if d.Decommissioned != over || d.FailStatic || d.Waiting {
+		t.Fatalf("%s: decommissioned %v (grace over %v), fail-static %v, waiting %v", where, d.Decommissioned, over, d.FailStatic, d.Waiting)
+	}
+	if over && (len(d.Announcements()) != 0 || len(EgressPaths(cfg, d)) != 0 || d.DefaultLocalPref != 0) {
+		t.Fatalf("%s: after the decommission's grace: %s", where, summary(d))
+	}
+	for _, anns := range d.Announcements() {
+		for _, a := range anns {
+			if !a.GracefulShutdown {
+				t.Fatalf("%s: announcement without GRACEFUL_SHUTDOWN while decommissioning: %s", where, summary(d))
+			}
 		}
 	}
 }

@@ -20,27 +20,31 @@ import (
 
 // Speaker is what the loop needs of the BGP speaker (bgp.Speaker).
 // SetAnnouncements and SetInternalDefault are idempotent and may be called
-// on every pass; Sessions is safe to call from any goroutine; Changed is a
-// level-triggered signal.
+// on every pass; Sessions and Announced are safe to call from any
+// goroutine; Changed is a level-triggered signal.
 type Speaker interface {
 	SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error)
 	SetInternalDefault(ctx context.Context, localPref uint32) error
+	// Reconfigure applies a reload to the sessions.
 	Reconfigure(ctx context.Context, cfg *config.Config) error
+	// ResetUplink closes and reopens the uplink's sessions (and lifts a
+	// max-prefix hold-down); reason goes to the logs and the peer.
 	ResetUplink(ctx context.Context, uplink, reason string) error
 	Sessions() []routing.SessionState
+	// Announced is what each uplink's sessions announce now, for Status.
+	Announced() map[string][]routing.Announcement
 	Changed() <-chan struct{}
 }
 
-// Egress is what the loop needs of fib's egress routes (fib.Egress): an
-// idempotent Set returning the state reached.
+// Egress is what the loop needs of fib's egress routes (fib.Egress). Set
+// is idempotent and returns the state reached; State reads it back.
+// Retarget moves the routes to another table or route protocol from the
+// next Set on (a reload changing egress.table or egress.protocol); Retire
+// marks a previous run's table and protocol for removal by the next Set.
+// Only the loop goroutine calls them.
 type Egress interface {
 	Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error)
-}
-
-// egressRetargeter is an Egress that can move its routes to another table
-// or route protocol (fib.Egress); a reload changing egress.table or
-// egress.protocol uses it.
-type egressRetargeter interface {
+	State() ([]routing.EgressRoute, error)
 	Retarget(table, protocol int) error
 	Retire(table, protocol int) error
 }
@@ -79,8 +83,10 @@ type Status struct {
 	Desired Desired
 	// Announced is what the speaker reports announcing, per uplink.
 	Announced map[string][]routing.Announcement
-	// Egress is the egress routes read back from the kernel.
-	Egress []routing.EgressRoute
+	// Egress is the egress routes read back from the kernel, and
+	// EgressError why they could not be read (Egress is then empty).
+	Egress      []routing.EgressRoute
+	EgressError string
 	// Sessions are the BGP sessions' states.
 	Sessions []routing.SessionState
 	// Health is the probes' snapshot (zero when nothing is probed).
@@ -116,8 +122,19 @@ type Loop struct {
 	cfg       *config.Config
 	overrides map[string]Override
 	memory    map[string]Memory
-	last      *Desired
-	carrierDn map[string]bool // uplinks seen without carrier at the last pass
+	// restored is the previous run's decision until Decide stops using it.
+	restored map[string]Restored
+	// savedDecision is the content of the decision file as last written.
+	savedDecision      []byte
+	decisionSaveFailed bool
+	last               *Desired
+	// decomSince is when a decommission began (zero: none).
+	decomSince time.Time
+	// decommissioned is closed once a decommission was applied; made by
+	// New, closed by the Run goroutine.
+	decommissioned chan struct{}
+	// egressErr is the last egress read-back error, logged once per change.
+	egressErr string
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -139,6 +156,8 @@ func New(cfg *config.Config, deps Deps) *Loop {
 		cmds:    make(chan command),
 		carrier: map[string]bool{},
 		memory:  map[string]Memory{},
+
+		decommissioned: make(chan struct{}),
 	}
 	l.status.Store(&Status{})
 	return l
@@ -177,15 +196,11 @@ func (l *Loop) signal() {
 // Run decides and applies until ctx ends. It returns nil on cancellation.
 func (l *Loop) Run(ctx context.Context) error {
 	l.started = l.now()
-	ov, err := loadOverrides(l.cfg.Controller.StateDir, l.started)
-	if err != nil {
+	if err := l.restoreOverrides(); err != nil {
 		return err
 	}
-	l.overrides = ov
 	l.retirePreviousEgress()
-	for name, o := range ov {
-		l.log.Info("override restored", "uplink", name, "drain", o.Drain, "force_down", o.ForceDown, "prepend", o.ExtraPrepend, "reason", o.Reason)
-	}
+	l.restoreDecision()
 	var healthCh <-chan struct{}
 	if l.deps.Health != nil {
 		healthCh = l.deps.Health.Changed()
@@ -220,12 +235,27 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	now := l.now()
 	l.passes++
 	obs, sessions, hsnap := l.observe(now)
-	l.resetOnCarrierLoss(ctx, obs)
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
+	settled := !d.Waiting && len(d.Restoring) == 0
+	if settled && l.restored != nil {
+		l.restored = nil // this run knows better from now on
+		l.log.Info("the restored decision is replaced by this run's own")
+	}
 	applyErr := l.apply(ctx, d)
 	l.recordEvents(now, d, applyErr)
 	l.last = &d
+	if applyErr == nil && settled {
+		l.saveDecision(d)
+	}
+	if applyErr == nil && d.Decommissioned {
+		select {
+		case <-l.decommissioned:
+		default:
+			close(l.decommissioned)
+			l.log.Warn("decommissioned: nothing is announced or routed any more")
+		}
+	}
 
 	next := now.Add(l.cfg.Controller.Resync)
 	if !d.NextWake.IsZero() && d.NextWake.Before(next) {
@@ -250,15 +280,16 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	} else {
 		l.backoff = 0
 	}
-	if sp, ok := l.deps.Speaker.(interface {
-		Announced() map[string][]routing.Announcement
-	}); ok {
-		st.Announced = sp.Announced()
-	}
-	if eg, ok := l.deps.Egress.(interface {
-		State() ([]routing.EgressRoute, error)
-	}); ok {
-		st.Egress, _ = eg.State()
+	st.Announced = l.deps.Speaker.Announced()
+	if l.deps.Egress != nil {
+		var err error
+		if st.Egress, err = l.deps.Egress.State(); err != nil {
+			st.EgressError = err.Error()
+		}
+		if st.EgressError != l.egressErr && st.EgressError != "" {
+			l.log.Warn("egress routes cannot be read back; status shows none", "error", st.EgressError)
+		}
+		l.egressErr = st.EgressError
 	}
 	l.status.Store(st)
 	return next
@@ -266,7 +297,8 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 
 func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.Snapshot) {
 	obs := Observed{Now: now, Started: l.started, StartupDone: l.last != nil && l.last.StartupDone,
-		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory}
+		Uplinks: map[string]UplinkObservation{}, Overrides: map[string]Override{}, Memory: l.memory, Restored: l.restored,
+		DecommissionSince: l.decomSince}
 	for k, o := range l.overrides {
 		if o.Active(now) {
 			obs.Overrides[k] = o
@@ -311,7 +343,8 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 			errs = append(errs, err)
 		}
 	}
-	if d.Waiting {
+	l.resetSessions(ctx, d.ResetSessions)
+	if d.Waiting && len(d.Restoring) == 0 {
 		return errors.Join(errs...) // nothing to announce or route yet
 	}
 	if _, err := l.deps.Speaker.SetAnnouncements(ctx, d.Announcements()); err != nil {
@@ -321,15 +354,7 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		errs = append(errs, err)
 	}
 	if l.deps.Egress != nil {
-		var paths []routing.EgressPath
-		for i, dec := range d.Uplinks {
-			if !dec.Egress {
-				continue
-			}
-			u := l.cfg.Uplinks[i]
-			paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(), Metric: dec.Metric, Weight: dec.Weight})
-		}
-		if _, err := l.deps.Egress.Set(ctx, paths, l.cfg.Egress.Mode == config.EgressECMP); err != nil {
+		if _, err := l.deps.Egress.Set(ctx, EgressPaths(l.cfg, d), l.cfg.Egress.Mode == config.EgressECMP); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -352,7 +377,7 @@ func (l *Loop) recordEvents(now time.Time, d Desired, applyErr error) {
 		if !seen {
 			from = StateUnknown
 		}
-		if seen && p.State == u.State && len(p.Announcements) == len(u.Announcements) && p.Egress == u.Egress && p.Metric == u.Metric && annAttrsEqual(p, u) {
+		if seen && p.State == u.State && len(p.Announcements) == len(u.Announcements) && p.Egress == u.Egress && p.EgressTier == u.EgressTier && p.Metric == u.Metric && annAttrsEqual(p, u) {
 			continue
 		}
 		if !seen && u.State == StateUnknown {
@@ -391,7 +416,7 @@ func actions(u Decision, applyErr error) []string {
 		out = append(out, s)
 	}
 	if u.Egress {
-		out = append(out, fmt.Sprintf("egress metric=%d", u.Metric))
+		out = append(out, fmt.Sprintf("egress tier=%d metric=%d", u.EgressTier, u.Metric))
 	} else {
 		out = append(out, "no egress")
 	}
@@ -412,21 +437,31 @@ func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
 	return out
 }
 
-// resetOnCarrierLoss closes the BGP sessions of an uplink whose carrier just
-// went away, so they reconnect as soon as the link returns instead of after
-// the hold timer.
-func (l *Loop) resetOnCarrierLoss(ctx context.Context, obs Observed) {
-	if l.carrierDn == nil {
-		l.carrierDn = map[string]bool{}
-	}
-	for name, o := range obs.Uplinks {
-		if o.CarrierDown && !l.carrierDn[name] {
-			if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
-				l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
-			} else {
-				l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)
-			}
+// EgressPaths returns the egress paths of d's decisions, each placed by
+// the configuration of the uplink it names (an uplink cfg lacks gets none).
+func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
+	var paths []routing.EgressPath
+	for _, dec := range d.Uplinks {
+		u, ok := uplinkConfig(cfg, dec.Uplink)
+		if !dec.Egress || !ok {
+			continue
 		}
-		l.carrierDn[name] = o.CarrierDown
+		paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(),
+			Metric: EgressMetric(cfg, u.Name, dec.EgressTier), Weight: dec.Weight})
+	}
+	return paths
+}
+
+// resetSessions closes the BGP sessions of the uplinks Decide names (their
+// carrier just went away), so they reconnect as soon as the link returns
+// instead of after the hold timer. A failure is logged, not retried: the
+// hold timer closes the session anyway.
+func (l *Loop) resetSessions(ctx context.Context, uplinks []string) {
+	for _, name := range uplinks {
+		if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
+			l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
+		} else {
+			l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,11 @@ type fakeSpeaker struct {
 	sessions []routing.SessionState
 	resets   []string
 	changed  chan struct{}
+	// first is the first SetAnnouncements call's argument.
+	first map[string][]routing.Announcement
+	// phases lists, per change, "withdrawn", "gshut" (every uplink
+	// announces with GRACEFUL_SHUTDOWN) or "announced".
+	phases []string
 }
 
 func newFakeSpeaker(t *testing.T, cfg *config.Config) *fakeSpeaker {
@@ -50,6 +56,9 @@ func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]rout
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if f.calls == 1 {
+		f.first = anns
+	}
 	for uplink, list := range anns {
 		if !slices.ContainsFunc(f.cfg.Uplinks, func(u config.Uplink) bool { return u.Name == uplink }) {
 			f.t.Errorf("announcing to unknown uplink %q", uplink)
@@ -66,6 +75,15 @@ func (f *fakeSpeaker) SetAnnouncements(_ context.Context, anns map[string][]rout
 	}
 	if !equalAnns(f.state, anns) {
 		f.changes++
+		phase := "announced"
+		if len(anns) == 0 {
+			phase = "withdrawn"
+		} else if !slices.ContainsFunc(slices.Collect(maps.Values(anns)), func(l []routing.Announcement) bool {
+			return slices.ContainsFunc(l, func(a routing.Announcement) bool { return !a.GracefulShutdown })
+		}) {
+			phase = "gshut"
+		}
+		f.phases = append(f.phases, phase)
 	}
 	f.state = anns
 	return f.state, nil
@@ -113,6 +131,12 @@ func (f *fakeSpeaker) Sessions() []routing.SessionState {
 
 func (f *fakeSpeaker) Changed() <-chan struct{} { return f.changed }
 
+func (f *fakeSpeaker) Announced() map[string][]routing.Announcement {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.state)
+}
+
 func (f *fakeSpeaker) setSession(uplink string, up bool) {
 	f.mu.Lock()
 	for i := range f.sessions {
@@ -139,6 +163,21 @@ type fakeEgress struct {
 	sets    int
 	targets []string // Retarget calls, as "table/protocol"
 	retired []string // Retire calls, as "table/protocol"
+	// stateErr, when set, is what State fails with.
+	stateErr error
+}
+
+func (f *fakeEgress) State() ([]routing.EgressRoute, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stateErr != nil {
+		return nil, f.stateErr
+	}
+	var out []routing.EgressRoute
+	for _, p := range f.paths {
+		out = append(out, routing.EgressRoute{Metric: p.Metric, NextHops: []routing.EgressNextHop{{Device: p.Device}}})
+	}
+	return out, nil
 }
 
 func (f *fakeEgress) Retire(table, protocol int) error {
@@ -293,16 +332,15 @@ func TestLoopFollowsHealthAndSessions(t *testing.T) {
 		_, announced := st["isp-c"]
 		return !announced, fmt.Sprint(st)
 	})
-	// The history holds both changes with reasons.
-	var got []string
-	for _, e := range r.loop.Events(0, 0) {
-		got = append(got, fmt.Sprintf("%s:%s->%s", e.Uplink, e.From, e.To))
-	}
-	for _, want := range []string{"isp-a:up->down", "isp-c:up->down"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("events %v lack %s", got, want)
+	// The history holds both changes (the pass records them after it
+	// applied, so they may follow the speaker's state by a moment).
+	waitFor(t, "both changes in the history", func() (bool, string) {
+		var got []string
+		for _, e := range r.loop.Events(0, 0) {
+			got = append(got, fmt.Sprintf("%s:%s->%s", e.Uplink, e.From, e.To))
 		}
-	}
+		return slices.Contains(got, "isp-a:up->down") && slices.Contains(got, "isp-c:up->down"), fmt.Sprint(got)
+	})
 	// Carrier loss reported by the link watcher.
 	r.loop.SetCarrier("eth-b", false)
 	waitFor(t, "isp-b down on carrier loss", func() (bool, string) {
@@ -466,5 +504,321 @@ func TestEgressTargetSurvivesRestart(t *testing.T) {
 	}
 	if got := run(&moved); len(got) != 0 {
 		t.Fatalf("second restart with protocol 79 retired %v", got)
+	}
+}
+
+// TestStatusShowsEgressReadError: an egress read-back failure reaches
+// Status instead of vanishing, and clears once reads work again.
+func TestStatusShowsEgressReadError(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	r.eg.mu.Lock()
+	r.eg.stateErr = errors.New("netlink dump refused")
+	r.eg.mu.Unlock()
+	waitFor(t, "the read error in status", func() (bool, string) {
+		st := r.loop.Status()
+		return strings.Contains(st.EgressError, "netlink dump refused") && len(st.Egress) == 0, st.EgressError
+	})
+	r.eg.mu.Lock()
+	r.eg.stateErr = nil
+	r.eg.mu.Unlock()
+	waitFor(t, "egress read back again", func() (bool, string) {
+		st := r.loop.Status()
+		return st.EgressError == "" && len(st.Egress) == 3 && len(st.Announced) == 3, fmt.Sprint(st.Egress)
+	})
+}
+
+// TestCheckReload: node.* and bgp.listen_port refuse a reload, api.* and
+// metrics.* warn, anything else passes; the loop enforces the same rule.
+func TestCheckReload(t *testing.T) {
+	cfg := loopConfig(t)
+	tests := []struct {
+		name     string
+		mutate   func(c *config.Config)
+		refused  bool
+		warnings int
+	}{
+		{"unchanged", func(c *config.Config) {}, false, 0},
+		{"asn", func(c *config.Config) { c.Node.ASN++ }, true, 0},
+		{"listen port", func(c *config.Config) { c.BGP.ListenPort = 1179 }, true, 0},
+		{"api socket", func(c *config.Config) { c.API.Socket = "/run/other.sock" }, false, 1},
+		{"uplink weight", func(c *config.Config) { c.Uplinks[0].Weight = 7 }, false, 0},
+	}
+	r := startLoop(t, cfg)
+	for _, tt := range tests {
+		next := *cfg
+		next.Uplinks = slices.Clone(cfg.Uplinks)
+		tt.mutate(&next)
+		w, err := CheckReload(cfg, &next)
+		if tt.refused != errors.Is(err, ErrReloadRefused) || len(w) != tt.warnings {
+			t.Errorf("%s: warnings %v, err %v; want refused %v, %d warnings", tt.name, w, err, tt.refused, tt.warnings)
+		}
+		if tt.refused {
+			if err := r.loop.Reload(context.Background(), &next); !errors.Is(err, ErrReloadRefused) {
+				t.Errorf("%s: Loop.Reload = %v; want ErrReloadRefused", tt.name, err)
+			}
+		}
+	}
+}
+
+// savedOverrides reads the overrides file as the next start would.
+func savedOverrides(t *testing.T, dir string) map[string]Override {
+	t.Helper()
+	m, err := loadOverrides(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestOverrideOfRemovedUplinkStaysGone: force-down an uplink, reload
+// without it, reload with it again, restart: it is not forced down. The
+// reload without it once dropped the override in memory only, and the
+// restart read it back from the file.
+func TestOverrideOfRemovedUplinkStaysGone(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if err := r.loop.ForceDown(ctx, "isp-c", "outage", "noc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := savedOverrides(t, cfg.Controller.StateDir)["isp-c"]; !ok {
+		t.Fatal("force-down not saved")
+	}
+	without := *cfg
+	without.Uplinks = slices.Clone(cfg.Uplinks[:2])
+	if err := r.loop.Reload(ctx, &without); err != nil {
+		t.Fatal(err)
+	}
+	// Reload returns after the command ran: the file already follows.
+	if m := savedOverrides(t, cfg.Controller.StateDir); len(m) != 0 {
+		t.Fatalf("overrides file after the reload without isp-c: %v; want empty", m)
+	}
+	with := *cfg
+	if err := r.loop.Reload(ctx, &with); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "isp-c back and up", func() (bool, string) {
+		d, _ := r.loop.Status().Desired.Decision("isp-c")
+		return d.State == StateUp, string(d.State)
+	})
+	r.cancel()
+	r2 := startLoop(t, cfg)
+	waitFor(t, "a pass after restart", func() (bool, string) { return r2.loop.Status().Passes > 0, "" })
+	if d, _ := r2.loop.Status().Desired.Decision("isp-c"); d.State == StateForcedDown {
+		t.Fatalf("isp-c forced down again after restart: %s", d.Reason)
+	}
+}
+
+// TestStartDropsOverridesOfUnknownUplinks: an override saved for an uplink
+// the configuration does not have is dropped at start, in the file too;
+// the others stay.
+func TestStartDropsOverridesOfUnknownUplinks(t *testing.T) {
+	cfg := loopConfig(t)
+	if err := saveOverrides(cfg.Controller.StateDir, map[string]Override{
+		"isp-gone": {ForceDown: true, Reason: "old"},
+		"isp-a":    {Drain: true, Reason: "work"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := startLoop(t, cfg)
+	waitFor(t, "a pass", func() (bool, string) { return r.loop.Status().Passes > 0, "" })
+	if got := slices.Sorted(maps.Keys(r.loop.Status().Overrides)); !slices.Equal(got, []string{"isp-a"}) {
+		t.Fatalf("overrides in force %v; want [isp-a]", got)
+	}
+	if got := slices.Sorted(maps.Keys(savedOverrides(t, cfg.Controller.StateDir))); !slices.Equal(got, []string{"isp-a"}) {
+		t.Fatalf("overrides file %v; want [isp-a]", got)
+	}
+}
+
+// restartConfig is loopConfig with a long startup wait, for restarts whose
+// probes have no verdict yet.
+func restartConfig(t *testing.T, dir string) *config.Config {
+	cfg := loopConfig(t)
+	cfg.Controller.StateDir = dir
+	cfg.Controller.StartupWait = time.Hour
+	return cfg
+}
+
+// startWithoutVerdicts starts a loop whose probes have no verdict yet.
+func startWithoutVerdicts(t *testing.T, cfg *config.Config) *running {
+	t.Helper()
+	r := &running{sp: newFakeSpeaker(t, cfg), eg: &fakeEgress{}, h: newFakeHealth(cfg)}
+	for _, u := range cfg.Uplinks {
+		r.h.set(u.Name, health.VerdictUnknown)
+	}
+	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.loop.Run(ctx) }()
+	var once sync.Once
+	r.cancel = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(r.cancel)
+	return r
+}
+
+// runOnce runs a loop on cfg until it has applied and saved a settled
+// decision with isp-b degraded, then stops it.
+func runOnce(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	first := *cfg
+	first.Controller.StartupWait = 0
+	r := startLoop(t, &first)
+	r.h.set("isp-b", health.VerdictDegraded)
+	path := filepath.Join(cfg.Controller.StateDir, decisionFile)
+	waitFor(t, "the decision saved with isp-b degraded", func() (bool, string) {
+		data, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(data), `"egress_tier": 1`), string(data)
+	})
+	r.cancel()
+}
+
+// TestRestartAppliesSavedDecisionBeforeVerdicts: a restarted loop whose
+// probes have no verdict yet announces what the previous run applied on
+// its first pass (the speaker's first SetAnnouncements), with the egress
+// tiers it had; the first verdicts then replace it.
+func TestRestartAppliesSavedDecisionBeforeVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	runOnce(t, cfg)
+
+	r := startWithoutVerdicts(t, cfg)
+	waitFor(t, "a first SetAnnouncements", func() (bool, string) { _, _, calls := r.sp.snapshot(); return calls > 0, "" })
+	r.sp.mu.Lock()
+	first := r.sp.first
+	r.sp.mu.Unlock()
+	if len(first) != 3 || len(first["isp-b"]) != 2 || first["isp-b"][0].Prepend != 1+3 {
+		t.Fatalf("first announcements %v; want all three uplinks, isp-b with its degraded prepend 4", first)
+	}
+	st := r.loop.Status()
+	if !st.Desired.Waiting || len(st.Desired.Restoring) != 3 {
+		t.Fatalf("status: waiting %v restoring %v; want waiting with all three restored", st.Desired.Waiting, st.Desired.Restoring)
+	}
+	if got := r.eg.uplinks(); !slices.Equal(got, []string{"isp-a/100", "isp-b/1110", "isp-c/120"}) {
+		t.Fatalf("egress during the startup wait: %v", got)
+	}
+	// The verdicts arrive: this run's own decision takes over.
+	for _, u := range cfg.Uplinks {
+		r.h.set(u.Name, health.VerdictUp)
+	}
+	waitFor(t, "isp-b back to its base prepend", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		b := st["isp-b"]
+		return len(b) > 0 && b[0].Prepend == 1 && len(r.loop.Status().Desired.Restoring) == 0, fmt.Sprint(b)
+	})
+}
+
+// TestRestartNeverAnnouncesWhatConfigRemoved: the saved decision names an
+// uplink and a prefix the new configuration removed; the restarted loop
+// never announces them (the fake speaker fails the test on any
+// announcement outside its configuration) and restores the rest.
+func TestRestartNeverAnnouncesWhatConfigRemoved(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	runOnce(t, cfg)
+
+	smaller := restartConfig(t, dir)
+	smaller.Uplinks = slices.Clone(smaller.Uplinks[:2])
+	smaller.Site.Prefixes = smaller.Site.Prefixes[:1]
+	r := startWithoutVerdicts(t, smaller)
+	waitFor(t, "a first SetAnnouncements", func() (bool, string) { _, _, calls := r.sp.snapshot(); return calls > 0, "" })
+	r.sp.mu.Lock()
+	first := r.sp.first
+	r.sp.mu.Unlock()
+	if len(first) != 2 || len(first["isp-a"]) != 1 || first["isp-a"][0].Prefix != smaller.Site.Prefixes[0] {
+		t.Fatalf("first announcements %v; want isp-a and isp-b with %v only", first, smaller.Site.Prefixes)
+	}
+	// A reload during the wait that removes the last prefix too: the
+	// restored decision follows it.
+	none := *smaller
+	none.Uplinks = slices.Clone(smaller.Uplinks[:1])
+	if err := r.loop.Reload(context.Background(), &none); err != nil {
+		t.Fatal(err)
+	}
+	// Every pass after Reload returned runs on the new configuration.
+	r.sp.mu.Lock()
+	r.sp.cfg = &none
+	r.sp.mu.Unlock()
+	waitFor(t, "isp-b no longer announced", func() (bool, string) {
+		st, _, _ := r.sp.snapshot()
+		_, b := st["isp-b"]
+		return !b, fmt.Sprint(st)
+	})
+}
+
+// TestCorruptSavedDecisionFallsBack: a corrupt decision file is not used:
+// the restarted loop waits for the verdicts, announcing nothing, as on a
+// first start.
+func TestCorruptSavedDecisionFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	cfg := restartConfig(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, decisionFile), []byte(`{"uplinks": {"isp-a": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDecision(dir, cfg); err == nil || !strings.Contains(err.Error(), decisionFile) {
+		t.Fatalf("loadDecision of a corrupt file: %v; want an error naming it", err)
+	}
+	r := startWithoutVerdicts(t, cfg)
+	waitFor(t, "three passes", func() (bool, string) { return r.loop.Status().Passes >= 3, "" })
+	st := r.loop.Status()
+	if _, _, calls := r.sp.snapshot(); calls != 0 || !st.Desired.Waiting || len(st.Desired.Restoring) != 0 {
+		t.Fatalf("corrupt file: %d SetAnnouncements calls, waiting %v, restoring %v; want none, waiting, nothing restored", calls, st.Desired.Waiting, st.Desired.Restoring)
+	}
+}
+
+// TestDecommissionDrainsThenWithdraws: Decommission announces with
+// GRACEFUL_SHUTDOWN everywhere, then withdraws everything and removes the
+// egress routes and the internal default, and returns only then.
+func TestDecommissionDrainsThenWithdraws(t *testing.T) {
+	cfg := loopConfig(t)
+	cfg.Controller.DrainGrace = 300 * time.Millisecond
+	r := startLoop(t, cfg)
+	waitFor(t, "announced", func() (bool, string) { st, _, _ := r.sp.snapshot(); return len(st) == 3, "" })
+	if err := r.loop.Decommission(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.loop.Decommissioned():
+	default:
+		t.Fatal("Decommission returned before Decommissioned was closed")
+	}
+	st, _, _ := r.sp.snapshot()
+	r.sp.mu.Lock()
+	phases, lp := slices.Clone(r.sp.phases), r.sp.lp
+	r.sp.mu.Unlock()
+	if len(st) != 0 || len(r.eg.uplinks()) != 0 || lp != 0 {
+		t.Fatalf("after Decommission: announced %v, egress %v, internal default %d; want nothing", st, r.eg.uplinks(), lp)
+	}
+	if i := slices.Index(phases, "gshut"); i < 0 || !slices.Contains(phases[i:], "withdrawn") {
+		t.Fatalf("speaker phases %v; want graceful shutdown everywhere, then the withdrawal", phases)
+	}
+	// The sessions stay established, yet fail-static does not bring the
+	// announcements back.
+	p0 := r.loop.Status().Passes
+	waitFor(t, "three more passes", func() (bool, string) { return r.loop.Status().Passes >= p0+3, "" })
+	if st, _, _ := r.sp.snapshot(); len(st) != 0 || r.loop.Status().Desired.FailStatic {
+		t.Fatalf("after decommission: announced %v, fail-static %v", st, r.loop.Status().Desired.FailStatic)
+	}
+}
+
+// TestResetUplink: the speaker resets the named uplink's sessions, the
+// history records who did it, an unknown uplink is refused.
+func TestResetUplink(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	if err := r.loop.ResetUplink(ctx, "isp-b", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.sp.resetList(); !slices.Equal(got, []string{"isp-b"}) {
+		t.Fatalf("resets %v; want [isp-b]", got)
+	}
+	if !slices.ContainsFunc(r.loop.Events(0, 0), func(e Event) bool {
+		return e.Uplink == "isp-b" && strings.Contains(e.Reason, "alice") && slices.Contains(e.Actions, "reset sessions")
+	}) {
+		t.Fatalf("no reset event naming alice: %v", r.loop.Events(0, 0))
+	}
+	if err := r.loop.ResetUplink(ctx, "isp-x", "alice"); !errors.Is(err, ErrUnknownUplink) {
+		t.Fatalf("reset of an unknown uplink: %v", err)
 	}
 }

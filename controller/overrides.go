@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/multihomed/multihomed/config"
 )
 
 // overridesFile is the name of the overrides file in the state directory.
@@ -37,6 +39,42 @@ func loadOverrides(dir string, now time.Time) (map[string]Override, error) {
 		m = map[string]Override{}
 	}
 	return m, nil
+}
+
+// overridesFor returns the overrides of m whose uplink cfg has.
+func overridesFor(cfg *config.Config, m map[string]Override) map[string]Override {
+	out := make(map[string]Override, len(m))
+	for k, o := range m {
+		if _, ok := uplinkConfig(cfg, k); ok {
+			out[k] = o
+		}
+	}
+	return out
+}
+
+// restoreOverrides loads the saved overrides at start and drops, with a log
+// line each, those of uplinks the configuration no longer has; the file is
+// rewritten then so that it matches memory.
+func (l *Loop) restoreOverrides() error {
+	ov, err := loadOverrides(l.cfg.Controller.StateDir, l.started)
+	if err != nil {
+		return err
+	}
+	kept := overridesFor(l.cfg, ov)
+	for name, o := range ov {
+		if _, ok := kept[name]; !ok {
+			l.log.Warn("override dropped: no such uplink in the configuration", "uplink", name, "force_down", o.ForceDown, "drain", o.Drain, "reason", o.Reason)
+			continue
+		}
+		l.log.Info("override restored", "uplink", name, "drain", o.Drain, "force_down", o.ForceDown, "prepend", o.ExtraPrepend, "reason", o.Reason)
+	}
+	if len(kept) != len(ov) {
+		if err := saveOverrides(l.cfg.Controller.StateDir, kept); err != nil {
+			return err
+		}
+	}
+	l.overrides = kept
+	return nil
 }
 
 // saveOverrides writes the overrides atomically (writeState).
@@ -103,13 +141,11 @@ func (l *Loop) retirePreviousEgress() {
 		var prev egressState
 		if err := json.Unmarshal(data, &prev); err != nil {
 			l.log.Warn("egress state unreadable; ignoring it", "file", filepath.Join(dir, egressFile), "error", err)
-		} else if prev != cur {
-			if eg, ok := l.deps.Egress.(egressRetargeter); ok {
-				if err := eg.Retire(prev.Table, prev.Protocol); err != nil {
-					l.log.Warn("egress: cannot retire the previous run's routes", "table", prev.Table, "protocol", prev.Protocol, "error", err)
-				} else {
-					l.log.Info("egress: the previous run used another table or protocol; its defaults go once ours are in place", "table", prev.Table, "protocol", prev.Protocol)
-				}
+		} else if prev != cur && l.deps.Egress != nil {
+			if err := l.deps.Egress.Retire(prev.Table, prev.Protocol); err != nil {
+				l.log.Warn("egress: cannot retire the previous run's routes", "table", prev.Table, "protocol", prev.Protocol, "error", err)
+			} else {
+				l.log.Info("egress: the previous run used another table or protocol; its defaults go once ours are in place", "table", prev.Table, "protocol", prev.Protocol)
 			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {

@@ -94,13 +94,16 @@ func TestEgressSet(t *testing.T) {
 	if got := states(st); got != want {
 		t.Fatalf("failover state:\n%s\nwant:\n%s", got, want)
 	}
-	// The kernel agrees: the best IPv6 default is via ISP-A.
-	if got := routesOf(t, n, "ip", "-6", "route", "get", "2001:db8:9000::1"); !strings.Contains(got, "via 2001:db8:1::1 dev up-a") {
-		// metric 5 static route via up-b wins over ours: that is the
-		// operator's choice and we leave it alone.
-		if !strings.Contains(got, "via 2001:db8:2::9") {
-			t.Fatalf("route get: %s", got)
-		}
+	// The kernel agrees. IPv6: the operator's static metric-5 route via
+	// up-b wins over ours (their choice; we leave it alone). IPv4, where
+	// nothing foreign competes, the best default is ours via ISP-A
+	// (metric 100 before 110). IPv6 via ISP-A is checked once the foreign
+	// route is gone, below.
+	if got := routesOf(t, n, "ip", "-6", "route", "get", "2001:db8:9000::1"); !strings.Contains(got, "via 2001:db8:2::9 dev up-b") {
+		t.Fatalf("route get with the operator's metric-5 route present: %s; want via 2001:db8:2::9", got)
+	}
+	if got := routesOf(t, n, "ip", "-4", "route", "get", "203.0.113.1"); !strings.Contains(got, "via 198.18.1.1 dev up-a") {
+		t.Fatalf("route get 203.0.113.1: %s; want via ISP-A (198.18.1.1 dev up-a)", got)
 	}
 	// Idempotent: again, same state, and the kernel's routes are the same.
 	before := routesOf(t, n, "ip", "-6", "route", "show", "default")
@@ -119,6 +122,17 @@ func TestEgressSet(t *testing.T) {
 	if strings.Contains(all, "2001:db8:1::7") {
 		t.Fatalf("stale route of ours survived:\n%s", all)
 	}
+	// Without the operator's route the best IPv6 default is ours via ISP-A.
+	if _, err := n.Run(ctx, "ip", "-6", "route", "del", "default", "via", "2001:db8:2::9", "dev", "up-b", "metric", "5", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	if got := routesOf(t, n, "ip", "-6", "route", "get", "2001:db8:9000::1"); !strings.Contains(got, "via 2001:db8:1::1 dev up-a") {
+		t.Fatalf("route get 2001:db8:9000::1: %s; want via ISP-A (2001:db8:1::1 dev up-a)", got)
+	}
+	// Back, for the checks below that it survives every Set.
+	if _, err := n.Run(ctx, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::9", "dev", "up-b", "metric", "5", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
 
 	// ISP-A degrades: its metric rises and ISP-B takes over.
 	a := pathA
@@ -129,6 +143,9 @@ func TestEgressSet(t *testing.T) {
 	}
 	if got := states(st); !strings.HasPrefix(got, "::/0 metric 110 via 2001:db8:2::1 dev up-b\n::/0 metric 1100 via 2001:db8:1::1") {
 		t.Fatalf("after degrade:\n%s", got)
+	}
+	if got := routesOf(t, n, "ip", "-4", "route", "get", "203.0.113.1"); !strings.Contains(got, "via 198.18.2.1 dev up-b") {
+		t.Fatalf("route get 203.0.113.1 after ISP-A degraded: %s; want via ISP-B (198.18.2.1 dev up-b)", got)
 	}
 	// ISP-A down: only ISP-B remains.
 	st, err = e.Set(ctx, []routing.EgressPath{pathB}, false)

@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd())
 	return root
 }
 
@@ -148,7 +148,10 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
-	svc := api.NewServer(api.Options{Controller: loop, Config: store, Logger: log, WatchBuffer: cfg.API.WatchBuffer})
+	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Logger: log, WatchBuffer: cfg.API.WatchBuffer,
+		// Shutdown{withdraw} returns once the loop has decommissioned; the
+		// daemon then ends through loop.Decommissioned (below), whoever asked.
+		Exit: func() {}})
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -156,6 +159,18 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	// SIGUSR2 (multihomed stop --withdraw): decommission, then exit 0.
+	// SIGTERM and SIGINT stop without withdrawing: nothing here announces
+	// nothing before the speaker stops (with graceful restart), so the
+	// ISPs keep the site's routes while the daemon restarts.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	removePid, err := writePidFile(cfg.Controller.StateDir)
+	if err != nil {
+		return fmt.Errorf("controller.state_dir %s: %w; make it writable by the daemon or set another", cfg.Controller.StateDir, err)
+	}
+	defer removePid()
 
 	for _, w := range advisories(cfg) {
 		log.Warn(w)
@@ -182,8 +197,8 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
-		// watcher if its netlink socket fails. Carrier is the loop's alone:
-		// the health monitor judges probes only.
+		// watcher if its netlink socket fails. Carrier is the controller's
+		// (Decide) alone; health only probes.
 		for {
 			err := fib.LinkWatcher{}.WatchCarrier(ctx, loop.SetCarrier)
 			if ctx.Err() != nil {
@@ -195,6 +210,27 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 				return nil
 			case <-time.After(time.Second):
 			}
+		}
+	})
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-usr2:
+			log.Warn("SIGUSR2: decommissioning, then exiting")
+			if err := loop.Decommission(ctx, "SIGUSR2"); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("decommission: %w", err)
+			}
+			return nil
+		}
+	})
+	g.Go(func() error {
+		// A decommission (signal or API) ends the daemon.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-loop.Decommissioned():
+			return errDecommissioned
 		}
 	})
 	g.Go(func() error {
@@ -211,8 +247,16 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 			}
 		}
 	})
-	return g.Wait()
+	if err := g.Wait(); !errors.Is(err, errDecommissioned) {
+		return err
+	}
+	log.Info("decommissioned; exiting")
+	return nil
 }
+
+// errDecommissioned ends the errgroup once the site was decommissioned; run
+// turns it into a clean exit.
+var errDecommissioned = errors.New("decommissioned")
 
 // configStore holds the configuration in force and reloads it, for SIGHUP
 // and the API alike (api.ConfigStore). Reloads are serialized.
@@ -241,11 +285,9 @@ func (s *configStore) Current() (*config.Config, string) {
 
 // Validate implements api.ConfigStore.
 func (s *configStore) Validate(text []byte) ([]config.Problem, error) {
-	cfg, err := config.Parse("request", text, nil)
-	if err != nil {
-		return nil, err
-	}
-	return config.Advice(cfg), nil
+	// The structure only: a request never makes the daemon open a file
+	// (config.CheckRequest notes each file reference it did not read).
+	return config.CheckRequest("request", text)
 }
 
 // Reload implements api.ConfigStore: the file at path is read and
@@ -259,14 +301,12 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	warnings := advisories(cfg)
-	if !reflect.DeepEqual(s.cfg.API, cfg.API) || s.cfg.Metrics != cfg.Metrics {
-		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
-	}
 	// What the controller would refuse is refused before anything changes.
-	if cfg.Node != s.cfg.Node || cfg.BGP.ListenPort != s.cfg.BGP.ListenPort {
-		return nil, errors.New("reload refused: node.* and bgp.listen_port change on restart only; the running configuration stays")
+	reloadWarnings, err := controller.CheckReload(s.cfg, cfg)
+	if err != nil {
+		return nil, err
 	}
+	warnings := append(advisories(cfg), reloadWarnings...)
 	next := probedUplinks(cfg)
 	var probes *health.Reconfiguration
 	if !reflect.DeepEqual(s.probed, next) {
@@ -354,7 +394,7 @@ func probedUplinks(cfg *config.Config) []health.Uplink {
 func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 	st := loop.Status()
 	for _, d := range st.Desired.Uplinks {
-		log.Info("state: uplink", "uplink", d.Uplink, "state", d.State, "reason", d.Reason, "egress", d.Egress, "metric", d.Metric)
+		log.Info("state: uplink", "uplink", d.Uplink, "state", d.State, "reason", d.Reason, "egress", d.Egress, "egress_tier", d.EgressTier, "metric", d.Metric)
 	}
 	for _, r := range st.Egress {
 		log.Info("state: egress route", "route", r.String())

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/lab"
+)
+
+// TestStopWithdraw: `multihomed stop --withdraw` (SIGUSR2 through the pid
+// file) makes ISP-A's route carry GRACEFUL_SHUTDOWN, then withdraws it,
+// removes the egress routes, and the daemon exits 0.
+func TestStopWithdraw(t *testing.T) {
+	t.Parallel()
+	cfg := lab.EdgeConfig(nil) + "controller:\n  drain_grace: 5s\n"
+	e := start(t, lab.Options{}, cfg)
+	a := e.lab.ISPARouter
+	waitEstablished(t, a, ispA...)
+	gshut := func(p lab.Path) bool {
+		return slices.Contains(p.Communities, "graceful-shutdown") || slices.Contains(p.Communities, "65535:0")
+	}
+	holds := func(what string, want func(p lab.Path, ok bool) bool) {
+		t.Helper()
+		eventually(t, what, 30*time.Second, func() (bool, string) {
+			p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
+			return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
+		})
+	}
+	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+
+	egress := func() string {
+		t.Helper()
+		var all []string
+		for _, fam := range []string{"-4", "-6"} {
+			out, err := e.lab.Edge.Run(context.Background(), "ip", fam, "route", "show", "table", "all", "proto", "78")
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, strings.TrimSpace(string(out)))
+		}
+		return strings.TrimSpace(strings.Join(all, "\n"))
+	}
+	eventually(t, "egress routes installed", 30*time.Second, func() (bool, string) { r := egress(); return r != "", r })
+
+	var out bytes.Buffer
+	stop := exec.Command(daemonBinary, "stop", "--withdraw", "--config", e.configPath)
+	stop.Stdout, stop.Stderr = &out, &out
+	if err := stop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop.Wait() }()
+
+	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && gshut(p) })
+	holds("ISP-A no longer holds the site /48", func(_ lab.Path, ok bool) bool { return !ok })
+	select {
+	case err := <-stopped:
+		if err != nil || !strings.Contains(out.String(), "exited") {
+			t.Fatalf("multihomed stop --withdraw: %v\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("multihomed stop --withdraw did not return:\n%s", out.String())
+	}
+	if err := e.daemon.Stop(time.Second); err != nil {
+		t.Fatalf("daemon exit after decommission: %v; want status 0", err)
+	}
+	if r := egress(); r != "" {
+		t.Fatalf("egress routes after decommission:\n%s", r)
+	}
+}
