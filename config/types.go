@@ -66,8 +66,6 @@ type Egress struct {
 	Metric int
 }
 
-// DegradedMetricPenalty is added to a degraded uplink's egress metric.
-const DegradedMetricPenalty = 1000
 
 // Controller tunes the decision loop.
 type Controller struct {

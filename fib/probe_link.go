@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LinkWatcher reports carrier changes of network links. It implements
-// health.CarrierWatcher.
+// LinkWatcher reports carrier changes of network links to the controller
+// loop (controller.Loop.SetCarrier).
 type LinkWatcher struct {
 	// Netns is the network namespace to watch; empty for the current one.
 	Netns string
