@@ -62,10 +62,10 @@ type Egress struct {
 	// Protocol is the route protocol number that marks routes as ours.
 	Protocol int
 	// Metric is the metric of the first uplink's default in failover mode;
-	// the next uplinks get Metric+10, +20, ...; degraded ones +DegradedMetric.
+	// the next uplinks get Metric+10, +20, ...; a worse egress tier adds
+	// 1000 per tier (controller.EgressMetric).
 	Metric int
 }
-
 
 // Controller tunes the decision loop.
 type Controller struct {
