@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newVersionCmd())
 	return root
 }
 
