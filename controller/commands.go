@@ -23,6 +23,7 @@ const (
 	cmdClearOverride
 	cmdUndrain
 	cmdReload
+	cmdAlive // no-op round trip (Alive)
 )
 
 type command struct {
@@ -108,6 +109,9 @@ func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
 
 // handle runs a command on the loop goroutine.
 func (l *Loop) handle(ctx context.Context, c command) error {
+	if c.kind == cmdAlive {
+		return nil
+	}
 	now := l.now()
 	switch c.kind {
 	case cmdSetOverride, cmdClearOverride, cmdUndrain:
