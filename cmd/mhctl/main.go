@@ -136,7 +136,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.versionCmd())
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.versionCmd(), genManCmd(root))
 	return root
 }
 

@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newVersionCmd(), newGenManCmd(root))
 	return root
 }
 
