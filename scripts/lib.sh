@@ -5,8 +5,10 @@ export PATH="/usr/local/go/bin:$PATH"
 
 # Debian packages: routers for the lab (frr, bird2), namespace and packet
 # tools (iproute2, nftables, iputils-ping), ip6tables for the NPTv6 kernel
-# backend (iptables), protoc for the generated-code check (protobuf-compiler).
-MH_PACKAGES="frr bird2 iproute2 nftables iputils-ping iptables protobuf-compiler"
+# backend (iptables), protoc for the generated-code check (protobuf-compiler),
+# systemd-analyze and man for the unit and package checks (systemd, man-db),
+# promtool for the alert rules (prometheus).
+MH_PACKAGES="frr bird2 iproute2 nftables iputils-ping iptables protobuf-compiler systemd man-db prometheus"
 
 mh_need_root() {
   if [ "$(id -u)" != 0 ]; then
