@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,6 +101,7 @@ type options struct {
 	serverName        string
 	output            string
 	timeout           time.Duration
+	flags             *pflag.FlagSet // the root's, to tell flags given from defaults
 	conn              *grpc.ClientConn
 	client            apiv1.MultihomedClient
 }
@@ -126,6 +128,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	f := root.PersistentFlags()
+	o.flags = f
 	f.StringVar(&o.socket, "socket", config.DefaultAPISocket, "the daemon's unix socket")
 	f.StringVar(&o.address, "address", "", "the daemon's TCP API address (host:port); needs --cacert, --cert, --key")
 	f.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) that signed the daemon's certificate")
@@ -141,6 +144,9 @@ func newRoot() *cobra.Command {
 }
 
 func (o *options) dial() error {
+	if err := o.applyClientConfig(); err != nil {
+		return err
+	}
 	var target string
 	var creds credentials.TransportCredentials
 	if o.address != "" {
