@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/multihomed/multihomed/controller"
+	"github.com/multihomed/multihomed/internal/buildinfo"
 )
 
 // StatusSource is what the metrics need of the controller loop: its
@@ -68,8 +69,19 @@ func NewMetrics(src StatusSource) *Metrics {
 		}, []string{"uplink"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rtt, m.probes, m.stateChanges, m.lastFailover, statusCollector{m})
+		m.rtt, m.probes, m.stateChanges, m.lastFailover, statusCollector{m}, buildInfoGauge(buildinfo.Read()))
 	return m
+}
+
+// buildInfoGauge is multihomed_build_info, 1 with the build as labels
+// (join it on instance to label other series with the version).
+func buildInfoGauge(in buildinfo.Info) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "multihomed_build_info", Help: "Always 1; the labels say which build runs (as `multihomed version`).",
+		ConstLabels: prometheus.Labels{"version": in.Version, "commit": in.Commit, "goversion": in.GoVersion, "gobgp": in.GoBGP},
+	})
+	g.Set(1)
+	return g
 }
 
 // Registry returns the registry, for tests and extra collectors.

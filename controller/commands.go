@@ -25,6 +25,7 @@ const (
 	cmdReload
 	cmdResetUplink
 	cmdDecommission
+	cmdAlive // no-op round trip (Alive)
 )
 
 type command struct {
@@ -143,6 +144,9 @@ func (l *Loop) send(ctx context.Context, c command, d time.Duration) error {
 
 // handle runs a command on the loop goroutine.
 func (l *Loop) handle(ctx context.Context, c command) error {
+	if c.kind == cmdAlive {
+		return nil
+	}
 	now := l.now()
 	switch c.kind {
 	case cmdSetOverride, cmdClearOverride, cmdUndrain:

@@ -4,7 +4,9 @@
 // (docs/api.md), over the unix socket (--socket) or TCP with TLS and a
 // client certificate (--address, --cacert, --cert, --key). It talks only
 // gRPC and never touches the kernel or BGP itself; it links only api/client
-// and api/v1 (TestThinClient).
+// and api/v1 (TestThinClient). Those flags default to the first of
+// ~/.config/mhctl.yaml and /etc/multihomed/mhctl.yaml (clientconfig.go;
+// docs/install.md, "mhctl defaults").
 //
 // Exit codes: 0 success; 1 other error; 2 bad usage or a request the
 // daemon refused as invalid; 3 a configuration with problems (config

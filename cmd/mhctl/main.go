@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -96,6 +97,7 @@ type options struct {
 	serverName        string
 	output            string
 	timeout           time.Duration
+	flags             *pflag.FlagSet // the root's, to tell flags given from defaults
 	conn              *grpc.ClientConn
 	client            apiv1.MultihomedClient
 }
@@ -122,6 +124,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	f := root.PersistentFlags()
+	o.flags = f
 	f.StringVar(&o.socket, "socket", client.DefaultSocket, "the daemon's unix socket")
 	f.StringVar(&o.address, "address", "", "the daemon's TCP API address (host:port); needs --cacert, --cert, --key")
 	f.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) that signed the daemon's certificate")
@@ -132,11 +135,14 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd())
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.versionCmd(), genManCmd(root))
 	return root
 }
 
 func (o *options) dial() error {
+	if err := o.applyClientConfig(); err != nil {
+		return err
+	}
 	cc, err := client.Dial(client.Options{Socket: o.socket, Address: o.address, CACert: o.cacert, Cert: o.cert, Key: o.key, ServerName: o.serverName})
 	switch {
 	case errors.Is(err, client.ErrUnreachable):

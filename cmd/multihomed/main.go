@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd(), newVersionCmd(), newGenManCmd(root))
 	return root
 }
 
@@ -178,6 +178,8 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
+	sd := newSystemd(log)
+	g.Go(func() error { return sd.run(ctx, loop) })
 	g.Go(func() error {
 		// Run returns the context's cause when the daemon stops: that is
 		// a clean stop, not an error (exit status 0 on SIGTERM).
@@ -239,9 +241,11 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 			case <-ctx.Done():
 				return nil
 			case <-hup:
+				sd.reloading()
 				if _, err := store.Reload(ctx); err != nil {
 					logReloadError(log, err)
 				}
+				sd.reloaded()
 			case <-usr1:
 				dumpState(log, sp, loop)
 			}
