@@ -4,17 +4,30 @@
 # registry (FROM scratch pulls nothing):
 #
 #   CGO_ENABLED=0 go build -trimpath -o build/out/multihomed ./cmd/multihomed
+#   setcap cap_net_admin,cap_net_raw=ep build/out/multihomed
 #   docker build -f Dockerfile -t multihomed-lab/multihomed:local build/out
 #
-# scripts/lab-docker build does both. BASE selects another base image, for
-# example one with a shell for debugging (--build-arg BASE=debian:bookworm-slim).
+# scripts/lab-docker build does all three. BASE selects another base image,
+# for example one with a shell for debugging (--build-arg BASE=debian:bookworm-slim).
 #
-# The daemon needs CAP_NET_ADMIN (kernel routes, TCP-MD5 and GTSM socket
-# options) and its configuration at /etc/multihomed/multihomed.yaml.
+# The daemon runs as an unprivileged user (65532, numeric: scratch has no
+# /etc/passwd) with CAP_NET_ADMIN (routes, rules, SO_MARK) and CAP_NET_RAW
+# (ICMP probes) only; docs/operations.md, Security, says why. Docker gives a
+# non-root user no ambient capabilities, so they come from the binary's
+# file capabilities (the setcap above, an xattr COPY must carry: not
+# verified here with every builder, and BuildKit has dropped it before,
+# moby/buildkit#2250) and the container must allow them: docker-compose.yml
+# drops every capability and adds exactly these two. A binary that lost its
+# file capabilities on the way exits at start naming what is missing.
+#
+# Its configuration is read from /etc/multihomed/multihomed.yaml; it writes
+# its state in /var/lib/multihomed and its API socket in /run/multihomed,
+# which must be writable by that user (docker-compose.yml mounts them).
 ARG BASE=scratch
 FROM ${BASE}
 COPY multihomed /usr/local/bin/multihomed
 # The NOC CLI, for `docker compose exec edge mhctl status`.
 COPY mhctl /usr/local/bin/mhctl
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/multihomed"]
 CMD ["run", "--config", "/etc/multihomed/multihomed.yaml"]

@@ -114,6 +114,10 @@ lab_build_multihomed() {
   # The flow meter runs in the end hosts (mounted from build/out).
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhflow ./cmd/mhflow)
   "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/compose/edge/multihomed.yaml"
+  # The image runs as a non-root user, which Docker gives no ambient
+  # capabilities: the binary carries them (Dockerfile).
+  command -v setcap >/dev/null || lab_die "setcap is needed (Debian package libcap2-bin)"
+  setcap cap_net_admin,cap_net_raw=ep "$MH_ROOT/build/out/multihomed"
   docker build -q --build-arg "BASE=${MULTIHOMED_BASE:-scratch}" -f "$MH_ROOT/Dockerfile" \
     --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$MH_ROOT/build/out" >/dev/null
   echo "$MULTIHOMED_IMAGE: built"

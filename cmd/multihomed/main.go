@@ -22,6 +22,7 @@ import (
 	"github.com/multihomed/multihomed/controller"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/privilege"
 )
 
 func main() {
@@ -77,6 +78,11 @@ func newRunCmd() *cobra.Command {
 			cfg, err := config.Load(path, cmd.Flags())
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return err
+			}
+			// Before anything touches the kernel: a missing capability is
+			// named with its reasons, not met later as a bare EPERM.
+			if err := privilege.CheckProcess(privilege.UsesOf(cfg)); err != nil {
 				return err
 			}
 			log := newLogger(cfg.Log)

@@ -117,8 +117,8 @@ func scrapeEdge(e *env) (map[string]float64, error) {
 // metrics endpoint shows the drain.
 func TestMhctlDrain(t *testing.T) {
 	t.Parallel()
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	cfg := lab.EdgeConfig(nil) + fmt.Sprintf("controller:\n  drain_grace: 8s\n  state_dir: %s\napi:\n  socket: %s\n", t.TempDir(), sock)
+	sock := filepath.Join(daemonDir(t), "api.sock")
+	cfg := lab.EdgeConfig(nil) + fmt.Sprintf("controller:\n  drain_grace: 8s\n  state_dir: %s\napi:\n  socket: %s\n", daemonDir(t), sock)
 	e := start(t, lab.Options{}, cfg)
 	a := e.lab.ISPARouter
 	waitEstablished(t, a, ispA...)
@@ -174,7 +174,7 @@ func TestMhctlDrain(t *testing.T) {
 	if err := e.daemon.Stop(15 * time.Second); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if e.daemon, err = lab.StartDaemon(context.Background(), e.lab.Edge, daemonBinary, e.configPath, nil); err != nil {
+	if e.daemon, err = e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
 	waitEstablished(t, a, ispA...)

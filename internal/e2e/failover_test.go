@@ -27,7 +27,7 @@ func coreLocalPref(l *lab.Lab, p netip.Prefix) string {
 // LOCAL_PREF follows the edge's health over iBGP.
 func TestFailoverScenarios(t *testing.T) {
 	t.Parallel()
-	cfg := lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), true, false)
+	cfg := lab.ScenarioConfig(lab.ProfileFast, daemonDir(t), true, false)
 	e := start(t, lab.Options{Core: true}, cfg)
 	l := e.lab
 	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {
@@ -102,7 +102,7 @@ func TestFailoverScenarios(t *testing.T) {
 // stops ISP-A returns.
 func TestFlappingHeldDown(t *testing.T) {
 	t.Parallel()
-	cfg := strings.Replace(lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), false, false), "\n  hold_down: 1s\n", "\n  hold_down: 3s\n", 1)
+	cfg := strings.Replace(lab.ScenarioConfig(lab.ProfileFast, daemonDir(t), false, false), "\n  hold_down: 1s\n", "\n  hold_down: 3s\n", 1)
 	if !strings.Contains(cfg, "\n  hold_down: 3s\n") {
 		t.Fatal("test broken: controller hold_down not found in the scenario config")
 	}
@@ -162,7 +162,7 @@ func TestFlappingHeldDown(t *testing.T) {
 // with the FRR lab's).
 func TestFailoverBIRDInbound(t *testing.T) {
 	t.Parallel()
-	e := start(t, lab.Options{BIRDInbound: true}, lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), false, true))
+	e := start(t, lab.Options{BIRDInbound: true}, lab.ScenarioConfig(lab.ProfileFast, daemonDir(t), false, true))
 	l := e.lab
 	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {
 		t.Fatalf("steady state: %v", err)

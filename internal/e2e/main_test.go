@@ -25,6 +25,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// The daemon runs as an unprivileged user (identity_test.go): it must
+	// be able to reach its binary.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	daemonBinary = filepath.Join(dir, "multihomed")
 	out, err := exec.Command("go", "build", "-race", "-o", daemonBinary, "github.com/multihomed/multihomed/cmd/multihomed").CombinedOutput()
 	if err != nil {
@@ -51,6 +57,8 @@ type env struct {
 	// wherever a config written by the test names none: never the host's
 	// /var/lib/multihomed.
 	stateDir string
+	// gid is the daemon user's group, which may read the config.
+	gid int
 }
 
 func needLab(t *testing.T) {
@@ -69,11 +77,13 @@ func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, lab: l, configPath: filepath.Join(t.TempDir(), "multihomed.yaml"), stateDir: filepath.Join(t.TempDir(), "state")}
+	// The daemon creates its state directory itself, inside one it owns.
+	e := &env{t: t, lab: l, configPath: filepath.Join(configDir(t), "multihomed.yaml"), stateDir: filepath.Join(daemonDir(t), "state"),
+		gid: daemonIdentity(t).GID}
 	// Daemons of parallel tests share the filesystem: each gets its own
 	// API socket unless the test sets one.
 	if !strings.Contains(edgeConfig, "\napi:") {
-		edgeConfig += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(t.TempDir(), "api.sock"))
+		edgeConfig += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(daemonDir(t), "api.sock"))
 	}
 
 	t.Cleanup(func() {
@@ -91,7 +101,7 @@ func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 		l.Close()
 	})
 	e.writeConfig(edgeConfig)
-	e.daemon, err = lab.StartDaemon(ctx, l.Edge, daemonBinary, e.configPath, nil)
+	e.daemon, err = e.startDaemon()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,11 @@ func (e *env) writeConfig(text string) {
 			text += "controller:\n  state_dir: " + e.stateDir + "\n"
 		}
 	}
-	if err := os.WriteFile(e.configPath, []byte(text), 0o600); err != nil {
+	// Root's, readable by the daemon's group only (see configDir).
+	if err := os.WriteFile(e.configPath, []byte(text), 0o640); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Chown(e.configPath, 0, e.gid); err != nil {
 		e.t.Fatal(err)
 	}
 }

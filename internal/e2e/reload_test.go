@@ -74,7 +74,7 @@ func TestReloadHealthProbes(t *testing.T) {
 	cfg := func(a, b string) string {
 		return lab.EdgeConfig(map[string]string{"isp-a": a, "isp-b": b}) + fmt.Sprintf("api:\n  socket: %s\n", sock)
 	}
-	sock = t.TempDir() + "/api.sock"
+	sock = daemonDir(t) + "/api.sock"
 	e := start(t, lab.Options{}, cfg(blockA, ""))
 	// Both uplinks up in the controller (BGP established) first, so that
 	// nothing but the reloads moves them.

@@ -24,11 +24,24 @@ type Daemon struct {
 	log bytes.Buffer
 }
 
-// StartDaemon runs `binary run --config configPath` inside ns. Its output is
-// kept (see Log) and copied to echo if echo is not nil.
+// StartDaemon runs `binary run --config configPath` inside ns as the
+// caller (root, for mhlab). Its output is kept (see Log) and copied to echo
+// if echo is not nil. Tests use StartDaemonAs.
 func StartDaemon(ctx context.Context, ns *netns.NS, binary, configPath string, echo io.Writer) (*Daemon, error) {
+	return StartDaemonAs(ctx, ns, nil, binary, configPath, echo)
+}
+
+// StartDaemonAs is StartDaemon run as id, an unprivileged user with only
+// id.Caps (see Identity), when id is not nil. binary, configPath and the
+// state and socket directories the configuration names must be reachable
+// by that user: the daemon has no CAP_DAC_OVERRIDE.
+func StartDaemonAs(ctx context.Context, ns *netns.NS, id *Identity, binary, configPath string, echo io.Writer) (*Daemon, error) {
 	d := &Daemon{done: make(chan struct{})}
-	d.cmd = ns.Command(context.WithoutCancel(ctx), binary, "run", "--config", configPath)
+	argv := []string{binary, "run", "--config", configPath}
+	if id != nil {
+		argv = id.wrap(argv...)
+	}
+	d.cmd = ns.Command(context.WithoutCancel(ctx), argv...)
 	var w io.Writer = logWriter{d}
 	if echo != nil {
 		w = io.MultiWriter(w, echo)
@@ -62,6 +75,10 @@ func (d *Daemon) Log() string {
 // Signal sends sig to the daemon. `ip netns exec` execs the daemon in place,
 // so the process is the daemon itself.
 func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Pid returns the daemon's process id (see Signal: it is the daemon's own,
+// not a wrapper's), for reading /proc/PID.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Done is closed when the daemon exits.
 func (d *Daemon) Done() <-chan struct{} { return d.done }

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/multihomed/multihomed/internal/lab"
+)
+
+// The daemon runs as lab.DaemonUser with lab.DaemonCaps only, as in
+// production (docs/operations.md, Security): every file it reads or writes
+// must be reachable by that user, which has no CAP_DAC_OVERRIDE.
+var (
+	identityOnce sync.Once
+	identity     lab.Identity
+	identityErr  error
+)
+
+// daemonIdentity returns who the daemon runs as, creating the user the
+// first time (needLab has made sure we are root).
+func daemonIdentity(t *testing.T) lab.Identity {
+	t.Helper()
+	needLab(t)
+	identityOnce.Do(func() { identity, identityErr = lab.EnsureDaemonUser(context.Background()) })
+	if identityErr != nil {
+		t.Fatal(identityErr)
+	}
+	return identity
+}
+
+// daemonDir returns a new empty directory owned by the daemon's user, mode
+// 0750, for its state directory and API socket. The test's temporary root
+// above it is made traversable (0711): entering it, not listing it.
+func daemonDir(t *testing.T) string {
+	t.Helper()
+	id := daemonIdentity(t)
+	d := t.TempDir()
+	if err := os.Chmod(filepath.Dir(d), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Own(d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// configDir returns a new directory for the daemon's configuration as
+// production lays it out: root owns it and the file, the daemon's group
+// may read (0750 and, see writeConfig, 0640), so the daemon cannot change
+// its own configuration.
+func configDir(t *testing.T) string {
+	t.Helper()
+	id := daemonIdentity(t)
+	d := t.TempDir()
+	if err := os.Chmod(filepath.Dir(d), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(d, 0, id.GID); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// startDaemon starts the daemon in the edge as the unprivileged user.
+func (e *env) startDaemon() (*lab.Daemon, error) {
+	id := daemonIdentity(e.t)
+	return lab.StartDaemonAs(context.Background(), e.lab.Edge, &id, daemonBinary, e.configPath, nil)
+}
