@@ -164,7 +164,14 @@ func TestDaemonRunsUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, en := range entries {
-		checkOwned(t, id, filepath.Join(e.stateDir, en.Name()), 0o600)
+		// State files are private; the pid file is the conventional 0644
+		// (it tells `multihomed stop` and monitoring which process to look
+		// at, nothing secret).
+		mode := fs.FileMode(0o600)
+		if en.Name() == "multihomed.pid" {
+			mode = 0o644
+		}
+		checkOwned(t, id, filepath.Join(e.stateDir, en.Name()), mode)
 	}
 	checkOwned(t, id, sock, fs.ModeSocket|0o660)
 }
