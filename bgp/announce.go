@@ -23,7 +23,8 @@ import (
 // announces nothing. Prefixes that are not site prefixes are refused (named
 // in the error) and the rest applied. It is idempotent: a call with what is
 // already announced changes nothing on the wire. It returns the
-// announcements in force when it returns.
+// announcements in force when it returns. The first call after Start also
+// opens the sessions.
 func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -47,6 +48,11 @@ func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]routin
 		}
 	}
 	if err := s.applyLocked(ctx, want, false, false); err != nil {
+		errs = append(errs, err)
+	}
+	// The first call opens the sessions: each peer's first UPDATEs carry
+	// what was just applied, End-of-RIB comes after them.
+	if err := s.addPendingLocked(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return cloneAnns(s.anns), errors.Join(errs...)

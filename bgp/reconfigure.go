@@ -34,6 +34,10 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	case cfg.BGP.ListenPort != old.BGP.ListenPort:
 		return fmt.Errorf("bgp: bgp.listen_port changed from %d to %d: restart the daemon to apply", old.BGP.ListenPort, cfg.BGP.ListenPort)
 	}
+	if s.pending != nil {
+		// Sessions not opened yet: open the new set when they are due.
+		s.setPendingLocked(sessionConfigs(cfg))
+	}
 	var errs []error
 	wantSessions := map[netip.Addr]sessionConfig{}
 	for _, sc := range sessionConfigs(cfg) {
@@ -71,10 +75,10 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	for addr, sc := range wantSessions {
-		if _, ok := s.sessions[addr]; ok {
+		if _, ok := s.sessions[addr]; ok || s.pending != nil {
 			continue
 		}
-		if err := s.addPeer(ctx, sc); err != nil {
+		if err := s.addPeer(ctx, sc, false); err != nil {
 			errs = append(errs, err)
 		}
 	}

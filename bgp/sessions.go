@@ -134,7 +134,13 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 // accept nothing from it, but a runaway peer must not fill memory.
 const DefaultIBGPMaxPrefixes = 10000
 
-func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
+// deferralTime bounds how long a restarting speaker holds its UPDATEs back
+// waiting for the peers' End-of-RIB (RFC 4724 section 4.1).
+const deferralTime = time.Second
+
+// addPeer installs sc. restarting marks a session of the first set after
+// Start, which opens with the Restart and Forwarding State bits.
+func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool) error {
 	fam := familyV6
 	if sc.neighborAddr.Is4() {
 		fam = familyV4
@@ -171,10 +177,30 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 		p.TtlSecurity = &api.TtlSecurity{Enabled: true, TtlMin: 255}
 	}
 	if sc.gr {
-		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(sc.restart / time.Second)}
+		p.GracefulRestart = &api.GracefulRestart{
+			Enabled:     true,
+			RestartTime: uint32(sc.restart / time.Second),
+			// RFC 8538: offer the N bit, so a NOTIFICATION other than
+			// Hard Reset (and a hold timer expiry) keeps the routes stale
+			// on both sides instead of flushing them.
+			NotificationEnabled: true,
+			// RFC 4724 section 3: every session of a new process opens
+			// with the Restart State bit and the Forwarding State bit per
+			// family. The forwarding state is true: the site's egress
+			// routes stay in the kernel while the daemon restarts. Without
+			// F the peer must flush the routes it kept stale for us the
+			// moment the new session comes up. On a cold start the bits
+			// cost nothing: the peer holds nothing stale to keep.
+			LocalRestarting: restarting,
+			// RFC 4724 section 4.1: while restarting, GoBGP holds our
+			// UPDATEs until every peer sent End-of-RIB or this timer
+			// fires. We originate only our own prefixes, so the wait buys
+			// nothing; keep it short.
+			DeferralTime: uint32(deferralTime / time.Second),
+		}
 	}
 	s.stateMu.Lock()
-	s.states[sc.neighborAddr] = routing.SessionState{Uplink: sc.uplink, Internal: sc.internal, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
+	s.states[sc.neighborAddr] = idleState(sc)
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()
@@ -184,6 +210,10 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 	}
 	s.sessions[sc.neighborAddr] = sc
 	return nil
+}
+
+func idleState(sc sessionConfig) routing.SessionState {
+	return routing.SessionState{Uplink: sc.uplink, Internal: sc.internal, Neighbor: sc.neighborAddr, State: "idle", Since: time.Now()}
 }
 
 func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/multihomed/multihomed/routing"
 
@@ -32,7 +33,18 @@ type Options struct {
 	// PeerPort is the TCP port dialled on every neighbor; 0 means 179. Tests
 	// use it to run several speakers on one host.
 	PeerPort uint32
+	// FirstAnnounceWait bounds how long Start holds the sessions back
+	// waiting for the first SetAnnouncements; 0 means
+	// DefaultFirstAnnounceWait, and more than MaxFirstAnnounceWait is cut
+	// to it.
+	FirstAnnounceWait time.Duration
 }
+
+// Bounds of Options.FirstAnnounceWait.
+const (
+	DefaultFirstAnnounceWait = 5 * time.Second
+	MaxFirstAnnounceWait     = time.Minute
+)
 
 // Speaker is the site's BGP speaker. Its methods are safe for concurrent
 // use; writes are serialised.
@@ -43,6 +55,8 @@ type Speaker struct {
 
 	serveDone   chan struct{}
 	watchCancel context.CancelFunc
+	// gobgpLevel is the minimum level of GoBGP's own records.
+	gobgpLevel *slog.LevelVar
 
 	// opMu serialises Start, SetAnnouncements, Reconfigure and Stop.
 	opMu     sync.Mutex
@@ -51,6 +65,10 @@ type Speaker struct {
 	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
 	sessions map[netip.Addr]sessionConfig      // installed peers
+	// pending holds the sessions of Start until the first SetAnnouncements
+	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
+	pending      []sessionConfig
+	pendingTimer *time.Timer
 
 	// stateMu guards states; the GoBGP watch callback writes it.
 	stateMu sync.Mutex
@@ -67,6 +85,10 @@ func New(opts Options) *Speaker {
 	if opts.PeerPort == 0 {
 		opts.PeerPort = 179
 	}
+	if opts.FirstAnnounceWait <= 0 {
+		opts.FirstAnnounceWait = DefaultFirstAnnounceWait
+	}
+	opts.FirstAnnounceWait = min(opts.FirstAnnounceWait, MaxFirstAnnounceWait)
 	return &Speaker{
 		log:      opts.Logger,
 		opts:     opts,
@@ -78,8 +100,10 @@ func New(opts Options) *Speaker {
 	}
 }
 
-// Start runs the embedded GoBGP server with cfg's sessions and policies. No
-// prefix is announced until SetAnnouncements. Start must be called once.
+// Start runs the embedded GoBGP server with cfg's policies. It opens no
+// session yet: the first SetAnnouncements does, or FirstAnnounceWait after
+// Start if none came, so that no peer sees End-of-RIB before the site's
+// prefixes (DESIGN.md section 10). Start must be called once.
 func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -90,6 +114,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	// matters, so its records below warn are dropped.
 	lvl := &slog.LevelVar{}
 	lvl.Set(slog.LevelWarn)
+	s.gobgpLevel = lvl
 	gobgpLog := slog.New(minLevelHandler{min: lvl, Handler: s.log.Handler()}).With("component", "gobgp")
 	s.srv = server.NewBgpServer(server.LoggerOption(gobgpLog, lvl))
 	s.serveDone = make(chan struct{})
@@ -133,17 +158,71 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("bgp: assign %s policy: %w", name, err)
 		}
 	}
-	for _, sc := range sessionConfigs(cfg) {
-		if err := s.addPeer(ctx, sc); err != nil {
-			s.stopLocked(ctx)
-			return err
+	// No peer yet: a peer added now would get End-of-RIB with nothing in
+	// it, and an ISP that kept the site's routes stale across our restart
+	// flushes them on End-of-RIB (RFC 4724 section 4.2). The first
+	// SetAnnouncements adds the peers; the timer bounds the wait for a
+	// controller that never calls it.
+	s.setPendingLocked(sessionConfigs(cfg))
+	srv := s.srv
+	s.pendingTimer = time.AfterFunc(s.opts.FirstAnnounceWait, func() {
+		s.opMu.Lock()
+		defer s.opMu.Unlock()
+		if s.srv != srv || s.pending == nil {
+			return // stopped, or SetAnnouncements came first
 		}
-	}
+		s.log.Warn("bgp: no announcements yet; opening the sessions anyway", "waited", s.opts.FirstAnnounceWait)
+		if err := s.addPendingLocked(context.Background()); err != nil {
+			s.log.Error("bgp: open sessions", "err", err)
+		}
+	})
 	return nil
 }
 
-// Stop tears the sessions down and stops the server. It returns once GoBGP's
+// setPendingLocked makes pending the sessions to open, listed as idle in
+// Sessions meanwhile.
+func (s *Speaker) setPendingLocked(pending []sessionConfig) {
+	s.pending = pending
+	if s.pending == nil {
+		s.pending = []sessionConfig{}
+	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	clear(s.states)
+	for _, sc := range pending {
+		s.states[sc.neighborAddr] = idleState(sc)
+	}
+}
+
+// addPendingLocked opens the sessions held back since Start.
+func (s *Speaker) addPendingLocked(ctx context.Context) error {
+	if s.pending == nil {
+		return nil
+	}
+	pending := s.pending
+	s.pending = nil
+	if s.pendingTimer != nil {
+		s.pendingTimer.Stop()
+	}
+	var errs []error
+	for _, sc := range pending {
+		if err := s.addPeer(ctx, sc, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stop closes every session and stops the server; it returns once GoBGP's
 // goroutines are gone.
+//
+// Stop is a restart, not a withdrawal (DESIGN.md section 10): where graceful
+// restart was negotiated the TCP connection is closed without a Cease, so
+// the peer keeps our routes as stale for bgp.restart_time (RFC 4724 section
+// 4.2) and the next Start picks them up without a gap. A Cease would make
+// every ISP withdraw the site at once. Peers that did not negotiate graceful
+// restart get the usual Cease (peer de-configured). To withdraw for good,
+// call SetAnnouncements with nothing first.
 func (s *Speaker) Stop(ctx context.Context) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -154,12 +233,26 @@ func (s *Speaker) stopLocked(ctx context.Context) {
 	if s.srv == nil {
 		return
 	}
+	if s.pendingTimer != nil {
+		s.pendingTimer.Stop()
+	}
+	s.pending = nil
 	// Cancel the watch before stopping: its goroutine would otherwise wait on
 	// a server that is gone.
 	if s.watchCancel != nil {
 		s.watchCancel()
 	}
-	// Stop (not StopBgp) also ends GoBGP's BFD goroutine.
+	// StopBgp with AllowGracefulRestart is the only GoBGP call that closes a
+	// session without a NOTIFICATION: DeletePeer and plain Stop send Cease
+	// "peer de-configured", which RFC 8538 even maps to Hard Reset (the peer
+	// flushes our routes).
+	if err := s.srv.StopBgp(ctx, &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
+		s.log.Warn("bgp: graceful stop failed; stopping anyway", "err", err)
+	}
+	// Stop (not StopBgp alone) also ends GoBGP's BFD goroutine. It repeats
+	// StopBgp, which now finds nothing to stop and logs its refusal at error
+	// level: nothing GoBGP says from here on is news.
+	s.gobgpLevel.Set(slog.LevelError + 4)
 	s.srv.Stop()
 	<-s.serveDone
 	s.srv = nil
