@@ -46,7 +46,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	// Close removed and changed sessions first: their neighbor sets are about
 	// to change.
 	for addr, have := range s.sessions {
-		if want, ok := wantSessions[addr]; !ok || want != have {
+		if want, ok := wantSessions[addr]; !ok || !sameSession(want, have) {
 			s.log.Info("bgp session removed or changed; closing it", keyUplink, have.uplink, keyPeer, addr)
 			if err := s.deletePeer(ctx, addr); err != nil {
 				errs = append(errs, err)
@@ -54,6 +54,16 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	s.cfg = cfg
+	// Kept sessions take the new max_prefix_restart without a reset; a
+	// running hold-down keeps the retry time it announced.
+	s.stateMu.Lock()
+	for addr := range s.sessions {
+		s.sessions[addr] = wantSessions[addr]
+		if lim := s.limits[addr]; lim != nil {
+			lim.restart = wantSessions[addr].maxPrefixRestart
+		}
+	}
+	s.stateMu.Unlock()
 	// Keep what is announced, minus what the new config no longer allows.
 	kept := map[string][]routing.Announcement{}
 	for uplink, list := range s.anns {
@@ -83,4 +93,11 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sameSession reports whether a and b need no session reset to go from one
+// to the other.
+func sameSession(a, b sessionConfig) bool {
+	a.maxPrefixRestart, b.maxPrefixRestart = 0, 0
+	return a == b
 }

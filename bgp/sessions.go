@@ -21,18 +21,21 @@ import (
 
 // sessionConfig is what a session was added with; a change resets it.
 type sessionConfig struct {
-	uplink       string
-	internal     bool
-	peerASN      uint32
-	local        netip.Addr
-	password     string
-	hold, keep   time.Duration
-	retry        time.Duration
-	ttlSecurity  bool
-	maxPrefixes  uint32
-	gr           bool
-	restart      time.Duration
-	neighborAddr netip.Addr
+	uplink      string
+	internal    bool
+	peerASN     uint32
+	local       netip.Addr
+	password    string
+	hold, keep  time.Duration
+	retry       time.Duration
+	ttlSecurity bool
+	maxPrefixes uint32
+	// maxPrefixRestart is applied without resetting the session (see
+	// sameSession).
+	maxPrefixRestart time.Duration
+	gr               bool
+	restart          time.Duration
+	neighborAddr     netip.Addr
 }
 
 // Changed is signalled (level-triggered: bursts merge) whenever a session
@@ -74,20 +77,50 @@ func (s *Speaker) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 	}
 	st := old
 	st.State, st.Since = state, at
-	if msg := ev.Peer.State.DisconnectMessage; msg != "" {
-		st.LastError = msg
-	} else if ev.Peer.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-		st.LastError = ev.Peer.State.DisconnectReason.String()
+	switch {
+	case heldForPrefixes(ev) && old.HeldDown == "":
+		s.holdDownLocked(addr, &st, at)
+	case !heldForPrefixes(ev):
+		if msg := disconnectError(ev.Peer.State); msg != "" {
+			st.LastError = msg
+		}
 	}
 	s.states[addr] = st
 	s.stateMu.Unlock()
 	if state == "established" || old.State == "established" {
-		s.log.Info("bgp session state", keyUplink, st.Uplink, keyPeer, addr, keyState, state, "from", old.State, "reason", st.LastError)
+		s.log.Info("bgp session state", keyUplink, st.Uplink, keyPeer, addr, keyState, state, "from", old.State, "reason", st.LastError, "held_down", st.HeldDown)
 	}
+	s.signalChanged()
+}
+
+// signalChanged wakes the reader of Changed without blocking.
+func (s *Speaker) signalChanged() {
 	select {
 	case s.changed <- struct{}{}:
 	default:
 	}
+}
+
+// disconnectError returns why a session failed, or "" when the state change
+// was no failure: GoBGP attaches a reason to every transition, including
+// "open-msg-negotiated" on the way up.
+func disconnectError(ps apiutil.PeerState) string {
+	switch ps.DisconnectReason {
+	case api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED,
+		api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT,
+		api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED,
+		api.PeerState_DISCONNECT_REASON_READ_FAILED,
+		api.PeerState_DISCONNECT_REASON_WRITE_FAILED,
+		api.PeerState_DISCONNECT_REASON_INVALID_MSG,
+		api.PeerState_DISCONNECT_REASON_HARD_RESET,
+		api.PeerState_DISCONNECT_REASON_BAD_PEER_AS,
+		api.PeerState_DISCONNECT_REASON_RESTART_TIMER_EXPIRED:
+		if ps.DisconnectMessage != "" {
+			return ps.DisconnectMessage
+		}
+		return ps.DisconnectReason.String()
+	}
+	return ""
 }
 
 func fsmName(st bgp.FSMState) string {
@@ -116,7 +149,8 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 				uplink: u.Name, peerASN: u.BGP.PeerASN, local: sess.Local, neighborAddr: sess.Neighbor,
 				password: u.BGP.Password.Reveal(), hold: u.BGP.HoldTime, keep: u.BGP.Keepalive,
 				retry: u.BGP.ConnectRetry, ttlSecurity: u.BGP.TTLSecurity, maxPrefixes: u.BGP.MaxPrefixes,
-				gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
+				maxPrefixRestart: u.BGP.MaxPrefixRestart,
+				gr:               cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
 			})
 		}
 	}
@@ -201,6 +235,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 	}
 	s.stateMu.Lock()
 	s.states[sc.neighborAddr] = idleState(sc)
+	s.limits[sc.neighborAddr] = &prefixLimit{max: sc.maxPrefixes, restart: sc.maxPrefixRestart}
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()
@@ -223,6 +258,10 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 	delete(s.sessions, addr)
 	s.stateMu.Lock()
 	delete(s.states, addr)
+	if lim := s.limits[addr]; lim != nil && lim.timer != nil {
+		lim.timer.Stop()
+	}
+	delete(s.limits, addr)
 	s.stateMu.Unlock()
 	return nil
 }
@@ -238,7 +277,8 @@ func peerDescription(sc sessionConfig) string {
 // cease/administrative reset, where the link still carries it) and lets
 // them reconnect after connect_retry. The controller calls it on carrier
 // loss: the session is dead anyway, and waiting for the hold timer would
-// only delay its return once the link is back.
+// only delay its return once the link is back. A session held down after
+// max-prefix is opened again at once instead (an operator's reset).
 func (s *Speaker) ResetUplink(ctx context.Context, uplink, reason string) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -248,6 +288,15 @@ func (s *Speaker) ResetUplink(ctx context.Context, uplink, reason string) error 
 	var errs []error
 	for addr, sc := range s.sessions {
 		if sc.internal || sc.uplink != uplink {
+			continue
+		}
+		s.stateMu.Lock()
+		held := s.states[addr].HeldDown != ""
+		s.stateMu.Unlock()
+		if held {
+			if err := s.releaseHoldDownLocked(ctx, addr, "reset: "+reason); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: reason}); err != nil {

@@ -73,6 +73,7 @@ type Speaker struct {
 	// stateMu guards states; the GoBGP watch callback writes it.
 	stateMu sync.Mutex
 	states  map[netip.Addr]routing.SessionState
+	limits  map[netip.Addr]*prefixLimit
 
 	changed chan struct{}
 }
@@ -96,6 +97,7 @@ func New(opts Options) *Speaker {
 		paths:    map[netip.Prefix]uuid.UUID{},
 		sessions: map[netip.Addr]sessionConfig{},
 		states:   map[netip.Addr]routing.SessionState{},
+		limits:   map[netip.Addr]*prefixLimit{},
 		changed:  make(chan struct{}, 1),
 	}
 }
@@ -237,6 +239,9 @@ func (s *Speaker) stopLocked(ctx context.Context) {
 		s.pendingTimer.Stop()
 	}
 	s.pending = nil
+	s.stateMu.Lock()
+	s.stopHoldTimersLocked()
+	s.stateMu.Unlock()
 	// Cancel the watch before stopping: its goroutine would otherwise wait on
 	// a server that is gone.
 	if s.watchCancel != nil {

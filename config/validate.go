@@ -405,6 +405,8 @@ func (c *checker) uplink(i int, ru rawUplink, cfg *Config, names map[string]int,
 		}
 	}
 
+	b.MaxPrefixRestart = c.duration(bp+".max_prefix_restart", rb.MaxPrefixRestart, DefaultMaxPrefixRestart)
+
 	for j, s := range rb.Communities {
 		cm, err := routing.ParseCommunity(s)
 		if err != nil {
