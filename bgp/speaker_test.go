@@ -57,6 +57,11 @@ func withGracefulRestart(notification bool) peerOption {
 	}
 }
 
+// withNeighbor makes the test peer expect us at local instead of 127.0.0.1.
+func withNeighbor(local string) peerOption {
+	return func(p *api.Peer) { p.Conf.NeighborAddress = local }
+}
+
 func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []string, opts ...peerOption) *testPeer {
 	t.Helper()
 	ctx := context.Background()
