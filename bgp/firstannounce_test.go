@@ -107,3 +107,34 @@ func TestFirstAnnounceWaitBounds(t *testing.T) {
 		return peer.established(t) && slices.Equal(got, []string{"eor"}), fmt.Sprint(got)
 	})
 }
+
+// TestReconfigureBeforeFirstAnnouncements: a reload before the first
+// SetAnnouncements changes which sessions will open, and still opens none.
+func TestReconfigureBeforeFirstAnnouncements(t *testing.T) {
+	port := freePort(t)
+	peerB := startTestPeer(t, "127.0.0.3", port, 64502, nil)
+	cfg := loopbackConfig(t)
+	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: MaxFirstAnnounceWait})
+	ctx := context.Background()
+	must(t, sp.Start(ctx, cfg))
+	defer sp.Stop(ctx)
+
+	next := loopbackConfig(t)
+	next.Uplinks = next.Uplinks[1:] // isp-a removed
+	must(t, sp.Reconfigure(ctx, next))
+	if n := ourPeers(t, sp); n != 0 {
+		t.Fatalf("%d peers configured in GoBGP after Reconfigure, before the first SetAnnouncements; want none", n)
+	}
+	if ss := sp.Sessions(); len(ss) != 1 || ss[0].Uplink != "isp-b" {
+		t.Fatalf("Sessions() = %v; want only isp-b (idle)", ss)
+	}
+	_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(next))
+	must(t, err)
+	if n := ourPeers(t, sp); n != 1 {
+		t.Fatalf("%d peers after the first SetAnnouncements; want isp-b only", n)
+	}
+	eventually(t, "isp-b up and holding the site prefix", 20*time.Second, func() (bool, string) {
+		got := peerB.received(t)
+		return peerB.established(t) && len(got) == 1, fmt.Sprint(got)
+	})
+}
