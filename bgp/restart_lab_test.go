@@ -44,8 +44,8 @@ func TestStopRestartRealRouters(t *testing.T) {
 		nbit     bool // the router offers the RFC 8538 N bit
 		keeps    bool
 	}{
-		{"FRR with RFC 8538", "frr", "", true, true, true},
-		{"FRR without RFC 8538", "frr", " no bgp graceful-restart notification\n", true, false, true},
+		{"FRR offering RFC 8538", "frr", "", true, true, true},
+		{"FRR not offering RFC 8538", "frr", " no bgp graceful-restart notification\n", true, false, true},
 		{"BIRD", "bird", "", true, false, true},
 		{"FRR, graceful restart off", "frr", "", false, true, false},
 		{"BIRD, graceful restart off", "bird", "", false, false, false},

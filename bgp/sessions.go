@@ -214,10 +214,13 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 		p.GracefulRestart = &api.GracefulRestart{
 			Enabled:     true,
 			RestartTime: uint32(sc.restart / time.Second),
-			// RFC 8538: offer the N bit, so a NOTIFICATION other than
-			// Hard Reset (and a hold timer expiry) keeps the routes stale
-			// on both sides instead of flushing them.
-			NotificationEnabled: true,
+			// RFC 8538's N bit is deliberately not offered. Stop needs
+			// none of it (it sends no NOTIFICATION at all), and with it
+			// an ISP keeps the site's routes stale after its hold timer
+			// expires: a cut it cannot see (TestHoldExpiryAtISP) would
+			// then blackhole inbound traffic for restart_time instead of
+			// failing over after the hold time.
+			NotificationEnabled: false,
 			// RFC 4724 section 3: every session of a new process opens
 			// with the Restart State bit and the Forwarding State bit per
 			// family. The forwarding state is true: the site's egress

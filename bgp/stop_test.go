@@ -10,7 +10,7 @@ import (
 // TestStopKeepsRoutesStale: after Stop, an ISP that negotiated graceful
 // restart still holds the site prefix (marked stale) once it has seen the
 // session go down; with graceful restart off in our config it withdraws it.
-// Run with and without the RFC 8538 N bit on the peer.
+// Run with and without the RFC 8538 N bit offered by the peer.
 func TestStopKeepsRoutesStale(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -19,7 +19,7 @@ func TestStopKeepsRoutesStale(t *testing.T) {
 		want         map[string]string
 	}{
 		{"graceful restart", true, false, map[string]string{"198.51.100.0/24": "aspath=64500 comm=64501:100 med=7 stale"}},
-		{"graceful restart with RFC 8538", true, true, map[string]string{"198.51.100.0/24": "aspath=64500 comm=64501:100 med=7 stale"}},
+		{"graceful restart, peer offers RFC 8538", true, true, map[string]string{"198.51.100.0/24": "aspath=64500 comm=64501:100 med=7 stale"}},
 		{"graceful restart off", false, true, map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
