@@ -109,7 +109,7 @@ func probesToProto(hs health.UplinkStatus, at time.Time) *apiv1.Probes {
 }
 
 func sessionToProto(s routing.SessionState, now time.Time) *apiv1.Session {
-	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError, HeldDown: heldDown(s)}
+	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError, HeldDown: s.HeldDown}
 	if s.Established() && !s.Since.IsZero() {
 		out.Uptime = dur(now.Sub(s.Since).Truncate(time.Second))
 	}
@@ -147,10 +147,4 @@ func eventToProto(e controller.Event) *apiv1.Event {
 		Seq: e.Seq, Time: ts(e.Time), Uplink: e.Uplink, From: string(e.From), To: string(e.To),
 		Reason: e.Reason, Actions: e.Actions,
 	}
-}
-
-// heldDown is the session's hold-down cause, empty when it is not held
-// down by us. The one place status and metrics read it.
-func heldDown(s routing.SessionState) string {
-	return "" // TODO(lead, after merging wt-bgp): return s.HeldDown
 }

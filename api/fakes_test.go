@@ -74,6 +74,7 @@ func newFakeController() *fakeController {
 		Sessions: []routing.SessionState{
 			{Uplink: "isp-a", Neighbor: netip.MustParseAddr("2001:db8:1000:1::1"), State: "established", Since: t0.Add(-90 * time.Minute)},
 			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("2001:db8:2000:1::1"), State: "established", Since: t0.Add(-30 * time.Second)},
+			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("198.18.2.1"), State: "idle", Since: t0.Add(-2 * time.Minute), HeldDown: "max-prefix exceeded: more than 100; retry at 2026-11-27T15:04:05Z"},
 		},
 		Health: health.Snapshot{Uplinks: []health.UplinkStatus{
 			{Name: "isp-a", Verdict: health.VerdictUp, Since: t0.Add(-time.Hour), Reason: "2/2 targets up", TargetsUp: 2, TargetsNeeded: 1, Figures: health.Figures{RTTMean: 12 * time.Millisecond, RTTP95: 15 * time.Millisecond, Samples: 20}},

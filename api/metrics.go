@@ -210,7 +210,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			name = "internal"
 		}
 		gauge(descSession, b2f(s.Established()), name, s.Neighbor.String())
-		gauge(descHeldDown, b2f(heldDown(s) != ""), name, s.Neighbor.String())
+		gauge(descHeldDown, b2f(s.HeldDown != ""), name, s.Neighbor.String())
 	}
 	gauge(descFail, b2f(st.Desired.FailStatic))
 	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))

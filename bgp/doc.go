@@ -13,4 +13,16 @@
 // its import mode (none, default, full) allows after the RFC 7454 / RFC 8212
 // filters of DESIGN.md section 8. It never starts GoBGP's unauthenticated
 // gRPC listener.
+//
+// Lifecycle (DESIGN.md section 10): Start opens no session until the first
+// SetAnnouncements (bounded by Options.FirstAnnounceWait), so no ISP sees
+// End-of-RIB before the site's prefixes; Stop is a graceful restart, not a
+// withdrawal (no Cease where graceful restart was negotiated). A session
+// GoBGP closes for max-prefix is held down and reopened after
+// max_prefix_restart or on ResetUplink.
+//
+// Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
+// resets), maxprefix.go (max-prefix hold-down), announce.go
+// (SetAnnouncements and what it applies), reconfigure.go, rib.go (reads),
+// policy.go (GoBGP policy objects).
 package bgp

@@ -42,7 +42,27 @@ type testPeer struct {
 	done chan struct{}
 }
 
-func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []string) *testPeer {
+// peerOption changes how a test peer configures its session with us.
+type peerOption func(*api.Peer)
+
+// withGracefulRestart makes the test peer a graceful-restart helper
+// (RFC 4724), with the RFC 8538 N bit if notification.
+func withGracefulRestart(notification bool) peerOption {
+	return func(p *api.Peer) {
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, HelperOnly: true, RestartTime: 60, NotificationEnabled: notification}
+		p.AfiSafis = []*api.AfiSafi{{
+			Config:            &api.AfiSafiConfig{Family: familyV4, Enabled: true},
+			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		}}
+	}
+}
+
+// withNeighbor makes the test peer expect us at local instead of 127.0.0.1.
+func withNeighbor(local string) peerOption {
+	return func(p *api.Peer) { p.Conf.NeighborAddress = local }
+}
+
+func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []string, opts ...peerOption) *testPeer {
 	t.Helper()
 	ctx := context.Background()
 	p := &testPeer{srv: server.NewBgpServer(server.LoggerOption(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), &slog.LevelVar{})), done: make(chan struct{})}
@@ -52,11 +72,15 @@ func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []s
 		<-p.done
 	})
 	must(t, p.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: asn, RouterId: addr, ListenPort: port, ListenAddresses: []string{addr}}}))
-	must(t, p.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+	peer := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 64500},
 		Transport: &api.Transport{PassiveMode: true, LocalAddress: addr},
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
-	}}))
+	}
+	for _, o := range opts {
+		o(peer)
+	}
+	must(t, p.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peer}))
 	for _, r := range routes {
 		// "prefix asn..." originates the prefix with that AS path behind
 		// the peer's own ASN.
@@ -114,12 +138,25 @@ func (p *testPeer) received(t *testing.T) map[string]string {
 					attrs = append(attrs, "large="+strings.Join(ls, ","))
 				}
 			}
+			if path.Stale {
+				attrs = append(attrs, "stale")
+			}
 			sort.Strings(attrs)
 			out[prefix.String()] = strings.Join(attrs, " ")
 		}
 	})
 	must(t, err)
 	return out
+}
+
+// established reports whether the test peer's session with us is up.
+func (p *testPeer) established(t *testing.T) bool {
+	t.Helper()
+	up := false
+	must(t, p.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(peer *api.Peer) {
+		up = peer.State.SessionState == api.PeerState_SESSION_STATE_ESTABLISHED
+	}))
+	return up
 }
 
 func must(t *testing.T, err error) {
@@ -259,7 +296,8 @@ func TestImportFull(t *testing.T) {
 	})
 	cfg := loopbackConfig(t)
 	cfg.Uplinks[1].BGP.Import = config.ImportFull
-	sp := New(Options{PeerPort: uint32(port)})
+	// Nothing is announced here: open the sessions without the wait.
+	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: time.Millisecond})
 	ctx := context.Background()
 	must(t, sp.Start(ctx, cfg))
 	defer sp.Stop(ctx)

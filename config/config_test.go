@@ -44,6 +44,7 @@ func TestLoadValid(t *testing.T) {
 			ConnectRetry:     DefaultConnectRetry,
 			Import:           ImportDefault,
 			MaxPrefixes:      DefaultMaxPrefixesSmall,
+			MaxPrefixRestart: DefaultMaxPrefixRestart,
 			Communities:      []routing.Community{64501<<16 | 100},
 			LargeCommunities: []routing.LargeCommunity{{Global: 64500, Local1: 1, Local2: 1}},
 			MED:              &med,

@@ -148,6 +148,7 @@ type rawUplinkBGP struct {
 	TTLSecurity      bool     `mapstructure:"ttl_security"`
 	Import           string   `mapstructure:"import"`
 	MaxPrefixes      *int64   `mapstructure:"max_prefixes"`
+	MaxPrefixRestart string   `mapstructure:"max_prefix_restart"`
 	Communities      []string `mapstructure:"communities"`
 	LargeCommunities []string `mapstructure:"large_communities"`
 	MED              *int64   `mapstructure:"med"`

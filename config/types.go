@@ -281,6 +281,10 @@ type UplinkBGP struct {
 	// MaxPrefixes tears the session down when the ISP sends more prefixes
 	// than this in one address family.
 	MaxPrefixes uint32
+	// MaxPrefixRestart is how long a session closed for exceeding
+	// MaxPrefixes stays down before it is opened again; 0 keeps it down
+	// until an operator resets the uplink.
+	MaxPrefixRestart time.Duration
 	// Communities are added to every announcement to this ISP (RFC 1997).
 	Communities []routing.Community
 	// LargeCommunities are added to every announcement (RFC 8092).
@@ -313,3 +317,8 @@ type Session struct {
 // networks already prefer any other path at this length) and some ISPs drop
 // routes with very long paths.
 const MaxPrepend = 10
+
+// DefaultMaxPrefixRestart is uplinks[].bgp.max_prefix_restart when left
+// out: long enough for an ISP's leak to be noticed and fixed, short enough
+// that the uplink does not stay lost overnight.
+const DefaultMaxPrefixRestart = 5 * time.Minute

@@ -121,6 +121,9 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 			b.MaxPrefixes = uint32(*rb.MaxPrefixes)
 		}
 	}
+	// How long a session that exceeded max_prefixes stays down before it
+	// is tried again (0: until an operator resets it).
+	b.MaxPrefixRestart = c.duration(bp+".max_prefix_restart", rb.MaxPrefixRestart, DefaultMaxPrefixRestart)
 
 	b.Communities = c.communities(bp+".communities", rb.Communities)
 	b.LargeCommunities = c.largeCommunities(bp+".large_communities", rb.LargeCommunities)

@@ -19,8 +19,14 @@ type SessionState struct {
 	State string
 	// Since is when State was entered.
 	Since time.Time
-	// LastError is the peer's last disconnect reason, if any.
+	// LastError is why the session last failed (a NOTIFICATION sent or
+	// received, hold timer expiry, a read error, max-prefix exceeded), if
+	// it ever did; state changes that are no failure leave it unchanged.
 	LastError string
+	// HeldDown is non-empty while the speaker keeps the session down on
+	// purpose, and says why and until when, e.g. "max-prefix exceeded:
+	// more than 1000; retry at 2026-11-27T15:04:05Z".
+	HeldDown string
 }
 
 // Established reports whether the session is up.

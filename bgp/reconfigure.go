@@ -1,0 +1,103 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/multihomed/multihomed/routing"
+
+	api "github.com/osrg/gobgp/v4/api"
+
+	"github.com/multihomed/multihomed/config"
+)
+
+// Reconfigure moves the running speaker to cfg. Sessions whose own settings
+// are unchanged are not reset: policy and attribute changes are applied with
+// route refresh / soft reset. Sessions whose settings changed are re-created;
+// removed ones are closed. Changing node.asn, node.router_id or
+// bgp.listen_port needs a restart and is refused, leaving everything as it
+// was. The caller then calls SetAnnouncements for the new attributes.
+func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if s.srv == nil {
+		return errors.New("bgp: speaker not started")
+	}
+	old := s.cfg
+	switch {
+	case cfg.Node.ASN != old.Node.ASN:
+		return fmt.Errorf("bgp: node.asn changed from %d to %d: restart the daemon to apply", old.Node.ASN, cfg.Node.ASN)
+	case cfg.Node.RouterID != old.Node.RouterID:
+		return fmt.Errorf("bgp: node.router_id changed from %s to %s: restart the daemon to apply", old.Node.RouterID, cfg.Node.RouterID)
+	case cfg.BGP.ListenPort != old.BGP.ListenPort:
+		return fmt.Errorf("bgp: bgp.listen_port changed from %d to %d: restart the daemon to apply", old.BGP.ListenPort, cfg.BGP.ListenPort)
+	}
+	if s.pending != nil {
+		// Sessions not opened yet: open the new set when they are due.
+		s.setPendingLocked(sessionConfigs(cfg))
+	}
+	var errs []error
+	wantSessions := map[netip.Addr]sessionConfig{}
+	for _, sc := range sessionConfigs(cfg) {
+		wantSessions[sc.neighborAddr] = sc
+	}
+	// Close removed and changed sessions first: their neighbor sets are about
+	// to change.
+	for addr, have := range s.sessions {
+		if want, ok := wantSessions[addr]; !ok || !sameSession(want, have) {
+			s.log.Info("bgp session removed or changed; closing it", keyUplink, have.uplink, keyPeer, addr)
+			if err := s.deletePeer(ctx, addr); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.cfg = cfg
+	// Kept sessions take the new max_prefix_restart without a reset; a
+	// running hold-down keeps the retry time it announced.
+	s.stateMu.Lock()
+	for addr := range s.sessions {
+		s.sessions[addr] = wantSessions[addr]
+		if lim := s.limits[addr]; lim != nil {
+			lim.restart = wantSessions[addr].maxPrefixRestart
+		}
+	}
+	s.stateMu.Unlock()
+	// Keep what is announced, minus what the new config no longer allows.
+	kept := map[string][]routing.Announcement{}
+	for uplink, list := range s.anns {
+		if s.hasUplink(uplink) {
+			if n := normalize(list, cfg.Site.Prefixes); len(n) > 0 {
+				kept[uplink] = n
+			}
+		}
+	}
+	if err := s.applyLocked(ctx, kept, true, true); err != nil {
+		errs = append(errs, err)
+	}
+	// Import filters may have changed: re-run import policy over what each
+	// unchanged session already sent (route refresh is not needed: GoBGP
+	// keeps Adj-RIB-In).
+	for addr := range s.sessions {
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: soft reset in %s: %w", addr, err))
+		}
+	}
+	for addr, sc := range wantSessions {
+		if _, ok := s.sessions[addr]; ok || s.pending != nil {
+			continue
+		}
+		if err := s.addPeer(ctx, sc, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sameSession reports whether a and b need no session reset to go from one
+// to the other.
+func sameSession(a, b sessionConfig) bool {
+	a.maxPrefixRestart, b.maxPrefixRestart = 0, 0
+	return a == b
+}
