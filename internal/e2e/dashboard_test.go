@@ -124,6 +124,7 @@ func checkDashboard(t *testing.T, p *lab.Prometheus) {
 		t.Fatal("docs/grafana/multihomed.json: no panel queries found")
 	}
 	vars := grafanaVariables(t, p, d)
+	deadline := time.Now().Add(30 * time.Second)
 	for _, q := range qs {
 		expr := vars.Replace(q.expr)
 		if strings.Contains(expr, "$") {
@@ -131,29 +132,26 @@ func checkDashboard(t *testing.T, p *lab.Prometheus) {
 			continue
 		}
 		// Rates need two samples in their window and recording rules an
-		// evaluation: wait a little for the first result.
-		var last string
-		ok := false
-		for range 20 {
+		// evaluation: an empty result is retried after each new scrape
+		// until one budget, shared by all queries, runs out.
+		for {
 			samples, err := p.Query(context.Background(), expr)
 			if err != nil {
 				t.Errorf("panel %q: %v", q.panel, err)
 				break
 			}
 			if len(samples) > 0 {
-				ok = true
 				break
 			}
-			last = "empty result"
 			if reason, skip := dashboardSkips[q.expr]; skip {
 				t.Logf("panel %q: %q empty, allowed: %s", q.panel, expr, reason)
-				ok = true
 				break
 			}
-			waitEvaluation(t, p)
-		}
-		if !ok && last != "" {
-			t.Errorf("panel %q: %q: %s", q.panel, expr, last)
+			if time.Now().After(deadline) {
+				t.Errorf("panel %q: %q: empty result", q.panel, expr)
+				break
+			}
+			waitScrape(t, p)
 		}
 	}
 	for expr := range dashboardSkips {
@@ -164,9 +162,9 @@ func checkDashboard(t *testing.T, p *lab.Prometheus) {
 	t.Logf("ran %d dashboard queries against the lab's Prometheus", len(qs))
 }
 
-// waitEvaluation waits until Prometheus has scraped the edge again (the
+// waitScrape waits until Prometheus has scraped the edge again (the
 // sample time of up moves), so a retried query sees new data.
-func waitEvaluation(t *testing.T, p *lab.Prometheus) {
+func waitScrape(t *testing.T, p *lab.Prometheus) {
 	t.Helper()
 	first := ""
 	eventually(t, "prometheus scraped the edge again", 30*time.Second, func() (bool, string) {
