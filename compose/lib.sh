@@ -15,6 +15,12 @@ export FRR_IMAGE="${FRR_IMAGE:-$MH_FRR_LOCAL}"
 # Debian packages in the local FRR image: the router, link and packet tools.
 MH_FRR_PACKAGES="frr,iproute2,iputils-ping,nftables,tcpdump"
 MH_LAB_CACHE="${MH_LAB_CACHE:-/var/cache/multihomed-lab}"
+# Prometheus (the compose file's prometheus service), from Debian packages.
+export PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-multihomed-lab/prometheus:local}"
+MH_PROMETHEUS_PACKAGES="prometheus"
+# Where the lab's Prometheus answers from the host: the edge's LAN address,
+# reached through the lan network's bridge (docker-compose.yml).
+MH_PROMETHEUS_URL="http://198.51.100.1:9090/"
 
 # The lab's facts, for checks and narration.
 MH_SITE6="2001:db8:face::/48"
@@ -66,24 +72,26 @@ lab_debian_mirror() {
   echo "http://deb.debian.org/debian"
 }
 
-# lab_build_frr makes $MH_FRR_LOCAL from Debian packages: debootstrap a
-# minimal bookworm root with FRR, tar it (cached under $MH_LAB_CACHE, so a
-# removed image comes back in seconds) and `docker import` it. Skipped when
-# the image exists, unless MH_FORCE=1.
-lab_build_frr() {
-  if lab_image_exists "$MH_FRR_LOCAL" && [ "${MH_FORCE:-0}" != 1 ]; then
-    echo "$MH_FRR_LOCAL: present, not rebuilt (MH_FORCE=1 rebuilds)"
+# lab_build_debian_image IMAGE PACKAGES NAME makes IMAGE from Debian
+# packages: debootstrap a minimal bookworm root with PACKAGES (comma
+# separated), tar it (cached under $MH_LAB_CACHE as NAME-bookworm-rootfs.tar,
+# so a removed image comes back in seconds) and `docker import` it, labelled
+# org.multihomed.lab=NAME. Skipped when the image exists, unless MH_FORCE=1.
+lab_build_debian_image() {
+  local image=$1 packages=$2 name=$3
+  if lab_image_exists "$image" && [ "${MH_FORCE:-0}" != 1 ]; then
+    echo "$image: present, not rebuilt (MH_FORCE=1 rebuilds)"
     return
   fi
-  local tarball="$MH_LAB_CACHE/frr-bookworm-rootfs.tar"
-  if [ ! -s "$tarball" ] || [ "$(cat "$tarball.packages" 2>/dev/null)" != "$MH_FRR_PACKAGES" ] || [ "${MH_FORCE:-0}" = 1 ]; then
-    command -v debootstrap >/dev/null || lab_die "debootstrap is needed to build $MH_FRR_LOCAL (apt-get install debootstrap), or set FRR_IMAGE to an FRR image you have"
-    [ "$(id -u)" = 0 ] || lab_die "building $MH_FRR_LOCAL needs root (debootstrap)"
+  local tarball="$MH_LAB_CACHE/$name-bookworm-rootfs.tar"
+  if [ ! -s "$tarball" ] || [ "$(cat "$tarball.packages" 2>/dev/null)" != "$packages" ] || [ "${MH_FORCE:-0}" = 1 ]; then
+    command -v debootstrap >/dev/null || lab_die "debootstrap is needed to build $image (apt-get install debootstrap)"
+    [ "$(id -u)" = 0 ] || lab_die "building $image needs root (debootstrap)"
     local mirror root
     mirror=$(lab_debian_mirror)
     root=$(mktemp -d /tmp/mhlab-rootfs.XXXXXX)
-    echo "debootstrap bookworm from $mirror with $MH_FRR_PACKAGES (a few minutes, once)"
-    if ! debootstrap --variant=minbase --include="$MH_FRR_PACKAGES" bookworm "$root" "$mirror" > "$root.log" 2>&1; then
+    echo "debootstrap bookworm from $mirror with $packages (a few minutes, once)"
+    if ! debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" > "$root.log" 2>&1; then
       tail -20 "$root.log" >&2
       rm -rf "$root" "$root.log"
       lab_die "debootstrap failed (log above)"
@@ -94,15 +102,23 @@ lab_build_frr() {
     mkdir -p "$MH_LAB_CACHE"
     tar --numeric-owner --xattrs -C "$root" -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
-    echo "$MH_FRR_PACKAGES" > "$tarball.packages"
+    echo "$packages" > "$tarball.packages"
     rm -rf "$root" "$root.log"
   else
     echo "using cached root file system $tarball"
   fi
-  docker import -c 'CMD ["/bin/bash"]' -c 'LABEL org.multihomed.lab=frr' \
-    -m "Debian bookworm minbase with $MH_FRR_PACKAGES" "$tarball" "$MH_FRR_LOCAL" >/dev/null
-  echo "$MH_FRR_LOCAL: imported"
+  docker import -c 'CMD ["/bin/bash"]' -c "LABEL org.multihomed.lab=$name" \
+    -m "Debian bookworm minbase with $packages" "$tarball" "$image" >/dev/null
+  echo "$image: imported"
 }
+
+# lab_build_frr makes $MH_FRR_LOCAL, the routers' and hosts' image (set
+# FRR_IMAGE to an FRR image you have instead).
+lab_build_frr() { lab_build_debian_image "$MH_FRR_LOCAL" "$MH_FRR_PACKAGES" frr; }
+
+# lab_build_prometheus makes $PROMETHEUS_IMAGE, Debian's Prometheus, for the
+# compose file's prometheus service.
+lab_build_prometheus() { lab_build_debian_image "$PROMETHEUS_IMAGE" "$MH_PROMETHEUS_PACKAGES" prometheus; }
 
 # lab_build_multihomed builds the static daemon on the host and the
 # FROM-scratch image around it (MULTIHOMED_BASE picks another base).
@@ -131,6 +147,7 @@ lab_build_images() {
   elif ! lab_image_exists "$FRR_IMAGE"; then
     echo "FRR_IMAGE=$FRR_IMAGE is not here; compose will pull it"
   fi
+  lab_build_prometheus
   lab_build_multihomed
 }
 
@@ -324,3 +341,11 @@ lab_flow_report() {
 
 # lab_mhctl runs mhctl inside the edge container (the daemon's API socket).
 lab_mhctl() { lab_compose exec -T edge /usr/local/bin/mhctl "$@"; }
+
+# lab_prom_query EXPR prints the result of an instant query on the lab's
+# Prometheus (promtool inside its container), one series a line; nothing
+# when the result is empty.
+lab_prom_query() { lab_compose exec -T prometheus promtool query instant "${MH_PROMETHEUS_URL%/}" "$1"; }
+
+# lab_prom_has EXPR: the query returns at least one series.
+lab_prom_has() { [ -n "$(lab_prom_query "$1" | tr -d '\r')" ]; }

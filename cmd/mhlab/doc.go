@@ -4,7 +4,9 @@
 //
 //	mhlab demo   bring the lab up, show the announcements, cut ISP-A's link,
 //	             show the failover at the transit, restore, tear down
-//	mhlab up     bring the lab up and keep it until Ctrl-C
+//	mhlab up     bring the lab up and keep it until Ctrl-C, with Prometheus
+//	             (Debian package) scraping the edge, at --prometheus
+//	             (http://127.0.0.1:9090 by default)
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
 //	             1 kHz flow, fast and default probe profiles, repeated runs
 //

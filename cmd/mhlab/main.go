@@ -26,8 +26,10 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	promAddr := fs.String("prometheus", "127.0.0.1:9090", "up: host address for the lab's Prometheus (\"\" runs none)")
+	promRules := fs.String("prometheus-rules", "docs/prometheus/rules.yml", "up: alert and recording rules Prometheus loads")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -41,9 +43,9 @@ func main() {
 	var err error
 	switch cmd {
 	case "demo":
-		err = run(ctx, *daemon, *verbose, true)
+		err = run(ctx, *daemon, *verbose, true, "", "")
 	case "up":
-		err = run(ctx, *daemon, *verbose, false)
+		err = run(ctx, *daemon, *verbose, false, *promAddr, *promRules)
 	case "bench":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
@@ -67,7 +69,10 @@ func step(format string, args ...any) {
 	fmt.Printf("\n==> "+format+"\n", args...)
 }
 
-func run(ctx context.Context, daemonPath string, verbose, demo bool) error {
+// run brings the lab up with the daemon; with demo it cuts and restores
+// ISP-A, else it waits for Ctrl-C, with Prometheus on promAddr unless that
+// is "".
+func run(ctx context.Context, daemonPath string, verbose, demo bool, promAddr, promRules string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces); run it with sudo")
 	}
@@ -119,6 +124,14 @@ func run(ctx context.Context, daemonPath string, verbose, demo bool) error {
 	}
 	show(ctx, l)
 	if !demo {
+		if promAddr != "" {
+			step("Starting Prometheus in %s", l.Edge.Name)
+			stopProm, err := startPrometheus(ctx, l, promAddr, promRules)
+			if err != nil {
+				return err
+			}
+			defer stopProm()
+		}
 		step("Lab is up. Try: ip netns exec %s ip -6 route; vtysh -N %s -c 'show bgp ipv6 unicast'. Ctrl-C to stop.", l.Edge.Name, l.Transit.Name)
 		<-ctx.Done()
 		return nil
