@@ -196,7 +196,16 @@ func (p *ProbeTables) desired(tables []routing.ProbeTable) ([]*netlink.Route, []
 			})
 		}
 		seen := map[bool]bool{}
-		for _, gw := range t.Gateways {
+		gateways := t.Gateways
+		if !hasCarrier(link.Attrs()) {
+			// The kernel dropped the uplink's routes with its carrier and
+			// refuses a gateway it cannot reach ("no route to host"): leave
+			// only the unreachable defaults, so this uplink's probes keep
+			// failing fast, and add the gateways back on the pass that the
+			// carrier's return triggers.
+			gateways = nil
+		}
+		for _, gw := range gateways {
 			gw = gw.Unmap()
 			if seen[gw.Is4()] {
 				return nil, nil, fmt.Errorf("fib: probe table of %s: two gateways of one family; give one per family", t.Uplink)

@@ -68,7 +68,7 @@ func (w LinkWatcher) WatchCarrier(ctx context.Context, fn func(device string, up
 			if attrs == nil {
 				continue
 			}
-			up := u.Header.Type != unix.RTM_DELLINK && attrs.Flags&net.FlagUp != 0 && attrs.RawFlags&unix.IFF_LOWER_UP != 0
+			up := u.Header.Type != unix.RTM_DELLINK && hasCarrier(attrs)
 			if prev, seen := last[attrs.Name]; seen && prev == up {
 				continue
 			}
@@ -76,4 +76,10 @@ func (w LinkWatcher) WatchCarrier(ctx context.Context, fn func(device string, up
 			fn(attrs.Name, up)
 		}
 	}
+}
+
+// hasCarrier reports whether a link is administratively up and has carrier
+// (IFF_LOWER_UP): the one rule for "the link is usable" in fib.
+func hasCarrier(a *netlink.LinkAttrs) bool {
+	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 }

@@ -185,3 +185,48 @@ func TestLinkWatcher(t *testing.T) {
 	}
 	done <- nil
 }
+
+// TestProbeTablesCarrierLoss: with the uplink's link down (as the lab's
+// link cut does it) Set succeeds with only the unreachable defaults, instead of
+// failing on a gateway the kernel cannot reach, and puts the gateways back
+// once carrier returns.
+func TestProbeTablesCarrierLoss(t *testing.T) {
+	edge, _, devA, _ := twoUplinks(t)
+	ctx := context.Background()
+	pt, err := NewProbeTables(edge.Name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.Close()
+	tables := []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
+		Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}}}
+	if _, err := pt.Set(ctx, tables); err != nil {
+		t.Fatal(err)
+	}
+	run(t, edge, "sysctl", "-qw", "net.ipv6.conf."+devA+".keep_addr_on_down=1")
+	run(t, edge, "ip", "link", "set", devA, "down")
+	// The kernel drops the gateway routes with the link; a Set that
+	// still asked for them failed with "no route to host" on every pass.
+	st, err := pt.Set(ctx, tables)
+	if err != nil {
+		t.Fatalf("Set without carrier: %v", err)
+	}
+	if len(st.Routes) != 2 {
+		t.Fatalf("without carrier: %d routes %+v; want only the 2 unreachable defaults", len(st.Routes), st.Routes)
+	}
+	if ta := run(t, edge, "ip", "-6", "route", "show", "table", "4800"); strings.Contains(ta, "via") {
+		t.Fatalf("table 4800 without carrier still routes via a gateway:\n%s", ta)
+	}
+	run(t, edge, "ip", "link", "set", devA, "up")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err = pt.Set(ctx, tables)
+		if err == nil && len(st.Routes) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("carrier back: %d routes, %v; want the 2 gateways back beside the 2 unreachable defaults", len(st.Routes), err)
+		}
+		time.Sleep(50 * time.Millisecond) // carrier comes back asynchronously
+	}
+}
