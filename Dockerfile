@@ -14,11 +14,15 @@
 # /etc/passwd) with CAP_NET_ADMIN (routes, rules, SO_MARK) and CAP_NET_RAW
 # (ICMP probes) only; docs/operations.md, Security, says why. Docker gives a
 # non-root user no ambient capabilities, so they come from the binary's
-# file capabilities (the setcap above, an xattr COPY must carry: not
-# verified here with every builder, and BuildKit has dropped it before,
-# moby/buildkit#2250) and the container must allow them: docker-compose.yml
-# drops every capability and adds exactly these two. A binary that lost its
-# file capabilities on the way exits at start naming what is missing.
+# file capabilities (the setcap above, an xattr). Docker's legacy builder
+# drops that xattr on COPY (checked here: the daemon then starts with no
+# capabilities and exits naming CAP_NET_ADMIN), so scripts/lab-docker build
+# does not use this file for the FROM-scratch image: it `docker import`s a
+# tar made with --xattrs, with the same USER, ENTRYPOINT and CMD as below,
+# which keeps them. This file serves BASE images and builders that keep
+# xattrs. docker-compose.yml drops every capability and adds exactly these
+# two; a binary that lost its file capabilities exits at start naming what
+# is missing.
 #
 # Its configuration is read from /etc/multihomed/multihomed.yaml; it writes
 # its state in /var/lib/multihomed and its API socket in /run/multihomed,

@@ -131,11 +131,24 @@ lab_build_multihomed() {
   (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/out/mhflow ./cmd/mhflow)
   "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/compose/edge/multihomed.yaml"
   # The image runs as a non-root user, which Docker gives no ambient
-  # capabilities: the binary carries them (Dockerfile).
+  # capabilities: the binary carries them as file capabilities. `docker
+  # build` (the legacy builder here) drops that xattr on COPY, so the
+  # FROM-scratch image is imported from a tar that keeps it (--xattrs);
+  # the Dockerfile says the same for a BuildKit that keeps xattrs.
   command -v setcap >/dev/null || lab_die "setcap is needed (Debian package libcap2-bin)"
-  setcap cap_net_admin,cap_net_raw=ep "$MH_ROOT/build/out/multihomed"
-  docker build -q --build-arg "BASE=${MULTIHOMED_BASE:-scratch}" -f "$MH_ROOT/Dockerfile" \
-    --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$MH_ROOT/build/out" >/dev/null
+  local stage="$MH_ROOT/build/out/image-root"
+  rm -rf "$stage" && mkdir -p "$stage/usr/local/bin"
+  cp "$MH_ROOT/build/out/multihomed" "$MH_ROOT/build/out/mhctl" "$stage/usr/local/bin/"
+  setcap cap_net_admin,cap_net_raw=ep "$stage/usr/local/bin/multihomed"
+  if [ -n "${MULTIHOMED_BASE:-}" ] && [ "$MULTIHOMED_BASE" != scratch ]; then
+    docker build -q --build-arg "BASE=$MULTIHOMED_BASE" -f "$MH_ROOT/Dockerfile" \
+      --label org.multihomed.lab=multihomed -t "$MULTIHOMED_IMAGE" "$stage/usr/local/bin" >/dev/null
+  else
+    tar --xattrs --xattrs-include='security.capability' -C "$stage" -cf "$MH_ROOT/build/out/multihomed-image.tar" usr
+    docker import -c 'USER 65532:65532' -c 'ENTRYPOINT ["/usr/local/bin/multihomed"]' \
+      -c 'CMD ["run", "--config", "/etc/multihomed/multihomed.yaml"]' -c 'LABEL org.multihomed.lab=multihomed' \
+      -m "multihomed, FROM scratch, file capabilities kept" "$MH_ROOT/build/out/multihomed-image.tar" "$MULTIHOMED_IMAGE" >/dev/null
+  fi
   echo "$MULTIHOMED_IMAGE: built"
 }
 
