@@ -3,10 +3,11 @@
 
 export PATH="/usr/local/go/bin:$PATH"
 
-# Debian packages: routers for the lab (frr, bird2), namespace and packet
+# Debian packages: routers for the lab (frr, bird2; exabgp for the edge
+# comparison, mhlab bench --edge), namespace and packet
 # tools (iproute2, nftables, iputils-ping), ip6tables for the NPTv6 kernel
 # backend (iptables), protoc for the generated-code check (protobuf-compiler).
-MH_PACKAGES="frr bird2 iproute2 nftables iputils-ping iptables protobuf-compiler"
+MH_PACKAGES="frr bird2 exabgp iproute2 nftables iputils-ping iptables protobuf-compiler"
 
 mh_need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -27,15 +27,25 @@ type Daemon struct {
 // StartDaemon runs `binary run --config configPath` inside ns. Its output is
 // kept (see Log) and copied to echo if echo is not nil.
 func StartDaemon(ctx context.Context, ns *netns.NS, binary, configPath string, echo io.Writer) (*Daemon, error) {
+	return startProcess(ctx, ns, nil, echo, binary, "run", "--config", configPath)
+}
+
+// startProcess runs args inside ns with env added to this process's
+// environment, keeping its output like StartDaemon. The process outlives
+// ctx: stop it with Stop.
+func startProcess(ctx context.Context, ns *netns.NS, env []string, echo io.Writer, args ...string) (*Daemon, error) {
 	d := &Daemon{done: make(chan struct{})}
-	d.cmd = ns.Command(context.WithoutCancel(ctx), binary, "run", "--config", configPath)
+	d.cmd = ns.Command(context.WithoutCancel(ctx), args...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	var w io.Writer = logWriter{d}
 	if echo != nil {
 		w = io.MultiWriter(w, echo)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = w, w
 	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("lab: start %s in %s: %w", binary, ns.Name, err)
+		return nil, fmt.Errorf("lab: start %s in %s: %w", args[0], ns.Name, err)
 	}
 	go func() {
 		d.err = d.cmd.Wait()
@@ -62,6 +72,9 @@ func (d *Daemon) Log() string {
 // Signal sends sig to the daemon. `ip netns exec` execs the daemon in place,
 // so the process is the daemon itself.
 func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Pid is the daemon's process ID (the daemon itself, see Signal).
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Done is closed when the daemon exits.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
