@@ -60,7 +60,9 @@ func (e *MultihomedEdge) Start(ctx context.Context) error {
 			return err
 		}
 		e.dir = dir
-		cfg := ScenarioConfig(e.profile, filepath.Join(dir, "state"), false, true)
+		// Its own API socket, so that several labs can run at once.
+		cfg := ScenarioConfig(e.profile, filepath.Join(dir, "state"), false, true) +
+			fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
 		if err := os.WriteFile(filepath.Join(dir, "multihomed.yaml"), []byte(cfg), 0o600); err != nil {
 			return err
 		}
