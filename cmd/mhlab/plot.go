@@ -27,11 +27,12 @@ var edgeColors = map[string]color.RGBA{
 	"frr":                {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
-// plotTimelines writes, per scenario, one figure with two panels
-// (inbound, outbound): packets received per 10 ms against time from the
-// fault, one line per edge (its first run), the fault's start marked. The
-// files are <dir>/failover-<scenario>.svg and .png; it returns their
-// paths.
+// plotTimelines writes, per scenario, one figure: packets received per
+// 10 ms against time from the fault, one row per edge (its first run) with
+// one line each, inbound on the left and outbound on the right, sharing
+// the time axis; the fault's start and removal are marked. Overlaid in one
+// panel the five lines hid each other. The files are
+// <dir>/failover-<scenario>.svg and .png; it returns their paths.
 func plotTimelines(dir string, results []lab.CompareResult) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -52,17 +53,25 @@ func plotTimelines(dir string, results []lab.CompareResult) ([]string, error) {
 	}
 	var files []string
 	for _, sc := range scenarios {
-		var panels [2]*plot.Plot
-		for dir, title := range []string{"inbound (internet host to LAN host)", "outbound (LAN host to internet host)"} {
-			p, err := timelinePanel(sc, title, dir, first[sc])
-			if err != nil {
-				return files, err
+		runs := first[sc]
+		maxX := 0.0
+		for _, r := range runs {
+			tl := r.Timeline
+			maxX = max(maxX, (tl.Start + time.Duration(len(tl.Received[0]))*tl.Bin).Seconds())
+		}
+		grid := make([][]*plot.Plot, len(runs))
+		for i, r := range runs {
+			for d, dirName := range []string{"inbound (internet host to LAN host)", "outbound (LAN host to internet host)"} {
+				p, err := timelinePanel(r, d, fmt.Sprintf("%s, %s: %s", sc, r.Edge, dirName), maxX, i == len(runs)-1)
+				if err != nil {
+					return files, err
+				}
+				grid[i] = append(grid[i], p)
 			}
-			panels[dir] = p
 		}
 		base := filepath.Join(dir, "failover-"+strings.ReplaceAll(strings.TrimSuffix(sc, "%"), " ", "-"))
 		for _, ext := range []string{".svg", ".png"} {
-			if err := saveStacked(panels, base+ext); err != nil {
+			if err := saveGrid(grid, base+ext); err != nil {
 				return files, err
 			}
 			files = append(files, base+ext)
@@ -71,53 +80,62 @@ func plotTimelines(dir string, results []lab.CompareResult) ([]string, error) {
 	return files, nil
 }
 
-func timelinePanel(scenario, title string, dir int, runs []lab.CompareResult) (*plot.Plot, error) {
+// timelinePanel draws one edge's one direction.
+func timelinePanel(r lab.CompareResult, dir int, title string, maxX float64, xLabel bool) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: %s", scenario, title)
-	p.X.Label.Text = "seconds from the fault"
-	p.Y.Label.Text = "packets received per 10 ms"
-	p.Legend.Top = true
-	p.Legend.Left = false
-	p.Add(plotter.NewGrid())
-	maxX, perBin := 0.0, 10
-	for _, r := range runs {
-		tl := r.Timeline
-		perBin = tl.PerBin
-		pts := make(plotter.XYs, len(tl.Received[dir]))
-		for i, n := range tl.Received[dir] {
-			pts[i].X = (tl.Start + time.Duration(i)*tl.Bin).Seconds()
-			pts[i].Y = float64(n)
-		}
-		if len(pts) > 0 {
-			maxX = max(maxX, pts[len(pts)-1].X)
-		}
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, err
-		}
-		line.Color = edgeColors[r.Edge]
-		line.Width = vg.Points(1.2)
-		p.Add(line)
-		p.Legend.Add(fmt.Sprintf("%s (fault removed at %.1f s)", r.Edge, tl.Healed.Seconds()), line)
+	p.Title.Text = title
+	if xLabel {
+		p.X.Label.Text = "seconds from the fault"
 	}
-	// The fault starts at 0.
-	mark, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -0.5}, {X: 0, Y: float64(perBin) + 1.5}})
+	p.Y.Label.Text = "packets / 10 ms"
+	p.Add(plotter.NewGrid())
+	tl := r.Timeline
+	pts := make(plotter.XYs, len(tl.Received[dir]))
+	for i, n := range tl.Received[dir] {
+		pts[i].X = (tl.Start + time.Duration(i)*tl.Bin).Seconds()
+		pts[i].Y = float64(n)
+	}
+	line, err := plotter.NewLine(pts)
 	if err != nil {
 		return nil, err
 	}
-	mark.Color = color.Black
-	mark.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(mark)
-	p.Legend.Add("fault applied", mark)
-	p.Y.Min, p.Y.Max = -0.5, float64(perBin)+4
-	p.X.Max = maxX
+	line.Color = edgeColors[r.Edge]
+	line.Width = vg.Points(0.8)
+	p.Add(line)
+	top := float64(tl.PerBin) * 2
+	for _, m := range []struct {
+		x      float64
+		dashes []vg.Length
+		label  string
+	}{
+		{0, []vg.Length{vg.Points(4), vg.Points(3)}, "fault applied"},
+		{tl.Healed.Seconds(), []vg.Length{vg.Points(1), vg.Points(2)}, fmt.Sprintf("fault removed (%.1f s)", tl.Healed.Seconds())},
+	} {
+		ml, err := plotter.NewLine(plotter.XYs{{X: m.x, Y: 0}, {X: m.x, Y: top}})
+		if err != nil {
+			return nil, err
+		}
+		ml.Color = color.Black
+		ml.Dashes = m.dashes
+		p.Add(ml)
+		p.Legend.Add(m.label, ml)
+	}
+	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	p.Title.TextStyle.Font.Size = vg.Points(10)
+	p.Y.Min, p.Y.Max = 0, top+float64(tl.PerBin)
+	// The view starts 0.1 s after the timeline: in results recorded
+	// before the send clock's first sample bounded the timeline (commit
+	// after a6a2294), the first bin also holds every packet sent before
+	// that sample.
+	p.X.Min, p.X.Max = (tl.Start + 10*tl.Bin).Seconds(), maxX
 	return p, nil
 }
 
-// saveStacked draws the two panels one above the other into path (.svg or
-// .png by extension).
-func saveStacked(panels [2]*plot.Plot, path string) error {
-	w, h := 12*vg.Inch, 8*vg.Inch
+// saveGrid draws the panels (rows of columns) into path (.svg or .png by
+// extension).
+func saveGrid(grid [][]*plot.Plot, path string) error {
+	w, h := 14*vg.Inch, vg.Length(len(grid))*2*vg.Inch
 	var c draw.Canvas
 	var save func(f *os.File) error
 	switch filepath.Ext(path) {
@@ -132,10 +150,14 @@ func saveStacked(panels [2]*plot.Plot, path string) error {
 	default:
 		return fmt.Errorf("plot: %s: want .svg or .png", path)
 	}
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
-	canvases := plot.Align([][]*plot.Plot{{panels[0]}, {panels[1]}}, tiles, c)
-	panels[0].Draw(canvases[0][0])
-	panels[1].Draw(canvases[1][0])
+	tiles := draw.Tiles{Rows: len(grid), Cols: len(grid[0]), PadX: vg.Points(16), PadY: vg.Points(8),
+		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
+	canvases := plot.Align(grid, tiles, c)
+	for i := range grid {
+		for j := range grid[i] {
+			grid[i][j].Draw(canvases[i][j])
+		}
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -92,6 +92,14 @@ func (c *sendClock) run(ctx context.Context, f *Flow) {
 	}
 }
 
+// first returns the first sequence number of direction dir sent after the
+// clock started.
+func (c *sendClock) first(dir int) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[0][dir]
+}
+
 // at returns when packet seq of direction dir was sent, interpolating
 // between samples.
 func (c *sendClock) at(dir int, seq uint64) time.Time {
@@ -181,7 +189,9 @@ func (l *Lab) CompareRun(ctx context.Context, flow *Flow, e Edge, s CompareScena
 	nbins := int((time.Second + res.Held + 3*time.Second) / tl.Bin)
 	for i, d := range flow.dirs {
 		tl.Received[i] = make([]int, nbins)
-		from := mark[i] - min(mark[i], 2*uint64(time.Second/flow.interval))
+		// From the clock's first sample: earlier packets have no sending
+		// time (at would put them all at the first sample).
+		from := clock.first(i)
 		for seq := from; seq < now[i]-grace; seq++ {
 			b := int((clock.at(i, seq).Sub(t0) - tl.Start) / tl.Bin)
 			if b >= 0 && b < nbins && d.recv.Report(seq, seq+1, flow.interval).Received == 1 {
