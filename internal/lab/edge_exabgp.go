@@ -167,7 +167,6 @@ func (e *ExaBGPEdge) Repair(ctx context.Context) error {
 				{"ip", fam, "route", "replace", "default", "via", gw.String(), "dev", u.dev, "table", fmt.Sprint(u.table)},
 			} {
 				if _, err := e.l.Edge.Run(ctx, args...); err != nil {
-					// The link may still be coming up after a cut.
 					return fmt.Errorf("lab: exabgp edge routes: %w", err)
 				}
 			}
