@@ -3,14 +3,15 @@
 
 export PATH="/usr/local/go/bin:$PATH"
 
-# Debian packages: routers for the lab (frr, bird2), namespace and packet
+# Debian packages: routers for the lab (frr, bird2; exabgp for the edge
+# comparison, mhlab bench --edge), namespace and packet
 # tools (iproute2, nftables, iputils-ping), ip6tables for the NPTv6 kernel
 # backend (iptables), protoc for the generated-code check (protobuf-compiler),
 # BIND 9 and dig for the PA-mode DNS tests (bind9, dnsutils), the
 # conntrack tool to inspect NAT44 state by hand (conntrack),
 # systemd-analyze and man for the unit and package checks (systemd, man-db),
 # promtool for the alert rules (prometheus).
-MH_PACKAGES="frr bird2 iproute2 nftables iputils-ping iptables protobuf-compiler bind9 dnsutils conntrack systemd man-db prometheus"
+MH_PACKAGES="frr bird2 exabgp iproute2 nftables iputils-ping iptables protobuf-compiler bind9 dnsutils conntrack systemd man-db prometheus"
 
 mh_need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -8,7 +8,10 @@
 //	             (Debian package) scraping the edge, at --prometheus
 //	             (http://127.0.0.1:9090 by default)
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
-//	             1 kHz flow, fast and default probe profiles, repeated runs
+//	             1 kHz flow, fast and default probe profiles, repeated runs;
+//	             with --edge multihomed,exabgp,frr the same faults against
+//	             ExaBGP's healthcheck and a plain FRR edge, with plots
+//	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz
 //
 // It needs root, FRR and BIRD 2, and the multihomed binary (--daemon).
 // Everything it creates lives in namespaces named mh<id>*, removed on exit.

@@ -28,8 +28,18 @@ func main() {
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
 	promAddr := fs.String("prometheus", "127.0.0.1:9090", "up: host address for the lab's Prometheus (\"\" runs none)")
 	promRules := fs.String("prometheus-rules", "docs/prometheus/rules.yml", "up: alert and recording rules Prometheus loads")
+	edges := fs.String("edge", "", "bench: compare edges (multihomed,exabgp,frr) on link cut, gray failure, loss and planned restart")
+	exabgp := fs.String("exabgp", "default,tuned", "bench --edge exabgp: healthcheck variants")
+	scenarios := fs.String("scenarios", "", "bench --edge: only these scenarios (comma-separated names), default all")
+	imgDir := fs.String("img", "", "bench --edge: write timeline plots (SVG, PNG) into this directory")
+	jsonOut := fs.String("json", "", "bench --edge: write every result (timelines included) to this file")
+	replot := fs.String("replot", "", "bench: only redraw the plots (--img) and table from this --json file")
+	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
+	cpuBursts := fs.Bool("bursts", false, "bench cpu: probe with suspicion bursts (not available yet: health has no bursts)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR]\n"+
+			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
+			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -37,7 +47,11 @@ func main() {
 		os.Exit(2)
 	}
 	cmd := os.Args[1]
-	_ = fs.Parse(os.Args[2:])
+	args := os.Args[2:]
+	if cmd == "bench" && len(args) > 0 && args[0] == "cpu" {
+		cmd, args = "bench cpu", args[1:]
+	}
+	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -51,9 +65,32 @@ func main() {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
 			break
 		}
+		if *replot != "" {
+			err = replotJSON(*replot, *imgDir)
+			break
+		}
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err != nil {
+			break
+		}
+		if *edges == "" {
+			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
+			break
+		}
+		err = runCompare(ctx, compareOpts{daemon: abs, edges: splitList(*edges), profiles: splitList(*profiles),
+			exabgp: splitList(*exabgp), scenarios: splitList(*scenarios), reps: *reps, imgDir: *imgDir, jsonPath: *jsonOut, verbose: *verbose})
+	case "bench cpu":
+		if os.Geteuid() != 0 {
+			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
+			break
+		}
+		if *cpuBursts {
+			err = fmt.Errorf("--bursts: the health package has no suspicion bursts yet (issue #15 items 1-2); run without it")
+			break
+		}
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {
-			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
+			err = benchCPU(ctx, abs, *cpuWindow, *verbose)
 		}
 	default:
 		fs.Usage()
@@ -63,6 +100,58 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mhlab:", err)
 		os.Exit(1)
 	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// runCompare runs the edge comparison, prints the table, and writes the
+// JSON and the plots when asked.
+func runCompare(ctx context.Context, o compareOpts) error {
+	results, err := compare(ctx, o)
+	if len(results) > 0 {
+		step("Loss windows of a 500 pps flow (internet host <-> LAN host); \"never\": not restored while the fault lasted")
+		if serr := summary(os.Stdout, results); serr != nil && err == nil {
+			err = serr
+		}
+		if o.jsonPath != "" {
+			if jerr := writeJSON(o.jsonPath, results); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+		if o.imgDir != "" {
+			files, perr := plotTimelines(o.imgDir, results)
+			fmt.Println("   plots:", strings.Join(files, " "))
+			if perr != nil && err == nil {
+				err = perr
+			}
+		}
+	}
+	return err
+}
+
+// replotJSON redraws the table and the plots from a --json file.
+func replotJSON(path, imgDir string) error {
+	results, err := readJSON(path)
+	if err != nil {
+		return err
+	}
+	if err := summary(os.Stdout, results); err != nil {
+		return err
+	}
+	if imgDir == "" {
+		return nil
+	}
+	files, err := plotTimelines(imgDir, results)
+	fmt.Println("   plots:", strings.Join(files, " "))
+	return err
 }
 
 func step(format string, args ...any) {

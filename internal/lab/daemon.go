@@ -36,19 +36,29 @@ func StartDaemon(ctx context.Context, ns *netns.NS, binary, configPath string, e
 // state and socket directories the configuration names must be reachable
 // by that user: the daemon has no CAP_DAC_OVERRIDE.
 func StartDaemonAs(ctx context.Context, ns *netns.NS, id *Identity, binary, configPath string, echo io.Writer) (*Daemon, error) {
-	d := &Daemon{done: make(chan struct{})}
 	argv := []string{binary, "run", "--config", configPath}
 	if id != nil {
 		argv = id.wrap(argv...)
 	}
-	d.cmd = ns.Command(context.WithoutCancel(ctx), argv...)
+	return startProcess(ctx, ns, nil, echo, argv...)
+}
+
+// startProcess runs args inside ns with env added to this process's
+// environment, keeping its output like StartDaemon. The process outlives
+// ctx: stop it with Stop.
+func startProcess(ctx context.Context, ns *netns.NS, env []string, echo io.Writer, args ...string) (*Daemon, error) {
+	d := &Daemon{done: make(chan struct{})}
+	d.cmd = ns.Command(context.WithoutCancel(ctx), args...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	var w io.Writer = logWriter{d}
 	if echo != nil {
 		w = io.MultiWriter(w, echo)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = w, w
 	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("lab: start %s in %s: %w", binary, ns.Name, err)
+		return nil, fmt.Errorf("lab: start %s in %s: %w", args[0], ns.Name, err)
 	}
 	go func() {
 		d.err = d.cmd.Wait()

@@ -2,6 +2,10 @@
 // namespace for multihomed, ISP-A (FRR), ISP-B (BIRD 2, or FRR), a transit
 // router (FRR), an internet host and a LAN host, joined by veth links with
 // documentation addresses. Integration tests and the mhlab command share it.
+// For mhlab bench it also runs other edge software in the edge namespace
+// (Edge: ExaBGP with its healthcheck, a plain FRR edge) under the same
+// faults (CompareRun), and builds a wider topology for measuring the cost
+// of probing (CPULab: four uplinks, targets behind routers).
 //
 // UpTranslator builds a second, router-less topology (LAN host, edge, out
 // host) for the NPTv6 translator's tests and `nptv6ctl bench`.
