@@ -131,8 +131,7 @@ type Options struct {
 	WatchBuffer int
 	// MaxStreamsPerPrincipal bounds the WatchEvents streams one caller
 	// (a certificate's name, a socket peer's uid) may hold open at once
-	// (0: DefaultMaxStreamsPerPrincipal). There is no config key for it:
-	// config/ has none yet.
+	// (api.max_streams_per_principal; 0: the config's default).
 	MaxStreamsPerPrincipal int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -142,9 +141,6 @@ type Options struct {
 	Exit func()
 }
 
-// DefaultMaxStreamsPerPrincipal is the default of
-// Options.MaxStreamsPerPrincipal: a dashboard and a few operators' follows.
-const DefaultMaxStreamsPerPrincipal = 8
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
@@ -160,7 +156,7 @@ func NewServer(o Options) *Server {
 	}
 	s.maxStreams = o.MaxStreamsPerPrincipal
 	if s.maxStreams <= 0 {
-		s.maxStreams = DefaultMaxStreamsPerPrincipal
+		s.maxStreams = config.DefaultMaxStreamsPerPrincipal
 	}
 	s.streams = map[string]int{}
 	s.validations = make(chan struct{}, MaxConcurrentValidations)

@@ -17,6 +17,9 @@ const (
 	// DefaultWatchBuffer is how many events a WatchEvents client may fall
 	// behind before it is sent a lag marker.
 	DefaultWatchBuffer = 256
+	// DefaultMaxStreamsPerPrincipal is how many WatchEvents streams one
+	// caller may hold open at once: a dashboard and a few operators' follows.
+	DefaultMaxStreamsPerPrincipal = 8
 	// DefaultMetricsAddress keeps the metrics endpoint on loopback.
 	DefaultMetricsAddress = "127.0.0.1:9479"
 )
@@ -34,6 +37,9 @@ type API struct {
 	TCP *APITCP
 	// WatchBuffer bounds each WatchEvents client's backlog.
 	WatchBuffer int
+	// MaxStreamsPerPrincipal bounds the WatchEvents streams one caller (a
+	// certificate's name, a socket peer's uid) holds open at once.
+	MaxStreamsPerPrincipal int
 }
 
 // APITCP is the API's TCP listener. TLS is mandatory; client certificates,
@@ -105,6 +111,7 @@ type rawAPI struct {
 	SocketGroup string     `mapstructure:"socket_group"`
 	TCP         *rawAPITCP `mapstructure:"tcp"`
 	WatchBuffer *int64     `mapstructure:"watch_buffer"`
+	MaxStreams  *int64     `mapstructure:"max_streams_per_principal"`
 }
 
 type rawAPITCP struct {

@@ -12,7 +12,7 @@ func TestAPIDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := API{Socket: DefaultAPISocket, SocketMode: 0o660, WatchBuffer: DefaultWatchBuffer}
+	want := API{Socket: DefaultAPISocket, SocketMode: 0o660, WatchBuffer: DefaultWatchBuffer, MaxStreamsPerPrincipal: DefaultMaxStreamsPerPrincipal}
 	if d := cmp.Diff(want, cfg.API); d != "" {
 		t.Errorf("api defaults (-want +got):\n%s", d)
 	}
@@ -28,6 +28,7 @@ api:
   socket_mode: "0600"
   socket_group: noc
   watch_buffer: 16
+  max_streams_per_principal: 3
   tcp:
     address: "[2001:db8::1]:50051"
     cert_file: /etc/multihomed/tls/server.pem
@@ -41,7 +42,7 @@ metrics: {address: ""}
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := API{Socket: "/tmp/mh.sock", SocketMode: 0o600, SocketGroup: "noc", WatchBuffer: 16, TCP: &APITCP{
+	want := API{Socket: "/tmp/mh.sock", SocketMode: 0o600, SocketGroup: "noc", WatchBuffer: 16, MaxStreamsPerPrincipal: 3, TCP: &APITCP{
 		Address:  netip.MustParseAddrPort("[2001:db8::1]:50051"),
 		CertFile: "/etc/multihomed/tls/server.pem", KeyFile: "/etc/multihomed/tls/server.key", ClientCAFile: "/etc/multihomed/tls/noc-ca.pem",
 		Operators: []Principal{{PrincipalCN, "noc-admin"}, {PrincipalDNS, "ops.example.net"}},
@@ -61,6 +62,7 @@ func TestAPIInvalid(t *testing.T) {
 		{"world mode", `api: {socket_mode: "0666"}`, "api.socket_mode", "every local user"},
 		{"bad mode", `api: {socket_mode: "rw"}`, "api.socket_mode", "not an octal mode"},
 		{"watch buffer", "api: {watch_buffer: 0}", "api.watch_buffer", "out of range"},
+		{"streams per principal", "api: {max_streams_per_principal: 0}", "api.max_streams_per_principal", "out of range"},
 		{"tcp no address", "api: {tcp: {cert_file: a, key_file: b, client_ca_file: c, viewers: [cn:x]}}", "api.tcp.address", "missing"},
 		{"tcp bad address", "api: {tcp: {address: 'noc:50051', cert_file: a, key_file: b, client_ca_file: c, viewers: [cn:x]}}", "api.tcp.address", "not IP:port"},
 		{"tcp no tls", "api: {tcp: {address: '192.0.2.1:50051', client_ca_file: c, viewers: [cn:x]}}", "api.tcp.cert_file", "TCP needs TLS"},

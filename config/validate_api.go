@@ -11,7 +11,7 @@ import (
 // api checks the NOC API section. The TLS files are only named here; the
 // api package reads them when it starts the listener.
 func (c *checker) api(r rawAPI) API {
-	a := API{Socket: DefaultAPISocket, SocketMode: DefaultAPISocketMode, SocketGroup: r.SocketGroup, WatchBuffer: DefaultWatchBuffer}
+	a := API{Socket: DefaultAPISocket, SocketMode: DefaultAPISocketMode, SocketGroup: r.SocketGroup, WatchBuffer: DefaultWatchBuffer, MaxStreamsPerPrincipal: DefaultMaxStreamsPerPrincipal}
 	if r.Socket != nil {
 		a.Socket = *r.Socket
 		if a.Socket != "" && !filepath.IsAbs(a.Socket) {
@@ -34,6 +34,13 @@ func (c *checker) api(r rawAPI) API {
 			c.add("api.watch_buffer", "%d is out of range 1-65536", w)
 		} else {
 			a.WatchBuffer = int(w)
+		}
+	}
+	if r.MaxStreams != nil {
+		if n := *r.MaxStreams; n < 1 || n > 1024 {
+			c.add("api.max_streams_per_principal", "%d is out of range 1-1024", n)
+		} else {
+			a.MaxStreamsPerPrincipal = int(n)
 		}
 	}
 	if r.TCP != nil {
