@@ -155,6 +155,7 @@ var (
 	descGShut     = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
 	descEgress    = prometheus.NewDesc("multihomed_uplink_egress", "1 when the uplink carries site egress.", []string{"uplink"}, nil)
 	descOverride  = prometheus.NewDesc("multihomed_override_active", "1 while an operator override is in force.", []string{"uplink", "kind"}, nil)
+	descOvExpiry  = prometheus.NewDesc("multihomed_override_expires_timestamp_seconds", "Unix time at which an operator override set with an end (--for) lapses; absent for overrides without one.", []string{"uplink", "kind"}, nil)
 	descFail      = prometheus.NewDesc("multihomed_fail_static", "1 while fail-static overrides the ladder (the site would otherwise be isolated).", nil, nil)
 	descReconcile = prometheus.NewDesc("multihomed_reconcile_errors_total", "Controller passes whose apply failed.", nil, nil)
 	descPasses    = prometheus.NewDesc("multihomed_controller_passes_total", "Controller decision passes.", nil, nil)
@@ -165,7 +166,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descFail, descReconcile, descPasses, descApplyOK} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK} {
 		ch <- d
 	}
 }
@@ -203,6 +204,9 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descOverride, b2f(active && o.Drain), d.Uplink, "drain")
 		gauge(descOverride, b2f(active && o.ForceDown), d.Uplink, "force-down")
 		gauge(descOverride, b2f(active && o.ExtraPrepend > 0), d.Uplink, "prepend")
+		if active && !o.Expires.IsZero() {
+			gauge(descOvExpiry, float64(o.Expires.UnixMilli())/1000, d.Uplink, overrideKind(o))
+		}
 	}
 	for _, s := range st.Sessions {
 		name := s.Uplink

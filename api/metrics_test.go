@@ -81,6 +81,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	m.ObserveProbe("isp-a", "icmp://2001:db8:9000::10", 30*time.Millisecond, nil)
 	m.ObserveProbe("isp-a", "icmp://2001:db8:9000::10", 0, errors.New("timeout"))
 
+	// isp-b drained for an hour: the override's end is a series.
+	drained := *ctl.Status()
+	drained.Overrides = map[string]controller.Override{"isp-b": {Drain: true, Reason: "fibre work", Since: t0, Expires: t0.Add(time.Hour)}}
+	ctl.status.Store(&drained)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,6 +148,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"multihomed_last_failover_seconds", []string{"uplink", "isp-a"}, 1.8},
 		{"multihomed_reconcile_errors_total", nil, 0},
 		{"multihomed_fail_static", nil, 0},
+		{"multihomed_override_active", []string{"uplink", "isp-b", "kind", "drain"}, 1},
+		{"multihomed_override_expires_timestamp_seconds", []string{"uplink", "isp-b", "kind", "drain"}, float64(t0.Add(time.Hour).Unix())},
 		{"multihomed_override_active", []string{"uplink", "isp-a", "kind", "drain"}, 0},
 	}
 	for _, c := range checks {

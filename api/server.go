@@ -358,6 +358,7 @@ func (s *Server) overrideOf(uplink string) *apiv1.Override {
 	return nil
 }
 
+// overrideKind names o's kind, as the API and the metrics' kind label do.
 func overrideKind(o controller.Override) string {
 	switch {
 	case o.ForceDown:
