@@ -25,8 +25,10 @@ import (
 func TestDispatch(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := &fakeClock{now: t0}
-	c := testConfig(2, func(c *Config) { c.Rise, c.Fall = 1, 1 })
-	c.Targets[0].Timeout = 1500 * time.Millisecond
+	// Fixed timeouts and no bursts: this test is about the grid (see
+	// TestSchedulerBurst and TestAdaptiveTimeout for those).
+	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.NoBursts = 1, 1, true })
+	c.Targets[0].Timeout, c.Targets[0].TimeoutFloor = 1500*time.Millisecond, 1500*time.Millisecond
 	worker := &fakeProber{fail: new(atomic.Bool)}
 	n := 0
 	m, err := NewMonitor(Options{
@@ -199,7 +201,8 @@ func TestSchedulerFakeClock(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := &fakeClock{now: t0}
 	fail := new(atomic.Bool)
-	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.MinUp = 2, 2, 2 })
+	// No bursts: this test is about the grid (TestSchedulerBurst adds them).
+	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.MinUp, c.NoBursts = 2, 2, 2, true })
 	c.Targets[1].Interval = 1500 * time.Millisecond
 	var probers []*timedProber
 	m, err := NewMonitor(Options{
