@@ -156,3 +156,36 @@ func summarize(lines []edgeLine, dur time.Duration) map[string]string {
 	}
 	return out
 }
+
+// TestIntegrationRTTStep steps the RTT of ISP-A's targets from 1 ms to
+// 121 ms at once, far above their adaptive timeout (the 50 ms floor), with
+// the fast profile. The echoes time out, but the late reply of the first
+// comes before fall (3) timeouts have passed: it ends the run of losses and
+// backs the timeout off, so the echo targets never reach fall. ISP-A must
+// never be down (the TCP target, whose connects are cancelled at the
+// timeout, may be), and must end degraded on its RTT. A step beyond fall x
+// the timeout (150 ms here) cannot be told from a silent path within the
+// detection time: see docs/health.md.
+func TestIntegrationRTTStep(t *testing.T) {
+	l := newLab(t)
+	line := l.distance(t, time.Millisecond)
+	e := l.startEdge(t, detectionTargets, func(c *Config) {
+		c.Interval, c.Timeout, c.Rise, c.Fall, c.Window = 50*time.Millisecond, 200*time.Millisecond, 3, 3, 20
+	})
+	both := map[string]string{"isp-a": "up", "isp-b": "up"}
+	e.await(both, nil, 30*time.Second)
+	if err := line.SetDelay(121 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	lines := e.watch(10 * time.Second)
+	t.Logf("RTT step 1ms -> 121ms for 10s: isp-a %s; now %s (%s)", summarize(lines, 10*time.Second)["isp-a"],
+		e.last.Verdicts["isp-a"], e.last.Reasons["isp-a"])
+	for _, ln := range lines {
+		if ln.Verdicts["isp-a"] == "down" || ln.Verdicts["isp-b"] != "up" {
+			t.Fatalf("verdicts %v after an RTT step (%v)", ln.Verdicts, ln.Reasons)
+		}
+	}
+	if v, why := e.last.Verdicts["isp-a"], e.last.Reasons["isp-a"]; v != "degraded" || !strings.Contains(why, "rtt p95") {
+		t.Errorf("isp-a %s (%s) 10s after the step; want degraded on its RTT", v, why)
+	}
+}

@@ -103,9 +103,10 @@ func TestRTOJumped(t *testing.T) {
 
 // TestAdaptiveTimeout steps the scheduler by hand (as TestDispatch does):
 // an echo target gets the ceiling before its first reply, then its adaptive
-// timeout; a timed-out probe gives no RTT sample (Karn), and losses past
-// fall double the timeout. A worker target gets its timeout with the
-// go-ahead.
+// timeout; a timed-out probe gives no RTT sample (Karn), losses past fall
+// double the timeout, and a late reply ends the run of losses and doubles
+// the timeout until a reply in time. A worker target gets its timeout with
+// the go-ahead.
 func TestAdaptiveTimeout(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := &fakeClock{now: t0}
@@ -176,11 +177,8 @@ func TestAdaptiveTimeout(t *testing.T) {
 	if echo.tt.rto.srtt != srtt {
 		t.Errorf("a timed-out probe changed SRTT from %v to %v (Karn: no sample)", srtt, echo.tt.rto.srtt)
 	}
-	m.finish(context.Background(), echo, 2, 900*ms, nil) // late reply: ignored
-	if echo.tt.rto.srtt != srtt || echo.tt.probes != 2 {
-		t.Errorf("a reply after its probe's timeout was taken: srtt %v, %d probes", echo.tt.rto.srtt, echo.tt.probes)
-	}
-	// Second loss (fall 2, target down): the next timeout doubles.
+	// Second loss (fall 2, target down): the next timeout doubles, and
+	// again after the third.
 	step(2*time.Second, 2050*ms)
 	step(2050*ms, 3*time.Second)
 	if echo.tt.state != TargetDown {
@@ -189,9 +187,22 @@ func TestAdaptiveTimeout(t *testing.T) {
 	step(3*time.Second, 3100*ms)
 	step(3100*ms, 4*time.Second)
 	step(4*time.Second, 4200*ms)
-	// A reply resets the backoff: back to the estimate (SRTT moved to
-	// 5 + (20-5)/8 ms; still under the floor).
+	// The reply to the probe lost at 3.1s comes in late (the one in flight
+	// keeps its deadline): no sample (Karn), no result, but the run of
+	// losses ends and the timeout stays doubled until a reply in time. A
+	// duplicate of it counts once.
+	clock.Advance(10 * ms)
+	m.finish(context.Background(), echo, 4, 900*ms, nil)
+	m.finish(context.Background(), echo, 4, 900*ms, nil)
+	if tt := echo.tt; tt.rto.srtt != srtt || tt.probes != 4 || tt.failRun != 0 || tt.lateReplies != 1 {
+		t.Fatalf("after a late reply: srtt %v (was %v), %d probes, failRun %d, %d late replies; want no sample, 4 probes, 0, 1",
+			tt.rto.srtt, srtt, tt.probes, tt.failRun, tt.lateReplies)
+	}
+	step(4200*ms, 5*time.Second) // seq 5 lost: failRun 1, below fall
+	step(5*time.Second, 5100*ms) // the floor, doubled once for the late reply
+	// A reply in time resets the backoff: back to the estimate (SRTT moved
+	// to 5 + (20-5)/8 ms; still under the floor).
 	clock.Advance(20 * ms)
-	m.finish(context.Background(), echo, 5, 20*ms, nil)
-	step(5*time.Second, 5050*ms)
+	m.finish(context.Background(), echo, 6, 20*ms, nil)
+	step(6*time.Second, 6050*ms)
 }

@@ -26,6 +26,9 @@ type targetSched struct {
 	timeout  time.Duration // of the probe in flight
 	seq      uint16        // echo sequence number of the probe in flight
 	deadline time.Time     // when the echo in flight times out
+	// The last echoes judged lost, whose reply would be a late one.
+	lost  [8]uint16
+	nlost int
 	// A suspicion burst: burstLeft more probes, the next from burstAt.
 	burstLeft int
 	burstAt   time.Time
@@ -100,6 +103,8 @@ func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]ec
 	for _, s := range g.scheds {
 		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
 			s.inflight = false
+			s.lost[s.nlost%len(s.lost)] = s.seq
+			s.nlost++
 			m.recordLocked(s, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
 				s.echo.pin.dst, s.seq, errNoReply, s.timeout))
 		}
@@ -155,6 +160,18 @@ func nextTick(due time.Time, interval time.Duration, now time.Time) time.Time {
 		due = due.Add((now.Sub(due)/interval + 1) * interval)
 	}
 	return due
+}
+
+// takeLost reports whether seq is one of the last echoes judged lost, and
+// forgets it, so that a duplicated reply counts once.
+func (s *targetSched) takeLost(seq uint16) bool {
+	for i := range min(s.nlost, len(s.lost)) {
+		if s.lost[i] == seq {
+			s.lost[i] = 0 // never sent: 0 is skipped
+			return true
+		}
+	}
+	return false
 }
 
 // burstDue reports whether a burst probe is due at now.
@@ -231,15 +248,20 @@ func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
 
 // finish records the result of s's probe in flight. For an echo, seq must
 // be the sequence number in flight (0 stands for "whatever is in flight", a
-// socket error): a reply after its timeout was judged is ignored. If the
-// target's next tick has passed meanwhile, the scheduler is woken to start
-// the next probe at once.
+// socket error); a reply to one of the last echoes judged lost is a late
+// reply (see targetTracker.late), and any other is ignored. If the target's
+// next tick (or burst probe) is due meanwhile, the scheduler is woken to
+// start the next probe at once.
 func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt time.Duration, err error) {
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled probe says nothing about the path
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if s.echo != nil && seq != 0 && s.takeLost(seq) {
+		s.tt.late()
+		return
+	}
 	if !s.inflight || (s.echo != nil && seq != 0 && seq != s.seq) {
 		return
 	}

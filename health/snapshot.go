@@ -83,6 +83,9 @@ type TargetStatus struct {
 	// those of them that were burst probes (not in the window's figures).
 	Probes      uint64
 	BurstProbes uint64
+	// LateReplies counts echo replies that came after their probe's
+	// timeout (see docs/health.md, "Timeouts").
+	LateReplies uint64
 	// Timeout is the adaptive timeout the target's next probe gets (the
 	// ceiling before its first reply), and SRTT and RTTVar the smoothed RTT
 	// and its variation it is computed from (zero before the first reply).
@@ -134,7 +137,7 @@ func (m *Monitor) Snapshot() Snapshot {
 				Target: tt.name, State: tt.state, Since: tt.lastChange,
 				Figures: Figures{Loss: loss, RTTMean: mean, RTTP95: p95, Samples: w.samples,
 					RTTLast: tt.rttLast, LastReply: tt.lastReply, LastProbe: tt.lastProbe},
-				Probes: tt.probes, BurstProbes: tt.burstProbes, LastError: tt.lastErr,
+				Probes: tt.probes, BurstProbes: tt.burstProbes, LateReplies: tt.lateReplies, LastError: tt.lastErr,
 				Timeout: tt.timeout(), SRTT: tt.rto.srtt, RTTVar: tt.rto.rttvar,
 			})
 		}

@@ -80,7 +80,9 @@ type targetTracker struct {
 	lastReply   time.Time     // when the latest success came in
 	rttLast     time.Duration // the RTT of that success
 	burstProbes uint64        // of probes, those sent in suspicion bursts
+	lateReplies uint64        // replies that came after their probe's timeout
 	rto         rtoEstimator
+	lateBackoff int // doublings of the timeout since the last late reply, until a sample
 
 	// Ring buffer of the last len(ok) results of steady probes (bursts'
 	// are not in it, see observe).
@@ -127,6 +129,7 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error, bu
 		tt.lastErr = ""
 		tt.lastReply, tt.rttLast = now, rtt
 		tt.rto.sample(rtt)
+		tt.lateBackoff = 0
 		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
 			if tt.state == TargetDown {
 				// The outage is already accounted for by the down state:
@@ -158,7 +161,19 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error, bu
 // ceiling, so a path that only got slower than the estimate is measured
 // again and the target can rise.
 func (tt *targetTracker) timeout() time.Duration {
-	return tt.rto.timeout(tt.target.TimeoutFloor, tt.target.Timeout, tt.failRun-tt.target.Fall+1)
+	return tt.rto.timeout(tt.target.TimeoutFloor, tt.target.Timeout, max(0, tt.failRun-tt.target.Fall+1)+tt.lateBackoff)
+}
+
+// late records the reply to an echo already judged lost: the path is slow,
+// not dead. The loss stays counted in the window (the reply came too late
+// to be of use), but it ends the run of consecutive losses, so an RTT that
+// stepped above the timeout does not reach fall as a silent path would;
+// and it doubles the timeout until the next reply in time (RFC 6298
+// section 5.5). Karn's rule: its RTT is no sample.
+func (tt *targetTracker) late() {
+	tt.lateReplies++
+	tt.failRun = 0
+	tt.lateBackoff = min(tt.lateBackoff+1, 16)
 }
 
 // clearWindowExceptLast forgets all but the trailing successes of the
