@@ -109,6 +109,8 @@ type edgeLine struct {
 	Reasons  map[string]string
 	Up       map[string]int
 	Stats    map[string]edgeStats
+	// At is when the test read the line (not sent by the helper).
+	At time.Time `json:"-"`
 }
 
 // edgeStats are an uplink's probe counters (see UplinkStatus).
@@ -348,6 +350,7 @@ func (l *lab) startEdge(t *testing.T, targets []string, mod func(*Config)) *edge
 		for sc.Scan() {
 			var ln edgeLine
 			if json.Unmarshal(sc.Bytes(), &ln) == nil {
+				ln.At = time.Now()
 				e.lines <- ln
 			}
 		}

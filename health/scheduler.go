@@ -180,13 +180,14 @@ func (s *targetSched) burstDue(now time.Time) bool {
 }
 
 // startBurstLocked starts a suspicion burst on the uplink of s, after s's
-// probe was lost or its reply came late (see targetTracker.observe): every
-// target of the uplink that is not down gets burst_probes more probes,
-// burst_interval apart, the first at once (or when its probe in flight
-// ends). Their losses count toward fall like any other, so a silent path
-// reaches fall within the burst; replies clear the suspicion and the burst
-// simply runs out. A burst is not extended or restarted while it runs, so
-// it costs at most burst_probes probes per target. m.mu must be held.
+// probe was lost or its reply came later than expected (see recordLocked):
+// every target of the uplink that is not down gets burst_probes more
+// probes, burst_interval apart, the first at once (or when its probe in
+// flight ends). Their losses count toward fall like any other, so a silent
+// path reaches fall within the burst; replies clear the suspicion and the
+// burst simply runs out. A burst is not extended or restarted while it
+// runs, so it costs at most burst_probes probes per target. m.mu must be
+// held.
 func (m *Monitor) startBurstLocked(s *targetSched, now time.Time) {
 	for _, p := range s.peers {
 		if p.burstLeft > 0 {

@@ -19,7 +19,7 @@ import (
 // socket): one echo target with a timeout (1.5s) longer than its interval,
 // and one worker target, both at 1s. It checks when probes start, that they
 // never overlap, that echo timeouts are judged by the scheduler, that stale
-// and late replies are ignored, that a probe ending after its tick wakes
+// and late replies are not taken as results, that a probe ending after its tick wakes
 // the scheduler, and the time of the next wake-up: the next tick even while
 // an echo is in flight, never a time in the past while a probe runs.
 func TestDispatch(t *testing.T) {
