@@ -341,6 +341,33 @@ func TestHealthBlock(t *testing.T) {
 	}
 }
 
+func TestHealthAdaptiveKeys(t *testing.T) {
+	text := edit(t, base, "interface: eth-b", `interface: eth-b
+    health:
+      timeout: 300ms
+      timeout_floor: 30ms
+      burst_interval: 15ms
+      burst_probes: 4
+      no_bursts: true
+      targets:
+        - icmp://2001:db8:9000:1::10
+        - {kind: icmp, address: "2001:db8:9000:1::11", timeout_floor: 80ms}`)
+	cfg, err := Parse("t", []byte(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Uplinks[1].Health
+	if h.TimeoutFloor != 30*time.Millisecond || h.BurstInterval != 15*time.Millisecond || h.BurstProbes != 4 || !h.NoBursts {
+		t.Errorf("block: floor %v, bursts %d x %v, off %v; want 30ms, 4 x 15ms, true", h.TimeoutFloor, h.BurstProbes, h.BurstInterval, h.NoBursts)
+	}
+	if h.Targets[0].TimeoutFloor != 30*time.Millisecond || h.Targets[1].TimeoutFloor != 80*time.Millisecond {
+		t.Errorf("target floors %v, %v; want 30ms inherited and 80ms", h.Targets[0].TimeoutFloor, h.Targets[1].TimeoutFloor)
+	}
+	bad := edit(t, base, "interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], timeout: 100ms, timeout_floor: 200ms}")
+	_, err = Parse("t", []byte(bad), nil)
+	assertProblem(t, err, "uplinks[1].health.timeout_floor", "outside 10ms..timeout (100ms)")
+}
+
 func TestHealthMarksUnique(t *testing.T) {
 	text := edit(t, base, "interface: eth-a", "interface: eth-a\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}")
 	text = edit(t, text, "interface: eth-b", "interface: eth-b\n    health: {targets: ['icmp://2001:db8:9000:1::10'], mark: 7}")

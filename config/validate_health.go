@@ -18,12 +18,15 @@ func (c *checker) health(base string, index int, uplinkName string, r rawHealth)
 		MinUp: r.MinUp, Rise: r.Rise, Fall: r.Fall, Window: r.Window,
 		LossEnter: r.LossEnter, LossLeave: r.LossLeave,
 		Mark: r.Mark, Table: r.Table, NoBindDevice: r.NoBindDevice,
-		Interval: c.duration(base+".interval", r.Interval, 0),
-		Timeout:  c.duration(base+".timeout", r.Timeout, 0),
-		RTTEnter: c.duration(base+".degraded_rtt_enter", r.RTTEnter, 0),
-		RTTLeave: c.duration(base+".degraded_rtt_leave", r.RTTLeave, 0),
-		SourceV6: c.addr(base+".source_v6", r.SourceV6, false),
-		SourceV4: c.addr(base+".source_v4", r.SourceV4, false),
+		BurstProbes: r.BurstProbes, NoBursts: r.NoBursts,
+		Interval:      c.duration(base+".interval", r.Interval, 0),
+		Timeout:       c.duration(base+".timeout", r.Timeout, 0),
+		TimeoutFloor:  c.duration(base+".timeout_floor", r.TimeoutFloor, 0),
+		BurstInterval: c.duration(base+".burst_interval", r.BurstInterval, 0),
+		RTTEnter:      c.duration(base+".degraded_rtt_enter", r.RTTEnter, 0),
+		RTTLeave:      c.duration(base+".degraded_rtt_leave", r.RTTLeave, 0),
+		SourceV6:      c.addr(base+".source_v6", r.SourceV6, false),
+		SourceV4:      c.addr(base+".source_v4", r.SourceV4, false),
 	}
 	if r.HoldDown != "" {
 		// Still a duration, so an old file keeps validating; never passed on.
@@ -66,9 +69,10 @@ func (c *checker) target(path string, item any) (health.Target, bool) {
 			FollowRedirects: rt.FollowRedirects, TLSServerName: rt.TLSServerName, CAFile: rt.CAFile,
 			Query: rt.Query, QueryType: rt.QueryType, ExpectAnswer: rt.ExpectAnswer,
 			Rise: rt.Rise, Fall: rt.Fall, Window: rt.Window,
-			Address:  c.addr(path+".address", rt.Address, false),
-			Interval: c.duration(path+".interval", rt.Interval, 0),
-			Timeout:  c.duration(path+".timeout", rt.Timeout, 0),
+			Address:      c.addr(path+".address", rt.Address, false),
+			Interval:     c.duration(path+".interval", rt.Interval, 0),
+			Timeout:      c.duration(path+".timeout", rt.Timeout, 0),
+			TimeoutFloor: c.duration(path+".timeout_floor", rt.TimeoutFloor, 0),
 		}
 		c.fileRef(path+".ca_file", rt.CAFile)
 		if rt.Port < 0 || rt.Port > 65535 {

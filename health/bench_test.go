@@ -26,7 +26,7 @@ func BenchmarkRecord(b *testing.B) {
 		if i%10 == 0 {
 			err = errLost
 		}
-		u.targets[i%3].observe(now, time.Duration(i%7)*time.Millisecond, err)
+		u.targets[i%3].observe(now, time.Duration(i%7)*time.Millisecond, err, false)
 		u.evaluate(now)
 		now = now.Add(50 * time.Millisecond)
 		i++

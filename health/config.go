@@ -35,25 +35,41 @@ const (
 // 50ms, timeout 200ms, rise 3, fall 3, window 20 (with controller.hold_down
 // 1s).
 const (
-	DefaultInterval     = time.Second
-	DefaultTimeout      = time.Second
-	DefaultRise         = 3
-	DefaultFall         = 3
-	DefaultWindow       = 20
-	DefaultLossEnter    = 10.0 // percent
-	DefaultLossLeave    = 5.0  // percent
-	DefaultRTTEnter     = 100 * time.Millisecond
-	DefaultRTTLeave     = 60 * time.Millisecond
-	DefaultExpectStatus = 200
-	DefaultQueryType    = "AAAA"
+	DefaultInterval = time.Second
+	// DefaultTimeout is the ceiling of the adaptive timeout (see
+	// docs/health.md, "Timeouts").
+	DefaultTimeout = time.Second
+	// DefaultTimeoutFloor is the floor of the adaptive timeout (never above
+	// the timeout): a probe to a target 1 ms away is judged lost after
+	// 50 ms, so that a busy host's scheduling delays (tens of ms under load)
+	// are not taken for loss, while fall 3 still confirms a silent path in
+	// 150 ms.
+	DefaultTimeoutFloor = 50 * time.Millisecond
+	// DefaultBurstInterval and DefaultBurstProbes shape a suspicion burst:
+	// that many extra probes per target, that far apart (see Monitor).
+	DefaultBurstInterval = 20 * time.Millisecond
+	DefaultBurstProbes   = 3
+	DefaultRise          = 3
+	DefaultFall          = 3
+	DefaultWindow        = 20
+	DefaultLossEnter     = 10.0 // percent
+	DefaultLossLeave     = 5.0  // percent
+	DefaultRTTEnter      = 100 * time.Millisecond
+	DefaultRTTLeave      = 60 * time.Millisecond
+	DefaultExpectStatus  = 200
+	DefaultQueryType     = "AAAA"
 
 	MinInterval = 50 * time.Millisecond
 	MaxInterval = time.Hour
 	MinTimeout  = 10 * time.Millisecond
 	MaxTimeout  = time.Minute
-	MaxCount    = 100  // upper bound for rise and fall
-	MaxWindow   = 1000 // upper bound for window
-	MaxTargets  = 32
+	// Limits of burst_interval and burst_probes.
+	MinBurstInterval = 10 * time.Millisecond
+	MaxBurstInterval = time.Second
+	MaxBurstProbes   = 10
+	MaxCount         = 100  // upper bound for rise and fall
+	MaxWindow        = 1000 // upper bound for window
+	MaxTargets       = 32
 
 	// MarkBase and TableBase give the default firewall mark and routing table
 	// of the uplink at index i: MarkBase+i and TableBase+i.
@@ -69,13 +85,26 @@ type Config struct {
 	// MinUp is k in "k of N targets up" (`min_up`); 0 means a majority.
 	MinUp int
 
-	// Interval, Timeout, Rise, Fall and Window are the defaults for targets
-	// that leave them zero (`interval`, `timeout`, `rise`, `fall`, `window`).
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
-	Window   int
+	// Interval, Timeout, TimeoutFloor, Rise, Fall and Window are the
+	// defaults for targets that leave them zero (`interval`, `timeout`,
+	// `timeout_floor`, `rise`, `fall`, `window`). Timeout is the ceiling of
+	// each target's adaptive timeout and TimeoutFloor its floor; equal, they
+	// make a fixed timeout.
+	Interval     time.Duration
+	Timeout      time.Duration
+	TimeoutFloor time.Duration
+	Rise         int
+	Fall         int
+	Window       int
+
+	// BurstInterval (`burst_interval`) and BurstProbes (`burst_probes`)
+	// shape the suspicion bursts: when a probe of a target that is not down
+	// is lost or its reply comes later than its RTT estimate allows, every
+	// target of the uplink that is not down gets BurstProbes extra probes,
+	// BurstInterval apart. NoBursts (`no_bursts`) turns bursts off.
+	BurstInterval time.Duration
+	BurstProbes   int
+	NoBursts      bool
 
 	// LossEnter and LossLeave (percent, `degraded_loss_enter` and
 	// `degraded_loss_leave`): the uplink becomes degraded when the loss over
@@ -137,14 +166,17 @@ type Target struct {
 	QueryType    string
 	ExpectAnswer bool
 
-	// Interval (`interval`), Timeout (`timeout`), Rise (`rise`), Fall
-	// (`fall`) and Window (`window`, the number of recent probes loss and
-	// RTT are computed over) default to the Config's.
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
-	Window   int
+	// Interval (`interval`), Timeout (`timeout`), TimeoutFloor
+	// (`timeout_floor`), Rise (`rise`), Fall (`fall`) and Window (`window`,
+	// the number of recent probes at the steady interval that loss and RTT
+	// are computed over) default to the Config's; TimeoutFloor never
+	// defaults above Timeout.
+	Interval     time.Duration
+	Timeout      time.Duration
+	TimeoutFloor time.Duration
+	Rise         int
+	Fall         int
+	Window       int
 }
 
 // ApplyDefaults fills the zero fields of c and of its targets. index is the
@@ -153,6 +185,9 @@ type Target struct {
 func (c *Config) ApplyDefaults(index int) {
 	setDur(&c.Interval, DefaultInterval)
 	setDur(&c.Timeout, DefaultTimeout)
+	setDur(&c.TimeoutFloor, min(DefaultTimeoutFloor, c.Timeout))
+	setDur(&c.BurstInterval, DefaultBurstInterval)
+	setInt(&c.BurstProbes, DefaultBurstProbes)
 	setInt(&c.Rise, DefaultRise)
 	setInt(&c.Fall, DefaultFall)
 	setInt(&c.Window, DefaultWindow)
@@ -179,6 +214,7 @@ func (c *Config) ApplyDefaults(index int) {
 		t := &c.Targets[i]
 		setDur(&t.Interval, c.Interval)
 		setDur(&t.Timeout, c.Timeout)
+		setDur(&t.TimeoutFloor, min(c.TimeoutFloor, t.Timeout))
 		setInt(&t.Rise, c.Rise)
 		setInt(&t.Fall, c.Fall)
 		setInt(&t.Window, c.Window)
@@ -252,7 +288,13 @@ func (c *Config) Validate() []error {
 	if c.MinUp < 1 || (len(c.Targets) > 0 && c.MinUp > len(c.Targets)) {
 		add("min_up", "%d is outside 1..%d (the number of targets); use a value in that range", c.MinUp, len(c.Targets))
 	}
-	errs = append(errs, checkTiming(c.Interval, c.Timeout, c.Rise, c.Fall, c.Window)...)
+	errs = append(errs, checkTiming(c.Interval, c.Timeout, c.TimeoutFloor, c.Rise, c.Fall, c.Window)...)
+	if c.BurstInterval < MinBurstInterval || c.BurstInterval > MaxBurstInterval {
+		add("burst_interval", "%v is outside %v..%v; use for example %v", c.BurstInterval, MinBurstInterval, MaxBurstInterval, DefaultBurstInterval)
+	}
+	if c.BurstProbes < 1 || c.BurstProbes > MaxBurstProbes {
+		add("burst_probes", "%d is outside 1..%d; use for example %d (at least fall - 1), or no_bursts: true to turn bursts off", c.BurstProbes, MaxBurstProbes, DefaultBurstProbes)
+	}
 	if c.LossEnter <= 0 || c.LossEnter > 100 {
 		add("degraded_loss_enter", "%g%% is outside (0, 100]; use for example 10", c.LossEnter)
 	}
@@ -287,7 +329,7 @@ func (c *Config) Validate() []error {
 }
 
 // checkTiming checks the timing keys shared by a block and its targets.
-func checkTiming(interval, timeout time.Duration, rise, fall, window int) []error {
+func checkTiming(interval, timeout, floor time.Duration, rise, fall, window int) []error {
 	var errs []error
 	add := func(path, format string, a ...any) { errs = append(errs, newProblem(path, format, a...)) }
 	if interval < MinInterval {
@@ -297,6 +339,8 @@ func checkTiming(interval, timeout time.Duration, rise, fall, window int) []erro
 	}
 	if timeout < MinTimeout || timeout > MaxTimeout {
 		add("timeout", "%v is outside %v..%v; use for example 1s", timeout, MinTimeout, MaxTimeout)
+	} else if floor < MinTimeout || floor > timeout {
+		add("timeout_floor", "%v is outside %v..timeout (%v); use for example %v, or the timeout itself for a fixed timeout", floor, MinTimeout, timeout, min(DefaultTimeoutFloor, timeout))
 	}
 	if rise < 1 || rise > MaxCount {
 		add("rise", "%d is outside 1..%d; use for example %d", rise, MaxCount, DefaultRise)
@@ -322,7 +366,7 @@ func usableAddr(a netip.Addr) bool {
 func (t *Target) validate() []Problem {
 	var errs []Problem
 	add := func(path, format string, a ...any) { errs = append(errs, newProblem(path, format, a...)) }
-	for _, err := range checkTiming(t.Interval, t.Timeout, t.Rise, t.Fall, t.Window) {
+	for _, err := range checkTiming(t.Interval, t.Timeout, t.TimeoutFloor, t.Rise, t.Fall, t.Window) {
 		errs = append(errs, err.(Problem))
 	}
 

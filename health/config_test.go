@@ -80,6 +80,23 @@ func TestDefaults(t *testing.T) {
 	if d.Port != 53 || d.QueryType != "AAAA" || d.Interval != 200*time.Millisecond || d.Rise != DefaultRise {
 		t.Fatalf("dns defaults: %+v", d)
 	}
+	if c.TimeoutFloor != DefaultTimeoutFloor || h.TimeoutFloor != DefaultTimeoutFloor || c.BurstInterval != DefaultBurstInterval ||
+		c.BurstProbes != DefaultBurstProbes || c.NoBursts {
+		t.Fatalf("adaptive timeout and burst defaults: floor %v (target %v), bursts %d x %v, off %v",
+			c.TimeoutFloor, h.TimeoutFloor, c.BurstProbes, c.BurstInterval, c.NoBursts)
+	}
+	// The floor never defaults above the timeout, of the block or a target.
+	short := Config{Timeout: 30 * time.Millisecond, Targets: []Target{
+		{Kind: KindICMP, Address: mustAddr("2001:db8:9000:1::10")},
+		{Kind: KindICMP, Address: mustAddr("2001:db8:9000:1::11"), Timeout: 20 * time.Millisecond},
+	}}
+	short.ApplyDefaults(0)
+	if short.TimeoutFloor != 30*time.Millisecond || short.Targets[0].TimeoutFloor != 30*time.Millisecond || short.Targets[1].TimeoutFloor != 20*time.Millisecond {
+		t.Fatalf("floors with short timeouts: %v, %v, %v", short.TimeoutFloor, short.Targets[0].TimeoutFloor, short.Targets[1].TimeoutFloor)
+	}
+	if errs := short.Validate(); len(errs) > 0 {
+		t.Fatalf("short timeouts do not validate: %v", errors.Join(errs...))
+	}
 }
 
 func TestValidateErrors(t *testing.T) {
@@ -112,6 +129,16 @@ func TestValidateErrors(t *testing.T) {
 			"table: 254 is reserved or out of range; use a table number in 1..2147483647 other than 253-255"},
 		{"source family", func(c *Config) { c.SourceV6 = mustAddr("198.18.1.2") },
 			"source_v6: 198.18.1.2 is not a global IPv6 address; use the uplink's IPv6 address or leave it empty"},
+		{"timeout floor above timeout", func(c *Config) { c.Timeout, c.TimeoutFloor = 200*time.Millisecond, 300*time.Millisecond },
+			"timeout_floor: 300ms is outside 10ms..timeout (200ms); use for example 50ms, or the timeout itself for a fixed timeout"},
+		{"target timeout floor", func(c *Config) {
+			c.Targets[1].Timeout, c.Targets[1].TimeoutFloor = 100*time.Millisecond, 5*time.Millisecond
+		},
+			"targets[1].timeout_floor: 5ms is outside 10ms..timeout (100ms); use for example 50ms, or the timeout itself for a fixed timeout"},
+		{"burst interval", func(c *Config) { c.BurstInterval = 2 * time.Second },
+			"burst_interval: 2s is outside 10ms..1s; use for example 20ms"},
+		{"burst probes", func(c *Config) { c.BurstProbes = 11 },
+			"burst_probes: 11 is outside 1..10; use for example 3 (at least fall - 1), or no_bursts: true to turn bursts off"},
 		{"rise", func(c *Config) { c.Targets[0].Rise = -1 },
 			"targets[0].rise: -1 is outside 1..100; use for example 3"},
 		{"kind", func(c *Config) { c.Targets[1].Kind = "udp" },
@@ -254,7 +281,7 @@ func FuzzValidate(f *testing.F) {
 				if i%3 == 0 {
 					err = errTimeout
 				}
-				tt.observe(now, time.Millisecond, err)
+				tt.observe(now, time.Millisecond, err, false)
 			}
 			u.evaluate(now)
 			now = now.Add(c.Interval)

@@ -18,14 +18,17 @@ const benchEnv = "MH_BENCH"
 // TestDetectionTimes measures, in the namespace lab of the integration
 // tests, how long the real Monitor takes to change ISP-A's verdict after a
 // fault beyond ISP-A, and to bring it back up after the fault is removed, at
-// the default profile and at the fast profile. Each fault is applied
+// the default profile and at the fast profile, with ISP-A's probe targets
+// 1 ms and 40 ms away (a delay line on the replies). Each fault is applied
 // MH_BENCH_REPS times (default 3); the test prints a table with the median
 // and the worst of each. It measures, it does not judge: the only failures
 // are a verdict that never comes (bounded waits) and ISP-B leaving up.
+// MH_BENCH_FAULTS, when set, keeps only the faults whose name contains one
+// of its comma-separated words (for example "gray,cut").
 //
 // Opt-in, since it takes minutes:
 //
-//	MH_BENCH=1 go test -run TestDetectionTimes -v -timeout 30m ./health
+//	MH_BENCH=1 go test -run TestDetectionTimes -v -timeout 60m ./health
 //
 // Loss is made with nftables (numgen random on ISP-A's forward path) and
 // delay with a delay line (internal/delayline), since this kernel has no
@@ -42,10 +45,17 @@ func TestDetectionTimes(t *testing.T) {
 		}
 		reps = n
 	}
-	targets := []string{
-		"icmp://" + inetHost6.String(),
-		"icmp://" + inetHost4.String(),
-		"tcp://[" + inetHost6.String() + "]:80",
+	var only []string
+	if s := os.Getenv("MH_BENCH_FAULTS"); s != "" {
+		only = strings.Split(s, ",")
+	}
+	keep := func(name string) bool {
+		for _, w := range only {
+			if strings.Contains(name, w) {
+				return true
+			}
+		}
+		return only == nil
 	}
 	profiles := []struct {
 		name string
@@ -59,39 +69,50 @@ func TestDetectionTimes(t *testing.T) {
 	}
 	type row struct {
 		profile, fault, verdict string
+		dist                    time.Duration
 		detect, recover         []time.Duration
 	}
 	var rows []row
 	for _, pr := range profiles {
-		l := newLab(t)
-		e := l.startEdge(t, targets, pr.mod)
-		both := map[string]string{"isp-a": "up", "isp-b": "up"}
-		bUp := map[string]string{"isp-b": "up"}
-		e.await(both, nil, pr.wait)
-		for _, f := range l.faults(t) {
-			r := row{profile: pr.name, fault: f.name, verdict: f.want}
-			for i := range reps {
-				start := time.Now()
-				f.apply()
-				e.await(map[string]string{"isp-a": f.want}, bUp, pr.wait)
-				d := time.Since(start)
-				reason := e.last.Reasons["isp-a"]
-				start = time.Now()
-				f.remove()
-				e.await(both, bUp, pr.wait)
-				rec := time.Since(start)
-				t.Logf("%s | %s #%d: %s after %v (%s); up %v after removal", pr.name, f.name, i+1, f.want,
-					d.Round(time.Millisecond), reason, rec.Round(time.Millisecond))
-				r.detect, r.recover = append(r.detect, d), append(r.recover, rec)
-			}
-			rows = append(rows, r)
+		for _, dist := range []time.Duration{time.Millisecond, 40 * time.Millisecond} {
+			rows = append(rows, func() []row {
+				var rows []row
+				l := newLab(t)
+				l.distance(t, dist)
+				e := l.startEdge(t, detectionTargets, pr.mod)
+				both := map[string]string{"isp-a": "up", "isp-b": "up"}
+				bUp := map[string]string{"isp-b": "up"}
+				e.await(both, nil, pr.wait)
+				for _, f := range l.faults(t) {
+					if !keep(f.name) {
+						continue
+					}
+					r := row{profile: pr.name, fault: f.name, verdict: f.want, dist: dist}
+					for i := range reps {
+						start := time.Now()
+						f.apply()
+						e.await(map[string]string{"isp-a": f.want}, bUp, pr.wait)
+						d := time.Since(start)
+						reason := e.last.Reasons["isp-a"]
+						start = time.Now()
+						f.remove()
+						e.await(both, bUp, pr.wait)
+						rec := time.Since(start)
+						t.Logf("%s, targets %v away | %s #%d: %s after %v (%s); up %v after removal", pr.name, dist, f.name, i+1, f.want,
+							d.Round(time.Millisecond), reason, rec.Round(time.Millisecond))
+						r.detect, r.recover = append(r.detect, d), append(r.recover, rec)
+					}
+					rows = append(rows, r)
+				}
+				return rows
+			}()...)
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "detection times, %d repetitions each, median / worst (wall time from the fault command to the verdict):\n", reps)
-	fmt.Fprintf(&b, "| profile | fault | verdict | detected | back up after removal |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| profile | targets | fault | verdict | detected | back up after removal |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", strings.SplitN(r.profile, " ", 2)[0], r.fault, r.verdict, medWorst(r.detect), medWorst(r.recover))
+		fmt.Fprintf(&b, "| %s | %v | %s | %s | %s | %s |\n", strings.SplitN(r.profile, " ", 2)[0], r.dist, r.fault, r.verdict, medWorst(r.detect), medWorst(r.recover))
 	}
 	t.Log("\n" + b.String())
 }

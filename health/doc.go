@@ -8,9 +8,13 @@
 //     sockets carry the uplink's firewall mark, may be bound to its device and
 //     use its address as source, so a probe leaves through the uplink under
 //     test whatever the main routing table prefers;
-//   - per-target trackers (rise/fall, sliding window of loss and RTT) and the
-//     per-uplink verdict with hysteresis, judged on probe results alone
-//     (carrier, BGP sessions and the hold-down are the controller's);
+//   - per-target trackers (rise/fall, sliding window of loss and RTT, the
+//     adaptive timeout of RFC 6298) and the per-uplink verdict with
+//     hysteresis, judged on probe results alone (carrier, BGP sessions and
+//     the hold-down are the controller's);
+//   - the scheduler, which probes every target on its interval and, when a
+//     probe is lost or late, probes the uplink's targets in a short
+//     suspicion burst to confirm or clear the loss quickly;
 //   - Monitor, which runs the probes and publishes verdict changes without
 //     blocking: a level-triggered signal (Changed) plus an immutable Snapshot.
 //

@@ -102,11 +102,20 @@ type edgeSpec struct {
 	Gateways map[string][]netip.Addr
 }
 
-// edgeLine is one line the edge helper prints: the verdicts after a change.
+// edgeLine is one line the edge helper prints: the verdicts after a change,
+// or the same verdicts with fresh counters once a second.
 type edgeLine struct {
 	Verdicts map[string]string
 	Reasons  map[string]string
 	Up       map[string]int
+	Stats    map[string]edgeStats
+	// At is when the test read the line (not sent by the helper).
+	At time.Time `json:"-"`
+}
+
+// edgeStats are an uplink's probe counters (see UplinkStatus).
+type edgeStats struct {
+	Probes, Bursts, BurstProbes uint64
 }
 
 func runEdge() error {
@@ -140,11 +149,13 @@ func runEdge() error {
 	}()
 	go func() {
 		// Print on every verdict change (polled too, so that a merged
-		// Changed signal cannot hide one).
+		// Changed signal cannot hide one), and once a second for the
+		// counters.
 		enc := json.NewEncoder(os.Stdout)
 		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
 		var lastKey string
+		var lastPrint time.Time
 		for {
 			select {
 			case <-ctx.Done():
@@ -153,12 +164,17 @@ func runEdge() error {
 			case <-tk.C:
 			}
 			s := m.Snapshot()
-			l := edgeLine{Verdicts: map[string]string{}, Reasons: map[string]string{}, Up: map[string]int{}}
+			l := edgeLine{Verdicts: map[string]string{}, Reasons: map[string]string{}, Up: map[string]int{}, Stats: map[string]edgeStats{}}
 			for _, u := range s.Uplinks {
 				l.Verdicts[u.Name], l.Reasons[u.Name], l.Up[u.Name] = u.Verdict.String(), u.Reason, u.TargetsUp
+				st := edgeStats{Bursts: u.Bursts, BurstProbes: u.BurstProbes}
+				for _, tg := range u.Targets {
+					st.Probes += tg.Probes
+				}
+				l.Stats[u.Name] = st
 			}
-			if key := fmt.Sprint(l.Verdicts); key != lastKey {
-				lastKey = key
+			if key := fmt.Sprint(l.Verdicts); key != lastKey || time.Since(lastPrint) >= time.Second {
+				lastKey, lastPrint = key, time.Now()
 				_ = enc.Encode(l)
 			}
 		}
@@ -334,6 +350,7 @@ func (l *lab) startEdge(t *testing.T, targets []string, mod func(*Config)) *edge
 		for sc.Scan() {
 			var ln edgeLine
 			if json.Unmarshal(sc.Bytes(), &ln) == nil {
+				ln.At = time.Now()
 				e.lines <- ln
 			}
 		}
@@ -404,6 +421,40 @@ func (e *edge) await(want, hold map[string]string, timeout time.Duration) time.D
 		}
 	}
 	return time.Since(start)
+}
+
+// watch collects the lines the edge prints for d (at least the current
+// state, as the first element).
+func (e *edge) watch(d time.Duration) []edgeLine {
+	e.t.Helper()
+	out := []edgeLine{e.last}
+	deadline := time.After(d)
+	for {
+		select {
+		case ln, ok := <-e.lines:
+			if !ok {
+				e.t.Fatal("edge helper exited")
+			}
+			e.last = ln
+			out = append(out, ln)
+		case <-deadline:
+			return out
+		}
+	}
+}
+
+// distance puts ISP-A's probe targets d further away: a delay line on the
+// replies ISP-A forwards back to the edge. It returns the line, closed at
+// cleanup; SetDelay on it varies the distance.
+func (l *lab) distance(t *testing.T, d time.Duration) *delayline.Line {
+	t.Helper()
+	line, err := delayline.Start(context.Background(), l.ispa, l.farA, d,
+		delayline.Options{Device: "dr" + l.id, Table: 4243, Priority: 1001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = line.Close() })
+	return line
 }
 
 var allKinds = []string{
@@ -535,17 +586,7 @@ func TestIntegrationFaults(t *testing.T) {
 // netem on ISP-A's far side).
 func (l *lab) impairments(t *testing.T) []fault {
 	ctx := context.Background()
-	loss := func(percent int) func() {
-		return func() {
-			t.Helper()
-			rule := fmt.Sprintf("table inet loss {\n chain lossdrop {\n  type filter hook forward priority 0; policy accept;\n  oifname %q %s drop\n }\n}\n", l.farA, lossExpr(percent))
-			cmd := l.ispa.Command(ctx, "nft", "-f", "-")
-			cmd.Stdin = strings.NewReader(rule)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("nft loss: %v: %s", err, out)
-			}
-		}
-	}
+	loss := func(percent int) func() { return func() { t.Helper(); l.impairLoss(t, percent) } }
 	noLoss := func() {
 		t.Helper()
 		if _, err := l.ispa.Run(ctx, "nft", "delete", "table", "inet", "loss"); err != nil {
@@ -577,6 +618,18 @@ func (l *lab) impairments(t *testing.T) []fault {
 		{"100% loss beyond ISP-A (nftables)", "down", loss(100), noLoss},
 		{"20% loss beyond ISP-A (nftables numgen)", "degraded", loss(20), noLoss},
 		{"+150 ms beyond ISP-A (delay line)", "degraded", delay, noDelay},
+	}
+}
+
+// impairLoss drops percent % of what ISP-A forwards toward the internet
+// (nftables numgen), until the table inet loss is deleted.
+func (l *lab) impairLoss(t *testing.T, percent int) {
+	t.Helper()
+	rule := fmt.Sprintf("table inet loss {\n chain lossdrop {\n  type filter hook forward priority 0; policy accept;\n  oifname %q %s drop\n }\n}\n", l.farA, lossExpr(percent))
+	cmd := l.ispa.Command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rule)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft loss: %v: %s", err, out)
 	}
 }
 

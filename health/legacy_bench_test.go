@@ -54,7 +54,7 @@ func runLegacy(ctx context.Context, uplinks []Uplink) {
 					}
 					legacyProbes.Add(1)
 					mu.Lock()
-					tt.observe(time.Now(), rtt, err)
+					tt.observe(time.Now(), rtt, err, false)
 					ut.evaluate(time.Now())
 					sink = ut.reasonText() // the old evaluate formatted it every time
 					mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 )
 
 var errStale = errors.New("health: the monitor was reconfigured after this reconfiguration was prepared; prepare it again")
@@ -157,14 +158,19 @@ func (m *Monitor) build(uplinks []Uplink, old map[string]*uplinkTracker) (*Recon
 			ut = newUplinkTracker(u.Name, u.Device, cfg)
 		}
 		r.uplinks = append(r.uplinks, ut)
+		first := len(r.gen.scheds)
 		for j, tt := range ut.targets {
 			s := &targetSched{u: ut, tt: tt, p: ps[j]}
 			if ip, ok := ps[j].(*icmpProber); ok {
 				s.echo = ip
 			} else {
-				s.work = make(chan struct{}, 1)
+				s.work = make(chan time.Duration, 1)
 			}
 			r.gen.scheds = append(r.gen.scheds, s)
+		}
+		peers := r.gen.scheds[first:len(r.gen.scheds):len(r.gen.scheds)]
+		for _, s := range peers {
+			s.peers = peers
 		}
 	}
 	return r, nil

@@ -13,14 +13,25 @@ type targetSched struct {
 	u    *uplinkTracker
 	tt   *targetTracker
 	p    Prober
-	echo *icmpProber   // the ICMP prober, sent by the scheduler; or nil
-	work chan struct{} // when echo is nil: the scheduler's go-ahead to its worker
+	echo *icmpProber // the ICMP prober, sent by the scheduler; or nil
+	// When echo is nil: the scheduler's go-ahead to its worker, with the
+	// probe's timeout.
+	work  chan time.Duration
+	peers []*targetSched // the schedules of the uplink's targets, this one included
 
 	// Guarded by Monitor.mu.
-	due      time.Time // next tick: start + k * interval, as time.Ticker
-	inflight bool      // a probe is running; probes never overlap
-	seq      uint16    // echo sequence number of the probe in flight
-	deadline time.Time // when the echo in flight times out
+	due      time.Time     // next tick: start + k * interval, as time.Ticker
+	inflight bool          // a probe is running; probes never overlap
+	burst    bool          // the probe in flight is a burst probe
+	timeout  time.Duration // of the probe in flight
+	seq      uint16        // echo sequence number of the probe in flight
+	deadline time.Time     // when the echo in flight times out
+	// The last echoes judged lost, whose reply would be a late one.
+	lost  [8]uint16
+	nlost int
+	// A suspicion burst: burstLeft more probes, the next from burstAt.
+	burstLeft int
+	burstAt   time.Time
 }
 
 // echoSend is one echo request the scheduler sends after a dispatch.
@@ -33,7 +44,10 @@ type echoSend struct {
 // judges echo timeouts, and sleeps until the next tick or timeout. A target
 // is due on the ticks of its interval, counted from start; ticks that pass
 // while its probe runs are dropped but the next probe starts as soon as it
-// ends (like a time.Ticker with its buffered tick).
+// ends (like a time.Ticker with its buffered tick). Between ticks, a target
+// in a suspicion burst (see startBurstLocked) is also due every
+// burst_interval until its burst probes are spent; the ticks stay where
+// they were.
 func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.WaitGroup) {
 	if len(g.scheds) == 0 {
 		<-ctx.Done()
@@ -89,33 +103,48 @@ func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]ec
 	for _, s := range g.scheds {
 		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
 			s.inflight = false
-			m.recordLocked(s.u, s.tt, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
-				s.echo.pin.dst, s.seq, errNoReply, s.tt.target.Timeout))
+			s.lost[s.nlost%len(s.lost)] = s.seq
+			s.nlost++
+			m.recordLocked(s, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
+				s.echo.pin.dst, s.seq, errNoReply, s.timeout))
 		}
-		if !s.inflight && !now.Before(s.due) {
-			s.inflight = true
-			s.due = nextTick(s.due, s.tt.target.Interval, now)
+		tick := !now.Before(s.due)
+		if !s.inflight && (tick || s.burstDue(now)) {
+			s.inflight, s.burst = true, !tick
+			if tick {
+				s.due = nextTick(s.due, s.tt.target.Interval, now)
+			}
+			if s.burstLeft > 0 {
+				// A tick during a burst is one of its probes: the burst
+				// never adds a probe next to a steady one.
+				s.burstLeft--
+				s.burstAt = now.Add(s.u.cfg.BurstInterval)
+			}
+			s.timeout = s.tt.timeout()
 			if s.echo != nil {
 				s.seq++
 				if s.seq == 0 { // 0 is finish's "whatever is in flight"
 					s.seq = 1
 				}
-				s.deadline = now.Add(s.tt.target.Timeout)
+				s.deadline = now.Add(s.timeout)
 				sends = append(sends, echoSend{s, s.seq})
 			} else {
 				// The worker took the previous go-ahead before it finished,
 				// so the channel is empty; never block under the lock.
 				select {
-				case s.work <- struct{}{}:
+				case s.work <- s.timeout:
 				default:
 				}
 			}
 		}
-		// A probe in flight past its tick is followed up by finish, which
-		// wakes the scheduler; before its tick, the tick is still an event
-		// (the probe may well end first).
+		// A probe in flight past its tick (or burst probe) is followed up
+		// by finish, which wakes the scheduler; before its tick, the tick is
+		// still an event (the probe may well end first).
 		if !s.inflight || now.Before(s.due) {
 			next = minTime(next, s.due)
+		}
+		if s.burstLeft > 0 && (!s.inflight || now.Before(s.burstAt)) {
+			next = minTime(next, s.burstAt)
 		}
 		if s.inflight && s.echo != nil {
 			next = minTime(next, s.deadline)
@@ -131,6 +160,51 @@ func nextTick(due time.Time, interval time.Duration, now time.Time) time.Time {
 		due = due.Add((now.Sub(due)/interval + 1) * interval)
 	}
 	return due
+}
+
+// takeLost reports whether seq is one of the last echoes judged lost, and
+// forgets it, so that a duplicated reply counts once.
+func (s *targetSched) takeLost(seq uint16) bool {
+	for i := range min(s.nlost, len(s.lost)) {
+		if s.lost[i] == seq {
+			s.lost[i] = 0 // never sent: 0 is skipped
+			return true
+		}
+	}
+	return false
+}
+
+// burstDue reports whether a burst probe is due at now.
+func (s *targetSched) burstDue(now time.Time) bool {
+	return s.burstLeft > 0 && !now.Before(s.burstAt)
+}
+
+// startBurstLocked starts a suspicion burst on the uplink of s, after s's
+// probe was lost or its reply came later than expected (see recordLocked):
+// every target of the uplink that is not down gets burst_probes more
+// probes, burst_interval apart, the first at once (or when its probe in
+// flight ends). Their losses count toward fall like any other, so a silent
+// path reaches fall within the burst; replies clear the suspicion and the
+// burst simply runs out. A burst is not extended or restarted while it
+// runs, so it costs at most burst_probes probes per target. m.mu must be
+// held.
+func (m *Monitor) startBurstLocked(s *targetSched, now time.Time) {
+	for _, p := range s.peers {
+		if p.burstLeft > 0 {
+			return
+		}
+	}
+	s.u.bursts++
+	for _, p := range s.peers {
+		if p.tt.state != TargetDown {
+			p.burstLeft, p.burstAt = s.u.cfg.BurstProbes, now
+		}
+	}
+	// Peers are idle or in flight: wake the scheduler to send the idle ones.
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -159,13 +233,14 @@ func (m *Monitor) sendEcho(ctx context.Context, readers *sync.WaitGroup, e echoS
 // runWorker runs the probes of one target whose prober is not an echo
 // prober, each when the scheduler says so.
 func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
+	var timeout time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.work:
+		case timeout = <-s.work:
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.tt.target.Timeout)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
 		rtt, err := s.p.Probe(pctx)
 		cancel()
 		m.finish(ctx, s, 0, rtt, err)
@@ -174,22 +249,27 @@ func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
 
 // finish records the result of s's probe in flight. For an echo, seq must
 // be the sequence number in flight (0 stands for "whatever is in flight", a
-// socket error): a reply after its timeout was judged is ignored. If the
-// target's next tick has passed meanwhile, the scheduler is woken to start
-// the next probe at once.
+// socket error); a reply to one of the last echoes judged lost is a late
+// reply (see targetTracker.late), and any other is ignored. If the target's
+// next tick (or burst probe) is due meanwhile, the scheduler is woken to
+// start the next probe at once.
 func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt time.Duration, err error) {
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled probe says nothing about the path
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if s.echo != nil && seq != 0 && s.takeLost(seq) {
+		s.tt.late()
+		return
+	}
 	if !s.inflight || (s.echo != nil && seq != 0 && seq != s.seq) {
 		return
 	}
 	s.inflight = false
 	now := m.clock.Now()
-	m.recordLocked(s.u, s.tt, now, rtt, err)
-	if !now.Before(s.due) {
+	m.recordLocked(s, now, rtt, err)
+	if !now.Before(s.due) || s.burstDue(now) {
 		select {
 		case m.kick <- struct{}{}:
 		default:
@@ -197,13 +277,23 @@ func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt ti
 	}
 }
 
-func (m *Monitor) recordLocked(u *uplinkTracker, tt *targetTracker, now time.Time, rtt time.Duration, err error) {
+// recordLocked records the result of s's probe that just ended (err nil:
+// a reply after rtt, within the probe's timeout) and starts a burst if
+// the result is suspect: a loss, or a reply later than the target's RTT
+// estimate allows (SRTT + max(10ms, 4*RTTVAR)), on a target that is not
+// down. m.mu must be held.
+func (m *Monitor) recordLocked(s *targetSched, now time.Time, rtt time.Duration, err error) {
+	u, tt := s.u, s.tt
 	if m.onProbe != nil {
 		m.onProbe(u.name, tt.name, rtt, err)
 	}
-	if tt.observe(now, rtt, err) {
+	suspect := tt.state != TargetDown && (err != nil || tt.rto.jumped(rtt))
+	if tt.observe(now, rtt, err, s.burst) {
 		m.log.Debug("health: target changed", logKeyUplink, u.name, logKeyTarget, tt.name,
 			logKeyVerdict, tt.state.String(), logKeyError, tt.lastErr)
+	}
+	if suspect && !u.cfg.NoBursts {
+		m.startBurstLocked(s, now)
 	}
 	m.evaluateLocked(u, now)
 }

@@ -19,14 +19,16 @@ import (
 // socket): one echo target with a timeout (1.5s) longer than its interval,
 // and one worker target, both at 1s. It checks when probes start, that they
 // never overlap, that echo timeouts are judged by the scheduler, that stale
-// and late replies are ignored, that a probe ending after its tick wakes
+// and late replies are not taken as results, that a probe ending after its tick wakes
 // the scheduler, and the time of the next wake-up: the next tick even while
 // an echo is in flight, never a time in the past while a probe runs.
 func TestDispatch(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := &fakeClock{now: t0}
-	c := testConfig(2, func(c *Config) { c.Rise, c.Fall = 1, 1 })
-	c.Targets[0].Timeout = 1500 * time.Millisecond
+	// Fixed timeouts and no bursts: this test is about the grid (see
+	// TestSchedulerBurst and TestAdaptiveTimeout for those).
+	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.NoBursts = 1, 1, true })
+	c.Targets[0].Timeout, c.Targets[0].TimeoutFloor = 1500*time.Millisecond, 1500*time.Millisecond
 	worker := &fakeProber{fail: new(atomic.Bool)}
 	n := 0
 	m, err := NewMonitor(Options{
@@ -199,7 +201,8 @@ func TestSchedulerFakeClock(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := &fakeClock{now: t0}
 	fail := new(atomic.Bool)
-	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.MinUp = 2, 2, 2 })
+	// No bursts: this test is about the grid (TestSchedulerBurst adds them).
+	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.MinUp, c.NoBursts = 2, 2, 2, true })
 	c.Targets[1].Interval = 1500 * time.Millisecond
 	var probers []*timedProber
 	m, err := NewMonitor(Options{

@@ -59,7 +59,14 @@ type UplinkStatus struct {
 	// none is up): the ones the verdict was judged on. Their LastProbe is
 	// the latest result of any target of the uplink.
 	Figures
-	Targets []TargetStatus
+	// Bursts counts the suspicion bursts started on the uplink and
+	// BurstProbes the extra probes they sent, over all its targets (the sum
+	// of TargetStatus.BurstProbes): what bursts cost beyond the steady
+	// rate. Both count since the Monitor started, or since the uplink's
+	// device or health block last changed.
+	Bursts      uint64
+	BurstProbes uint64
+	Targets     []TargetStatus
 }
 
 // TargetStatus is the state and figures of one target.
@@ -72,8 +79,19 @@ type TargetStatus struct {
 	// Figures are over the target's window.
 	Figures
 	// Probes counts the probe results since the Monitor started, or since
-	// the uplink's device or health block last changed.
-	Probes uint64
+	// the uplink's device or health block last changed; BurstProbes counts
+	// those of them that were burst probes (not in the window's figures).
+	Probes      uint64
+	BurstProbes uint64
+	// LateReplies counts echo replies that came after their probe's
+	// timeout (see docs/health.md, "Timeouts").
+	LateReplies uint64
+	// Timeout is the adaptive timeout the target's next probe gets (the
+	// ceiling before its first reply), and SRTT and RTTVar the smoothed RTT
+	// and its variation it is computed from (zero before the first reply).
+	Timeout time.Duration
+	SRTT    time.Duration
+	RTTVar  time.Duration
 	// LastError is the error of the last probe, empty if it succeeded.
 	LastError string
 }
@@ -109,7 +127,9 @@ func (m *Monitor) Snapshot() Snapshot {
 			Figures: Figures{Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
 				RTTLast: u.rttLast, LastReply: u.lastReply, LastProbe: u.lastProbe},
 		}
+		us.Bursts = u.bursts
 		for _, tt := range u.targets {
+			us.BurstProbes += tt.burstProbes
 			var w window
 			tt.appendWindow(&w)
 			loss, mean, p95 := w.figures()
@@ -117,7 +137,8 @@ func (m *Monitor) Snapshot() Snapshot {
 				Target: tt.name, State: tt.state, Since: tt.lastChange,
 				Figures: Figures{Loss: loss, RTTMean: mean, RTTP95: p95, Samples: w.samples,
 					RTTLast: tt.rttLast, LastReply: tt.lastReply, LastProbe: tt.lastProbe},
-				Probes: tt.probes, LastError: tt.lastErr,
+				Probes: tt.probes, BurstProbes: tt.burstProbes, LateReplies: tt.lateReplies, LastError: tt.lastErr,
+				Timeout: tt.timeout(), SRTT: tt.rto.srtt, RTTVar: tt.rto.rttvar,
 			})
 		}
 		s.Uplinks = append(s.Uplinks, us)

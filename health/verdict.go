@@ -70,17 +70,22 @@ type targetTracker struct {
 	target Target
 	name   string
 
-	state      TargetState
-	lastChange time.Time
-	okRun      int // consecutive successes
-	failRun    int // consecutive failures
-	probes     uint64
-	lastErr    string
-	lastProbe  time.Time     // when the latest result came in
-	lastReply  time.Time     // when the latest success came in
-	rttLast    time.Duration // the RTT of that success
+	state       TargetState
+	lastChange  time.Time
+	okRun       int // consecutive successes
+	failRun     int // consecutive failures
+	probes      uint64
+	lastErr     string
+	lastProbe   time.Time     // when the latest result came in
+	lastReply   time.Time     // when the latest success came in
+	rttLast     time.Duration // the RTT of that success
+	burstProbes uint64        // of probes, those sent in suspicion bursts
+	lateReplies uint64        // replies that came after their probe's timeout
+	rto         rtoEstimator
+	lateBackoff int // doublings of the timeout since the last late reply, until a sample
 
-	// Ring buffer of the last len(ok) results.
+	// Ring buffer of the last len(ok) results of steady probes (bursts'
+	// are not in it, see observe).
 	ok   []bool
 	rtt  []time.Duration // valid where ok
 	n    int             // results held, up to len(ok)
@@ -96,17 +101,26 @@ func newTargetTracker(t Target) *targetTracker {
 	}
 }
 
-// observe records one probe result and applies rise/fall. It reports
-// whether the target's state changed.
-func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bool {
+// observe records one probe result and applies rise/fall. A burst
+// probe's result counts toward rise and fall and its reply is an RTT
+// sample, but it is not put in the window: the window's loss and RTT stay
+// a sample of the steady probes (the last `window` of them), whose rate
+// does not depend on how often bursts happen. The caller only passes
+// replies that came before their timeout (Karn's rule). It reports whether
+// the target's state changed.
+func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error, burst bool) bool {
 	tt.probes++
 	tt.lastProbe = now
 	success := err == nil
-	tt.ok[tt.next] = success
-	tt.rtt[tt.next] = rtt
-	tt.next = (tt.next + 1) % len(tt.ok)
-	if tt.n < len(tt.ok) {
-		tt.n++
+	if burst {
+		tt.burstProbes++
+	} else {
+		tt.ok[tt.next] = success
+		tt.rtt[tt.next] = rtt
+		tt.next = (tt.next + 1) % len(tt.ok)
+		if tt.n < len(tt.ok) {
+			tt.n++
+		}
 	}
 	old := tt.state
 	if success {
@@ -114,6 +128,8 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bo
 		tt.failRun = 0
 		tt.lastErr = ""
 		tt.lastReply, tt.rttLast = now, rtt
+		tt.rto.sample(rtt)
+		tt.lateBackoff = 0
 		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
 			if tt.state == TargetDown {
 				// The outage is already accounted for by the down state:
@@ -138,10 +154,38 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error) bo
 	return false
 }
 
-// clearWindowExceptLast forgets all but the last k results.
+// timeout is the timeout of the target's next probe: its adaptive
+// timeout, doubled for every consecutive loss past the fall-th (RFC 6298
+// section 5.5). The first fall losses keep the estimate, so a silent path
+// is confirmed in fall timeouts; past them the timeout grows toward the
+// ceiling, so a path that only got slower than the estimate is measured
+// again and the target can rise.
+func (tt *targetTracker) timeout() time.Duration {
+	return tt.rto.timeout(tt.target.TimeoutFloor, tt.target.Timeout, max(0, tt.failRun-tt.target.Fall+1)+tt.lateBackoff)
+}
+
+// late records the reply to an echo already judged lost: the path is slow,
+// not dead. The loss stays counted in the window (the reply came too late
+// to be of use), but it ends the run of consecutive losses, so an RTT that
+// stepped above the timeout does not reach fall as a silent path would;
+// and it doubles the timeout until the next reply in time (RFC 6298
+// section 5.5). Karn's rule: its RTT is no sample.
+func (tt *targetTracker) late() {
+	tt.lateReplies++
+	tt.failRun = 0
+	tt.lateBackoff = min(tt.lateBackoff+1, 16)
+}
+
+// clearWindowExceptLast forgets all but the trailing successes of the
+// window, at most k of them (burst successes count in okRun but are not in
+// the window).
 func (tt *targetTracker) clearWindowExceptLast(k int) {
-	k = min(k, tt.n)
 	size := len(tt.ok)
+	trailing := 0
+	for trailing < min(k, tt.n) && tt.ok[(tt.next-1-trailing+2*size)%size] {
+		trailing++
+	}
+	k = trailing
 	start := (tt.next - k + size) % size
 	ok := make([]bool, k)
 	rtt := make([]time.Duration, k)
@@ -219,6 +263,8 @@ type uplinkTracker struct {
 	// figure reaches its enter threshold, cleared only when all figures are
 	// below their leave thresholds.
 	degraded bool
+	// bursts counts the suspicion bursts started (see startBurstLocked).
+	bursts uint64
 
 	// What the last evaluation found, for reasonText: evaluated is false
 	// before the first; cand is the verdict the probes called for and why

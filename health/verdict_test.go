@@ -78,7 +78,7 @@ func (s *sim) step(rs ...res) Verdict {
 		if !r.ok {
 			err = errTimeout
 		}
-		s.u.targets[i].observe(s.now, r.rtt, err)
+		s.u.targets[i].observe(s.now, r.rtt, err, false)
 		s.eval()
 	}
 	s.now = s.now.Add(s.step_)
@@ -390,7 +390,7 @@ func TestRecordAllocatesNothing(t *testing.T) {
 		if i%10 == 0 {
 			err = errLost // 10% loss: up and degraded both get exercised
 		}
-		u.targets[i%3].observe(now, time.Duration(i%7)*time.Millisecond, err)
+		u.targets[i%3].observe(now, time.Duration(i%7)*time.Millisecond, err, false)
 		u.evaluate(now)
 		now = now.Add(50 * time.Millisecond)
 		i++
@@ -415,12 +415,12 @@ func TestReasonWhileUndecidable(t *testing.T) {
 	c := testConfig(3, func(c *Config) { c.Rise, c.Fall = 1, 1 })
 	u := newUplinkTracker("u", "eth0", c)
 	now := time.Unix(0, 0)
-	u.targets[0].observe(now, time.Millisecond, nil)
-	u.targets[1].observe(now, time.Millisecond, nil)
+	u.targets[0].observe(now, time.Millisecond, nil, false)
+	u.targets[1].observe(now, time.Millisecond, nil, false)
 	if !u.evaluate(now) || u.verdict != VerdictUp {
 		t.Fatalf("2 of 3 up (min_up 2): %v (%s)", u.verdict, u.reasonText())
 	}
-	u.targets[1].observe(now, 0, errTimeout)
+	u.targets[1].observe(now, 0, errTimeout, false)
 	if u.evaluate(now) || u.verdict != VerdictUp {
 		t.Fatalf("1 up, 1 down, 1 unknown: %v, want up kept", u.verdict)
 	}
