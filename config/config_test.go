@@ -54,7 +54,7 @@ func TestLoadValid(t *testing.T) {
 		Degraded:    Degraded{Prepend: DefaultDegradedPrepend},
 		DownAction:  DownWithdraw,
 	}
-	if d := cmp.Diff(want, cfg.Uplinks[0], cmp.AllowUnexported(Secret{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+	if d := cmp.Diff(want, cfg.Uplinks[0], cmp.AllowUnexported(Secret{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("uplinks[0] (-want +got):\n%s", d)
 	}
 	b := cfg.Uplinks[1].BGP
