@@ -99,7 +99,12 @@ func TestDecidePA(t *testing.T) {
 	rules := []nat44.Rule{{Device: "eth-a", Inside: inside, Source: netip.MustParseAddr("198.18.1.2")}, {Device: "eth-b", Inside: inside}}
 
 	up, down := health.VerdictUp, health.VerdictDown
-	carrierA := func(o Observed) Observed { u := o.Uplinks["isp-a"]; u.CarrierDown = true; o.Uplinks["isp-a"] = u; return o }
+	carrierA := func(o Observed) Observed {
+		u := o.Uplinks["isp-a"]
+		u.CarrierDown = true
+		o.Uplinks["isp-a"] = u
+		return o
+	}
 	tests := []struct {
 		name      string
 		obs       Observed
@@ -368,7 +373,9 @@ func TestLoopPA(t *testing.T) {
 			return false, "no DNS status"
 		}
 		evs := r.loop.Events(0, 1000)
-		return slices.ContainsFunc(evs, func(e Event) bool { return strings.Contains(e.Reason, "DNS failing") && strings.Contains(e.Reason, "BADKEY") }), fmt.Sprint(evs)
+		return slices.ContainsFunc(evs, func(e Event) bool {
+			return strings.Contains(e.Reason, "DNS failing") && strings.Contains(e.Reason, "BADKEY")
+		}), fmt.Sprint(evs)
 	})
 	st := r.loop.Status()
 	if len(st.PA.Counters) != 2 || st.PA.Counters[0].OutPackets != 10 || len(st.PA.NAT44) != 2 {
