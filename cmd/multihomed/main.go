@@ -106,7 +106,7 @@ func newLogger(l config.Log) *slog.Logger {
 // stops on ctx.
 func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
 	sp := bgp.New(bgp.Options{Logger: log})
-	if err := sp.Start(ctx, cfg); err != nil {
+	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
 	}
 	defer func() {
@@ -144,7 +144,13 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		return err
 	}
 
-	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	pa, err := newPA(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pa.close()
+	deps := controller.Deps{Speaker: speakerView{sp}, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	pa.wire(&deps)
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
@@ -175,9 +181,10 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	for _, w := range advisories(cfg) {
 		log.Warn(w)
 	}
-	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
+	log.Info("started", "mode", cfg.Site.Mode, "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
+	pa.start(ctx, g)
 	g.Go(func() error {
 		// Run returns the context's cause when the daemon stops: that is
 		// a clean stop, not an error (exit status 0 on SIGTERM).
