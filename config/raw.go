@@ -163,6 +163,7 @@ type rawUplinkBGP struct {
 
 type rawNPTv6 struct {
 	Backend string `mapstructure:"backend"`
+	PinPath string `mapstructure:"pin_path"`
 }
 
 type rawDNS struct {

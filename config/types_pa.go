@@ -41,6 +41,9 @@ const (
 type NPTv6 struct {
 	// Backend is ebpf (the default) or kernel.
 	Backend NPTv6Backend
+	// PinPath is the eBPF backend's bpffs directory (empty: the backend's
+	// default, /sys/fs/bpf/multihomed/nptv6).
+	PinPath string
 }
 
 // DefaultDNSTTL is the TTL of the published AAAA records: short, because

@@ -229,14 +229,21 @@ func pairsOverlapping(list []indexedPrefix) []overlapPair {
 
 // nptv6 checks the nptv6 section (PA mode).
 func (c *checker) nptv6(r rawNPTv6) NPTv6 {
+	n := NPTv6{Backend: NPTv6EBPF, PinPath: r.PinPath}
 	switch NPTv6Backend(strings.ToLower(r.Backend)) {
 	case "", NPTv6EBPF:
-		return NPTv6{Backend: NPTv6EBPF}
 	case NPTv6Kernel:
-		return NPTv6{Backend: NPTv6Kernel}
+		n.Backend = NPTv6Kernel
+		if r.PinPath != "" {
+			c.add("nptv6.pin_path", "is the ebpf backend's; remove it with backend: kernel")
+		}
+	default:
+		c.add("nptv6.backend", "%q is not a backend; use ebpf (tc programs) or kernel (ip6tables NPT)", r.Backend)
 	}
-	c.add("nptv6.backend", "%q is not a backend; use ebpf (tc programs) or kernel (ip6tables NPT)", r.Backend)
-	return NPTv6{Backend: NPTv6EBPF}
+	if r.PinPath != "" && !strings.HasPrefix(r.PinPath, "/") {
+		c.add("nptv6.pin_path", "%q is not an absolute path; give a directory on a bpffs mount, such as /sys/fs/bpf/multihomed/nptv6", r.PinPath)
+	}
+	return n
 }
 
 // dns checks the dns section (PA mode).

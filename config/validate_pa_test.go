@@ -146,6 +146,8 @@ func TestPAInvalid(t *testing.T) {
 		{name: "nat44 without inside", from: "  internal_prefix_ipv4: 192.0.2.0/24\n", to: "", path: "uplinks[0].nat44", msg: "site.internal_prefix_ipv4 is not"},
 		{name: "nat44 without v4 gateway", from: "    gateway_ipv4: 198.18.1.1\n", to: "", path: "uplinks[0].gateway_ipv4", msg: "missing"},
 		{name: "nptv6 backend", from: "backend: kernel", to: "backend: xdp", path: "nptv6.backend", msg: "use ebpf"},
+		{name: "pin path with kernel", from: "backend: kernel", to: "backend: kernel, pin_path: /sys/fs/bpf/x", path: "nptv6.pin_path", msg: "ebpf backend's"},
+		{name: "pin path relative", from: "backend: kernel", to: "backend: ebpf, pin_path: bpf/x", path: "nptv6.pin_path", msg: "not an absolute path"},
 		// DNS.
 		{name: "dns zone", from: "zone: site.example", to: "zone: 'a..b'", path: "dns.zone", msg: "not a domain name"},
 		{name: "dns server name", from: "server: 192.0.2.53", to: "server: ns.site.example", path: "dns.server", msg: "not an address"},

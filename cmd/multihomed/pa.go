@@ -37,7 +37,7 @@ func newPA(cfg *config.Config, log *slog.Logger) (*paParts, error) {
 	case config.NPTv6Kernel:
 		p.translator, err = nptv6.NewKernel(nptv6.KernelOptions{Logger: log})
 	default:
-		p.translator, err = nptv6.NewEBPF(nptv6.EBPFOptions{Logger: log})
+		p.translator, err = nptv6.NewEBPF(nptv6.EBPFOptions{PinPath: cfg.NPTv6.PinPath, Logger: log})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("nptv6.backend %s: %w", cfg.NPTv6.Backend, err)
