@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/netip"
 
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
+	"github.com/multihomed/multihomed/nptv6"
 )
 
 // uplinkPA renders the named uplink's NPTv6 mapping with its counters
@@ -71,4 +73,31 @@ func addrStrings(as []netip.Addr) []string {
 		out = append(out, a.String())
 	}
 	return out
+}
+
+// TranslationReader reads the NPTv6 datapath's mappings and counters
+// (nptv6.Datapath's Counters). Safe for concurrent use.
+type TranslationReader interface {
+	Counters(ctx context.Context) ([]nptv6.Counters, error)
+}
+
+// liveTranslation returns st with the PA mappings and counters read now,
+// when the server has a TranslationReader and st is a PA-mode snapshot;
+// st itself is never changed (other readers share it).
+func (s *Server) liveTranslation(ctx context.Context, st *controller.Status) *controller.Status {
+	if s.translation == nil || st.PA == nil {
+		return st
+	}
+	cs, err := s.translation.Counters(ctx)
+	pa := *st.PA
+	pa.Counters, pa.Mappings, pa.CountersError = cs, nil, ""
+	if err != nil {
+		pa.CountersError = err.Error()
+	}
+	for _, c := range cs {
+		pa.Mappings = append(pa.Mappings, c.Mapping)
+	}
+	out := *st
+	out.PA = &pa
+	return &out
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -85,5 +86,27 @@ uplinks:
 	pi := statusToProto(&controller.Status{}, probeFigures{}, nil, t0)
 	if pi.GetMode() != "pi" || pi.GetDns() != nil {
 		t.Errorf("PI status = %v", pi)
+	}
+}
+
+type fakeTranslation []nptv6.Counters
+
+func (f fakeTranslation) Counters(context.Context) ([]nptv6.Counters, error) { return f, nil }
+
+// TestLiveTranslation: GetStatus reads the counters at the call, without
+// touching the loop's shared snapshot.
+func TestLiveTranslation(t *testing.T) {
+	m := nptv6.Mapping{Interface: "eth-a", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix("2001:db8:1001::/48")}
+	st := &controller.Status{PA: &controller.PAStatus{Counters: []nptv6.Counters{{Mapping: m, OutPackets: 1}}}}
+	s := &Server{translation: fakeTranslation{{Mapping: m, OutPackets: 500}}}
+	got := s.liveTranslation(context.Background(), st)
+	if got.PA.Counters[0].OutPackets != 500 || len(got.PA.Mappings) != 1 {
+		t.Errorf("live counters %+v; want 500 packets and the mapping", got.PA)
+	}
+	if st.PA.Counters[0].OutPackets != 1 {
+		t.Error("the shared snapshot was changed")
+	}
+	if pi := (&controller.Status{}); s.liveTranslation(context.Background(), pi) != pi {
+		t.Error("a PI snapshot was copied")
 	}
 }

@@ -154,7 +154,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
-	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Logger: log, WatchBuffer: cfg.API.WatchBuffer,
+	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Translation: pa.reader(), Logger: log, WatchBuffer: cfg.API.WatchBuffer,
 		// Shutdown{withdraw} returns once the loop has decommissioned; the
 		// daemon then ends through loop.Decommissioned (below), whoever asked.
 		Exit: func() {}})

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/multihomed/multihomed/api"
 	"github.com/multihomed/multihomed/bgp"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
@@ -73,6 +74,14 @@ func (p *paParts) wire(d *controller.Deps) {
 	if p.runner != nil {
 		d.DNS = p.runner
 	}
+}
+
+// reader is the translator for the API's live counters (nil in PI mode).
+func (p *paParts) reader() api.TranslationReader {
+	if p == nil {
+		return nil
+	}
+	return p.translator
 }
 
 // start runs the DNS runner in g.
