@@ -7,7 +7,11 @@
 //	mhlab up     bring the lab up and keep it until Ctrl-C
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
 //	             1 kHz flow, fast and default probe profiles, repeated runs
+//	mhlab pa     the PA-mode demo (scripts/demo pa): the published name
+//	             resolves via both ISPs, then via ISP-B alone after a cut
+//	mhlab pa-bench  PA failover: outbound new-flow failover and DNS
+//	             convergence, fast and default profiles, repeated runs
 //
-// It needs root, FRR and BIRD 2, and the multihomed binary (--daemon).
+// It needs root, FRR and BIRD 2 (BIND 9 for pa and pa-bench), and the multihomed binary (--daemon).
 // Everything it creates lives in namespaces named mh<id>*, removed on exit.
 package main

@@ -26,8 +26,9 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	backend := fs.String("backend", "kernel", "pa: NPTv6 backend, kernel or ebpf")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--backend kernel|ebpf]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -44,6 +45,13 @@ func main() {
 		err = run(ctx, *daemon, *verbose, true)
 	case "up":
 		err = run(ctx, *daemon, *verbose, false)
+	case "pa":
+		err = runPA(ctx, *daemon, *backend, *verbose)
+	case "pa-bench":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = benchPA(ctx, abs, *backend, strings.Split(*profiles, ","), *reps, *verbose)
+		}
 	case "bench":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")

@@ -220,7 +220,8 @@ func (p *PALab) Resolve(ctx context.Context) ([]netip.Addr, error) {
 // PAEdgeConfig renders the edge's PA-mode configuration: both uplinks
 // probed with the profile and without BGP, NAT44 to ISP-A's link address
 // and to ISP-B's interface address, the NPTv6 backend (ebpf or kernel,
-// pinPath for ebpf), and DNS for www with the key in keyFile.
+// pinPath for ebpf), and DNS for www with the key in keyFile. The hold-down
+// does not grow (hold_down_max = hold_down), so repeated faults are alike.
 func PAEdgeConfig(profile, backend, pinPath, keyFile, stateDir string) string {
 	pin := ""
 	if pinPath != "" {
@@ -257,7 +258,7 @@ uplinks:
 `, EdgeAAddr4, ASNEdge, PAInternal, PAInside4, backend, pin,
 		ISPAAddr6, ISPAAddr4, PAPrefixA, EdgeAAddr4, HealthBlock(profile),
 		ISPBAddr6, ISPBAddr4, PAPrefixB,
-		PAZone, DNSServerAddr6, PAServerPort, PAKeyName, keyFile, PAHost, PAWWW) + ControllerBlock(profile, stateDir, false)
+		PAZone, DNSServerAddr6, PAServerPort, PAKeyName, keyFile, PAHost, PAWWW) + ControllerBlock(profile, stateDir, true)
 }
 
 // MountBPFFS mounts a bpffs of its own on dir (the eBPF backend's pins of
