@@ -57,7 +57,7 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d uplinks, %d site prefixes, profile %s)\n", args[0], len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (mode %s, %d uplinks, %d site prefixes, profile %s)\n", args[0], cfg.Site.Mode, len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
 			for _, p := range config.Advice(cfg) {
 				fmt.Fprintf(cmd.OutOrStdout(), "advice: %s\n", p)
 			}
