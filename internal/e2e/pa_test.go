@@ -320,8 +320,11 @@ func TestPADNSFailures(t *testing.T) {
 			d := st.GetDns()
 			return !d.GetConverged() && strings.Contains(d.GetLastError(), words) && d.GetFailures() >= 2, fmt.Sprint(d)
 		})
-		if !strings.Contains(e.daemon.Log(), "DNS update failing") {
-			t.Errorf("%s: the daemon did not log the failure", what)
+		logged := slices.ContainsFunc(strings.Split(e.daemon.Log(), "\n"), func(line string) bool {
+			return strings.Contains(line, "DNS update failing") && strings.Contains(line, words)
+		})
+		if !logged {
+			t.Errorf("%s: the daemon did not log the failure (a \"DNS update failing\" line naming %q)", what, words)
 		}
 	}
 	converged := func(what string, want []netip.Addr) {
