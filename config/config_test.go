@@ -296,6 +296,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte("uplinks: [{bgp: {communities: ['1:2:3']}}]"))
 	f.Add([]byte(largestConfig()))
+	// PA mode, without the dns section (its key file is not there).
+	f.Add([]byte(paBase[:strings.Index(paBase, "dns:")]))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -305,7 +307,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse of %d bytes allocated %d bytes; the budget is %d", len(data), got, budget)
 		}
 		if err == nil {
-			if cfg == nil || len(cfg.Uplinks) == 0 || len(cfg.Site.Prefixes) == 0 {
+			if cfg == nil || len(cfg.Uplinks) == 0 || (cfg.Site.Mode == ModePA) == (len(cfg.Site.Prefixes) > 0) || cfg.Site.Mode == ModePA && !cfg.Site.InternalPrefix.IsValid() {
 				t.Fatalf("accepted an incomplete config: %+v", cfg)
 			}
 			return

@@ -98,6 +98,10 @@ func TestPAValid(t *testing.T) {
 	if err != nil || cfg.DNS.Secret.Reveal() != "secret-secret-secret-secret-32b" {
 		t.Fatalf("bare base64 key file: %v", err)
 	}
+	// dns is optional in PA mode.
+	if cfg, err := Parse("test", []byte(paBase[:strings.Index(paBase, "dns:")]), nil); err != nil || cfg.DNS != nil {
+		t.Errorf("PA mode without dns: %v, dns %v; want valid, no DNS", err, cfg)
+	}
 	if cfg := mustLoad(t, "testdata/valid.yaml"); cfg.Site.Mode != ModePI || cfg.DNS != nil {
 		t.Errorf("valid.yaml mode %q dns %v; want pi without dns", cfg.Site.Mode, cfg.DNS)
 	}
