@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -380,5 +381,95 @@ func TestLoopPA(t *testing.T) {
 	st := r.loop.Status()
 	if len(st.PA.Counters) != 2 || st.PA.Counters[0].OutPackets != 10 || len(st.PA.NAT44) != 2 {
 		t.Errorf("status PA = %+v; want the translator's counters and both NAT rules", st.PA)
+	}
+}
+
+// TestRandomSequencesPA drives random observation sequences (verdicts,
+// carrier, overrides, both egress modes) through Decide in PA mode and
+// checks after every step: nothing is announced; a mapping exists exactly
+// for each uplink with carrier; DNS publishes exactly the translations of
+// the usable uplinks, or all of them when none is usable, never nothing;
+// fail-static never leaves the site without egress while a link is up; a
+// flush is asked exactly when an uplink stops carrying egress, never for
+// one that carries it.
+func TestRandomSequencesPA(t *testing.T) {
+	verdicts := []health.Verdict{health.VerdictUp, health.VerdictDegraded, health.VerdictDown, health.VerdictUnknown}
+	base := paConfig(t, "ebpf")
+	addrOf := map[string]netip.Addr{"isp-a": translated(t, "2001:db8:1001::/48"), "isp-b": translated(t, "2001:db8:2001::/48")}
+	for seed := uint64(0); seed < 40; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		cfg := *base
+		if rng.IntN(2) == 0 {
+			cfg.Egress.Mode = config.EgressECMP
+		}
+		now := t0.Add(time.Minute) // past the startup wait
+		var mem map[string]Memory
+		prevEgress := map[string]bool{}
+		overrides := map[string]Override{}
+		for step := range 200 {
+			now = now.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)
+			o := Observed{Now: now, Started: t0, StartupDone: true, Uplinks: map[string]UplinkObservation{}, Memory: mem, Overrides: overrides}
+			for _, u := range cfg.Uplinks {
+				sessions := len(u.BGP.Sessions())
+				o.Uplinks[u.Name] = UplinkObservation{Probed: true, Health: verdicts[rng.IntN(4)], Sessions: sessions, Established: rng.IntN(sessions + 1), CarrierDown: rng.IntN(6) == 0}
+			}
+			if rng.IntN(15) == 0 {
+				name := cfg.Uplinks[rng.IntN(2)].Name
+				overrides[name] = Override{Drain: rng.IntN(2) == 0, ForceDown: rng.IntN(3) == 0, Since: now, Expires: now.Add(time.Duration(rng.IntN(60)) * time.Second)}
+			}
+			d := Decide(&cfg, o)
+			mem = d.Memory
+			where := fmt.Sprintf("seed %d step %d", seed, step)
+			var mapped, usable, all, egress, flush []string
+			for _, m := range d.PA.Mappings {
+				mapped = append(mapped, m.Interface)
+			}
+			var wantMapped []string
+			anyLink := false
+			for _, dec := range d.Uplinks {
+				u, _ := uplinkConfig(&cfg, dec.Uplink)
+				if len(dec.Announcements) > 0 {
+					t.Fatalf("%s: %s announces in PA mode", where, dec.Uplink)
+				}
+				if !o.Uplinks[u.Name].CarrierDown {
+					wantMapped = append(wantMapped, u.Interface)
+					if dec.State != StateForcedDown {
+						anyLink = true
+					}
+				}
+				all = append(all, u.Name)
+				if dec.Egress {
+					egress = append(egress, u.Name)
+				}
+				if dec.Egress && !d.FailStatic && (dec.State == StateUp || dec.State == StateDegraded) {
+					usable = append(usable, u.Name)
+				}
+				if prevEgress[u.Name] && !dec.Egress {
+					flush = append(flush, u.Name)
+				}
+				prevEgress[u.Name] = dec.Egress
+			}
+			if !slices.Equal(mapped, wantMapped) {
+				t.Fatalf("%s: mappings on %v; want those with carrier %v", where, mapped, wantMapped)
+			}
+			if anyLink && len(egress) == 0 {
+				t.Fatalf("%s: no egress although a link is up (fail-static)", where)
+			}
+			if !slices.Equal(d.FlushNAT, flush) {
+				t.Fatalf("%s: flush %v; want %v (the uplinks that just left egress)", where, d.FlushNAT, flush)
+			}
+			pub := usable
+			if len(pub) == 0 {
+				pub = all
+			}
+			var want []netip.Addr
+			for _, n := range pub {
+				want = append(want, addrOf[n])
+			}
+			slices.SortFunc(want, netip.Addr.Compare)
+			if got := d.PA.DNS["www"]; !slices.Equal(got, want) {
+				t.Fatalf("%s: www published as %v; want %v (uplinks %v)", where, got, want, pub)
+			}
+		}
 	}
 }
