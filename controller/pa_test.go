@@ -473,3 +473,31 @@ func TestRandomSequencesPA(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReloadPA: what the daemon builds at start (mode, NPTv6 backend,
+// the DNS updater) changes on restart only; a PA prefix may change on
+// reload (the translator's Set moves the mapping).
+func TestCheckReloadPA(t *testing.T) {
+	old := paConfig(t, "ebpf")
+	tests := []struct {
+		name    string
+		change  func(c *config.Config)
+		refused bool
+	}{
+		{"same", func(*config.Config) {}, false},
+		{"pa prefix", func(c *config.Config) { c.Uplinks[0].PAPrefix = netip.MustParsePrefix("2001:db8:1002::/48") }, false},
+		{"backend", func(c *config.Config) { c.NPTv6.Backend = config.NPTv6Kernel }, true},
+		{"mode", func(c *config.Config) { c.Site.Mode = config.ModePI }, true},
+		{"dns ttl", func(c *config.Config) { d := *c.DNS; d.TTL = time.Minute; c.DNS = &d }, true},
+		{"dns removed", func(c *config.Config) { c.DNS = nil }, true},
+	}
+	for _, tt := range tests {
+		next := *old
+		next.Uplinks = slices.Clone(old.Uplinks)
+		tt.change(&next)
+		_, err := CheckReload(old, &next)
+		if got := errors.Is(err, ErrReloadRefusedPA); got != tt.refused {
+			t.Errorf("%s: CheckReload = %v; refused %v, want %v", tt.name, err, got, tt.refused)
+		}
+	}
+}
