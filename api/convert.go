@@ -15,8 +15,11 @@ import (
 	"github.com/multihomed/multihomed/health"
 )
 
-// ModePI is the only mode today: provider-independent prefixes over BGP.
-const ModePI = "pi"
+// ModePI and ModePA are the values of Status.mode.
+const (
+	ModePI = string(config.ModePI)
+	ModePA = string(config.ModePA)
+)
 
 func ts(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
@@ -74,7 +77,17 @@ func statusToProto(st *controller.Status, probes probeFigures, cfg *config.Confi
 		if o, ok := st.Overrides[d.Uplink]; ok && o.Active(now) {
 			u.Override = overrideToProto(o)
 		}
+		if cfg != nil && cfg.Site.Mode == config.ModePA {
+			u.Translation, u.Nat44 = uplinkPA(cfg, st.PA, d.Uplink)
+		}
 		out.Uplinks = append(out.Uplinks, u)
+	}
+	if st.Desired.PA != nil || cfg != nil && cfg.Site.Mode == config.ModePA {
+		out.Mode = ModePA
+	}
+	if st.PA != nil {
+		out.TranslationError = st.PA.CountersError
+		out.Dns = dnsToProto(st.PA)
 	}
 	for _, s := range st.Sessions {
 		if s.Internal {

@@ -169,6 +169,7 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK} {
 		ch <- d
 	}
+	describePA(ch)
 }
 
 func b2f(b bool) float64 {
@@ -220,6 +221,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))
 	ch <- prometheus.MustNewConstMetric(descReconcile, prometheus.CounterValue, float64(st.ReconcileErrors))
 	ch <- prometheus.MustNewConstMetric(descPasses, prometheus.CounterValue, float64(st.Passes))
+	collectPA(ch, st)
 }
 
 // Handler serves /metrics, /healthz (the process answers) and /readyz

@@ -99,6 +99,7 @@ type Server struct {
 	ctl         Controller
 	exit        func()
 	health      HealthReader
+	translation TranslationReader
 	cfg         ConfigStore
 	log         *slog.Logger
 	now         func() time.Time
@@ -123,7 +124,10 @@ type Options struct {
 	// figures of the controller's last pass (which can be minutes old:
 	// the loop only runs when something changes).
 	Health HealthReader
-	Config ConfigStore
+	// Translation, when set (PA mode), gives GetStatus the NPTv6 mappings
+	// and counters as of the call; nil means those of the last pass.
+	Translation TranslationReader
+	Config      ConfigStore
 	// Logger receives audit lines; nil means slog.Default().
 	Logger *slog.Logger
 	// WatchBuffer bounds each WatchEvents client's backlog (0: the
@@ -144,7 +148,7 @@ type Options struct {
 
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
-	s := &Server{ctl: o.Controller, exit: o.Exit, health: o.Health, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
+	s := &Server{ctl: o.Controller, exit: o.Exit, health: o.Health, translation: o.Translation, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -175,6 +179,7 @@ func (s *Server) GetStatus(ctx context.Context, _ *apiv1.GetStatusRequest) (*api
 	if s.health != nil {
 		probes = probeFigures{snap: s.health.Snapshot(), at: now}
 	}
+	st = s.liveTranslation(ctx, st)
 	return &apiv1.GetStatusResponse{Status: statusToProto(st, probes, cfg, now)}, nil
 }
 

@@ -55,7 +55,7 @@ func TestLoadValid(t *testing.T) {
 		Degraded:    Degraded{Prepend: DefaultDegradedPrepend},
 		DownAction:  DownWithdraw,
 	}
-	if d := cmp.Diff(want, cfg.Uplinks[0], cmp.AllowUnexported(Secret{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+	if d := cmp.Diff(want, cfg.Uplinks[0], cmp.AllowUnexported(Secret{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("uplinks[0] (-want +got):\n%s", d)
 	}
 	b := cfg.Uplinks[1].BGP
@@ -297,6 +297,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte("uplinks: [{bgp: {communities: ['1:2:3']}}]"))
 	f.Add([]byte(largestConfig()))
+	// PA mode, without the dns section (its key file is not there).
+	f.Add([]byte(paBase[:strings.Index(paBase, "dns:")]))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -306,7 +308,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse of %d bytes allocated %d bytes; the budget is %d", len(data), got, budget)
 		}
 		if err == nil {
-			if cfg == nil || len(cfg.Uplinks) == 0 || len(cfg.Site.Prefixes) == 0 {
+			if cfg == nil || len(cfg.Uplinks) == 0 || (cfg.Site.Mode == ModePA) == (len(cfg.Site.Prefixes) > 0) || cfg.Site.Mode == ModePA && !cfg.Site.InternalPrefix.IsValid() {
 				t.Fatalf("accepted an incomplete config: %+v", cfg)
 			}
 			return

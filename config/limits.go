@@ -26,6 +26,8 @@ const (
 	MaxLargeCommunities = 64
 	// MaxIBGPPeers caps ibgp.peers.
 	MaxIBGPPeers = 64
+	// MaxDNSHosts caps dns.hosts (one UPDATE carries them all).
+	MaxDNSHosts = 256
 	// MaxProblems caps the problems one validation reports; a last line
 	// "... and N more problems" counts the rest.
 	MaxProblems = 100

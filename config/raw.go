@@ -17,6 +17,8 @@ type rawConfig struct {
 	Uplinks    []rawUplink   `mapstructure:"uplinks"`
 	API        rawAPI        `mapstructure:"api"`
 	Metrics    rawMetrics    `mapstructure:"metrics"`
+	NPTv6      rawNPTv6      `mapstructure:"nptv6"`
+	DNS        *rawDNS       `mapstructure:"dns"`
 }
 
 type rawLog struct {
@@ -30,7 +32,10 @@ type rawNode struct {
 }
 
 type rawSite struct {
-	Prefixes []string `mapstructure:"prefixes"`
+	Mode               string   `mapstructure:"mode"`
+	Prefixes           []string `mapstructure:"prefixes"`
+	InternalPrefix     string   `mapstructure:"internal_prefix"`
+	InternalPrefixIPv4 string   `mapstructure:"internal_prefix_ipv4"`
 }
 
 type rawBGP struct {
@@ -54,6 +59,8 @@ type rawUplink struct {
 	Health      *rawHealth   `mapstructure:"health"`
 	Degraded    rawDegraded  `mapstructure:"degraded"`
 	DownAction  string       `mapstructure:"down_action"`
+	PAPrefix    string       `mapstructure:"pa_prefix"`
+	NAT44       string       `mapstructure:"nat44"`
 }
 
 type rawDegraded struct {
@@ -158,4 +165,28 @@ type rawUplinkBGP struct {
 	LargeCommunities []string `mapstructure:"large_communities"`
 	MED              *int64   `mapstructure:"med"`
 	Prepend          int64    `mapstructure:"prepend"`
+}
+
+type rawNPTv6 struct {
+	Backend string `mapstructure:"backend"`
+	PinPath string `mapstructure:"pin_path"`
+}
+
+type rawDNS struct {
+	Zone   string       `mapstructure:"zone"`
+	Server string       `mapstructure:"server"`
+	TSIG   rawTSIG      `mapstructure:"tsig"`
+	TTL    string       `mapstructure:"ttl"`
+	Hosts  []rawDNSHost `mapstructure:"hosts"`
+}
+
+type rawTSIG struct {
+	Name       string `mapstructure:"name"`
+	Algorithm  string `mapstructure:"algorithm"`
+	SecretFile string `mapstructure:"secret_file"`
+}
+
+type rawDNSHost struct {
+	Name     string `mapstructure:"name"`
+	Internal string `mapstructure:"internal"`
 }

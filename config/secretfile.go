@@ -52,7 +52,7 @@ func readSecretFile(file string, profile Profile) (data []byte, warning string, 
 		warning = msg
 	}
 	if st.Size() > maxSecretFileSize {
-		return nil, "", fmt.Errorf("%s is %d bytes; a TCP-MD5 key file holds one key of at most %d bytes", file, st.Size(), maxMD5KeyLen)
+		return nil, "", fmt.Errorf("%s is %d bytes, more than the %d a key file may hold; put the key alone in it", file, st.Size(), maxSecretFileSize)
 	}
 	data, err = io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
 	if err != nil {

@@ -37,6 +37,11 @@ type Config struct {
 	API API
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics
+	// NPTv6 selects the PA-mode translator's datapath (PA mode only).
+	NPTv6 NPTv6
+	// DNS keeps the published hosts' AAAA records in step with the uplinks
+	// (PA mode only; nil: no DNS updates).
+	DNS *DNS
 	// notes are the advice validation left (Advice returns them).
 	notes []Problem
 }
@@ -168,8 +173,17 @@ type Node struct {
 
 // Site holds the site's own address space.
 type Site struct {
-	// Prefixes are the provider-independent prefixes announced to the ISPs.
+	// Mode is pi (the site owns Prefixes and announces them) or pa (hosts
+	// use InternalPrefix, translated into each uplink's PAPrefix).
+	Mode Mode
+	// Prefixes are the provider-independent prefixes announced to the ISPs
+	// (PI mode only).
 	Prefixes []netip.Prefix
+	// InternalPrefix is the site's ULA prefix in PA mode.
+	InternalPrefix netip.Prefix
+	// InternalPrefixIPv4, in PA mode, is the site's inside IPv4 prefix,
+	// source-NATed by every uplink with NAT44 (invalid: no IPv4).
+	InternalPrefixIPv4 netip.Prefix
 }
 
 // BGPGlobal holds speaker-wide settings.
@@ -236,6 +250,10 @@ type Uplink struct {
 	Degraded Degraded
 	// DownAction is what a down verdict does to the announcements.
 	DownAction DownAction
+	// PAPrefix is the prefix this uplink's ISP delegated (PA mode).
+	PAPrefix netip.Prefix
+	// NAT44 is the uplink's IPv4 source NAT (PA mode; nil: none).
+	NAT44 *NAT44
 }
 
 // Gateways returns the uplink's egress next hops (IPv6 first), skipping
@@ -296,8 +314,12 @@ type UplinkBGP struct {
 }
 
 // Sessions returns the neighbor addresses of the uplink's sessions with the
-// local address each uses (invalid when unset).
+// local address each uses (invalid when unset); none for an uplink without
+// a bgp block (PA mode).
 func (b UplinkBGP) Sessions() []Session {
+	if !b.Neighbor.IsValid() {
+		return nil // a PA-mode uplink without BGP
+	}
 	out := []Session{{Neighbor: b.Neighbor, Local: b.LocalAddress}}
 	if b.NeighborIPv4.IsValid() {
 		out = append(out, Session{Neighbor: b.NeighborIPv4, Local: b.LocalAddressIPv4})

@@ -39,9 +39,22 @@ func (r rawConfig) validate(opts options) (*Config, []Problem, int) {
 	c.profile = cfg.Profile
 	cfg.Node = c.node(r.Node)
 	cfg.Filters = c.filters(r.Filters, cfg.Profile)
-	cfg.Site = c.site(r.Site, cfg.Profile)
+	if c.mode(r.Site.Mode) == ModePA {
+		cfg.Site = c.paSite(r.Site, cfg.Profile)
+	} else {
+		c.piOnly(r)
+		cfg.Site = c.site(r.Site, cfg.Profile)
+		cfg.Site.Mode = ModePI
+	}
 	cfg.BGP = c.bgpGlobal(r.BGP)
 	cfg.Uplinks = c.uplinks(r.Uplinks, cfg)
+	if cfg.Site.Mode == ModePA {
+		c.paCross(cfg.Site, cfg.Uplinks)
+		cfg.NPTv6 = c.nptv6(r.NPTv6)
+		if r.DNS != nil {
+			cfg.DNS = c.dns(*r.DNS, cfg.Site)
+		}
+	}
 	cfg.Egress = c.egress(r.Egress, cfg.Uplinks)
 	cfg.Controller = c.controller(r.Controller)
 	cfg.IBGP = c.ibgp(r.IBGP, cfg.Uplinks)

@@ -26,8 +26,14 @@ func (c *checker) uplinks(r []rawUplink, cfg *Config) []Uplink {
 		base := fmt.Sprintf("uplinks[%d]", i)
 		u := Uplink{Name: ru.Name, Interface: ru.Interface}
 		c.uplinkIdentity(base, i, ru, names)
-		u.BGP = c.uplinkBGP(base+".bgp", ru.BGP, cfg.Node, neighbors)
+		// BGP is optional in PA mode: an ISP may still feed a default.
+		if cfg.Site.Mode != ModePA || hasBGP(ru) {
+			u.BGP = c.uplinkBGP(base+".bgp", ru.BGP, cfg.Node, neighbors)
+		}
 		c.uplinkExtras(base, ru, &u)
+		if cfg.Site.Mode == ModePA {
+			c.paUplink(base, ru, &u, cfg.Site, cfg.Profile)
+		}
 		if ru.Health != nil {
 			u.Health = c.health(base+".health", i, ru.Name, *ru.Health)
 		}

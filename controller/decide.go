@@ -118,6 +118,9 @@ type Memory struct {
 	// SessionSeen is true once a BGP session of the uplink was established
 	// in this run; until then a restored decision may stand in for it.
 	SessionSeen bool
+	// Egress is the uplink's final Decision.Egress: a change to false asks
+	// for a NAT44 conntrack flush in PA mode (Desired.FlushNAT).
+	Egress bool
 }
 
 // Decision is what was decided for one uplink.
@@ -200,6 +203,14 @@ type Desired struct {
 	// is announced anywhere, there is no egress and no internal default,
 	// whatever the sessions (no fail-static).
 	Decommissioned bool
+	// PA is the PA-mode state (nil in PI mode).
+	PA *PADesired
+	// FlushNAT names the uplinks (PA mode, with nat44) that just stopped
+	// carrying egress: the loop deletes the conntrack entries of flows
+	// NATed through them after the routes moved, so the flows' next
+	// packets are NATed through the uplink they now leave by instead of
+	// keeping a source address that uplink's ISP no longer routes.
+	FlushNAT []string
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -354,7 +365,12 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	}
 
 	// Safety: never isolate the site (unless the operator decommissions it).
-	if cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
+	// PA mode announces nothing: its safety rule is about egress.
+	pa := cfg.Site.Mode == config.ModePA
+	if pa && cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
+		failStaticPA(cfg, obs, &d)
+	}
+	if !pa && cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
 		announcing := slices.ContainsFunc(d.Uplinks, func(x Decision) bool { return len(x.Announcements) > 0 })
 		if !announcing {
 			var held []string
@@ -400,6 +416,13 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		} else {
 			dec.EgressTier = 0
 		}
+		if mem, ok := d.Memory[dec.Uplink]; ok {
+			mem.Egress = dec.Egress
+			d.Memory[dec.Uplink] = mem
+		}
+	}
+	if pa {
+		decidePA(cfg, obs, &d)
 	}
 
 	// Internal routers follow the best usable uplink.

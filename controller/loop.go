@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,11 @@ import (
 	"github.com/multihomed/multihomed/routing"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/nat44"
+	"github.com/multihomed/multihomed/nptv6"
 )
 
 // Speaker is what the loop needs of the BGP speaker (bgp.Speaker).
@@ -62,13 +66,48 @@ type Health interface {
 	Changed() <-chan struct{}
 }
 
+// Translator is what the loop needs of the NPTv6 datapath (nptv6.EBPF or
+// nptv6.Kernel, both nptv6.Datapath): Set is declarative and idempotent,
+// adds before it removes, and returns the mappings really in place with
+// any error; the effect is visible to packets when it returns. Counters
+// reads the per-mapping counters for Status. Safe for concurrent use.
+type Translator interface {
+	Set(ctx context.Context, ms []nptv6.Mapping) ([]nptv6.Mapping, error)
+	Counters(ctx context.Context) ([]nptv6.Counters, error)
+}
+
+// SourceNAT is what the loop needs of the IPv4 source NAT (nat44.NAT): Set
+// is declarative (one atomic batch, nothing sent when in step); FlushUplink
+// deletes the conntrack entries of flows NATed through a device and returns
+// how many. Only the loop goroutine calls them.
+type SourceNAT interface {
+	Set(ctx context.Context, rules []nat44.Rule) ([]nat44.Rule, error)
+	FlushUplink(ctx context.Context, device string) (int, error)
+}
+
+// DNSPublisher is what the loop needs of the DNS runner (dnsupdate.Runner).
+// SetDesired copies the state and returns at once, never blocking the loop
+// on the server (a level-triggered hand-off: an unchanged state costs
+// nothing); Status and Changed (signalled after every attempt) feed the
+// loop's status and events. Safe for concurrent use.
+type DNSPublisher interface {
+	SetDesired(desired map[string][]netip.Addr)
+	Status() dnsupdate.Status
+	Changed() <-chan struct{}
+}
+
 // Deps are the loop's sources and appliers. Health may be nil (nothing is
 // probed); the daemon always passes its monitor, idle when nothing is.
+// Translator, NAT and DNS are PA mode's (nil in PI mode; NAT nil when no
+// uplink has nat44, DNS nil without a dns section).
 type Deps struct {
 	Speaker     Speaker
 	Egress      Egress
 	ProbeTables ProbeTables
 	Health      Health
+	Translator  Translator
+	NAT         SourceNAT
+	DNS         DNSPublisher
 	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -99,6 +138,9 @@ type Status struct {
 	ReconcileErrors uint64
 	// Passes counts decision passes since start.
 	Passes uint64
+	// PA is the PA-mode datapath and DNS as last applied and read back
+	// (nil in PI mode).
+	PA *PAStatus
 }
 
 // Loop is the controller: one goroutine (Run) decides and applies.
@@ -135,6 +177,11 @@ type Loop struct {
 	decommissioned chan struct{}
 	// egressErr is the last egress read-back error, logged once per change.
 	egressErr string
+	// pendingFlush names the uplinks whose NAT44 conntrack flush has not
+	// succeeded yet (Desired.FlushNAT, kept until done).
+	pendingFlush []string
+	// dnsResult is the last DNS attempt's outcome seen, for events.
+	dnsResult string
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -205,6 +252,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	if l.deps.Health != nil {
 		healthCh = l.deps.Health.Changed()
 	}
+	var dnsCh <-chan struct{}
+	if l.deps.DNS != nil {
+		dnsCh = l.deps.DNS.Changed()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -222,6 +273,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-l.wake:
 		case <-l.deps.Speaker.Changed():
 		case <-healthCh:
+		case <-dnsCh:
 		case <-timer.C:
 		case c := <-l.cmds:
 			c.reply <- l.handle(ctx, c)
@@ -291,6 +343,8 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		}
 		l.egressErr = st.EgressError
 	}
+	st.PA = l.paStatus(ctx, d)
+	l.recordDNSEvent(now, st.PA)
 	l.status.Store(st)
 	return next
 }
@@ -344,6 +398,9 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		}
 	}
 	l.resetSessions(ctx, d.ResetSessions)
+	// PA datapath before the routes: a route moving to an uplink finds its
+	// translation in place. Inbound translation needs no verdict.
+	errs = append(errs, l.applyPADatapath(ctx, d)...)
 	if d.Waiting && len(d.Restoring) == 0 {
 		return errors.Join(errs...) // nothing to announce or route yet
 	}
@@ -357,6 +414,14 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		if _, err := l.deps.Egress.Set(ctx, EgressPaths(l.cfg, d), l.cfg.Egress.Mode == config.EgressECMP); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// After the routes moved: flushed flows' next packets take the new
+	// uplink instead of recreating entries through the old one.
+	if err := l.flushNAT(ctx, d); err != nil {
+		errs = append(errs, err)
+	}
+	if l.deps.DNS != nil && d.PA != nil && d.PA.DNS != nil {
+		l.deps.DNS.SetDesired(d.PA.DNS)
 	}
 	return errors.Join(errs...)
 }

@@ -112,7 +112,8 @@ type Status struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// at is when the controller took the snapshot.
 	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
-	// mode is "pi" (provider-independent prefixes over BGP).
+	// mode is "pi" (provider-independent prefixes over BGP) or "pa" (ULA
+	// inside, NPTv6 into each uplink's PA prefix, DNS kept in step).
 	Mode string `protobuf:"bytes,2,opt,name=mode,proto3" json:"mode,omitempty"`
 	// waiting is true during the startup wait: nothing is announced yet.
 	Waiting bool `protobuf:"varint,3,opt,name=waiting,proto3" json:"waiting,omitempty"`
@@ -132,8 +133,13 @@ type Status struct {
 	ApplyError      string `protobuf:"bytes,10,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
 	ReconcileErrors uint64 `protobuf:"varint,11,opt,name=reconcile_errors,json=reconcileErrors,proto3" json:"reconcile_errors,omitempty"`
 	Passes          uint64 `protobuf:"varint,12,opt,name=passes,proto3" json:"passes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// dns is the PA-mode DNS publication (unset without a dns section).
+	Dns *DNS `protobuf:"bytes,13,opt,name=dns,proto3" json:"dns,omitempty"`
+	// translation_error says why the NPTv6 mappings and counters could not
+	// be read back (PA mode).
+	TranslationError string `protobuf:"bytes,14,opt,name=translation_error,json=translationError,proto3" json:"translation_error,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -250,6 +256,337 @@ func (x *Status) GetPasses() uint64 {
 	return 0
 }
 
+func (x *Status) GetDns() *DNS {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+func (x *Status) GetTranslationError() string {
+	if x != nil {
+		return x.TranslationError
+	}
+	return ""
+}
+
+// Translation is an uplink's NPTv6 mapping (RFC 6296) in PA mode and its
+// counters since the mapping was installed.
+type Translation struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	InternalPrefix string                 `protobuf:"bytes,1,opt,name=internal_prefix,json=internalPrefix,proto3" json:"internal_prefix,omitempty"`
+	PaPrefix       string                 `protobuf:"bytes,2,opt,name=pa_prefix,json=paPrefix,proto3" json:"pa_prefix,omitempty"`
+	// active is true while the mapping is in the kernel (the link has
+	// carrier); inbound to pa_prefix is translated only then.
+	Active  bool `protobuf:"varint,3,opt,name=active,proto3" json:"active,omitempty"`
+	Hairpin bool `protobuf:"varint,4,opt,name=hairpin,proto3" json:"hairpin,omitempty"`
+	// out_*: sources translated on the way out; in_*: destinations on the
+	// way in; *_drops: packets RFC 6296 forbids translating.
+	OutPackets    uint64 `protobuf:"varint,5,opt,name=out_packets,json=outPackets,proto3" json:"out_packets,omitempty"`
+	OutBytes      uint64 `protobuf:"varint,6,opt,name=out_bytes,json=outBytes,proto3" json:"out_bytes,omitempty"`
+	InPackets     uint64 `protobuf:"varint,7,opt,name=in_packets,json=inPackets,proto3" json:"in_packets,omitempty"`
+	InBytes       uint64 `protobuf:"varint,8,opt,name=in_bytes,json=inBytes,proto3" json:"in_bytes,omitempty"`
+	OutDrops      uint64 `protobuf:"varint,9,opt,name=out_drops,json=outDrops,proto3" json:"out_drops,omitempty"`
+	InDrops       uint64 `protobuf:"varint,10,opt,name=in_drops,json=inDrops,proto3" json:"in_drops,omitempty"`
+	Hairpinned    uint64 `protobuf:"varint,11,opt,name=hairpinned,proto3" json:"hairpinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Translation) Reset() {
+	*x = Translation{}
+	mi := &file_multihomed_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Translation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Translation) ProtoMessage() {}
+
+func (x *Translation) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Translation.ProtoReflect.Descriptor instead.
+func (*Translation) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Translation) GetInternalPrefix() string {
+	if x != nil {
+		return x.InternalPrefix
+	}
+	return ""
+}
+
+func (x *Translation) GetPaPrefix() string {
+	if x != nil {
+		return x.PaPrefix
+	}
+	return ""
+}
+
+func (x *Translation) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *Translation) GetHairpin() bool {
+	if x != nil {
+		return x.Hairpin
+	}
+	return false
+}
+
+func (x *Translation) GetOutPackets() uint64 {
+	if x != nil {
+		return x.OutPackets
+	}
+	return 0
+}
+
+func (x *Translation) GetOutBytes() uint64 {
+	if x != nil {
+		return x.OutBytes
+	}
+	return 0
+}
+
+func (x *Translation) GetInPackets() uint64 {
+	if x != nil {
+		return x.InPackets
+	}
+	return 0
+}
+
+func (x *Translation) GetInBytes() uint64 {
+	if x != nil {
+		return x.InBytes
+	}
+	return 0
+}
+
+func (x *Translation) GetOutDrops() uint64 {
+	if x != nil {
+		return x.OutDrops
+	}
+	return 0
+}
+
+func (x *Translation) GetInDrops() uint64 {
+	if x != nil {
+		return x.InDrops
+	}
+	return 0
+}
+
+func (x *Translation) GetHairpinned() uint64 {
+	if x != nil {
+		return x.Hairpinned
+	}
+	return 0
+}
+
+// DNS is the state of the RFC 2136 updates that keep the published hosts'
+// AAAA records in step with the usable uplinks.
+type DNS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Zone  string                 `protobuf:"bytes,1,opt,name=zone,proto3" json:"zone,omitempty"`
+	// via names the uplinks whose addresses are published (all of them when
+	// none is usable: fail-static).
+	Via []string `protobuf:"bytes,2,rep,name=via,proto3" json:"via,omitempty"`
+	// converged is true when the server holds the desired records.
+	Converged   bool                   `protobuf:"varint,3,opt,name=converged,proto3" json:"converged,omitempty"`
+	LastAttempt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	// last_error is the last attempt's error, naming the fix (bad key,
+	// refused, server unreachable); empty when it succeeded.
+	LastError string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Failures  uint32                 `protobuf:"varint,6,opt,name=failures,proto3" json:"failures,omitempty"`
+	NextRetry *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_retry,json=nextRetry,proto3" json:"next_retry,omitempty"`
+	Hosts     []*DNSHost             `protobuf:"bytes,8,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// desired_error says why the desired records could not be computed.
+	DesiredError  string `protobuf:"bytes,9,opt,name=desired_error,json=desiredError,proto3" json:"desired_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DNS) Reset() {
+	*x = DNS{}
+	mi := &file_multihomed_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DNS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DNS) ProtoMessage() {}
+
+func (x *DNS) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DNS.ProtoReflect.Descriptor instead.
+func (*DNS) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DNS) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *DNS) GetVia() []string {
+	if x != nil {
+		return x.Via
+	}
+	return nil
+}
+
+func (x *DNS) GetConverged() bool {
+	if x != nil {
+		return x.Converged
+	}
+	return false
+}
+
+func (x *DNS) GetLastAttempt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttempt
+	}
+	return nil
+}
+
+func (x *DNS) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DNS) GetFailures() uint32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *DNS) GetNextRetry() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRetry
+	}
+	return nil
+}
+
+func (x *DNS) GetHosts() []*DNSHost {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *DNS) GetDesiredError() string {
+	if x != nil {
+		return x.DesiredError
+	}
+	return ""
+}
+
+// DNSHost is one published name.
+type DNSHost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// desired is the AAAA set the daemon wants; published what the server
+	// held at the last read or update (meaningful only when known).
+	Desired       []string `protobuf:"bytes,2,rep,name=desired,proto3" json:"desired,omitempty"`
+	Published     []string `protobuf:"bytes,3,rep,name=published,proto3" json:"published,omitempty"`
+	Known         bool     `protobuf:"varint,4,opt,name=known,proto3" json:"known,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DNSHost) Reset() {
+	*x = DNSHost{}
+	mi := &file_multihomed_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DNSHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DNSHost) ProtoMessage() {}
+
+func (x *DNSHost) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DNSHost.ProtoReflect.Descriptor instead.
+func (*DNSHost) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DNSHost) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DNSHost) GetDesired() []string {
+	if x != nil {
+		return x.Desired
+	}
+	return nil
+}
+
+func (x *DNSHost) GetPublished() []string {
+	if x != nil {
+		return x.Published
+	}
+	return nil
+}
+
+func (x *DNSHost) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
 // Uplink is one ISP as the controller sees it.
 type Uplink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -271,14 +608,19 @@ type Uplink struct {
 	Metric int32 `protobuf:"varint,10,opt,name=metric,proto3" json:"metric,omitempty"`
 	Weight int32 `protobuf:"varint,11,opt,name=weight,proto3" json:"weight,omitempty"`
 	// override is the operator override in force, if any.
-	Override      *Override `protobuf:"bytes,12,opt,name=override,proto3" json:"override,omitempty"`
+	Override *Override `protobuf:"bytes,12,opt,name=override,proto3" json:"override,omitempty"`
+	// translation is the uplink's NPTv6 mapping (PA mode).
+	Translation *Translation `protobuf:"bytes,13,opt,name=translation,proto3" json:"translation,omitempty"`
+	// nat44 is the uplink's IPv4 source NAT (PA mode): the address flows
+	// take, "interface" for the device's own, empty for none.
+	Nat44         string `protobuf:"bytes,14,opt,name=nat44,proto3" json:"nat44,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_multihomed_proto_msgTypes[3]
+	mi := &file_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +632,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[3]
+	mi := &file_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +645,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{3}
+	return file_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Uplink) GetName() string {
@@ -390,6 +732,20 @@ func (x *Uplink) GetOverride() *Override {
 	return nil
 }
 
+func (x *Uplink) GetTranslation() *Translation {
+	if x != nil {
+		return x.Translation
+	}
+	return nil
+}
+
+func (x *Uplink) GetNat44() string {
+	if x != nil {
+		return x.Nat44
+	}
+	return ""
+}
+
 // Probes are the health figures of one uplink.
 type Probes struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -417,7 +773,7 @@ type Probes struct {
 
 func (x *Probes) Reset() {
 	*x = Probes{}
-	mi := &file_multihomed_proto_msgTypes[4]
+	mi := &file_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +785,7 @@ func (x *Probes) String() string {
 func (*Probes) ProtoMessage() {}
 
 func (x *Probes) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[4]
+	mi := &file_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +798,7 @@ func (x *Probes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probes.ProtoReflect.Descriptor instead.
 func (*Probes) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Probes) GetProbed() bool {
@@ -552,7 +908,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_multihomed_proto_msgTypes[5]
+	mi := &file_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +920,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[5]
+	mi := &file_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +933,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Target) GetTarget() string {
@@ -679,7 +1035,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +1047,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +1060,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Session) GetNeighbor() string {
@@ -765,7 +1121,7 @@ type Announcement struct {
 
 func (x *Announcement) Reset() {
 	*x = Announcement{}
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +1133,7 @@ func (x *Announcement) String() string {
 func (*Announcement) ProtoMessage() {}
 
 func (x *Announcement) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +1146,7 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Announcement) GetPrefix() string {
@@ -847,7 +1203,7 @@ type EgressRoute struct {
 
 func (x *EgressRoute) Reset() {
 	*x = EgressRoute{}
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1215,7 @@ func (x *EgressRoute) String() string {
 func (*EgressRoute) ProtoMessage() {}
 
 func (x *EgressRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1228,7 @@ func (x *EgressRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EgressRoute.ProtoReflect.Descriptor instead.
 func (*EgressRoute) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EgressRoute) GetDestination() string {
@@ -908,7 +1264,7 @@ type NextHop struct {
 
 func (x *NextHop) Reset() {
 	*x = NextHop{}
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1276,7 @@ func (x *NextHop) String() string {
 func (*NextHop) ProtoMessage() {}
 
 func (x *NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1289,7 @@ func (x *NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextHop.ProtoReflect.Descriptor instead.
 func (*NextHop) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NextHop) GetGateway() string {
@@ -975,7 +1331,7 @@ type Override struct {
 
 func (x *Override) Reset() {
 	*x = Override{}
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1343,7 @@ func (x *Override) String() string {
 func (*Override) ProtoMessage() {}
 
 func (x *Override) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1356,7 @@ func (x *Override) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Override.ProtoReflect.Descriptor instead.
 func (*Override) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Override) GetDrain() bool {
@@ -1070,7 +1426,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1438,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1451,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1159,7 +1515,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1527,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1540,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListEventsRequest) GetAfter() uint64 {
@@ -1214,7 +1570,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1582,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1595,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1275,7 +1631,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1643,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1656,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchEventsRequest) GetReplay() uint32 {
@@ -1330,7 +1686,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1698,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1711,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -1410,7 +1766,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1778,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1791,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Lagged) GetMissed() uint64 {
@@ -1458,7 +1814,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1826,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1839,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DrainRequest) GetUplink() string {
@@ -1516,7 +1872,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1884,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1897,7 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DrainResponse) GetOverride() *Override {
@@ -1560,7 +1916,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1928,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1941,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UndrainRequest) GetUplink() string {
@@ -1605,7 +1961,7 @@ type UndrainResponse struct {
 
 func (x *UndrainResponse) Reset() {
 	*x = UndrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1973,7 @@ func (x *UndrainResponse) String() string {
 func (*UndrainResponse) ProtoMessage() {}
 
 func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1986,7 @@ func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
 func (*UndrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UndrainResponse) GetWasDrained() bool {
@@ -1651,7 +2007,7 @@ type ResetUplinkRequest struct {
 
 func (x *ResetUplinkRequest) Reset() {
 	*x = ResetUplinkRequest{}
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +2019,7 @@ func (x *ResetUplinkRequest) String() string {
 func (*ResetUplinkRequest) ProtoMessage() {}
 
 func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +2032,7 @@ func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkRequest.ProtoReflect.Descriptor instead.
 func (*ResetUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResetUplinkRequest) GetUplink() string {
@@ -1701,7 +2057,7 @@ type ResetUplinkResponse struct {
 
 func (x *ResetUplinkResponse) Reset() {
 	*x = ResetUplinkResponse{}
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2069,7 @@ func (x *ResetUplinkResponse) String() string {
 func (*ResetUplinkResponse) ProtoMessage() {}
 
 func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2082,7 @@ func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkResponse.ProtoReflect.Descriptor instead.
 func (*ResetUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 type ShutdownRequest struct {
@@ -1742,7 +2098,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2110,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2123,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShutdownRequest) GetWithdraw() bool {
@@ -1792,7 +2148,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2160,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2173,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 type SetOverrideRequest struct {
@@ -1838,7 +2194,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2206,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2219,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -1954,7 +2310,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2322,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2335,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 type Prepend struct {
@@ -1991,7 +2347,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2359,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2372,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -2034,7 +2390,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2402,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2415,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 type SetOverrideResponse struct {
@@ -2072,7 +2428,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2440,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2453,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -2117,7 +2473,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2485,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2498,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -2164,7 +2520,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2532,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2545,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Problem) GetPath() string {
@@ -2219,7 +2575,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2587,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2600,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2276,7 +2632,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2644,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2657,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 type ReloadConfigResponse struct {
@@ -2317,7 +2673,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2685,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2698,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2367,7 +2723,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2735,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2748,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_multihomed_proto_rawDescGZIP(), []int{38}
 }
 
 type GetConfigResponse struct {
@@ -2407,7 +2763,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2775,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2788,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_multihomed_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -2456,7 +2812,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
 	"\x10GetStatusRequest\"B\n" +
 	"\x11GetStatusResponse\x12-\n" +
-	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xe6\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xb9\x04\n" +
 	"\x06Status\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x18\n" +
@@ -2472,7 +2828,43 @@ const file_multihomed_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"applyError\x12)\n" +
 	"\x10reconcile_errors\x18\v \x01(\x04R\x0freconcileErrors\x12\x16\n" +
-	"\x06passes\x18\f \x01(\x04R\x06passes\"\xba\x03\n" +
+	"\x06passes\x18\f \x01(\x04R\x06passes\x12$\n" +
+	"\x03dns\x18\r \x01(\v2\x12.multihomed.v1.DNSR\x03dns\x12+\n" +
+	"\x11translation_error\x18\x0e \x01(\tR\x10translationError\"\xd5\x02\n" +
+	"\vTranslation\x12'\n" +
+	"\x0finternal_prefix\x18\x01 \x01(\tR\x0einternalPrefix\x12\x1b\n" +
+	"\tpa_prefix\x18\x02 \x01(\tR\bpaPrefix\x12\x16\n" +
+	"\x06active\x18\x03 \x01(\bR\x06active\x12\x18\n" +
+	"\ahairpin\x18\x04 \x01(\bR\ahairpin\x12\x1f\n" +
+	"\vout_packets\x18\x05 \x01(\x04R\n" +
+	"outPackets\x12\x1b\n" +
+	"\tout_bytes\x18\x06 \x01(\x04R\boutBytes\x12\x1d\n" +
+	"\n" +
+	"in_packets\x18\a \x01(\x04R\tinPackets\x12\x19\n" +
+	"\bin_bytes\x18\b \x01(\x04R\ainBytes\x12\x1b\n" +
+	"\tout_drops\x18\t \x01(\x04R\boutDrops\x12\x19\n" +
+	"\bin_drops\x18\n" +
+	" \x01(\x04R\ainDrops\x12\x1e\n" +
+	"\n" +
+	"hairpinned\x18\v \x01(\x04R\n" +
+	"hairpinned\"\xd1\x02\n" +
+	"\x03DNS\x12\x12\n" +
+	"\x04zone\x18\x01 \x01(\tR\x04zone\x12\x10\n" +
+	"\x03via\x18\x02 \x03(\tR\x03via\x12\x1c\n" +
+	"\tconverged\x18\x03 \x01(\bR\tconverged\x12=\n" +
+	"\flast_attempt\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastAttempt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1a\n" +
+	"\bfailures\x18\x06 \x01(\rR\bfailures\x129\n" +
+	"\n" +
+	"next_retry\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tnextRetry\x12,\n" +
+	"\x05hosts\x18\b \x03(\v2\x16.multihomed.v1.DNSHostR\x05hosts\x12#\n" +
+	"\rdesired_error\x18\t \x01(\tR\fdesiredError\"k\n" +
+	"\aDNSHost\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\adesired\x18\x02 \x03(\tR\adesired\x12\x1c\n" +
+	"\tpublished\x18\x03 \x03(\tR\tpublished\x12\x14\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\x8e\x04\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x14\n" +
@@ -2486,7 +2878,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06metric\x18\n" +
 	" \x01(\x05R\x06metric\x12\x16\n" +
 	"\x06weight\x18\v \x01(\x05R\x06weight\x123\n" +
-	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\"\xd7\x03\n" +
+	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\x12<\n" +
+	"\vtranslation\x18\r \x01(\v2\x1a.multihomed.v1.TranslationR\vtranslation\x12\x14\n" +
+	"\x05nat44\x18\x0e \x01(\tR\x05nat44\"\xd7\x03\n" +
 	"\x06Probes\x12\x16\n" +
 	"\x06probed\x18\x01 \x01(\bR\x06probed\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x16\n" +
@@ -2653,114 +3047,122 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
 	(*Status)(nil),                 // 2: multihomed.v1.Status
-	(*Uplink)(nil),                 // 3: multihomed.v1.Uplink
-	(*Probes)(nil),                 // 4: multihomed.v1.Probes
-	(*Target)(nil),                 // 5: multihomed.v1.Target
-	(*Session)(nil),                // 6: multihomed.v1.Session
-	(*Announcement)(nil),           // 7: multihomed.v1.Announcement
-	(*EgressRoute)(nil),            // 8: multihomed.v1.EgressRoute
-	(*NextHop)(nil),                // 9: multihomed.v1.NextHop
-	(*Override)(nil),               // 10: multihomed.v1.Override
-	(*Event)(nil),                  // 11: multihomed.v1.Event
-	(*ListEventsRequest)(nil),      // 12: multihomed.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),     // 13: multihomed.v1.ListEventsResponse
-	(*WatchEventsRequest)(nil),     // 14: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 15: multihomed.v1.WatchEventsResponse
-	(*Lagged)(nil),                 // 16: multihomed.v1.Lagged
-	(*DrainRequest)(nil),           // 17: multihomed.v1.DrainRequest
-	(*DrainResponse)(nil),          // 18: multihomed.v1.DrainResponse
-	(*UndrainRequest)(nil),         // 19: multihomed.v1.UndrainRequest
-	(*UndrainResponse)(nil),        // 20: multihomed.v1.UndrainResponse
-	(*ResetUplinkRequest)(nil),     // 21: multihomed.v1.ResetUplinkRequest
-	(*ResetUplinkResponse)(nil),    // 22: multihomed.v1.ResetUplinkResponse
-	(*ShutdownRequest)(nil),        // 23: multihomed.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 24: multihomed.v1.ShutdownResponse
-	(*SetOverrideRequest)(nil),     // 25: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 26: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 27: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 28: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 29: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 30: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 31: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 32: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 33: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 34: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 35: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 36: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 38: google.protobuf.Duration
+	(*Translation)(nil),            // 3: multihomed.v1.Translation
+	(*DNS)(nil),                    // 4: multihomed.v1.DNS
+	(*DNSHost)(nil),                // 5: multihomed.v1.DNSHost
+	(*Uplink)(nil),                 // 6: multihomed.v1.Uplink
+	(*Probes)(nil),                 // 7: multihomed.v1.Probes
+	(*Target)(nil),                 // 8: multihomed.v1.Target
+	(*Session)(nil),                // 9: multihomed.v1.Session
+	(*Announcement)(nil),           // 10: multihomed.v1.Announcement
+	(*EgressRoute)(nil),            // 11: multihomed.v1.EgressRoute
+	(*NextHop)(nil),                // 12: multihomed.v1.NextHop
+	(*Override)(nil),               // 13: multihomed.v1.Override
+	(*Event)(nil),                  // 14: multihomed.v1.Event
+	(*ListEventsRequest)(nil),      // 15: multihomed.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),     // 16: multihomed.v1.ListEventsResponse
+	(*WatchEventsRequest)(nil),     // 17: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 18: multihomed.v1.WatchEventsResponse
+	(*Lagged)(nil),                 // 19: multihomed.v1.Lagged
+	(*DrainRequest)(nil),           // 20: multihomed.v1.DrainRequest
+	(*DrainResponse)(nil),          // 21: multihomed.v1.DrainResponse
+	(*UndrainRequest)(nil),         // 22: multihomed.v1.UndrainRequest
+	(*UndrainResponse)(nil),        // 23: multihomed.v1.UndrainResponse
+	(*ResetUplinkRequest)(nil),     // 24: multihomed.v1.ResetUplinkRequest
+	(*ResetUplinkResponse)(nil),    // 25: multihomed.v1.ResetUplinkResponse
+	(*ShutdownRequest)(nil),        // 26: multihomed.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 27: multihomed.v1.ShutdownResponse
+	(*SetOverrideRequest)(nil),     // 28: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 29: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 30: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 31: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 32: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 33: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 34: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 35: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 36: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 37: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 38: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 39: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 41: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	37, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
-	3,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
-	8,  // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
-	6,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
-	4,  // 5: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
-	6,  // 6: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
-	7,  // 7: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
-	7,  // 8: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
-	10, // 9: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
-	37, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	38, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	38, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
-	5,  // 13: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	37, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
-	37, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	38, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	38, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	38, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
-	37, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
-	37, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	38, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
-	9,  // 22: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	37, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	37, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	37, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	11, // 26: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
-	11, // 27: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	16, // 28: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	38, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	10, // 30: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	26, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	27, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	28, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	38, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
-	10, // 35: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	31, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	31, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
-	0,  // 38: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 39: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	14, // 40: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	17, // 41: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	19, // 42: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	25, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	30, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	33, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	35, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	21, // 47: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
-	23, // 48: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
-	1,  // 49: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 50: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 52: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 53: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	29, // 54: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	32, // 55: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	34, // 56: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	36, // 57: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	22, // 58: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
-	24, // 59: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
-	49, // [49:60] is the sub-list for method output_type
-	38, // [38:49] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	40, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	6,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
+	11, // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
+	9,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
+	4,  // 5: multihomed.v1.Status.dns:type_name -> multihomed.v1.DNS
+	40, // 6: multihomed.v1.DNS.last_attempt:type_name -> google.protobuf.Timestamp
+	40, // 7: multihomed.v1.DNS.next_retry:type_name -> google.protobuf.Timestamp
+	5,  // 8: multihomed.v1.DNS.hosts:type_name -> multihomed.v1.DNSHost
+	7,  // 9: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
+	9,  // 10: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
+	10, // 11: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
+	10, // 12: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
+	13, // 13: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
+	3,  // 14: multihomed.v1.Uplink.translation:type_name -> multihomed.v1.Translation
+	40, // 15: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	41, // 16: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	41, // 17: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	8,  // 18: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
+	40, // 19: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	40, // 20: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	41, // 21: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	41, // 22: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	41, // 23: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	40, // 24: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	40, // 25: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	41, // 26: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	12, // 27: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
+	40, // 28: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	40, // 29: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	40, // 30: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	14, // 31: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
+	14, // 32: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	19, // 33: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
+	41, // 34: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	13, // 35: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
+	29, // 36: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	30, // 37: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	31, // 38: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	41, // 39: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	13, // 40: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
+	34, // 41: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	34, // 42: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 43: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	15, // 44: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	17, // 45: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	20, // 46: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	22, // 47: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	28, // 48: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	33, // 49: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	36, // 50: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	38, // 51: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	24, // 52: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
+	26, // 53: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
+	1,  // 54: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	16, // 55: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	18, // 56: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	21, // 57: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	23, // 58: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	32, // 59: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	35, // 60: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	37, // 61: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	39, // 62: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	25, // 63: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	27, // 64: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }
@@ -2768,12 +3170,12 @@ func file_multihomed_proto_init() {
 	if File_multihomed_proto != nil {
 		return
 	}
-	file_multihomed_proto_msgTypes[7].OneofWrappers = []any{}
-	file_multihomed_proto_msgTypes[15].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[10].OneofWrappers = []any{}
+	file_multihomed_proto_msgTypes[18].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[25].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[28].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -2784,7 +3186,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

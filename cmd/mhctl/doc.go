@@ -1,5 +1,6 @@
 // Command mhctl is the NOC client of multihomed: it reads status and
-// events and drains, overrides, reloads, resets sessions and decommissions
+// events (and, in PA mode, the published DNS records: mhctl dns) and
+// drains, overrides, reloads, resets sessions and decommissions
 // through the daemon's gRPC API
 // (docs/api.md), over the unix socket (--socket) or TCP with TLS and a
 // client certificate (--address, --cacert, --cert, --key). It talks only

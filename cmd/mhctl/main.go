@@ -135,7 +135,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.versionCmd(), genManCmd(root))
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.dnsCmd(), o.versionCmd(), genManCmd(root))
 	return root
 }
 
@@ -215,6 +215,10 @@ func toYAML(m proto.Message) ([]byte, error) {
 
 func (o *options) statusCmd() *cobra.Command {
 	return o.statusView("status", "Everything at a glance: each uplink's state and why, what each ISP hears, egress", renderStatus)
+}
+
+func (o *options) dnsCmd() *cobra.Command {
+	return o.statusView("dns", "PA mode: the AAAA records of each published host, desired and on the server, and the last update's result", renderDNS)
 }
 
 func (o *options) uplinksCmd() *cobra.Command {

@@ -185,7 +185,7 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 		for _, s := range u.GetSessions() {
 			fmt.Fprintf(tw, "  session\t%s\n", sessionText(s, now))
 		}
-		if len(u.GetAnnounced()) == 0 {
+		if len(u.GetAnnounced()) == 0 && st.GetMode() != "pa" {
 			fmt.Fprintf(tw, "  announced\tnothing (withdrawn)\n")
 		}
 		for _, a := range u.GetAnnounced() {
@@ -196,7 +196,22 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 		} else {
 			fmt.Fprintf(tw, "  egress\tno\n")
 		}
+		if t := u.GetTranslation(); t != nil {
+			fmt.Fprintf(tw, "  nptv6\t%s\n", translationText(t))
+		}
+		if n := u.GetNat44(); n != "" {
+			fmt.Fprintf(tw, "  nat44\tsource %s\n", n)
+		}
 		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if st.GetTranslationError() != "" {
+		fmt.Fprintf(w, "\nNPTv6 READ-BACK ERROR: %s\n", st.GetTranslationError())
+	}
+	if d := st.GetDns(); d != nil {
+		fmt.Fprintf(w, "\ndns: ")
+		if err := renderDNS(w, st, now); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,11 @@
 //	             with --edge multihomed,exabgp,frr the same faults against
 //	             ExaBGP's healthcheck and a plain FRR edge, with plots
 //	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz
+//	mhlab pa     the PA-mode demo (scripts/demo pa): the published name
+//	             resolves via both ISPs, then via ISP-B alone after a cut
+//	mhlab pa-bench  PA failover: outbound new-flow failover and DNS
+//	             convergence, fast and default profiles, repeated runs
 //
-// It needs root, FRR and BIRD 2, and the multihomed binary (--daemon).
+// It needs root, FRR and BIRD 2 (BIND 9 for pa and pa-bench), and the multihomed binary (--daemon).
 // Everything it creates lives in namespaces named mh<id>*, removed on exit.
 package main

@@ -26,6 +26,7 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	backend := fs.String("backend", "kernel", "pa: NPTv6 backend, kernel or ebpf")
 	promAddr := fs.String("prometheus", "127.0.0.1:9090", "up: host address for the lab's Prometheus (\"\" runs none)")
 	promRules := fs.String("prometheus-rules", "docs/prometheus/rules.yml", "up: alert and recording rules Prometheus loads")
 	edges := fs.String("edge", "", "bench: compare edges (multihomed,exabgp,frr) on link cut, gray failure, loss and planned restart")
@@ -37,7 +38,7 @@ func main() {
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: probe with suspicion bursts (not available yet: health has no bursts)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR]\n"+
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]")
 		fs.PrintDefaults()
@@ -60,6 +61,13 @@ func main() {
 		err = run(ctx, *daemon, *verbose, true, "", "")
 	case "up":
 		err = run(ctx, *daemon, *verbose, false, *promAddr, *promRules)
+	case "pa":
+		err = runPA(ctx, *daemon, *backend, *verbose)
+	case "pa-bench":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = benchPA(ctx, abs, *backend, strings.Split(*profiles, ","), *reps, *verbose)
+		}
 	case "bench":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")

@@ -58,7 +58,7 @@ func newConfigCmd() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d uplinks, %d site prefixes, profile %s)\n", args[0], len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (mode %s, %d uplinks, %d site prefixes, profile %s)\n", args[0], cfg.Site.Mode, len(cfg.Uplinks), len(cfg.Site.Prefixes), cfg.Profile)
 			for _, p := range config.Advice(cfg) {
 				fmt.Fprintf(cmd.OutOrStdout(), "advice: %s\n", p)
 			}
@@ -112,7 +112,7 @@ func newLogger(l config.Log) *slog.Logger {
 // stops on ctx.
 func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
 	sp := bgp.New(bgp.Options{Logger: log})
-	if err := sp.Start(ctx, cfg); err != nil {
+	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
 	}
 	defer func() {
@@ -150,11 +150,17 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		return err
 	}
 
-	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	pa, err := newPA(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pa.close()
+	deps := controller.Deps{Speaker: speakerView{sp}, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	pa.wire(&deps)
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
-	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Logger: log, WatchBuffer: cfg.API.WatchBuffer, MaxStreamsPerPrincipal: cfg.API.MaxStreamsPerPrincipal,
+	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Translation: pa.reader(), Logger: log, WatchBuffer: cfg.API.WatchBuffer, MaxStreamsPerPrincipal: cfg.API.MaxStreamsPerPrincipal,
 		// Shutdown{withdraw} returns once the loop has decommissioned; the
 		// daemon then ends through loop.Decommissioned (below), whoever asked.
 		Exit: func() {}})
@@ -181,11 +187,12 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	for _, w := range advisories(cfg) {
 		log.Warn(w)
 	}
-	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
+	log.Info("started", "mode", cfg.Site.Mode, "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
 	sd := newSystemd(log)
 	g.Go(func() error { return sd.run(ctx, loop) })
+	pa.start(ctx, g)
 	g.Go(func() error {
 		// Run returns the context's cause when the daemon stops: that is
 		// a clean stop, not an error (exit status 0 on SIGTERM).

@@ -7,6 +7,12 @@
 // faults (CompareRun), and builds a wider topology for measuring the cost
 // of probing (CPULab: four uplinks, targets behind routers).
 //
+// UpPA builds the PA variant: the same namespaces without BGP between the
+// ISPs and the edge (each ISP routes its PA prefix to the edge statically),
+// the LAN on a ULA, and BIND 9 as the zone's primary in a DNS namespace
+// behind the transit (pa.go); pa_flows.go has the UDP and TCP helpers the
+// PA tests observe the site's addresses with.
+//
 // UpTranslator builds a second, router-less topology (LAN host, edge, out
 // host) for the NPTv6 translator's tests and `nptv6ctl bench`.
 //
