@@ -43,7 +43,10 @@ type Options struct {
 // Bounds of Options.FirstAnnounceWait.
 const (
 	DefaultFirstAnnounceWait = 5 * time.Second
-	MaxFirstAnnounceWait     = time.Minute
+	// MaxFirstAnnounceWait is above the longest controller.startup_wait
+	// (config.MaxStartupWait): the daemon holds the sessions back for its
+	// startup wait and a margin.
+	MaxFirstAnnounceWait = 6 * time.Minute
 )
 
 // Speaker is the site's BGP speaker. Its methods are safe for concurrent

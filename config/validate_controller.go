@@ -5,6 +5,11 @@ import "time"
 // Defaults of the controller section.
 const (
 	DefaultStartupWait       = 30 * time.Second
+	// MaxStartupWait bounds controller.startup_wait: the BGP speaker holds
+	// its sessions back for that long at most (End-of-RIB must not go out
+	// before the first decision), and a site silent for longer than this
+	// after a start is worse than one announced on incomplete verdicts.
+	MaxStartupWait = 5 * time.Minute
 	DefaultControllerHold    = 10 * time.Second
 	DefaultControllerHoldMax = 5 * time.Minute
 	DefaultDrainGrace        = 60 * time.Second
@@ -28,6 +33,9 @@ func (c *checker) controller(r rawController) Controller {
 	}
 	if out.StateDir == "" {
 		out.StateDir = DefaultStateDir
+	}
+	if out.StartupWait > MaxStartupWait {
+		c.add("controller.startup_wait", "%s is above the %s maximum; use for example 30s", out.StartupWait, MaxStartupWait)
 	}
 	if out.HoldDownMax < out.HoldDown {
 		c.add("controller.hold_down_max", "%s is below hold_down %s; use at least hold_down", out.HoldDownMax, out.HoldDown)

@@ -270,7 +270,19 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			mem.State = StateUnknown
 		}
 		sessionSeen := mem.SessionSeen || o.Established > 0
-		raw, why := rawState(u, o)
+		// A session that has not come up since the start says nothing about
+		// the ISP yet: the speaker opens its sessions only with the first
+		// announcements (so that End-of-RIB follows the site's prefixes),
+		// and they take a moment to establish. Until startup_wait has
+		// passed such an uplink is judged by its probes; calling it down
+		// would make that first announcement empty, and the End-of-RIB
+		// behind it would flush the routes the ISPs kept from before a
+		// restart.
+		sessionPending := !sessionSeen && o.Sessions > 0 && obs.Now.Before(startupEnd)
+		if sessionPending {
+			wake(startupEnd)
+		}
+		raw, why := rawState(u, o, sessionPending)
 		reason := why
 		switch {
 		case raw == StateUnknown:
@@ -470,15 +482,18 @@ func decommission(cfg *config.Config, obs Observed, d *Desired, wake func(time.T
 }
 
 // rawState derives an uplink's state from its observation alone.
-func rawState(u config.Uplink, o UplinkObservation) (State, string) {
+func rawState(u config.Uplink, o UplinkObservation, sessionPending bool) (State, string) {
 	switch {
 	case o.CarrierDown:
 		return StateDown, "carrier lost on " + u.Interface
-	case o.Sessions > 0 && o.Established == 0:
+	case o.Sessions > 0 && o.Established == 0 && !sessionPending:
 		return StateDown, "no BGP session established"
 	case !o.Probed:
 		if o.Sessions == 0 {
 			return StateUnknown, "no BGP session configured yet"
+		}
+		if sessionPending {
+			return StateUp, "BGP session opening (no health probes configured)"
 		}
 		return StateUp, "BGP session established (no health probes configured)"
 	}

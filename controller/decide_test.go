@@ -529,3 +529,54 @@ func checkDecommission(t *testing.T, cfg *config.Config, o Observed, d Desired, 
 		}
 	}
 }
+
+// TestFirstAnnouncementBeforeSessions: the speaker opens its sessions only
+// with the first announcements, so at the first decision after a start no
+// session is established yet. That must not count as a dead ISP: healthy
+// uplinks announce (the End-of-RIB that follows would otherwise flush what
+// the ISPs kept from before a restart). A session still not up when
+// startup_wait has passed does count.
+func TestFirstAnnouncementBeforeSessions(t *testing.T) {
+	cfg := testConfig(t)
+	obs := obsAllUp(t0.Add(3 * time.Second))
+	for name, o := range obs.Uplinks {
+		o.Established = 0
+		obs.Uplinks[name] = o
+	}
+	d := Decide(cfg, obs)
+	if d.Waiting {
+		t.Fatal("waiting although every probed uplink has a verdict")
+	}
+	for _, u := range d.Uplinks {
+		if u.State != StateUp || len(u.Announcements) == 0 || !u.Egress {
+			t.Errorf("%s before its session ever came up: %s %q, %d announcements, egress %v; want up, announcing, egress", u.Uplink, u.State, u.Reason, len(u.Announcements), u.Egress)
+		}
+	}
+	if want := t0.Add(30 * time.Second); !d.NextWake.Equal(want) {
+		t.Errorf("next wake %v; want the end of startup_wait %v, when pending sessions start to count", d.NextWake, want)
+	}
+
+	// Still no session at the end of startup_wait: down, withdrawn (isp-b
+	// keeps its maximum-prepend path by down_action).
+	later := obs
+	later.Now, later.StartupDone, later.Memory = t0.Add(31*time.Second), true, d.Memory
+	d2 := Decide(cfg, later)
+	for _, u := range d2.Uplinks {
+		if u.State != StateDown || u.Egress || !strings.Contains(u.Reason, "no BGP session established") {
+			t.Errorf("%s with no session after startup_wait: %s %q egress %v; want down for its session", u.Uplink, u.State, u.Reason, u.Egress)
+		}
+	}
+
+	// A session that was up once and dropped counts at once, even early.
+	seen := obsAllUp(t0.Add(2 * time.Second))
+	d3 := Decide(cfg, seen)
+	drop := seen
+	drop.Now, drop.StartupDone, drop.Memory = t0.Add(4*time.Second), true, d3.Memory
+	a := drop.Uplinks["isp-a"]
+	a.Established = 0
+	drop.Uplinks["isp-a"] = a
+	d4 := Decide(cfg, drop)
+	if u, _ := d4.Decision("isp-a"); u.State != StateDown || len(u.Announcements) != 0 {
+		t.Errorf("isp-a after its established session dropped: %s %q, %d announcements; want down, withdrawn", u.State, u.Reason, len(u.Announcements))
+	}
+}

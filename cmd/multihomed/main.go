@@ -111,7 +111,11 @@ func newLogger(l config.Log) *slog.Logger {
 // controller and the link watcher from one errgroup, reloads on SIGHUP and
 // stops on ctx.
 func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
-	sp := bgp.New(bgp.Options{Logger: log})
+	// The sessions open with the first decision's announcements, so that
+	// End-of-RIB follows the site's prefixes; the controller decides at the
+	// latest when its startup wait ends, the speaker waits that long and a
+	// margin.
+	sp := bgp.New(bgp.Options{Logger: log, FirstAnnounceWait: cfg.Controller.StartupWait + 5*time.Second})
 	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
 	}
