@@ -80,6 +80,15 @@ func TestMaxPrefixHoldDown(t *testing.T) {
 			peer.withdrawAll(t)
 			peer.originate(t, "127.0.0.2", "0.0.0.0/0")
 			if tc.restart == 0 {
+				// A carrier loss closes the uplink's sessions but must not
+				// lift the hold-down: only an operator's reset does.
+				must(t, sp.CloseUplink(ctx, "isp-a", "carrier lost"))
+				if ss := sp.Sessions(); len(ss) != 1 || !tc.held.MatchString(ss[0].HeldDown) {
+					t.Fatalf("after CloseUplink: %v; want still held down", ss)
+				}
+				if got := sp.adminState(t, "127.0.0.2"); got != api.PeerState_ADMIN_STATE_PFX_CT {
+					t.Fatalf("GoBGP admin state after CloseUplink %v; want still PFX_CT", got)
+				}
 				must(t, sp.ResetUplink(ctx, "isp-a", "operator reset"))
 			}
 			eventually(t, "the session is back and no longer held down", 20*time.Second, func() (bool, string) {

@@ -276,13 +276,24 @@ func peerDescription(sc sessionConfig) string {
 	return sc.uplink
 }
 
-// ResetUplink closes the uplink's sessions at once (a BGP NOTIFICATION,
-// cease/administrative reset, where the link still carries it) and lets
-// them reconnect after connect_retry. The controller calls it on carrier
-// loss: the session is dead anyway, and waiting for the hold timer would
-// only delay its return once the link is back. A session held down after
-// max-prefix is opened again at once instead (an operator's reset).
+// ResetUplink is an operator's reset: it closes the uplink's sessions at
+// once (a BGP NOTIFICATION, cease/administrative reset) and lets them
+// reconnect after connect_retry, and opens a session held down after
+// max-prefix again at once.
 func (s *Speaker) ResetUplink(ctx context.Context, uplink, reason string) error {
+	return s.resetUplink(ctx, uplink, reason, true)
+}
+
+// CloseUplink closes the uplink's sessions like ResetUplink but leaves a
+// max-prefix hold-down in place (only time or an operator lifts it). The
+// controller calls it on carrier loss: the session is dead anyway, and
+// waiting for the hold timer would only delay its return once the link is
+// back; a flapping link must not reopen a session held down for leaking.
+func (s *Speaker) CloseUplink(ctx context.Context, uplink, reason string) error {
+	return s.resetUplink(ctx, uplink, reason, false)
+}
+
+func (s *Speaker) resetUplink(ctx context.Context, uplink, reason string, releaseHeld bool) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	if s.srv == nil {
@@ -297,6 +308,9 @@ func (s *Speaker) ResetUplink(ctx context.Context, uplink, reason string) error 
 		held := s.states[addr].HeldDown != ""
 		s.stateMu.Unlock()
 		if held {
+			if !releaseHeld {
+				continue
+			}
 			if err := s.releaseHoldDownLocked(ctx, addr, "reset: "+reason); err != nil {
 				errs = append(errs, err)
 			}

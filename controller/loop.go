@@ -32,8 +32,12 @@ type Speaker interface {
 	// Reconfigure applies a reload to the sessions.
 	Reconfigure(ctx context.Context, cfg *config.Config) error
 	// ResetUplink closes and reopens the uplink's sessions (and lifts a
-	// max-prefix hold-down); reason goes to the logs and the peer.
+	// max-prefix hold-down): an operator's reset. reason goes to the logs
+	// and the peer.
 	ResetUplink(ctx context.Context, uplink, reason string) error
+	// CloseUplink closes the uplink's sessions so they reconnect as soon as
+	// they can, leaving a max-prefix hold-down in place (carrier loss).
+	CloseUplink(ctx context.Context, uplink, reason string) error
 	Sessions() []routing.SessionState
 	// Announced is what each uplink's sessions announce now, for Status.
 	Announced() map[string][]routing.Announcement
@@ -523,7 +527,7 @@ func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
 // hold timer closes the session anyway.
 func (l *Loop) resetSessions(ctx context.Context, uplinks []string) {
 	for _, name := range uplinks {
-		if err := l.deps.Speaker.ResetUplink(ctx, name, "carrier lost"); err != nil {
+		if err := l.deps.Speaker.CloseUplink(ctx, name, "carrier lost"); err != nil {
 			l.log.Warn("resetting BGP sessions after carrier loss", "uplink", name, "error", err)
 		} else {
 			l.log.Info("carrier lost: BGP sessions reset to reconnect when the link returns", "uplink", name)

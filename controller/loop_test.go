@@ -117,6 +117,14 @@ func (f *fakeSpeaker) ResetUplink(_ context.Context, uplink, reason string) erro
 	return nil
 }
 
+// CloseUplink is recorded as "close:UPLINK" beside ResetUplink's "UPLINK".
+func (f *fakeSpeaker) CloseUplink(_ context.Context, uplink, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = append(f.resets, "close:"+uplink)
+	return nil
+}
+
 func (f *fakeSpeaker) resetList() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -350,8 +358,9 @@ func TestLoopFollowsHealthAndSessions(t *testing.T) {
 	// Its sessions were reset once, not on every pass.
 	p0 := r.loop.Status().Passes
 	waitFor(t, "three more passes", func() (bool, string) { return r.loop.Status().Passes >= p0+3, "" })
-	if got := r.sp.resetList(); !slices.Equal(got, []string{"isp-b"}) {
-		t.Errorf("sessions reset: %v; want isp-b once", got)
+	// Closed, not reset: a max-prefix hold-down stays (CloseUplink).
+	if got := r.sp.resetList(); !slices.Equal(got, []string{"close:isp-b"}) {
+		t.Errorf("sessions reset: %v; want isp-b closed once", got)
 	}
 }
 

@@ -111,8 +111,20 @@ func (s speakerView) Reconfigure(ctx context.Context, cfg *config.Config) error 
 
 // ResetUplink resets the uplink's sessions, if it has any.
 func (s speakerView) ResetUplink(ctx context.Context, uplink, reason string) error {
-	if !slices.ContainsFunc(s.Sessions(), func(st routing.SessionState) bool { return st.Uplink == uplink }) {
+	if !s.hasSessions(uplink) {
 		return nil
 	}
 	return s.Speaker.ResetUplink(ctx, uplink, reason)
+}
+
+// CloseUplink closes the uplink's sessions, if it has any.
+func (s speakerView) CloseUplink(ctx context.Context, uplink, reason string) error {
+	if !s.hasSessions(uplink) {
+		return nil
+	}
+	return s.Speaker.CloseUplink(ctx, uplink, reason)
+}
+
+func (s speakerView) hasSessions(uplink string) bool {
+	return slices.ContainsFunc(s.Sessions(), func(st routing.SessionState) bool { return st.Uplink == uplink })
 }
