@@ -38,6 +38,9 @@ type command struct {
 	who string
 	// wasDrained receives Undrain's answer before reply is sent.
 	wasDrained *bool
+	// warnings receives what a reload applied only in part, before reply
+	// is sent.
+	warnings *[]string
 	reply      chan error
 }
 
@@ -89,9 +92,15 @@ func (l *Loop) Undrain(ctx context.Context, uplink string) (bool, error) {
 	}
 }
 
-// Reload applies a new, already validated configuration.
-func (l *Loop) Reload(ctx context.Context, cfg *config.Config) error {
-	return l.send(ctx, command{kind: cmdReload, cfg: cfg}, 0)
+// Reload applies a new, already validated configuration. An error means
+// it was refused whole (ErrReloadRefused, or an overrides file that could
+// not follow it) and the running configuration stays. Warnings name what
+// was applied only in part: the new configuration runs, and the speaker's
+// sessions or the egress table could not all follow it yet.
+func (l *Loop) Reload(ctx context.Context, cfg *config.Config) ([]string, error) {
+	var warnings []string
+	err := l.send(ctx, command{kind: cmdReload, cfg: cfg, warnings: &warnings}, 0)
+	return warnings, err
 }
 
 // ResetUplink closes the uplink's BGP sessions and lets them reconnect at
@@ -230,19 +239,30 @@ func (l *Loop) handle(ctx context.Context, c command) error {
 			}
 			l.overrides = kept
 		}
+		warn := func(msg string, err error) {
+			l.log.Error("reload: "+msg, "error", err)
+			if c.warnings != nil {
+				*c.warnings = append(*c.warnings, msg+": "+err.Error())
+			}
+		}
 		if err := l.deps.Speaker.Reconfigure(ctx, c.cfg); err != nil {
-			l.log.Error("reload: applying to the speaker", "error", err)
+			warn("BGP sessions did not all follow the new configuration (the speaker keeps retrying; see mhctl status)", err)
 		}
 		if l.deps.Egress != nil &&
 			(c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol) {
 			// The next pass installs the routes in the new table (or with
 			// the new protocol) before it removes the old ones.
 			if err := l.deps.Egress.Retarget(c.cfg.Egress.Table, c.cfg.Egress.Protocol); err != nil {
-				l.log.Error("reload: egress table/protocol unchanged", "error", err)
+				warn(fmt.Sprintf("egress.table/egress.protocol kept at %d/%d", l.cfg.Egress.Table, l.cfg.Egress.Protocol), err)
 				c.cfg.Egress.Table, c.cfg.Egress.Protocol = l.cfg.Egress.Table, l.cfg.Egress.Protocol
 			}
 		}
 		egressMoved := c.cfg.Egress.Table != l.cfg.Egress.Table || c.cfg.Egress.Protocol != l.cfg.Egress.Protocol
+		if c.cfg.Controller.StateDir != l.cfg.Controller.StateDir {
+			// The decision file must appear in the new directory with the
+			// next settled pass, changed or not: a restart reads it there.
+			l.savedDecision = nil
+		}
 		l.cfg = c.cfg
 		if l.restored != nil {
 			l.restored = restoredFor(l.cfg, l.restored)

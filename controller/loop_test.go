@@ -36,7 +36,9 @@ type fakeSpeaker struct {
 	failNext int
 	sessions []routing.SessionState
 	resets   []string
-	changed  chan struct{}
+	// reconfigureErr is what Reconfigure returns.
+	reconfigureErr error
+	changed        chan struct{}
 	// first is the first SetAnnouncements call's argument.
 	first map[string][]routing.Announcement
 	// phases lists, per change, "withdrawn", "gshut" (every uplink
@@ -108,7 +110,11 @@ func (f *fakeSpeaker) SetInternalDefault(_ context.Context, lp uint32) error {
 	return nil
 }
 
-func (f *fakeSpeaker) Reconfigure(_ context.Context, cfg *config.Config) error { return nil }
+func (f *fakeSpeaker) Reconfigure(_ context.Context, cfg *config.Config) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reconfigureErr
+}
 
 func (f *fakeSpeaker) ResetUplink(_ context.Context, uplink, reason string) error {
 	f.mu.Lock()
@@ -463,12 +469,12 @@ func TestReloadRetargetsEgress(t *testing.T) {
 	defer r.cancel() // before goleak looks
 	ctx := context.Background()
 	same := *cfg
-	if err := r.loop.Reload(ctx, &same); err != nil {
+	if _, err := r.loop.Reload(ctx, &same); err != nil {
 		t.Fatal(err)
 	}
 	moved := *cfg
 	moved.Egress.Table, moved.Egress.Protocol = 100, 79
-	if err := r.loop.Reload(ctx, &moved); err != nil {
+	if _, err := r.loop.Reload(ctx, &moved); err != nil {
 		t.Fatal(err)
 	}
 	r.eg.mu.Lock()
@@ -563,7 +569,7 @@ func TestCheckReload(t *testing.T) {
 			t.Errorf("%s: warnings %v, err %v; want refused %v, %d warnings", tt.name, w, err, tt.refused, tt.warnings)
 		}
 		if tt.refused {
-			if err := r.loop.Reload(context.Background(), &next); !errors.Is(err, ErrReloadRefused) {
+			if _, err := r.loop.Reload(context.Background(), &next); !errors.Is(err, ErrReloadRefused) {
 				t.Errorf("%s: Loop.Reload = %v; want ErrReloadRefused", tt.name, err)
 			}
 		}
@@ -596,7 +602,7 @@ func TestOverrideOfRemovedUplinkStaysGone(t *testing.T) {
 	}
 	without := *cfg
 	without.Uplinks = slices.Clone(cfg.Uplinks[:2])
-	if err := r.loop.Reload(ctx, &without); err != nil {
+	if _, err := r.loop.Reload(ctx, &without); err != nil {
 		t.Fatal(err)
 	}
 	// Reload returns after the command ran: the file already follows.
@@ -604,7 +610,7 @@ func TestOverrideOfRemovedUplinkStaysGone(t *testing.T) {
 		t.Fatalf("overrides file after the reload without isp-c: %v; want empty", m)
 	}
 	with := *cfg
-	if err := r.loop.Reload(ctx, &with); err != nil {
+	if _, err := r.loop.Reload(ctx, &with); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "isp-c back and up", func() (bool, string) {
@@ -741,7 +747,7 @@ func TestRestartNeverAnnouncesWhatConfigRemoved(t *testing.T) {
 	// restored decision follows it.
 	none := *smaller
 	none.Uplinks = slices.Clone(smaller.Uplinks[:1])
-	if err := r.loop.Reload(context.Background(), &none); err != nil {
+	if _, err := r.loop.Reload(context.Background(), &none); err != nil {
 		t.Fatal(err)
 	}
 	// Every pass after Reload returned runs on the new configuration.
@@ -830,4 +836,35 @@ func TestResetUplink(t *testing.T) {
 	if err := r.loop.ResetUplink(ctx, "isp-x", "alice"); !errors.Is(err, ErrUnknownUplink) {
 		t.Fatalf("reset of an unknown uplink: %v", err)
 	}
+}
+
+// TestReloadReportsWhatDidNotFollow: a reload the speaker could not fully
+// apply runs, and says so (it was only logged, and SIGHUP and the API
+// reported success); a reload moving controller.state_dir writes the
+// decision file in the new directory with the next pass, although the
+// decision did not change.
+func TestReloadReportsWhatDidNotFollow(t *testing.T) {
+	cfg := loopConfig(t)
+	r := startLoop(t, cfg)
+	ctx := context.Background()
+	waitFor(t, "decision saved", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(cfg.Controller.StateDir, decisionFile))
+		return err == nil, fmt.Sprint(err)
+	})
+	r.sp.mu.Lock()
+	r.sp.reconfigureErr = errors.New("add peer 2001:db8:4000:1::1: boom")
+	r.sp.mu.Unlock()
+	next := *cfg
+	next.Controller.StateDir = t.TempDir()
+	warnings, err := r.loop.Reload(ctx, &next)
+	if err != nil {
+		t.Fatalf("reload refused: %v; want applied with a warning", err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "boom") {
+		t.Fatalf("warnings %q; want the speaker's error", warnings)
+	}
+	waitFor(t, "decision saved in the new state_dir", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(next.Controller.StateDir, decisionFile))
+		return err == nil, fmt.Sprint(err)
+	})
 }

@@ -335,12 +335,14 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("reload refused: health probes: %w", err)
 		}
 	}
-	if err := s.loop.Reload(ctx, cfg); err != nil {
+	applied, err := s.loop.Reload(ctx, cfg)
+	if err != nil {
 		if probes != nil {
 			probes.Discard()
 		}
 		return nil, fmt.Errorf("reload refused by the controller (restart to apply node or listen_port changes): %w", err)
 	}
+	warnings = append(warnings, applied...)
 	if probes != nil {
 		// Not cancellable: the controller already runs the new
 		// configuration, whose probe tables the new probes need. Run takes
