@@ -73,7 +73,12 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 			changedUplinks[u.Name] = true
 		}
 	}
-	if len(changedUplinks) == 0 && !internalChanged && !forceAll {
+	for addr := range s.resetDue {
+		if _, ok := s.sessions[addr]; !ok {
+			delete(s.resetDue, addr) // the session is gone
+		}
+	}
+	if len(changedUplinks) == 0 && !internalChanged && !forceAll && len(s.resetDue) == 0 {
 		return nil
 	}
 	needed := map[netip.Prefix]bool{}
@@ -102,15 +107,16 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 	s.anns = want
 	var errs []error
 	for addr, sc := range s.sessions {
-		if sc.internal && !internalChanged && !forceAll {
-			continue
-		}
-		if !sc.internal && !changedUplinks[sc.uplink] {
+		due := s.resetDue[addr] || forceAll || (sc.internal && internalChanged) || (!sc.internal && changedUplinks[sc.uplink])
+		if !due {
 			continue
 		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT}); err != nil {
+			s.resetDue[addr] = true // retried by the next apply
 			errs = append(errs, fmt.Errorf("bgp: soft reset out %s: %w", addr, err))
+			continue
 		}
+		delete(s.resetDue, addr)
 	}
 	for p, id := range s.paths {
 		if needed[p] {

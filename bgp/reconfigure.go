@@ -57,10 +57,17 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	// Kept sessions take the new max_prefix_restart without a reset; a
 	// running hold-down keeps the retry time it announced.
 	s.stateMu.Lock()
-	for addr := range s.sessions {
-		s.sessions[addr] = wantSessions[addr]
+	for addr, have := range s.sessions {
+		want, ok := wantSessions[addr]
+		if !ok || !sameSession(want, have) {
+			// Its close above failed: it keeps the configuration it runs
+			// with, so the next reconfiguration still sees the difference
+			// and tries again.
+			continue
+		}
+		s.sessions[addr] = want
 		if lim := s.limits[addr]; lim != nil {
-			lim.restart = wantSessions[addr].maxPrefixRestart
+			lim.restart = want.maxPrefixRestart
 		}
 	}
 	s.stateMu.Unlock()

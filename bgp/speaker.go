@@ -67,6 +67,10 @@ type Speaker struct {
 	anns     map[string][]routing.Announcement // installed, normalized
 	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
+	// resetDue holds the sessions whose outbound soft reset failed: the
+	// policies already say what they must hear, so the next apply resets
+	// them again even when nothing else changed.
+	resetDue map[netip.Addr]bool
 	sessions map[netip.Addr]sessionConfig      // installed peers
 	// pending holds the sessions of Start until the first SetAnnouncements
 	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
@@ -98,6 +102,7 @@ func New(opts Options) *Speaker {
 		opts:     opts,
 		anns:     map[string][]routing.Announcement{},
 		paths:    map[netip.Prefix]uuid.UUID{},
+		resetDue: map[netip.Addr]bool{},
 		sessions: map[netip.Addr]sessionConfig{},
 		states:   map[netip.Addr]routing.SessionState{},
 		limits:   map[netip.Addr]*prefixLimit{},
