@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -438,7 +439,8 @@ func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
 }
 
 // EgressPaths returns the egress paths of d's decisions, each placed by
-// the configuration of the uplink it names (an uplink cfg lacks gets none).
+// the configuration of the uplink it names (an uplink cfg lacks gets none),
+// then the other edges' defaults (d.EdgeEgress, named by EdgePathName).
 func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
 	var paths []routing.EgressPath
 	for _, dec := range d.Uplinks {
@@ -448,6 +450,9 @@ func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
 		}
 		paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(),
 			Metric: EgressMetric(cfg, u.Name, dec.EgressTier), Weight: dec.Weight})
+	}
+	for _, e := range d.EdgeEgress {
+		paths = append(paths, routing.EgressPath{Uplink: EdgePathName(e.Neighbor), Device: e.Device, Gateways: []netip.Addr{e.Gateway}, Metric: e.Metric, Weight: 1})
 	}
 	return paths
 }

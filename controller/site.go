@@ -1,0 +1,101 @@
+package controller
+
+import (
+	"net/netip"
+
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/routing"
+)
+
+// EdgeEgress is another edge's default route installed as this edge's
+// last-resort egress: LAN traffic that reaches an edge without a usable
+// ISP goes on to an edge that has one.
+type EdgeEgress struct {
+	// Neighbor is the iBGP session the default came over.
+	Neighbor netip.Addr
+	// Device is ibgp.peers[].interface of that peer.
+	Device string
+	// Gateway is the default's next hop (the neighbor when the route
+	// names none of the session's family).
+	Gateway netip.Addr
+	// Metric is the route metric in failover mode (EdgeMetric).
+	Metric int
+}
+
+// EdgePathName names the egress path via the edge peer at neighbor (in
+// routing.EgressPath.Uplink, which fib uses in errors only): it cannot be
+// an uplink's name, which has no space.
+func EdgePathName(neighbor netip.Addr) string { return "edge " + neighbor.String() }
+
+// EdgeMetric is the route metric of the default via the edge peer at
+// index (among the edge peers, in configuration order): egress.metric,
+// plus the TierRemote step, plus 10 per place, so it loses to every local
+// uplink's default and the configuration order decides between edges.
+func EdgeMetric(cfg *config.Config, index int) int {
+	return cfg.Egress.Metric + TierRemote*tierMetricStep + 10*index
+}
+
+// remoteUsable counts the usable uplinks of the other edges. A stale one
+// (its edge's daemon restarting under graceful restart) still counts: its
+// ISP keeps the site's routes meanwhile.
+func remoteUsable(v routing.SiteView) int {
+	n := 0
+	for _, u := range v.Uplinks {
+		if routing.Usable(u.State) {
+			n++
+		}
+	}
+	return n
+}
+
+// siteEgress fills d.EdgeEgress from the defaults the other edges send,
+// for edge peers the configuration still has. In ECMP mode only the best
+// tier present carries traffic, so the other edges' defaults are used only
+// when no local uplink has egress; in failover mode they are always there,
+// behind every local default, so the kernel falls back to them the moment
+// a local route goes. Nothing is routed to another edge once the site is
+// decommissioned.
+func siteEgress(cfg *config.Config, obs Observed, d *Desired) {
+	if d.Decommissioned {
+		return
+	}
+	if cfg.Egress.Mode == config.EgressECMP {
+		for _, dec := range d.Uplinks {
+			if dec.Egress {
+				return
+			}
+		}
+	}
+	edges := cfg.IBGP.EdgePeers()
+	for _, rd := range obs.Remote.Defaults {
+		for i, p := range edges {
+			if p.Neighbor != rd.Neighbor {
+				continue
+			}
+			gw := rd.NextHop
+			if !gw.IsValid() || gw.IsUnspecified() || gw.Is4() != rd.Dst.Addr().Is4() {
+				gw = rd.Neighbor
+			}
+			if gw.Is4() != rd.Dst.Addr().Is4() {
+				continue // a default of the other family without a usable next hop
+			}
+			d.EdgeEgress = append(d.EdgeEgress, EdgeEgress{Neighbor: p.Neighbor, Device: p.Interface, Gateway: gw, Metric: EdgeMetric(cfg, i)})
+		}
+	}
+}
+
+// siteState is what this edge tells the other edges: each uplink's
+// effective state, unknown while waiting for the first verdicts (an
+// unknown uplink is not usable, so no other edge withdraws because of
+// it).
+func siteState(d Desired) []routing.UplinkState {
+	out := make([]routing.UplinkState, 0, len(d.Uplinks))
+	for _, dec := range d.Uplinks {
+		st := dec.State
+		if d.Waiting {
+			st = StateUnknown
+		}
+		out = append(out, routing.UplinkState{Uplink: dec.Uplink, State: string(st)})
+	}
+	return out
+}
