@@ -57,6 +57,7 @@ type Speaker struct {
 	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
 	sessions map[netip.Addr]sessionConfig      // installed peers
+	site     siteOrigin                        // site-state routes (sitestate.go)
 
 	// stateMu guards states; the GoBGP watch callback writes it.
 	stateMu sync.Mutex
@@ -149,7 +150,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.watchCancel = cancel
-	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer}, server.WatchPeer()); err != nil {
+	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer, OnPathUpdate: s.onSitePath}, server.WatchPeer(), server.WatchPostUpdate(false, "", "")); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
@@ -276,7 +277,7 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 		out = append(out, sessionConfig{
 			internal: true, peerASN: cfg.Node.ASN, local: p.LocalAddress, neighborAddr: p.Neighbor,
 			password: p.Password.Reveal(), hold: p.HoldTime, keep: p.HoldTime / 3, retry: p.ConnectRetry,
-			maxPrefixes: DefaultIBGPMaxPrefixes, gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
+			maxPrefixes: ibgpMaxPrefixes(p), gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
 		})
 	}
 	return out
