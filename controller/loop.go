@@ -63,6 +63,15 @@ type Health interface {
 	Changed() <-chan struct{}
 }
 
+// SiteSpeaker is what the loop needs of the speaker for a site with
+// several edges (bgp.Speaker): SetSiteState tells the edge peers our
+// uplinks' states (idempotent, called on every pass); SiteView reads what
+// they told us. Changes of the view are signalled on Speaker.Changed.
+type SiteSpeaker interface {
+	SetSiteState(ctx context.Context, states []routing.UplinkState) error
+	SiteView() (routing.SiteView, error)
+}
+
 // Deps are the loop's sources and appliers. Health may be nil (nothing is
 // probed); the daemon always passes its monitor, idle when nothing is.
 type Deps struct {
@@ -70,7 +79,10 @@ type Deps struct {
 	Egress      Egress
 	ProbeTables ProbeTables
 	Health      Health
-	Logger      *slog.Logger
+	// Site may be nil: a single-edge site (the daemon passes its speaker,
+	// which does nothing without edge peers).
+	Site   SiteSpeaker
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +106,8 @@ type Status struct {
 	Health health.Snapshot
 	// Overrides in force, by uplink.
 	Overrides map[string]Override
+	// Remote is what the other edges told this one (Observed.Remote).
+	Remote routing.SiteView
 	// ApplyError is the last applier error, empty when the state converged.
 	ApplyError string
 	// ReconcileErrors counts failed passes since start.
@@ -136,6 +150,10 @@ type Loop struct {
 	decommissioned chan struct{}
 	// egressErr is the last egress read-back error, logged once per change.
 	egressErr string
+	// siteErr is the last site view read error, logged once per change.
+	siteErr string
+	// remote is the other edges' uplinks at the last pass.
+	remote map[remoteKey]routing.RemoteUplink
 	retryAt   time.Time
 	backoff   time.Duration
 	errors    uint64
@@ -236,6 +254,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	now := l.now()
 	l.passes++
 	obs, sessions, hsnap := l.observe(now)
+	obs.Remote = l.siteView()
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
 	settled := !d.Waiting && len(d.Restoring) == 0
@@ -244,6 +263,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		l.log.Info("the restored decision is replaced by this run's own")
 	}
 	applyErr := l.apply(ctx, d)
+	l.recordRemoteEvents(now, obs.Remote)
 	l.recordEvents(now, d, applyErr)
 	l.last = &d
 	if applyErr == nil && settled {
@@ -263,7 +283,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		next = d.NextWake
 	}
 	st := &Status{At: now, Desired: d, Sessions: sessions, Health: hsnap, Overrides: maps.Clone(l.overrides),
-		ReconcileErrors: l.errors, Passes: l.passes}
+		Remote: obs.Remote, ReconcileErrors: l.errors, Passes: l.passes}
 	if applyErr != nil {
 		l.errors++
 		st.ReconcileErrors = l.errors
@@ -345,6 +365,12 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		}
 	}
 	l.resetSessions(ctx, d.ResetSessions)
+	// The other edges hear our state even while we wait (unknown then).
+	if l.deps.Site != nil {
+		if err := l.deps.Site.SetSiteState(ctx, d.SiteState); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if d.Waiting && len(d.Restoring) == 0 {
 		return errors.Join(errs...) // nothing to announce or route yet
 	}

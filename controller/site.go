@@ -1,7 +1,12 @@
 package controller
 
 import (
+	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/routing"
@@ -98,4 +103,77 @@ func siteState(d Desired) []routing.UplinkState {
 		out = append(out, routing.UplinkState{Uplink: dec.Uplink, State: string(st)})
 	}
 	return out
+}
+
+// siteView reads what the other edges told us. An error is logged once
+// per change and gives an empty view: this edge then decides as if alone,
+// which can only keep announcing (fail-static), never withdraw more.
+func (l *Loop) siteView() routing.SiteView {
+	if l.deps.Site == nil {
+		return routing.SiteView{}
+	}
+	v, err := l.deps.Site.SiteView()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg != l.siteErr && msg != "" {
+		l.log.Warn("the other edges' state cannot be read; deciding as a single edge", "error", msg)
+	}
+	l.siteErr = msg
+	return v
+}
+
+// remoteKey identifies one uplink of another edge.
+type remoteKey struct {
+	edge   netip.Addr
+	uplink string
+}
+
+// recordRemoteEvents turns changes of the other edges' uplinks into
+// events: a new or changed state, and a state gone with its session.
+func (l *Loop) recordRemoteEvents(now time.Time, v routing.SiteView) {
+	cur := map[remoteKey]routing.RemoteUplink{}
+	for _, u := range v.Uplinks {
+		cur[remoteKey{u.Edge, u.Uplink}] = u
+	}
+	prev := l.remote
+	l.remote = cur
+	for _, k := range sortedRemoteKeys(cur) {
+		u := cur[k]
+		p, seen := prev[k]
+		if seen && p.State == u.State && p.Stale == u.Stale {
+			continue
+		}
+		from := StateUnknown
+		if seen {
+			from = State(p.State)
+		}
+		reason := fmt.Sprintf("edge %s says %s is %s (learned from %s)", u.Edge, u.Uplink, u.State, u.Neighbor)
+		if u.Stale {
+			reason += "; stale: the session is down, graceful restart keeps it until restart_time"
+		}
+		l.history.add(Event{Time: now, Edge: u.Edge.String(), Uplink: u.Uplink, From: from, To: State(u.State), Reason: reason, Actions: []string{"remote view changed"}})
+		l.log.Info("remote uplink", "edge", u.Edge, "uplink", u.Uplink, "from", from, "to", u.State, "stale", u.Stale)
+	}
+	for _, k := range sortedRemoteKeys(prev) {
+		if _, ok := cur[k]; ok {
+			continue
+		}
+		p := prev[k]
+		reason := fmt.Sprintf("edge %s no longer says anything about %s: the session with %s ended or the edge removed the uplink", k.edge, k.uplink, p.Neighbor)
+		l.history.add(Event{Time: now, Edge: k.edge.String(), Uplink: k.uplink, From: State(p.State), To: StateUnknown, Reason: reason, Actions: []string{"remote view expired"}})
+		l.log.Warn("remote uplink expired", "edge", k.edge, "uplink", k.uplink, "was", p.State)
+	}
+}
+
+func sortedRemoteKeys(m map[remoteKey]routing.RemoteUplink) []remoteKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b remoteKey) int {
+		if c := a.edge.Compare(b.edge); c != 0 {
+			return c
+		}
+		return strings.Compare(a.uplink, b.uplink)
+	})
+	return keys
 }
