@@ -153,11 +153,11 @@ type Loop struct {
 	// siteErr is the last site view read error, logged once per change.
 	siteErr string
 	// remote is the other edges' uplinks at the last pass.
-	remote map[remoteKey]routing.RemoteUplink
-	retryAt   time.Time
-	backoff   time.Duration
-	errors    uint64
-	passes    uint64
+	remote  map[remoteKey]routing.RemoteUplink
+	retryAt time.Time
+	backoff time.Duration
+	errors  uint64
+	passes  uint64
 }
 
 // New returns a loop for cfg. Run starts it.

@@ -132,8 +132,14 @@ type Status struct {
 	ApplyError      string `protobuf:"bytes,10,opt,name=apply_error,json=applyError,proto3" json:"apply_error,omitempty"`
 	ReconcileErrors uint64 `protobuf:"varint,11,opt,name=reconcile_errors,json=reconcileErrors,proto3" json:"reconcile_errors,omitempty"`
 	Passes          uint64 `protobuf:"varint,12,opt,name=passes,proto3" json:"passes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// remote_uplinks are the other edges' uplinks as this edge learned them
+	// over iBGP (ibgp.peers with role edge; docs/deployment.md).
+	RemoteUplinks []*RemoteUplink `protobuf:"bytes,13,rep,name=remote_uplinks,json=remoteUplinks,proto3" json:"remote_uplinks,omitempty"`
+	// remote_usable counts the usable ones: while above zero this edge may
+	// withdraw its own uplinks without isolating the site.
+	RemoteUsable  int32 `protobuf:"varint,14,opt,name=remote_usable,json=remoteUsable,proto3" json:"remote_usable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -250,6 +256,119 @@ func (x *Status) GetPasses() uint64 {
 	return 0
 }
 
+func (x *Status) GetRemoteUplinks() []*RemoteUplink {
+	if x != nil {
+		return x.RemoteUplinks
+	}
+	return nil
+}
+
+func (x *Status) GetRemoteUsable() int32 {
+	if x != nil {
+		return x.RemoteUsable
+	}
+	return 0
+}
+
+// RemoteUplink is one uplink of another edge of the site.
+type RemoteUplink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// edge is the other edge's router ID; neighbor the session it came over.
+	Edge     string `protobuf:"bytes,1,opt,name=edge,proto3" json:"edge,omitempty"`
+	Neighbor string `protobuf:"bytes,2,opt,name=neighbor,proto3" json:"neighbor,omitempty"`
+	Uplink   string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	// state is what that edge decided: up, degraded, down, drained,
+	// forced-down or unknown.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// since is when this edge learned the state; age is now - since.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Age   *durationpb.Duration   `protobuf:"bytes,6,opt,name=age,proto3" json:"age,omitempty"`
+	// stale is true while the session is down and graceful restart keeps
+	// the state (the other edge's daemon restarts).
+	Stale         bool `protobuf:"varint,7,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoteUplink) Reset() {
+	*x = RemoteUplink{}
+	mi := &file_multihomed_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteUplink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteUplink) ProtoMessage() {}
+
+func (x *RemoteUplink) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteUplink.ProtoReflect.Descriptor instead.
+func (*RemoteUplink) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RemoteUplink) GetEdge() string {
+	if x != nil {
+		return x.Edge
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetNeighbor() string {
+	if x != nil {
+		return x.Neighbor
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetUplink() string {
+	if x != nil {
+		return x.Uplink
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *RemoteUplink) GetAge() *durationpb.Duration {
+	if x != nil {
+		return x.Age
+	}
+	return nil
+}
+
+func (x *RemoteUplink) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
 // Uplink is one ISP as the controller sees it.
 type Uplink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -278,7 +397,7 @@ type Uplink struct {
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_multihomed_proto_msgTypes[3]
+	mi := &file_multihomed_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +409,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[3]
+	mi := &file_multihomed_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +422,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{3}
+	return file_multihomed_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Uplink) GetName() string {
@@ -417,7 +536,7 @@ type Probes struct {
 
 func (x *Probes) Reset() {
 	*x = Probes{}
-	mi := &file_multihomed_proto_msgTypes[4]
+	mi := &file_multihomed_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +548,7 @@ func (x *Probes) String() string {
 func (*Probes) ProtoMessage() {}
 
 func (x *Probes) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[4]
+	mi := &file_multihomed_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +561,7 @@ func (x *Probes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probes.ProtoReflect.Descriptor instead.
 func (*Probes) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{4}
+	return file_multihomed_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Probes) GetProbed() bool {
@@ -552,7 +671,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_multihomed_proto_msgTypes[5]
+	mi := &file_multihomed_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +683,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[5]
+	mi := &file_multihomed_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +696,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{5}
+	return file_multihomed_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Target) GetTarget() string {
@@ -679,7 +798,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +810,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +823,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Session) GetNeighbor() string {
@@ -765,7 +884,7 @@ type Announcement struct {
 
 func (x *Announcement) Reset() {
 	*x = Announcement{}
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +896,7 @@ func (x *Announcement) String() string {
 func (*Announcement) ProtoMessage() {}
 
 func (x *Announcement) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +909,7 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Announcement) GetPrefix() string {
@@ -847,7 +966,7 @@ type EgressRoute struct {
 
 func (x *EgressRoute) Reset() {
 	*x = EgressRoute{}
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +978,7 @@ func (x *EgressRoute) String() string {
 func (*EgressRoute) ProtoMessage() {}
 
 func (x *EgressRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +991,7 @@ func (x *EgressRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EgressRoute.ProtoReflect.Descriptor instead.
 func (*EgressRoute) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EgressRoute) GetDestination() string {
@@ -908,7 +1027,7 @@ type NextHop struct {
 
 func (x *NextHop) Reset() {
 	*x = NextHop{}
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1039,7 @@ func (x *NextHop) String() string {
 func (*NextHop) ProtoMessage() {}
 
 func (x *NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1052,7 @@ func (x *NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextHop.ProtoReflect.Descriptor instead.
 func (*NextHop) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NextHop) GetGateway() string {
@@ -975,7 +1094,7 @@ type Override struct {
 
 func (x *Override) Reset() {
 	*x = Override{}
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1106,7 @@ func (x *Override) String() string {
 func (*Override) ProtoMessage() {}
 
 func (x *Override) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1119,7 @@ func (x *Override) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Override.ProtoReflect.Descriptor instead.
 func (*Override) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Override) GetDrain() bool {
@@ -1059,18 +1178,21 @@ type Event struct {
 	Seq  uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// uplink is empty for site-wide events (fail-static).
-	Uplink        string   `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
-	From          string   `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
-	To            string   `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
-	Reason        string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	Actions       []string `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	Uplink  string   `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	From    string   `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To      string   `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	Reason  string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Actions []string `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// edge is the other edge's router ID when uplink is one of its uplinks
+	// (its state as learned over iBGP changed or expired); empty otherwise.
+	Edge          string `protobuf:"bytes,8,opt,name=edge,proto3" json:"edge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1204,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1217,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1147,6 +1269,13 @@ func (x *Event) GetActions() []string {
 	return nil
 }
 
+func (x *Event) GetEdge() string {
+	if x != nil {
+		return x.Edge
+	}
+	return ""
+}
+
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// after: return events with seq > after (0: from the oldest kept).
@@ -1159,7 +1288,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1300,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1313,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListEventsRequest) GetAfter() uint64 {
@@ -1214,7 +1343,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1355,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1368,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1275,7 +1404,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1416,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1429,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchEventsRequest) GetReplay() uint32 {
@@ -1330,7 +1459,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1471,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1484,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -1410,7 +1539,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1551,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1564,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Lagged) GetMissed() uint64 {
@@ -1458,7 +1587,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1599,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1612,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DrainRequest) GetUplink() string {
@@ -1516,7 +1645,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1657,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1670,7 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DrainResponse) GetOverride() *Override {
@@ -1560,7 +1689,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1701,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1714,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UndrainRequest) GetUplink() string {
@@ -1605,7 +1734,7 @@ type UndrainResponse struct {
 
 func (x *UndrainResponse) Reset() {
 	*x = UndrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1746,7 @@ func (x *UndrainResponse) String() string {
 func (*UndrainResponse) ProtoMessage() {}
 
 func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1759,7 @@ func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
 func (*UndrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UndrainResponse) GetWasDrained() bool {
@@ -1651,7 +1780,7 @@ type ResetUplinkRequest struct {
 
 func (x *ResetUplinkRequest) Reset() {
 	*x = ResetUplinkRequest{}
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1792,7 @@ func (x *ResetUplinkRequest) String() string {
 func (*ResetUplinkRequest) ProtoMessage() {}
 
 func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1805,7 @@ func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkRequest.ProtoReflect.Descriptor instead.
 func (*ResetUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResetUplinkRequest) GetUplink() string {
@@ -1701,7 +1830,7 @@ type ResetUplinkResponse struct {
 
 func (x *ResetUplinkResponse) Reset() {
 	*x = ResetUplinkResponse{}
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1842,7 @@ func (x *ResetUplinkResponse) String() string {
 func (*ResetUplinkResponse) ProtoMessage() {}
 
 func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1855,7 @@ func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkResponse.ProtoReflect.Descriptor instead.
 func (*ResetUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 type ShutdownRequest struct {
@@ -1742,7 +1871,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1883,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1896,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShutdownRequest) GetWithdraw() bool {
@@ -1792,7 +1921,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +1933,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +1946,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 type SetOverrideRequest struct {
@@ -1838,7 +1967,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +1979,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +1992,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -1954,7 +2083,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2095,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2108,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 type Prepend struct {
@@ -1991,7 +2120,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2132,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2145,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -2034,7 +2163,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2175,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2188,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 type SetOverrideResponse struct {
@@ -2072,7 +2201,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2213,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2226,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -2117,7 +2246,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2258,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2271,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -2164,7 +2293,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2305,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2318,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Problem) GetPath() string {
@@ -2219,7 +2348,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2360,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2373,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2276,7 +2405,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2417,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2430,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 type ReloadConfigResponse struct {
@@ -2317,7 +2446,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2458,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2471,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2367,7 +2496,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2508,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2521,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 type GetConfigResponse struct {
@@ -2407,7 +2536,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2548,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2561,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -2456,7 +2585,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
 	"\x10GetStatusRequest\"B\n" +
 	"\x11GetStatusResponse\x12-\n" +
-	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xe6\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xcf\x04\n" +
 	"\x06Status\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x18\n" +
@@ -2472,7 +2601,17 @@ const file_multihomed_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"applyError\x12)\n" +
 	"\x10reconcile_errors\x18\v \x01(\x04R\x0freconcileErrors\x12\x16\n" +
-	"\x06passes\x18\f \x01(\x04R\x06passes\"\xba\x03\n" +
+	"\x06passes\x18\f \x01(\x04R\x06passes\x12B\n" +
+	"\x0eremote_uplinks\x18\r \x03(\v2\x1b.multihomed.v1.RemoteUplinkR\rremoteUplinks\x12#\n" +
+	"\rremote_usable\x18\x0e \x01(\x05R\fremoteUsable\"\xe1\x01\n" +
+	"\fRemoteUplink\x12\x12\n" +
+	"\x04edge\x18\x01 \x01(\tR\x04edge\x12\x1a\n" +
+	"\bneighbor\x18\x02 \x01(\tR\bneighbor\x12\x16\n" +
+	"\x06uplink\x18\x03 \x01(\tR\x06uplink\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12+\n" +
+	"\x03age\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x03age\x12\x14\n" +
+	"\x05stale\x18\a \x01(\bR\x05stale\"\xba\x03\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x14\n" +
@@ -2549,7 +2688,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x10\n" +
 	"\x03who\x18\x05 \x01(\tR\x03who\x120\n" +
 	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x124\n" +
-	"\aexpires\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xb7\x01\n" +
+	"\aexpires\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xcb\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
@@ -2557,7 +2696,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x05 \x01(\tR\x02to\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x18\n" +
-	"\aactions\x18\a \x03(\tR\aactions\"?\n" +
+	"\aactions\x18\a \x03(\tR\aactions\x12\x12\n" +
+	"\x04edge\x18\b \x01(\tR\x04edge\"?\n" +
 	"\x11ListEventsRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"u\n" +
@@ -2653,114 +2793,118 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
 	(*Status)(nil),                 // 2: multihomed.v1.Status
-	(*Uplink)(nil),                 // 3: multihomed.v1.Uplink
-	(*Probes)(nil),                 // 4: multihomed.v1.Probes
-	(*Target)(nil),                 // 5: multihomed.v1.Target
-	(*Session)(nil),                // 6: multihomed.v1.Session
-	(*Announcement)(nil),           // 7: multihomed.v1.Announcement
-	(*EgressRoute)(nil),            // 8: multihomed.v1.EgressRoute
-	(*NextHop)(nil),                // 9: multihomed.v1.NextHop
-	(*Override)(nil),               // 10: multihomed.v1.Override
-	(*Event)(nil),                  // 11: multihomed.v1.Event
-	(*ListEventsRequest)(nil),      // 12: multihomed.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),     // 13: multihomed.v1.ListEventsResponse
-	(*WatchEventsRequest)(nil),     // 14: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 15: multihomed.v1.WatchEventsResponse
-	(*Lagged)(nil),                 // 16: multihomed.v1.Lagged
-	(*DrainRequest)(nil),           // 17: multihomed.v1.DrainRequest
-	(*DrainResponse)(nil),          // 18: multihomed.v1.DrainResponse
-	(*UndrainRequest)(nil),         // 19: multihomed.v1.UndrainRequest
-	(*UndrainResponse)(nil),        // 20: multihomed.v1.UndrainResponse
-	(*ResetUplinkRequest)(nil),     // 21: multihomed.v1.ResetUplinkRequest
-	(*ResetUplinkResponse)(nil),    // 22: multihomed.v1.ResetUplinkResponse
-	(*ShutdownRequest)(nil),        // 23: multihomed.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 24: multihomed.v1.ShutdownResponse
-	(*SetOverrideRequest)(nil),     // 25: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 26: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 27: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 28: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 29: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 30: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 31: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 32: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 33: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 34: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 35: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 36: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 38: google.protobuf.Duration
+	(*RemoteUplink)(nil),           // 3: multihomed.v1.RemoteUplink
+	(*Uplink)(nil),                 // 4: multihomed.v1.Uplink
+	(*Probes)(nil),                 // 5: multihomed.v1.Probes
+	(*Target)(nil),                 // 6: multihomed.v1.Target
+	(*Session)(nil),                // 7: multihomed.v1.Session
+	(*Announcement)(nil),           // 8: multihomed.v1.Announcement
+	(*EgressRoute)(nil),            // 9: multihomed.v1.EgressRoute
+	(*NextHop)(nil),                // 10: multihomed.v1.NextHop
+	(*Override)(nil),               // 11: multihomed.v1.Override
+	(*Event)(nil),                  // 12: multihomed.v1.Event
+	(*ListEventsRequest)(nil),      // 13: multihomed.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),     // 14: multihomed.v1.ListEventsResponse
+	(*WatchEventsRequest)(nil),     // 15: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 16: multihomed.v1.WatchEventsResponse
+	(*Lagged)(nil),                 // 17: multihomed.v1.Lagged
+	(*DrainRequest)(nil),           // 18: multihomed.v1.DrainRequest
+	(*DrainResponse)(nil),          // 19: multihomed.v1.DrainResponse
+	(*UndrainRequest)(nil),         // 20: multihomed.v1.UndrainRequest
+	(*UndrainResponse)(nil),        // 21: multihomed.v1.UndrainResponse
+	(*ResetUplinkRequest)(nil),     // 22: multihomed.v1.ResetUplinkRequest
+	(*ResetUplinkResponse)(nil),    // 23: multihomed.v1.ResetUplinkResponse
+	(*ShutdownRequest)(nil),        // 24: multihomed.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 25: multihomed.v1.ShutdownResponse
+	(*SetOverrideRequest)(nil),     // 26: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 27: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 28: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 29: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 30: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 31: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 32: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 33: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 34: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 35: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 36: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 37: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 39: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	37, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
-	3,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
-	8,  // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
-	6,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
-	4,  // 5: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
-	6,  // 6: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
-	7,  // 7: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
-	7,  // 8: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
-	10, // 9: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
-	37, // 10: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	38, // 11: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	38, // 12: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
-	5,  // 13: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	37, // 14: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
-	37, // 15: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	38, // 16: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	38, // 17: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	38, // 18: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
-	37, // 19: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
-	37, // 20: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	38, // 21: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
-	9,  // 22: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	37, // 23: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	37, // 24: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	37, // 25: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	11, // 26: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
-	11, // 27: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	16, // 28: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	38, // 29: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	10, // 30: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	26, // 31: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	27, // 32: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	28, // 33: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	38, // 34: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
-	10, // 35: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	31, // 36: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	31, // 37: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
-	0,  // 38: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	12, // 39: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	14, // 40: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	17, // 41: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	19, // 42: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	25, // 43: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	30, // 44: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	33, // 45: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	35, // 46: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	21, // 47: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
-	23, // 48: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
-	1,  // 49: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	13, // 50: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	15, // 51: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	18, // 52: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	20, // 53: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	29, // 54: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	32, // 55: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	34, // 56: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	36, // 57: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	22, // 58: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
-	24, // 59: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
-	49, // [49:60] is the sub-list for method output_type
-	38, // [38:49] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	38, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	4,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
+	9,  // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
+	7,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
+	3,  // 5: multihomed.v1.Status.remote_uplinks:type_name -> multihomed.v1.RemoteUplink
+	38, // 6: multihomed.v1.RemoteUplink.since:type_name -> google.protobuf.Timestamp
+	39, // 7: multihomed.v1.RemoteUplink.age:type_name -> google.protobuf.Duration
+	5,  // 8: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
+	7,  // 9: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
+	8,  // 10: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
+	8,  // 11: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
+	11, // 12: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
+	38, // 13: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	39, // 14: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	39, // 15: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	6,  // 16: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
+	38, // 17: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	38, // 18: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	39, // 19: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	39, // 20: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	39, // 21: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	38, // 22: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	38, // 23: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	39, // 24: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	10, // 25: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
+	38, // 26: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	38, // 27: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	38, // 28: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	12, // 29: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
+	12, // 30: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	17, // 31: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
+	39, // 32: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	11, // 33: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
+	27, // 34: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	28, // 35: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	29, // 36: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	39, // 37: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	11, // 38: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
+	32, // 39: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	32, // 40: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 41: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	13, // 42: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	15, // 43: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	18, // 44: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	20, // 45: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	26, // 46: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	31, // 47: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	34, // 48: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	36, // 49: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	22, // 50: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
+	24, // 51: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
+	1,  // 52: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	14, // 53: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	16, // 54: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	19, // 55: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	21, // 56: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	30, // 57: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	33, // 58: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	35, // 59: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	37, // 60: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	23, // 61: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	25, // 62: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	52, // [52:63] is the sub-list for method output_type
+	41, // [41:52] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }
@@ -2768,12 +2912,12 @@ func file_multihomed_proto_init() {
 	if File_multihomed_proto != nil {
 		return
 	}
-	file_multihomed_proto_msgTypes[7].OneofWrappers = []any{}
-	file_multihomed_proto_msgTypes[15].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[8].OneofWrappers = []any{}
+	file_multihomed_proto_msgTypes[16].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[25].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[26].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -2784,7 +2928,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
