@@ -20,12 +20,16 @@ func TestIBGPRoles(t *testing.T) {
 		{"edges only over IPv4", "{neighbor: '198.51.100.7', role: edge, interface: eth2}", "ibgp.peers", "no peer with role edge has an IPv6 neighbor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("t", []byte(edit(t, base, "profile: lab", "profile: lab\nibgp: {peers: ["+tc.peers+"]}")), nil)
+			_, err := Parse("t", []byte(edit(t, base, "profile: lab", "profile: lab\nbgp: {listen_port: 179}\nibgp: {peers: ["+tc.peers+"]}")), nil)
 			assertProblem(t, err, tc.path, tc.msg)
 		})
 	}
+	t.Run("edges need a listening port", func(t *testing.T) {
+		_, err := Parse("t", []byte(edit(t, base, "profile: lab", "profile: lab\nibgp: {peers: [{neighbor: '2001:db8:3000::1', role: edge, interface: eth2}]}")), nil)
+		assertProblem(t, err, "bgp.listen_port", "-1 (only dial out) with ibgp peers of role edge; set 179")
+	})
 	t.Run("accepted", func(t *testing.T) {
-		cfg, err := Parse("t", []byte(edit(t, base, "profile: lab", "profile: lab\nibgp: {peers: [{neighbor: '2001:db8:3000::1'}, {neighbor: '2001:db8:3000::2', role: edge, interface: eth2, asn: 64500}, {neighbor: '198.51.100.7', role: edge, interface: eth2}]}")), nil)
+		cfg, err := Parse("t", []byte(edit(t, base, "profile: lab", "profile: lab\nbgp: {listen_port: 179}\nibgp: {peers: [{neighbor: '2001:db8:3000::1'}, {neighbor: '2001:db8:3000::2', role: edge, interface: eth2, asn: 64500}, {neighbor: '198.51.100.7', role: edge, interface: eth2}]}")), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

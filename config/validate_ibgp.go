@@ -17,7 +17,7 @@ const (
 // An internal router may not be an ISP's neighbor too: the speaker keys
 // sessions by neighbor address, so start would fail and a reload would
 // silently replace the uplink's session.
-func (c *checker) ibgp(r rawIBGP, node Node, uplinks []Uplink) IBGP {
+func (c *checker) ibgp(r rawIBGP, node Node, global BGPGlobal, uplinks []Uplink) IBGP {
 	out := IBGP{LocalPrefUp: DefaultLocalPrefUp, LocalPrefDegraded: DefaultLocalPrefDegraded}
 	lp := func(path string, v *int64, def uint32) uint32 {
 		if v == nil {
@@ -70,6 +70,11 @@ func (c *checker) ibgp(r rawIBGP, node Node, uplinks []Uplink) IBGP {
 	edges := out.EdgePeers()
 	if len(edges) > 0 && !slices.ContainsFunc(edges, func(p IBGPPeer) bool { return p.Neighbor.Is6() }) {
 		c.add("ibgp.peers", "no peer with role edge has an IPv6 neighbor; the edges exchange uplink state over IPv6 sessions, so add one")
+	}
+	// Every edge dials every other edge; one that only dials out refuses
+	// the other's connection, and two such edges never meet.
+	if len(edges) > 0 && global.ListenPort < 0 {
+		c.add("bgp.listen_port", "-1 (only dial out) with ibgp peers of role edge; set 179 so that the other edges can connect")
 	}
 	return out
 }

@@ -33,6 +33,7 @@ profile: lab
 node: {router_id: %s, asn: 64500}
 site: {prefixes: [2001:db8:face::/48]}
 egress: {mode: %s}
+bgp: {listen_port: 179}
 controller: {startup_wait: 30s, hold_down: 10s, hold_down_max: 80s, drain_grace: 60s}
 ibgp:
   peers:

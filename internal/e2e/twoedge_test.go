@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
+)
+
+// twoEdgeEnv is the two-edge lab with a daemon on each edge.
+type twoEdgeEnv struct {
+	lab    *lab.TwoEdge
+	d1, d2 *lab.Daemon
+}
+
+// startTwoEdge brings the two-edge lab up with both daemons (fast probe
+// profile). Everything is torn down when the test ends; on failure both
+// daemons' and the routers' logs are printed.
+func startTwoEdge(t *testing.T) *twoEdgeEnv {
+	t.Helper()
+	needLab(t)
+	l, err := lab.UpTwoEdge(ctx, lab.Options{ID: netns.UniqueID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &twoEdgeEnv{lab: l}
+	t.Cleanup(func() {
+		for _, d := range []*lab.Daemon{e.d1, e.d2} {
+			if d != nil {
+				_ = d.Stop(10 * time.Second)
+			}
+		}
+		if t.Failed() {
+			for i, d := range []*lab.Daemon{e.d1, e.d2} {
+				if d != nil {
+					t.Logf("edge-%d daemon log (tail):\n%s", i+1, tail(d.Log(), 60))
+				}
+			}
+			for name, r := range l.Routers() {
+				t.Logf("%s log (tail):\n%s", name, tail(r.Log(), 30))
+			}
+		}
+		l.Close()
+	})
+	e.d1 = startEdgeDaemon(t, l.Edge, lab.Edge1Config(lab.ProfileFast, t.TempDir()))
+	e.d2 = startEdgeDaemon(t, l.Edge2, lab.Edge2Config(lab.ProfileFast, t.TempDir()))
+	return e
+}
+
+func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg string) *lab.Daemon {
+	t.Helper()
+	dir := t.TempDir()
+	cfg += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
+	e := &env{t: t, configPath: filepath.Join(dir, "multihomed.yaml"), stateDir: filepath.Join(dir, "state")}
+	e.writeConfig(cfg)
+	d, err := lab.StartDaemon(ctx, ns, daemonBinary, e.configPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// siteState is where the site's traffic goes: the transit's AS paths for
+// the site /48, the core's default (best edge and every edge's
+// LOCAL_PREF), each edge's egress device toward the internet host.
+func (e *twoEdgeEnv) siteState() (transit, core, egress1, egress2 string) {
+	transit, err := e.lab.TransitPaths(ctx)
+	if err != nil {
+		transit = err.Error()
+	}
+	if core, err = e.lab.CoreDefault(ctx); err != nil {
+		core = err.Error()
+	}
+	return transit, core, e.lab.EgressDevice(ctx), e.lab.EgressDevice2(ctx)
+}
+
+var (
+	coreViaEdge1 = lab.Edge1CoreAddr6.String() + " "
+	coreViaEdge2 = lab.Edge2CoreAddr6.String() + " "
+)
+
+// await waits until the site's routing matches: the transit holds one of
+// transit, the core's best default is via core (coreViaEdge1/2), and the
+// edges' egress devices are egress1 and egress2. It returns how long that
+// took.
+func (e *twoEdgeEnv) await(t *testing.T, what string, transit []string, core, egress1, egress2 string, timeout time.Duration) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	eventually(t, what, timeout, func() (bool, string) {
+		tr, c, e1, e2 := e.siteState()
+		ok := slices.Contains(transit, tr) && strings.HasPrefix(c, core) && e1 == egress1 && e2 == egress2
+		return ok, fmt.Sprintf("transit=%q core=%q edge-1 egress=%s edge-2 egress=%s", tr, c, e1, e2)
+	})
+	return time.Since(t0)
+}
+
+func (e *twoEdgeEnv) awaitSteady(t *testing.T, what string, timeout time.Duration) time.Duration {
+	t.Helper()
+	return e.await(t, what+": site via both ISPs, core via edge-1 at 200, each edge out through its ISP", lab.TransitBoth, coreViaEdge1, "eth-a", "eth-b", timeout)
+}
+
+// TestTwoEdgeFailover: a gray failure and a link cut of ISP-A, with a
+// 1 kHz flow between the internet host and the LAN host behind the core.
+// Edge-1 has no other uplink of its own, yet withdraws from ISP-A because
+// edge-2's ISP-B is up (the transit sees the site only via ISP-B), stops
+// sending the core its default (the core moves to edge-2), sends what
+// still reaches it to edge-2, and does not go fail-static; the flow
+// survives both ways, and recovery restores everything.
+func TestTwoEdgeFailover(t *testing.T) {
+	t.Parallel()
+	e := startTwoEdge(t)
+	l := e.lab
+	e.awaitSteady(t, "steady state", 120*time.Second)
+	eventually(t, "core holds both edges' defaults at LOCAL_PREF 200", 30*time.Second, func() (bool, string) {
+		_, c, _, _ := e.siteState()
+		return strings.Contains(c, lab.Edge1CoreAddr6.String()+"=200") && strings.Contains(c, lab.Edge2CoreAddr6.String()+"=200"), c
+	})
+
+	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Stop()
+	flowOK := func(what string) {
+		t.Helper()
+		eventually(t, what+": the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
+			m := flow.Mark()
+			time.Sleep(500 * time.Millisecond) // a window to measure over
+			r := flow.ReportSince(m, 100*time.Millisecond)
+			return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
+		})
+	}
+	flowOK("before the faults")
+	for _, sc := range l.Scenarios()[:2] { // link cut, gray failure
+		mark, logFrom := flow.Mark(), len(e.d1.Log())
+		if err := sc.Fault(ctx); err != nil {
+			t.Fatal(err)
+		}
+		moved := e.await(t, sc.Name+": site only via ISP-B, core via edge-2, edge-1 out via edge-2", lab.TransitOnlyB, coreViaEdge2, "eth-peer", "eth-b", 90*time.Second)
+		flowOK(sc.Name + " after the move")
+		r := flow.ReportSince(mark, 100*time.Millisecond)
+		t.Logf("two-edge %s: moved in %s; loss window inbound (inet->lan) %s, outbound (lan->inet) %s [%v | %v]",
+			sc.Name, moved.Round(time.Millisecond), r[0].LossWindow, r[1].LossWindow, r[0], r[1])
+		if strings.Contains(e.d1.Log()[logFrom:], "ALARM fail-static") {
+			t.Errorf("%s: edge-1 went fail-static although edge-2's ISP-B is usable", sc.Name)
+		}
+		if err := sc.Heal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		back := e.awaitSteady(t, sc.Name+" recovered", 90*time.Second)
+		t.Logf("two-edge %s: back in %s", sc.Name, back.Round(time.Millisecond))
+		flowOK(sc.Name + " recovered")
+	}
+	// Edge-1 logged edge-2's view and its change.
+	if !strings.Contains(e.d1.Log(), `msg="remote uplink" edge=`+lab.Edge2CoreAddr4.String()+" uplink=isp-b") {
+		t.Errorf("edge-1 never logged edge-2's isp-b state:\n%s", tail(e.d1.Log(), 40))
+	}
+}
+
+// TestTwoEdgeBothISPsFail: both ISPs fail at once (probe targets
+// unreachable through either, BGP up): no uplink of the site is usable, so
+// both edges hold the site (fail-static), raise the alarm, and the transit
+// keeps both paths.
+func TestTwoEdgeBothISPsFail(t *testing.T) {
+	t.Parallel()
+	e := startTwoEdge(t)
+	l := e.lab
+	e.awaitSteady(t, "steady state", 120*time.Second)
+	if err := l.GrayFailISPA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GrayFailISPB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the alarm on both edges", 60*time.Second, func() (bool, string) {
+		a1, a2 := strings.Contains(e.d1.Log(), "ALARM fail-static"), strings.Contains(e.d2.Log(), "ALARM fail-static")
+		return a1 && a2, fmt.Sprintf("edge-1 alarm %v, edge-2 alarm %v", a1, a2)
+	})
+	// Both keep announcing: the transit holds both paths once the edges
+	// agree (one may have withdrawn for a moment while the other still
+	// said its ISP was up).
+	e.await(t, "both edges announcing in fail-static", lab.TransitBoth, "", "eth-a", "eth-b", 30*time.Second)
+	if err := l.HealISPA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.HealISPB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.awaitSteady(t, "recovered", 90*time.Second)
+}
