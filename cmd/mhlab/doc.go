@@ -5,6 +5,9 @@
 //	mhlab demo   bring the lab up, show the announcements, cut ISP-A's link,
 //	             show the failover at the transit, restore, tear down
 //	mhlab up     bring the lab up and keep it until Ctrl-C
+//	mhlab two-edge
+//	             the two-edge site (docs/deployment.md): a gray failure of
+//	             ISP-A moves both directions to edge-2; two-edge-up keeps it
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
 //	             1 kHz flow, fast and default probe profiles, repeated runs
 //

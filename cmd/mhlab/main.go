@@ -27,7 +27,7 @@ func main() {
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|two-edge|two-edge-up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -44,6 +44,8 @@ func main() {
 		err = run(ctx, *daemon, *verbose, true)
 	case "up":
 		err = run(ctx, *daemon, *verbose, false)
+	case "two-edge", "two-edge-up":
+		err = twoEdge(ctx, *daemon, *verbose, cmd == "two-edge") // twoedge.go
 	case "bench":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
