@@ -41,12 +41,15 @@ func EdgeMetric(cfg *config.Config, index int) int {
 }
 
 // remoteUsable counts the usable uplinks of the other edges. A stale one
-// (its edge's daemon restarting under graceful restart) still counts: its
-// ISP keeps the site's routes meanwhile.
+// (its session is down; graceful restart keeps the route) does not count:
+// the other edge may be restarting, but it may as well be dead, and
+// counting it could let this edge withdraw its last uplink and isolate
+// the site for restart_time. Not counting it can only keep this edge
+// announcing (fail-static), the safe side.
 func remoteUsable(v routing.SiteView) int {
 	n := 0
 	for _, u := range v.Uplinks {
-		if routing.Usable(u.State) {
+		if routing.Usable(u.State) && !u.Stale {
 			n++
 		}
 	}

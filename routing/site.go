@@ -32,7 +32,8 @@ type RemoteUplink struct {
 	// Since is when this edge learned the current state.
 	Since time.Time
 	// Stale is true while the session is down and graceful restart keeps
-	// the route (the other edge's daemon restarts).
+	// the route (the other edge's daemon restarts, or the edge is dead):
+	// shown, but not counted as usable.
 	Stale bool
 }
 

@@ -284,7 +284,8 @@ type RemoteUplink struct {
 	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
 	Age   *durationpb.Duration   `protobuf:"bytes,6,opt,name=age,proto3" json:"age,omitempty"`
 	// stale is true while the session is down and graceful restart keeps
-	// the state (the other edge's daemon restarts).
+	// the state (the other edge's daemon restarts, or the edge is dead); a
+	// stale uplink does not count in remote_usable.
 	Stale         bool `protobuf:"varint,7,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

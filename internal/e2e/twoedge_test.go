@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 type twoEdgeEnv struct {
 	lab    *lab.TwoEdge
 	d1, d2 *lab.Daemon
+	// cfg1 is edge-1's configuration file, for a restart.
+	cfg1 string
 }
 
 // startTwoEdge brings the two-edge lab up with both daemons (fast probe
@@ -47,12 +50,14 @@ func startTwoEdge(t *testing.T) *twoEdgeEnv {
 		}
 		l.Close()
 	})
-	e.d1 = startEdgeDaemon(t, l.Edge, lab.Edge1Config(lab.ProfileFast, t.TempDir()))
-	e.d2 = startEdgeDaemon(t, l.Edge2, lab.Edge2Config(lab.ProfileFast, t.TempDir()))
+	e.d1, e.cfg1 = startEdgeDaemon(t, l.Edge, lab.Edge1Config(lab.ProfileFast, t.TempDir()))
+	e.d2, _ = startEdgeDaemon(t, l.Edge2, lab.Edge2Config(lab.ProfileFast, t.TempDir()))
 	return e
 }
 
-func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg string) *lab.Daemon {
+// startEdgeDaemon writes cfg (with an API socket of its own) and starts
+// the daemon in ns; it returns the daemon and its configuration file.
+func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg string) (*lab.Daemon, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
@@ -62,7 +67,7 @@ func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg string) *lab.Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return d, e.configPath
 }
 
 // siteState is where the site's traffic goes: the transit's AS paths for
@@ -192,4 +197,121 @@ func TestTwoEdgeBothISPsFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.awaitSteady(t, "recovered", 90*time.Second)
+}
+
+// startFlow starts the 1 kHz flow between the internet host and the LAN
+// host and waits until it runs cleanly both ways.
+func (e *twoEdgeEnv) startFlow(t *testing.T) *lab.Flow {
+	t.Helper()
+	flow, err := lab.StartFlow(e.lab.Inet, "inet", lab.InetAddr6, e.lab.LAN, "lan", lab.LANAddr6, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(flow.Stop)
+	eventually(t, "the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
+		m := flow.Mark()
+		time.Sleep(500 * time.Millisecond) // a window to measure over
+		r := flow.ReportSince(m, 100*time.Millisecond)
+		return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
+	})
+	return flow
+}
+
+// TestTwoEdgeKill9Restart: edge-1's daemon is killed (-9) and started
+// again. Graceful restart keeps its routes at ISP-A, at the core and at
+// edge-2 meanwhile, and the kernel keeps forwarding, so the flow loses
+// nothing inbound; after the restart edge-1 learns edge-2's state again
+// and the site is as before.
+func TestTwoEdgeKill9Restart(t *testing.T) {
+	t.Parallel()
+	e := startTwoEdge(t)
+	e.awaitSteady(t, "steady state", 120*time.Second)
+	eventually(t, "edge-1 learned edge-2's isp-b up", 30*time.Second, func() (bool, string) {
+		return strings.Contains(e.d1.Log(), `msg="remote uplink" edge=`+lab.Edge2CoreAddr4.String()+" uplink=isp-b from=down to=up") ||
+			strings.Contains(e.d1.Log(), `msg="remote uplink" edge=`+lab.Edge2CoreAddr4.String()+" uplink=isp-b from=unknown to=up"), tail(e.d1.Log(), 5)
+	})
+	flow := e.startFlow(t)
+	mark := flow.Mark()
+	if err := e.d1.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-e.d1.Done()
+	killed := time.Now()
+	// While it is gone, edge-2 holds edge-1's word as stale (graceful
+	// restart), so it does not count the site as one edge short.
+	eventually(t, "edge-2 sees the session with edge-1 go", 30*time.Second, func() (bool, string) {
+		return strings.Contains(e.d2.Log(), "stale=true"), tail(e.d2.Log(), 5)
+	})
+	killPhase := flow.ReportSince(mark, 100*time.Millisecond)
+	mark2 := flow.Mark()
+	d, err := lab.StartDaemon(ctx, e.lab.Edge, daemonBinary, e.cfg1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d1 = d
+	eventually(t, "the restarted edge-1 re-learned edge-2's isp-b", 60*time.Second, func() (bool, string) {
+		return strings.Contains(e.d1.Log(), `msg="remote uplink" edge=`+lab.Edge2CoreAddr4.String()+" uplink=isp-b"), tail(e.d1.Log(), 5)
+	})
+	e.awaitSteady(t, "after the restart", 60*time.Second)
+	time.Sleep(time.Second) // let the flow run past the restart
+	r := flow.ReportSince(mark, 100*time.Millisecond)
+	restartPhase := flow.ReportSince(mark2, 100*time.Millisecond)
+	t.Logf("edge-1 kill -9 and restart (back %s after the kill): inbound %v, outbound %v; while dead: %v / %v; from the restart: %v / %v",
+		time.Since(killed).Round(time.Millisecond), r[0], r[1], killPhase[0], killPhase[1], restartPhase[0], restartPhase[1])
+	if r[0].Lost != 0 {
+		t.Errorf("inbound lost %d packets across edge-1's restart (loss window %s); graceful restart should keep it whole", r[0].Lost, r[0].LossWindow)
+	}
+	if r[1].Lost != 0 {
+		t.Errorf("outbound lost %d packets across edge-1's restart (loss window %s)", r[1].Lost, r[1].LossWindow)
+	}
+}
+
+// TestTwoEdgeEdgeDies: every link of edge-1 goes down at once (the box
+// dies). ISP-A and the core see their link go and drop what edge-1 told
+// them; where no carrier is lost, their hold timers bound it (9 s in the
+// lab). The test measures how long the transit and the core take and the
+// flow's loss windows (docs/deployment.md).
+func TestTwoEdgeEdgeDies(t *testing.T) {
+	t.Parallel()
+	e := startTwoEdge(t)
+	e.awaitSteady(t, "steady state", 120*time.Second)
+	flow := e.startFlow(t)
+	mark := flow.Mark()
+	died := time.Now()
+	for _, dev := range []string{"eth-a", "eth-core", "eth-peer"} {
+		if _, err := e.lab.Edge.Run(ctx, "ip", "link", "set", dev, "down"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var transitAt, coreAt time.Duration
+	eventually(t, "the transit reaches the site via ISP-B only, the core via edge-2", 60*time.Second, func() (bool, string) {
+		tr, c, _, e2 := e.siteState()
+		if transitAt == 0 && slices.Contains(lab.TransitOnlyB, tr) {
+			transitAt = time.Since(died)
+		}
+		if coreAt == 0 && strings.HasPrefix(c, coreViaEdge2) {
+			coreAt = time.Since(died)
+		}
+		return transitAt > 0 && coreAt > 0 && e2 == "eth-b", fmt.Sprintf("transit=%q core=%q edge-2 egress=%s", tr, c, e2)
+	})
+	eventually(t, "the flow runs again both ways", 30*time.Second, func() (bool, string) {
+		m := flow.Mark()
+		time.Sleep(500 * time.Millisecond) // a window to measure over
+		r := flow.ReportSince(m, 100*time.Millisecond)
+		return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
+	})
+	r := flow.ReportSince(mark, 100*time.Millisecond)
+	t.Logf("edge-1 dies (links down): transit via ISP-B only after %s, core via edge-2 after %s; loss window inbound %s, outbound %s [%v | %v]",
+		transitAt.Round(time.Millisecond), coreAt.Round(time.Millisecond), r[0].LossWindow, r[1].LossWindow, r[0], r[1])
+	// Edge-2 loses the session with the hold timer; graceful restart keeps
+	// edge-1's state as stale (shown, not counted) until restart_time.
+	eventually(t, "edge-2 holds edge-1's state as stale", 30*time.Second, func() (bool, string) {
+		for _, line := range strings.Split(e.d2.Log(), "\n") {
+			if strings.Contains(line, `msg="remote uplink" edge=`+lab.Edge1CoreAddr4.String()+" uplink=isp-a") && strings.Contains(line, "stale=true") {
+				return true, line
+			}
+		}
+		return false, tail(e.d2.Log(), 5)
+	})
+	t.Logf("edge-2 saw edge-1's state go stale %s after edge-1 died", time.Since(died).Round(time.Millisecond))
 }
