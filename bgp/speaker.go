@@ -102,7 +102,8 @@ func New(opts Options) *Speaker {
 }
 
 // Changed is signalled (level-triggered: bursts merge) whenever a session
-// changes state. Read Sessions for the current states.
+// changes state, or an internal peer's routes change (SiteView, in
+// sitestate.go). Read Sessions for the current states.
 func (s *Speaker) Changed() <-chan struct{} { return s.changed }
 
 // Sessions returns the state of every configured session, ordered by uplink

@@ -26,6 +26,13 @@ type twoEdgeEnv struct {
 // daemons' and the routers' logs are printed.
 func startTwoEdge(t *testing.T) *twoEdgeEnv {
 	t.Helper()
+	return startTwoEdgeWith(t, func(cfg string) string { return cfg })
+}
+
+// startTwoEdgeWith is startTwoEdge with edge-1's configuration passed
+// through edit first.
+func startTwoEdgeWith(t *testing.T, edit func(string) string) *twoEdgeEnv {
+	t.Helper()
 	needLab(t)
 	l, err := lab.UpTwoEdge(ctx, lab.Options{ID: netns.UniqueID()})
 	if err != nil {
@@ -50,7 +57,7 @@ func startTwoEdge(t *testing.T) *twoEdgeEnv {
 		}
 		l.Close()
 	})
-	e.d1, e.cfg1 = startEdgeDaemon(t, l.Edge, lab.Edge1Config(lab.ProfileFast, t.TempDir()))
+	e.d1, e.cfg1 = startEdgeDaemon(t, l.Edge, edit(lab.Edge1Config(lab.ProfileFast, t.TempDir())))
 	e.d2, _ = startEdgeDaemon(t, l.Edge2, lab.Edge2Config(lab.ProfileFast, t.TempDir()))
 	return e
 }
@@ -314,4 +321,85 @@ func TestTwoEdgeEdgeDies(t *testing.T) {
 		return false, tail(e.d2.Log(), 5)
 	})
 	t.Logf("edge-2 saw edge-1's state go stale %s after edge-1 died", time.Since(died).Round(time.Millisecond))
+}
+
+// TestTwoEdgeRoguePeerFiltered: edge-1 is told the core router (FRR) is an
+// edge peer, and the core sends it the site's own prefix, a foreign
+// prefix, a more-specific of the site and a /64 from the site-state range:
+// edge-1 accepts none of them (its SIGUSR1 dump lists what internal peers
+// sent that passed import). Then the core sends more routes than an edge
+// ever has, and edge-1 closes the session (max-prefix).
+func TestTwoEdgeRoguePeerFiltered(t *testing.T) {
+	t.Parallel()
+	core6 := `{neighbor: "` + lab.Core1Addr6.String() + `", local_address: "` + lab.Edge1CoreAddr6.String() + `",`
+	e := startTwoEdgeWith(t, func(cfg string) string {
+		out := strings.Replace(cfg, core6, core6+" role: edge, interface: eth-core,", 1)
+		if out == cfg {
+			t.Fatal("test broken: the core's IPv6 peer is not in edge-1's configuration")
+		}
+		return out
+	})
+	e.awaitSteady(t, "steady state", 120*time.Second)
+	core := e.lab.CoreRouter
+	rogue := []string{lab.SitePrefix6.String(), "2001:db8:face:8000::/49", "2001:db8:77::/48", "fd6d:6801::/64"}
+	lines := []string{"router bgp 64500", "no bgp network import-check", "address-family ipv6 unicast"}
+	for _, p := range rogue {
+		lines = append(lines, "network "+p)
+	}
+	if err := core.Configure(ctx, lines...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edge-1 received the core's routes", 30*time.Second, func() (bool, string) {
+		s, err := core.Session(ctx, lab.Edge1CoreAddr6)
+		if err != nil {
+			return false, err.Error()
+		}
+		out, err := core.Vtysh(ctx, "show bgp ipv6 unicast neighbors "+lab.Edge1CoreAddr6.String()+" advertised-routes")
+		return s.Established && strings.Contains(out, "2001:db8:77::/48"), out
+	})
+	// What internal peers sent that passed import, from edge-1's dump: only
+	// edge-2's defaults and state routes, nothing of the core's.
+	var learned string
+	eventually(t, "edge-1's dump lists what its internal peers sent that passed import", 30*time.Second, func() (bool, string) {
+		from := len(e.d1.Log())
+		if err := e.d1.Signal(syscall.SIGUSR1); err != nil {
+			return false, err.Error()
+		}
+		time.Sleep(200 * time.Millisecond) // the dump is written by the daemon
+		for _, line := range strings.Split(e.d1.Log()[from:], "\n") {
+			if strings.Contains(line, `msg="state: learned" uplink=""`) {
+				learned = line
+				return true, line
+			}
+		}
+		return false, tail(e.d1.Log(), 5)
+	})
+	for _, p := range rogue {
+		if strings.Contains(learned, p) {
+			t.Errorf("edge-1 accepted %s from the core: %s", p, learned)
+		}
+	}
+	if !strings.Contains(learned, "::/0") {
+		t.Errorf("edge-1 lists no default from edge-2 (the dump is not what the test thinks): %s", learned)
+	}
+
+	// More than an edge ever sends: one default and 32 state routes.
+	lines = []string{"router bgp 64500", "address-family ipv6 unicast"}
+	for i := range 40 {
+		lines = append(lines, fmt.Sprintf("network 2001:db8:77:%x::/64", i+1))
+	}
+	if err := core.Configure(ctx, lines...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edge-1 closed the core's session on max-prefix", 30*time.Second, func() (bool, string) {
+		s, err := core.Session(ctx, lab.Edge1CoreAddr6)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(strings.ToLower(s.LastReset), "prefix"), fmt.Sprintf("%+v", s)
+	})
+	// The other edge is unaffected.
+	if _, c, _, e2 := e.siteState(); e2 != "eth-b" {
+		t.Errorf("edge-2's egress moved to %s (core %s)", e2, c)
+	}
 }
