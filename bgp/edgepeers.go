@@ -69,3 +69,13 @@ func addEdgePolicies(cfg *config.Config, add func(*api.DefinedSet), imp, exp *ap
 		Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
 	})
 }
+
+// ibgpPassive reports whether we wait for an edge peer to connect instead
+// of dialling it: the edge with the higher session address waits, so two
+// edges never open a session at the same moment from both sides (a
+// connection collision, RFC 4271 section 6.8, which GoBGP was seen to
+// leave half open between two of our edges). Without a local_address the
+// order is unknown and both dial.
+func ibgpPassive(p config.IBGPPeer) bool {
+	return p.Role == config.RoleEdge && p.LocalAddress.IsValid() && p.LocalAddress.Compare(p.Neighbor) > 0
+}

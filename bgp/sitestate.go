@@ -14,6 +14,7 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/routing"
@@ -215,8 +216,14 @@ func (s *Speaker) SiteView() (routing.SiteView, error) {
 	if len(edges) == 0 {
 		return v, nil
 	}
+	// Look up only the defaults and the state range: the table may hold
+	// an ISP's full table, and this runs on every controller pass.
+	lookups := map[bgp.Family][]*apiutil.LookupPrefix{
+		bgp.RF_IPv6_UC: {{Prefix: "::/0", LookupOption: apiutil.LOOKUP_EXACT}, {Prefix: SiteStateRange.String(), LookupOption: apiutil.LOOKUP_LONGER}},
+		bgp.RF_IPv4_UC: {{Prefix: "0.0.0.0/0", LookupOption: apiutil.LOOKUP_EXACT}},
+	}
 	for _, fam := range []bgp.Family{bgp.RF_IPv6_UC, bgp.RF_IPv4_UC} {
-		err := s.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}, func(nlri bgp.NLRI, paths []*apiutil.Path) {
+		err := s.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam, Prefixes: lookups[fam]}, func(nlri bgp.NLRI, paths []*apiutil.Path) {
 			p, err := netip.ParsePrefix(nlri.String())
 			if err != nil {
 				return
@@ -283,22 +290,25 @@ func largeCommunities(path *apiutil.Path) []routing.LargeCommunity {
 	return out
 }
 
-// onSitePath runs on GoBGP's goroutine for every update that passed
-// import policy: one from an internal peer may change the site view, so
-// it signals Changed without blocking.
-func (s *Speaker) onSitePath(paths []*apiutil.Path, _ time.Time) {
-	internal := false
-	s.stateMu.Lock()
-	for _, p := range paths {
-		if st, ok := s.states[p.PeerAddress]; ok && st.Internal {
-			internal = true
-			break
+// watchSite asks GoBGP for every update an edge peer sends that passes
+// import policy, one watch per edge peer of cfg (GoBGP filters a watch by
+// one address). Without edge peers it watches nothing: while any update
+// watch exists GoBGP copies every update of every peer, a cost a site
+// with full tables from its ISPs should not pay for nothing. An edge peer
+// added by a reload is not watched until the next start; its changes are
+// still read on every controller pass (each resync at the latest).
+func (s *Speaker) watchSite(ctx context.Context, cfg *config.Config) error {
+	for _, p := range cfg.IBGP.EdgePeers() {
+		if err := s.srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPathUpdate: s.onSitePath}, server.WatchPostUpdate(false, p.Neighbor.String(), "")); err != nil {
+			return fmt.Errorf("bgp: watch edge peer %s: %w", p.Neighbor, err)
 		}
 	}
-	s.stateMu.Unlock()
-	if !internal {
-		return
-	}
+	return nil
+}
+
+// onSitePath runs on GoBGP's goroutine for an update from an edge peer:
+// it may change the site view, so it signals Changed without blocking.
+func (s *Speaker) onSitePath([]*apiutil.Path, time.Time) {
 	select {
 	case s.changed <- struct{}{}:
 	default:

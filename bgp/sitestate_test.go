@@ -153,8 +153,24 @@ func TestTwoEdgesExchangeSiteState(t *testing.T) {
 		lp, best := learnedDefault(t, b)
 		return lp == edgeDefaultLocalPref && !best, fmt.Sprintf("lp=%d best=%v", lp, best)
 	})
+	// Not the best path, still in the view (failover egress keeps it
+	// installed behind B's own uplinks).
+	if vb := view(b); vb != "198.51.100.1/isp-a=up; default ::/0 via ::1" {
+		t.Errorf("B's view with its own default best: %s", vb)
+	}
 
+	// Sessions are up and quiet: a change of A's state alone must wake
+	// B's controller (Changed), not wait for its resync.
+	select {
+	case <-b.Changed():
+	default:
+	}
 	must(t, a.SetSiteState(ctx, []routing.UplinkState{{Uplink: "isp-a", State: "down"}, {Uplink: "isp-c", State: "up"}}))
+	select {
+	case <-b.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("B's Changed was not signalled for A's new site state")
+	}
 	must(t, a.SetInternalDefault(ctx, 0))
 	eventually(t, "B sees A's change and A's default withdrawn", 10*time.Second, func() (bool, string) {
 		vb := view(b)
@@ -301,4 +317,21 @@ func needIPv6Loopback(t *testing.T) {
 		t.Fatalf("CI must run this test but ::1 is unusable: %v", err)
 	}
 	t.Skipf("skipped outside CI: ::1 is unusable: %v", err)
+}
+
+func TestIBGPPassive(t *testing.T) {
+	a, b := netip.MustParseAddr("2001:db8:face:13::1"), netip.MustParseAddr("2001:db8:face:13::2")
+	for _, tc := range []struct {
+		p    config.IBGPPeer
+		want bool
+	}{
+		{config.IBGPPeer{Role: config.RoleEdge, LocalAddress: b, Neighbor: a}, true},
+		{config.IBGPPeer{Role: config.RoleEdge, LocalAddress: a, Neighbor: b}, false},
+		{config.IBGPPeer{Role: config.RoleEdge, Neighbor: a}, false},
+		{config.IBGPPeer{Role: config.RoleCore, LocalAddress: b, Neighbor: a}, false},
+	} {
+		if got := ibgpPassive(tc.p); got != tc.want {
+			t.Errorf("%+v: passive %v, want %v", tc.p, got, tc.want)
+		}
+	}
 }

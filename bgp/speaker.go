@@ -80,6 +80,7 @@ type sessionConfig struct {
 	gr           bool
 	restart      time.Duration
 	neighborAddr netip.Addr
+	passive      bool // wait for the peer to connect (edgepeers.go)
 }
 
 // New returns a speaker that is not running yet.
@@ -151,9 +152,13 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.watchCancel = cancel
-	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer, OnPathUpdate: s.onSitePath}, server.WatchPeer(), server.WatchPostUpdate(false, "", "")); err != nil {
+	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer}, server.WatchPeer()); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
+		s.stopLocked(ctx)
+		return err
 	}
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any
@@ -278,7 +283,7 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 		out = append(out, sessionConfig{
 			internal: true, peerASN: cfg.Node.ASN, local: p.LocalAddress, neighborAddr: p.Neighbor,
 			password: p.Password.Reveal(), hold: p.HoldTime, keep: p.HoldTime / 3, retry: p.ConnectRetry,
-			maxPrefixes: ibgpMaxPrefixes(p), gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
+			maxPrefixes: ibgpMaxPrefixes(p), passive: ibgpPassive(p), gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
 		})
 	}
 	return out
@@ -308,7 +313,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig) error {
 			// connection attempt would, not after GoBGP's 30 s default.
 			IdleHoldTimeAfterReset: uint64(max(sc.retry/time.Second, 1)),
 		}},
-		Transport: &api.Transport{RemotePort: s.opts.PeerPort},
+		Transport: &api.Transport{RemotePort: s.opts.PeerPort, PassiveMode: sc.passive},
 		AfiSafis: []*api.AfiSafi{{
 			Config:       &api.AfiSafiConfig{Family: fam, Enabled: true},
 			PrefixLimits: &api.PrefixLimit{Family: fam, MaxPrefixes: sc.maxPrefixes, ShutdownThresholdPct: 80},

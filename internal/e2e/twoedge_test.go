@@ -48,7 +48,7 @@ func startTwoEdgeWith(t *testing.T, edit func(string) string) *twoEdgeEnv {
 		if t.Failed() {
 			for i, d := range []*lab.Daemon{e.d1, e.d2} {
 				if d != nil {
-					t.Logf("edge-%d daemon log (tail):\n%s", i+1, tail(d.Log(), 60))
+					t.Logf("edge-%d daemon log (tail):\n%s", i+1, tail(d.Log(), 200))
 				}
 			}
 			for name, r := range l.Routers() {
