@@ -94,6 +94,8 @@ func statusToProto(st *controller.Status, probes probeFigures, cfg *config.Confi
 			out.InternalSessions = append(out.InternalSessions, sessionToProto(s, now))
 		}
 	}
+	out.RemoteUplinks = remoteUplinksToProto(st.Remote, now)
+	out.RemoteUsable = int32(st.Desired.RemoteUsable)
 	for _, r := range st.Egress {
 		er := &apiv1.EgressRoute{Destination: r.Dst.String(), Metric: int32(r.Metric)}
 		for _, h := range r.NextHops {
@@ -158,6 +160,18 @@ func overrideToProto(o controller.Override) *apiv1.Override {
 func eventToProto(e controller.Event) *apiv1.Event {
 	return &apiv1.Event{
 		Seq: e.Seq, Time: ts(e.Time), Uplink: e.Uplink, From: string(e.From), To: string(e.To),
-		Reason: e.Reason, Actions: e.Actions,
+		Reason: e.Reason, Actions: e.Actions, Edge: e.Edge,
 	}
+}
+
+func remoteUplinksToProto(v routing.SiteView, now time.Time) []*apiv1.RemoteUplink {
+	var out []*apiv1.RemoteUplink
+	for _, u := range v.Uplinks {
+		r := &apiv1.RemoteUplink{Edge: u.Edge.String(), Neighbor: u.Neighbor.String(), Uplink: u.Uplink, State: u.State, Since: ts(u.Since), Stale: u.Stale}
+		if !u.Since.IsZero() {
+			r.Age = dur(max(now.Sub(u.Since), 0).Truncate(time.Second))
+		}
+		out = append(out, r)
+	}
+	return out
 }

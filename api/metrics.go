@@ -129,8 +129,10 @@ func (m *Metrics) Run(ctx context.Context) error {
 }
 
 func (m *Metrics) onEvent(e controller.Event) {
-	if e.Uplink == "" {
-		return // site-wide (fail-static): the gauge multihomed_fail_static shows it
+	if e.Uplink == "" || e.Edge != "" {
+		// Site-wide (fail-static): the gauge multihomed_fail_static shows
+		// it. Another edge's uplink: multihomed_remote_uplink_state does.
+		return
 	}
 	m.stateChanges.WithLabelValues(e.Uplink, string(e.To)).Inc()
 	if e.To != controller.StateDown || (e.From != controller.StateUp && e.From != controller.StateDegraded) {
@@ -160,13 +162,16 @@ var (
 	descReconcile = prometheus.NewDesc("multihomed_reconcile_errors_total", "Controller passes whose apply failed.", nil, nil)
 	descPasses    = prometheus.NewDesc("multihomed_controller_passes_total", "Controller decision passes.", nil, nil)
 	descApplyOK   = prometheus.NewDesc("multihomed_converged", "1 when the last pass applied without error.", nil, nil)
+	descRemote    = prometheus.NewDesc("multihomed_remote_uplink_state", "1 for the state another edge of the site reports for its uplink (learned over iBGP), 0 for the others.", []string{"edge", "uplink", "state"}, nil)
+	descRemoteAge = prometheus.NewDesc("multihomed_remote_uplink_age_seconds", "Seconds since this edge learned the other edge's current state of its uplink.", []string{"edge", "uplink"}, nil)
+	descRemoteOK  = prometheus.NewDesc("multihomed_remote_uplinks_usable", "Uplinks of the other edges that are usable (up or degraded): while above 0 this edge may withdraw its own without isolating the site.", nil, nil)
 )
 
 // statusCollector renders one controller snapshot per scrape.
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK} {
 		ch <- d
 	}
 	describePA(ch)
@@ -217,6 +222,15 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSession, b2f(s.Established()), name, s.Neighbor.String())
 		gauge(descHeldDown, b2f(s.HeldDown != ""), name, s.Neighbor.String())
 	}
+	for _, u := range st.Remote.Uplinks {
+		for _, s := range allStates {
+			gauge(descRemote, b2f(u.State == string(s)), u.Edge.String(), u.Uplink, string(s))
+		}
+		if !u.Since.IsZero() {
+			gauge(descRemoteAge, max(now.Sub(u.Since), 0).Seconds(), u.Edge.String(), u.Uplink)
+		}
+	}
+	gauge(descRemoteOK, float64(st.Desired.RemoteUsable))
 	gauge(descFail, b2f(st.Desired.FailStatic))
 	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))
 	ch <- prometheus.MustNewConstMetric(descReconcile, prometheus.CounterValue, float64(st.ReconcileErrors))

@@ -236,6 +236,7 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 			}
 		}
 	}
+	addEdgePolicies(in.cfg, add, imp, exp) // edgepeers.go
 	req.Policies = []*api.Policy{imp, exp}
 	return req
 }

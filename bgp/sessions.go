@@ -36,10 +36,12 @@ type sessionConfig struct {
 	gr               bool
 	restart          time.Duration
 	neighborAddr     netip.Addr
+	passive          bool // wait for the peer to connect (edgepeers.go)
 }
 
 // Changed is signalled (level-triggered: bursts merge) whenever a session
-// changes state. Read Sessions for the current states.
+// changes state, or an internal peer's routes change (SiteView, in
+// sitestate.go). Read Sessions for the current states.
 func (s *Speaker) Changed() <-chan struct{} { return s.changed }
 
 // Sessions returns the state of every configured session, ordered by uplink
@@ -158,7 +160,7 @@ func sessionConfigs(cfg *config.Config) []sessionConfig {
 		out = append(out, sessionConfig{
 			internal: true, peerASN: cfg.Node.ASN, local: p.LocalAddress, neighborAddr: p.Neighbor,
 			password: p.Password.Reveal(), hold: p.HoldTime, keep: p.HoldTime / 3, retry: p.ConnectRetry,
-			maxPrefixes: DefaultIBGPMaxPrefixes, gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
+			maxPrefixes: ibgpMaxPrefixes(p), passive: ibgpPassive(p), gr: cfg.BGP.GracefulRestart, restart: cfg.BGP.RestartTime,
 		})
 	}
 	return out
@@ -194,7 +196,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 			// connection attempt would, not after GoBGP's 30 s default.
 			IdleHoldTimeAfterReset: uint64(max(sc.retry/time.Second, 1)),
 		}},
-		Transport: &api.Transport{RemotePort: s.opts.PeerPort},
+		Transport: &api.Transport{RemotePort: s.opts.PeerPort, PassiveMode: sc.passive},
 		AfiSafis: []*api.AfiSafi{{
 			Config:       &api.AfiSafiConfig{Family: fam, Enabled: true},
 			PrefixLimits: &api.PrefixLimit{Family: fam, MaxPrefixes: sc.maxPrefixes, ShutdownThresholdPct: 80},

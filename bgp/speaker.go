@@ -72,6 +72,7 @@ type Speaker struct {
 	// them again even when nothing else changed.
 	resetDue map[netip.Addr]bool
 	sessions map[netip.Addr]sessionConfig      // installed peers
+	site     siteOrigin                        // site-state routes (sitestate.go)
 	// pending holds the sessions of Start until the first SetAnnouncements
 	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
 	pending      []sessionConfig
@@ -146,6 +147,10 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer}, server.WatchPeer()); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
+		s.stopLocked(ctx)
+		return err
 	}
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any

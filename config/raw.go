@@ -99,6 +99,9 @@ type rawIBGPPeer struct {
 	Password     string `mapstructure:"password"`
 	HoldTime     string `mapstructure:"hold_time"`
 	ConnectRetry string `mapstructure:"connect_retry"`
+	Role         string `mapstructure:"role"`
+	ASN          *int64 `mapstructure:"asn"`
+	Interface    string `mapstructure:"interface"`
 }
 
 type rawHealth struct {

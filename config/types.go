@@ -118,6 +118,35 @@ type IBGPPeer struct {
 	Password Secret
 	// HoldTime and ConnectRetry are the session timers.
 	HoldTime, ConnectRetry time.Duration
+	// Role says what the peer is: a core router (receives our default,
+	// sends us nothing we accept) or another edge of the site running
+	// multihomed (exchanges uplink state and defaults; docs/deployment.md).
+	Role IBGPRole
+	// Interface is where an edge peer is reachable: its default becomes
+	// our last-resort egress through it. Empty for a core peer.
+	Interface string
+}
+
+// IBGPRole is the role of an internal BGP peer.
+type IBGPRole string
+
+const (
+	// RoleCore is an internal router that only receives our default.
+	RoleCore IBGPRole = "core"
+	// RoleEdge is another edge router of the same site running multihomed.
+	RoleEdge IBGPRole = "edge"
+)
+
+// EdgePeers returns the ibgp peers whose role is edge, in configuration
+// order.
+func (i IBGP) EdgePeers() []IBGPPeer {
+	var out []IBGPPeer
+	for _, p := range i.Peers {
+		if p.Role == RoleEdge {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // DownAction says what a down uplink announces.

@@ -57,7 +57,7 @@ func (r rawConfig) validate(opts options) (*Config, []Problem, int) {
 	}
 	cfg.Egress = c.egress(r.Egress, cfg.Uplinks)
 	cfg.Controller = c.controller(r.Controller)
-	cfg.IBGP = c.ibgp(r.IBGP, cfg.Uplinks)
+	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node, cfg.BGP, cfg.Uplinks)
 	cfg.API = c.api(r.API)
 	cfg.Metrics = c.metrics(r.Metrics)
 	c.announceable(cfg.Site, cfg.Uplinks)

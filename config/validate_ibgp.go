@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 )
 
 // Defaults of the ibgp section.
@@ -16,7 +17,7 @@ const (
 // An internal router may not be an ISP's neighbor too: the speaker keys
 // sessions by neighbor address, so start would fail and a reload would
 // silently replace the uplink's session.
-func (c *checker) ibgp(r rawIBGP, uplinks []Uplink) IBGP {
+func (c *checker) ibgp(r rawIBGP, node Node, global BGPGlobal, uplinks []Uplink) IBGP {
 	out := IBGP{LocalPrefUp: DefaultLocalPrefUp, LocalPrefDegraded: DefaultLocalPrefDegraded}
 	lp := func(path string, v *int64, def uint32) uint32 {
 		if v == nil {
@@ -59,10 +60,50 @@ func (c *checker) ibgp(r rawIBGP, uplinks []Uplink) IBGP {
 			c.add(base+".neighbor", "%s is already the bgp neighbor of %s; an internal router needs an address of its own", p.Neighbor, u)
 		}
 		seen[p.Neighbor] = i
+		p.Role, p.Interface = c.ibgpRole(base, rp, node)
 		if len(rp.Password) > maxMD5KeyLen {
 			c.add(base+".password", "longer than the %d bytes Linux accepts for a TCP-MD5 key", maxMD5KeyLen)
 		}
 		out.Peers = append(out.Peers, p)
 	}
+	// The site state travels as IPv6 host routes (docs/deployment.md).
+	edges := out.EdgePeers()
+	if len(edges) > 0 && !slices.ContainsFunc(edges, func(p IBGPPeer) bool { return p.Neighbor.Is6() }) {
+		c.add("ibgp.peers", "no peer with role edge has an IPv6 neighbor; the edges exchange uplink state over IPv6 sessions, so add one")
+	}
+	// Every edge dials every other edge; one that only dials out refuses
+	// the other's connection, and two such edges never meet.
+	if len(edges) > 0 && global.ListenPort < 0 {
+		c.add("bgp.listen_port", "-1 (only dial out) with ibgp peers of role edge; set 179 so that the other edges can connect")
+	}
 	return out
+}
+
+// ibgpRole checks a peer's role and the keys only an edge peer takes.
+func (c *checker) ibgpRole(base string, rp rawIBGPPeer, node Node) (IBGPRole, string) {
+	role := IBGPRole(rp.Role)
+	switch role {
+	case "":
+		role = RoleCore
+	case RoleCore, RoleEdge:
+	default:
+		c.add(base+".role", "%q is not a role; use core (an internal router that receives our default) or edge (another edge router of this site running multihomed)", rp.Role)
+		return RoleCore, ""
+	}
+	if rp.ASN != nil && *rp.ASN != int64(node.ASN) {
+		c.add(base+".asn", "%d is not node.asn %d; an internal peer is in the site's own AS (remove the key or set %d)", *rp.ASN, node.ASN, node.ASN)
+	}
+	if role == RoleCore {
+		if rp.Interface != "" {
+			c.add(base+".interface", "only a peer with role edge takes an interface; remove it or set role: edge")
+		}
+		return role, ""
+	}
+	switch {
+	case rp.Interface == "":
+		c.add(base+".interface", "missing; an edge peer needs the network device it is reachable on (its default becomes our last-resort egress there), such as eth2")
+	case !ifaceNameRe.MatchString(rp.Interface):
+		c.add(base+".interface", "%q is not a Linux interface name (1-15 characters, no spaces or slashes)", rp.Interface)
+	}
+	return role, rp.Interface
 }

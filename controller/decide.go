@@ -63,6 +63,9 @@ type Observed struct {
 	// the site (Loop.Decommission): every uplink drains, then everything
 	// is withdrawn.
 	DecommissionSince time.Time
+	// Remote is what the site's other edges told this one over iBGP (empty
+	// for a single-edge site): their uplinks' states and their defaults.
+	Remote routing.SiteView
 }
 
 // UplinkObservation is what the sources report about one uplink.
@@ -153,6 +156,9 @@ const (
 	TierUp       = 0
 	TierDegraded = 1
 	TierLast     = 2
+	// TierRemote is another edge's default (EdgeEgress): worse than any
+	// local uplink, so used only when this edge has nothing better.
+	TierRemote = 3
 )
 
 // tierMetricStep separates the egress tiers' route metrics in failover
@@ -211,6 +217,17 @@ type Desired struct {
 	// packets are NATed through the uplink they now leave by instead of
 	// keeping a source address that uplink's ISP no longer routes.
 	FlushNAT []string
+	// SiteState is what this edge tells the other edges about its uplinks
+	// (each decision's State; unknown while waiting), in configuration
+	// order.
+	SiteState []routing.UplinkState
+	// EdgeEgress are the other edges' defaults installed as egress below
+	// every local tier (TierRemote); see siteEgress.
+	EdgeEgress []EdgeEgress
+	// RemoteUsable counts the other edges' usable uplinks: while it is
+	// above zero the site is reachable without this edge, and fail-static
+	// does not apply here.
+	RemoteUsable int
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -382,9 +399,12 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	if pa && cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
 		failStaticPA(cfg, obs, &d)
 	}
+	// The site is the union of every edge's uplinks: a usable uplink at
+	// another edge keeps it reachable (DESIGN.md section 11).
+	d.RemoteUsable = remoteUsable(obs.Remote)
 	if !pa && cc.FailStatic && !d.Waiting && obs.DecommissionSince.IsZero() {
 		announcing := slices.ContainsFunc(d.Uplinks, func(x Decision) bool { return len(x.Announcements) > 0 })
-		if !announcing {
+		if !announcing && d.RemoteUsable == 0 {
 			var held []string
 			for i := range d.Uplinks {
 				dec := &d.Uplinks[i]
@@ -437,6 +457,8 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		decidePA(cfg, obs, &d)
 	}
 
+	siteEgress(cfg, obs, &d)
+
 	// Internal routers follow the best usable uplink.
 	for _, dec := range d.Uplinks {
 		if !dec.Egress {
@@ -450,6 +472,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		}
 		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
 	}
+	d.SiteState = siteState(d)
 	return d
 }
 

@@ -14,6 +14,9 @@ type Event struct {
 	Time time.Time
 	// Uplink names the uplink; empty for site-wide events (fail-static).
 	Uplink string
+	// Edge is the other edge's router ID when Uplink is one of its
+	// uplinks (a change of the remote view); empty for our own.
+	Edge string
 	// From and To are the states before and after.
 	From, To State
 	// Reason explains To.

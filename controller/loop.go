@@ -100,6 +100,15 @@ type DNSPublisher interface {
 	Changed() <-chan struct{}
 }
 
+// SiteSpeaker is what the loop needs of the speaker for a site with
+// several edges (bgp.Speaker): SetSiteState tells the edge peers our
+// uplinks' states (idempotent, called on every pass); SiteView reads what
+// they told us. Changes of the view are signalled on Speaker.Changed.
+type SiteSpeaker interface {
+	SetSiteState(ctx context.Context, states []routing.UplinkState) error
+	SiteView() (routing.SiteView, error)
+}
+
 // Deps are the loop's sources and appliers. Health may be nil (nothing is
 // probed); the daemon always passes its monitor, idle when nothing is.
 // Translator, NAT and DNS are PA mode's (nil in PI mode; NAT nil when no
@@ -112,7 +121,10 @@ type Deps struct {
 	Translator  Translator
 	NAT         SourceNAT
 	DNS         DNSPublisher
-	Logger      *slog.Logger
+	// Site may be nil: a single-edge site (the daemon passes its speaker,
+	// which does nothing without edge peers).
+	Site   SiteSpeaker
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -136,6 +148,8 @@ type Status struct {
 	Health health.Snapshot
 	// Overrides in force, by uplink.
 	Overrides map[string]Override
+	// Remote is what the other edges told this one (Observed.Remote).
+	Remote routing.SiteView
 	// ApplyError is the last applier error, empty when the state converged.
 	ApplyError string
 	// ReconcileErrors counts failed passes since start.
@@ -186,10 +200,14 @@ type Loop struct {
 	pendingFlush []string
 	// dnsResult is the last DNS attempt's outcome seen, for events.
 	dnsResult string
-	retryAt   time.Time
-	backoff   time.Duration
-	errors    uint64
-	passes    uint64
+	// siteErr is the last site view read error, logged once per change.
+	siteErr string
+	// remote is the other edges' uplinks at the last pass.
+	remote  map[remoteKey]routing.RemoteUplink
+	retryAt time.Time
+	backoff time.Duration
+	errors  uint64
+	passes  uint64
 }
 
 // New returns a loop for cfg. Run starts it.
@@ -291,6 +309,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 	now := l.now()
 	l.passes++
 	obs, sessions, hsnap := l.observe(now)
+	obs.Remote = l.siteView()
 	d := Decide(l.cfg, obs)
 	l.memory = d.Memory
 	settled := !d.Waiting && len(d.Restoring) == 0
@@ -299,6 +318,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		l.log.Info("the restored decision is replaced by this run's own")
 	}
 	applyErr := l.apply(ctx, d)
+	l.recordRemoteEvents(now, obs.Remote)
 	l.recordEvents(now, d, applyErr)
 	l.last = &d
 	if applyErr == nil && settled {
@@ -318,7 +338,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		next = d.NextWake
 	}
 	st := &Status{At: now, Desired: d, Sessions: sessions, Health: hsnap, Overrides: maps.Clone(l.overrides),
-		ReconcileErrors: l.errors, Passes: l.passes}
+		Remote: obs.Remote, ReconcileErrors: l.errors, Passes: l.passes}
 	if applyErr != nil {
 		l.errors++
 		st.ReconcileErrors = l.errors
@@ -402,6 +422,12 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 		}
 	}
 	l.resetSessions(ctx, d.ResetSessions)
+	// The other edges hear our state even while we wait (unknown then).
+	if l.deps.Site != nil {
+		if err := l.deps.Site.SetSiteState(ctx, d.SiteState); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// PA datapath before the routes: a route moving to an uplink finds its
 	// translation in place. Inbound translation needs no verdict.
 	errs = append(errs, l.applyPADatapath(ctx, d)...)
@@ -507,7 +533,8 @@ func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
 }
 
 // EgressPaths returns the egress paths of d's decisions, each placed by
-// the configuration of the uplink it names (an uplink cfg lacks gets none).
+// the configuration of the uplink it names (an uplink cfg lacks gets none),
+// then the other edges' defaults (d.EdgeEgress, named by EdgePathName).
 func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
 	var paths []routing.EgressPath
 	for _, dec := range d.Uplinks {
@@ -517,6 +544,9 @@ func EgressPaths(cfg *config.Config, d Desired) []routing.EgressPath {
 		}
 		paths = append(paths, routing.EgressPath{Uplink: u.Name, Device: u.Interface, Gateways: u.Gateways(),
 			Metric: EgressMetric(cfg, u.Name, dec.EgressTier), Weight: dec.Weight})
+	}
+	for _, e := range d.EdgeEgress {
+		paths = append(paths, routing.EgressPath{Uplink: EdgePathName(e.Neighbor), Device: e.Device, Gateways: []netip.Addr{e.Gateway}, Metric: e.Metric, Weight: 1})
 	}
 	return paths
 }

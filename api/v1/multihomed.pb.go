@@ -138,8 +138,14 @@ type Status struct {
 	// translation_error says why the NPTv6 mappings and counters could not
 	// be read back (PA mode).
 	TranslationError string `protobuf:"bytes,14,opt,name=translation_error,json=translationError,proto3" json:"translation_error,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// remote_uplinks are the other edges' uplinks as this edge learned them
+	// over iBGP (ibgp.peers with role edge; docs/deployment.md).
+	RemoteUplinks []*RemoteUplink `protobuf:"bytes,15,rep,name=remote_uplinks,json=remoteUplinks,proto3" json:"remote_uplinks,omitempty"`
+	// remote_usable counts the usable ones: while above zero this edge may
+	// withdraw its own uplinks without isolating the site.
+	RemoteUsable  int32 `protobuf:"varint,16,opt,name=remote_usable,json=remoteUsable,proto3" json:"remote_usable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -268,6 +274,20 @@ func (x *Status) GetTranslationError() string {
 		return x.TranslationError
 	}
 	return ""
+}
+
+func (x *Status) GetRemoteUplinks() []*RemoteUplink {
+	if x != nil {
+		return x.RemoteUplinks
+	}
+	return nil
+}
+
+func (x *Status) GetRemoteUsable() int32 {
+	if x != nil {
+		return x.RemoteUsable
+	}
+	return 0
 }
 
 // Translation is an uplink's NPTv6 mapping (RFC 6296) in PA mode and its
@@ -587,6 +607,106 @@ func (x *DNSHost) GetKnown() bool {
 	return false
 }
 
+// RemoteUplink is one uplink of another edge of the site.
+type RemoteUplink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// edge is the other edge's router ID; neighbor the session it came over.
+	Edge     string `protobuf:"bytes,1,opt,name=edge,proto3" json:"edge,omitempty"`
+	Neighbor string `protobuf:"bytes,2,opt,name=neighbor,proto3" json:"neighbor,omitempty"`
+	Uplink   string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	// state is what that edge decided: up, degraded, down, drained,
+	// forced-down or unknown.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// since is when this edge learned the state; age is now - since.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Age   *durationpb.Duration   `protobuf:"bytes,6,opt,name=age,proto3" json:"age,omitempty"`
+	// stale is true while the session is down and graceful restart keeps
+	// the state (the other edge's daemon restarts, or the edge is dead); a
+	// stale uplink does not count in remote_usable.
+	Stale         bool `protobuf:"varint,7,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoteUplink) Reset() {
+	*x = RemoteUplink{}
+	mi := &file_multihomed_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteUplink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteUplink) ProtoMessage() {}
+
+func (x *RemoteUplink) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteUplink.ProtoReflect.Descriptor instead.
+func (*RemoteUplink) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RemoteUplink) GetEdge() string {
+	if x != nil {
+		return x.Edge
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetNeighbor() string {
+	if x != nil {
+		return x.Neighbor
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetUplink() string {
+	if x != nil {
+		return x.Uplink
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RemoteUplink) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *RemoteUplink) GetAge() *durationpb.Duration {
+	if x != nil {
+		return x.Age
+	}
+	return nil
+}
+
+func (x *RemoteUplink) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
 // Uplink is one ISP as the controller sees it.
 type Uplink struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -620,7 +740,7 @@ type Uplink struct {
 
 func (x *Uplink) Reset() {
 	*x = Uplink{}
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +752,7 @@ func (x *Uplink) String() string {
 func (*Uplink) ProtoMessage() {}
 
 func (x *Uplink) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[6]
+	mi := &file_multihomed_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +765,7 @@ func (x *Uplink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Uplink.ProtoReflect.Descriptor instead.
 func (*Uplink) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{6}
+	return file_multihomed_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Uplink) GetName() string {
@@ -773,7 +893,7 @@ type Probes struct {
 
 func (x *Probes) Reset() {
 	*x = Probes{}
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +905,7 @@ func (x *Probes) String() string {
 func (*Probes) ProtoMessage() {}
 
 func (x *Probes) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[7]
+	mi := &file_multihomed_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +918,7 @@ func (x *Probes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probes.ProtoReflect.Descriptor instead.
 func (*Probes) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{7}
+	return file_multihomed_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Probes) GetProbed() bool {
@@ -908,7 +1028,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1040,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[8]
+	mi := &file_multihomed_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1053,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{8}
+	return file_multihomed_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Target) GetTarget() string {
@@ -1035,7 +1155,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1167,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[9]
+	mi := &file_multihomed_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1180,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{9}
+	return file_multihomed_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Session) GetNeighbor() string {
@@ -1121,7 +1241,7 @@ type Announcement struct {
 
 func (x *Announcement) Reset() {
 	*x = Announcement{}
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1253,7 @@ func (x *Announcement) String() string {
 func (*Announcement) ProtoMessage() {}
 
 func (x *Announcement) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[10]
+	mi := &file_multihomed_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1266,7 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{10}
+	return file_multihomed_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Announcement) GetPrefix() string {
@@ -1203,7 +1323,7 @@ type EgressRoute struct {
 
 func (x *EgressRoute) Reset() {
 	*x = EgressRoute{}
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1335,7 @@ func (x *EgressRoute) String() string {
 func (*EgressRoute) ProtoMessage() {}
 
 func (x *EgressRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[11]
+	mi := &file_multihomed_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1348,7 @@ func (x *EgressRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EgressRoute.ProtoReflect.Descriptor instead.
 func (*EgressRoute) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{11}
+	return file_multihomed_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EgressRoute) GetDestination() string {
@@ -1264,7 +1384,7 @@ type NextHop struct {
 
 func (x *NextHop) Reset() {
 	*x = NextHop{}
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1396,7 @@ func (x *NextHop) String() string {
 func (*NextHop) ProtoMessage() {}
 
 func (x *NextHop) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[12]
+	mi := &file_multihomed_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1409,7 @@ func (x *NextHop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextHop.ProtoReflect.Descriptor instead.
 func (*NextHop) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{12}
+	return file_multihomed_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NextHop) GetGateway() string {
@@ -1331,7 +1451,7 @@ type Override struct {
 
 func (x *Override) Reset() {
 	*x = Override{}
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1463,7 @@ func (x *Override) String() string {
 func (*Override) ProtoMessage() {}
 
 func (x *Override) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[13]
+	mi := &file_multihomed_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1476,7 @@ func (x *Override) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Override.ProtoReflect.Descriptor instead.
 func (*Override) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{13}
+	return file_multihomed_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Override) GetDrain() bool {
@@ -1415,18 +1535,21 @@ type Event struct {
 	Seq  uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// uplink is empty for site-wide events (fail-static).
-	Uplink        string   `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
-	From          string   `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
-	To            string   `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
-	Reason        string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	Actions       []string `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	Uplink  string   `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	From    string   `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To      string   `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	Reason  string   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Actions []string `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// edge is the other edge's router ID when uplink is one of its uplinks
+	// (its state as learned over iBGP changed or expired); empty otherwise.
+	Edge          string `protobuf:"bytes,8,opt,name=edge,proto3" json:"edge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1561,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[14]
+	mi := &file_multihomed_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1574,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{14}
+	return file_multihomed_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1503,6 +1626,13 @@ func (x *Event) GetActions() []string {
 	return nil
 }
 
+func (x *Event) GetEdge() string {
+	if x != nil {
+		return x.Edge
+	}
+	return ""
+}
+
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// after: return events with seq > after (0: from the oldest kept).
@@ -1515,7 +1645,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1657,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[15]
+	mi := &file_multihomed_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1670,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{15}
+	return file_multihomed_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListEventsRequest) GetAfter() uint64 {
@@ -1570,7 +1700,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1712,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[16]
+	mi := &file_multihomed_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1725,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{16}
+	return file_multihomed_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1631,7 +1761,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1773,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[17]
+	mi := &file_multihomed_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1786,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{17}
+	return file_multihomed_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchEventsRequest) GetReplay() uint32 {
@@ -1686,7 +1816,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1828,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[18]
+	mi := &file_multihomed_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1841,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{18}
+	return file_multihomed_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -1766,7 +1896,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1908,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[19]
+	mi := &file_multihomed_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1921,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{19}
+	return file_multihomed_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Lagged) GetMissed() uint64 {
@@ -1814,7 +1944,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1956,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[20]
+	mi := &file_multihomed_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1969,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{20}
+	return file_multihomed_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DrainRequest) GetUplink() string {
@@ -1872,7 +2002,7 @@ type DrainResponse struct {
 
 func (x *DrainResponse) Reset() {
 	*x = DrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2014,7 @@ func (x *DrainResponse) String() string {
 func (*DrainResponse) ProtoMessage() {}
 
 func (x *DrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[21]
+	mi := &file_multihomed_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2027,7 @@ func (x *DrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainResponse.ProtoReflect.Descriptor instead.
 func (*DrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{21}
+	return file_multihomed_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DrainResponse) GetOverride() *Override {
@@ -1916,7 +2046,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2058,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[22]
+	mi := &file_multihomed_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2071,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{22}
+	return file_multihomed_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UndrainRequest) GetUplink() string {
@@ -1961,7 +2091,7 @@ type UndrainResponse struct {
 
 func (x *UndrainResponse) Reset() {
 	*x = UndrainResponse{}
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2103,7 @@ func (x *UndrainResponse) String() string {
 func (*UndrainResponse) ProtoMessage() {}
 
 func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[23]
+	mi := &file_multihomed_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2116,7 @@ func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
 func (*UndrainResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{23}
+	return file_multihomed_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UndrainResponse) GetWasDrained() bool {
@@ -2007,7 +2137,7 @@ type ResetUplinkRequest struct {
 
 func (x *ResetUplinkRequest) Reset() {
 	*x = ResetUplinkRequest{}
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2149,7 @@ func (x *ResetUplinkRequest) String() string {
 func (*ResetUplinkRequest) ProtoMessage() {}
 
 func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[24]
+	mi := &file_multihomed_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2162,7 @@ func (x *ResetUplinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkRequest.ProtoReflect.Descriptor instead.
 func (*ResetUplinkRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{24}
+	return file_multihomed_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResetUplinkRequest) GetUplink() string {
@@ -2057,7 +2187,7 @@ type ResetUplinkResponse struct {
 
 func (x *ResetUplinkResponse) Reset() {
 	*x = ResetUplinkResponse{}
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2199,7 @@ func (x *ResetUplinkResponse) String() string {
 func (*ResetUplinkResponse) ProtoMessage() {}
 
 func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[25]
+	mi := &file_multihomed_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2212,7 @@ func (x *ResetUplinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUplinkResponse.ProtoReflect.Descriptor instead.
 func (*ResetUplinkResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{25}
+	return file_multihomed_proto_rawDescGZIP(), []int{26}
 }
 
 type ShutdownRequest struct {
@@ -2098,7 +2228,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2240,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[26]
+	mi := &file_multihomed_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2253,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{26}
+	return file_multihomed_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ShutdownRequest) GetWithdraw() bool {
@@ -2148,7 +2278,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2290,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[27]
+	mi := &file_multihomed_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2303,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{27}
+	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
 type SetOverrideRequest struct {
@@ -2194,7 +2324,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2336,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[28]
+	mi := &file_multihomed_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2349,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{28}
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -2310,7 +2440,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2452,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2465,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
 }
 
 type Prepend struct {
@@ -2347,7 +2477,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2489,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2502,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -2390,7 +2520,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2402,7 +2532,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2415,7 +2545,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 type SetOverrideResponse struct {
@@ -2428,7 +2558,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2570,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2583,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -2473,7 +2603,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2615,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2628,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -2520,7 +2650,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2662,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2675,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Problem) GetPath() string {
@@ -2575,7 +2705,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2717,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2730,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2632,7 +2762,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2774,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2787,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 type ReloadConfigResponse struct {
@@ -2673,7 +2803,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[37]
+	mi := &file_multihomed_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2815,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[37]
+	mi := &file_multihomed_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2828,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{37}
+	return file_multihomed_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2723,7 +2853,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[38]
+	mi := &file_multihomed_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2865,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[38]
+	mi := &file_multihomed_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2878,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{38}
+	return file_multihomed_proto_rawDescGZIP(), []int{39}
 }
 
 type GetConfigResponse struct {
@@ -2763,7 +2893,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[39]
+	mi := &file_multihomed_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2905,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[39]
+	mi := &file_multihomed_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2918,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{39}
+	return file_multihomed_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -2812,7 +2942,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
 	"\x10GetStatusRequest\"B\n" +
 	"\x11GetStatusResponse\x12-\n" +
-	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xb9\x04\n" +
+	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xa2\x05\n" +
 	"\x06Status\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x18\n" +
@@ -2830,7 +2960,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10reconcile_errors\x18\v \x01(\x04R\x0freconcileErrors\x12\x16\n" +
 	"\x06passes\x18\f \x01(\x04R\x06passes\x12$\n" +
 	"\x03dns\x18\r \x01(\v2\x12.multihomed.v1.DNSR\x03dns\x12+\n" +
-	"\x11translation_error\x18\x0e \x01(\tR\x10translationError\"\xd5\x02\n" +
+	"\x11translation_error\x18\x0e \x01(\tR\x10translationError\x12B\n" +
+	"\x0eremote_uplinks\x18\x0f \x03(\v2\x1b.multihomed.v1.RemoteUplinkR\rremoteUplinks\x12#\n" +
+	"\rremote_usable\x18\x10 \x01(\x05R\fremoteUsable\"\xd5\x02\n" +
 	"\vTranslation\x12'\n" +
 	"\x0finternal_prefix\x18\x01 \x01(\tR\x0einternalPrefix\x12\x1b\n" +
 	"\tpa_prefix\x18\x02 \x01(\tR\bpaPrefix\x12\x16\n" +
@@ -2864,7 +2996,15 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adesired\x18\x02 \x03(\tR\adesired\x12\x1c\n" +
 	"\tpublished\x18\x03 \x03(\tR\tpublished\x12\x14\n" +
-	"\x05known\x18\x04 \x01(\bR\x05known\"\x8e\x04\n" +
+	"\x05known\x18\x04 \x01(\bR\x05known\"\xe1\x01\n" +
+	"\fRemoteUplink\x12\x12\n" +
+	"\x04edge\x18\x01 \x01(\tR\x04edge\x12\x1a\n" +
+	"\bneighbor\x18\x02 \x01(\tR\bneighbor\x12\x16\n" +
+	"\x06uplink\x18\x03 \x01(\tR\x06uplink\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12+\n" +
+	"\x03age\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x03age\x12\x14\n" +
+	"\x05stale\x18\a \x01(\bR\x05stale\"\x8e\x04\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x14\n" +
@@ -2943,7 +3083,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x10\n" +
 	"\x03who\x18\x05 \x01(\tR\x03who\x120\n" +
 	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x124\n" +
-	"\aexpires\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xb7\x01\n" +
+	"\aexpires\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"\xcb\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
@@ -2951,7 +3091,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x05 \x01(\tR\x02to\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x18\n" +
-	"\aactions\x18\a \x03(\tR\aactions\"?\n" +
+	"\aactions\x18\a \x03(\tR\aactions\x12\x12\n" +
+	"\x04edge\x18\b \x01(\tR\x04edge\"?\n" +
 	"\x11ListEventsRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"u\n" +
@@ -3047,7 +3188,7 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
@@ -3055,114 +3196,118 @@ var file_multihomed_proto_goTypes = []any{
 	(*Translation)(nil),            // 3: multihomed.v1.Translation
 	(*DNS)(nil),                    // 4: multihomed.v1.DNS
 	(*DNSHost)(nil),                // 5: multihomed.v1.DNSHost
-	(*Uplink)(nil),                 // 6: multihomed.v1.Uplink
-	(*Probes)(nil),                 // 7: multihomed.v1.Probes
-	(*Target)(nil),                 // 8: multihomed.v1.Target
-	(*Session)(nil),                // 9: multihomed.v1.Session
-	(*Announcement)(nil),           // 10: multihomed.v1.Announcement
-	(*EgressRoute)(nil),            // 11: multihomed.v1.EgressRoute
-	(*NextHop)(nil),                // 12: multihomed.v1.NextHop
-	(*Override)(nil),               // 13: multihomed.v1.Override
-	(*Event)(nil),                  // 14: multihomed.v1.Event
-	(*ListEventsRequest)(nil),      // 15: multihomed.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),     // 16: multihomed.v1.ListEventsResponse
-	(*WatchEventsRequest)(nil),     // 17: multihomed.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 18: multihomed.v1.WatchEventsResponse
-	(*Lagged)(nil),                 // 19: multihomed.v1.Lagged
-	(*DrainRequest)(nil),           // 20: multihomed.v1.DrainRequest
-	(*DrainResponse)(nil),          // 21: multihomed.v1.DrainResponse
-	(*UndrainRequest)(nil),         // 22: multihomed.v1.UndrainRequest
-	(*UndrainResponse)(nil),        // 23: multihomed.v1.UndrainResponse
-	(*ResetUplinkRequest)(nil),     // 24: multihomed.v1.ResetUplinkRequest
-	(*ResetUplinkResponse)(nil),    // 25: multihomed.v1.ResetUplinkResponse
-	(*ShutdownRequest)(nil),        // 26: multihomed.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 27: multihomed.v1.ShutdownResponse
-	(*SetOverrideRequest)(nil),     // 28: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 29: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 30: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 31: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 32: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 33: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 34: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 35: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 36: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 37: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 38: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 39: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 41: google.protobuf.Duration
+	(*RemoteUplink)(nil),           // 6: multihomed.v1.RemoteUplink
+	(*Uplink)(nil),                 // 7: multihomed.v1.Uplink
+	(*Probes)(nil),                 // 8: multihomed.v1.Probes
+	(*Target)(nil),                 // 9: multihomed.v1.Target
+	(*Session)(nil),                // 10: multihomed.v1.Session
+	(*Announcement)(nil),           // 11: multihomed.v1.Announcement
+	(*EgressRoute)(nil),            // 12: multihomed.v1.EgressRoute
+	(*NextHop)(nil),                // 13: multihomed.v1.NextHop
+	(*Override)(nil),               // 14: multihomed.v1.Override
+	(*Event)(nil),                  // 15: multihomed.v1.Event
+	(*ListEventsRequest)(nil),      // 16: multihomed.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),     // 17: multihomed.v1.ListEventsResponse
+	(*WatchEventsRequest)(nil),     // 18: multihomed.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 19: multihomed.v1.WatchEventsResponse
+	(*Lagged)(nil),                 // 20: multihomed.v1.Lagged
+	(*DrainRequest)(nil),           // 21: multihomed.v1.DrainRequest
+	(*DrainResponse)(nil),          // 22: multihomed.v1.DrainResponse
+	(*UndrainRequest)(nil),         // 23: multihomed.v1.UndrainRequest
+	(*UndrainResponse)(nil),        // 24: multihomed.v1.UndrainResponse
+	(*ResetUplinkRequest)(nil),     // 25: multihomed.v1.ResetUplinkRequest
+	(*ResetUplinkResponse)(nil),    // 26: multihomed.v1.ResetUplinkResponse
+	(*ShutdownRequest)(nil),        // 27: multihomed.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 28: multihomed.v1.ShutdownResponse
+	(*SetOverrideRequest)(nil),     // 29: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 30: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 31: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 32: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 33: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 34: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 35: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 36: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 37: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 38: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 39: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 40: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 42: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	40, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
-	6,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
-	11, // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
-	9,  // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
+	41, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	7,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
+	12, // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
+	10, // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
 	4,  // 5: multihomed.v1.Status.dns:type_name -> multihomed.v1.DNS
-	40, // 6: multihomed.v1.DNS.last_attempt:type_name -> google.protobuf.Timestamp
-	40, // 7: multihomed.v1.DNS.next_retry:type_name -> google.protobuf.Timestamp
-	5,  // 8: multihomed.v1.DNS.hosts:type_name -> multihomed.v1.DNSHost
-	7,  // 9: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
-	9,  // 10: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
-	10, // 11: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
-	10, // 12: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
-	13, // 13: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
-	3,  // 14: multihomed.v1.Uplink.translation:type_name -> multihomed.v1.Translation
-	40, // 15: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	41, // 16: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	41, // 17: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
-	8,  // 18: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	40, // 19: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
-	40, // 20: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	41, // 21: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	41, // 22: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	41, // 23: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
-	40, // 24: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
-	40, // 25: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	41, // 26: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
-	12, // 27: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	40, // 28: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	40, // 29: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	40, // 30: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
-	14, // 31: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
-	14, // 32: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
-	19, // 33: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	41, // 34: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	13, // 35: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	29, // 36: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	30, // 37: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	31, // 38: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	41, // 39: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
-	13, // 40: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	34, // 41: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	34, // 42: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
-	0,  // 43: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
-	15, // 44: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
-	17, // 45: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
-	20, // 46: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
-	22, // 47: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	28, // 48: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	33, // 49: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	36, // 50: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	38, // 51: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
-	24, // 52: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
-	26, // 53: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
-	1,  // 54: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	16, // 55: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	18, // 56: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	21, // 57: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	23, // 58: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	32, // 59: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	35, // 60: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	37, // 61: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	39, // 62: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	25, // 63: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
-	27, // 64: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
-	54, // [54:65] is the sub-list for method output_type
-	43, // [43:54] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	6,  // 6: multihomed.v1.Status.remote_uplinks:type_name -> multihomed.v1.RemoteUplink
+	41, // 7: multihomed.v1.DNS.last_attempt:type_name -> google.protobuf.Timestamp
+	41, // 8: multihomed.v1.DNS.next_retry:type_name -> google.protobuf.Timestamp
+	5,  // 9: multihomed.v1.DNS.hosts:type_name -> multihomed.v1.DNSHost
+	41, // 10: multihomed.v1.RemoteUplink.since:type_name -> google.protobuf.Timestamp
+	42, // 11: multihomed.v1.RemoteUplink.age:type_name -> google.protobuf.Duration
+	8,  // 12: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
+	10, // 13: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
+	11, // 14: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
+	11, // 15: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
+	14, // 16: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
+	3,  // 17: multihomed.v1.Uplink.translation:type_name -> multihomed.v1.Translation
+	41, // 18: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	42, // 19: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	42, // 20: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	9,  // 21: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
+	41, // 22: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	41, // 23: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	42, // 24: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	42, // 25: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	42, // 26: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	41, // 27: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	41, // 28: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	42, // 29: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	13, // 30: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
+	41, // 31: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	41, // 32: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	41, // 33: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	15, // 34: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
+	15, // 35: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
+	20, // 36: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
+	42, // 37: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	14, // 38: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
+	30, // 39: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	31, // 40: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	32, // 41: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	42, // 42: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	14, // 43: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
+	35, // 44: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	35, // 45: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	0,  // 46: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
+	16, // 47: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
+	18, // 48: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
+	21, // 49: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
+	23, // 50: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
+	29, // 51: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	34, // 52: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	37, // 53: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	39, // 54: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	25, // 55: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
+	27, // 56: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
+	1,  // 57: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	17, // 58: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	19, // 59: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	22, // 60: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	24, // 61: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	33, // 62: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	36, // 63: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	38, // 64: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	40, // 65: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	26, // 66: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	28, // 67: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	57, // [57:68] is the sub-list for method output_type
+	46, // [46:57] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_multihomed_proto_init() }
@@ -3170,12 +3315,12 @@ func file_multihomed_proto_init() {
 	if File_multihomed_proto != nil {
 		return
 	}
-	file_multihomed_proto_msgTypes[10].OneofWrappers = []any{}
-	file_multihomed_proto_msgTypes[18].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[11].OneofWrappers = []any{}
+	file_multihomed_proto_msgTypes[19].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[28].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[29].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -3186,7 +3331,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

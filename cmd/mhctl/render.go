@@ -215,6 +215,9 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 			return err
 		}
 	}
+	if err := renderRemote(w, st, now); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "\negress routes:")
 	if len(st.GetEgress()) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -229,19 +232,47 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 	return nil
 }
 
+// renderRemote prints the other edges' uplinks as this edge learned them
+// over iBGP; nothing for a single-edge site.
+func renderRemote(w io.Writer, st *apiv1.Status, now time.Time) error {
+	if len(st.GetRemoteUplinks()) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nother edges (%s usable):\n", plural(int(st.GetRemoteUsable()), "uplink", "uplinks"))
+	tw := newTab(w)
+	fmt.Fprintln(tw, "  EDGE\tUPLINK\tSTATE\tAGE\tVIA")
+	for _, r := range st.GetRemoteUplinks() {
+		state := r.GetState()
+		if r.GetStale() {
+			state += " (stale: session down, graceful restart)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.GetEdge(), r.GetUplink(), state, ago(r.GetSince(), now), r.GetNeighbor())
+	}
+	return tw.Flush()
+}
+
+// eventUplink is the uplink an event is about: another edge's is written
+// edge/uplink.
+func eventUplink(e *apiv1.Event) string {
+	if e.GetEdge() != "" {
+		return e.GetEdge() + "/" + e.GetUplink()
+	}
+	return dash(e.GetUplink())
+}
+
 // renderEvents prints events one a line.
 func renderEvents(w io.Writer, evs []*apiv1.Event) error {
 	tw := newTab(w)
 	fmt.Fprintln(tw, "SEQ\tTIME\tUPLINK\tCHANGE\tREASON\tACTIONS")
 	for _, e := range evs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s -> %s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().UTC().Format(time.RFC3339), dash(e.GetUplink()), e.GetFrom(), e.GetTo(), e.GetReason(), strings.Join(e.GetActions(), "; "))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s -> %s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().UTC().Format(time.RFC3339), eventUplink(e), e.GetFrom(), e.GetTo(), e.GetReason(), strings.Join(e.GetActions(), "; "))
 	}
 	return tw.Flush()
 }
 
 // eventLine is one followed event (no table: lines arrive one by one).
 func eventLine(e *apiv1.Event) string {
-	return fmt.Sprintf("%d %s %s %s -> %s: %s [%s]", e.GetSeq(), e.GetTime().AsTime().UTC().Format(time.RFC3339), dash(e.GetUplink()), e.GetFrom(), e.GetTo(), e.GetReason(), strings.Join(e.GetActions(), "; "))
+	return fmt.Sprintf("%d %s %s %s -> %s: %s [%s]", e.GetSeq(), e.GetTime().AsTime().UTC().Format(time.RFC3339), eventUplink(e), e.GetFrom(), e.GetTo(), e.GetReason(), strings.Join(e.GetActions(), "; "))
 }
 
 func plural(n int, one, many string) string {

@@ -123,6 +123,34 @@ func TestGoldenTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status-fail-static", b.String())
+	b.Reset()
+	if err := renderStatus(&b, twoEdgeStatus(), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := renderEvents(&b, twoEdgeEvents()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-two-edge", b.String())
+}
+
+// twoEdgeStatus: edge-1's only uplink is down and withdrawn; edge-2's
+// isp-b is up, so no fail-static, and egress goes via edge-2.
+func twoEdgeStatus() *apiv1.Status {
+	return &apiv1.Status{
+		At: at(-time.Second), Mode: "pi", RemoteUsable: 1,
+		Uplinks: []*apiv1.Uplink{{Name: "isp-a", Interface: "eth-a", State: "down", Reason: "0/2 targets up", Probes: &apiv1.Probes{}}},
+		RemoteUplinks: []*apiv1.RemoteUplink{
+			{Edge: "198.51.100.2", Neighbor: "2001:db8:ffff::2", Uplink: "isp-b", State: "up", Since: at(-42 * time.Minute)},
+			{Edge: "198.51.100.3", Neighbor: "2001:db8:ffff::3", Uplink: "isp-c", State: "down", Since: at(-20 * time.Second), Stale: true},
+		},
+		Egress: []*apiv1.EgressRoute{{Destination: "::/0", Metric: 3100, NextHops: []*apiv1.NextHop{{Gateway: "2001:db8:ffff::2", Device: "eth-lan"}}}},
+	}
+}
+
+func twoEdgeEvents() []*apiv1.Event {
+	return []*apiv1.Event{
+		{Seq: 7, Time: at(-20 * time.Second), Edge: "198.51.100.3", Uplink: "isp-c", From: "up", To: "down", Reason: "edge 198.51.100.3 says isp-c is down", Actions: []string{"remote view changed"}},
+	}
 }
 
 func TestYAMLOutput(t *testing.T) {

@@ -7,6 +7,9 @@
 //	mhlab up     bring the lab up and keep it until Ctrl-C, with Prometheus
 //	             (Debian package) scraping the edge, at --prometheus
 //	             (http://127.0.0.1:9090 by default)
+//	mhlab two-edge
+//	             the two-edge site (docs/deployment.md): a gray failure of
+//	             ISP-A moves both directions to edge-2; two-edge-up keeps it
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
 //	             1 kHz flow, fast and default probe profiles, repeated runs;
 //	             with --edge multihomed,exabgp,frr the same faults against

@@ -38,7 +38,7 @@ func main() {
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: probe with suspicion bursts (not available yet: health has no bursts)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf]\n"+
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]")
 		fs.PrintDefaults()
@@ -68,6 +68,8 @@ func main() {
 		if abs, err = filepath.Abs(*daemon); err == nil {
 			err = benchPA(ctx, abs, *backend, strings.Split(*profiles, ","), *reps, *verbose)
 		}
+	case "two-edge", "two-edge-up":
+		err = twoEdge(ctx, *daemon, *verbose, cmd == "two-edge") // twoedge.go
 	case "bench":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")

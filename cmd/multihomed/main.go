@@ -159,7 +159,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		return err
 	}
 	defer pa.close()
-	deps := controller.Deps{Speaker: speakerView{sp}, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	deps := controller.Deps{Speaker: speakerView{sp}, Site: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
 	pa.wire(&deps)
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
