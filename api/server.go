@@ -145,7 +145,6 @@ type Options struct {
 	Exit func()
 }
 
-
 // NewServer returns the service implementation.
 func NewServer(o Options) *Server {
 	s := &Server{ctl: o.Controller, exit: o.Exit, health: o.Health, translation: o.Translation, cfg: o.Config, log: o.Logger, now: o.Now, watchBuffer: o.WatchBuffer, closing: make(chan struct{})}

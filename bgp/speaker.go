@@ -62,17 +62,17 @@ type Speaker struct {
 	gobgpLevel *slog.LevelVar
 
 	// opMu serialises Start, SetAnnouncements, Reconfigure and Stop.
-	opMu     sync.Mutex
-	cfg      *config.Config
-	anns     map[string][]routing.Announcement // installed, normalized
-	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
-	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
+	opMu  sync.Mutex
+	cfg   *config.Config
+	anns  map[string][]routing.Announcement // installed, normalized
+	defLP uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
+	paths map[netip.Prefix]uuid.UUID        // locally originated paths
 	// resetDue holds the sessions whose outbound soft reset failed: the
 	// policies already say what they must hear, so the next apply resets
 	// them again even when nothing else changed.
 	resetDue map[netip.Addr]bool
-	sessions map[netip.Addr]sessionConfig      // installed peers
-	site     siteOrigin                        // site-state routes (sitestate.go)
+	sessions map[netip.Addr]sessionConfig // installed peers
+	site     siteOrigin                   // site-state routes (sitestate.go)
 	// pending holds the sessions of Start until the first SetAnnouncements
 	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
 	pending      []sessionConfig

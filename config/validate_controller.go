@@ -4,12 +4,12 @@ import "time"
 
 // Defaults of the controller section.
 const (
-	DefaultStartupWait       = 30 * time.Second
+	DefaultStartupWait = 30 * time.Second
 	// MaxStartupWait bounds controller.startup_wait: the BGP speaker holds
 	// its sessions back for that long at most (End-of-RIB must not go out
 	// before the first decision), and a site silent for longer than this
 	// after a start is worse than one announced on incomplete verdicts.
-	MaxStartupWait = 5 * time.Minute
+	MaxStartupWait           = 5 * time.Minute
 	DefaultControllerHold    = 10 * time.Second
 	DefaultControllerHoldMax = 5 * time.Minute
 	DefaultDrainGrace        = 60 * time.Second

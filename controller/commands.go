@@ -41,7 +41,7 @@ type command struct {
 	// warnings receives what a reload applied only in part, before reply
 	// is sent.
 	warnings *[]string
-	reply      chan error
+	reply    chan error
 }
 
 // Drain starts draining uplink (GRACEFUL_SHUTDOWN, then withdrawal after
