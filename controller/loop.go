@@ -16,7 +16,6 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/dnsupdate"
-	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
 	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
@@ -61,7 +60,7 @@ type Egress interface {
 // (fib.ProbeTables): an idempotent Set. The loop re-applies them on every
 // pass because the kernel drops an uplink's routes when its link goes down.
 type ProbeTables interface {
-	Set(ctx context.Context, tables []routing.ProbeTable) (fib.ProbeState, error)
+	Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error)
 }
 
 // Health is what the loop reads of the health monitor (health.Monitor).

@@ -32,33 +32,6 @@ const unreachableMetric = 0xffff0000
 // gatewayMetric is the metric of an uplink's default route in its table.
 const gatewayMetric = 1
 
-// ProbeRule is an fwmark rule fib owns, as read back from the kernel.
-type ProbeRule struct {
-	IPv6     bool
-	Mark     uint32
-	Table    int
-	Priority int
-}
-
-// ProbeRoute is a route fib owns in a probe table, as read back.
-type ProbeRoute struct {
-	Table int
-	// Dst is ::/0 or 0.0.0.0/0.
-	Dst netip.Prefix
-	// Gateway and Device of a forwarding route; Unreachable for the
-	// catch-all.
-	Gateway     netip.Addr
-	Device      string
-	Unreachable bool
-	Metric      int
-}
-
-// ProbeState is what fib owns in the kernel.
-type ProbeState struct {
-	Rules  []ProbeRule
-	Routes []ProbeRoute
-}
-
 // ProbeTables programs probe tables and rules. Its methods are not safe for
 // concurrent use.
 type ProbeTables struct {
@@ -109,7 +82,7 @@ func (p *ProbeTables) Close() { p.h.Close() }
 // wanted, and never touches a rule or route without ProbeRouteProtocol.
 // Calling it again with the same tables changes nothing. It returns the
 // state read back afterwards, also on error.
-func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (ProbeState, error) {
+func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error) {
 	wantRoutes, wantRules, err := p.desired(tables)
 	if err != nil {
 		st, _ := p.State()
@@ -158,7 +131,7 @@ func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (Pro
 	return p.stateWith(errors.Join(errs...))
 }
 
-func (p *ProbeTables) stateWith(err error) (ProbeState, error) {
+func (p *ProbeTables) stateWith(err error) (routing.ProbeState, error) {
 	st, serr := p.State()
 	return st, errors.Join(err, serr)
 }
@@ -286,21 +259,21 @@ func routeString(r *netlink.Route) string {
 }
 
 // State reads back the probe rules and routes fib owns.
-func (p *ProbeTables) State() (ProbeState, error) {
-	var st ProbeState
+func (p *ProbeTables) State() (routing.ProbeState, error) {
+	var st routing.ProbeState
 	rules, err := p.ownedRules()
 	if err != nil {
 		return st, err
 	}
 	for _, r := range rules {
-		st.Rules = append(st.Rules, ProbeRule{IPv6: r.Family == unix.AF_INET6, Mark: r.Mark, Table: r.Table, Priority: r.Priority})
+		st.Rules = append(st.Rules, routing.ProbeRule{IPv6: r.Family == unix.AF_INET6, Mark: r.Mark, Table: r.Table, Priority: r.Priority})
 	}
 	routes, err := p.ownedRoutes()
 	if err != nil {
 		return st, err
 	}
 	for _, r := range routes {
-		pr := ProbeRoute{Table: r.Table, Unreachable: r.Type == unix.RTN_UNREACHABLE, Metric: r.Priority}
+		pr := routing.ProbeRoute{Table: r.Table, Unreachable: r.Type == unix.RTN_UNREACHABLE, Metric: r.Priority}
 		pr.Dst = netip.MustParsePrefix("0.0.0.0/0")
 		if r.Family == unix.AF_INET6 {
 			pr.Dst = netip.MustParsePrefix("::/0")
@@ -315,7 +288,7 @@ func (p *ProbeTables) State() (ProbeState, error) {
 		}
 		st.Routes = append(st.Routes, pr)
 	}
-	slices.SortFunc(st.Rules, func(a, b ProbeRule) int { return a.Table - b.Table })
-	slices.SortFunc(st.Routes, func(a, b ProbeRoute) int { return a.Table - b.Table })
+	slices.SortFunc(st.Rules, func(a, b routing.ProbeRule) int { return a.Table - b.Table })
+	slices.SortFunc(st.Routes, func(a, b routing.ProbeRoute) int { return a.Table - b.Table })
 	return st, nil
 }

@@ -18,3 +18,31 @@ type ProbeTable struct {
 	// per family. A family without a gateway is unreachable in the table.
 	Gateways []netip.Addr
 }
+
+// ProbeRule is an fwmark rule the probe tables own, as read back from
+// the kernel.
+type ProbeRule struct {
+	IPv6     bool
+	Mark     uint32
+	Table    int
+	Priority int
+}
+
+// ProbeRoute is a route the probe tables own, as read back.
+type ProbeRoute struct {
+	Table int
+	// Dst is ::/0 or 0.0.0.0/0.
+	Dst netip.Prefix
+	// Gateway and Device of a forwarding route; Unreachable for the
+	// catch-all.
+	Gateway     netip.Addr
+	Device      string
+	Unreachable bool
+	Metric      int
+}
+
+// ProbeState is what the probe tables own in the kernel.
+type ProbeState struct {
+	Rules  []ProbeRule
+	Routes []ProbeRoute
+}
