@@ -15,6 +15,7 @@ import (
 	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/internal/testenv"
 )
 
 // TestServeUnixSocket: Serve creates the socket with mode 0660, a socket
@@ -66,9 +67,9 @@ func TestServeUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = st
-	for ctl.subscribers() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the stream subscribed", 10*time.Second, func() (bool, string) {
+		return ctl.subscribers() > 0, ""
+	})
 	cancel()
 	select {
 	case err := <-done:
