@@ -15,14 +15,18 @@
 // gRPC listener.
 //
 // Lifecycle (DESIGN.md section 10): Start opens no session until the first
-// SetAnnouncements (bounded by Options.FirstAnnounceWait), so no ISP sees
+// SetAnnouncements (bounded by Options.FirstAnnounceWait, which the daemon
+// sets to the controller's startup wait plus a margin; the controller makes
+// that first call carry what it means to announce), so no ISP sees
 // End-of-RIB before the site's prefixes; Stop is a graceful restart, not a
 // withdrawal (no Cease where graceful restart was negotiated). A session
 // GoBGP closes for max-prefix is held down and reopened after
-// max_prefix_restart or on ResetUplink.
+// max_prefix_restart or on ResetUplink (an operator's reset), never by
+// CloseUplink (carrier loss).
 //
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
 // resets), maxprefix.go (max-prefix hold-down), announce.go
 // (SetAnnouncements and what it applies), reconfigure.go, rib.go (reads),
-// policy.go (GoBGP policy objects).
+// policy.go (GoBGP policy objects), sitestate.go and edgepeers.go (the
+// uplink states edges of one site exchange over iBGP, docs/deployment.md).
 package bgp

@@ -15,8 +15,20 @@
 // on a client, and an applier error is retried with backoff without
 // stopping it.
 //
+// Decide owns the whole uplink policy: carrier and BGP session loss, the
+// one hold-down with backoff, session resets after carrier loss (as
+// Desired.ResetSessions), fail-static, the ladder and an explicit egress
+// tier per uplink, keyed by uplink name. Health reports probe verdicts
+// and figures only. What it keeps across restarts lives in
+// controller.state_dir: the overrides, the last applied decision
+// (decision.json, restored before End-of-RIB) and the egress table.
+//
 // What it must never do: leave the site with no announcement while any BGP
-// session is established (fail-static), or announce to an uplink the
-// ladder says is down, drained past its grace or forced down, except under
-// fail-static.
+// session is established and no uplink of another edge is usable
+// (fail-static), or announce to an uplink the ladder says is down, drained
+// past its grace or forced down, except under fail-static. Two exceptions
+// are deliberate: a restored decision is announced during the startup wait
+// (at most startup_wait, never for a forced-down uplink or one without
+// carrier) so that a restart costs nothing; and a decommission withdraws
+// the site everywhere because an operator asked for exactly that.
 package controller
