@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -98,7 +99,7 @@ func newTopo(t *testing.T) topo {
 		run(t, tp.edge, "ip", "-6", "rule", "add", "fwmark", fmt.Sprintf("%#x", p.mark), "lookup", p.table, "priority", "1000")
 	}
 	run(t, tp.inet, "ip", "-6", "route", "add", "fd00:1::/64", "via", "2001:db8:b::1", "src", client.String())
-	run(t, tp.inet, "nft", "add table ip6 isp; add chain ip6 isp in { type filter hook prerouting priority 0; }; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 tcp sport 8080 counter drop")
+	run(t, tp.inet, "nft", "add table ip6 isp; add chain ip6 isp in { type filter hook prerouting priority 0; }; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 tcp sport 8080 counter drop; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 udp sport 8082 counter drop")
 	// Someone else's table on the edge, which we must never change.
 	run(t, tp.edge, "nft", "add table ip6 other; add chain ip6 other pre { type filter hook prerouting priority -140; }; add rule ip6 other pre meta mark 0x1 counter; add set ip6 other s { type ipv6_addr; }")
 	stop, err := lab.ServeGreeting(tp.lan, server, 8080, greeting)
@@ -109,8 +110,8 @@ func newTopo(t *testing.T) topo {
 	return tp
 }
 
-func (tp topo) steering() *Steering {
-	return New(Options{Table: tp.table, NetNS: tp.edge.Path(), Timeout: time.Minute, Size: 1024})
+func (tp topo) steering(udp bool) *Steering {
+	return New(Options{Table: tp.table, NetNS: tp.edge.Path(), Timeout: time.Minute, Size: 1024, UDP: udp})
 }
 
 // dial connects from the internet host to the LAN server (through B, the
@@ -138,10 +139,10 @@ func TestRepliesLeaveByArrivalUplink(t *testing.T) {
 		t.Fatal("a connection through B succeeded without the rules: the topology does not show the asymmetric return path")
 	}
 	drops := run(t, tp.inet, "nft", "list", "chain", "ip6", "isp", "in")
-	if regexp.MustCompile(`packets 0 `).MatchString(drops) {
+	if regexp.MustCompile(`tcp sport 8080 counter packets 0 `).MatchString(drops) {
 		t.Fatalf("the failed connection's answers were not dropped at the internet host's A side:\n%s", drops)
 	}
-	s := tp.steering()
+	s := tp.steering(false)
 	if _, err := s.Set(context.Background(), inside, []Uplink{uplinkA, uplinkB}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestSetTransitions(t *testing.T) {
 	tp := newTopo(t)
 	ctx := context.Background()
 	other := run(t, tp.edge, "nft", "list", "table", "ip6", "other")
-	s := tp.steering()
+	s := tp.steering(false)
 	states := [][]Uplink{{uplinkA, uplinkB}, {uplinkB}, {uplinkA}, nil}
 	for i := range 12 {
 		want := states[rand.IntN(len(states))]
@@ -227,5 +228,96 @@ func TestSetTransitions(t *testing.T) {
 	}
 	if got := run(t, tp.edge, "nft", "list", "table", "ip6", "other"); got != other {
 		t.Errorf("Delete changed the other table:\nbefore:\n%s\nafter:\n%s", other, got)
+	}
+}
+
+// udpEcho answers every datagram to fd00:1::2:8082 in the LAN namespace.
+func udpEcho(t *testing.T, lan *netns.NS) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := lan.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = conn.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+}
+
+// udpDrops is how many of the LAN's UDP answers the internet host dropped
+// on its A side.
+func (tp topo) udpDrops(t *testing.T) string {
+	t.Helper()
+	out := run(t, tp.inet, "nft", "list", "chain", "ip6", "isp", "in")
+	m := regexp.MustCompile(`udp sport 8082 counter packets (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no UDP drop counter in:\n%s", out)
+	}
+	return m[1]
+}
+
+// TestUDP: with Options.UDP a UDP flow opened from outside through B is
+// answered through B; without it the answer leaves by egress (A), where
+// the internet host drops it.
+func TestUDP(t *testing.T) {
+	tp := newTopo(t)
+	udpEcho(t, tp.lan)
+	var c *net.UDPConn
+	if err := tp.inet.Do(func() (err error) {
+		c, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close() }() // the c of the moment
+	echo := func() error {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 16)
+		_, err := c.Read(buf)
+		return err
+	}
+	ctx := context.Background()
+	if _, err := tp.steering(false).Set(ctx, inside, []Uplink{uplinkA, uplinkB}); err != nil {
+		t.Fatal(err)
+	}
+	if err := echo(); err == nil {
+		t.Fatal("a UDP answer came back without Options.UDP: the topology does not show the asymmetric return path")
+	}
+	if d := tp.udpDrops(t); d == "0" {
+		t.Fatal("the unanswered datagram's answer was not dropped on the A side: the test shows nothing")
+	}
+	if _, err := tp.steering(true).Set(ctx, inside, []Uplink{uplinkA, uplinkB}); err != nil {
+		t.Fatal(err)
+	}
+	// The flow is new to the rules but not to conntrack (the first
+	// datagram created its entry): a fresh flow from another port.
+	c.Close()
+	if err := tp.inet.Do(func() (err error) {
+		c, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := tp.udpDrops(t)
+	if err := echo(); err != nil {
+		t.Fatalf("no UDP answer with Options.UDP: %v", err)
+	}
+	if after := tp.udpDrops(t); after != before {
+		t.Errorf("answers dropped on the A side went from %s to %s", before, after)
 	}
 }
