@@ -91,8 +91,14 @@ func New(opts Options) *Steering {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Steering{opts: opts, log: log.With("table", opts.Table)}
+	return &Steering{opts: opts, log: log.With(logKeyTable, opts.Table)}
 }
+
+// Log attribute keys.
+const (
+	logKeyTable = "table"
+	logKeyRule  = "rule"
+)
 
 // Set makes the table steer the replies of connections to inside opened
 // through each of uplinks, and nothing else. It adds what is missing and
@@ -166,7 +172,7 @@ func (s *Steering) Set(ctx context.Context, inside netip.Prefix, uplinks []Uplin
 			}
 			u, r := wantRules[key], wantRoles[key]
 			c.AddRule(&nftables.Rule{Table: k.table, Chain: k.chain, Exprs: exprs(u, r, k.sets[u.setName()]), UserData: []byte(key)})
-			s.log.Info("returnpath: add rule", "rule", key)
+			s.log.Info("returnpath: add rule", logKeyRule, key)
 			changed = true
 		}
 		for key, kr := range k.rules {
@@ -176,7 +182,7 @@ func (s *Steering) Set(ctx context.Context, inside netip.Prefix, uplinks []Uplin
 			if err := c.DelRule(kr); err != nil {
 				return fmt.Errorf("returnpath: delete rule %q: %w", key, err)
 			}
-			s.log.Info("returnpath: delete rule", "rule", key)
+			s.log.Info("returnpath: delete rule", logKeyRule, key)
 			changed = true
 		}
 		for name, set := range k.sets {
