@@ -110,8 +110,8 @@ type SiteSpeaker interface {
 
 // Deps are the loop's sources and appliers. Health may be nil (nothing is
 // probed); the daemon always passes its monitor, idle when nothing is.
-// Translator, NAT and DNS are PA mode's (nil in PI mode; NAT nil when no
-// uplink has nat44, DNS nil without a dns section).
+// Translator, NAT, Return and DNS are PA mode's (nil in PI mode; NAT nil
+// when no uplink has nat44, DNS nil without a dns section).
 type Deps struct {
 	Speaker     Speaker
 	Egress      Egress
@@ -119,6 +119,7 @@ type Deps struct {
 	Health      Health
 	Translator  Translator
 	NAT         SourceNAT
+	Return      ReturnPath
 	DNS         DNSPublisher
 	// Site may be nil: a single-edge site (the daemon passes its speaker,
 	// which does nothing without edge peers).
@@ -520,12 +521,15 @@ func actions(u Decision, applyErr error) []string {
 	return out
 }
 
-// ProbeTablesFor returns the probe tables of every probed uplink in cfg.
+// ProbeTablesFor returns the probe tables of every probed uplink in cfg,
+// and in PA mode of every uplink with a return mark (paReturnRouting).
 func ProbeTablesFor(cfg *config.Config) []routing.ProbeTable {
 	var out []routing.ProbeTable
-	for _, u := range cfg.Uplinks {
+	for i, u := range cfg.Uplinks {
 		if u.Health != nil {
 			out = append(out, routing.ProbeTable{Uplink: u.Name, Mark: u.Health.Mark, Table: u.Health.Table, Device: u.Interface, Gateways: u.Gateways()})
+		} else if mark, table, ok := paReturnRouting(cfg, i); ok {
+			out = append(out, routing.ProbeTable{Uplink: u.Name, Mark: mark, Table: table, Device: u.Interface, Gateways: u.Gateways()})
 		}
 	}
 	return out

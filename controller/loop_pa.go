@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/returnpath"
 )
 
 // PAStatus is PA mode's part of Status.
@@ -31,7 +33,16 @@ type PAStatus struct {
 	DNSError   string
 }
 
-// applyPADatapath applies d's NPTv6 mappings and NAT44 rules (PA mode).
+// ReturnPath is what the loop needs of the return-path marking
+// (returnpath.Steering): Set is declarative (one atomic batch, nothing sent
+// when in step, remembered connections of unchanged uplinks kept) and
+// returns the uplinks steered. Only the loop goroutine calls it.
+type ReturnPath interface {
+	Set(ctx context.Context, inside netip.Prefix, uplinks []returnpath.Uplink) ([]returnpath.Uplink, error)
+}
+
+// applyPADatapath applies d's NPTv6 mappings, return-path marking and
+// NAT44 rules (PA mode).
 func (l *Loop) applyPADatapath(ctx context.Context, d Desired) []error {
 	if d.PA == nil {
 		return nil
@@ -40,6 +51,11 @@ func (l *Loop) applyPADatapath(ctx context.Context, d Desired) []error {
 	if l.deps.Translator != nil {
 		if _, err := l.deps.Translator.Set(ctx, d.PA.Mappings); err != nil {
 			errs = append(errs, fmt.Errorf("nptv6: %w", err))
+		}
+	}
+	if l.deps.Return != nil {
+		if _, err := l.deps.Return.Set(ctx, l.cfg.Site.InternalPrefix, d.PA.Return); err != nil {
+			errs = append(errs, fmt.Errorf("returnpath: %w", err))
 		}
 	}
 	if l.deps.NAT != nil {

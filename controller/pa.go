@@ -7,8 +7,10 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/dnsupdate"
+	"github.com/multihomed/multihomed/health"
 	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/returnpath"
 )
 
 // PADesired is the PA-mode part of a decision (DESIGN.md section 1): the
@@ -22,6 +24,12 @@ type PADesired struct {
 	// mapping cannot make it work better. Outbound, the egress routes
 	// decide which mapping a packet meets.
 	Mappings []nptv6.Mapping
+	// Return are the uplinks whose inbound connections get their replies
+	// routed back through them (returnpath), whatever carries egress: one
+	// per uplink with a mapping and a return mark (paReturnRouting). Without
+	// it, a reply leaves through the egress uplink, translated into that
+	// ISP's prefix, and the client drops it.
+	Return []returnpath.Uplink
 	// NAT44 are the IPv4 source NAT rules, one per uplink with nat44.
 	// They are static: which one a flow meets is the egress routes' choice.
 	NAT44 []nat44.Rule
@@ -47,13 +55,17 @@ func decidePA(cfg *config.Config, obs Observed, d *Desired) {
 	hairpin := cfg.NPTv6.Backend == config.NPTv6EBPF // ip6t_NPT cannot hairpin
 	var dnsUplinks []dnsupdate.Uplink
 	for _, dec := range d.Uplinks {
-		u, ok := uplinkConfig(cfg, dec.Uplink)
-		if !ok || !u.PAPrefix.IsValid() {
+		i := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == dec.Uplink })
+		if i < 0 || !cfg.Uplinks[i].PAPrefix.IsValid() {
 			continue
 		}
+		u := cfg.Uplinks[i]
 		o := obs.Uplinks[u.Name]
 		if !o.CarrierDown && !d.Decommissioned {
 			pa.Mappings = append(pa.Mappings, nptv6.Mapping{Interface: u.Interface, Internal: cfg.Site.InternalPrefix, External: u.PAPrefix, Hairpin: hairpin})
+			if mark, _, ok := paReturnRouting(cfg, i); ok {
+				pa.Return = append(pa.Return, returnpath.Uplink{Device: u.Interface, Mark: mark})
+			}
 		}
 		if u.NAT44 != nil && cfg.Site.InternalPrefixIPv4.IsValid() && !d.Decommissioned {
 			pa.NAT44 = append(pa.NAT44, nat44.Rule{Device: u.Interface, Inside: cfg.Site.InternalPrefixIPv4, Source: u.NAT44.Source})
@@ -115,4 +127,33 @@ func failStaticPA(cfg *config.Config, obs Observed, d *Desired) {
 		d.FailStatic = true
 		d.Alarm = "fail-static: no uplink would carry egress; routing through every uplink with a link: " + strings.Join(held, ", ")
 	}
+}
+
+// paReturnRouting is the firewall mark and routing table that send a
+// packet through uplink i only, for the replies of connections that came
+// in through it (PA mode): its probe table's (health.mark, health.table),
+// whose table holds only that uplink's default routes. An uplink without
+// a health block (its BGP session tells whether it works) gets a table of
+// its own all the same in PA mode (ProbeTablesFor adds it), with the mark
+// and table a health block at its place would default to, unless another
+// uplink's health block or the egress table took them: then ok is false and
+// replies through it follow the egress routes (docs/pa-mode.md).
+func paReturnRouting(cfg *config.Config, i int) (mark uint32, table int, ok bool) {
+	u := cfg.Uplinks[i]
+	if cfg.Site.Mode != config.ModePA || !u.PAPrefix.IsValid() {
+		return 0, 0, false
+	}
+	if u.Health != nil {
+		return u.Health.Mark, u.Health.Table, true
+	}
+	mark, table = health.MarkBase+uint32(i), health.TableBase+i
+	if table == cfg.Egress.Table {
+		return 0, 0, false
+	}
+	for _, o := range cfg.Uplinks {
+		if o.Health != nil && (o.Health.Mark == mark || o.Health.Table == table) {
+			return 0, 0, false
+		}
+	}
+	return mark, table, true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/multihomed/multihomed/health"
 	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/returnpath"
 )
 
 // paConfig is a PA-mode site with two uplinks (ISP-A without BGP), IPv4
@@ -235,6 +236,31 @@ func (f *fakeTranslator) interfaces() []string {
 // fakeNAT records Set and FlushUplink; a flush while the egress routes
 // still use the device fails the test (the flushed flows would come back
 // through the failed uplink).
+// fakeReturn records the return-path uplinks applied (devices).
+type fakeReturn struct {
+	mu      sync.Mutex
+	devices []string
+}
+
+func (f *fakeReturn) Set(_ context.Context, inside netip.Prefix, ups []returnpath.Uplink) ([]returnpath.Uplink, error) {
+	if inside != netip.MustParsePrefix("fd7a:5e1d:9c00::/48") {
+		return nil, fmt.Errorf("inside %s; want the site's internal prefix", inside)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.devices = nil
+	for _, u := range ups {
+		f.devices = append(f.devices, u.Device)
+	}
+	return ups, nil
+}
+
+func (f *fakeReturn) get() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.devices)
+}
+
 type fakeNAT struct {
 	t       *testing.T
 	eg      *fakeEgress
@@ -331,7 +357,8 @@ func TestLoopPA(t *testing.T) {
 	tr := &fakeTranslator{t: t, cfg: cfg}
 	nat := &fakeNAT{t: t, eg: r.eg, failN: 1}
 	dns := &fakeDNS{changed: make(chan struct{}, 1)}
-	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h, Translator: tr, NAT: nat, DNS: dns})
+	ret := &fakeReturn{}
+	r.loop = New(cfg, Deps{Speaker: r.sp, Egress: r.eg, Health: r.h, Translator: tr, NAT: nat, DNS: dns, Return: ret})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Run(ctx) }()
@@ -347,8 +374,8 @@ func TestLoopPA(t *testing.T) {
 		return slices.Equal(r.eg.uplinks(), []string{"isp-b/110"}) && slices.Equal(dns.last(), []netip.Addr{b}) && slices.Equal(nat.flushes(), []string{"eth-a"}),
 			fmt.Sprint(r.eg.uplinks(), dns.last(), nat.flushes())
 	})
-	if !slices.Equal(tr.interfaces(), []string{"eth-a", "eth-b"}) {
-		t.Errorf("mappings %v; isp-a has carrier, inbound to its PA prefix must stay translated", tr.interfaces())
+	if !slices.Equal(tr.interfaces(), []string{"eth-a", "eth-b"}) || !slices.Equal(ret.get(), []string{"eth-a", "eth-b"}) {
+		t.Errorf("mappings %v, return paths %v; isp-a has carrier, inbound to its PA prefix must stay translated and answered through it", tr.interfaces(), ret.get())
 	}
 	passes := r.loop.Status().Passes
 	waitFor(t, "more passes", func() (bool, string) { return r.loop.Status().Passes >= passes+3, "" })
@@ -356,8 +383,8 @@ func TestLoopPA(t *testing.T) {
 		t.Errorf("flushed %v; want one flush for one failure", got)
 	}
 	r.loop.SetCarrier("eth-a", false)
-	waitFor(t, "isp-a's mapping removed without carrier", func() (bool, string) {
-		return slices.Equal(tr.interfaces(), []string{"eth-b"}), fmt.Sprint(tr.interfaces())
+	waitFor(t, "isp-a's mapping and return path removed without carrier", func() (bool, string) {
+		return slices.Equal(tr.interfaces(), []string{"eth-b"}) && slices.Equal(ret.get(), []string{"eth-b"}), fmt.Sprint(tr.interfaces(), ret.get())
 	})
 	r.loop.SetCarrier("eth-a", true)
 	r.h.set("isp-a", health.VerdictUp)
@@ -499,5 +526,52 @@ func TestCheckReloadPA(t *testing.T) {
 		if got := errors.Is(err, ErrReloadRefusedPA); got != tt.refused {
 			t.Errorf("%s: CheckReload = %v; refused %v, want %v", tt.name, err, got, tt.refused)
 		}
+	}
+}
+
+// TestDecidePAReturn: every PA uplink with a link gets its replies routed
+// back through it, with its probe mark; an uplink without a health block
+// gets the default mark and a table of its own (ProbeTablesFor), unless
+// another uplink's health block took them.
+func TestDecidePAReturn(t *testing.T) {
+	up := health.VerdictUp
+	markA, markB := health.MarkBase, health.MarkBase+1
+	obsUp := func() Observed {
+		o := paObs(t0.Add(time.Second), up, up)
+		o.StartupDone = true
+		return o
+	}
+	cfg := paConfig(t, "ebpf")
+	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+		t.Errorf("both up (-want +got):\n%s", diff)
+	}
+	o := obsUp()
+	a := o.Uplinks["isp-a"]
+	a.CarrierDown = true
+	o.Uplinks["isp-a"] = a
+	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-b", Mark: markB}}, Decide(cfg, o).PA.Return); diff != "" {
+		t.Errorf("isp-a without carrier: nothing can come in through it (-want +got):\n%s", diff)
+	}
+
+	// isp-b without a health block (its BGP session tells whether it works).
+	cfg.Uplinks[1].Health = nil
+	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+		t.Errorf("isp-b without health (-want +got):\n%s", diff)
+	}
+	tables := ProbeTablesFor(cfg)
+	if len(tables) != 2 || tables[1].Uplink != "isp-b" || tables[1].Mark != markB || tables[1].Table != health.TableBase+1 || tables[1].Device != "eth-b" || len(tables[1].Gateways) == 0 {
+		t.Errorf("probe tables %+v; want isp-b's own table %d for mark %#x via its gateways", tables, health.TableBase+1, markB)
+	}
+	// isp-a's health block took isp-b's default mark: no return path for
+	// isp-b (replies follow egress), and no table for it either.
+	cfg.Uplinks[0].Health.Mark = markB
+	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+		t.Errorf("isp-b's default mark taken (-want +got):\n%s", diff)
+	}
+	if tables := ProbeTablesFor(cfg); len(tables) != 1 {
+		t.Errorf("probe tables %+v; want isp-a's only", tables)
+	}
+	if pi := Decide(testConfig(t), obsAllUp(t0)); pi.PA != nil {
+		t.Errorf("PI mode got PA state %+v", pi.PA)
 	}
 }

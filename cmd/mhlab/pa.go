@@ -117,11 +117,14 @@ func runPA(ctx context.Context, daemonPath, backend string, verbose bool) error 
 		s.Stop()
 		src, _ := sink.Last(tag)
 		fmt.Printf("   a new flow from the LAN host (%s) reaches the internet host from %s\n", lab.PALANAddr6, src)
-		used, err := lab.DialGreeting(l.Inet, addrs, 8080, "hello from www", 2*time.Second)
-		if err != nil {
-			return fmt.Errorf("%s: TCP from the internet host to %s: %w", what, lab.PAName, err)
+		// Each address on its own: replies leave through the ISP the
+		// connection came in by, whichever carries egress (returnpath).
+		for _, a := range addrs {
+			if _, err := lab.DialGreeting(l.Inet, []netip.Addr{a}, 8080, "hello from www", 2*time.Second); err != nil {
+				return fmt.Errorf("%s: TCP from the internet host to %s: %w", what, a, err)
+			}
+			fmt.Printf("   TCP from the internet host to %s (%s): connected\n", a, lab.PAName)
 		}
-		fmt.Printf("   TCP from the internet host to %s: connected to %s\n", lab.PAName, used)
 		return nil
 	}
 

@@ -15,13 +15,16 @@ import (
 	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/returnpath"
 	"github.com/multihomed/multihomed/routing"
 )
 
-// paParts are PA mode's appliers: the NPTv6 datapath, the IPv4 source NAT
-// (nil without nat44) and the DNS runner (nil without a dns section).
+// paParts are PA mode's appliers: the NPTv6 datapath, the return-path
+// marking, the IPv4 source NAT (nil without nat44) and the DNS runner (nil
+// without a dns section).
 type paParts struct {
 	translator nptv6.Datapath
+	ret        *returnpath.Steering
 	nat        *nat44.NAT
 	runner     *dnsupdate.Runner
 }
@@ -43,6 +46,10 @@ func newPA(cfg *config.Config, log *slog.Logger) (*paParts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nptv6.backend %s: %w", cfg.NPTv6.Backend, err)
 	}
+	// UDP flows can be remembered only when conntrack sees their inside
+	// addresses both ways: the eBPF backend translates before netfilter,
+	// ip6t_NPT after conntrack (returnpath.Options.UDP).
+	p.ret = returnpath.New(returnpath.Options{UDP: cfg.NPTv6.Backend == config.NPTv6EBPF, Logger: log})
 	if slices.ContainsFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.NAT44 != nil }) {
 		p.nat = nat44.New(nat44.Options{Logger: log})
 	}
@@ -68,6 +75,7 @@ func (p *paParts) wire(d *controller.Deps) {
 		return
 	}
 	d.Translator = p.translator
+	d.Return = p.ret
 	if p.nat != nil {
 		d.NAT = p.nat
 	}
