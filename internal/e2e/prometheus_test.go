@@ -95,8 +95,10 @@ func findAlert(p *lab.Prometheus, name, uplink string) (lab.Alert, error) {
 // dashboard returns data from that Prometheus (dashboardQueries).
 func TestPrometheusSeesFailover(t *testing.T) {
 	t.Parallel()
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	cfg := lab.ScenarioConfig(lab.ProfileFast, t.TempDir(), false, false) + fmt.Sprintf("api:\n  socket: %s\n", sock)
+	// The daemon runs unprivileged: its state and socket directories are
+	// its own (daemonDir).
+	sock := filepath.Join(daemonDir(t), "api.sock")
+	cfg := lab.ScenarioConfig(lab.ProfileFast, daemonDir(t), false, false) + fmt.Sprintf("api:\n  socket: %s\n", sock)
 	e := start(t, lab.Options{}, cfg)
 	l := e.lab
 	p := startPrometheus(t, e)
