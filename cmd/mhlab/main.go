@@ -26,8 +26,10 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	duration := fs.Duration("duration", 15*time.Minute, "soak: how long to inject faults")
+	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "soak: seed of the random fault sequence")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench|soak [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -52,6 +54,11 @@ func main() {
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {
 			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
+		}
+	case "soak":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = soak(ctx, abs, *duration, *seed, *verbose)
 		}
 	default:
 		fs.Usage()
