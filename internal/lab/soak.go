@@ -87,7 +87,9 @@ func (l *Lab) Soak(ctx context.Context, o SoakOptions) (SoakResult, error) {
 		{"cut", l.CutISPA, l.RestoreISPA},
 		{"gray", l.GrayFailISPA, l.HealISPA},
 		{"loss", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA},
-		{"flap", func(ctx context.Context) error { return l.FlapISPA(ctx, l.CutISPA, l.RestoreISPA, 3, 500*time.Millisecond) }, nil},
+		{"flap", func(ctx context.Context) error {
+			return l.FlapISPA(ctx, l.CutISPA, l.RestoreISPA, 3, 500*time.Millisecond)
+		}, nil},
 		{"reload", func(context.Context) error { return o.Daemon.Signal(syscall.SIGHUP) }, nil},
 		{"drain", func(ctx context.Context) error {
 			_, err := api.Drain(ctx, &apiv1.DrainRequest{Uplink: "isp-a", Reason: "mhlab soak"})
