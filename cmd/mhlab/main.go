@@ -26,10 +26,11 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	restart := fs.Bool("restart", false, "bench: measure planned restarts and crashes beside link cuts, in the FRR and the BIRD-inbound lab")
 	duration := fs.Duration("duration", 15*time.Minute, "soak: how long to inject faults")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "soak: seed of the random fault sequence")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench|soak [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench|soak [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--restart] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -52,7 +53,9 @@ func main() {
 			break
 		}
 		var abs string
-		if abs, err = filepath.Abs(*daemon); err == nil {
+		if abs, err = filepath.Abs(*daemon); err == nil && *restart {
+			err = benchRestart(ctx, abs, *reps, *verbose)
+		} else if err == nil {
 			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
 		}
 	case "soak":
