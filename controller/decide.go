@@ -74,6 +74,10 @@ type UplinkObservation struct {
 	HealthReason string
 	// Sessions counts the uplink's BGP sessions; Established those up.
 	Sessions, Established int
+	// HeldDown lists the sessions the speaker keeps down on purpose, each
+	// as "NEIGHBOR: cause" (max-prefix exceeded, and until when), so that
+	// the decision's reason, and with it the event, names the cause.
+	HeldDown []string
 	// CarrierDown is true when the uplink's interface lost carrier.
 	CarrierDown bool
 }
@@ -451,6 +455,8 @@ func rawState(u config.Uplink, o UplinkObservation) (State, string) {
 	switch {
 	case o.CarrierDown:
 		return StateDown, "carrier lost on " + u.Interface
+	case o.Sessions > 0 && o.Established == 0 && len(o.HeldDown) > 0:
+		return StateDown, "no BGP session established; held down: " + strings.Join(o.HeldDown, "; ")
 	case o.Sessions > 0 && o.Established == 0:
 		return StateDown, "no BGP session established"
 	case !o.Probed:
