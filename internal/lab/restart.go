@@ -65,7 +65,7 @@ func (l *Lab) steady(ctx context.Context) (bool, string) {
 			return false, u + " not up in the daemon's decision"
 		}
 	}
-	for _, w := range []RIBWatched{{l.ISPARouter, EdgeAAddr6}, {l.ISPBRouter, EdgeBAddr6}} {
+	for _, w := range []RIBWatched{{Router: l.ISPARouter, From: EdgeAAddr6}, {Router: l.ISPBRouter, From: EdgeBAddr6}} {
 		paths, err := w.Router.Paths(ctx, SitePrefix6)
 		if err != nil {
 			return false, err.Error()
@@ -106,7 +106,7 @@ func (l *Lab) MeasureRestart(ctx context.Context, flow *Flow, d *Daemon, kind st
 		edge Session
 	}
 	peers := []*peer{{r: l.ISPARouter}, {r: l.ISPBRouter}}
-	edgeAddr := map[Router]RIBWatched{l.ISPARouter: {l.ISPARouter, EdgeAAddr6}, l.ISPBRouter: {l.ISPBRouter, EdgeBAddr6}}
+	edgeAddr := map[Router]RIBWatched{l.ISPARouter: {Router: l.ISPARouter, Prefix: SitePrefix6, From: EdgeAAddr6}, l.ISPBRouter: {Router: l.ISPBRouter, Prefix: SitePrefix6, From: EdgeBAddr6}}
 	for _, p := range peers {
 		s, err := p.r.Session(ctx, edgeAddr[p.r].From)
 		if err != nil {
@@ -117,7 +117,7 @@ func (l *Lab) MeasureRestart(ctx context.Context, flow *Flow, d *Daemon, kind st
 		}
 		p.edge = s
 	}
-	watch := WatchRIB(SitePrefix6, 20*time.Millisecond, edgeAddr[l.ISPARouter], edgeAddr[l.ISPBRouter])
+	watch := WatchRIB(20*time.Millisecond, edgeAddr[l.ISPARouter], edgeAddr[l.ISPBRouter])
 	stopWatch := func() { m.RIB = watch.Stop() }
 	mark := flow.Mark()
 	t0 := time.Now()

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// RIBWatch polls routers for one prefix learned from given neighbors and
-// records every poll in which a router did not hold it: the proof that a
-// restart never took the site's prefix out of an ISP's RIB (stale marking
-// is allowed; only absence counts).
+// RIBWatch polls routers for prefixes learned from given neighbors and
+// records every poll that broke the expectation: a router that did not
+// hold a watched path (the proof that a restart never took the site's
+// prefix out of an ISP's RIB; stale marking is allowed, only absence
+// counts), or held a path it must never hold.
 type RIBWatch struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -22,22 +23,26 @@ type RIBWatch struct {
 	errors int
 }
 
-// RIBGap is one poll in which a router did not hold the prefix.
+// RIBGap is one poll that broke the expectation.
 type RIBGap struct {
 	Router string
+	Prefix netip.Prefix
 	At     time.Time
 }
 
-// RIBWatched is a router and the neighbor whose path to watch.
+// RIBWatched is a router, a prefix and the neighbor whose path to watch.
 type RIBWatched struct {
 	Router Router
+	Prefix netip.Prefix
 	From   netip.Addr
+	// Never inverts the expectation: the router must never hold the path.
+	Never bool
 }
 
-// WatchRIB polls every router for p from its neighbor every interval until
-// Stop. A poll whose router query fails counts as an error, not a gap (a
+// WatchRIB polls every router for its prefix from its neighbor every
+// interval until Stop. A poll whose router query fails counts as an error, not a gap (a
 // loaded vtysh can time out; the caller bounds errors separately).
-func WatchRIB(p netip.Prefix, every time.Duration, watched ...RIBWatched) *RIBWatch {
+func WatchRIB(every time.Duration, watched ...RIBWatched) *RIBWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &RIBWatch{cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -54,7 +59,7 @@ func WatchRIB(p netip.Prefix, every time.Duration, watched ...RIBWatched) *RIBWa
 				case <-t.C:
 				}
 				qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
-				paths, err := r.Router.Paths(qctx, p)
+				paths, err := r.Router.Paths(qctx, r.Prefix)
 				qcancel()
 				if ctx.Err() != nil {
 					return
@@ -68,8 +73,8 @@ func WatchRIB(p netip.Prefix, every time.Duration, watched ...RIBWatched) *RIBWa
 				switch {
 				case err != nil:
 					w.errors++
-				case !held:
-					w.gaps = append(w.gaps, RIBGap{Router: r.Router.Name(), At: time.Now()})
+				case held == r.Never:
+					w.gaps = append(w.gaps, RIBGap{Router: r.Router.Name(), Prefix: r.Prefix, At: time.Now()})
 				}
 				w.mu.Unlock()
 			}
@@ -83,12 +88,13 @@ func WatchRIB(p netip.Prefix, every time.Duration, watched ...RIBWatched) *RIBWa
 type RIBWatchResult struct {
 	// Polls counts the router queries made, Errors the ones that failed.
 	Polls, Errors int
-	// Gaps lists the polls in which a router did not hold the prefix.
+	// Gaps lists the polls that broke the expectation: a watched path
+	// absent, or a Never path present.
 	Gaps []RIBGap
 }
 
 func (r RIBWatchResult) String() string {
-	return fmt.Sprintf("%d polls, %d failed, %d without the prefix", r.Polls, r.Errors, len(r.Gaps))
+	return fmt.Sprintf("%d polls, %d failed, %d not as expected", r.Polls, r.Errors, len(r.Gaps))
 }
 
 // Stop ends the watch and returns what it saw.
