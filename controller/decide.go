@@ -279,6 +279,11 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 				backoff = min(2*mem.Backoff, cc.HoldDownMax)
 			}
 			mem = Memory{State: raw, Since: obs.Now, HoldUntil: obs.Now.Add(backoff), Backoff: backoff, LastWorse: obs.Now}
+			if backoff > cc.HoldDown {
+				// The lengthened hold-down shows in the event of the
+				// worsening, where an operator reads the flapping.
+				reason = fmt.Sprintf("%s; flapping: hold-down %s before it may return", why, backoff)
+			}
 		case rank(raw) < rank(mem.State):
 			if obs.Now.Before(mem.HoldUntil) {
 				reason = fmt.Sprintf("%s; held %s until %s (hold-down %s after flapping)", why, mem.State, mem.HoldUntil.UTC().Format(time.RFC3339), mem.Backoff)
