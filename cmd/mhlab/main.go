@@ -27,10 +27,10 @@ func main() {
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
 	restart := fs.Bool("restart", false, "bench: measure planned restarts and crashes beside link cuts, in the FRR and the BIRD-inbound lab")
-	duration := fs.Duration("duration", 15*time.Minute, "soak: how long to inject faults")
+	duration := fs.Duration("duration", 15*time.Minute, "soak, storm: how long to inject faults (storm: each kind)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "soak: seed of the random fault sequence")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench|soak [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--restart] [--duration D] [--seed N]")
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|bench|soak|storm [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--restart] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -57,6 +57,11 @@ func main() {
 			err = benchRestart(ctx, abs, *reps, *verbose)
 		} else if err == nil {
 			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
+		}
+	case "storm":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = storm(ctx, abs, *duration, *verbose)
 		}
 	case "soak":
 		var abs string
