@@ -77,6 +77,10 @@ type UplinkObservation struct {
 	HealthReason string
 	// Sessions counts the uplink's BGP sessions; Established those up.
 	Sessions, Established int
+	// HeldDown lists the sessions the speaker keeps down on purpose, each
+	// as "NEIGHBOR: cause" (max-prefix exceeded, and until when), so that
+	// the decision's reason, and with it the event, names the cause.
+	HeldDown []string
 	// CarrierDown is true when the uplink's interface lost carrier.
 	CarrierDown bool
 }
@@ -315,6 +319,11 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 				backoff = min(2*mem.Backoff, cc.HoldDownMax)
 			}
 			mem = Memory{State: raw, Since: obs.Now, HoldUntil: obs.Now.Add(backoff), Backoff: backoff, LastWorse: obs.Now}
+			if backoff > cc.HoldDown {
+				// The lengthened hold-down shows in the event of the
+				// worsening, where an operator reads the flapping.
+				reason = fmt.Sprintf("%s; flapping: hold-down %s before it may return", why, backoff)
+			}
 		case rank(raw) < rank(mem.State):
 			if obs.Now.Before(mem.HoldUntil) {
 				reason = fmt.Sprintf("%s; held %s until %s (hold-down %s after flapping)", why, mem.State, mem.HoldUntil.UTC().Format(time.RFC3339), mem.Backoff)
@@ -509,6 +518,8 @@ func rawState(u config.Uplink, o UplinkObservation, sessionPending bool) (State,
 	switch {
 	case o.CarrierDown:
 		return StateDown, "carrier lost on " + u.Interface
+	case o.Sessions > 0 && o.Established == 0 && len(o.HeldDown) > 0:
+		return StateDown, "no BGP session established; held down: " + strings.Join(o.HeldDown, "; ")
 	case o.Sessions > 0 && o.Established == 0 && !sessionPending:
 		return StateDown, "no BGP session established"
 	case !o.Probed:

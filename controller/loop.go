@@ -398,6 +398,9 @@ func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.
 				if s.Established() {
 					o.Established++
 				}
+				if s.HeldDown != "" {
+					o.HeldDown = append(o.HeldDown, s.Neighbor.String()+": "+s.HeldDown)
+				}
 			}
 		}
 		if up, known := carrier[u.Interface]; known && !up {

@@ -26,6 +26,9 @@ func main() {
 	reps := fs.Int("reps", 5, "bench: runs of each scenario per profile")
 	profiles := fs.String("profiles", "fast,default", "bench: probe profiles to measure")
 	birdInbound := fs.Bool("bird-inbound", false, "bench: run ISP-A and the transit on BIRD instead of FRR (no FRR router on the inbound path)")
+	restart := fs.Bool("restart", false, "bench: measure planned restarts and crashes beside link cuts, in the FRR and the BIRD-inbound lab")
+	duration := fs.Duration("duration", 15*time.Minute, "soak, storm: how long to inject faults (storm: each kind)")
+	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "soak: seed of the random fault sequence")
 	backend := fs.String("backend", "kernel", "pa: NPTv6 backend, kernel or ebpf")
 	promAddr := fs.String("prometheus", "127.0.0.1:9090", "up: host address for the lab's Prometheus (\"\" runs none)")
 	promRules := fs.String("prometheus-rules", "docs/prometheus/rules.yml", "up: alert and recording rules Prometheus loads")
@@ -38,9 +41,10 @@ func main() {
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: probe with suspicion bursts (not available yet: health has no bursts)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf]\n"+
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
-			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]")
+			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]\n"+
+			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -83,6 +87,10 @@ func main() {
 		if abs, err = filepath.Abs(*daemon); err != nil {
 			break
 		}
+		if *restart {
+			err = benchRestart(ctx, abs, *reps, *verbose)
+			break
+		}
 		if *edges == "" {
 			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
 			break
@@ -101,6 +109,16 @@ func main() {
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {
 			err = benchCPU(ctx, abs, *cpuWindow, *verbose)
+		}
+	case "storm":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = storm(ctx, abs, *duration, *verbose)
+		}
+	case "soak":
+		var abs string
+		if abs, err = filepath.Abs(*daemon); err == nil {
+			err = soak(ctx, abs, *duration, *seed, *verbose)
 		}
 	default:
 		fs.Usage()

@@ -1,23 +1,17 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/multihomed/multihomed/internal/lab"
 )
@@ -70,43 +64,10 @@ func uplinkState(t *testing.T, socket, uplink string) (state string, announced i
 	return "", 0, "", fmt.Errorf("no uplink %s in status", uplink)
 }
 
-// scrapeEdge fetches /metrics from the daemon's loopback listener inside
-// the edge namespace and parses it.
+// scrapeEdge fetches the daemon's metrics from its loopback listener
+// inside the edge namespace.
 func scrapeEdge(e *env) (map[string]float64, error) {
-	var conn net.Conn
-	if err := e.lab.Edge.Do(func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp", "127.0.0.1:9479", 5*time.Second)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprint(conn, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"); err != nil {
-		return nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[name+"{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return out, nil
+	return lab.ScrapeMetrics(e.lab.Edge, lab.MetricsAddr)
 }
 
 // TestMhctlDrain: against the real daemon in the lab, `mhctl drain isp-a`

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +20,6 @@ func TestStopWithdraw(t *testing.T) {
 	e := start(t, lab.Options{}, cfg)
 	a := e.lab.ISPARouter
 	waitEstablished(t, a, ispA...)
-	gshut := func(p lab.Path) bool {
-		return slices.Contains(p.Communities, "graceful-shutdown") || slices.Contains(p.Communities, "65535:0")
-	}
 	holds := func(what string, want func(p lab.Path, ok bool) bool) {
 		t.Helper()
 		eventually(t, what, 30*time.Second, func() (bool, string) {
@@ -32,21 +27,9 @@ func TestStopWithdraw(t *testing.T) {
 			return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
 		})
 	}
-	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
 
-	egress := func() string {
-		t.Helper()
-		var all []string
-		for _, fam := range []string{"-4", "-6"} {
-			out, err := e.lab.Edge.Run(context.Background(), "ip", fam, "route", "show", "table", "all", "proto", "78")
-			if err != nil {
-				t.Fatal(err)
-			}
-			all = append(all, strings.TrimSpace(string(out)))
-		}
-		return strings.TrimSpace(strings.Join(all, "\n"))
-	}
-	eventually(t, "egress routes installed", 30*time.Second, func() (bool, string) { r := egress(); return r != "", r })
+	eventually(t, "egress routes installed", 30*time.Second, func() (bool, string) { r := egressRoutes(t, e); return r != "", r })
 
 	var out bytes.Buffer
 	stop := exec.Command(daemonBinary, "stop", "--withdraw", "--config", e.configPath)
@@ -57,7 +40,7 @@ func TestStopWithdraw(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop.Wait() }()
 
-	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && gshut(p) })
+	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && isGShut(p) })
 	holds("ISP-A no longer holds the site /48", func(_ lab.Path, ok bool) bool { return !ok })
 	select {
 	case err := <-stopped:
@@ -70,7 +53,7 @@ func TestStopWithdraw(t *testing.T) {
 	if err := e.daemon.Stop(time.Second); err != nil {
 		t.Fatalf("daemon exit after decommission: %v; want status 0", err)
 	}
-	if r := egress(); r != "" {
+	if r := egressRoutes(t, e); r != "" {
 		t.Fatalf("egress routes after decommission:\n%s", r)
 	}
 }

@@ -73,5 +73,5 @@ func configDir(t *testing.T) string {
 // startDaemon starts the daemon in the edge as the unprivileged user.
 func (e *env) startDaemon() (*lab.Daemon, error) {
 	id := daemonIdentity(e.t)
-	return lab.StartDaemonAs(context.Background(), e.lab.Edge, &id, daemonBinary, e.configPath, nil)
+	return lab.StartDaemonAs(context.Background(), e.lab.Edge, &id, e.binary, e.configPath, nil)
 }

@@ -59,6 +59,8 @@ type env struct {
 	stateDir string
 	// gid is the daemon user's group, which may read the config.
 	gid int
+	// binary is the daemon build startDaemon runs.
+	binary string
 }
 
 func needLab(t *testing.T) {
@@ -70,6 +72,12 @@ func needLab(t *testing.T) {
 // daemon's logs are printed.
 func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 	t.Helper()
+	return startBinary(t, opts, edgeConfig, daemonBinary)
+}
+
+// startBinary is start with another build of the daemon (see plainDaemon).
+func startBinary(t *testing.T, opts lab.Options, edgeConfig, binary string) *env {
+	t.Helper()
 	needLab(t)
 	ctx := context.Background()
 	opts.ID = netns.UniqueID()
@@ -78,7 +86,7 @@ func start(t *testing.T, opts lab.Options, edgeConfig string) *env {
 		t.Fatal(err)
 	}
 	// The daemon creates its state directory itself, inside one it owns.
-	e := &env{t: t, lab: l, configPath: filepath.Join(configDir(t), "multihomed.yaml"), stateDir: filepath.Join(daemonDir(t), "state"),
+	e := &env{t: t, lab: l, binary: binary, configPath: filepath.Join(configDir(t), "multihomed.yaml"), stateDir: filepath.Join(daemonDir(t), "state"),
 		gid: daemonIdentity(t).GID}
 	// Daemons of parallel tests share the filesystem: each gets its own
 	// API socket unless the test sets one.

@@ -85,10 +85,16 @@ var (
 	birdLargeRe     = regexp.MustCompile(`\((\d+),\s*(\d+),\s*(\d+)\)`)
 )
 
-// Paths returns every path BIRD holds for exactly p.
+// Paths returns every path BIRD holds for exactly p (none, without an
+// error, when it holds no route for p).
 func (b *BIRD) Paths(ctx context.Context, p netip.Prefix) ([]Path, error) {
 	out, err := b.Cmd(ctx, "show", "route", p.String(), "all")
 	if err != nil {
+		// birdc exits 1 when BIRD holds no route for p: that is an
+		// answer (no paths), not a failure.
+		if strings.Contains(out, "Network not found") {
+			return nil, nil
+		}
 		return nil, err
 	}
 	paths := parseBIRDRoutes(out)

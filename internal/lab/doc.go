@@ -20,4 +20,9 @@
 // run at once; Close removes every namespace, router process and file it
 // made, and tests call it from t.Cleanup so that happens even on failure.
 // It only ever sends traffic inside the namespaces it created.
+//
+// Beside the failure scenarios it drives the day-2 ones (DESIGN.md section
+// 10): MeasureRestart (a SIGTERM or SIGKILL restart with a flow running and
+// the ISPs' RIBs watched by WatchRIB), FlapStorm and Soak, which sample the
+// daemon's resources (SampleDaemon, ScrapeMetrics).
 package lab
