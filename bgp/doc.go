@@ -21,8 +21,14 @@
 // GoBGP closes for max-prefix is held down and reopened after
 // max_prefix_restart or on ResetUplink.
 //
+// Prefix limits are counted here, not by GoBGP (whose check recounts the
+// whole Adj-RIB-In after every UPDATE): prefixcount.go keeps each session's
+// received and accepted prefixes from the update stream at a constant cost
+// per UPDATE and has GoBGP close the session only once it is over.
+//
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
-// resets), maxprefix.go (max-prefix hold-down), announce.go
+// resets), prefixcount.go (received/accepted counts, the max-prefix
+// trigger), maxprefix.go (max-prefix hold-down), announce.go
 // (SetAnnouncements and what it applies), reconfigure.go, rib.go (reads),
 // policy.go (GoBGP policy objects).
 package bgp

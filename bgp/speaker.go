@@ -65,6 +65,9 @@ type Speaker struct {
 	defLP    uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths    map[netip.Prefix]uuid.UUID        // locally originated paths
 	sessions map[netip.Addr]sessionConfig      // installed peers
+	// peerConfs is what each installed peer was added with, for the one
+	// UpdatePeer that closes it at max-prefix (prefixcount.go).
+	peerConfs map[netip.Addr]*api.Peer
 	// pending holds the sessions of Start until the first SetAnnouncements
 	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
 	pending      []sessionConfig
@@ -91,14 +94,15 @@ func New(opts Options) *Speaker {
 	}
 	opts.FirstAnnounceWait = min(opts.FirstAnnounceWait, MaxFirstAnnounceWait)
 	return &Speaker{
-		log:      opts.Logger,
-		opts:     opts,
-		anns:     map[string][]routing.Announcement{},
-		paths:    map[netip.Prefix]uuid.UUID{},
-		sessions: map[netip.Addr]sessionConfig{},
-		states:   map[netip.Addr]routing.SessionState{},
-		limits:   map[netip.Addr]*prefixLimit{},
-		changed:  make(chan struct{}, 1),
+		log:       opts.Logger,
+		opts:      opts,
+		anns:      map[string][]routing.Announcement{},
+		paths:     map[netip.Prefix]uuid.UUID{},
+		sessions:  map[netip.Addr]sessionConfig{},
+		peerConfs: map[netip.Addr]*api.Peer{},
+		states:    map[netip.Addr]routing.SessionState{},
+		limits:    map[netip.Addr]*prefixLimit{},
+		changed:   make(chan struct{}, 1),
 	}
 }
 
@@ -138,6 +142,10 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer}, server.WatchPeer()); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	if err := s.watchCounts(wctx); err != nil {
+		s.stopLocked(ctx)
+		return fmt.Errorf("bgp: watch updates: %w", err)
 	}
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any

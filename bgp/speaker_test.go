@@ -309,4 +309,14 @@ func TestImportFull(t *testing.T) {
 		}
 		return fmt.Sprint(got) == want, fmt.Sprint(got)
 	})
+	// The counts: isp-b sent ten routes, import accepted four of them.
+	eventually(t, "counted", 10*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return len(ss) == 2 && ss[0].Received == 1 && ss[0].Accepted == 1 && ss[1].Received == 10 && ss[1].Accepted == 4, fmt.Sprint(ss)
+	})
+	sample, err := sp.LearnedSample(2)
+	must(t, err)
+	if len(sample["isp-a"]) != 1 || len(sample["isp-b"]) != 2 {
+		t.Errorf("LearnedSample(2) = %v; want isp-a's one route and two of isp-b's", sample)
+	}
 }

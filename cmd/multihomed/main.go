@@ -399,8 +399,9 @@ func probedUplinks(cfg *config.Config) []health.Uplink {
 }
 
 // dumpState logs, on SIGUSR1, every uplink's decision, every session's
-// state and what each uplink announces and has had accepted: a quick look
-// without the API.
+// state and prefix counts, what each uplink announces and a bounded sample
+// of what it has had accepted: a quick look without the API. A full table
+// is a million prefixes; the sample keeps the log line readable.
 func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 	st := loop.Status()
 	for _, d := range st.Desired.Uplinks {
@@ -413,19 +414,23 @@ func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 		log.Warn("state: alarm", "alarm", st.Desired.Alarm)
 	}
 	for _, s := range sp.Sessions() {
-		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError)
+		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError, "received", s.Received, "accepted", s.Accepted)
 	}
 	for uplink, anns := range sp.Announced() {
 		for _, a := range anns {
 			log.Info("state: announced", "uplink", uplink, "prefix", a.Prefix, "prepend", a.Prepend, "communities", fmt.Sprint(a.Communities), "graceful_shutdown", a.GracefulShutdown)
 		}
 	}
-	learned, err := sp.Learned()
+	learned, err := sp.LearnedSample(dumpSample)
 	if err != nil {
 		log.Error("state: learned routes", "error", err)
 		return
 	}
 	for uplink, ps := range learned {
-		log.Info("state: learned", "uplink", uplink, "count", len(ps), "prefixes", fmt.Sprint(ps))
+		log.Info("state: learned sample", "uplink", uplink, "sample", fmt.Sprint(ps), "max", dumpSample)
 	}
 }
+
+// dumpSample is how many accepted prefixes per uplink the SIGUSR1 dump
+// prints; the sessions' counts say how many there are.
+const dumpSample = 20
