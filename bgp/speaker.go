@@ -38,6 +38,11 @@ type Options struct {
 	// DefaultFirstAnnounceWait, and more than MaxFirstAnnounceWait is cut
 	// to it.
 	FirstAnnounceWait time.Duration
+	// OnBest, if set, receives every change of the best path to a prefix
+	// with the uplink it now comes from (bgp.install feeds the kernel from
+	// it). It runs on a GoBGP watch goroutine, in order: hand off without
+	// blocking.
+	OnBest func([]BestRoute)
 }
 
 // Bounds of Options.FirstAnnounceWait.
@@ -146,6 +151,12 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	if err := s.watchCounts(wctx); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch updates: %w", err)
+	}
+	if s.opts.OnBest != nil {
+		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
+			s.stopLocked(ctx)
+			return fmt.Errorf("bgp: watch best paths: %w", err)
+		}
 	}
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any

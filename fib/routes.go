@@ -124,12 +124,15 @@ func (r *Routes) SetGroup(id uint32, legs ...uint32) error {
 	return nil
 }
 
-// Blackhole makes nexthop id (a group's number, for example) drop what
-// uses it: no uplink is left for its routes, and a route to nowhere is
-// better than one through a dead uplink or a fall-back to a less specific
-// route the operator did not choose.
+// Blackhole makes nexthop id a leg that drops what uses it. The kernel
+// does not let a replace turn a group into a single nexthop, so a group
+// whose uplinks are all gone is set to this leg alone: a route to nowhere
+// is better than one through a dead uplink or a fall-back to a less
+// specific route the operator did not choose.
 func (r *Routes) Blackhole(id uint32) error {
-	req := r.nexthopRequest(unix.AF_UNSPEC, id)
+	// The kernel wants a family even here (EINVAL with AF_UNSPEC); the
+	// leg still serves groups of either family, as with ip(8).
+	req := r.nexthopRequest(unix.AF_INET, id)
 	req.AddData(nl.NewRtAttr(unix.NHA_BLACKHOLE, nil))
 	if err := r.exec(req); err != nil {
 		return fmt.Errorf("fib: blackhole nexthop %d: %w", id, err)

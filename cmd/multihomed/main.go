@@ -111,7 +111,16 @@ func newLogger(l config.Log) *slog.Logger {
 // controller and the link watcher from one errgroup, reloads on SIGHUP and
 // stops on ctx.
 func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config, cmd *cobra.Command) error {
-	sp := bgp.New(bgp.Options{Logger: log})
+	spOpts := bgp.Options{Logger: log}
+	installer, err := newInstaller(cfg, log)
+	if err != nil {
+		return err
+	}
+	if installer != nil {
+		defer installer.Close()
+		spOpts.OnBest = installer.fromSpeaker
+	}
+	sp := bgp.New(spOpts)
 	if err := sp.Start(ctx, cfg); err != nil {
 		return err
 	}
@@ -150,7 +159,11 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		return err
 	}
 
-	deps := controller.Deps{Speaker: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	var egressApplier controller.Egress = egress
+	if installer != nil {
+		egressApplier = installingEgress{Egress: egress, in: installer}
+	}
+	deps := controller.Deps{Speaker: sp, Egress: egressApplier, ProbeTables: probeTables, Health: monitor, Logger: log}
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
@@ -184,6 +197,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	log.Info("started", "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
+	if installer != nil {
+		g.Go(func() error { return installer.Run(ctx) })
+	}
 	sd := newSystemd(log)
 	g.Go(func() error { return sd.run(ctx, loop) })
 	g.Go(func() error {
