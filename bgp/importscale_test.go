@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ func importTime(t *testing.T, n int) time.Duration {
 	cfg.Uplinks = cfg.Uplinks[:1]
 	cfg.Uplinks[0].BGP.Import = config.ImportFull
 	cfg.Uplinks[0].BGP.MaxPrefixes = uint32(2 * n)
+	heap0 := heapInUse() // the feeder holds its table already
 	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: time.Millisecond})
 	ctx := context.Background()
 	must(t, sp.Start(ctx, cfg))
@@ -64,15 +66,37 @@ func importTime(t *testing.T, n int) time.Duration {
 		ss := sp.Sessions()
 		return ss[0].Received == uint64(n) && ss[0].Accepted == uint64(n), fmt.Sprint(ss)
 	})
-	return time.Since(start)
+	took := time.Since(start)
+	// Not asserted, only reported: what a route costs in the heap (the
+	// speaker's Adj-RIB-In, RIB and counts, plus the feeder's send-side
+	// bookkeeping, which shares the process), and what an announcement
+	// change costs with the table in place (a soft reset out of the
+	// session, which walks every best path).
+	t.Logf("%d routes: heap %+d bytes per route", n, (int64(heapInUse())-int64(heap0))/int64(n))
+	anns := BaseAnnouncements(cfg)
+	anns["isp-a"][0].Prepend = 3
+	t0 := time.Now()
+	_, err := sp.SetAnnouncements(ctx, anns)
+	must(t, err)
+	t.Logf("%d routes: announcement change applied in %s", n, time.Since(t0))
+	return took
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }
 
 // TestImportLinear: importing five times the routes takes about five times
 // as long, not twenty-five (GoBGP's own prefix limit counts the whole
 // Adj-RIB-In after every UPDATE, osrg/gobgp#2215: before this test existed
 // 5,000 routes took 40 s and 20,000 took 400 s here). The figure is logged;
-// each size is the better of two runs, and the bound leaves room for a
-// loaded machine but not for a square.
+// each size is the better of two runs, and the bound (2.5 times the ratio
+// of sizes; 5.5-8.3 was seen on a loaded 2-CPU machine) leaves room for
+// such a machine but not for a square (25).
 func TestImportLinear(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports tens of thousands of routes")
@@ -82,7 +106,7 @@ func TestImportLinear(t *testing.T) {
 	tl := min(importTime(t, small*factor), importTime(t, small*factor))
 	ratio := float64(tl) / float64(ts)
 	t.Logf("import of %d routes: %s; of %d: %s; ratio of times %.1f for a ratio of sizes %d", small, ts, small*factor, tl, ratio, factor)
-	if ratio > 2*factor {
+	if ratio > 2.5*factor {
 		t.Errorf("ratio of times %.1f for sizes %d apart: import grows faster than linearly", ratio, factor)
 	}
 }
