@@ -39,7 +39,21 @@ func (p *testPeer) feedDistinct(t *testing.T, nextHop string, n int) {
 // importTime is how long a speaker with import full takes from the session
 // coming up to holding all n routes of the feeder as received and
 // accepted.
+//
+// Each run is a subtest, so that its servers are gone before the next run
+// starts any: GoBGP v4.8.0's StartBgp writes package globals (route
+// selection options) that running servers read.
 func importTime(t *testing.T, n int) time.Duration {
+	t.Helper()
+	var took time.Duration
+	t.Run(fmt.Sprintf("%d routes", n), func(t *testing.T) { took = importOnce(t, n) })
+	if took == 0 {
+		t.FailNow()
+	}
+	return took
+}
+
+func importOnce(t *testing.T, n int) time.Duration {
 	t.Helper()
 	port := freePort(t)
 	peer := startTestPeer(t, "127.0.0.2", port, 64501, nil)
@@ -95,8 +109,10 @@ func heapInUse() uint64 {
 // Adj-RIB-In after every UPDATE, osrg/gobgp#2215: before this test existed
 // 5,000 routes took 40 s and 20,000 took 400 s here). The figure is logged;
 // each size is the better of two runs, and the bound (2.5 times the ratio
-// of sizes; 5.5-8.3 was seen on a loaded 2-CPU machine) leaves room for
-// such a machine but not for a square (25).
+// of sizes, 3 under -race; 5.5-8.3 was seen on a loaded 2-CPU machine,
+// 11.9 under -race) leaves room for such a machine but not for a square
+// (25; the quadratic import would not even finish 25,000 routes within the
+// test's wait).
 func TestImportLinear(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports tens of thousands of routes")
@@ -106,7 +122,11 @@ func TestImportLinear(t *testing.T) {
 	tl := min(importTime(t, small*factor), importTime(t, small*factor))
 	ratio := float64(tl) / float64(ts)
 	t.Logf("import of %d routes: %s; of %d: %s; ratio of times %.1f for a ratio of sizes %d", small, ts, small*factor, tl, ratio, factor)
-	if ratio > 2.5*factor {
+	bound := 2.5 * factor
+	if raceDetector {
+		bound = 3 * factor // 11.9 seen under -race
+	}
+	if ratio > bound {
 		t.Errorf("ratio of times %.1f for sizes %d apart: import grows faster than linearly", ratio, factor)
 	}
 }

@@ -27,7 +27,10 @@ import (
 // closes the session with Cease, maximum number of prefixes reached
 // (RFC 4486 section 4, subcode 1) and marks the peer PFX_CT, which the
 // hold-down of maxprefix.go turns into a retry after max_prefix_restart. The
-// re-created peer has no GoBGP limit again.
+// re-created peer has no GoBGP limit again. Should GoBGP find the table
+// back under the limit by then (withdrawals behind the count in the queue),
+// it keeps the limit and enforces it itself until the session is
+// re-created: correct, at GoBGP's per-UPDATE cost.
 
 // prefixKey is a prefix in 24 bytes, without netip.Addr's zone pointer: a
 // session keeps one per prefix.

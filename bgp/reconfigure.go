@@ -74,6 +74,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
+	reimport := importChanged(old, cfg)
 	if err := s.applyLocked(ctx, kept, true, true); err != nil {
 		errs = append(errs, err)
 	}
@@ -82,7 +83,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	// Adj-RIB-In). Otherwise leave the table alone: with full tables a soft
 	// reset in walks every route the ISP sent.
 	for addr := range s.sessions {
-		if !importChanged(old, cfg) {
+		if !reimport {
 			break
 		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN}); err != nil {
