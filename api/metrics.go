@@ -152,6 +152,8 @@ var (
 	descRTTP95    = prometheus.NewDesc("multihomed_probe_rtt_p95_seconds", "95th percentile probe RTT over the uplink's probe windows.", []string{"uplink"}, nil)
 	descSession   = prometheus.NewDesc("multihomed_bgp_session_up", "1 while the BGP session is established.", []string{"uplink", "neighbor"}, nil)
 	descHeldDown  = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
+	descReceived  = prometheus.NewDesc("multihomed_bgp_prefixes_received", "Prefixes the BGP session's peer sent, before import policy.", []string{"uplink", "neighbor"}, nil)
+	descAccepted  = prometheus.NewDesc("multihomed_bgp_prefixes_accepted", "Prefixes of the BGP session that import policy accepted.", []string{"uplink", "neighbor"}, nil)
 	descPrefixes  = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
 	descPrepend   = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
 	descGShut     = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
@@ -171,7 +173,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK} {
 		ch <- d
 	}
 	describePA(ch)
@@ -221,6 +223,8 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descSession, b2f(s.Established()), name, s.Neighbor.String())
 		gauge(descHeldDown, b2f(s.HeldDown != ""), name, s.Neighbor.String())
+		gauge(descReceived, float64(s.Received), name, s.Neighbor.String())
+		gauge(descAccepted, float64(s.Accepted), name, s.Neighbor.String())
 	}
 	for _, u := range st.Remote.Uplinks {
 		for _, s := range allStates {

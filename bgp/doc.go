@@ -24,8 +24,14 @@
 // max_prefix_restart or on ResetUplink (an operator's reset), never by
 // CloseUplink (carrier loss).
 //
+// Prefix limits are counted here, not by GoBGP (whose check recounts the
+// whole Adj-RIB-In after every UPDATE): prefixcount.go keeps each session's
+// received and accepted prefixes from the update stream at a constant cost
+// per UPDATE and has GoBGP close the session only once it is over.
+//
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
-// resets), maxprefix.go (max-prefix hold-down), announce.go
+// resets), prefixcount.go (received/accepted counts, the max-prefix
+// trigger), maxprefix.go (max-prefix hold-down), announce.go
 // (SetAnnouncements and what it applies), reconfigure.go, rib.go (reads),
 // policy.go (GoBGP policy objects), sitestate.go and edgepeers.go (the
 // uplink states edges of one site exchange over iBGP, docs/deployment.md).

@@ -26,6 +26,7 @@ type prefixLimit struct {
 	max     uint32
 	restart time.Duration // 0: held down until ResetUplink
 	timer   *time.Timer   // the scheduled retry, while held down
+	counts  prefixCounts  // what the session sent and import accepted
 }
 
 // holdDownLocked records that GoBGP closed the session to addr for

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
 // withdrawAll makes the test peer stop sending every route it originates.
@@ -28,6 +30,24 @@ func (p *testPeer) originate(t *testing.T, addr string, prefixes ...string) {
 		_, err := p.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}})
 		must(t, err)
 	}
+}
+
+// notifications delivers the text of every NOTIFICATION the test peer
+// receives.
+func (p *testPeer) notifications(t *testing.T) <-chan string {
+	t.Helper()
+	ch := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	must(t, p.srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+		if ev.Peer.State.DisconnectReason == api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED {
+			select {
+			case ch <- ev.Peer.State.DisconnectMessage:
+			default:
+			}
+		}
+	}}, server.WatchPeer()))
+	return ch
 }
 
 // adminState is GoBGP's admin state of our peer addr.
@@ -54,6 +74,7 @@ func TestMaxPrefixHoldDown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
 			peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0", "192.0.2.0/24", "203.0.113.0/24", "198.18.0.0/24", "198.18.1.0/24"})
+			notified := peer.notifications(t)
 			cfg := loopbackConfig(t)
 			cfg.Uplinks = cfg.Uplinks[:1]
 			cfg.Uplinks[0].BGP.MaxPrefixes = 3
@@ -75,6 +96,15 @@ func TestMaxPrefixHoldDown(t *testing.T) {
 			}
 			if got := sp.adminState(t, "127.0.0.2"); got != api.PeerState_ADMIN_STATE_PFX_CT {
 				t.Fatalf("GoBGP admin state %v; want PFX_CT (held down by the limit)", got)
+			}
+			// RFC 4486 section 4: Cease, subcode 1.
+			select {
+			case msg := <-notified:
+				if !strings.Contains(msg, "code 6(cease) subcode 1(") {
+					t.Errorf("the ISP received %q; want Cease subcode 1 (maximum number of prefixes reached)", msg)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the ISP received no NOTIFICATION")
 			}
 			// The ISP fixes its leak.
 			peer.withdrawAll(t)

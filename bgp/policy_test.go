@@ -4,6 +4,7 @@ import (
 	"flag"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,5 +144,31 @@ func TestNormalizeCapsAndFilters(t *testing.T) {
 	want := []routing.Announcement{{Prefix: site[1], Prepend: 2}, {Prefix: site[0], Prepend: config.MaxPrepend}}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 		t.Errorf("normalize (-want +got):\n%s", d)
+	}
+}
+
+// TestImportChanged: a reload soft-resets inbound (a walk of every route an
+// ISP sent) only when the import policy really changed.
+func TestImportChanged(t *testing.T) {
+	base := loopbackConfig(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		want bool
+	}{
+		{"same config", func(*config.Config) {}, false},
+		{"export attributes only", func(c *config.Config) { c.Uplinks[0].BGP.Communities = nil; c.Uplinks[1].BGP.Prepend = 1 }, false},
+		{"import mode", func(c *config.Config) { c.Uplinks[1].BGP.Import = config.ImportFull }, true},
+		{"bogon list", func(c *config.Config) {
+			c.Filters.BogonPrefixes = append(slices.Clone(c.Filters.BogonPrefixes), netip.MustParsePrefix("185.0.0.0/16"))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := loopbackConfig(t)
+			tc.edit(cfg)
+			if got := importChanged(base, cfg); got != tc.want {
+				t.Errorf("importChanged = %v; want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/multihomed/multihomed/routing"
 
 	api "github.com/osrg/gobgp/v4/api"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/multihomed/multihomed/config"
 )
@@ -80,13 +81,18 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
+	reimport := importChanged(old, cfg)
 	if err := s.applyLocked(ctx, kept, true, true); err != nil {
 		errs = append(errs, err)
 	}
-	// Import filters may have changed: re-run import policy over what each
-	// unchanged session already sent (route refresh is not needed: GoBGP
-	// keeps Adj-RIB-In).
+	// Where the import policy changed, re-run it over what each unchanged
+	// session already sent (route refresh is not needed: GoBGP keeps
+	// Adj-RIB-In). Otherwise leave the table alone: with full tables a soft
+	// reset in walks every route the ISP sent.
 	for addr := range s.sessions {
+		if !reimport {
+			break
+		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: soft reset in %s: %w", addr, err))
 		}
@@ -107,4 +113,29 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 func sameSession(a, b sessionConfig) bool {
 	a.maxPrefixRestart, b.maxPrefixRestart = 0, 0
 	return a == b
+}
+
+// importChanged reports whether the import policy of cfg differs from that
+// of old: the import statements and the defined sets they read.
+func importChanged(old, cfg *config.Config) bool {
+	a := buildPolicies(policyInput{cfg: old})
+	b := buildPolicies(policyInput{cfg: cfg})
+	if len(a.DefinedSets) != len(b.DefinedSets) {
+		return true
+	}
+	for i := range a.DefinedSets {
+		if !proto.Equal(a.DefinedSets[i], b.DefinedSets[i]) {
+			return true
+		}
+	}
+	return !proto.Equal(findPolicy(a, policyImport), findPolicy(b, policyImport))
+}
+
+func findPolicy(req *api.SetPoliciesRequest, name string) *api.Policy {
+	for _, p := range req.Policies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }

@@ -21,8 +21,19 @@ func (s *Speaker) Announced() map[string][]routing.Announcement {
 }
 
 // Learned returns, per uplink, the prefixes its sessions sent that passed
-// import policy, sorted.
-func (s *Speaker) Learned() (map[string][]netip.Prefix, error) {
+// import policy, sorted. With a full table that is a million prefixes: use
+// Sessions for counts and LearnedSample for a look.
+func (s *Speaker) Learned() (map[string][]netip.Prefix, error) { return s.learned(0) }
+
+// LearnedSample is Learned cut to at most n prefixes per uplink (those the
+// walk of the RIB meets first, then sorted). It still walks the whole RIB
+// once.
+func (s *Speaker) LearnedSample(n int) (map[string][]netip.Prefix, error) {
+	return s.learned(max(n, 1))
+}
+
+// learned lists at most limit prefixes per uplink; 0 means all.
+func (s *Speaker) learned(limit int) (map[string][]netip.Prefix, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	if s.srv == nil {
@@ -36,7 +47,7 @@ func (s *Speaker) Learned() (map[string][]netip.Prefix, error) {
 				return
 			}
 			for _, path := range paths {
-				if sc, ok := s.sessions[path.PeerAddress]; ok && !path.Filtered {
+				if sc, ok := s.sessions[path.PeerAddress]; ok && !path.Filtered && (limit == 0 || len(out[sc.uplink]) < limit) {
 					out[sc.uplink] = append(out[sc.uplink], p)
 				}
 			}

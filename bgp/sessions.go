@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"sort"
 	"time"
 
@@ -49,7 +47,13 @@ func (s *Speaker) Changed() <-chan struct{} { return s.changed }
 func (s *Speaker) Sessions() []routing.SessionState {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	out := slices.Collect(maps.Values(s.states))
+	out := make([]routing.SessionState, 0, len(s.states))
+	for addr, st := range s.states {
+		if lim := s.limits[addr]; lim != nil {
+			st.Received, st.Accepted = lim.counts.received, lim.counts.accepted
+		}
+		out = append(out, st)
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Uplink != out[j].Uplink {
 			return out[i].Uplink < out[j].Uplink
@@ -198,8 +202,9 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 		}},
 		Transport: &api.Transport{RemotePort: s.opts.PeerPort, PassiveMode: sc.passive},
 		AfiSafis: []*api.AfiSafi{{
-			Config:       &api.AfiSafiConfig{Family: fam, Enabled: true},
-			PrefixLimits: &api.PrefixLimit{Family: fam, MaxPrefixes: sc.maxPrefixes, ShutdownThresholdPct: 80},
+			Config: &api.AfiSafiConfig{Family: fam, Enabled: true},
+			// No PrefixLimits: GoBGP would count the whole Adj-RIB-In
+			// after every UPDATE. prefixcount.go enforces the limit.
 			MpGracefulRestart: &api.MpGracefulRestart{
 				Config: &api.MpGracefulRestartConfig{Enabled: sc.gr},
 			},
@@ -249,6 +254,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 		return fmt.Errorf("bgp: add peer %s (uplink %s): %w", sc.neighborAddr, sc.uplink, err)
 	}
 	s.sessions[sc.neighborAddr] = sc
+	s.peerConfs[sc.neighborAddr] = p
 	return nil
 }
 
@@ -261,6 +267,7 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 		return fmt.Errorf("bgp: delete peer %s: %w", addr, err)
 	}
 	delete(s.sessions, addr)
+	delete(s.peerConfs, addr)
 	s.stateMu.Lock()
 	delete(s.states, addr)
 	if lim := s.limits[addr]; lim != nil && lim.timer != nil {

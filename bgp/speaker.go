@@ -38,6 +38,11 @@ type Options struct {
 	// DefaultFirstAnnounceWait, and more than MaxFirstAnnounceWait is cut
 	// to it.
 	FirstAnnounceWait time.Duration
+	// OnBest, if set, receives every change of the best path to a prefix
+	// with the uplink it now comes from (bgp.install feeds the kernel from
+	// it). It runs on a GoBGP watch goroutine, in order: hand off without
+	// blocking.
+	OnBest func([]BestRoute)
 }
 
 // Bounds of Options.FirstAnnounceWait.
@@ -73,6 +78,9 @@ type Speaker struct {
 	resetDue map[netip.Addr]bool
 	sessions map[netip.Addr]sessionConfig // installed peers
 	site     siteOrigin                   // site-state routes (sitestate.go)
+	// peerConfs is what each installed peer was added with, for the one
+	// UpdatePeer that closes it at max-prefix (prefixcount.go).
+	peerConfs map[netip.Addr]*api.Peer
 	// pending holds the sessions of Start until the first SetAnnouncements
 	// or FirstAnnounceWait (whichever comes first) adds them; nil after.
 	pending      []sessionConfig
@@ -99,15 +107,16 @@ func New(opts Options) *Speaker {
 	}
 	opts.FirstAnnounceWait = min(opts.FirstAnnounceWait, MaxFirstAnnounceWait)
 	return &Speaker{
-		log:      opts.Logger,
-		opts:     opts,
-		anns:     map[string][]routing.Announcement{},
-		paths:    map[netip.Prefix]uuid.UUID{},
-		resetDue: map[netip.Addr]bool{},
-		sessions: map[netip.Addr]sessionConfig{},
-		states:   map[netip.Addr]routing.SessionState{},
-		limits:   map[netip.Addr]*prefixLimit{},
-		changed:  make(chan struct{}, 1),
+		log:       opts.Logger,
+		opts:      opts,
+		anns:      map[string][]routing.Announcement{},
+		paths:     map[netip.Prefix]uuid.UUID{},
+		resetDue:  map[netip.Addr]bool{},
+		sessions:  map[netip.Addr]sessionConfig{},
+		states:    map[netip.Addr]routing.SessionState{},
+		limits:    map[netip.Addr]*prefixLimit{},
+		changed:   make(chan struct{}, 1),
+		peerConfs: map[netip.Addr]*api.Peer{},
 	}
 }
 
@@ -151,6 +160,16 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
 		s.stopLocked(ctx)
 		return err
+	}
+	if err := s.watchCounts(wctx); err != nil {
+		s.stopLocked(ctx)
+		return fmt.Errorf("bgp: watch updates: %w", err)
+	}
+	if s.opts.OnBest != nil {
+		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
+			s.stopLocked(ctx)
+			return fmt.Errorf("bgp: watch best paths: %w", err)
+		}
 	}
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any

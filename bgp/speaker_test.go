@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,7 +298,16 @@ func TestImportFull(t *testing.T) {
 	cfg := loopbackConfig(t)
 	cfg.Uplinks[1].BGP.Import = config.ImportFull
 	// Nothing is announced here: open the sessions without the wait.
-	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: time.Millisecond})
+	var bestMu sync.Mutex
+	best := map[netip.Prefix]string{}
+	onBest := func(bs []BestRoute) {
+		bestMu.Lock()
+		defer bestMu.Unlock()
+		for _, b := range bs {
+			best[b.Prefix] = b.Uplink
+		}
+	}
+	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: time.Millisecond, OnBest: onBest})
 	ctx := context.Background()
 	must(t, sp.Start(ctx, cfg))
 	defer sp.Stop(ctx)
@@ -309,4 +319,21 @@ func TestImportFull(t *testing.T) {
 		}
 		return fmt.Sprint(got) == want, fmt.Sprint(got)
 	})
+	// The counts: isp-b sent ten routes, import accepted four of them.
+	eventually(t, "counted", 10*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return len(ss) == 2 && ss[0].Received == 1 && ss[0].Accepted == 1 && ss[1].Received == 10 && ss[1].Accepted == 4, fmt.Sprint(ss)
+	})
+	// OnBest names the uplink of every accepted best path (bgp.install).
+	eventually(t, "best paths reported", 10*time.Second, func() (bool, string) {
+		bestMu.Lock()
+		defer bestMu.Unlock()
+		return best[netip.MustParsePrefix("185.0.0.0/24")] == "isp-b" && best[netip.MustParsePrefix("203.0.113.0/24")] == "isp-b" &&
+			best[netip.MustParsePrefix("0.0.0.0/0")] != "" && len(best) == 4, fmt.Sprint(best)
+	})
+	sample, err := sp.LearnedSample(2)
+	must(t, err)
+	if len(sample["isp-a"]) != 1 || len(sample["isp-b"]) != 2 {
+		t.Errorf("LearnedSample(2) = %v; want isp-a's one route and two of isp-b's", sample)
+	}
 }

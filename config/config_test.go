@@ -93,6 +93,20 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// TestInstall: bgp.install with an import-full uplink takes the table and
+// the default protocol.
+func TestInstall(t *testing.T) {
+	text := edit(t, base, "peer_asn: 64502,", "peer_asn: 64502, import: full,")
+	text = edit(t, text, "profile: lab", "profile: lab\nbgp: {install: {table: 200}}")
+	cfg, err := Parse("test", []byte(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Install{Table: 200, Protocol: DefaultInstallProtocol}); cfg.BGP.Install != want {
+		t.Errorf("bgp.install = %+v; want %+v", cfg.BGP.Install, want)
+	}
+}
+
 func TestProductionKeepsEveryBogon(t *testing.T) {
 	text := edit(t, validYAML(t), "profile: lab", "profile: production")
 	_, err := Parse("t", []byte(text), nil)
@@ -177,6 +191,10 @@ func TestInvalid(t *testing.T) {
 		{"profile", "profile: lab", "profile: test", "profile", "use production or lab"},
 		{"no uplinks", "uplinks:", "other:", "uplinks", "at least one uplink"},
 		{"listen port", "profile: lab", "profile: lab\nbgp: {listen_port: 0}", "bgp.listen_port", "not a port"},
+		{"install without full", "profile: lab", "profile: lab\nbgp: {install: {table: 200}}", "bgp.install.table", "no uplink has bgp.import: full"},
+		{"install main", "profile: lab", "profile: lab\nbgp: {install: {table: 254}}", "bgp.install.table", "main table"},
+		{"install protocol", "profile: lab", "profile: lab\nbgp: {install: {table: 200, protocol: 78}}", "bgp.install.protocol", "egress.protocol"},
+		{"install protocol alone", "profile: lab", "profile: lab\nbgp: {install: {protocol: 90}}", "bgp.install.protocol", "bgp.install.table is not"},
 		{"bogon asn", "profile: lab", "profile: lab\nfilters: {bogon_asns: ['9-1']}", "filters.bogon_asns[0]", "not an ASN or range"},
 		{"wrong type", "asn: 64500", "asn: [1]", "", "wrong type"},
 		{"log level", "profile: lab", "profile: lab\nlog: {level: loud}", "log.level", "use debug, info"},

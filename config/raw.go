@@ -39,9 +39,15 @@ type rawSite struct {
 }
 
 type rawBGP struct {
-	ListenPort      *int64 `mapstructure:"listen_port"`
-	GracefulRestart *bool  `mapstructure:"graceful_restart"`
-	RestartTime     string `mapstructure:"restart_time"`
+	ListenPort      *int64     `mapstructure:"listen_port"`
+	GracefulRestart *bool      `mapstructure:"graceful_restart"`
+	RestartTime     string     `mapstructure:"restart_time"`
+	Install         rawInstall `mapstructure:"install"`
+}
+
+type rawInstall struct {
+	Table    *int64 `mapstructure:"table"`
+	Protocol *int64 `mapstructure:"protocol"`
 }
 
 type rawFilters struct {

@@ -226,6 +226,19 @@ type BGPGlobal struct {
 	GracefulRestart bool
 	// RestartTime is the time ISPs keep our routes after a restart.
 	RestartTime time.Duration
+	// Install puts the routes accepted from import-full uplinks into a
+	// kernel table; its zero value installs nothing.
+	Install Install
+}
+
+// Install is bgp.install: where the accepted routes of uplinks with import
+// full go in the kernel. Each route points at its uplink's nexthop group,
+// so moving all of an uplink's routes is one nexthop change.
+type Install struct {
+	// Table is the routing table; 0 installs nothing.
+	Table int
+	// Protocol marks the routes and nexthops as the installer's.
+	Protocol int
 }
 
 // Filters holds the import bogon lists in force.

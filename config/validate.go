@@ -56,6 +56,7 @@ func (r rawConfig) validate(opts options) (*Config, []Problem, int) {
 		}
 	}
 	cfg.Egress = c.egress(r.Egress, cfg.Uplinks)
+	cfg.BGP.Install = c.install(r.BGP.Install, cfg.Egress, cfg.Uplinks)
 	cfg.Controller = c.controller(r.Controller)
 	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node, cfg.BGP, cfg.Uplinks)
 	cfg.API = c.api(r.API)

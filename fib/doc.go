@@ -9,6 +9,11 @@
 // link carrier for health. Everything it creates carries ProbeRouteProtocol
 // so it can find and remove what it owns.
 //
+// Routes (routes.go) installs the routes BGP accepted from full tables into
+// a table of their own through kernel nexthop objects, one group per uplink
+// and family, so a failed uplink's routes move with one nexthop replace.
+// Its routes and nexthops carry their own protocol number.
+//
 // It must never: touch a route or rule it did not create (one without
 // ProbeRouteProtocol), decide which uplink is healthy (health/ and the
 // controller do), or block a netlink subscription callback.

@@ -27,6 +27,12 @@ type SessionState struct {
 	// purpose, and says why and until when, e.g. "max-prefix exceeded:
 	// more than 1000; retry at 2026-11-27T15:04:05Z".
 	HeldDown string
+	// Received and Accepted count the prefixes of the session's family
+	// (the family of Neighbor) that the peer sent and that import policy
+	// accepted. They trail the wire by the speaker's update queue and are
+	// zero while no session is up (graceful restart keeps stale routes
+	// counted until the peer's End-of-RIB or the restart timer).
+	Received, Accepted uint64
 }
 
 // Established reports whether the session is up.

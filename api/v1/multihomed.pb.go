@@ -1148,7 +1148,12 @@ type Session struct {
 	// held_down is set while the daemon keeps the session down itself, with
 	// the cause and when it retries ("max-prefix exceeded: 1001 > 1000;
 	// retry at ..."); ResetUplink clears it.
-	HeldDown      string `protobuf:"bytes,6,opt,name=held_down,json=heldDown,proto3" json:"held_down,omitempty"`
+	HeldDown string `protobuf:"bytes,6,opt,name=held_down,json=heldDown,proto3" json:"held_down,omitempty"`
+	// received and accepted count the prefixes of the session's family that
+	// the peer sent (before import policy) and that import accepted. They
+	// trail the wire by the daemon's update queue.
+	Received      uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
+	Accepted      uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1223,6 +1228,20 @@ func (x *Session) GetHeldDown() string {
 		return x.HeldDown
 	}
 	return ""
+}
+
+func (x *Session) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *Session) GetAccepted() uint64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
 }
 
 // Announcement is one site prefix as sent to one ISP.
@@ -3050,7 +3069,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\brtt_last\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\arttLast\x12;\n" +
 	"\vmeasured_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"measuredAt\"\xdc\x01\n" +
+	"measuredAt\"\x94\x02\n" +
 	"\aSession\x12\x1a\n" +
 	"\bneighbor\x18\x01 \x01(\tR\bneighbor\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
@@ -3058,7 +3077,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06uptime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1b\n" +
-	"\theld_down\x18\x06 \x01(\tR\bheldDown\"\xdb\x01\n" +
+	"\theld_down\x18\x06 \x01(\tR\bheldDown\x12\x1a\n" +
+	"\breceived\x18\a \x01(\x04R\breceived\x12\x1a\n" +
+	"\baccepted\x18\b \x01(\x04R\baccepted\"\xdb\x01\n" +
 	"\fAnnouncement\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aprepend\x18\x02 \x01(\rR\aprepend\x12 \n" +

@@ -118,6 +118,9 @@ func sessionText(s *apiv1.Session, now time.Time) string {
 	} else {
 		line += " since " + ago(s.GetSince(), now) + " ago"
 	}
+	if s.GetReceived() > 0 || s.GetAccepted() > 0 {
+		line += fmt.Sprintf(", %d prefixes received, %d accepted", s.GetReceived(), s.GetAccepted())
+	}
 	if s.GetHeldDown() != "" {
 		line += ", HELD DOWN: " + s.GetHeldDown() + " (mhctl reset to retry now)"
 	}

@@ -115,7 +115,16 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	// End-of-RIB follows the site's prefixes; the controller decides at the
 	// latest when its startup wait ends, the speaker waits that long and a
 	// margin.
-	sp := bgp.New(bgp.Options{Logger: log, FirstAnnounceWait: cfg.Controller.StartupWait + 5*time.Second})
+	spOpts := bgp.Options{Logger: log, FirstAnnounceWait: cfg.Controller.StartupWait + 5*time.Second}
+	installer, err := newInstaller(cfg, log)
+	if err != nil {
+		return err
+	}
+	if installer != nil {
+		defer installer.Close()
+		spOpts.OnBest = installer.fromSpeaker
+	}
+	sp := bgp.New(spOpts)
 	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
 	}
@@ -159,7 +168,11 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		return err
 	}
 	defer pa.close()
-	deps := controller.Deps{Speaker: speakerView{sp}, Site: sp, Egress: egress, ProbeTables: probeTables, Health: monitor, Logger: log}
+	var egressApplier controller.Egress = egress
+	if installer != nil {
+		egressApplier = installingEgress{Egress: egress, in: installer}
+	}
+	deps := controller.Deps{Speaker: speakerView{sp}, Site: sp, Egress: egressApplier, ProbeTables: probeTables, Health: monitor, Logger: log}
 	pa.wire(&deps)
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
@@ -194,6 +207,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	log.Info("started", "mode", cfg.Site.Mode, "uplinks", len(cfg.Uplinks), "prefixes", fmt.Sprint(cfg.Site.Prefixes), "asn", cfg.Node.ASN, "probed", len(probed))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return loop.Run(ctx) })
+	if installer != nil {
+		g.Go(func() error { return installer.Run(ctx) })
+	}
 	sd := newSystemd(log)
 	g.Go(func() error { return sd.run(ctx, loop) })
 	pa.start(ctx, g)
@@ -412,8 +428,9 @@ func probedUplinks(cfg *config.Config) []health.Uplink {
 }
 
 // dumpState logs, on SIGUSR1, every uplink's decision, every session's
-// state and what each uplink announces and has had accepted: a quick look
-// without the API.
+// state and prefix counts, what each uplink announces and a bounded sample
+// of what it has had accepted: a quick look without the API. A full table
+// is a million prefixes; the sample keeps the log line readable.
 func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 	st := loop.Status()
 	for _, d := range st.Desired.Uplinks {
@@ -426,19 +443,23 @@ func dumpState(log *slog.Logger, sp *bgp.Speaker, loop *controller.Loop) {
 		log.Warn("state: alarm", "alarm", st.Desired.Alarm)
 	}
 	for _, s := range sp.Sessions() {
-		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError)
+		log.Info("state: session", "uplink", s.Uplink, "peer", s.Neighbor, "state", s.State, "since", s.Since.Format(time.RFC3339), "last_error", s.LastError, "received", s.Received, "accepted", s.Accepted)
 	}
 	for uplink, anns := range sp.Announced() {
 		for _, a := range anns {
 			log.Info("state: announced", "uplink", uplink, "prefix", a.Prefix, "prepend", a.Prepend, "communities", fmt.Sprint(a.Communities), "graceful_shutdown", a.GracefulShutdown)
 		}
 	}
-	learned, err := sp.Learned()
+	learned, err := sp.LearnedSample(dumpSample)
 	if err != nil {
 		log.Error("state: learned routes", "error", err)
 		return
 	}
 	for uplink, ps := range learned {
-		log.Info("state: learned", "uplink", uplink, "count", len(ps), "prefixes", fmt.Sprint(ps))
+		log.Info("state: learned sample", "uplink", uplink, "sample", fmt.Sprint(ps), "max", dumpSample)
 	}
 }
+
+// dumpSample is how many accepted prefixes per uplink the SIGUSR1 dump
+// prints; the sessions' counts say how many there are.
+const dumpSample = 20

@@ -1,0 +1,283 @@
+package fib
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Routes installs the routes BGP accepted into one table through kernel
+// nexthop objects (Linux 5.3 and later), so that what a route points at is
+// one object shared by many routes: moving every route of a failed uplink
+// is one nexthop replace, not one route change per prefix
+// (prefix-independent convergence).
+//
+// The caller chooses the numbers: a leg is one uplink's next hop in one
+// family (device and gateway); a group is what routes point at (normally
+// the uplink's own leg; on its failure, the legs of the uplinks that take
+// over). vishvananda/netlink v1.3.1 has no nexthop objects and no RTA_NH_ID
+// on routes, so the messages are built here on its low-level request API.
+//
+// Everything it creates carries its protocol number; it never touches a
+// nexthop or route with another. Its methods are not safe for concurrent
+// use.
+type Routes struct {
+	h        *netlink.Handle // device lookups in the namespace
+	sock     *nl.NetlinkSocket
+	table    uint32
+	protocol uint8
+	seq      uint32
+}
+
+// rtaNHID is RTA_NH_ID (include/uapi/linux/rtnetlink.h), missing from
+// x/sys/unix: the nexthop object a route uses.
+const rtaNHID = 30
+
+// window bounds the requests in flight before their acknowledgements are
+// read, so the socket's receive buffer never overflows (a lost
+// acknowledgement would leave acks waiting for it).
+const window = 128
+
+// NewRoutes opens netlink in the named namespace ("" for the current one)
+// for routes in table with the given protocol number.
+func NewRoutes(netnsName string, table, protocol int) (*Routes, error) {
+	if err := checkEgressTarget(table, protocol); err != nil {
+		return nil, err
+	}
+	h, err := newHandle(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	ns := vnetns.None()
+	if netnsName != "" {
+		if ns, err = vnetns.GetFromName(netnsName); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("fib: open namespace %s: %w", netnsName, err)
+		}
+		defer ns.Close()
+	}
+	s, err := nl.GetNetlinkSocketAt(ns, vnetns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("fib: open netlink for routes in %q: %w", netnsName, err)
+	}
+	// A kernel that stops answering must not hang the caller.
+	if err := s.SetReceiveTimeout(&unix.Timeval{Sec: 10}); err != nil {
+		s.Close()
+		h.Close()
+		return nil, fmt.Errorf("fib: netlink receive timeout: %w", err)
+	}
+	return &Routes{h: h, sock: s, table: uint32(table), protocol: uint8(protocol)}, nil
+}
+
+// Close releases the socket. Routes and nexthops stay.
+func (r *Routes) Close() {
+	r.sock.Close()
+	r.h.Close()
+}
+
+// SetLeg creates or replaces nexthop id: gw through the device named dev.
+func (r *Routes) SetLeg(id uint32, dev string, gw netip.Addr) error {
+	link, err := r.h.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("fib: nexthop %d: device %s: %w", id, dev, err)
+	}
+	return r.SetLegIndex(id, link.Attrs().Index, gw)
+}
+
+// SetLegIndex is SetLeg with the device's index.
+func (r *Routes) SetLegIndex(id uint32, ifindex int, gw netip.Addr) error {
+	fam := uint8(unix.AF_INET6)
+	if gw.Is4() {
+		fam = unix.AF_INET
+	}
+	req := r.nexthopRequest(fam, id)
+	req.AddData(nl.NewRtAttr(unix.NHA_OIF, nl.Uint32Attr(uint32(ifindex))))
+	req.AddData(nl.NewRtAttr(unix.NHA_GATEWAY, gw.AsSlice()))
+	if err := r.exec(req); err != nil {
+		return fmt.Errorf("fib: set nexthop %d via %s: %w", id, gw, err)
+	}
+	return nil
+}
+
+// SetGroup creates or replaces nexthop group id with the legs (equal
+// weights). Replacing a group moves every route that uses it at once.
+func (r *Routes) SetGroup(id uint32, legs ...uint32) error {
+	if len(legs) == 0 {
+		return fmt.Errorf("fib: nexthop group %d: no legs (use Blackhole)", id)
+	}
+	req := r.nexthopRequest(unix.AF_UNSPEC, id)
+	grp := make([]byte, 8*len(legs))
+	for i, l := range legs {
+		binary.NativeEndian.PutUint32(grp[8*i:], l) // struct nexthop_grp: id, weight-1 = 0
+	}
+	req.AddData(nl.NewRtAttr(unix.NHA_GROUP, grp))
+	if err := r.exec(req); err != nil {
+		return fmt.Errorf("fib: set nexthop group %d to %v: %w", id, legs, err)
+	}
+	return nil
+}
+
+// Blackhole makes nexthop id a leg that drops what uses it. The kernel
+// does not let a replace turn a group into a single nexthop, so a group
+// whose uplinks are all gone is set to this leg alone: a route to nowhere
+// is better than one through a dead uplink or a fall-back to a less
+// specific route the operator did not choose.
+func (r *Routes) Blackhole(id uint32) error {
+	// The kernel wants a family even here (EINVAL with AF_UNSPEC); the
+	// leg still serves groups of either family, as with ip(8).
+	req := r.nexthopRequest(unix.AF_INET, id)
+	req.AddData(nl.NewRtAttr(unix.NHA_BLACKHOLE, nil))
+	if err := r.exec(req); err != nil {
+		return fmt.Errorf("fib: blackhole nexthop %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteNexthop removes nexthop id; the kernel removes every route that
+// uses it with it. Deleting an absent one is no error.
+func (r *Routes) DeleteNexthop(id uint32) error {
+	req := nl.NewNetlinkRequest(unix.RTM_DELNEXTHOP, unix.NLM_F_ACK)
+	req.AddData(nhmsg{family: unix.AF_UNSPEC})
+	req.AddData(nl.NewRtAttr(unix.NHA_ID, nl.Uint32Attr(id)))
+	r.seq++
+	req.Seq = r.seq
+	err := r.sock.Send(req)
+	if err == nil {
+		err = r.acks(map[uint32]bool{req.Seq: true}, 0, true)
+	}
+	if err != nil {
+		return fmt.Errorf("fib: delete nexthop %d: %w", id, err)
+	}
+	return nil
+}
+
+// Replace points every prefix at nexthop (or group) id, adding the routes
+// that are missing. Requests are pipelined; the first error is returned
+// after all were sent.
+func (r *Routes) Replace(prefixes []netip.Prefix, id uint32) error {
+	return r.batch(prefixes, false, func(p netip.Prefix) *nl.NetlinkRequest {
+		req := r.routeRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, p)
+		req.AddData(nl.NewRtAttr(rtaNHID, nl.Uint32Attr(id)))
+		return req
+	})
+}
+
+// Delete removes the routes to prefixes; absent ones are no error.
+func (r *Routes) Delete(prefixes []netip.Prefix) error {
+	return r.batch(prefixes, true, func(p netip.Prefix) *nl.NetlinkRequest {
+		return r.routeRequest(unix.RTM_DELROUTE, 0, p)
+	})
+}
+
+func (r *Routes) routeRequest(typ, flags int, p netip.Prefix) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+	msg := nl.NewRtMsg()
+	msg.Family = unix.AF_INET6
+	if p.Addr().Is4() {
+		msg.Family = unix.AF_INET
+	}
+	msg.Dst_len = uint8(p.Bits())
+	msg.Protocol = r.protocol
+	msg.Table = unix.RT_TABLE_UNSPEC
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, p.Masked().Addr().AsSlice()))
+	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(r.table)))
+	return req
+}
+
+func (r *Routes) nexthopRequest(family uint8, id uint32) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWNEXTHOP, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK)
+	req.AddData(nhmsg{family: family, protocol: r.protocol})
+	req.AddData(nl.NewRtAttr(unix.NHA_ID, nl.Uint32Attr(id)))
+	return req
+}
+
+// nhmsg is struct nhmsg of include/uapi/linux/nexthop.h.
+type nhmsg struct {
+	family, scope, protocol, resvd uint8
+	flags                          uint32
+}
+
+func (m nhmsg) Len() int { return 8 }
+
+func (m nhmsg) Serialize() []byte {
+	b := []byte{m.family, m.scope, m.protocol, m.resvd, 0, 0, 0, 0}
+	binary.NativeEndian.PutUint32(b[4:], m.flags)
+	return b
+}
+
+// exec sends one request and waits for its acknowledgement.
+func (r *Routes) exec(req *nl.NetlinkRequest) error {
+	r.seq++
+	req.Seq = r.seq
+	if err := r.sock.Send(req); err != nil {
+		return err
+	}
+	return r.acks(map[uint32]bool{req.Seq: true}, 0, false)
+}
+
+// batch sends one request per prefix, at most window unacknowledged.
+func (r *Routes) batch(prefixes []netip.Prefix, ignoreMissing bool, build func(netip.Prefix) *nl.NetlinkRequest) error {
+	var first error
+	pending := map[uint32]bool{}
+	for _, p := range prefixes {
+		req := build(p)
+		r.seq++
+		req.Seq = r.seq
+		if err := r.sock.Send(req); err != nil {
+			return fmt.Errorf("fib: route %s: %w", p, err)
+		}
+		pending[req.Seq] = true
+		if len(pending) >= window {
+			if err := r.acks(pending, window/2, ignoreMissing); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	if err := r.acks(pending, 0, ignoreMissing); err != nil && first == nil {
+		first = err
+	}
+	if first != nil {
+		return fmt.Errorf("fib: routes in table %d: %w", r.table, first)
+	}
+	return nil
+}
+
+// acks reads acknowledgements until at most left requests are pending,
+// returning the first error the kernel reported (with ignoreMissing, ESRCH
+// and ENOENT are none: a delete of what is gone).
+func (r *Routes) acks(pending map[uint32]bool, left int, ignoreMissing bool) error {
+	var first error
+	for len(pending) > left {
+		msgs, _, err := r.sock.Receive()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if !pending[m.Header.Seq] {
+				continue
+			}
+			delete(pending, m.Header.Seq)
+			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
+				continue
+			}
+			if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
+				e := syscall.Errno(errno)
+				if ignoreMissing && (e == unix.ENOENT || e == unix.ESRCH) {
+					continue
+				}
+				if first == nil {
+					first = e
+				}
+			}
+		}
+	}
+	return first
+}
