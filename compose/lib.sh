@@ -30,7 +30,8 @@ lab_say() { printf '\n==> %s\n' "$*"; }
 lab_die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
 # lab_compose ARGS... runs Compose v2 (`docker compose`) when present, else
-# docker-compose 1.29, on the repository's docker-compose.yml.
+# docker-compose 1.29, on the repository's docker-compose.yml (MH_COMPOSE_FILE
+# names another: lab_pa sets it to docker-compose.pa.yml).
 lab_compose() {
   if [ -z "${MH_COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then
