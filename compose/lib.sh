@@ -30,7 +30,8 @@ lab_say() { printf '\n==> %s\n' "$*"; }
 lab_die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
 # lab_compose ARGS... runs Compose v2 (`docker compose`) when present, else
-# docker-compose 1.29, on the repository's docker-compose.yml.
+# docker-compose 1.29, on the repository's docker-compose.yml (MH_COMPOSE_FILE
+# names another: lab_pa sets it to docker-compose.pa.yml).
 lab_compose() {
   if [ -z "${MH_COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then
@@ -41,7 +42,7 @@ lab_compose() {
       lab_die "neither 'docker compose' nor docker-compose is installed (Debian: apt-get install docker-compose)"
     fi
   fi
-  $MH_COMPOSE -f "$MH_ROOT/docker-compose.yml" "$@"
+  $MH_COMPOSE -f "${MH_COMPOSE_FILE:-$MH_ROOT/docker-compose.yml}" "$@"
 }
 
 lab_need_docker() {
@@ -119,6 +120,15 @@ lab_build_frr() { lab_build_debian_image "$MH_FRR_LOCAL" "$MH_FRR_PACKAGES" frr;
 # lab_build_prometheus makes $PROMETHEUS_IMAGE, Debian's Prometheus, for the
 # compose file's prometheus service.
 lab_build_prometheus() { lab_build_debian_image "$PROMETHEUS_IMAGE" "$MH_PROMETHEUS_PACKAGES" prometheus; }
+
+# The PA lab's tools (docker-compose.pa.yml): BIND 9 for the zone's primary,
+# dig for the internet host, ip6tables for the daemon's kernel NPTv6 backend
+# and the internet host's per-prefix counters.
+export PA_IMAGE="${PA_IMAGE:-multihomed-lab/pa:local}"
+MH_PA_PACKAGES="bind9,bind9-dnsutils,iproute2,iptables,iputils-ping,conntrack"
+
+# lab_build_pa makes $PA_IMAGE from Debian packages.
+lab_build_pa() { lab_build_debian_image "$PA_IMAGE" "$MH_PA_PACKAGES" pa; }
 
 # lab_build_multihomed builds the static daemon on the host and the
 # FROM-scratch image around it (MULTIHOMED_BASE picks another base).
@@ -362,3 +372,115 @@ lab_prom_query() { lab_compose exec -T prometheus promtool query instant "${MH_P
 
 # lab_prom_has EXPR: the query returns at least one series.
 lab_prom_has() { [ -n "$(lab_prom_query "$1" | tr -d '\r')" ]; }
+
+# --- The PA variant (docker-compose.pa.yml, docs/pa-mode.md) ---------------
+#
+# lab_pa COMMAND... runs a lab_* function (or lab_compose) on the PA lab:
+# its compose file and project (the PI project's name with -pa), e.g.
+# `lab_pa lab_compose ps`, `lab_pa lab_cut isp-a`.
+MH_PA_PROJECT="${COMPOSE_PROJECT_NAME}-pa"
+lab_pa() { MH_COMPOSE_FILE="$MH_ROOT/docker-compose.pa.yml" COMPOSE_PROJECT_NAME="$MH_PA_PROJECT" "$@"; }
+
+# The PA lab's facts: the internal prefix, each ISP's PA prefix, the zone's
+# primary and the published name with its internal address.
+MH_PA_INTERNAL="fd7a:5e1d:9c00::/48"
+MH_PA_PREFIX_A="2001:db8:1001::/48"
+MH_PA_PREFIX_B="2001:db8:2001::/48"
+MH_PA_DNS="2001:db8:9000:2::53"
+MH_PA_NAME="www.site.example"
+MH_PA_WWW="fd7a:5e1d:9c00:1::80"
+
+# lab_pa_build builds what the PA lab runs: the FRR and PA images and the
+# daemon, mhctl and nptv6ctl in build/out (mounted into the edge). The
+# daemon checks the lab's configuration, with the key file's path pointed
+# at the repository's copy.
+lab_pa_build() {
+  if [ "$FRR_IMAGE" = "$MH_FRR_LOCAL" ]; then
+    lab_build_frr
+  fi
+  lab_build_pa
+  command -v go >/dev/null || lab_die "Go 1.26 or newer is needed at /usr/local/go or on PATH"
+  mkdir -p "$MH_ROOT/build/out"
+  local c
+  for c in multihomed mhctl nptv6ctl; do
+    (cd "$MH_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "build/out/$c" "./cmd/$c")
+  done
+  sed "s#/etc/multihomed/tsig.key#$MH_ROOT/compose/pa/dns/tsig.key#" "$MH_ROOT/compose/pa/edge/multihomed.yaml" > "$MH_ROOT/build/out/pa-multihomed.yaml"
+  "$MH_ROOT/build/out/multihomed" config validate "$MH_ROOT/build/out/pa-multihomed.yaml"
+}
+
+# lab_pa_translate PREFIX prints www's address translated into PREFIX
+# (RFC 6296, nptv6ctl: the same core as the daemon's datapath).
+lab_pa_translate() {
+  "$MH_ROOT/build/out/nptv6ctl" translate "$MH_PA_INTERNAL" "$1" "$MH_PA_WWW" | awk '$1 == "outbound" { print $NF }'
+}
+
+# lab_pa_dig prints the AAAA records the zone's primary holds for www, as
+# the internet host asks it (no recursion), sorted, one a line.
+lab_pa_dig() {
+  lab_pa lab_compose exec -T inet dig +short +norecurse +time=1 +tries=1 "@$MH_PA_DNS" "$MH_PA_NAME" AAAA |
+    tr -d '\r' | sort
+}
+
+# lab_pa_published ADDR...: the primary holds exactly these AAAA records.
+lab_pa_published() {
+  local want got
+  want=$(printf '%s\n' "$@" | sort)
+  got=$(lab_pa_dig)
+  [ "$want" = "$got" ]
+}
+
+# lab_pa_inet_counts prints the echo requests the internet host received
+# from ISP-A's and from ISP-B's PA prefix (compose/pa/bin/inet's rules).
+lab_pa_inet_counts() {
+  lab_pa lab_compose exec -T inet ip6tables -nvxL INPUT | tr -d '\r' |
+    awk -v a="$MH_PA_PREFIX_A" -v b="$MH_PA_PREFIX_B" '
+      { for (i = 2; i <= NF; i++) { if ($i == a) ca = $1; if ($i == b) cb = $1 } }
+      END { print ca + 0, cb + 0 }'
+}
+
+# lab_pa_outbound_prefix sends 20 pings (a new flow) from the LAN host to
+# the internet host and prints which PA prefix they arrived from: "isp-a",
+# "isp-b", "none" or "unclear (...)".
+lab_pa_outbound_prefix() {
+  local a0 b0 a1 b1
+  read -r a0 b0 <<<"$(lab_pa_inet_counts)"
+  lab_pa lab_compose exec -T lan ping -6 -q -c 20 -i 0.02 -W 1 2001:db8:9000:1::10 >/dev/null 2>&1 || true
+  read -r a1 b1 <<<"$(lab_pa_inet_counts)"
+  if [ $((a1 - a0)) -ge 20 ] && [ $((b1 - b0)) = 0 ]; then
+    echo isp-a
+  elif [ $((b1 - b0)) -ge 20 ] && [ $((a1 - a0)) = 0 ]; then
+    echo isp-b
+  elif [ $((a1 - a0)) = 0 ] && [ $((b1 - b0)) = 0 ]; then
+    echo none
+  else
+    echo "unclear (from ISP-A's prefix +$((a1 - a0)), from ISP-B's +$((b1 - b0)))"
+  fi
+}
+lab_pa_outbound_is() { [ "$(lab_pa_outbound_prefix)" = "$1" ]; }
+
+# lab_pa_restore ISP brings the uplink back (lab_restore) and the ISP's
+# static route to the PA prefix with it: the kernel deleted it when the
+# link went down.
+lab_pa_restore() {
+  lab_pa lab_restore "$1"
+  case $1 in
+    isp-a) lab_pa lab_compose exec -T isp-a ip -6 route replace "$MH_PA_PREFIX_A" via 2001:db8:1000:1::2 dev eth-edge ;;
+    isp-b) lab_pa lab_compose exec -T isp-b ip -6 route replace "$MH_PA_PREFIX_B" via 2001:db8:2000:1::2 dev eth-edge ;;
+  esac
+}
+
+# lab_pa_up builds what is missing, starts the PA lab and waits until the
+# primary publishes www via both ISPs.
+lab_pa_up() {
+  lab_pa_build
+  lab_pa lab_compose up -d
+  lab_wait 90 "$MH_PA_NAME published via both ISPs" \
+    lab_pa_published "$(lab_pa_translate "$MH_PA_PREFIX_A")" "$(lab_pa_translate "$MH_PA_PREFIX_B")" || {
+    lab_pa lab_compose ps
+    lab_pa lab_compose logs --tail 30
+    return 1
+  }
+}
+
+lab_pa_down() { lab_pa lab_compose down --volumes --remove-orphans --timeout 5; }
