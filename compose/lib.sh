@@ -392,7 +392,7 @@ lab_two_edge_mode() {
 # The edges' sessions as their neighbours see them: ISP-A with edge-1,
 # ISP-B with edge-2, the core with both (FRR side, NODE:NEIGHBOR).
 MH_TWO_EDGE_SESSIONS="isp-a:2001:db8:1000:1::2 isp-a:198.18.1.2 isp-b:2001:db8:2000:1::2 isp-b:198.18.2.2
-core:2001:db8:face:11::1 core:198.51.100.33 core:2001:db8:face:12::1 core:198.51.100.37"
+core:2001:db8:face:11::1 core:198.51.100.33 core:2001:db8:face:12::1 core:198.51.100.41"
 
 lab2_all_established() {
   local s
@@ -435,11 +435,11 @@ lab2_core_default4_is() {
   lab_compose exec -T core ip -4 route show default | grep -q "dev $1 "
 }
 
-# lab2_lan_reaches_inet: the LAN host pings the internet host, both
-# families (each ping crosses the site both ways).
+# lab2_lan_reaches_inet: the LAN host pings the internet host (each ping
+# crosses the site both ways). IPv6 only: Docker filters IPv4 across the
+# lab (docker-compose.two-edge.yml).
 lab2_lan_reaches_inet() {
-  lab_compose exec -T lan ping -6 -c 2 -i 0.2 -W 1 2001:db8:9000:1::10 >/dev/null &&
-    lab_compose exec -T lan ping -4 -c 2 -i 0.2 -W 1 203.0.113.10 >/dev/null
+  lab_compose exec -T lan ping -6 -c 2 -i 0.2 -W 1 2001:db8:9000:1::10 >/dev/null
 }
 
 # lab2_up starts the two-edge lab on the images that exist (building only
