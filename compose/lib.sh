@@ -484,3 +484,98 @@ lab_pa_up() {
 }
 
 lab_pa_down() { lab_pa lab_compose down --volumes --remove-orphans --timeout 5; }
+
+# ---- Gray failure (either lab) ----
+
+# lab_gray NODE makes an FRR node drop every packet it forwards while its
+# own BGP sessions stay up (a "gray" failure: the edge's probes through it
+# fail, BGP does not notice); lab_gray_repair NODE undoes it.
+lab_gray() {
+  lab_gray_repair "$1"
+  lab_compose exec -T "$1" nft add table inet mhfault
+  lab_compose exec -T "$1" nft add chain inet mhfault mhforward '{ type filter hook forward priority 0; policy accept; }'
+  lab_compose exec -T "$1" nft add rule inet mhfault mhforward drop
+}
+lab_gray_repair() { lab_compose exec -T "$1" nft delete table inet mhfault >/dev/null 2>&1 || true; }
+
+# ---- The two-edge lab (docker-compose.two-edge.yml, docs/lab-docker.md) ----
+
+# Its compose project: the single-edge lab's name plus -2e.
+MH_TWO_EDGE_PROJECT="${MH_TWO_EDGE_PROJECT:-$COMPOSE_PROJECT_NAME-2e}"
+
+# lab_two_edge_mode points lab_compose, and so every helper above, at the
+# two-edge lab for the rest of the script.
+lab_two_edge_mode() {
+  [ -n "${MH_COMPOSE:-}" ] || lab_compose version >/dev/null
+  export COMPOSE_PROJECT_NAME="$MH_TWO_EDGE_PROJECT"
+  lab_compose() { $MH_COMPOSE -f "$MH_ROOT/docker-compose.two-edge.yml" "$@"; }
+}
+
+# The edges' sessions as their neighbours see them: ISP-A with edge-1,
+# ISP-B with edge-2, the core with both (FRR side, NODE:NEIGHBOR).
+MH_TWO_EDGE_SESSIONS="isp-a:2001:db8:1000:1::2 isp-a:198.18.1.2 isp-b:2001:db8:2000:1::2 isp-b:198.18.2.2
+core:2001:db8:face:11::1 core:198.51.100.33 core:2001:db8:face:12::1 core:198.51.100.41"
+
+lab2_all_established() {
+  local s
+  for s in $MH_TWO_EDGE_SESSIONS; do
+    lab_established "${s%%:*}" "${s#*:}" || return 1
+  done
+}
+
+# lab2_mhctl EDGE ARGS... runs mhctl in edge-1 or edge-2.
+lab2_mhctl() {
+  local e=$1
+  shift
+  lab_compose exec -T "$e" /usr/local/bin/mhctl "$@"
+}
+
+# lab2_remote_state EDGE UPLINK prints the state EDGE has learned over iBGP
+# for the other edge's UPLINK (mhctl status -o json, remoteUplinks), with
+# " stale" appended while graceful restart keeps it; nothing when unknown.
+lab2_remote_state() {
+  lab2_mhctl "$1" -o json status | tr -d '\r' |
+    jq -r --arg u "$2" '.remoteUplinks[]? | select(.uplink == $u) | .state + (if .stale then " stale" else "" end)'
+}
+lab2_remote_is() { [ "$(lab2_remote_state "$1" "$2")" = "$3" ]; }
+
+# lab2_local_state EDGE UPLINK prints EDGE's own decided state for UPLINK.
+lab2_local_state() {
+  lab2_mhctl "$1" uplinks | awk -v u="$2" '$1 == u { print $2 }'
+}
+lab2_local_is() { [ "$(lab2_local_state "$1" "$2")" = "$3" ]; }
+
+# lab2_core_default prints the core's kernel IPv6 default route's device:
+# eth-e1 (via edge-1) or eth-e2 (via edge-2); nothing without one.
+lab2_core_default() {
+  lab_compose exec -T core ip -6 route show default | tr -d '\r' |
+    awk '{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}'
+}
+lab2_core_default_is() { [ "$(lab2_core_default)" = "$1" ]; }
+# lab2_core_default4_is DEV: the same for IPv4.
+lab2_core_default4_is() {
+  lab_compose exec -T core ip -4 route show default | grep -q "dev $1 "
+}
+
+# lab2_lan_reaches_inet: the LAN host pings the internet host (each ping
+# crosses the site both ways). IPv6 only: Docker filters IPv4 across the
+# lab (docker-compose.two-edge.yml).
+lab2_lan_reaches_inet() {
+  lab_compose exec -T lan ping -6 -c 2 -i 0.2 -W 1 2001:db8:9000:1::10 >/dev/null
+}
+
+# lab2_up starts the two-edge lab on the images that exist (building only
+# what is missing) and waits for every session.
+lab2_up() {
+  local img
+  for img in "$FRR_IMAGE" "$MULTIHOMED_IMAGE"; do
+    lab_image_exists "$img" || { lab_build_images; break; }
+  done
+  [ -x "$MH_ROOT/build/out/mhflow" ] || lab_build_multihomed
+  lab_compose up -d
+  lab_wait 90 "the edges' sessions Established at the ISPs and the core" lab2_all_established || {
+    lab_compose ps
+    lab_compose logs --tail 30
+    return 1
+  }
+}
