@@ -22,6 +22,7 @@ import (
 
 	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
+	"github.com/multihomed/multihomed/internal/manpage"
 )
 
 // Exit codes (see doc.go).
@@ -135,7 +136,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.dnsCmd(), o.versionCmd(), genManCmd(root))
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.dnsCmd(), o.versionCmd(), manpage.Command(root, "1")) // section 1: NOC users run mhctl
 	return root
 }
 
