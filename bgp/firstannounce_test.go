@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/config"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/server"
@@ -57,21 +58,31 @@ func ourPeers(t *testing.T, sp *Speaker) int {
 	return n
 }
 
-// TestNoEndOfRIBBeforeFirstAnnouncements: Start opens no session; the first
-// SetAnnouncements does, and the ISP receives the site prefix before our
-// End-of-RIB (an ISP that kept our routes stale flushes them at End-of-RIB).
-func TestNoEndOfRIBBeforeFirstAnnouncements(t *testing.T) {
+// startFirstAnnounce starts a speaker with graceful restart and one uplink,
+// isp-a, whose test peer records what arrives; the speaker waits up to
+// wait for its first announcements and stops when the test ends.
+func startFirstAnnounce(t *testing.T, wait time.Duration) (*Speaker, *testPeer, *arrivals, *config.Config) {
+	t.Helper()
 	port := freePort(t)
 	peer := startTestPeer(t, "127.0.0.2", port, 64501, nil, withGracefulRestart(false))
-	var arr arrivals
+	arr := new(arrivals)
 	arr.watch(t, peer)
 	cfg := loopbackConfig(t)
 	cfg.BGP.GracefulRestart = true
 	cfg.Uplinks = cfg.Uplinks[:1]
-	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: MaxFirstAnnounceWait})
+	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: wait})
 	ctx := context.Background()
 	must(t, sp.Start(ctx, cfg))
-	defer sp.Stop(ctx)
+	t.Cleanup(func() { sp.Stop(ctx) })
+	return sp, peer, arr, cfg
+}
+
+// TestNoEndOfRIBBeforeFirstAnnouncements: Start opens no session; the first
+// SetAnnouncements does, and the ISP receives the site prefix before our
+// End-of-RIB (an ISP that kept our routes stale flushes them at End-of-RIB).
+func TestNoEndOfRIBBeforeFirstAnnouncements(t *testing.T) {
+	sp, _, arr, cfg := startFirstAnnounce(t, MaxFirstAnnounceWait)
+	ctx := context.Background()
 
 	if n := ourPeers(t, sp); n != 0 {
 		t.Fatalf("%d peers configured in GoBGP before the first SetAnnouncements; want none", n)
@@ -91,17 +102,7 @@ func TestNoEndOfRIBBeforeFirstAnnouncements(t *testing.T) {
 // TestFirstAnnounceWaitBounds: a controller that never announces does not
 // keep the sessions closed for longer than FirstAnnounceWait.
 func TestFirstAnnounceWaitBounds(t *testing.T) {
-	port := freePort(t)
-	peer := startTestPeer(t, "127.0.0.2", port, 64501, nil, withGracefulRestart(false))
-	var arr arrivals
-	arr.watch(t, peer)
-	cfg := loopbackConfig(t)
-	cfg.BGP.GracefulRestart = true
-	cfg.Uplinks = cfg.Uplinks[:1]
-	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: 200 * time.Millisecond})
-	ctx := context.Background()
-	must(t, sp.Start(ctx, cfg))
-	defer sp.Stop(ctx)
+	_, peer, arr, _ := startFirstAnnounce(t, 200*time.Millisecond)
 	eventually(t, "the session is up and the ISP got an empty End-of-RIB", 20*time.Second, func() (bool, string) {
 		got := arr.list()
 		return peer.established(t) && slices.Equal(got, []string{"eor"}), fmt.Sprint(got)

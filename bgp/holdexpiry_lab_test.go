@@ -33,15 +33,7 @@ func TestHoldExpiryAtISP(t *testing.T) {
 			r, ours, theirs := startLabRouter(t, "frr", tc.frrExtra)
 			site := netip.MustParsePrefix("198.51.100.0/24")
 			cfg := labConfig(t, ours, theirs, true)
-			sp := New(Options{})
-			must(t, sp.Start(ctx, cfg))
-			t.Cleanup(func() { sp.Stop(ctx) })
-			_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
-			must(t, err)
-			eventually(t, "the router holds the site prefix", 30*time.Second, func() (bool, string) {
-				ok, err := holds(ctx, r, site)
-				return ok, fmt.Sprint(err)
-			})
+			sp := startAnnounced(t, ctx, r, cfg, site)
 			if nbit := peerNBit(t, sp); nbit != tc.nbit {
 				t.Fatalf("N bit %t; case needs %t", nbit, tc.nbit)
 			}

@@ -55,16 +55,7 @@ func TestStopRestartRealRouters(t *testing.T) {
 			r, ours, theirs := startLabRouter(t, tc.router, tc.frrExtra)
 			site := netip.MustParsePrefix("198.51.100.0/24")
 			cfg := labConfig(t, ours, theirs, tc.ourGR)
-
-			sp := New(Options{})
-			must(t, sp.Start(ctx, cfg))
-			t.Cleanup(func() { sp.Stop(ctx) }) // a no-op once stopped
-			_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
-			must(t, err)
-			eventually(t, "the router holds the site prefix", 30*time.Second, func() (bool, string) {
-				ok, err := holds(ctx, r, site)
-				return ok, fmt.Sprint(err)
-			})
+			sp := startAnnounced(t, ctx, r, cfg, site) // its Stop at cleanup is a no-op once stopped
 
 			if nbit := peerNBit(t, sp); nbit != tc.nbit {
 				t.Fatalf("router offers the RFC 8538 N bit: %t; this case needs %t", nbit, tc.nbit)
@@ -117,7 +108,7 @@ func TestStopRestartRealRouters(t *testing.T) {
 			sp2 := New(Options{})
 			must(t, sp2.Start(ctx, cfg))
 			defer sp2.Stop(ctx)
-			_, err = sp2.SetAnnouncements(ctx, BaseAnnouncements(cfg))
+			_, err := sp2.SetAnnouncements(ctx, BaseAnnouncements(cfg))
 			must(t, err)
 			eventually(t, "the session is back", 30*time.Second, func() (bool, string) {
 				s, err := r.Session(ctx, ours)
@@ -156,6 +147,22 @@ func peerNBit(t *testing.T, sp *Speaker) bool {
 // holds reports whether the router has exactly one path for p. BIRD's
 // birdc fails with "Network not found" for a prefix it does not hold: that
 // is an answer, not an error.
+// startAnnounced starts a speaker with cfg (stopped when the test ends),
+// announces the site's base announcements and waits until r holds site.
+func startAnnounced(t *testing.T, ctx context.Context, r labRouter, cfg *config.Config, site netip.Prefix) *Speaker {
+	t.Helper()
+	sp := New(Options{})
+	must(t, sp.Start(ctx, cfg))
+	t.Cleanup(func() { sp.Stop(ctx) })
+	_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
+	must(t, err)
+	eventually(t, "the router holds the site prefix", 30*time.Second, func() (bool, string) {
+		ok, err := holds(ctx, r, site)
+		return ok, fmt.Sprint(err)
+	})
+	return sp
+}
+
 func holds(ctx context.Context, r labRouter, p netip.Prefix) (bool, error) {
 	ps, err := r.Paths(ctx, p)
 	if err != nil {

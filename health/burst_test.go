@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -85,19 +84,11 @@ func TestSchedulerBurst(t *testing.T) {
 		},
 	}
 	var probers []*scriptedProber
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "isp-a", Health: c}},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(Uplink, Target) (Prober, error) {
-			p := &scriptedProber{clock: clock, t0: t0, script: scripts[len(probers)]}
-			probers = append(probers, p)
-			return p, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, clock, func(Uplink, Target) (Prober, error) {
+		p := &scriptedProber{clock: clock, t0: t0, script: scripts[len(probers)]}
+		probers = append(probers, p)
+		return p, nil
+	}, Uplink{Name: "isp-a", Health: c})
 	_, stop := startRun(m)
 	defer stop()
 

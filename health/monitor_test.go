@@ -51,6 +51,31 @@ func startRun(m *Monitor) (ctx context.Context, stop func() error) {
 	}
 }
 
+// newTestMonitor builds a monitor of uplinks whose probers come from
+// newProber, on clock (nil: the system clock), logging nowhere.
+func newTestMonitor(t *testing.T, clock Clock, newProber func(Uplink, Target) (Prober, error), uplinks ...Uplink) *Monitor {
+	t.Helper()
+	m, err := NewMonitor(Options{Uplinks: uplinks, Clock: clock, Logger: slog.New(slog.DiscardHandler), NewProber: newProber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// echoFirst is a NewProber for tests that step the scheduler by hand: the
+// first target gets a real ICMP prober (sent by the scheduler itself), every
+// later one worker (run by a worker goroutine).
+func echoFirst(worker Prober) func(Uplink, Target) (Prober, error) {
+	n := 0
+	return func(_ Uplink, tg Target) (Prober, error) {
+		n++
+		if n == 1 {
+			return newICMPProber(pin{dst: tg.Address}), nil
+		}
+		return worker, nil
+	}
+}
+
 // eventually polls cond until it holds or a bound passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -73,22 +98,14 @@ func TestMonitor(t *testing.T) {
 		c := testConfig(2, func(c *Config) { c.Rise, c.Fall = 2, 2 })
 		return Uplink{Name: name, Device: dev, Health: c}
 	}
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{uplink("isp-a", "eth-a"), uplink("isp-b", "eth-b")},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(u Uplink, t Target) (Prober, error) {
-			p := &fakeProber{fail: failA}
-			if u.Name == "isp-b" {
-				p.fail = failB
-			}
-			probers = append(probers, p)
-			return p, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, clock, func(u Uplink, _ Target) (Prober, error) {
+		p := &fakeProber{fail: failA}
+		if u.Name == "isp-b" {
+			p.fail = failB
+		}
+		probers = append(probers, p)
+		return p, nil
+	}, uplink("isp-a", "eth-a"), uplink("isp-b", "eth-b"))
 	_, stop := startRun(m)
 	defer stop()
 
@@ -217,22 +234,15 @@ func TestMonitorEchoLoopback(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	c := testConfig(4, func(c *Config) { c.Interval, c.Rise = 50*time.Millisecond, 2 })
 	var probers []*icmpProber
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "lo", Health: c}},
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(Uplink, Target) (Prober, error) {
-			dst := "::1"
-			if len(probers)%2 == 1 {
-				dst = "127.0.0.1"
-			}
-			p := newICMPProber(pin{dst: mustAddr(dst)})
-			probers = append(probers, p)
-			return p, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, nil, func(Uplink, Target) (Prober, error) {
+		dst := "::1"
+		if len(probers)%2 == 1 {
+			dst = "127.0.0.1"
+		}
+		p := newICMPProber(pin{dst: mustAddr(dst)})
+		probers = append(probers, p)
+		return p, nil
+	}, Uplink{Name: "lo", Health: c})
 	_, stop := startRun(m)
 	defer stop()
 	eventually(t, "5 successful probes per target", func() bool {

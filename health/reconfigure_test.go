@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -32,23 +31,16 @@ func newReconfRig(t *testing.T, uplinks []Uplink) *reconfRig {
 	for _, n := range []string{"isp-a", "isp-b", "isp-c"} {
 		r.fail[n] = new(atomic.Bool)
 	}
-	m, err := NewMonitor(Options{
-		Uplinks: uplinks, Clock: r.clock, Logger: slog.New(slog.DiscardHandler),
-		NewProber: func(u Uplink, tg Target) (Prober, error) {
-			if strings.Contains(tg.String(), "::bad") {
-				return nil, errors.New("cannot build this prober")
-			}
-			p := &fakeProber{fail: r.fail[u.Name]}
-			r.mu.Lock()
-			r.probers[u.Name] = append(r.probers[u.Name], p)
-			r.mu.Unlock()
-			return p, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.m = m
+	r.m = newTestMonitor(t, r.clock, func(u Uplink, tg Target) (Prober, error) {
+		if strings.Contains(tg.String(), "::bad") {
+			return nil, errors.New("cannot build this prober")
+		}
+		p := &fakeProber{fail: r.fail[u.Name]}
+		r.mu.Lock()
+		r.probers[u.Name] = append(r.probers[u.Name], p)
+		r.mu.Unlock()
+		return p, nil
+	}, uplinks...)
 	return r
 }
 

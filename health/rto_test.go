@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -114,22 +113,7 @@ func TestAdaptiveTimeout(t *testing.T) {
 		c.Fall, c.NoBursts = 2, true
 		c.Timeout, c.TimeoutFloor = time.Second, 50*time.Millisecond
 	})
-	n := 0
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "isp-a", Health: c}},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(u Uplink, tg Target) (Prober, error) {
-			n++
-			if n == 1 {
-				return newICMPProber(pin{dst: tg.Address}), nil
-			}
-			return &fakeProber{}, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, clock, echoFirst(&fakeProber{}), Uplink{Name: "isp-a", Health: c})
 	echo, work := m.gen.scheds[0], m.gen.scheds[1]
 	for _, s := range m.gen.scheds {
 		s.due = t0

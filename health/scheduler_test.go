@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -30,22 +29,7 @@ func TestDispatch(t *testing.T) {
 	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.NoBursts = 1, 1, true })
 	c.Targets[0].Timeout, c.Targets[0].TimeoutFloor = 1500*time.Millisecond, 1500*time.Millisecond
 	worker := &fakeProber{fail: new(atomic.Bool)}
-	n := 0
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "isp-a", Health: c}},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(u Uplink, tg Target) (Prober, error) {
-			n++
-			if n == 1 {
-				return newICMPProber(pin{dst: tg.Address}), nil
-			}
-			return worker, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, clock, echoFirst(worker), Uplink{Name: "isp-a", Health: c})
 	echo, work := m.gen.scheds[0], m.gen.scheds[1]
 	if echo.echo == nil || work.work == nil {
 		t.Fatal("the ICMP target must be sent by the scheduler, the other run by a worker")
@@ -205,22 +189,14 @@ func TestSchedulerFakeClock(t *testing.T) {
 	c := testConfig(2, func(c *Config) { c.Rise, c.Fall, c.MinUp, c.NoBursts = 2, 2, 2, true })
 	c.Targets[1].Interval = 1500 * time.Millisecond
 	var probers []*timedProber
-	m, err := NewMonitor(Options{
-		Uplinks: []Uplink{{Name: "isp-a", Health: c}},
-		Clock:   clock,
-		Logger:  slog.New(slog.DiscardHandler),
-		NewProber: func(Uplink, Target) (Prober, error) {
-			p := &timedProber{clock: clock, fail: new(atomic.Bool), base: time.Duration(10*(len(probers)+1)) * time.Millisecond}
-			if len(probers) == 0 {
-				p.fail = fail
-			}
-			probers = append(probers, p)
-			return p, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newTestMonitor(t, clock, func(Uplink, Target) (Prober, error) {
+		p := &timedProber{clock: clock, fail: new(atomic.Bool), base: time.Duration(10*(len(probers)+1)) * time.Millisecond}
+		if len(probers) == 0 {
+			p.fail = fail
+		}
+		probers = append(probers, p)
+		return p, nil
+	}, Uplink{Name: "isp-a", Health: c})
 	_, stop := startRun(m)
 	defer stop()
 

@@ -18,19 +18,15 @@ func (o *options) resetCmd() *cobra.Command {
 		Short: "Reset an uplink's BGP sessions now, clearing a hold-down such as max-prefix",
 		Args:  cobra.ExactArgs(1), ValidArgsFunction: o.completeUplinks,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.ResetUplink(ctx, &apiv1.ResetUplinkRequest{Uplink: args[0], Reason: reason})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: sessions reset (mhctl status shows them come back)\n", args[0])
-				return err
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.ResetUplink(ctx, &apiv1.ResetUplinkRequest{Uplink: args[0], Reason: reason})
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: sessions reset (mhctl status shows them come back)\n", args[0])
+					return err
+				})
 			})
 		},
 	}
@@ -57,20 +53,16 @@ keeps the site's routes at the ISPs for the graceful-restart time.`,
 			if !withdraw {
 				return codedError{exitUsage, errors.New("shutdown needs --withdraw: it withdraws the site from every ISP; to restart without losing the site, stop the service instead (SIGTERM)")}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), wait)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "decommissioning: draining every uplink, then withdrawing everywhere...")
-			resp, err := cl.Shutdown(ctx, &apiv1.ShutdownRequest{Withdraw: true, Reason: reason})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), "withdrawn everywhere; the daemon is exiting")
-				return err
+			return o.callWithin(cmd, wait, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				fmt.Fprintln(cmd.ErrOrStderr(), "decommissioning: draining every uplink, then withdrawing everywhere...")
+				resp, err := cl.Shutdown(ctx, &apiv1.ShutdownRequest{Withdraw: true, Reason: reason})
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					_, err := fmt.Fprintln(cmd.OutOrStdout(), "withdrawn everywhere; the daemon is exiting")
+					return err
+				})
 			})
 		},
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/multihomed/multihomed/api/client"
 	apiv1 "github.com/multihomed/multihomed/api/v1"
+	"github.com/multihomed/multihomed/internal/manpage"
 )
 
 // Exit codes (see doc.go).
@@ -135,7 +136,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call (not of events --follow)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.dnsCmd(), o.versionCmd(), genManCmd(root))
+	root.AddCommand(o.statusCmd(), o.uplinksCmd(), o.eventsCmd(), o.drainCmd(), o.undrainCmd(), o.overrideCmd(), o.configCmd(), o.resetCmd(), o.shutdownCmd(), o.dnsCmd(), o.versionCmd(), manpage.Command(root, "1")) // section 1: NOC users run mhctl
 	return root
 }
 
@@ -154,10 +155,6 @@ func (o *options) dial() error {
 	return nil
 }
 
-func (o *options) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), o.timeout)
-}
-
 // api connects on first use, after cobra has checked arguments and flags.
 func (o *options) api() (apiv1.MultihomedClient, error) {
 	if o.client == nil {
@@ -166,6 +163,25 @@ func (o *options) api() (apiv1.MultihomedClient, error) {
 		}
 	}
 	return o.client, nil
+}
+
+// call runs one request: f gets the client, connected on first use, and a
+// context that ends after --timeout (started before the dial, so the
+// deadline covers it too).
+func (o *options) call(cmd *cobra.Command, f func(context.Context, apiv1.MultihomedClient) error) error {
+	return o.callWithin(cmd, o.timeout, f)
+}
+
+// callWithin is call with its own deadline, for requests that outlast
+// --timeout by design (shutdown waits for the drain).
+func (o *options) callWithin(cmd *cobra.Command, d time.Duration, f func(context.Context, apiv1.MultihomedClient) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), d)
+	defer cancel()
+	cl, err := o.api()
+	if err != nil {
+		return err
+	}
+	return f(ctx, cl)
 }
 
 // print writes m as JSON or YAML, or calls table for the table format.
@@ -231,17 +247,13 @@ func (o *options) statusView(use, short string, render func(io.Writer, *apiv1.St
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.GetStatus(ctx, &apiv1.GetStatusRequest{})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp.GetStatus(), func() error { return render(cmd.OutOrStdout(), resp.GetStatus(), time.Now()) })
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.GetStatus(ctx, &apiv1.GetStatusRequest{})
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp.GetStatus(), func() error { return render(cmd.OutOrStdout(), resp.GetStatus(), time.Now()) })
+			})
 		},
 	}
 }
@@ -255,17 +267,13 @@ func (o *options) eventsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			if !follow {
-				ctx, cancel := o.ctx(cmd)
-				defer cancel()
-				cl, err := o.api()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.ListEvents(ctx, &apiv1.ListEventsRequest{After: after, Limit: limit})
-				if err != nil {
-					return err
-				}
-				return o.print(w, resp, func() error { return renderEvents(w, resp.GetEvents()) })
+				return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+					resp, err := cl.ListEvents(ctx, &apiv1.ListEventsRequest{After: after, Limit: limit})
+					if err != nil {
+						return err
+					}
+					return o.print(w, resp, func() error { return renderEvents(w, resp.GetEvents()) })
+				})
 			}
 			cl, err := o.api()
 			if err != nil {
@@ -318,19 +326,15 @@ func (o *options) drainCmd() *cobra.Command {
 			if d > 0 {
 				req.Duration = durationpb.New(d)
 			}
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.Drain(ctx, req)
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: draining (%s)\n", args[0], overrideText(resp.GetOverride(), time.Now()))
-				return err
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.Drain(ctx, req)
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: draining (%s)\n", args[0], overrideText(resp.GetOverride(), time.Now()))
+					return err
+				})
 			})
 		},
 	}
@@ -344,23 +348,19 @@ func (o *options) undrainCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "undrain UPLINK", Short: "End a drain", Args: cobra.ExactArgs(1), ValidArgsFunction: o.completeUplinks,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.Undrain(ctx, &apiv1.UndrainRequest{Uplink: args[0]})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				msg := "undrained"
-				if !resp.GetWasDrained() {
-					msg = "was not drained; nothing changed"
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.Undrain(ctx, &apiv1.UndrainRequest{Uplink: args[0]})
+				if err != nil {
+					return err
 				}
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], msg)
-				return err
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					msg := "undrained"
+					if !resp.GetWasDrained() {
+						msg = "was not drained; nothing changed"
+					}
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], msg)
+					return err
+				})
 			})
 		},
 	}
@@ -391,19 +391,15 @@ func (o *options) overrideCmd() *cobra.Command {
 				req.Duration = durationpb.New(d)
 			}
 			req.Reason = reason
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.SetOverride(ctx, req)
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], overrideText(resp.GetOverride(), time.Now()))
-				return err
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.SetOverride(ctx, req)
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], overrideText(resp.GetOverride(), time.Now()))
+					return err
+				})
 			})
 		},
 	}
@@ -421,81 +417,69 @@ func (o *options) configCmd() *cobra.Command {
 			if err != nil {
 				return codedError{exitUsage, err}
 			}
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: string(text)})
-			if err != nil {
-				return err
-			}
-			if err := o.print(cmd.OutOrStdout(), resp, func() error {
-				if resp.GetValid() {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
-					for _, p := range resp.GetAdvice() {
-						fmt.Fprintf(cmd.OutOrStdout(), "advice: %s: %s\n", dash(p.GetPath()), p.GetMessage())
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.ValidateConfig(ctx, &apiv1.ValidateConfigRequest{Config: string(text)})
+				if err != nil {
+					return err
+				}
+				if err := o.print(cmd.OutOrStdout(), resp, func() error {
+					if resp.GetValid() {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
+						for _, p := range resp.GetAdvice() {
+							fmt.Fprintf(cmd.OutOrStdout(), "advice: %s: %s\n", dash(p.GetPath()), p.GetMessage())
+						}
+						return nil
+					}
+					for _, p := range resp.GetProblems() {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", dash(p.GetPath()), p.GetMessage())
 					}
 					return nil
+				}); err != nil {
+					return err
 				}
-				for _, p := range resp.GetProblems() {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", dash(p.GetPath()), p.GetMessage())
+				if !resp.GetValid() {
+					return codedError{exitConfig, fmt.Errorf("%s: %d problem(s)", args[0], len(resp.GetProblems()))}
 				}
 				return nil
-			}); err != nil {
-				return err
-			}
-			if !resp.GetValid() {
-				return codedError{exitConfig, fmt.Errorf("%s: %d problem(s)", args[0], len(resp.GetProblems()))}
-			}
-			return nil
+			})
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use: "reload", Short: "Have the daemon read its configuration file again and apply it", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.ReloadConfig(ctx, &apiv1.ReloadConfigRequest{})
-			if err != nil {
-				if ps := client.ConfigProblems(err); len(ps) > 0 {
-					for _, p := range ps {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", dash(p.Path), p.Message)
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.ReloadConfig(ctx, &apiv1.ReloadConfigRequest{})
+				if err != nil {
+					if ps := client.ConfigProblems(err); len(ps) > 0 {
+						for _, p := range ps {
+							fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", dash(p.Path), p.Message)
+						}
+						return codedError{exitConfig, fmt.Errorf("reload refused: %d problem(s); the running configuration stays", len(ps))}
 					}
-					return codedError{exitConfig, fmt.Errorf("reload refused: %d problem(s); the running configuration stays", len(ps))}
+					return err
 				}
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				for _, w := range resp.GetWarnings() {
-					fmt.Fprintln(cmd.OutOrStdout(), "warning:", w)
-				}
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s\n", resp.GetFile())
-				return err
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					for _, w := range resp.GetWarnings() {
+						fmt.Fprintln(cmd.OutOrStdout(), "warning:", w)
+					}
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s\n", resp.GetFile())
+					return err
+				})
 			})
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use: "show", Short: "Print the configuration in force (secrets redacted)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := o.ctx(cmd)
-			defer cancel()
-			cl, err := o.api()
-			if err != nil {
-				return err
-			}
-			resp, err := cl.GetConfig(ctx, &apiv1.GetConfigRequest{})
-			if err != nil {
-				return err
-			}
-			return o.print(cmd.OutOrStdout(), resp, func() error {
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "# %s (effective, secrets redacted)\n%s\n", resp.GetFile(), resp.GetJson())
-				return err
+			return o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+				resp, err := cl.GetConfig(ctx, &apiv1.GetConfigRequest{})
+				if err != nil {
+					return err
+				}
+				return o.print(cmd.OutOrStdout(), resp, func() error {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "# %s (effective, secrets redacted)\n%s\n", resp.GetFile(), resp.GetJson())
+					return err
+				})
 			})
 		},
 	})
@@ -507,19 +491,13 @@ func (o *options) completeUplinks(cmd *cobra.Command, args []string, _ string) (
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	cl, err := o.api()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := o.ctx(cmd)
-	defer cancel()
-	resp, err := cl.GetStatus(ctx, &apiv1.GetStatusRequest{})
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
 	var names []string
-	for _, u := range resp.GetStatus().GetUplinks() {
-		names = append(names, u.GetName())
-	}
+	_ = o.call(cmd, func(ctx context.Context, cl apiv1.MultihomedClient) error {
+		resp, err := cl.GetStatus(ctx, &apiv1.GetStatusRequest{})
+		for _, u := range resp.GetStatus().GetUplinks() { // a nil resp has no uplinks
+			names = append(names, u.GetName())
+		}
+		return err
+	})
 	return names, cobra.ShellCompDirectiveNoFileComp
 }

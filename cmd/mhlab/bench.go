@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,15 +40,7 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 			}
 			defer os.RemoveAll(dir)
 			cfgText := lab.ScenarioConfig(profile, filepath.Join(dir, "state"), false, true)
-			cfgPath := filepath.Join(dir, "multihomed.yaml")
-			if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-				return err
-			}
-			var echo io.Writer
-			if verbose {
-				echo = os.Stdout
-			}
-			d, err := lab.StartDaemon(ctx, l.Edge, daemonPath, cfgPath, echo)
+			d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -190,50 +189,32 @@ func step(format string, args ...any) {
 // ISP-A, else it waits for Ctrl-C, with Prometheus on promAddr unless that
 // is "".
 func run(ctx context.Context, daemonPath string, verbose, demo bool, promAddr, promRules string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces); run it with sudo")
-	}
-	abs, err := filepath.Abs(daemonPath)
+	abs, err := rootDaemon(daemonPath)
 	if err != nil {
 		return err
 	}
-	step("Building the lab: edge (multihomed AS64500), isp-a (FRR AS64501), isp-b (BIRD AS64502), transit (FRR AS64510)")
-	l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID()})
+	l, down, err := upLab("Building the lab: edge (multihomed AS64500), isp-a (FRR AS64501), isp-b (BIRD AS64502), transit (FRR AS64510)",
+		func() (*lab.Lab, error) { return lab.Up(ctx, lab.Options{ID: netns.UniqueID()}) })
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Tearing the lab down")
-		l.Close()
-	}()
+	defer down()
 	fmt.Println("   namespaces:", l.Describe())
 	cfgDir, err := os.MkdirTemp("", "mhlab-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(cfgDir)
-	cfgPath := filepath.Join(cfgDir, "multihomed.yaml")
 	// The demo's state (overrides, egress state) goes with its config.
 	cfgText := lab.EdgeConfig(map[string]string{"isp-b": "      prepend: 1"}) +
 		fmt.Sprintf("controller:\n  state_dir: %s\n", filepath.Join(cfgDir, "state"))
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		return err
-	}
 	step("Starting multihomed in %s with this config:", l.Edge.Name)
 	fmt.Print(indent(cfgText))
-	var echo io.Writer // a nil *os.File here would be a non-nil writer
-	if verbose {
-		echo = os.Stdout
-	}
-	d, err := lab.StartDaemon(ctx, l.Edge, abs, cfgPath, echo)
+	d, err := startDaemon(ctx, l.Edge, abs, filepath.Join(cfgDir, "multihomed.yaml"), cfgText, echoTo(verbose))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := d.Stop(10 * time.Second); err != nil {
-			fmt.Println("   daemon:", err)
-		}
-	}()
+	defer stopDaemon(d)
 
 	step("Waiting for the BGP sessions and for the transit to hear the site via both ISPs")
 	if err := waitTransit(ctx, l, d, 2, 60*time.Second); err != nil {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,68 +16,35 @@ import (
 // translations; ISP-A's link is cut; the name resolves via ISP-B only and
 // the LAN host's new flows leave from ISP-B's PA prefix; ISP-A comes back.
 func runPA(ctx context.Context, daemonPath, backend string, verbose bool) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces); run it with sudo")
-	}
-	abs, err := filepath.Abs(daemonPath)
+	abs, err := rootDaemon(daemonPath)
 	if err != nil {
 		return err
 	}
-	step("Building the PA lab: edge (multihomed, no BGP), isp-a and isp-b (FRR) routing %s and %s to the edge statically, transit (FRR), BIND 9 for %s", lab.PAPrefixA, lab.PAPrefixB, lab.PAZone)
-	l, err := lab.UpPA(ctx, netns.UniqueID())
+	l, down, err := upLab(fmt.Sprintf("Building the PA lab: edge (multihomed, no BGP), isp-a and isp-b (FRR) routing %s and %s to the edge statically, transit (FRR), BIND 9 for %s", lab.PAPrefixA, lab.PAPrefixB, lab.PAZone),
+		func() (*lab.PALab, error) { return lab.UpPA(ctx, netns.UniqueID()) })
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Tearing the lab down")
-		l.Close()
-	}()
+	defer down()
 	fmt.Println("   namespaces:", l.Describe(), "dns="+l.DNS.Name)
 	dir, err := os.MkdirTemp("", "mhlab-pa-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	if err := l.StartBIND(ctx, lab.PABIND{Secret: secret, Dynamic: true}); err != nil {
-		return err
-	}
-	key, err := lab.WriteKeyFile(dir, secret)
+	key, pin, unmount, err := startPADNS(ctx, l, dir, backend)
 	if err != nil {
 		return err
 	}
-	pin := ""
-	if backend == "ebpf" {
-		unmount, err := lab.MountBPFFS(filepath.Join(dir, "bpffs"))
-		if err != nil {
-			return err
-		}
-		defer unmount()
-		pin = filepath.Join(dir, "bpffs", "nptv6")
-	}
+	defer unmount()
 	cfgText := lab.PAEdgeConfig(lab.ProfileFast, backend, pin, key, filepath.Join(dir, "state")) + fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
-	cfgPath := filepath.Join(dir, "multihomed.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		return err
-	}
 	step("Starting multihomed in %s with this config:", l.Edge.Name)
 	fmt.Print(indent(cfgText))
-	var echo io.Writer
-	if verbose {
-		echo = os.Stdout
-	}
-	d, err := lab.StartDaemon(ctx, l.Edge, abs, cfgPath, echo)
+	d, err := startDaemon(ctx, l.Edge, abs, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := d.Stop(10 * time.Second); err != nil {
-			fmt.Println("   daemon:", err)
-		}
-	}()
+	defer stopDaemon(d)
 	sink, err := lab.StartSourceSink(l.Inet, lab.InetAddr6, 9999)
 	if err != nil {
 		return err

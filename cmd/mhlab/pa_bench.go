@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,33 +46,13 @@ func benchPA(ctx context.Context, daemonPath, backend string, profiles []string,
 				return err
 			}
 			defer os.RemoveAll(dir)
-			secret := make([]byte, 32)
-			_, _ = rand.Read(secret)
-			if err := l.StartBIND(ctx, lab.PABIND{Secret: secret, Dynamic: true}); err != nil {
-				return err
-			}
-			keyFile, err := lab.WriteKeyFile(dir, secret)
+			keyFile, pin, unmount, err := startPADNS(ctx, l, dir, backend)
 			if err != nil {
 				return err
 			}
-			pin := ""
-			if backend == "ebpf" {
-				unmount, err := lab.MountBPFFS(filepath.Join(dir, "bpffs"))
-				if err != nil {
-					return err
-				}
-				defer unmount()
-				pin = filepath.Join(dir, "bpffs", "nptv6")
-			}
-			cfgPath := filepath.Join(dir, "multihomed.yaml")
-			if err := os.WriteFile(cfgPath, []byte(lab.PAEdgeConfig(profile, backend, pin, keyFile, filepath.Join(dir, "state"))+fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))), 0o600); err != nil {
-				return err
-			}
-			var echo io.Writer
-			if verbose {
-				echo = os.Stdout
-			}
-			d, err := lab.StartDaemon(ctx, l.Edge, daemonPath, cfgPath, echo)
+			defer unmount()
+			cfgText := lab.PAEdgeConfig(profile, backend, pin, keyFile, filepath.Join(dir, "state")) + fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
+			d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 			if err != nil {
 				return err
 			}

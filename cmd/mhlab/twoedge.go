@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,38 +18,26 @@ import (
 // ISP-A moving both directions to edge-2 and ISP-B, and the recovery. With
 // demo false it stops after the steady state and waits for Ctrl-C.
 func twoEdge(ctx context.Context, daemonPath string, verbose, demo bool) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces); run it with sudo")
-	}
-	abs, err := filepath.Abs(daemonPath)
+	abs, err := rootDaemon(daemonPath)
 	if err != nil {
 		return err
 	}
-	step("Building the two-edge lab: edge-1 (ISP-A, FRR AS64501), edge-2 (ISP-B, BIRD AS64502), core (FRR, iBGP with both), LAN host behind the core, transit (FRR AS64510)")
-	l, err := lab.UpTwoEdge(ctx, lab.Options{ID: netns.UniqueID()})
+	l, down, err := upLab("Building the two-edge lab: edge-1 (ISP-A, FRR AS64501), edge-2 (ISP-B, BIRD AS64502), core (FRR, iBGP with both), LAN host behind the core, transit (FRR AS64510)",
+		func() (*lab.TwoEdge, error) { return lab.UpTwoEdge(ctx, lab.Options{ID: netns.UniqueID()}) })
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Tearing the lab down")
-		l.Close()
-	}()
+	defer down()
 	fmt.Println("   namespaces:", l.Describe())
 	dir, err := os.MkdirTemp("", "mhlab-two-edge-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var echo io.Writer // a nil *os.File here would be a non-nil writer
-	if verbose {
-		echo = os.Stdout
-	}
 	var daemons []*lab.Daemon
 	defer func() {
 		for _, d := range daemons {
-			if err := d.Stop(10 * time.Second); err != nil {
-				fmt.Println("   daemon:", err)
-			}
+			stopDaemon(d)
 		}
 	}()
 	for i, e := range []struct {
@@ -58,13 +45,9 @@ func twoEdge(ctx context.Context, daemonPath string, verbose, demo bool) error {
 		cfg string
 	}{{l.Edge, lab.Edge1Config(lab.ProfileFast, filepath.Join(dir, "state-1"))}, {l.Edge2, lab.Edge2Config(lab.ProfileFast, filepath.Join(dir, "state-2"))}} {
 		cfg := e.cfg + fmt.Sprintf("api:\n  socket: %s\nmetrics:\n  address: \"\"\n", filepath.Join(dir, fmt.Sprintf("api-%d.sock", i+1)))
-		path := filepath.Join(dir, fmt.Sprintf("edge-%d.yaml", i+1))
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			return err
-		}
 		step("Starting multihomed on edge-%d (%s) with this config:", i+1, e.ns.Name)
 		fmt.Print(indent(cfg))
-		d, err := lab.StartDaemon(ctx, e.ns, abs, path, echo)
+		d, err := startDaemon(ctx, e.ns, abs, filepath.Join(dir, fmt.Sprintf("edge-%d.yaml", i+1)), cfg, echoTo(verbose))
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/multihomed/multihomed/controller"
 	"github.com/multihomed/multihomed/fib"
 	"github.com/multihomed/multihomed/health"
+	"github.com/multihomed/multihomed/internal/manpage"
 	"github.com/multihomed/multihomed/privilege"
 )
 
@@ -42,7 +43,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd(), newVersionCmd(), newGenManCmd(root))
+	root.AddCommand(newRunCmd(), newConfigCmd(), newStopCmd(), newVersionCmd(), manpage.Command(root, "8")) // section 8: root or systemd runs the daemon
 	return root
 }
 

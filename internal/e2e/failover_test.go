@@ -38,21 +38,8 @@ func TestFailoverScenarios(t *testing.T) {
 		return lp == "200", lp
 	})
 
-	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer flow.Stop()
-	flowOK := func(what string) {
-		t.Helper()
-		eventually(t, what+": the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
-			m := flow.Mark()
-			time.Sleep(500 * time.Millisecond) // a window to measure over
-			r := flow.ReportSince(m, 100*time.Millisecond)
-			return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
-		})
-	}
-	flowOK("before the faults")
+	flow := startLANFlow(t, l)
+	awaitCleanFlow(t, flow, "before the faults")
 	for _, sc := range l.Scenarios() {
 		m, err := l.Measure(ctx, flow, sc, time.Second, 90*time.Second)
 		if err != nil {
@@ -65,7 +52,7 @@ func TestFailoverScenarios(t *testing.T) {
 		if m.Inbound.Received == 0 || m.Outbound.Received == 0 {
 			t.Errorf("%s: the flow stopped: %v / %v", sc.Name, m.Inbound, m.Outbound)
 		}
-		flowOK(sc.Name + " recovered")
+		awaitCleanFlow(t, flow, sc.Name+" recovered")
 	}
 	if lp := coreLocalPref(l, netip.MustParsePrefix("::/0")); lp != "200" {
 		t.Errorf("core LOCAL_PREF %s after the scenarios; want 200", lp)
@@ -167,11 +154,7 @@ func TestFailoverBIRDInbound(t *testing.T) {
 	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 90*time.Second); err != nil {
 		t.Fatalf("steady state: %v", err)
 	}
-	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer flow.Stop()
+	flow := startLANFlow(t, l)
 	for _, sc := range l.Scenarios()[:2] {
 		m, err := l.Measure(ctx, flow, sc, time.Second, 90*time.Second)
 		if err != nil {

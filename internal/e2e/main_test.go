@@ -146,6 +146,30 @@ func (e *env) writeConfig(text string) {
 
 var eventually = testenv.Eventually
 
+// startLANFlow starts the 1 kHz flow between l's internet host and its LAN
+// host; it stops when the test ends.
+func startLANFlow(t *testing.T, l *lab.Lab) *lab.Flow {
+	t.Helper()
+	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(flow.Stop)
+	return flow
+}
+
+// awaitCleanFlow waits until flow runs both ways without loss over a
+// half-second window; what says when, for the failure message.
+func awaitCleanFlow(t *testing.T, flow *lab.Flow, what string) {
+	t.Helper()
+	eventually(t, what+": the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
+		m := flow.Mark()
+		time.Sleep(500 * time.Millisecond) // a window to measure over
+		r := flow.ReportSince(m, 100*time.Millisecond)
+		return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
+	})
+}
+
 // waitEstablished waits for the router's sessions with each neighbor.
 func waitEstablished(t *testing.T, r lab.Router, neighbors ...netip.Addr) {
 	t.Helper()

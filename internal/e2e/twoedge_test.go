@@ -133,28 +133,15 @@ func TestTwoEdgeFailover(t *testing.T) {
 		return strings.Contains(c, lab.Edge1CoreAddr6.String()+"=200") && strings.Contains(c, lab.Edge2CoreAddr6.String()+"=200"), c
 	})
 
-	flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer flow.Stop()
-	flowOK := func(what string) {
-		t.Helper()
-		eventually(t, what+": the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
-			m := flow.Mark()
-			time.Sleep(500 * time.Millisecond) // a window to measure over
-			r := flow.ReportSince(m, 100*time.Millisecond)
-			return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
-		})
-	}
-	flowOK("before the faults")
+	flow := startLANFlow(t, l.Lab)
+	awaitCleanFlow(t, flow, "before the faults")
 	for _, sc := range l.Scenarios()[:2] { // link cut, gray failure
 		mark, logFrom := flow.Mark(), len(e.d1.Log())
 		if err := sc.Fault(ctx); err != nil {
 			t.Fatal(err)
 		}
 		moved := e.await(t, sc.Name+": site only via ISP-B, core via edge-2, edge-1 out via edge-2", lab.TransitOnlyB, coreViaEdge2, "eth-peer", "eth-b", 90*time.Second)
-		flowOK(sc.Name + " after the move")
+		awaitCleanFlow(t, flow, sc.Name+" after the move")
 		r := flow.ReportSince(mark, 100*time.Millisecond)
 		t.Logf("two-edge %s: moved in %s; loss window inbound (inet->lan) %s, outbound (lan->inet) %s [%v | %v]",
 			sc.Name, moved.Round(time.Millisecond), r[0].LossWindow, r[1].LossWindow, r[0], r[1])
@@ -166,7 +153,7 @@ func TestTwoEdgeFailover(t *testing.T) {
 		}
 		back := e.awaitSteady(t, sc.Name+" recovered", 90*time.Second)
 		t.Logf("two-edge %s: back in %s", sc.Name, back.Round(time.Millisecond))
-		flowOK(sc.Name + " recovered")
+		awaitCleanFlow(t, flow, sc.Name+" recovered")
 	}
 	// Edge-1 logged edge-2's view and its change.
 	if !strings.Contains(e.d1.Log(), `msg="remote uplink" edge=`+lab.Edge2CoreAddr4.String()+" uplink=isp-b") {
@@ -210,17 +197,8 @@ func TestTwoEdgeBothISPsFail(t *testing.T) {
 // host and waits until it runs cleanly both ways.
 func (e *twoEdgeEnv) startFlow(t *testing.T) *lab.Flow {
 	t.Helper()
-	flow, err := lab.StartFlow(e.lab.Inet, "inet", lab.InetAddr6, e.lab.LAN, "lan", lab.LANAddr6, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(flow.Stop)
-	eventually(t, "the flow runs both ways without loss", 30*time.Second, func() (bool, string) {
-		m := flow.Mark()
-		time.Sleep(500 * time.Millisecond) // a window to measure over
-		r := flow.ReportSince(m, 100*time.Millisecond)
-		return r[0].Sent > 100 && r[0].Lost == 0 && r[1].Sent > 100 && r[1].Lost == 0, fmt.Sprintf("%v / %v", r[0], r[1])
-	})
+	flow := startLANFlow(t, e.lab.Lab)
+	awaitCleanFlow(t, flow, "flow started")
 	return flow
 }
 

@@ -163,13 +163,7 @@ func (b *BIND) Dig(ctx context.Context, ns *netns.NS, name, typ string) ([]byte,
 // directory if StartBIND made it. It is safe to call more than once.
 func (b *BIND) Close() {
 	if b.cmd != nil && b.cmd.Process != nil {
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.done:
-		case <-time.After(5 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.done
-		}
+		stopProcess(b.cmd.Process, b.done, 5*time.Second)
 	}
 	b.removeTemp()
 }

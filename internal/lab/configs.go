@@ -207,39 +207,41 @@ func EdgeConfig(extra map[string]string) string {
 		}
 		ex[k] = v
 	}
-	return fmt.Sprintf(`# multihomed lab edge (AS%[1]d): documentation prefixes and ASNs.
+	return edgeHead("multihomed lab edge", EdgeLANAddr4) + "uplinks:\n" +
+		uplinkBGP("isp-a", "eth-a", ASNISPA, ISPAAddr6, EdgeAAddr6, ISPAAddr4, EdgeAAddr4, ex["isp-a"]) +
+		uplinkBGP("isp-b", "eth-b", ASNISPB, ISPBAddr6, EdgeBAddr6, ISPBAddr4, EdgeBAddr4, ex["isp-b"])
+}
+
+// edgeHead is the top of every lab edge's configuration: a comment naming
+// the lab, the node (AS ASNEdge, routerID) and the site's two prefixes.
+func edgeHead(lab string, routerID netip.Addr) string {
+	return fmt.Sprintf(`# %[1]s (AS%[2]d): documentation prefixes and ASNs.
 profile: lab
 node:
-  router_id: %[2]s
-  asn: %[1]d
+  router_id: %[3]s
+  asn: %[2]d
 site:
   prefixes:
-    - %[3]s
     - %[4]s
-uplinks:
-  - name: isp-a
-    interface: eth-a
+    - %[5]s
+`, lab, ASNEdge, routerID, SitePrefix6, SitePrefix4)
+}
+
+// uplinkBGP is one entry of an edge's uplinks list with its eBGP sessions
+// (IPv6 and IPv4, 9 s hold time, 2 s connect retry: fast enough for the
+// lab); extra is appended below the bgp block, one indented YAML line each.
+func uplinkBGP(name, dev string, peerASN int, nbr6, local6, nbr4, local4 netip.Addr, extra string) string {
+	return fmt.Sprintf(`  - name: %s
+    interface: %s
     bgp:
-      peer_asn: %[5]d
-      neighbor: %[6]s
-      local_address: %[7]s
-      neighbor_ipv4: %[8]s
-      local_address_ipv4: %[9]s
+      peer_asn: %d
+      neighbor: %s
+      local_address: %s
+      neighbor_ipv4: %s
+      local_address_ipv4: %s
       hold_time: 9s
       connect_retry: 2s
-%[10]s  - name: isp-b
-    interface: eth-b
-    bgp:
-      peer_asn: %[11]d
-      neighbor: %[12]s
-      local_address: %[13]s
-      neighbor_ipv4: %[14]s
-      local_address_ipv4: %[15]s
-      hold_time: 9s
-      connect_retry: 2s
-%[16]s`, ASNEdge, EdgeLANAddr4, SitePrefix6, SitePrefix4,
-		ASNISPA, ISPAAddr6, EdgeAAddr6, ISPAAddr4, EdgeAAddr4, ex["isp-a"],
-		ASNISPB, ISPBAddr6, EdgeBAddr6, ISPBAddr4, EdgeBAddr4, ex["isp-b"])
+%s`, name, dev, peerASN, nbr6, local6, nbr4, local4, extra)
 }
 
 // Probe profiles for the edge's health block.

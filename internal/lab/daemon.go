@@ -96,18 +96,28 @@ func (d *Daemon) Done() <-chan struct{} { return d.done }
 // Stop sends SIGTERM and waits up to timeout for a clean exit, then kills.
 // It returns the exit error of a daemon that did not exit cleanly.
 func (d *Daemon) Stop(timeout time.Duration) error {
+	if stopProcess(d.cmd.Process, d.done, timeout) {
+		return fmt.Errorf("lab: daemon did not stop within %s after SIGTERM; killed", timeout)
+	}
+	return d.err
+}
+
+// stopProcess ends p, whose exit closes done: SIGTERM, then SIGKILL when it
+// has not exited within timeout. It returns once p has exited, and reports
+// whether it had to kill. A process that has already exited is left alone.
+func stopProcess(p *os.Process, done <-chan struct{}, timeout time.Duration) (killed bool) {
 	select {
-	case <-d.done:
-		return d.err
+	case <-done:
+		return false
 	default:
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-d.done:
-		return d.err
+	case <-done:
+		return false
 	case <-time.After(timeout):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		return fmt.Errorf("lab: daemon did not stop within %s after SIGTERM; killed", timeout)
+		_ = p.Kill()
+		<-done
+		return true
 	}
 }

@@ -34,12 +34,11 @@ type Edge interface {
 // MultihomedEdge runs multihomed with ScenarioConfig's profile (ProfileFast
 // or ProfileDefault), no hold-down back-off.
 type MultihomedEdge struct {
+	processEdge
 	l       *Lab
 	binary  string
 	profile string
-	dir     string
 	echo    io.Writer
-	d       *Daemon
 }
 
 // NewMultihomedEdge prepares a multihomed edge for l; binary is the
@@ -89,16 +88,25 @@ func (e *MultihomedEdge) Restart(ctx context.Context) error {
 // Repair implements Edge: multihomed puts its routes back itself.
 func (e *MultihomedEdge) Repair(context.Context) error { return nil }
 
-// Log implements Edge.
-func (e *MultihomedEdge) Log() string {
+// processEdge is what the edges that run one process in the edge namespace
+// (multihomed, ExaBGP) share: the process and its scratch directory, made
+// by Start.
+type processEdge struct {
+	dir string
+	d   *Daemon
+}
+
+// Log implements Edge: the process's log so far, "" before Start.
+func (e *processEdge) Log() string {
 	if e.d == nil {
 		return ""
 	}
 	return e.d.Log()
 }
 
-// Stop implements Edge.
-func (e *MultihomedEdge) Stop() {
+// Stop implements Edge: SIGTERM, SIGKILL after ten seconds, then the
+// scratch directory is removed.
+func (e *processEdge) Stop() {
 	if e.d != nil {
 		_ = e.d.Stop(10 * time.Second)
 	}

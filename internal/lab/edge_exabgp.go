@@ -38,10 +38,9 @@ const (
 // static kernel defaults, via ISP-A (metric 100) and ISP-B (metric 200),
 // as an ExaBGP edge has.
 type ExaBGPEdge struct {
+	processEdge
 	l       *Lab
 	variant string
-	dir     string
-	p       *Daemon
 }
 
 // NewExaBGPEdge prepares an ExaBGP edge; variant is ExaBGPDefault or
@@ -152,7 +151,7 @@ func (e *ExaBGPEdge) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.p = p
+	e.d = p
 	return nil
 }
 
@@ -178,29 +177,10 @@ func (e *ExaBGPEdge) Repair(ctx context.Context) error {
 // Restart implements Edge: SIGTERM (ExaBGP closes its sessions, the
 // healthchecks withdraw), then Start.
 func (e *ExaBGPEdge) Restart(ctx context.Context) error {
-	if e.p != nil {
-		_ = e.p.Stop(10 * time.Second)
+	if e.d != nil {
+		_ = e.d.Stop(10 * time.Second)
 	}
 	return e.Start(ctx)
-}
-
-// Log implements Edge.
-func (e *ExaBGPEdge) Log() string {
-	if e.p == nil {
-		return ""
-	}
-	return e.p.Log()
-}
-
-// Stop implements Edge.
-func (e *ExaBGPEdge) Stop() {
-	if e.p != nil {
-		_ = e.p.Stop(10 * time.Second)
-	}
-	if e.dir != "" {
-		_ = os.RemoveAll(e.dir)
-		e.dir = ""
-	}
 }
 
 func familyFlag(a netip.Addr) string {

@@ -55,6 +55,16 @@ type Lab struct {
 // Node names inside every lab; namespaces are "mh<ID><short>".
 var nodeShort = map[string]string{"edge": "e", "isp-a": "a", "isp-b": "b", "transit": "t", "inet": "i", "lan": "l"}
 
+// newNS creates the namespace "mh"+id+short and has Close remove it.
+func (l *Lab) newNS(ctx context.Context, id, short string) (*netns.NS, error) {
+	n, err := netns.New(ctx, "mh"+id+short)
+	if err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, func() { _ = n.Close() })
+	return n, nil
+}
+
 // Up builds the lab. On error everything built so far is removed.
 func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.ID == "" {
@@ -67,19 +77,11 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 			l = nil
 		}
 	}()
-	mk := func(node string) (*netns.NS, error) {
-		n, err := netns.New(ctx, "mh"+opts.ID+nodeShort[node])
-		if err != nil {
-			return nil, err
-		}
-		l.closers = append(l.closers, func() { _ = n.Close() })
-		return n, nil
-	}
 	for _, x := range []struct {
 		p    **netns.NS
 		node string
 	}{{&l.Edge, "edge"}, {&l.ISPA, "isp-a"}, {&l.ISPB, "isp-b"}, {&l.Transit, "transit"}, {&l.Inet, "inet"}, {&l.LAN, "lan"}} {
-		if *x.p, err = mk(x.node); err != nil {
+		if *x.p, err = l.newNS(ctx, opts.ID, nodeShort[x.node]); err != nil {
 			return nil, err
 		}
 	}

@@ -136,12 +136,11 @@ func UpPA(ctx context.Context, id string) (p *PALab, err error) {
 	}
 
 	// The DNS server's namespace, behind the transit.
-	dns, err := netns.New(ctx, "mh"+id+"d")
+	dns, err := l.newNS(ctx, id, "d")
 	if err != nil {
 		return nil, err
 	}
 	p.DNS = dns
-	l.closers = append(l.closers, func() { _ = dns.Close() })
 	if err := netns.Veth(ctx, l.Transit, "eth-dns", dns, "eth0"); err != nil {
 		return nil, err
 	}

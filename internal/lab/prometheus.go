@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/multihomed/multihomed/internal/netns"
@@ -408,17 +407,4 @@ func (p *Prometheus) relay(ctx context.Context, c net.Conn) {
 }
 
 // Close stops Prometheus: SIGTERM, then SIGKILL after ten seconds.
-func (p *Prometheus) Close() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *Prometheus) Close() { stopProcess(p.cmd.Process, p.done, 10*time.Second) }

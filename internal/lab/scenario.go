@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/multihomed/multihomed/internal/netns"
 )
 
 // Scenario is a fault on ISP-A, its repair, and what the transit should
@@ -62,8 +64,13 @@ func (l *Lab) TransitPaths(ctx context.Context) (string, error) {
 
 // EgressDevice returns the device the edge's kernel uses toward the
 // internet host.
-func (l *Lab) EgressDevice(ctx context.Context) string {
-	out, err := l.Edge.Run(ctx, "ip", "-6", "route", "get", InetAddr6.String())
+func (l *Lab) EgressDevice(ctx context.Context) string { return egressDevice(ctx, l.Edge) }
+
+// egressDevice returns the device ns's kernel uses toward the internet
+// host: "none" when it has no route, the whole answer when it names no
+// device.
+func egressDevice(ctx context.Context, ns *netns.NS) string {
+	out, err := ns.Run(ctx, "ip", "-6", "route", "get", InetAddr6.String())
 	if err != nil {
 		return "none"
 	}

@@ -72,14 +72,6 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 			l = nil
 		}
 	}()
-	mk := func(short string) (*netns.NS, error) {
-		n, err := netns.New(ctx, "mh"+opts.ID+short)
-		if err != nil {
-			return nil, err
-		}
-		l.closers = append(l.closers, func() { _ = n.Close() })
-		return n, nil
-	}
 	for _, x := range []struct {
 		p     **netns.NS
 		short string
@@ -87,7 +79,7 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 		{&l.Edge, nodeShort["edge"]}, {&l.Edge2, edge2Short}, {&l.Core, coreShort}, {&l.ISPA, nodeShort["isp-a"]},
 		{&l.ISPB, nodeShort["isp-b"]}, {&l.Transit, nodeShort["transit"]}, {&l.Inet, nodeShort["inet"]}, {&l.LAN, nodeShort["lan"]},
 	} {
-		if *x.p, err = mk(x.short); err != nil {
+		if *x.p, err = l.newNS(ctx, opts.ID, x.short); err != nil {
 			return nil, err
 		}
 	}
@@ -218,36 +210,15 @@ func Edge2Config(profile, stateDir string) string {
 
 func twoEdgeConfig(routerID netip.Addr, uplink, dev string, peerASN int, nbr6, local6, nbr4, local4 netip.Addr, bgpExtra, profile, stateDir string,
 	core6, coreLocal6, core4, coreLocal4, peer6, peerLocal6, peer4, peerLocal4 netip.Addr) string {
-	return fmt.Sprintf(`# multihomed two-edge lab (AS%[1]d): documentation prefixes and ASNs.
-profile: lab
-node:
-  router_id: %[2]s
-  asn: %[1]d
-site:
-  prefixes:
-    - %[3]s
-    - %[4]s
-bgp:
-  listen_port: 179
-uplinks:
-  - name: %[5]s
-    interface: %[6]s
-    bgp:
-      peer_asn: %[7]d
-      neighbor: %[8]s
-      local_address: %[9]s
-      neighbor_ipv4: %[10]s
-      local_address_ipv4: %[11]s
-      hold_time: 9s
-      connect_retry: 2s
-%[12]s%[13]sibgp:
+	return edgeHead("multihomed two-edge lab", routerID) + "bgp:\n  listen_port: 179\nuplinks:\n" +
+		uplinkBGP(uplink, dev, peerASN, nbr6, local6, nbr4, local4, bgpExtra+HealthBlock(profile)) +
+		fmt.Sprintf(`ibgp:
   peers:
-    - {neighbor: "%[14]s", local_address: "%[15]s", hold_time: 9s, connect_retry: 2s}
-    - {neighbor: %[16]s, local_address: %[17]s, hold_time: 9s, connect_retry: 2s}
-    - {neighbor: "%[18]s", local_address: "%[19]s", role: edge, interface: eth-peer, hold_time: 9s, connect_retry: 2s}
-    - {neighbor: %[20]s, local_address: %[21]s, role: edge, interface: eth-peer, hold_time: 9s, connect_retry: 2s}
-`, ASNEdge, routerID, SitePrefix6, SitePrefix4, uplink, dev, peerASN, nbr6, local6, nbr4, local4, bgpExtra, HealthBlock(profile),
-		core6, coreLocal6, core4, coreLocal4, peer6, peerLocal6, peer4, peerLocal4) + ControllerBlock(profile, stateDir, true)
+    - {neighbor: "%s", local_address: "%s", hold_time: 9s, connect_retry: 2s}
+    - {neighbor: %s, local_address: %s, hold_time: 9s, connect_retry: 2s}
+    - {neighbor: "%s", local_address: "%s", role: edge, interface: eth-peer, hold_time: 9s, connect_retry: 2s}
+    - {neighbor: %s, local_address: %s, role: edge, interface: eth-peer, hold_time: 9s, connect_retry: 2s}
+`, core6, coreLocal6, core4, coreLocal4, peer6, peerLocal6, peer4, peerLocal4) + ControllerBlock(profile, stateDir, true)
 }
 
 // GrayFailISPB makes ISP-B's router drop every forwarded packet while its
@@ -255,19 +226,7 @@ uplinks:
 func (l *TwoEdge) GrayFailISPB(ctx context.Context) error { return nftForward(ctx, l.ISPB, "drop") }
 
 // EgressDevice2 is EgressDevice for edge-2.
-func (l *TwoEdge) EgressDevice2(ctx context.Context) string {
-	out, err := l.Edge2.Run(ctx, "ip", "-6", "route", "get", InetAddr6.String())
-	if err != nil {
-		return "none"
-	}
-	f := strings.Fields(string(out))
-	for i := range f {
-		if f[i] == "dev" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	return strings.TrimSpace(string(out))
-}
+func (l *TwoEdge) EgressDevice2(ctx context.Context) string { return egressDevice(ctx, l.Edge2) }
 
 // CoreDefault returns the edge whose ::/0 the core router uses (by the
 // session address on the core's side of the link, Edge1CoreAddr6 or
