@@ -17,12 +17,21 @@ import (
 
 // fakeProber answers according to a switch the test flips.
 type fakeProber struct {
-	fail   *atomic.Bool
+	fail *atomic.Bool
+	// gate, when set, holds every probe until it is closed (or ctx ends).
+	gate   chan struct{}
 	calls  atomic.Int64
 	closed atomic.Bool
 }
 
 func (p *fakeProber) Probe(ctx context.Context) (time.Duration, error) {
+	if p.gate != nil {
+		select {
+		case <-p.gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 	p.calls.Add(1)
 	if p.fail.Load() {
 		return 0, errors.New("no reply")

@@ -20,6 +20,9 @@ type reconfRig struct {
 	m     *Monitor
 	clock *fakeClock
 	fail  map[string]*atomic.Bool // by uplink name
+	// gate holds the probes of the uplinks it names until closed; set it
+	// before Prepare builds their probers.
+	gate map[string]chan struct{}
 
 	mu      sync.Mutex
 	probers map[string][]*fakeProber // by uplink name, every one ever built
@@ -27,7 +30,7 @@ type reconfRig struct {
 
 func newReconfRig(t *testing.T, uplinks []Uplink) *reconfRig {
 	t.Helper()
-	r := &reconfRig{t: t, clock: &fakeClock{now: time.Unix(1000, 0)}, fail: map[string]*atomic.Bool{}, probers: map[string][]*fakeProber{}}
+	r := &reconfRig{t: t, clock: &fakeClock{now: time.Unix(1000, 0)}, fail: map[string]*atomic.Bool{}, gate: map[string]chan struct{}{}, probers: map[string][]*fakeProber{}}
 	for _, n := range []string{"isp-a", "isp-b", "isp-c"} {
 		r.fail[n] = new(atomic.Bool)
 	}
@@ -35,7 +38,7 @@ func newReconfRig(t *testing.T, uplinks []Uplink) *reconfRig {
 		if strings.Contains(tg.String(), "::bad") {
 			return nil, errors.New("cannot build this prober")
 		}
-		p := &fakeProber{fail: r.fail[u.Name]}
+		p := &fakeProber{fail: r.fail[u.Name], gate: r.gate[u.Name]}
 		r.mu.Lock()
 		r.probers[u.Name] = append(r.probers[u.Name], p)
 		r.mu.Unlock()
@@ -261,6 +264,10 @@ func TestMonitorStartsIdle(t *testing.T) {
 	// An uplink added while running starts unknown and is judged on its
 	// own probes.
 	rig.fail["isp-b"].Store(true)
+	// Its first probe goes out at once: hold it, so that what is read just
+	// after Commit is the state before any probe of its own.
+	gate := make(chan struct{})
+	rig.gate["isp-b"] = gate
 	rc, err = m.Prepare([]Uplink{rcUplink("isp-b", "eth-b", 2)})
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +278,7 @@ func TestMonitorStartsIdle(t *testing.T) {
 	if got := rig.verdicts(); got != "isp-b=unknown" {
 		t.Fatalf("just added: %s", got)
 	}
+	close(gate)
 	rig.round()
 	rig.round()
 	if got := rig.verdicts(); got != "isp-b=down" {
