@@ -133,8 +133,12 @@ func (c *CPULab) Config(probes bool, interval time.Duration, noBursts bool, dir 
 // Loss makes every router drop percent of the packets it forwards, at
 // random (nftables), so that probes get lost and start suspicion bursts.
 func (c *CPULab) Loss(ctx context.Context, percent int) error {
+	rule := fmt.Sprintf("numgen random mod 100 < %d drop", percent)
+	if percent >= 100 {
+		rule = "drop" // numgen's values stop at 99
+	}
 	for _, r := range c.routers {
-		if err := nftForward(ctx, r, fmt.Sprintf("numgen random mod 100 < %d drop", percent)); err != nil {
+		if err := nftForward(ctx, r, rule); err != nil {
 			return err
 		}
 	}
@@ -146,15 +150,11 @@ func (c *CPULab) Loss(ctx context.Context, percent int) error {
 func (c *CPULab) TxPackets(ctx context.Context) (uint64, error) {
 	var n uint64
 	for _, u := range c.Uplinks {
-		out, err := c.Edge.Run(ctx, "cat", fmt.Sprintf("/sys/class/net/%s/statistics/tx_packets", u.Dev))
+		_, tx, err := linkPackets(ctx, c.Edge, u.Dev)
 		if err != nil {
 			return 0, err
 		}
-		v, err := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("lab: tx_packets of %s: %w", u.Dev, err)
-		}
-		n += v
+		n += tx
 	}
 	return n, nil
 }

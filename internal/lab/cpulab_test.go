@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/testenv"
 )
 
 // TestCPULabConfig parses what CPULab.Config renders: the daemon must
@@ -77,6 +80,62 @@ func TestScenarioConfigFastDocumented(t *testing.T) {
 		}
 		if h.Interval != 50*time.Millisecond || h.Timeout != 200*time.Millisecond || h.Fall != 3 || h.Rise != 3 || h.NoBursts {
 			t.Errorf("%s: interval %v timeout %v fall %d rise %d no_bursts %v; want 50ms 200ms 3 3 false", u.Name, h.Interval, h.Timeout, h.Fall, h.Rise, h.NoBursts)
+		}
+	}
+}
+
+// TestCPULabLossAndCounters builds a small CPULab and checks what mhlab
+// bench cpu relies on: the edge reaches every target through its uplink,
+// TxPackets counts what the edge sends on its uplinks, and Loss(100) makes
+// the routers drop what they forward (so that --loss really loses probes).
+func TestCPULabLossAndCounters(t *testing.T) {
+	testenv.Need(t, "ip", "ping", "nft")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := UpCPULab(ctx, netns.UniqueID(), 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	// The daemon routes its probes through each uplink's gateway; without
+	// it the test does.
+	for _, u := range c.Uplinks {
+		for _, tg := range u.Targets {
+			if _, err := c.Edge.Run(ctx, "ip", "-6", "route", "add", tg.String()+"/128", "via", u.Gateway.String(), "dev", u.Dev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ping := func(u CPUUplink, target netip.Addr) error {
+		_, err := c.Edge.Run(ctx, "ping", "-6", "-n", "-q", "-c", "1", "-W", "2", "-I", u.Dev, target.String())
+		return err
+	}
+	before, err := c.TxPackets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, u := range c.Uplinks {
+		for _, tg := range u.Targets {
+			if err := ping(u, tg); err != nil {
+				t.Fatalf("%s to %s before the loss: %v", u.Dev, tg, err)
+			}
+			sent++
+		}
+	}
+	after, err := c.TxPackets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < uint64(sent) {
+		t.Errorf("TxPackets grew by %d after %d echo requests", after-before, sent)
+	}
+	if err := c.Loss(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range c.Uplinks {
+		if err := ping(u, u.Targets[0]); err == nil {
+			t.Errorf("%s to %s answered with 100 %% loss on its router", u.Dev, u.Targets[0])
 		}
 	}
 }
