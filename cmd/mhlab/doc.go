@@ -11,10 +11,12 @@
 //	             the two-edge site (docs/deployment.md): a gray failure of
 //	             ISP-A moves both directions to edge-2; two-edge-up keeps it
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
-//	             1 kHz flow, fast and default probe profiles, repeated runs;
+//	             1 kHz flow, fast, fast-doc and default probe profiles, repeated runs;
 //	             with --edge multihomed,exabgp,frr the same faults against
 //	             ExaBGP's healthcheck and a plain FRR edge, with plots
-//	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz
+//	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz;
+//	             --bursts compares suspicion bursts on and off, --loss makes
+//	             the routers drop packets so that bursts run
 //	mhlab pa     the PA-mode demo (scripts/demo pa): the published name
 //	             resolves via both ISPs, then via ISP-B alone after a cut
 //	mhlab pa-bench  PA failover: outbound new-flow failover and DNS

@@ -38,11 +38,12 @@ func main() {
 	jsonOut := fs.String("json", "", "bench --edge: write every result (timelines included) to this file")
 	replot := fs.String("replot", "", "bench: only redraw the plots (--img) and table from this --json file")
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
-	cpuBursts := fs.Bool("bursts", false, "bench cpu: probe with suspicion bursts (not available yet: health has no bursts)")
+	cpuBursts := fs.Bool("bursts", false, "bench cpu: also run a 20 Hz daemon with no_bursts: true (bursts on vs off, everything else equal)")
+	cpuLoss := fs.Int("loss", 0, "bench cpu: percent of forwarded packets every router drops during the window, so that bursts run (0-100)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
-			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts]\n"+
+			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts] [--loss PERCENT]\n"+
 			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
@@ -101,13 +102,13 @@ func main() {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")
 			break
 		}
-		if *cpuBursts {
-			err = fmt.Errorf("--bursts: the health package has no suspicion bursts yet (issue #15 items 1-2); run without it")
+		if *cpuLoss < 0 || *cpuLoss > 100 {
+			err = fmt.Errorf("--loss: %d is not a percentage; use 0-100", *cpuLoss)
 			break
 		}
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {
-			err = benchCPU(ctx, abs, *cpuWindow, *verbose)
+			err = benchCPU(ctx, abs, *cpuWindow, *cpuBursts, *cpuLoss, *verbose)
 		}
 	case "storm":
 		var abs string

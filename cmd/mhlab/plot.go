@@ -20,11 +20,12 @@ import (
 
 // edgeColors gives each edge the same color in every plot.
 var edgeColors = map[string]color.RGBA{
-	"multihomed-fast":    {R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	"multihomed-default": {R: 0x17, G: 0xbe, B: 0xcf, A: 0xff},
-	"exabgp-default":     {R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	"exabgp-tuned":       {R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	"frr":                {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"multihomed-fast":     {R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"multihomed-default":  {R: 0x17, G: 0xbe, B: 0xcf, A: 0xff},
+	"multihomed-fast-doc": {R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	"exabgp-default":      {R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	"exabgp-tuned":        {R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	"frr":                 {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
 // plotTimelines writes, per scenario, one figure: packets received per

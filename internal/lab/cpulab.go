@@ -22,6 +22,7 @@ import (
 type CPULab struct {
 	Edge    *netns.NS
 	Uplinks []CPUUplink
+	routers []*netns.NS
 	nss     []*netns.NS
 }
 
@@ -66,6 +67,7 @@ func UpCPULab(ctx context.Context, id string, uplinks, targets int) (c *CPULab, 
 		if err != nil {
 			return c, err
 		}
+		c.routers = append(c.routers, r)
 		h, err := mk(fmt.Sprintf("h%d", i+1))
 		if err != nil {
 			return c, err
@@ -103,9 +105,10 @@ func UpCPULab(ctx context.Context, id string, uplinks, targets int) (c *CPULab, 
 
 // Config renders a multihomed configuration for the CPULab's edge:
 // every uplink probes its targets over ICMPv6 every interval (timeout
-// 200 ms) when probes is set, and has no health block otherwise. Its state
-// and API socket go into dir, so that several daemons can run at once.
-func (c *CPULab) Config(probes bool, interval time.Duration, dir string) string {
+// 200 ms) when probes is set, and has no health block otherwise; noBursts
+// turns suspicion bursts off (`no_bursts: true`). Its state and API socket
+// go into dir, so that several daemons can run at once.
+func (c *CPULab) Config(probes bool, interval time.Duration, noBursts bool, dir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "profile: lab\nnode:\n  router_id: %s\n  asn: %d\nsite:\n  prefixes:\n    - %s\nuplinks:\n", EdgeLANAddr4, ASNEdge, SitePrefix6)
 	for i, u := range c.Uplinks {
@@ -119,9 +122,41 @@ func (c *CPULab) Config(probes bool, interval time.Duration, dir string) string 
 			ts = append(ts, fmt.Sprintf("\"icmp://%s\"", t))
 		}
 		fmt.Fprintf(&b, "    health:\n      interval: %s\n      timeout: 200ms\n      targets: [%s]\n", interval, strings.Join(ts, ", "))
+		if noBursts {
+			b.WriteString("      no_bursts: true\n")
+		}
 	}
 	fmt.Fprintf(&b, "controller:\n  state_dir: %s\napi:\n  socket: %s\n", filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"))
 	return b.String()
+}
+
+// Loss makes every router drop percent of the packets it forwards, at
+// random (nftables), so that probes get lost and start suspicion bursts.
+func (c *CPULab) Loss(ctx context.Context, percent int) error {
+	rule := fmt.Sprintf("numgen random mod 100 < %d drop", percent)
+	if percent >= 100 {
+		rule = "drop" // numgen's values stop at 99
+	}
+	for _, r := range c.routers {
+		if err := nftForward(ctx, r, rule); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TxPackets returns the packets the edge has sent on every uplink device
+// (its probes, and the few of neighbour discovery and BGP connects).
+func (c *CPULab) TxPackets(ctx context.Context) (uint64, error) {
+	var n uint64
+	for _, u := range c.Uplinks {
+		_, tx, err := linkPackets(ctx, c.Edge, u.Dev)
+		if err != nil {
+			return 0, err
+		}
+		n += tx
+	}
+	return n, nil
 }
 
 // Close removes every namespace. Safe to call twice.

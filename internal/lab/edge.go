@@ -31,8 +31,8 @@ type Edge interface {
 	Stop()
 }
 
-// MultihomedEdge runs multihomed with ScenarioConfig's profile (ProfileFast
-// or ProfileDefault), no hold-down back-off.
+// MultihomedEdge runs multihomed with ScenarioConfig's profile (ProfileFast,
+// ProfileFastDocumented or ProfileDefault), no hold-down back-off.
 type MultihomedEdge struct {
 	processEdge
 	l       *Lab

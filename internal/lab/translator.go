@@ -179,22 +179,30 @@ func (t *Translator) Close() error {
 
 // RxPackets returns the received-packets counter of dev in ns.
 func RxPackets(ctx context.Context, ns *netns.NS, dev string) (uint64, error) {
+	rx, _, err := linkPackets(ctx, ns, dev)
+	return rx, err
+}
+
+// linkPackets returns the received- and sent-packets counters of dev in ns.
+func linkPackets(ctx context.Context, ns *netns.NS, dev string) (rx, tx uint64, err error) {
 	out, err := ns.Run(ctx, "ip", "-j", "-s", "link", "show", "dev", dev)
 	if err != nil {
-		return 0, fmt.Errorf("lab: read counters of %s: %w", dev, err)
+		return 0, 0, fmt.Errorf("lab: read counters of %s: %w", dev, err)
+	}
+	type counter struct {
+		Packets uint64 `json:"packets"`
 	}
 	var links []struct {
 		Stats64 struct {
-			Rx struct {
-				Packets uint64 `json:"packets"`
-			} `json:"rx"`
+			Rx counter `json:"rx"`
+			Tx counter `json:"tx"`
 		} `json:"stats64"`
 	}
 	if err := json.Unmarshal(out, &links); err != nil {
-		return 0, fmt.Errorf("lab: parse counters of %s in %s: %w", dev, ns.Name, err)
+		return 0, 0, fmt.Errorf("lab: parse counters of %s in %s: %w", dev, ns.Name, err)
 	}
 	if len(links) != 1 {
-		return 0, fmt.Errorf("lab: counters of %s in %s: %d links in the answer, want 1", dev, ns.Name, len(links))
+		return 0, 0, fmt.Errorf("lab: counters of %s in %s: %d links in the answer, want 1", dev, ns.Name, len(links))
 	}
-	return links[0].Stats64.Rx.Packets, nil
+	return links[0].Stats64.Rx.Packets, links[0].Stats64.Tx.Packets, nil
 }
