@@ -96,7 +96,7 @@ func converge(r lab.FullTableResult) string {
 	if !r.Finished {
 		return fmt.Sprintf("not finished in %s (%d accepted)", r.Converge.Round(time.Second), r.Accepted)
 	}
-	return r.Converge.Round(100 * time.Millisecond).String()
+	return r.Converge.Round(10 * time.Millisecond).String()
 }
 
 // ratio is r's convergence time and peak RSS over those of the receiver

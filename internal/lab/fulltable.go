@@ -322,7 +322,9 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 // FullTableConfig renders multihomed's configuration for the receiver
 // namespace: one uplink with import full, max_prefixes above the feed,
 // profile lab and bogon lists that let the feed's private ASNs and
-// prefixes through. Its state and API socket go into dir.
+// prefixes through, and a controller resync of 1s: the accepted count in
+// status is refreshed by controller passes, so the bench's resolution is
+// that second. Its state and API socket go into dir.
 func (f *FullTable) FullTableConfig(dir string) string {
 	return fmt.Sprintf(`profile: lab
 node:
@@ -347,6 +349,9 @@ uplinks:
       import: full
       max_prefixes: %d
 controller:
+  # Status (and so the accepted count the bench polls) is refreshed by
+  # controller passes: without events only every resync (30s by default).
+  resync: 1s
   state_dir: %s
 api:
   socket: %s
