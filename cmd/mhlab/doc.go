@@ -17,6 +17,9 @@
 //	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz;
 //	             --bursts compares suspicion bursts on and off, --loss makes
 //	             the routers drop packets so that bursts run
+//	mhlab bench fulltable  a BIRD feeder sends full tables (--tables
+//	             50k/0,200k/1M) to multihomed, BIRD and FRR in turn: time
+//	             to accept them, CPU seconds, peak RSS, ratios
 //	mhlab pa     the PA-mode demo (scripts/demo pa): the published name
 //	             resolves via both ISPs, then via ISP-B alone after a cut
 //	mhlab pa-bench  PA failover: outbound new-flow failover and DNS

@@ -38,12 +38,15 @@ func main() {
 	jsonOut := fs.String("json", "", "bench --edge: write every result (timelines included) to this file")
 	replot := fs.String("replot", "", "bench: only redraw the plots (--img) and table from this --json file")
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
+	tables := fs.String("tables", "50k/0", "bench fulltable: tables to feed, IPV6/IPV4 prefix counts, comma-separated (50k/0,200k/1M)")
+	ftTimeout := fs.Duration("timeout", 10*time.Minute, "bench fulltable: give up on a receiver after this long")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: also run a 20 Hz daemon with no_bursts: true (bursts on vs off, everything else equal)")
 	cpuLoss := fs.Int("loss", 0, "bench cpu: percent of forwarded packets every router drops during the window, so that bursts run (0-100)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts] [--loss PERCENT]\n"+
+			"       mhlab bench fulltable [--daemon PATH] [--tables 50k/0,200k/1M] [--timeout 10m]\n"+
 			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
@@ -53,8 +56,8 @@ func main() {
 	}
 	cmd := os.Args[1]
 	args := os.Args[2:]
-	if cmd == "bench" && len(args) > 0 && args[0] == "cpu" {
-		cmd, args = "bench cpu", args[1:]
+	if cmd == "bench" && len(args) > 0 && (args[0] == "cpu" || args[0] == "fulltable") {
+		cmd, args = "bench "+args[0], args[1:]
 	}
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -110,6 +113,8 @@ func main() {
 		if abs, err = filepath.Abs(*daemon); err == nil {
 			err = benchCPU(ctx, abs, *cpuWindow, *cpuBursts, *cpuLoss, *verbose)
 		}
+	case "bench fulltable":
+		err = runFullTable(ctx, *daemon, *tables, *ftTimeout, *verbose) // fulltable.go
 	case "storm":
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {

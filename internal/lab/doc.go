@@ -13,6 +13,10 @@
 // behind the transit (pa.go); pa_flows.go has the UDP and TCP helpers the
 // PA tests observe the site's addresses with.
 //
+// UpFullTable builds the full-table bench's pair of namespaces (a BIRD 2
+// feeder with a generated table, a receiver namespace where multihomed,
+// BIRD and FRR take it in turn: fulltable.go).
+//
 // UpTranslator builds a second, router-less topology (LAN host, edge, out
 // host) for the NPTv6 translator's tests and `nptv6ctl bench`.
 //
