@@ -339,7 +339,7 @@ func TestTwoEdgeRoguePeerFiltered(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // the dump is written by the daemon
 		for _, line := range strings.Split(e.d1.Log()[from:], "\n") {
-			if strings.Contains(line, `msg="state: learned" uplink=""`) {
+			if strings.Contains(line, `msg="state: learned sample" uplink=""`) {
 				learned = line
 				return true, line
 			}
