@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -30,15 +29,7 @@ func soak(ctx context.Context, daemonPath string, duration time.Duration, seed u
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "api.sock")
 	cfgText := lab.ScenarioConfig(lab.ProfileFast, filepath.Join(dir, "state"), false, true) + fmt.Sprintf("api:\n  socket: %s\n", sock)
-	cfgPath := filepath.Join(dir, "multihomed.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		return err
-	}
-	var echo io.Writer
-	if verbose {
-		echo = os.Stdout
-	}
-	d, err := lab.StartDaemon(ctx, l.Edge, daemonPath, cfgPath, echo)
+	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 	if err != nil {
 		return err
 	}

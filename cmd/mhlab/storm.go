@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,16 +37,8 @@ func stormOnce(ctx context.Context, daemonPath, kind string, duration time.Durat
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "api.sock")
-	cfgPath := filepath.Join(dir, "multihomed.yaml")
 	cfg := lab.ScenarioConfig(lab.ProfileFast, filepath.Join(dir, "state"), false, false) + fmt.Sprintf("api:\n  socket: %s\n", sock)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	var echo io.Writer
-	if verbose {
-		echo = os.Stdout
-	}
-	d, err := lab.StartDaemon(ctx, l.Edge, daemonPath, cfgPath, echo)
+	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfg, echoTo(verbose))
 	if err != nil {
 		return err
 	}

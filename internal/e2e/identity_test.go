@@ -37,14 +37,22 @@ func daemonIdentity(t *testing.T) lab.Identity {
 func daemonDir(t *testing.T) string {
 	t.Helper()
 	id := daemonIdentity(t)
+	d := closedDir(t)
+	if err := id.Own(d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// closedDir returns a new empty directory of mode 0750 whose parent (the
+// test's temporary root) is traversable but not listable (0711).
+func closedDir(t *testing.T) string {
+	t.Helper()
 	d := t.TempDir()
 	if err := os.Chmod(filepath.Dir(d), 0o711); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(d, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := id.Own(d); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -57,13 +65,7 @@ func daemonDir(t *testing.T) string {
 func configDir(t *testing.T) string {
 	t.Helper()
 	id := daemonIdentity(t)
-	d := t.TempDir()
-	if err := os.Chmod(filepath.Dir(d), 0o711); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o750); err != nil {
-		t.Fatal(err)
-	}
+	d := closedDir(t)
 	if err := os.Chown(d, 0, id.GID); err != nil {
 		t.Fatal(err)
 	}
