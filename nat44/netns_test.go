@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/netns/netnstest"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
@@ -21,65 +22,33 @@ import (
 // edge, which reaches the internet host's 198.18.0.1 over uplink A
 // (198.51.100.0/24) or uplink B (203.0.113.0/24). inet has no route to the
 // LAN: only NATed packets can be answered.
-type topo struct {
-	lan, edge, inet *netns.NS
-}
-
-func newNS(t *testing.T, name string) *netns.NS {
-	t.Helper()
-	n, err := netns.New(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
-}
-
-func run(t *testing.T, n *netns.NS, args ...string) string {
-	t.Helper()
-	out, err := n.Run(context.Background(), args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
+type topo = netnstest.TwoUplinks
 
 func newTopo(t *testing.T) topo {
 	t.Helper()
 	testenv.Need(t, "ip", "nft", "conntrack")
-	id := netns.UniqueID()
-	tp := topo{lan: newNS(t, "n44lan-"+id), edge: newNS(t, "n44edge-"+id), inet: newNS(t, "n44inet-"+id)}
+	tp := netnstest.NewTwoUplinks(t, "n44")
 	ctx := context.Background()
-	for _, l := range []struct {
-		a    *netns.NS
-		aDev string
-		b    *netns.NS
-		bDev string
-	}{{tp.lan, "eth0", tp.edge, "lan"}, {tp.edge, "ua", tp.inet, "ia"}, {tp.edge, "ub", tp.inet, "ib"}} {
-		if err := netns.Veth(ctx, l.a, l.aDev, l.b, l.bDev); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, a := range []struct {
 		n    *netns.NS
 		dev  string
 		addr string
 	}{
-		{tp.lan, "eth0", "192.0.2.2/24"}, {tp.edge, "lan", "192.0.2.1/24"},
-		{tp.edge, "ua", "198.51.100.1/24"}, {tp.inet, "ia", "198.51.100.2/24"},
-		{tp.edge, "ub", "203.0.113.1/24"}, {tp.inet, "ib", "203.0.113.2/24"},
-		{tp.inet, "lo", "198.18.0.1/32"},
+		{tp.LAN, "eth0", "192.0.2.2/24"}, {tp.Edge, "lan", "192.0.2.1/24"},
+		{tp.Edge, "ua", "198.51.100.1/24"}, {tp.Inet, "ia", "198.51.100.2/24"},
+		{tp.Edge, "ub", "203.0.113.1/24"}, {tp.Inet, "ib", "203.0.113.2/24"},
+		{tp.Inet, "lo", "198.18.0.1/32"},
 	} {
 		if err := a.n.AddAddr(ctx, a.dev, netip.MustParsePrefix(a.addr)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run(t, tp.lan, "ip", "route", "add", "default", "via", "192.0.2.1")
-	run(t, tp.edge, "ip", "route", "add", "198.18.0.1/32", "via", "198.51.100.2")
+	netnstest.Run(t, tp.LAN, "ip", "route", "add", "default", "via", "192.0.2.1")
+	netnstest.Run(t, tp.Edge, "ip", "route", "add", "198.18.0.1/32", "via", "198.51.100.2")
 	// The internet host accepts packets of either uplink's address on either
 	// link: the test shows which address a flow uses, not where it enters.
 	for _, k := range []string{"all", "default", "ia", "ib"} {
-		run(t, tp.inet, "sysctl", "-qw", "net.ipv4.conf."+k+".rp_filter=0")
+		netnstest.Run(t, tp.Inet, "sysctl", "-qw", "net.ipv4.conf."+k+".rp_filter=0")
 	}
 	return tp
 }
@@ -159,10 +128,10 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 	ctx := context.Background()
 	// A table someone else owns, which nothing here may change (its
 	// counters count our packets: compare without state).
-	run(t, tp.edge, "nft", "add table ip other; add chain ip other c { type filter hook postrouting priority 0; }; add rule ip other c counter")
-	other := run(t, tp.edge, "nft", "-s", "-a", "list", "table", "ip", "other")
+	netnstest.Run(t, tp.Edge, "nft", "add table ip other; add chain ip other c { type filter hook postrouting priority 0; }; add rule ip other c counter")
+	other := netnstest.Run(t, tp.Edge, "nft", "-s", "-a", "list", "table", "ip", "other")
 
-	n := New(Options{NetNS: tp.edge.Path()})
+	n := New(Options{NetNS: tp.Edge.Path()})
 	t.Cleanup(func() { _ = n.Delete() })
 	got, err := n.Set(ctx, []Rule{ruleB, ruleA})
 	if err != nil {
@@ -172,9 +141,9 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 		t.Errorf("Set returned (-want +got):\n%s", diff)
 	}
 
-	from := udpServer(t, tp.inet)
+	from := udpServer(t, tp.Inet)
 	var client *net.UDPConn
-	if err := tp.lan.Do(func() (err error) {
+	if err := tp.LAN.Do(func() (err error) {
 		client, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.2:40000")), net.UDPAddrFromAddrPort(netip.MustParseAddrPort("198.18.0.1:9999")))
 		return err
 	}); err != nil {
@@ -185,12 +154,12 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 	if src := sendUntil(t, client, from); src != addrA {
 		t.Fatalf("flow via A arrives from %s, want %s", src, addrA)
 	}
-	if ct := conntrackList(t, tp.edge); !strings.Contains(ct, "src=192.0.2.2") || !strings.Contains(ct, "dst=198.51.100.1") {
+	if ct := conntrackList(t, tp.Edge); !strings.Contains(ct, "src=192.0.2.2") || !strings.Contains(ct, "dst=198.51.100.1") {
 		t.Fatalf("no conntrack entry NATed to A:\n%s", ct)
 	}
 
 	// Failover: the routes move to B. The entry still pins A's address.
-	run(t, tp.edge, "ip", "route", "replace", "198.18.0.1/32", "via", "203.0.113.2")
+	netnstest.Run(t, tp.Edge, "ip", "route", "replace", "198.18.0.1/32", "via", "203.0.113.2")
 	if src := sendUntil(t, client, from); src != addrA {
 		t.Fatalf("before the flush the flow arrives from %s; the test expects conntrack to pin %s", src, addrA)
 	}
@@ -202,13 +171,13 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 	if deleted != 1 {
 		t.Errorf("FlushUplink deleted %d entries, want 1", deleted)
 	}
-	if ct := conntrackList(t, tp.edge); strings.Contains(ct, "dst=198.51.100.1") {
+	if ct := conntrackList(t, tp.Edge); strings.Contains(ct, "dst=198.51.100.1") {
 		t.Fatalf("entry NATed to A still there:\n%s", ct)
 	}
 	if src := sendUntil(t, client, from); src != addrB {
 		t.Fatalf("after the flush the flow arrives from %s, want B's %s", src, addrB)
 	}
-	if ct := conntrackList(t, tp.edge); !strings.Contains(ct, "dst=203.0.113.1") {
+	if ct := conntrackList(t, tp.Edge); !strings.Contains(ct, "dst=203.0.113.1") {
 		t.Errorf("no conntrack entry NATed to B:\n%s", ct)
 	}
 	// Flushing B (masquerade: B's address read from the device) deletes the
@@ -223,11 +192,11 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 	if err := n.Delete(); err != nil {
 		t.Fatal(err)
 	}
-	tables := run(t, tp.edge, "nft", "list", "tables")
+	tables := netnstest.Run(t, tp.Edge, "nft", "list", "tables")
 	if strings.Contains(tables, DefaultTable) {
 		t.Errorf("table left after Delete:\n%s", tables)
 	}
-	if after := run(t, tp.edge, "nft", "-s", "-a", "list", "table", "ip", "other"); after != other {
+	if after := netnstest.Run(t, tp.Edge, "nft", "-s", "-a", "list", "table", "ip", "other"); after != other {
 		t.Errorf("table ip other changed:\nbefore %s\nafter %s", other, after)
 	}
 }
@@ -237,8 +206,8 @@ func TestFailoverFlushesConntrack(t *testing.T) {
 // Set leaves the kernel's rules untouched (same handles).
 func TestSetTransitions(t *testing.T) {
 	testenv.Need(t, "ip", "nft")
-	edge := newNS(t, "n44set-"+netns.UniqueID())
-	run(t, edge, "ip", "link", "add", "ua", "type", "veth", "peer", "name", "ub")
+	edge := netnstest.New(t, "n44set-"+netns.UniqueID())
+	netnstest.Run(t, edge, "ip", "link", "add", "ua", "type", "veth", "peer", "name", "ub")
 	ctx := context.Background()
 	n := New(Options{NetNS: edge.Path()})
 	states := [][]Rule{
@@ -262,7 +231,7 @@ func TestSetTransitions(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("state %d: Set returned %v, want %v", i, got, want)
 		}
-		listed := run(t, edge, "nft", "-s", "-a", "list", "table", "ip", DefaultTable)
+		listed := netnstest.Run(t, edge, "nft", "-s", "-a", "list", "table", "ip", DefaultTable)
 		if c := strings.Count(listed, "ip saddr"); c != len(want) {
 			t.Errorf("state %d: nft lists %d rules, want %d:\n%s", i, c, len(want), listed)
 		}
@@ -280,16 +249,16 @@ func TestSetTransitions(t *testing.T) {
 		if _, err := n.Set(ctx, states[i]); err != nil {
 			t.Fatal(err)
 		}
-		if again := run(t, edge, "nft", "-s", "-a", "list", "table", "ip", DefaultTable); again != listed {
+		if again := netnstest.Run(t, edge, "nft", "-s", "-a", "list", "table", "ip", DefaultTable); again != listed {
 			t.Errorf("state %d: repeated Set changed the kernel:\nbefore %s\nafter %s", i, listed, again)
 		}
 	}
 	// A rule someone put into our table by hand is not ours to keep.
-	run(t, edge, "nft", "add", "rule", "ip", DefaultTable, "postrouting", "meta", "mark", "0x7", "counter")
+	netnstest.Run(t, edge, "nft", "add", "rule", "ip", DefaultTable, "postrouting", "meta", "mark", "0x7", "counter")
 	if got, err := n.Set(ctx, states[0]); err != nil || len(got) != len(states[0]) {
 		t.Fatalf("Set over a foreign rule: %v, %v", got, err)
 	}
-	if listed := run(t, edge, "nft", "-s", "list", "table", "ip", DefaultTable); strings.Contains(listed, "meta mark") {
+	if listed := netnstest.Run(t, edge, "nft", "-s", "list", "table", "ip", DefaultTable); strings.Contains(listed, "meta mark") {
 		t.Errorf("foreign rule kept in our table:\n%s", listed)
 	}
 

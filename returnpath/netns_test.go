@@ -16,6 +16,7 @@ import (
 
 	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/netns/netnstest"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
@@ -27,8 +28,8 @@ import (
 // server's answers (port 8080) arriving through A, as ISP A's ingress filter drops a
 // source from another ISP's prefix.
 type topo struct {
-	lan, edge, inet *netns.NS
-	table           string // edge's nftables table for this test
+	netnstest.TwoUplinks
+	table string // edge's nftables table for this test
 }
 
 var (
@@ -41,68 +42,38 @@ var (
 
 const greeting = "hello from the LAN"
 
-func newNS(t *testing.T, name string) *netns.NS {
-	t.Helper()
-	n, err := netns.New(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
-}
-
-func run(t *testing.T, n *netns.NS, args ...string) string {
-	t.Helper()
-	out, err := n.Run(context.Background(), args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
 func newTopo(t *testing.T) topo {
 	t.Helper()
 	testenv.Need(t, "ip", "nft")
-	id := netns.UniqueID()
-	tp := topo{lan: newNS(t, "rplan-"+id), edge: newNS(t, "rpedge-"+id), inet: newNS(t, "rpinet-"+id), table: "mh_return_test"}
+	tp := topo{TwoUplinks: netnstest.NewTwoUplinks(t, "rp"), table: "mh_return_test"}
 	ctx := context.Background()
-	for _, l := range []struct {
-		a    *netns.NS
-		aDev string
-		b    *netns.NS
-		bDev string
-	}{{tp.lan, "eth0", tp.edge, "lan"}, {tp.edge, "ua", tp.inet, "ia"}, {tp.edge, "ub", tp.inet, "ib"}} {
-		if err := netns.Veth(ctx, l.a, l.aDev, l.b, l.bDev); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, a := range []struct {
 		n    *netns.NS
 		dev  string
 		addr string
 	}{
-		{tp.lan, "eth0", "fd00:1::2/64"}, {tp.edge, "lan", "fd00:1::1/64"},
-		{tp.edge, "ua", "2001:db8:a::1/64"}, {tp.inet, "ia", "2001:db8:a::2/64"},
-		{tp.edge, "ub", "2001:db8:b::1/64"}, {tp.inet, "ib", "2001:db8:b::2/64"}, {tp.inet, "ib", "2001:db8:9::1/128"},
+		{tp.LAN, "eth0", "fd00:1::2/64"}, {tp.Edge, "lan", "fd00:1::1/64"},
+		{tp.Edge, "ua", "2001:db8:a::1/64"}, {tp.Inet, "ia", "2001:db8:a::2/64"},
+		{tp.Edge, "ub", "2001:db8:b::1/64"}, {tp.Inet, "ib", "2001:db8:b::2/64"}, {tp.Inet, "ib", "2001:db8:9::1/128"},
 	} {
 		if err := a.n.AddAddr(ctx, a.dev, netip.MustParsePrefix(a.addr)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run(t, tp.lan, "ip", "-6", "route", "add", "default", "via", "fd00:1::1")
-	run(t, tp.edge, "ip", "-6", "route", "add", "default", "via", "2001:db8:a::2", "dev", "ua")
+	netnstest.Run(t, tp.LAN, "ip", "-6", "route", "add", "default", "via", "fd00:1::1")
+	netnstest.Run(t, tp.Edge, "ip", "-6", "route", "add", "default", "via", "2001:db8:a::2", "dev", "ua")
 	for _, p := range []struct {
 		table, gw, dev string
 		mark           uint32
 	}{{"4800", "2001:db8:a::2", "ua", uplinkA.Mark}, {"4801", "2001:db8:b::2", "ub", uplinkB.Mark}} {
-		run(t, tp.edge, "ip", "-6", "route", "add", "default", "via", p.gw, "dev", p.dev, "table", p.table)
-		run(t, tp.edge, "ip", "-6", "rule", "add", "fwmark", fmt.Sprintf("%#x", p.mark), "lookup", p.table, "priority", "1000")
+		netnstest.Run(t, tp.Edge, "ip", "-6", "route", "add", "default", "via", p.gw, "dev", p.dev, "table", p.table)
+		netnstest.Run(t, tp.Edge, "ip", "-6", "rule", "add", "fwmark", fmt.Sprintf("%#x", p.mark), "lookup", p.table, "priority", "1000")
 	}
-	run(t, tp.inet, "ip", "-6", "route", "add", "fd00:1::/64", "via", "2001:db8:b::1", "src", client.String())
-	run(t, tp.inet, "nft", "add table ip6 isp; add chain ip6 isp in { type filter hook prerouting priority 0; }; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 tcp sport 8080 counter drop; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 udp sport 8082 counter drop")
+	netnstest.Run(t, tp.Inet, "ip", "-6", "route", "add", "fd00:1::/64", "via", "2001:db8:b::1", "src", client.String())
+	netnstest.Run(t, tp.Inet, "nft", "add table ip6 isp; add chain ip6 isp in { type filter hook prerouting priority 0; }; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 tcp sport 8080 counter drop; add rule ip6 isp in iifname ia ip6 saddr fd00:1::/64 udp sport 8082 counter drop")
 	// Someone else's table on the edge, which we must never change.
-	run(t, tp.edge, "nft", "add table ip6 other; add chain ip6 other pre { type filter hook prerouting priority -140; }; add rule ip6 other pre meta mark 0x1 counter; add set ip6 other s { type ipv6_addr; }")
-	stop, err := lab.ServeGreeting(tp.lan, server, 8080, greeting)
+	netnstest.Run(t, tp.Edge, "nft", "add table ip6 other; add chain ip6 other pre { type filter hook prerouting priority -140; }; add rule ip6 other pre meta mark 0x1 counter; add set ip6 other s { type ipv6_addr; }")
+	stop, err := lab.ServeGreeting(tp.LAN, server, 8080, greeting)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +82,13 @@ func newTopo(t *testing.T) topo {
 }
 
 func (tp topo) steering(udp bool) *Steering {
-	return New(Options{Table: tp.table, NetNS: tp.edge.Path(), Timeout: time.Minute, Size: 1024, UDP: udp})
+	return New(Options{Table: tp.table, NetNS: tp.Edge.Path(), Timeout: time.Minute, Size: 1024, UDP: udp})
 }
 
 // dial connects from the internet host to the LAN server (through B, the
 // inet host's only route to it).
 func (tp topo) dial() error {
-	_, err := lab.DialGreeting(tp.inet, []netip.Addr{server}, 8080, greeting, 2*time.Second)
+	_, err := lab.DialGreeting(tp.Inet, []netip.Addr{server}, 8080, greeting, 2*time.Second)
 	return err
 }
 
@@ -125,7 +96,7 @@ func (tp topo) dial() error {
 func (tp topo) elements(t *testing.T, u Uplink) string {
 	t.Helper()
 	set := unit{Uplink: u, inside: inside, timeout: time.Minute, size: 1024}.setName()
-	return run(t, tp.edge, "nft", "list", "set", "ip6", tp.table, set)
+	return netnstest.Run(t, tp.Edge, "nft", "list", "set", "ip6", tp.table, set)
 }
 
 // TestRepliesLeaveByArrivalUplink: while egress is via A, a connection
@@ -138,7 +109,7 @@ func TestRepliesLeaveByArrivalUplink(t *testing.T) {
 	if err := tp.dial(); err == nil {
 		t.Fatal("a connection through B succeeded without the rules: the topology does not show the asymmetric return path")
 	}
-	drops := run(t, tp.inet, "nft", "list", "chain", "ip6", "isp", "in")
+	drops := netnstest.Run(t, tp.Inet, "nft", "list", "chain", "ip6", "isp", "in")
 	if regexp.MustCompile(`tcp sport 8080 counter packets 0 `).MatchString(drops) {
 		t.Fatalf("the failed connection's answers were not dropped at the internet host's A side:\n%s", drops)
 	}
@@ -157,12 +128,12 @@ func TestRepliesLeaveByArrivalUplink(t *testing.T) {
 	}
 	// A connection the LAN opens leaves by egress (A); its answers enter
 	// through B (the internet host's route) with SYN+ACK: not remembered.
-	stop, err := lab.ServeGreeting(tp.inet, client, 8081, greeting)
+	stop, err := lab.ServeGreeting(tp.Inet, client, 8081, greeting)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	if _, err := lab.DialGreeting(tp.lan, []netip.Addr{client}, 8081, greeting, 2*time.Second); err != nil {
+	if _, err := lab.DialGreeting(tp.LAN, []netip.Addr{client}, 8081, greeting, 2*time.Second); err != nil {
 		t.Fatalf("outbound connection: %v", err)
 	}
 	if b := tp.elements(t, uplinkB); strings.Contains(b, ". 8081 .") || strings.Count(b, client.String()) != 1 {
@@ -177,7 +148,7 @@ func TestRepliesLeaveByArrivalUplink(t *testing.T) {
 func TestSetTransitions(t *testing.T) {
 	tp := newTopo(t)
 	ctx := context.Background()
-	other := run(t, tp.edge, "nft", "list", "table", "ip6", "other")
+	other := netnstest.Run(t, tp.Edge, "nft", "list", "table", "ip6", "other")
 	s := tp.steering(false)
 	states := [][]Uplink{{uplinkA, uplinkB}, {uplinkB}, {uplinkA}, nil}
 	for i := range 12 {
@@ -189,11 +160,11 @@ func TestSetTransitions(t *testing.T) {
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("step %d: uplinks (-want +got):\n%s", i, diff)
 		}
-		before := run(t, tp.edge, "nft", "-a", "list", "table", "ip6", tp.table)
+		before := netnstest.Run(t, tp.Edge, "nft", "-a", "list", "table", "ip6", tp.table)
 		if _, err := s.Set(ctx, inside, want); err != nil {
 			t.Fatal(err)
 		}
-		if after := run(t, tp.edge, "nft", "-a", "list", "table", "ip6", tp.table); after != before {
+		if after := netnstest.Run(t, tp.Edge, "nft", "-a", "list", "table", "ip6", tp.table); after != before {
 			t.Fatalf("step %d: a repeated Set changed the table:\nbefore:\n%s\nafter:\n%s", i, before, after)
 		}
 	}
@@ -203,18 +174,18 @@ func TestSetTransitions(t *testing.T) {
 	if err := tp.dial(); err != nil {
 		t.Fatal(err)
 	}
-	run(t, tp.edge, "nft", "add", "rule", "ip6", tp.table, "prerouting", "counter", "accept", "comment", `"someone else's"`)
+	netnstest.Run(t, tp.Edge, "nft", "add", "rule", "ip6", tp.table, "prerouting", "counter", "accept", "comment", `"someone else's"`)
 	if _, err := s.Set(ctx, inside, []Uplink{uplinkA, uplinkB}); err != nil {
 		t.Fatal(err)
 	}
-	table := run(t, tp.edge, "nft", "list", "table", "ip6", tp.table)
+	table := netnstest.Run(t, tp.Edge, "nft", "list", "table", "ip6", tp.table)
 	if strings.Contains(table, "someone else") {
 		t.Errorf("the foreign rule is still in our table:\n%s", table)
 	}
 	if b := tp.elements(t, uplinkB); !strings.Contains(b, client.String()) {
 		t.Errorf("removing the foreign rule lost B's remembered connection:\n%s", b)
 	}
-	if got := run(t, tp.edge, "nft", "list", "table", "ip6", "other"); got != other {
+	if got := netnstest.Run(t, tp.Edge, "nft", "list", "table", "ip6", "other"); got != other {
 		t.Errorf("the other table changed:\nbefore:\n%s\nafter:\n%s", other, got)
 	}
 	if err := s.Delete(); err != nil {
@@ -223,10 +194,10 @@ func TestSetTransitions(t *testing.T) {
 	if err := s.Delete(); err != nil {
 		t.Fatalf("a second Delete: %v", err)
 	}
-	if out, err := tp.edge.Run(ctx, "nft", "list", "table", "ip6", tp.table); err == nil {
+	if out, err := tp.Edge.Run(ctx, "nft", "list", "table", "ip6", tp.table); err == nil {
 		t.Errorf("our table is still there after Delete:\n%s", out)
 	}
-	if got := run(t, tp.edge, "nft", "list", "table", "ip6", "other"); got != other {
+	if got := netnstest.Run(t, tp.Edge, "nft", "list", "table", "ip6", "other"); got != other {
 		t.Errorf("Delete changed the other table:\nbefore:\n%s\nafter:\n%s", other, got)
 	}
 }
@@ -260,7 +231,7 @@ func udpEcho(t *testing.T, lan *netns.NS) {
 // on its A side.
 func (tp topo) udpDrops(t *testing.T) string {
 	t.Helper()
-	out := run(t, tp.inet, "nft", "list", "chain", "ip6", "isp", "in")
+	out := netnstest.Run(t, tp.Inet, "nft", "list", "chain", "ip6", "isp", "in")
 	m := regexp.MustCompile(`udp sport 8082 counter packets (\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no UDP drop counter in:\n%s", out)
@@ -273,9 +244,9 @@ func (tp topo) udpDrops(t *testing.T) string {
 // the internet host drops it.
 func TestUDP(t *testing.T) {
 	tp := newTopo(t)
-	udpEcho(t, tp.lan)
+	udpEcho(t, tp.LAN)
 	var c *net.UDPConn
-	if err := tp.inet.Do(func() (err error) {
+	if err := tp.Inet.Do(func() (err error) {
 		c, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
 		return err
 	}); err != nil {
@@ -307,7 +278,7 @@ func TestUDP(t *testing.T) {
 	// The flow is new to the rules but not to conntrack (the first
 	// datagram created its entry): a fresh flow from another port.
 	c.Close()
-	if err := tp.inet.Do(func() (err error) {
+	if err := tp.Inet.Do(func() (err error) {
 		c, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
 		return err
 	}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/netns/netnstest"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
@@ -30,14 +31,7 @@ func newTopo(t *testing.T) *topo {
 	testenv.Need(t, "ip", "ping", "sysctl")
 	ctx := context.Background()
 	id := netns.UniqueID()
-	mk := func(p string) *netns.NS {
-		n, err := netns.New(ctx, p+id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		return n
-	}
+	mk := func(p string) *netns.NS { return netnstest.New(t, p+id) }
 	tp := &topo{a: mk("dla"), r: mk("dlr"), b: mk("dlb"), raDev: "ra" + id}
 	must := func(err error) {
 		t.Helper()

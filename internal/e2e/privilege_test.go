@@ -16,6 +16,7 @@ import (
 
 	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/netns/netnstest"
 )
 
 // TestMissingCapabilityExits: the daemon, started by an unprivileged user
@@ -65,11 +66,7 @@ uplinks:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			ns, err := netns.New(ctx, "mhcap-"+netns.UniqueID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ns.Close() })
+			ns := netnstest.New(t, "mhcap-"+netns.UniqueID())
 			dir := configDir(t)
 			path := filepath.Join(dir, "multihomed.yaml")
 			state := daemonDir(t)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/internal/netns/netnstest"
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
@@ -19,11 +20,7 @@ func TestStartBINDInNamespace(t *testing.T) {
 	testenv.Need(t, "named", "dig", "ip")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns, err := netns.New(ctx, "mhbind-"+netns.UniqueID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
+	ns := netnstest.New(t, "mhbind-"+netns.UniqueID())
 	addr := netip.MustParseAddr("2001:db8:53::1")
 	if err := ns.AddAddr(ctx, "lo", netip.PrefixFrom(addr, 128)); err != nil {
 		t.Fatal(err)
