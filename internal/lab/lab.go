@@ -85,51 +85,22 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 			return nil, err
 		}
 	}
-	type end struct {
-		ns    *netns.NS
-		dev   string
-		addrs []netip.Addr
-	}
-	links := []struct {
-		a, b         end
-		bits6, bits4 int
-	}{
-		{end{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, end{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}, 64, 24},
-		{end{l.Edge, "eth-b", []netip.Addr{EdgeBAddr6, EdgeBAddr4}}, end{l.ISPB, "eth-edge", []netip.Addr{ISPBAddr6, ISPBAddr4}}, 64, 24},
-		{end{l.ISPA, "eth-tr", []netip.Addr{ISPATrAddr6, ISPATrAddr4}}, end{l.Transit, "eth-a", []netip.Addr{TransitAAddr6, TransitAAddr4}}, 64, 24},
-		{end{l.ISPB, "eth-tr", []netip.Addr{ISPBTrAddr6, ISPBTrAddr4}}, end{l.Transit, "eth-b", []netip.Addr{TransitBAddr6, TransitBAddr4}}, 64, 24},
-		{end{l.Transit, "eth-inet", []netip.Addr{TransitInetAddr6, TransitInetAddr4}}, end{l.Inet, "eth0", []netip.Addr{InetAddr6, InetAddr4}}, 64, 24},
-		{end{l.Edge, "eth-lan", []netip.Addr{EdgeLANAddr6, EdgeLANAddr4}}, end{l.LAN, "eth0", []netip.Addr{LANAddr6, LANAddr4}}, 64, 24},
-	}
-	for _, ln := range links {
-		if err := netns.Veth(ctx, ln.a.ns, ln.a.dev, ln.b.ns, ln.b.dev); err != nil {
-			return nil, err
-		}
-		for _, e := range []end{ln.a, ln.b} {
-			for _, a := range e.addrs {
-				bits := ln.bits6
-				if a.Is4() {
-					bits = ln.bits4
-				}
-				if err := e.ns.AddAddr(ctx, e.dev, netip.PrefixFrom(a, bits)); err != nil {
-					return nil, err
-				}
-			}
-		}
+	if err := connect(ctx, []link{
+		{linkEnd{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, linkEnd{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}},
+		{linkEnd{l.Edge, "eth-b", []netip.Addr{EdgeBAddr6, EdgeBAddr4}}, linkEnd{l.ISPB, "eth-edge", []netip.Addr{ISPBAddr6, ISPBAddr4}}},
+		{linkEnd{l.ISPA, "eth-tr", []netip.Addr{ISPATrAddr6, ISPATrAddr4}}, linkEnd{l.Transit, "eth-a", []netip.Addr{TransitAAddr6, TransitAAddr4}}},
+		{linkEnd{l.ISPB, "eth-tr", []netip.Addr{ISPBTrAddr6, ISPBTrAddr4}}, linkEnd{l.Transit, "eth-b", []netip.Addr{TransitBAddr6, TransitBAddr4}}},
+		{linkEnd{l.Transit, "eth-inet", []netip.Addr{TransitInetAddr6, TransitInetAddr4}}, linkEnd{l.Inet, "eth0", []netip.Addr{InetAddr6, InetAddr4}}},
+		{linkEnd{l.Edge, "eth-lan", []netip.Addr{EdgeLANAddr6, EdgeLANAddr4}}, linkEnd{l.LAN, "eth0", []netip.Addr{LANAddr6, LANAddr4}}},
+	}, ispLinkBits); err != nil {
+		return nil, err
 	}
 	// Hosts route everything to their one router.
-	for _, h := range []struct {
-		ns     *netns.NS
-		gw6    netip.Addr
-		gw4    netip.Addr
-		device string
-	}{{l.Inet, TransitInetAddr6, TransitInetAddr4, "eth0"}, {l.LAN, EdgeLANAddr6, EdgeLANAddr4, "eth0"}} {
-		if _, err := h.ns.Run(ctx, "ip", "-6", "route", "add", "default", "via", h.gw6.String(), "dev", h.device); err != nil {
-			return nil, err
-		}
-		if _, err := h.ns.Run(ctx, "ip", "-4", "route", "add", "default", "via", h.gw4.String(), "dev", h.device); err != nil {
-			return nil, err
-		}
+	if err := addRoutes(ctx, []staticRoute{
+		{l.Inet, "default", TransitInetAddr6, "eth0"}, {l.Inet, "default", TransitInetAddr4, "eth0"},
+		{l.LAN, "default", EdgeLANAddr6, "eth0"}, {l.LAN, "default", EdgeLANAddr4, "eth0"},
+	}); err != nil {
+		return nil, err
 	}
 
 	if opts.BIRDInbound {

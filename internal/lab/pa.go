@@ -103,7 +103,7 @@ func UpPA(ctx context.Context, id string) (p *PALab, err error) {
 			"address-family ipv4 unicast", "network "+isp.link4, "exit-address-family"); err != nil {
 			return nil, err
 		}
-		if _, err := isp.ns.Run(ctx, "ip", "-6", "route", "add", isp.pa.String(), "via", isp.edge6.String(), "dev", isp.dev); err != nil {
+		if err := addRoutes(ctx, []staticRoute{{isp.ns, isp.pa.String(), isp.edge6, isp.dev}}); err != nil {
 			return nil, err
 		}
 	}
@@ -141,16 +141,10 @@ func UpPA(ctx context.Context, id string) (p *PALab, err error) {
 		return nil, err
 	}
 	p.DNS = dns
-	if err := netns.Veth(ctx, l.Transit, "eth-dns", dns, "eth0"); err != nil {
+	if err := connect(ctx, []link{{linkEnd{l.Transit, "eth-dns", []netip.Addr{TransitDNSAddr6}}, linkEnd{dns, "eth0", []netip.Addr{DNSServerAddr6}}}}, ispLinkBits); err != nil {
 		return nil, err
 	}
-	if err := l.Transit.AddAddr(ctx, "eth-dns", netip.PrefixFrom(TransitDNSAddr6, 64)); err != nil {
-		return nil, err
-	}
-	if err := dns.AddAddr(ctx, "eth0", netip.PrefixFrom(DNSServerAddr6, 64)); err != nil {
-		return nil, err
-	}
-	if _, err := dns.Run(ctx, "ip", "-6", "route", "add", "default", "via", TransitDNSAddr6.String(), "dev", "eth0"); err != nil {
+	if err := addRoutes(ctx, []staticRoute{{dns, "default", TransitDNSAddr6, "eth0"}}); err != nil {
 		return nil, err
 	}
 	if p.BINDDir, err = os.MkdirTemp("", "mh-pa-bind-"); err != nil {

@@ -110,20 +110,15 @@ func UpTranslator(ctx context.Context, id string) (t *Translator, err error) {
 			return nil, err
 		}
 	}
-	for _, r := range []struct {
-		ns   *netns.NS
-		args []string
-	}{
-		{t.LAN, []string{"default", "via", NPTEdgeLAN.String()}},
-		{t.Edge, []string{"default", "via", NPTOutRouter.String()}},
+	if err := addRoutes(ctx, []staticRoute{
+		{t.LAN, "default", NPTEdgeLAN, ""},
+		{t.Edge, "default", NPTOutRouter, ""},
 		// Other internal subnets live behind the LAN host.
-		{t.Edge, []string{NPTInternal.String(), "via", NPTLANHost.String()}},
-		{t.Out, []string{NPTPA.String(), "via", NPTEdgeUp.String()}},
-		{t.Out, []string{NPTPAB.String(), "via", NPTEdgeUp.String()}},
-	} {
-		if _, err := r.ns.Run(ctx, append([]string{"ip", "-6", "route", "add"}, r.args...)...); err != nil {
-			return nil, err
-		}
+		{t.Edge, NPTInternal.String(), NPTLANHost, ""},
+		{t.Out, NPTPA.String(), NPTEdgeUp, ""},
+		{t.Out, NPTPAB.String(), NPTEdgeUp, ""},
+	}); err != nil {
+		return nil, err
 	}
 	for _, x := range []struct {
 		ns  *netns.NS

@@ -83,53 +83,28 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 			return nil, err
 		}
 	}
-	type end struct {
-		ns    *netns.NS
-		dev   string
-		addrs []netip.Addr
-	}
-	links := []struct{ a, b end }{
-		{end{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, end{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}},
-		{end{l.Edge2, "eth-b", []netip.Addr{EdgeBAddr6, EdgeBAddr4}}, end{l.ISPB, "eth-edge", []netip.Addr{ISPBAddr6, ISPBAddr4}}},
-		{end{l.ISPA, "eth-tr", []netip.Addr{ISPATrAddr6, ISPATrAddr4}}, end{l.Transit, "eth-a", []netip.Addr{TransitAAddr6, TransitAAddr4}}},
-		{end{l.ISPB, "eth-tr", []netip.Addr{ISPBTrAddr6, ISPBTrAddr4}}, end{l.Transit, "eth-b", []netip.Addr{TransitBAddr6, TransitBAddr4}}},
-		{end{l.Transit, "eth-inet", []netip.Addr{TransitInetAddr6, TransitInetAddr4}}, end{l.Inet, "eth0", []netip.Addr{InetAddr6, InetAddr4}}},
-		{end{l.Edge, "eth-core", []netip.Addr{Edge1CoreAddr6, Edge1CoreAddr4}}, end{l.Core, "eth-e1", []netip.Addr{Core1Addr6, Core1Addr4}}},
-		{end{l.Edge2, "eth-core", []netip.Addr{Edge2CoreAddr6, Edge2CoreAddr4}}, end{l.Core, "eth-e2", []netip.Addr{Core2Addr6, Core2Addr4}}},
-		{end{l.Edge, "eth-peer", []netip.Addr{Edge1PeerAddr6, Edge1PeerAddr4}}, end{l.Edge2, "eth-peer", []netip.Addr{Edge2PeerAddr6, Edge2PeerAddr4}}},
-		{end{l.Core, "eth-lan", []netip.Addr{CoreLANAddr6, CoreLANAddr4}}, end{l.LAN, "eth0", []netip.Addr{LANAddr6, LANAddr4}}},
-	}
-	for _, ln := range links {
-		if err := netns.Veth(ctx, ln.a.ns, ln.a.dev, ln.b.ns, ln.b.dev); err != nil {
-			return nil, err
-		}
-		for _, e := range []end{ln.a, ln.b} {
-			for _, a := range e.addrs {
-				if err := e.ns.AddAddr(ctx, e.dev, netip.PrefixFrom(a, linkBits(a))); err != nil {
-					return nil, err
-				}
-			}
-		}
+	if err := connect(ctx, []link{
+		{linkEnd{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, linkEnd{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}},
+		{linkEnd{l.Edge2, "eth-b", []netip.Addr{EdgeBAddr6, EdgeBAddr4}}, linkEnd{l.ISPB, "eth-edge", []netip.Addr{ISPBAddr6, ISPBAddr4}}},
+		{linkEnd{l.ISPA, "eth-tr", []netip.Addr{ISPATrAddr6, ISPATrAddr4}}, linkEnd{l.Transit, "eth-a", []netip.Addr{TransitAAddr6, TransitAAddr4}}},
+		{linkEnd{l.ISPB, "eth-tr", []netip.Addr{ISPBTrAddr6, ISPBTrAddr4}}, linkEnd{l.Transit, "eth-b", []netip.Addr{TransitBAddr6, TransitBAddr4}}},
+		{linkEnd{l.Transit, "eth-inet", []netip.Addr{TransitInetAddr6, TransitInetAddr4}}, linkEnd{l.Inet, "eth0", []netip.Addr{InetAddr6, InetAddr4}}},
+		{linkEnd{l.Edge, "eth-core", []netip.Addr{Edge1CoreAddr6, Edge1CoreAddr4}}, linkEnd{l.Core, "eth-e1", []netip.Addr{Core1Addr6, Core1Addr4}}},
+		{linkEnd{l.Edge2, "eth-core", []netip.Addr{Edge2CoreAddr6, Edge2CoreAddr4}}, linkEnd{l.Core, "eth-e2", []netip.Addr{Core2Addr6, Core2Addr4}}},
+		{linkEnd{l.Edge, "eth-peer", []netip.Addr{Edge1PeerAddr6, Edge1PeerAddr4}}, linkEnd{l.Edge2, "eth-peer", []netip.Addr{Edge2PeerAddr6, Edge2PeerAddr4}}},
+		{linkEnd{l.Core, "eth-lan", []netip.Addr{CoreLANAddr6, CoreLANAddr4}}, linkEnd{l.LAN, "eth0", []netip.Addr{LANAddr6, LANAddr4}}},
+	}, linkBits); err != nil {
+		return nil, err
 	}
 	// Static routes: hosts to their router, each edge to the LAN via the
 	// core. The core's defaults come from the edges over iBGP.
-	for _, r := range []struct {
-		ns       *netns.NS
-		dst      string
-		via, dev string
-	}{
-		{l.Inet, "default", TransitInetAddr6.String(), "eth0"}, {l.Inet, "default", TransitInetAddr4.String(), "eth0"},
-		{l.LAN, "default", CoreLANAddr6.String(), "eth0"}, {l.LAN, "default", CoreLANAddr4.String(), "eth0"},
-		{l.Edge, LANNet6.String(), Core1Addr6.String(), "eth-core"}, {l.Edge, LANNet4.String(), Core1Addr4.String(), "eth-core"},
-		{l.Edge2, LANNet6.String(), Core2Addr6.String(), "eth-core"}, {l.Edge2, LANNet4.String(), Core2Addr4.String(), "eth-core"},
-	} {
-		fam := "-6"
-		if netip.MustParseAddr(r.via).Is4() {
-			fam = "-4"
-		}
-		if _, err := r.ns.Run(ctx, "ip", fam, "route", "add", r.dst, "via", r.via, "dev", r.dev); err != nil {
-			return nil, err
-		}
+	if err := addRoutes(ctx, []staticRoute{
+		{l.Inet, "default", TransitInetAddr6, "eth0"}, {l.Inet, "default", TransitInetAddr4, "eth0"},
+		{l.LAN, "default", CoreLANAddr6, "eth0"}, {l.LAN, "default", CoreLANAddr4, "eth0"},
+		{l.Edge, LANNet6.String(), Core1Addr6, "eth-core"}, {l.Edge, LANNet4.String(), Core1Addr4, "eth-core"},
+		{l.Edge2, LANNet6.String(), Core2Addr6, "eth-core"}, {l.Edge2, LANNet4.String(), Core2Addr4, "eth-core"},
+	}); err != nil {
+		return nil, err
 	}
 
 	tr, err := startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
