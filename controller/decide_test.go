@@ -219,44 +219,52 @@ func TestStartupWait(t *testing.T) {
 // twice that, then four times, capped at hold_down_max, and forgiven after
 // a quiet hold_down_max.
 func TestHoldDownBackoff(t *testing.T) {
-	cfg := testConfig(t)
-	now := t0.Add(time.Minute)
-	var mem map[string]Memory
-	step := func(v health.Verdict) Desired {
-		o := obsAllUp(now)
-		setHealth(&o, "isp-a", v)
-		o.Memory = mem
-		d := Decide(cfg, o)
-		mem = d.Memory
-		return d
-	}
+	f := &flapper{cfg: testConfig(t), now: t0.Add(time.Minute)}
 	stateA := func(d Desired) State { x, _ := d.Decision("isp-a"); return x.State }
-	step(health.VerdictUp)
+	f.step(health.VerdictUp)
 	for i, hold := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 80 * time.Second} {
-		if s := stateA(step(health.VerdictDown)); s != StateDown {
+		if s := stateA(f.step(health.VerdictDown)); s != StateDown {
 			t.Fatalf("flap %d: worsening not immediate: %s", i, s)
 		}
-		now = now.Add(hold - time.Second)
-		d := step(health.VerdictUp)
+		f.now = f.now.Add(hold - time.Second)
+		d := f.step(health.VerdictUp)
 		if s := stateA(d); s != StateDown {
 			t.Fatalf("flap %d: recovered after %s, before the %s hold-down", i, hold-time.Second, hold)
 		}
-		if !d.NextWake.Equal(now.Add(time.Second)) {
-			t.Fatalf("flap %d: next wake %v; want the end of the hold-down %v", i, d.NextWake, now.Add(time.Second))
+		if !d.NextWake.Equal(f.now.Add(time.Second)) {
+			t.Fatalf("flap %d: next wake %v; want the end of the hold-down %v", i, d.NextWake, f.now.Add(time.Second))
 		}
-		now = now.Add(time.Second)
-		if s := stateA(step(health.VerdictUp)); s != StateUp {
+		f.now = f.now.Add(time.Second)
+		if s := stateA(f.step(health.VerdictUp)); s != StateUp {
 			t.Fatalf("flap %d: still %s at the end of the %s hold-down", i, s, hold)
 		}
-		now = now.Add(time.Second)
+		f.now = f.now.Add(time.Second)
 	}
 	// Quiet for hold_down_max: the backoff starts over.
-	now = now.Add(81 * time.Second)
-	step(health.VerdictDown)
-	now = now.Add(10 * time.Second)
-	if s := stateA(step(health.VerdictUp)); s != StateUp {
+	f.now = f.now.Add(81 * time.Second)
+	f.step(health.VerdictDown)
+	f.now = f.now.Add(10 * time.Second)
+	if s := stateA(f.step(health.VerdictUp)); s != StateUp {
 		t.Fatalf("after a quiet period the hold-down should be back to 10s; state %s", s)
 	}
+}
+
+// flapper runs Decide for one verdict of isp-a at a time (the other
+// uplinks up), carrying the memory from one pass to the next as the loop
+// does. now is the next pass's clock; the tests move it.
+type flapper struct {
+	cfg *config.Config
+	now time.Time
+	mem map[string]Memory
+}
+
+func (f *flapper) step(v health.Verdict) Desired {
+	o := obsAllUp(f.now)
+	setHealth(&o, "isp-a", v)
+	o.Memory = f.mem
+	d := Decide(f.cfg, o)
+	f.mem = d.Memory
+	return d
 }
 
 // TestGoldenThreeUplinks pins a full decision for three uplinks in mixed
