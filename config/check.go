@@ -92,6 +92,19 @@ func (c *checker) duration(path, s string, def time.Duration) time.Duration {
 	return d
 }
 
+// inRange returns *v when it lies in lo-hi and def when v is unset; a
+// value outside the range is reported under path and gives def.
+func inRange[T ~int | ~uint8 | ~uint32](c *checker, path string, v *int64, lo, hi int64, def T) T {
+	if v == nil {
+		return def
+	}
+	if *v < lo || *v > hi {
+		c.add(path, "%d is out of range %d-%d", *v, lo, hi)
+		return def
+	}
+	return T(*v)
+}
+
 func (c *checker) asn(path string, v int64, required bool) uint32 {
 	switch {
 	case v == 0 && required:

@@ -131,6 +131,22 @@ func decodeProblems(err error) []Problem {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// keysOf records the YAML keys of struct t and their types, in field
+// order; a ",squash" field's keys count as t's own, as the decoder reads
+// them.
+func keysOf(t reflect.Type, fields map[string]reflect.Type, names *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == ",squash" {
+			keysOf(f.Type, fields, names)
+			continue
+		}
+		fields[tag] = f.Type
+		*names = append(*names, tag)
+	}
+}
+
 // unknownKeys walks the decoded YAML against the raw struct and reports each
 // key the struct has no field for, suggesting the nearest known key.
 func unknownKeys(path string, value any, t reflect.Type) []Problem {
@@ -146,11 +162,7 @@ func unknownKeys(path string, value any, t reflect.Type) []Problem {
 		}
 		fields := map[string]reflect.Type{}
 		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			tag := t.Field(i).Tag.Get("mapstructure")
-			fields[tag] = t.Field(i).Type
-			names = append(names, tag)
-		}
+		keysOf(t, fields, &names)
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)

@@ -111,27 +111,22 @@ type rawIBGPPeer struct {
 }
 
 type rawHealth struct {
-	Targets       []any   `mapstructure:"targets"`
-	MinUp         int     `mapstructure:"min_up"`
-	Interval      string  `mapstructure:"interval"`
-	Timeout       string  `mapstructure:"timeout"`
-	TimeoutFloor  string  `mapstructure:"timeout_floor"`
-	Rise          int     `mapstructure:"rise"`
-	Fall          int     `mapstructure:"fall"`
-	Window        int     `mapstructure:"window"`
-	BurstInterval string  `mapstructure:"burst_interval"`
-	BurstProbes   int     `mapstructure:"burst_probes"`
-	NoBursts      bool    `mapstructure:"no_bursts"`
-	LossEnter     float64 `mapstructure:"degraded_loss_enter"`
-	LossLeave     float64 `mapstructure:"degraded_loss_leave"`
-	RTTEnter      string  `mapstructure:"degraded_rtt_enter"`
-	RTTLeave      string  `mapstructure:"degraded_rtt_leave"`
-	HoldDown      string  `mapstructure:"hold_down"`
-	Mark          uint32  `mapstructure:"mark"`
-	Table         int     `mapstructure:"table"`
-	SourceV6      string  `mapstructure:"source_v6"`
-	SourceV4      string  `mapstructure:"source_v4"`
-	NoBindDevice  bool    `mapstructure:"no_bind_device"`
+	Targets        []any `mapstructure:"targets"`
+	MinUp          int   `mapstructure:"min_up"`
+	rawProbeTiming `mapstructure:",squash"`
+	BurstInterval  string  `mapstructure:"burst_interval"`
+	BurstProbes    int     `mapstructure:"burst_probes"`
+	NoBursts       bool    `mapstructure:"no_bursts"`
+	LossEnter      float64 `mapstructure:"degraded_loss_enter"`
+	LossLeave      float64 `mapstructure:"degraded_loss_leave"`
+	RTTEnter       string  `mapstructure:"degraded_rtt_enter"`
+	RTTLeave       string  `mapstructure:"degraded_rtt_leave"`
+	HoldDown       string  `mapstructure:"hold_down"`
+	Mark           uint32  `mapstructure:"mark"`
+	Table          int     `mapstructure:"table"`
+	SourceV6       string  `mapstructure:"source_v6"`
+	SourceV4       string  `mapstructure:"source_v4"`
+	NoBindDevice   bool    `mapstructure:"no_bind_device"`
 }
 
 type rawTarget struct {
@@ -147,12 +142,18 @@ type rawTarget struct {
 	Query           string `mapstructure:"query"`
 	QueryType       string `mapstructure:"query_type"`
 	ExpectAnswer    bool   `mapstructure:"expect_answer"`
-	Interval        string `mapstructure:"interval"`
-	Timeout         string `mapstructure:"timeout"`
-	TimeoutFloor    string `mapstructure:"timeout_floor"`
-	Rise            int    `mapstructure:"rise"`
-	Fall            int    `mapstructure:"fall"`
-	Window          int    `mapstructure:"window"`
+	rawProbeTiming  `mapstructure:",squash"`
+}
+
+// rawProbeTiming is how often and how patiently to probe: an uplink's
+// health section sets it for all its targets, a target may override it.
+type rawProbeTiming struct {
+	Interval     string `mapstructure:"interval"`
+	Timeout      string `mapstructure:"timeout"`
+	TimeoutFloor string `mapstructure:"timeout_floor"`
+	Rise         int    `mapstructure:"rise"`
+	Fall         int    `mapstructure:"fall"`
+	Window       int    `mapstructure:"window"`
 }
 
 type rawUplinkBGP struct {

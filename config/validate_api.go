@@ -29,20 +29,8 @@ func (c *checker) api(r rawAPI) API {
 			a.SocketMode = os.FileMode(m)
 		}
 	}
-	if r.WatchBuffer != nil {
-		if w := *r.WatchBuffer; w < 1 || w > 65536 {
-			c.add("api.watch_buffer", "%d is out of range 1-65536", w)
-		} else {
-			a.WatchBuffer = int(w)
-		}
-	}
-	if r.MaxStreams != nil {
-		if n := *r.MaxStreams; n < 1 || n > 1024 {
-			c.add("api.max_streams_per_principal", "%d is out of range 1-1024", n)
-		} else {
-			a.MaxStreamsPerPrincipal = int(n)
-		}
-	}
+	a.WatchBuffer = inRange(c, "api.watch_buffer", r.WatchBuffer, 1, 65536, a.WatchBuffer)
+	a.MaxStreamsPerPrincipal = inRange(c, "api.max_streams_per_principal", r.MaxStreams, 1, 1024, a.MaxStreamsPerPrincipal)
 	if r.TCP != nil {
 		a.TCP = c.apiTCP(*r.TCP)
 	}

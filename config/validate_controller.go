@@ -43,13 +43,7 @@ func (c *checker) controller(r rawController) Controller {
 	if out.Resync < 100*time.Millisecond {
 		c.add("controller.resync", "%s is too short; use 1s or more", out.Resync)
 	}
-	if r.HistorySize != nil {
-		if n := *r.HistorySize; n < 1 || n > 1_000_000 {
-			c.add("controller.history_size", "%d is out of range 1-1000000", n)
-		} else {
-			out.HistorySize = int(n)
-		}
-	}
+	out.HistorySize = inRange(c, "controller.history_size", r.HistorySize, 1, 1_000_000, out.HistorySize)
 	if r.FailStatic != nil {
 		out.FailStatic = *r.FailStatic
 	}

@@ -34,13 +34,7 @@ func (c *checker) egress(r rawEgress, uplinks []Uplink) Egress {
 			e.Protocol = int(p)
 		}
 	}
-	if r.Metric != nil {
-		if m := *r.Metric; m < 1 || m > 1<<30 {
-			c.add("egress.metric", "%d is out of range 1-1073741824", m)
-		} else {
-			e.Metric = int(m)
-		}
-	}
+	e.Metric = inRange(c, "egress.metric", r.Metric, 1, 1<<30, e.Metric)
 	for i, u := range uplinks {
 		if u.Health != nil && u.Health.Table == e.Table {
 			c.add("egress.table", "%d is uplinks[%d]'s probe table (health.table); the site's defaults there would take that uplink's probes elsewhere: use another table for one of them", e.Table, i)

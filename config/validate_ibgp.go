@@ -19,18 +19,8 @@ const (
 // silently replace the uplink's session.
 func (c *checker) ibgp(r rawIBGP, node Node, global BGPGlobal, uplinks []Uplink) IBGP {
 	out := IBGP{LocalPrefUp: DefaultLocalPrefUp, LocalPrefDegraded: DefaultLocalPrefDegraded}
-	lp := func(path string, v *int64, def uint32) uint32 {
-		if v == nil {
-			return def
-		}
-		if *v < 1 || *v > math.MaxUint32 {
-			c.add(path, "%d is out of range 1-4294967295", *v)
-			return def
-		}
-		return uint32(*v)
-	}
-	out.LocalPrefUp = lp("ibgp.local_pref_up", r.LocalPrefUp, out.LocalPrefUp)
-	out.LocalPrefDegraded = lp("ibgp.local_pref_degraded", r.LocalPrefDegraded, out.LocalPrefDegraded)
+	out.LocalPrefUp = inRange(c, "ibgp.local_pref_up", r.LocalPrefUp, 1, math.MaxUint32, out.LocalPrefUp)
+	out.LocalPrefDegraded = inRange(c, "ibgp.local_pref_degraded", r.LocalPrefDegraded, 1, math.MaxUint32, out.LocalPrefDegraded)
 	if out.LocalPrefDegraded >= out.LocalPrefUp {
 		c.add("ibgp.local_pref_degraded", "%d is not below local_pref_up %d; internal routers would not prefer a healthy edge", out.LocalPrefDegraded, out.LocalPrefUp)
 	}

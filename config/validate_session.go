@@ -176,30 +176,26 @@ func (c *checker) sessionTimers(base, rawHold, rawKeepalive, rawRetry string) (h
 
 // communities parses a list of standard communities.
 func (c *checker) communities(path string, list []string) []routing.Community {
-	var out []routing.Community
-	n := c.limit(path, len(list), MaxCommunities, "remove communities")
-	for j, s := range list[:n] {
-		cm, err := routing.ParseCommunity(s)
-		if err != nil {
-			c.add(fmt.Sprintf("%s[%d]", path, j), "%v", err)
-			continue
-		}
-		out = append(out, cm)
-	}
-	return out
+	return parseList(c, path, list, MaxCommunities, "remove communities", routing.ParseCommunity)
 }
 
 // largeCommunities parses a list of large communities.
 func (c *checker) largeCommunities(path string, list []string) []routing.LargeCommunity {
-	var out []routing.LargeCommunity
-	n := c.limit(path, len(list), MaxLargeCommunities, "remove large communities")
+	return parseList(c, path, list, MaxLargeCommunities, "remove large communities", routing.ParseLargeCommunity)
+}
+
+// parseList parses each of at most most items with parse, reporting each
+// one that fails at path[index]; fix says what to do about too many.
+func parseList[T any](c *checker, path string, list []string, most int, fix string, parse func(string) (T, error)) []T {
+	var out []T
+	n := c.limit(path, len(list), most, fix)
 	for j, s := range list[:n] {
-		lc, err := routing.ParseLargeCommunity(s)
+		v, err := parse(s)
 		if err != nil {
 			c.add(fmt.Sprintf("%s[%d]", path, j), "%v", err)
 			continue
 		}
-		out = append(out, lc)
+		out = append(out, v)
 	}
 	return out
 }

@@ -86,22 +86,8 @@ func (c *checker) uplinkExtras(base string, ru rawUplink, u *Uplink) {
 			u.GatewayIPv4 = u.BGP.NeighborIPv4
 		}
 	}
-	u.Weight = 1
-	if ru.Weight != nil {
-		if w := *ru.Weight; w < 1 || w > 256 {
-			c.add(base+".weight", "%d is out of range 1-256", w)
-		} else {
-			u.Weight = int(w)
-		}
-	}
-	u.Degraded.Prepend = DefaultDegradedPrepend
-	if p := ru.Degraded.Prepend; p != nil {
-		if *p < 0 || *p > MaxPrepend {
-			c.add(base+".degraded.prepend", "%d is out of range 0-%d", *p, MaxPrepend)
-		} else {
-			u.Degraded.Prepend = uint8(*p)
-		}
-	}
+	u.Weight = inRange(c, base+".weight", ru.Weight, 1, 256, 1)
+	u.Degraded.Prepend = inRange[uint8](c, base+".degraded.prepend", ru.Degraded.Prepend, 0, MaxPrepend, DefaultDegradedPrepend)
 	u.Degraded.Communities = c.communities(base+".degraded.communities", ru.Degraded.Communities)
 	if m := ru.Degraded.MED; m != nil {
 		if *m < 0 || *m > math.MaxUint32 {
