@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +35,21 @@ func mhctl(t *testing.T, socket string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// statusJSON decodes `mhctl status -o json` into v.
+func statusJSON(t *testing.T, socket string, v any) error {
+	out, stderr, code := mhctl(t, socket, "status", "-o", "json")
+	if code != 0 {
+		return fmt.Errorf("mhctl status: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("status json: %v\n%s", err, out)
+	}
+	return nil
+}
+
 // uplinkState reads one uplink's state and announcement count from
 // `mhctl status -o json`.
 func uplinkState(t *testing.T, socket, uplink string) (state string, announced int, who string, err error) {
-	out, stderr, code := mhctl(t, socket, "status", "-o", "json")
-	if code != 0 {
-		return "", 0, "", fmt.Errorf("mhctl status: exit %d: %s", code, stderr)
-	}
 	var st struct {
 		Uplinks []struct {
 			Name, State string
@@ -50,8 +57,8 @@ func uplinkState(t *testing.T, socket, uplink string) (state string, announced i
 			Override    *struct{ Who string }
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return "", 0, "", fmt.Errorf("status json: %v\n%s", err, out)
+	if err := statusJSON(t, socket, &st); err != nil {
+		return "", 0, "", err
 	}
 	for _, u := range st.Uplinks {
 		if u.Name == uplink {
@@ -85,21 +92,14 @@ func TestMhctlDrain(t *testing.T) {
 	waitEstablished(t, a, ispA...)
 	holds := func(what string, want func(p lab.Path, ok bool) bool) {
 		t.Helper()
-		eventually(t, what, 30*time.Second, func() (bool, string) {
-			p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
-			return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
-		})
+		waitSitePath(t, a, lab.EdgeAAddr6, what, want)
 	}
-	// FRR prints the RFC 8326 well-known community by name.
-	gshut := func(p lab.Path) bool {
-		return slices.Contains(p.Communities, "graceful-shutdown") || slices.Contains(p.Communities, "65535:0")
-	}
-	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
 
 	if out, stderr, code := mhctl(t, sock, "drain", "isp-a", "--reason", "e2e maintenance"); code != 0 {
 		t.Fatalf("mhctl drain: exit %d: %s %s", code, out, stderr)
 	}
-	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && gshut(p) })
+	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && isGShut(p) })
 	holds("ISP-A no longer holds the site /48 (withdrawn after the grace)", func(_ lab.Path, ok bool) bool { return !ok })
 	state, n, who, err := uplinkState(t, sock, "isp-a")
 	if err != nil || state != "drained" || n != 0 || !strings.HasPrefix(who, "unix:uid=") {
@@ -151,7 +151,7 @@ func TestMhctlDrain(t *testing.T) {
 	if out, stderr, code := mhctl(t, sock, "undrain", "isp-a"); code != 0 || !strings.Contains(out, "undrained") {
 		t.Fatalf("mhctl undrain: exit %d: %s %s", code, out, stderr)
 	}
-	holds("after undrain ISP-A holds the site /48 again, without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !gshut(p) })
+	holds("after undrain ISP-A holds the site /48 again, without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
 	if out, _, code := mhctl(t, sock, "events"); code != 0 || !strings.Contains(out, "drained") {
 		t.Errorf("mhctl events: exit %d:\n%s", code, out)
 	}

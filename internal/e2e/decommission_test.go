@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,10 +21,7 @@ func TestStopWithdraw(t *testing.T) {
 	waitEstablished(t, a, ispA...)
 	holds := func(what string, want func(p lab.Path, ok bool) bool) {
 		t.Helper()
-		eventually(t, what, 30*time.Second, func() (bool, string) {
-			p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
-			return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
-		})
+		waitSitePath(t, a, lab.EdgeAAddr6, what, want)
 	}
 	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
 

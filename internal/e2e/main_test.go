@@ -188,6 +188,16 @@ func waitEstablished(t *testing.T, r lab.Router, neighbors ...netip.Addr) {
 	})
 }
 
+// waitSitePath waits up to 30 s until want holds for r's path to the site
+// /48 learned from edge (ok: r has one).
+func waitSitePath(t *testing.T, r lab.Router, edge netip.Addr, what string, want func(p lab.Path, ok bool) bool) {
+	t.Helper()
+	eventually(t, what, 30*time.Second, func() (bool, string) {
+		p, ok, why := pathFrom(r, lab.SitePrefix6, edge)
+		return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
+	})
+}
+
 // pathFrom returns the router's path for p learned from neighbor.
 func pathFrom(r lab.Router, p netip.Prefix, from netip.Addr) (lab.Path, bool, string) {
 	paths, err := r.Paths(context.Background(), p)

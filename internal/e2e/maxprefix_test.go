@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -18,18 +17,14 @@ type sessionView struct {
 
 // sessionsOf reads the uplink's sessions from `mhctl status -o json`.
 func sessionsOf(t *testing.T, socket, uplink string) ([]sessionView, error) {
-	out, stderr, code := mhctl(t, socket, "status", "-o", "json")
-	if code != 0 {
-		return nil, fmt.Errorf("mhctl status: exit %d: %s", code, stderr)
-	}
 	var st struct {
 		Uplinks []struct {
 			Name     string
 			Sessions []sessionView
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return nil, fmt.Errorf("status json: %v\n%s", err, out)
+	if err := statusJSON(t, socket, &st); err != nil {
+		return nil, err
 	}
 	for _, u := range st.Uplinks {
 		if u.Name == uplink {

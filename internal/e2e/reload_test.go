@@ -39,18 +39,14 @@ func (p probeView) probes() int {
 }
 
 func probesOf(t *testing.T, socket string) (map[string]probeView, error) {
-	out, stderr, code := mhctl(t, socket, "status", "-o", "json")
-	if code != 0 {
-		return nil, fmt.Errorf("mhctl status: exit %d: %s", code, stderr)
-	}
 	var st struct {
 		Uplinks []struct {
 			Name   string
 			Probes probeView
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return nil, fmt.Errorf("status json: %v\n%s", err, out)
+	if err := statusJSON(t, socket, &st); err != nil {
+		return nil, err
 	}
 	m := map[string]probeView{}
 	for _, u := range st.Uplinks {

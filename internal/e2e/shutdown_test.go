@@ -52,10 +52,7 @@ func TestShutdownWithdrawAPI(t *testing.T) {
 	holds := func(what string, want func(p lab.Path, ok bool) bool) {
 		t.Helper()
 		for _, isp := range isps {
-			eventually(t, isp.r.Name()+": "+what, 30*time.Second, func() (bool, string) {
-				p, ok, why := pathFrom(isp.r, lab.SitePrefix6, isp.edge)
-				return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
-			})
+			waitSitePath(t, isp.r, isp.edge, isp.r.Name()+": "+what, want)
 		}
 	}
 	holds("holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
