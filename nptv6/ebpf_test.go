@@ -3,7 +3,6 @@ package nptv6
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,11 +96,7 @@ func TestEBPFLayer3Uplink(t *testing.T) {
 	tr, _ := NewTranslator(ms[0])
 	ext, _ := tr.Outbound(lab.NPTLANHost)
 
-	var cli *net.UDPConn
-	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7400})
-		return err
-	})
+	cli := lanClient(t, topo, 7400)
 	defer cli.Close()
 	deadline := time.Now().Add(ioTimeout)
 	cli.SetDeadline(deadline)

@@ -170,17 +170,34 @@ func inNS(t *testing.T, ns *netns.NS, fn func() error) {
 
 const ioTimeout = 5 * time.Second
 
-func checkUDP(t *testing.T, topo *lab.Translator, ext netip.Addr) {
-	var srv, cli *net.UDPConn
+// outServer listens on the out host's address, port port. The caller
+// closes it.
+func outServer(t *testing.T, topo *lab.Translator, port int) *net.UDPConn {
+	t.Helper()
+	var srv *net.UDPConn
 	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7001})
+		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: port})
 		return err
 	})
-	defer srv.Close()
+	return srv
+}
+
+// lanClient is a UDP socket of the LAN host connected to the out host's
+// address, port port. The caller closes it.
+func lanClient(t *testing.T, topo *lab.Translator, port int) *net.UDPConn {
+	t.Helper()
+	var cli *net.UDPConn
 	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7001})
+		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: port})
 		return err
 	})
+	return cli
+}
+
+func checkUDP(t *testing.T, topo *lab.Translator, ext netip.Addr) {
+	srv := outServer(t, topo, 7001)
+	defer srv.Close()
+	cli := lanClient(t, topo, 7001)
 	defer cli.Close()
 	deadline := time.Now().Add(ioTimeout)
 	srv.SetDeadline(deadline)
@@ -208,16 +225,9 @@ func checkUDP(t *testing.T, topo *lab.Translator, ext netip.Addr) {
 // udpSourceSeen sends one datagram from the LAN host and returns the source
 // the out host sees.
 func udpSourceSeen(t *testing.T, topo *lab.Translator) netip.Addr {
-	var srv, cli *net.UDPConn
-	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7009})
-		return err
-	})
+	srv := outServer(t, topo, 7009)
 	defer srv.Close()
-	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7009})
-		return err
-	})
+	cli := lanClient(t, topo, 7009)
 	defer cli.Close()
 	srv.SetDeadline(time.Now().Add(ioTimeout))
 	if _, err := cli.Write([]byte("x")); err != nil {
@@ -338,11 +348,7 @@ func checkEcho(t *testing.T, topo *lab.Translator, ext netip.Addr) {
 // kernel reports ECONNREFUSED only if the error's embedded packet names the
 // socket's own (internal) address, i.e. only if the translator rewrote it.
 func checkICMPError(t *testing.T, topo *lab.Translator) {
-	var cli *net.UDPConn
-	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7999})
-		return err
-	})
+	cli := lanClient(t, topo, 7999)
 	defer cli.Close()
 	cli.SetDeadline(time.Now().Add(ioTimeout))
 	if _, err := cli.Write([]byte("anyone?")); err != nil {

@@ -82,15 +82,8 @@ type echoLoop struct {
 }
 
 func startEchoLoop(t *testing.T, topo *lab.Translator, ext netip.Addr, stop <-chan struct{}) *echoLoop {
-	var srv, cli *net.UDPConn
-	inNS(t, topo.Out, func() (err error) {
-		srv, err = net.ListenUDP("udp6", &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7300})
-		return err
-	})
-	inNS(t, topo.LAN, func() (err error) {
-		cli, err = net.DialUDP("udp6", nil, &net.UDPAddr{IP: lab.NPTOutHost.AsSlice(), Port: 7300})
-		return err
-	})
+	srv := outServer(t, topo, 7300)
+	cli := lanClient(t, topo, 7300)
 	l := &echoLoop{done: make(chan error, 1)}
 	go func() {
 		buf := make([]byte, 64)
