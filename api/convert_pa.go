@@ -7,7 +7,7 @@ import (
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
-	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // uplinkPA renders the named uplink's NPTv6 mapping with its counters
@@ -78,7 +78,7 @@ func addrStrings(as []netip.Addr) []string {
 // TranslationReader reads the NPTv6 datapath's mappings and counters
 // (nptv6.Datapath's Counters). Safe for concurrent use.
 type TranslationReader interface {
-	Counters(ctx context.Context) ([]nptv6.Counters, error)
+	Counters(ctx context.Context) ([]routing.NPTCounters, error)
 }
 
 // liveTranslation returns st with the PA mappings and counters read now,

@@ -11,8 +11,7 @@ import (
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/controller"
-	"github.com/multihomed/multihomed/dnsupdate"
-	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // TestStatusPA: a PA-mode snapshot shows the mode, each uplink's mapping
@@ -31,16 +30,16 @@ uplinks:
 		t.Fatal(err)
 	}
 	in := cfg.Site.InternalPrefix
-	mA := nptv6.Mapping{Interface: "eth-a", Internal: in, External: netip.MustParsePrefix("2001:db8:1001::/48"), Hairpin: true}
-	stale := nptv6.Mapping{Interface: "eth-b", Internal: in, External: netip.MustParsePrefix("2001:db8:2999::/48")}
+	mA := routing.NPTMapping{Interface: "eth-a", Internal: in, External: netip.MustParsePrefix("2001:db8:1001::/48"), Hairpin: true}
+	stale := routing.NPTMapping{Interface: "eth-b", Internal: in, External: netip.MustParsePrefix("2001:db8:2999::/48")}
 	b1 := netip.MustParseAddr("2001:db8:2001:1::80")
 	st := &controller.Status{
 		Desired: controller.Desired{Uplinks: []controller.Decision{{Uplink: "isp-a", State: controller.StateUp}, {Uplink: "isp-b", State: controller.StateDown}}, PA: &controller.PADesired{}},
 		PA: &controller.PAStatus{
-			Mappings: []nptv6.Mapping{mA, stale},
-			Counters: []nptv6.Counters{{Mapping: mA, OutPackets: 7, InPackets: 5, Hairpinned: 1}, {Mapping: stale, OutPackets: 99}},
-			DNS: &dnsupdate.Status{Zone: "site.example.", Failures: 3, LastErr: errors.New("dnsupdate: bad key"), LastAttempt: t0,
-				Hosts: []dnsupdate.HostStatus{{Name: "www", Desired: []netip.Addr{b1}, Published: []netip.Addr{b1, netip.MustParseAddr("2001:db8:1001:1::80")}, Known: true}}},
+			Mappings: []routing.NPTMapping{mA, stale},
+			Counters: []routing.NPTCounters{{Mapping: mA, OutPackets: 7, InPackets: 5, Hairpinned: 1}, {Mapping: stale, OutPackets: 99}},
+			DNS: &routing.DNSStatus{Zone: "site.example.", Failures: 3, LastErr: errors.New("dnsupdate: bad key"), LastAttempt: t0,
+				Hosts: []routing.DNSHostStatus{{Name: "www", Desired: []netip.Addr{b1}, Published: []netip.Addr{b1, netip.MustParseAddr("2001:db8:1001:1::80")}, Known: true}}},
 			DNSUplinks: []string{"isp-b"},
 		},
 	}
@@ -89,15 +88,15 @@ uplinks:
 	}
 }
 
-type fakeTranslation []nptv6.Counters
+type fakeTranslation []routing.NPTCounters
 
-func (f fakeTranslation) Counters(context.Context) ([]nptv6.Counters, error) { return f, nil }
+func (f fakeTranslation) Counters(context.Context) ([]routing.NPTCounters, error) { return f, nil }
 
 // TestLiveTranslation: GetStatus reads the counters at the call, without
 // touching the loop's shared snapshot.
 func TestLiveTranslation(t *testing.T) {
-	m := nptv6.Mapping{Interface: "eth-a", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix("2001:db8:1001::/48")}
-	st := &controller.Status{PA: &controller.PAStatus{Counters: []nptv6.Counters{{Mapping: m, OutPackets: 1}}}}
+	m := routing.NPTMapping{Interface: "eth-a", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix("2001:db8:1001::/48")}
+	st := &controller.Status{PA: &controller.PAStatus{Counters: []routing.NPTCounters{{Mapping: m, OutPackets: 1}}}}
 	s := &Server{translation: fakeTranslation{{Mapping: m, OutPackets: 500}}}
 	got := s.liveTranslation(context.Background(), st)
 	if got.PA.Counters[0].OutPackets != 500 || len(got.PA.Mappings) != 1 {

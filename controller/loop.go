@@ -12,13 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/multihomed/multihomed/routing"
-
 	"github.com/multihomed/multihomed/config"
-	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/health"
-	"github.com/multihomed/multihomed/nat44"
-	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // Speaker is what the loop needs of the BGP speaker (bgp.Speaker).
@@ -75,8 +71,8 @@ type Health interface {
 // any error; the effect is visible to packets when it returns. Counters
 // reads the per-mapping counters for Status. Safe for concurrent use.
 type Translator interface {
-	Set(ctx context.Context, ms []nptv6.Mapping) ([]nptv6.Mapping, error)
-	Counters(ctx context.Context) ([]nptv6.Counters, error)
+	Set(ctx context.Context, ms []routing.NPTMapping) ([]routing.NPTMapping, error)
+	Counters(ctx context.Context) ([]routing.NPTCounters, error)
 }
 
 // SourceNAT is what the loop needs of the IPv4 source NAT (nat44.NAT): Set
@@ -84,7 +80,7 @@ type Translator interface {
 // deletes the conntrack entries of flows NATed through a device and returns
 // how many. Only the loop goroutine calls them.
 type SourceNAT interface {
-	Set(ctx context.Context, rules []nat44.Rule) ([]nat44.Rule, error)
+	Set(ctx context.Context, rules []routing.NATRule) ([]routing.NATRule, error)
 	FlushUplink(ctx context.Context, device string) (int, error)
 }
 
@@ -95,7 +91,7 @@ type SourceNAT interface {
 // loop's status and events. Safe for concurrent use.
 type DNSPublisher interface {
 	SetDesired(desired map[string][]netip.Addr)
-	Status() dnsupdate.Status
+	Status() routing.DNSStatus
 	Changed() <-chan struct{}
 }
 

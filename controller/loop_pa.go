@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/multihomed/multihomed/dnsupdate"
-	"github.com/multihomed/multihomed/nat44"
-	"github.com/multihomed/multihomed/nptv6"
-	"github.com/multihomed/multihomed/returnpath"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // PAStatus is PA mode's part of Status.
@@ -20,15 +17,15 @@ type PAStatus struct {
 	// Mappings are the NPTv6 mappings in place after the last Set (its
 	// returned state), and Counters their counters; CountersError says why
 	// they could not be read.
-	Mappings      []nptv6.Mapping
-	Counters      []nptv6.Counters
+	Mappings      []routing.NPTMapping
+	Counters      []routing.NPTCounters
 	CountersError string
 	// NAT44 are the source NAT rules decided.
-	NAT44 []nat44.Rule
+	NAT44 []routing.NATRule
 	// DNS is the DNS runner's status (nil without a dns section);
 	// DNSUplinks the uplinks whose addresses are published, and DNSError
 	// why the desired records could not be computed.
-	DNS        *dnsupdate.Status
+	DNS        *routing.DNSStatus
 	DNSUplinks []string
 	DNSError   string
 }
@@ -38,7 +35,7 @@ type PAStatus struct {
 // when in step, remembered connections of unchanged uplinks kept) and
 // returns the uplinks steered. Only the loop goroutine calls it.
 type ReturnPath interface {
-	Set(ctx context.Context, inside netip.Prefix, uplinks []returnpath.Uplink) ([]returnpath.Uplink, error)
+	Set(ctx context.Context, inside netip.Prefix, uplinks []routing.ReturnUplink) ([]routing.ReturnUplink, error)
 }
 
 // applyPADatapath applies d's NPTv6 mappings, return-path marking and

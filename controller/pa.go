@@ -8,9 +8,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/health"
-	"github.com/multihomed/multihomed/nat44"
-	"github.com/multihomed/multihomed/nptv6"
-	"github.com/multihomed/multihomed/returnpath"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // PADesired is the PA-mode part of a decision (DESIGN.md section 1): the
@@ -23,16 +21,16 @@ type PADesired struct {
 	// connection through a gray uplink may still work, and removing the
 	// mapping cannot make it work better. Outbound, the egress routes
 	// decide which mapping a packet meets.
-	Mappings []nptv6.Mapping
+	Mappings []routing.NPTMapping
 	// Return are the uplinks whose inbound connections get their replies
 	// routed back through them (returnpath), whatever carries egress: one
 	// per uplink with a mapping and a return mark (paReturnRouting). Without
 	// it, a reply leaves through the egress uplink, translated into that
 	// ISP's prefix, and the client drops it.
-	Return []returnpath.Uplink
+	Return []routing.ReturnUplink
 	// NAT44 are the IPv4 source NAT rules, one per uplink with nat44.
 	// They are static: which one a flow meets is the egress routes' choice.
-	NAT44 []nat44.Rule
+	NAT44 []routing.NATRule
 	// DNS is each published host's desired AAAA set (nil without a dns
 	// section, during the startup wait and once decommissioned: nothing is
 	// handed to the DNS runner then).
@@ -62,13 +60,13 @@ func decidePA(cfg *config.Config, obs Observed, d *Desired) {
 		u := cfg.Uplinks[i]
 		o := obs.Uplinks[u.Name]
 		if !o.CarrierDown && !d.Decommissioned {
-			pa.Mappings = append(pa.Mappings, nptv6.Mapping{Interface: u.Interface, Internal: cfg.Site.InternalPrefix, External: u.PAPrefix, Hairpin: hairpin})
+			pa.Mappings = append(pa.Mappings, routing.NPTMapping{Interface: u.Interface, Internal: cfg.Site.InternalPrefix, External: u.PAPrefix, Hairpin: hairpin})
 			if mark, _, ok := paReturnRouting(cfg, i); ok {
-				pa.Return = append(pa.Return, returnpath.Uplink{Device: u.Interface, Mark: mark})
+				pa.Return = append(pa.Return, routing.ReturnUplink{Device: u.Interface, Mark: mark})
 			}
 		}
 		if u.NAT44 != nil && cfg.Site.InternalPrefixIPv4.IsValid() && !d.Decommissioned {
-			pa.NAT44 = append(pa.NAT44, nat44.Rule{Device: u.Interface, Inside: cfg.Site.InternalPrefixIPv4, Source: u.NAT44.Source})
+			pa.NAT44 = append(pa.NAT44, routing.NATRule{Device: u.Interface, Inside: cfg.Site.InternalPrefixIPv4, Source: u.NAT44.Source})
 		}
 		if u.NAT44 != nil && obs.Memory[u.Name].Egress && !dec.Egress {
 			d.FlushNAT = append(d.FlushNAT, u.Name)

@@ -19,9 +19,8 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/health"
-	"github.com/multihomed/multihomed/nat44"
 	"github.com/multihomed/multihomed/nptv6"
-	"github.com/multihomed/multihomed/returnpath"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // paConfig is a PA-mode site with two uplinks (ISP-A without BGP), IPv4
@@ -68,7 +67,7 @@ dns:
 // independent of Decide).
 func translated(t *testing.T, pa string) netip.Addr {
 	t.Helper()
-	tr, err := nptv6.NewTranslator(nptv6.Mapping{Interface: "x", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix(pa)})
+	tr, err := nptv6.NewTranslator(routing.NPTMapping{Interface: "x", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix(pa)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +94,10 @@ func TestDecidePA(t *testing.T) {
 		t.Fatal("the two translations are equal; the test would prove nothing")
 	}
 	in := netip.MustParsePrefix("fd7a:5e1d:9c00::/48")
-	mapA := nptv6.Mapping{Interface: "eth-a", Internal: in, External: netip.MustParsePrefix("2001:db8:1001::/48"), Hairpin: true}
-	mapB := nptv6.Mapping{Interface: "eth-b", Internal: in, External: netip.MustParsePrefix("2001:db8:2001::/48"), Hairpin: true}
+	mapA := routing.NPTMapping{Interface: "eth-a", Internal: in, External: netip.MustParsePrefix("2001:db8:1001::/48"), Hairpin: true}
+	mapB := routing.NPTMapping{Interface: "eth-b", Internal: in, External: netip.MustParsePrefix("2001:db8:2001::/48"), Hairpin: true}
 	inside := netip.MustParsePrefix("192.0.2.0/24")
-	rules := []nat44.Rule{{Device: "eth-a", Inside: inside, Source: netip.MustParseAddr("198.18.1.2")}, {Device: "eth-b", Inside: inside}}
+	rules := []routing.NATRule{{Device: "eth-a", Inside: inside, Source: netip.MustParseAddr("198.18.1.2")}, {Device: "eth-b", Inside: inside}}
 
 	up, down := health.VerdictUp, health.VerdictDown
 	carrierA := func(o Observed) Observed {
@@ -111,19 +110,19 @@ func TestDecidePA(t *testing.T) {
 		name      string
 		obs       Observed
 		overrides map[string]Override
-		maps      []nptv6.Mapping
+		maps      []routing.NPTMapping
 		dns       []netip.Addr
 		egress    []string
 		flush     []string
 		failStat  bool
 	}{
-		{name: "both up", obs: paObs(t0.Add(time.Second), up, up), maps: []nptv6.Mapping{mapA, mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-a", "isp-b"}},
-		{name: "a down: dns b, a still translated inbound, a flushed", obs: paObs(t0.Add(time.Second), down, up), maps: []nptv6.Mapping{mapA, mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
-		{name: "a carrier lost: its mapping goes", obs: carrierA(paObs(t0.Add(time.Second), up, up)), maps: []nptv6.Mapping{mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
+		{name: "both up", obs: paObs(t0.Add(time.Second), up, up), maps: []routing.NPTMapping{mapA, mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-a", "isp-b"}},
+		{name: "a down: dns b, a still translated inbound, a flushed", obs: paObs(t0.Add(time.Second), down, up), maps: []routing.NPTMapping{mapA, mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
+		{name: "a carrier lost: its mapping goes", obs: carrierA(paObs(t0.Add(time.Second), up, up)), maps: []routing.NPTMapping{mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
 		{name: "a forced down", obs: paObs(t0.Add(time.Second), up, up), overrides: map[string]Override{"isp-a": {ForceDown: true, Since: t0}},
-			maps: []nptv6.Mapping{mapA, mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
-		{name: "all down: fail-static keeps egress and publishes all", obs: paObs(t0.Add(time.Second), down, down), maps: []nptv6.Mapping{mapA, mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-a", "isp-b"}, failStat: true},
-		{name: "all down, a without carrier: egress via b only, dns all", obs: carrierA(paObs(t0.Add(time.Second), down, down)), maps: []nptv6.Mapping{mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-b"}, failStat: true, flush: []string{"isp-a"}},
+			maps: []routing.NPTMapping{mapA, mapB}, dns: []netip.Addr{b}, egress: []string{"isp-b"}, flush: []string{"isp-a"}},
+		{name: "all down: fail-static keeps egress and publishes all", obs: paObs(t0.Add(time.Second), down, down), maps: []routing.NPTMapping{mapA, mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-a", "isp-b"}, failStat: true},
+		{name: "all down, a without carrier: egress via b only, dns all", obs: carrierA(paObs(t0.Add(time.Second), down, down)), maps: []routing.NPTMapping{mapB}, dns: []netip.Addr{a, b}, egress: []string{"isp-b"}, failStat: true, flush: []string{"isp-a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,7 +179,7 @@ func TestDecidePAWaitingAndKernel(t *testing.T) {
 	if !d.Waiting || d.PA == nil || d.PA.DNS != nil {
 		t.Fatalf("waiting %v, PA %+v; want waiting without DNS", d.Waiting, d.PA)
 	}
-	if len(d.PA.Mappings) != 2 || slices.ContainsFunc(d.PA.Mappings, func(m nptv6.Mapping) bool { return m.Hairpin }) {
+	if len(d.PA.Mappings) != 2 || slices.ContainsFunc(d.PA.Mappings, func(m routing.NPTMapping) bool { return m.Hairpin }) {
 		t.Errorf("mappings %v; want both, without hairpin", d.PA.Mappings)
 	}
 	if pi := Decide(testConfig(t), obsAllUp(t0)); pi.PA != nil || len(pi.FlushNAT) > 0 {
@@ -194,11 +193,11 @@ type fakeTranslator struct {
 	t    *testing.T
 	cfg  *config.Config
 	mu   sync.Mutex
-	ms   []nptv6.Mapping
+	ms   []routing.NPTMapping
 	sets int
 }
 
-func (f *fakeTranslator) Set(_ context.Context, ms []nptv6.Mapping) ([]nptv6.Mapping, error) {
+func (f *fakeTranslator) Set(_ context.Context, ms []routing.NPTMapping) ([]routing.NPTMapping, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sets++
@@ -213,12 +212,12 @@ func (f *fakeTranslator) Set(_ context.Context, ms []nptv6.Mapping) ([]nptv6.Map
 	return f.ms, nil
 }
 
-func (f *fakeTranslator) Counters(context.Context) ([]nptv6.Counters, error) {
+func (f *fakeTranslator) Counters(context.Context) ([]routing.NPTCounters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []nptv6.Counters
+	var out []routing.NPTCounters
 	for i, m := range f.ms {
-		out = append(out, nptv6.Counters{Mapping: m, OutPackets: uint64(10 + i)})
+		out = append(out, routing.NPTCounters{Mapping: m, OutPackets: uint64(10 + i)})
 	}
 	return out, nil
 }
@@ -242,7 +241,7 @@ type fakeReturn struct {
 	devices []string
 }
 
-func (f *fakeReturn) Set(_ context.Context, inside netip.Prefix, ups []returnpath.Uplink) ([]returnpath.Uplink, error) {
+func (f *fakeReturn) Set(_ context.Context, inside netip.Prefix, ups []routing.ReturnUplink) ([]routing.ReturnUplink, error) {
 	if inside != netip.MustParsePrefix("fd7a:5e1d:9c00::/48") {
 		return nil, fmt.Errorf("inside %s; want the site's internal prefix", inside)
 	}
@@ -265,12 +264,12 @@ type fakeNAT struct {
 	t       *testing.T
 	eg      *fakeEgress
 	mu      sync.Mutex
-	rules   []nat44.Rule
+	rules   []routing.NATRule
 	flushed []string
 	failN   int // FlushUplink fails this many times
 }
 
-func (f *fakeNAT) Set(_ context.Context, rules []nat44.Rule) ([]nat44.Rule, error) {
+func (f *fakeNAT) Set(_ context.Context, rules []routing.NATRule) ([]routing.NATRule, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rules = slices.Clone(rules)
@@ -305,7 +304,7 @@ func (f *fakeNAT) flushes() []string {
 type fakeDNS struct {
 	mu      sync.Mutex
 	desired []map[string][]netip.Addr
-	status  dnsupdate.Status
+	status  routing.DNSStatus
 	changed chan struct{}
 }
 
@@ -318,7 +317,7 @@ func (f *fakeDNS) SetDesired(d map[string][]netip.Addr) {
 	f.desired = append(f.desired, d)
 }
 
-func (f *fakeDNS) Status() dnsupdate.Status {
+func (f *fakeDNS) Status() routing.DNSStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status
@@ -335,7 +334,7 @@ func (f *fakeDNS) last() []netip.Addr {
 	return f.desired[len(f.desired)-1]["www"]
 }
 
-func (f *fakeDNS) setStatus(s dnsupdate.Status) {
+func (f *fakeDNS) setStatus(s routing.DNSStatus) {
 	f.mu.Lock()
 	f.status = s
 	f.mu.Unlock()
@@ -393,8 +392,8 @@ func TestLoopPA(t *testing.T) {
 	})
 
 	// The DNS runner's outcome reaches status and the event history.
-	dns.setStatus(dnsupdate.Status{Zone: "site.example.", LastAttempt: t0, LastErr: fmt.Errorf("%w: BADKEY", dnsupdate.ErrBadKey), Failures: 2,
-		Hosts: []dnsupdate.HostStatus{{Name: "www", Desired: []netip.Addr{a, b}}}})
+	dns.setStatus(routing.DNSStatus{Zone: "site.example.", LastAttempt: t0, LastErr: fmt.Errorf("%w: BADKEY", dnsupdate.ErrBadKey), Failures: 2,
+		Hosts: []routing.DNSHostStatus{{Name: "www", Desired: []netip.Addr{a, b}}}})
 	waitFor(t, "DNS failure in status and events", func() (bool, string) {
 		st := r.loop.Status()
 		if st.PA == nil || st.PA.DNS == nil || st.PA.DNS.LastErr == nil {
@@ -542,20 +541,20 @@ func TestDecidePAReturn(t *testing.T) {
 		return o
 	}
 	cfg := paConfig(t, "ebpf")
-	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+	if diff := cmp.Diff([]routing.ReturnUplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
 		t.Errorf("both up (-want +got):\n%s", diff)
 	}
 	o := obsUp()
 	a := o.Uplinks["isp-a"]
 	a.CarrierDown = true
 	o.Uplinks["isp-a"] = a
-	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-b", Mark: markB}}, Decide(cfg, o).PA.Return); diff != "" {
+	if diff := cmp.Diff([]routing.ReturnUplink{{Device: "eth-b", Mark: markB}}, Decide(cfg, o).PA.Return); diff != "" {
 		t.Errorf("isp-a without carrier: nothing can come in through it (-want +got):\n%s", diff)
 	}
 
 	// isp-b without a health block (its BGP session tells whether it works).
 	cfg.Uplinks[1].Health = nil
-	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+	if diff := cmp.Diff([]routing.ReturnUplink{{Device: "eth-a", Mark: markA}, {Device: "eth-b", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
 		t.Errorf("isp-b without health (-want +got):\n%s", diff)
 	}
 	tables := ProbeTablesFor(cfg)
@@ -565,7 +564,7 @@ func TestDecidePAReturn(t *testing.T) {
 	// isp-a's health block took isp-b's default mark: no return path for
 	// isp-b (replies follow egress), and no table for it either.
 	cfg.Uplinks[0].Health.Mark = markB
-	if diff := cmp.Diff([]returnpath.Uplink{{Device: "eth-a", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
+	if diff := cmp.Diff([]routing.ReturnUplink{{Device: "eth-a", Mark: markB}}, Decide(cfg, obsUp()).PA.Return); diff != "" {
 		t.Errorf("isp-b's default mark taken (-want +got):\n%s", diff)
 	}
 	if tables := ProbeTablesFor(cfg); len(tables) != 1 {

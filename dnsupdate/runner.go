@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/multihomed/multihomed/routing"
 )
 
 // Log attribute keys.
@@ -37,40 +39,13 @@ type RunnerOptions struct {
 	Logger *slog.Logger
 }
 
-// Status is what a Runner reports: per host what is desired and published,
-// and how the last attempt went.
-type Status struct {
-	// Zone is the zone updated, fully qualified.
-	Zone string
-	// Hosts, in config order.
-	Hosts []HostStatus
-	// Converged is true when the last attempt succeeded for the current
-	// desired state: the server holds it.
-	Converged bool
-	// LastAttempt is when the last attempt finished; zero before the first.
-	LastAttempt time.Time
-	// LastErr is the last attempt's error (nil when it succeeded). It wraps
-	// one of the package's sentinel errors.
-	LastErr error
-	// Failures counts consecutive failed attempts.
-	Failures int
-	// NextRetry is when the next attempt is due after a failure; zero when
-	// none is scheduled.
-	NextRetry time.Time
-}
+// Status is what a Runner reports; see routing.DNSStatus, where the type
+// lives so that the controller can name it without linking the DNS
+// library.
+type Status = routing.DNSStatus
 
-// HostStatus is one host's records.
-type HostStatus struct {
-	// Name as configured.
-	Name string
-	// Desired is the AAAA set handed over by the last SetDesired.
-	Desired []netip.Addr
-	// Published is what the server held at the last successful read or
-	// update; valid only when Known.
-	Published []netip.Addr
-	// Known is false until the server has been read once.
-	Known bool
-}
+// HostStatus is one host's records; see routing.DNSHostStatus.
+type HostStatus = routing.DNSHostStatus
 
 // Runner converges the zone to the latest desired state: SetDesired hands a
 // state over without blocking, Run applies it with the Updater and retries

@@ -91,7 +91,7 @@ func (n *NAT) Set(ctx context.Context, rules []Rule) ([]Rule, error) {
 		}
 		want := make(map[string]Rule, len(rules))
 		for _, r := range rules {
-			want[r.key()] = r
+			want[ruleKey(r)] = r
 		}
 		changed := false
 		if table == nil {

@@ -7,38 +7,19 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/multihomed/multihomed/routing"
 )
 
-// Rule is the source NAT of one uplink for one inside prefix: IPv4 packets
-// leaving through Device with a source inside Inside leave with Source, or
-// with Device's own address when Source is not set (masquerade).
-type Rule struct {
-	// Device is the uplink's interface name, matched on output (oifname).
-	Device string
-	// Inside is the site's IPv4 prefix translated, such as 192.0.2.0/24.
-	Inside netip.Prefix
-	// Source is the address flows take; the zero Addr means masquerade:
-	// the interface's primary address at the time each flow starts. Use
-	// masquerade for a dynamic uplink address (DHCP, PPPoE).
-	Source netip.Addr
-}
-
-// Masquerade reports whether the rule takes the device's address.
-func (r Rule) Masquerade() bool { return !r.Source.IsValid() }
-
-// String renders the rule the way logs and errors show it.
-func (r Rule) String() string {
-	to := "masquerade"
-	if !r.Masquerade() {
-		to = "snat to " + r.Source.String()
-	}
-	return fmt.Sprintf("oifname %s ip saddr %s %s", r.Device, r.Inside, to)
-}
+// Rule is the source NAT of one uplink for one inside prefix; see
+// routing.NATRule, where the type lives so that the controller can name it
+// without linking nftables.
+type Rule = routing.NATRule
 
 // key is the rule's identity in the kernel, stored as the nftables rule's
 // user data. A version prefix lets a later release recognise (and replace)
 // rules written by this one.
-func (r Rule) key() string {
+func ruleKey(r Rule) string {
 	src := "masquerade"
 	if !r.Masquerade() {
 		src = r.Source.String()

@@ -5,36 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/multihomed/multihomed/routing"
 )
 
-// Mapping is one NPTv6 prefix pair on one uplink: packets leaving through
-// Interface with a source inside Internal leave with that source moved into
-// External, and packets arriving on Interface for an address inside External
-// are delivered to the matching address inside Internal.
-type Mapping struct {
-	// Interface is the uplink device the translator runs on, for example "isp-a".
-	Interface string
-	// Internal is the site's internal prefix, usually a ULA (RFC 4193) such as
-	// fd7a:5e1d:9c00::/48. At most /64.
-	Internal netip.Prefix
-	// External is the provider-assigned prefix used on this uplink, such as
-	// 2001:db8:1001::/48. At most /64. It may differ in length from Internal
-	// (RFC 6296 section 3.1); see Translator.
-	External netip.Prefix
-	// Hairpin makes a packet from inside that is addressed to an address in
-	// External turn around at the translator and go back inside, translated in
-	// both addresses (RFC 6296 section 4.3).
-	Hairpin bool
-}
-
-// String renders the mapping the way nptv6ctl prints it.
-func (m Mapping) String() string {
-	s := fmt.Sprintf("%s %s <-> %s", m.Interface, m.Internal, m.External)
-	if m.Hairpin {
-		s += " hairpin"
-	}
-	return s
-}
+// Mapping is one NPTv6 prefix pair on one uplink; see routing.NPTMapping,
+// where the type lives so that the controller can name it without linking
+// the datapaths.
+type Mapping = routing.NPTMapping
 
 // Drop reasons. The translator returns them (wrapped) for packets that RFC
 // 6296 says must not be translated; datapaths count them as drops.

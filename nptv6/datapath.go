@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	mhnetns "github.com/multihomed/multihomed/internal/netns"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // Datapath runs a set of mappings in the kernel. Both backends (EBPF and
@@ -35,23 +36,9 @@ type Datapath interface {
 	Purge(ctx context.Context) error
 }
 
-// Counters are the counters of one mapping since it was installed.
-type Counters struct {
-	Mapping Mapping
-	// OutPackets and OutBytes count packets whose source was translated on
-	// the way out (hairpinned packets included).
-	OutPackets, OutBytes uint64
-	// InPackets and InBytes count packets whose destination was translated
-	// on the way in.
-	InPackets, InBytes uint64
-	// OutDrops and InDrops count packets of this mapping dropped because RFC
-	// 6296 forbids translating them (see ErrSubnetFFFF, ErrIIDAllOnes,
-	// ErrZeroIID). The Kernel backend cannot count them and reports 0.
-	OutDrops, InDrops uint64
-	// Hairpinned counts outbound packets turned back inside (RFC 6296
-	// section 4.3).
-	Hairpinned uint64
-}
+// Counters are the counters of one mapping since it was installed; see
+// routing.NPTCounters.
+type Counters = routing.NPTCounters
 
 // sortMappings orders mappings by interface, then internal, then external
 // prefix, so states compare with slices.Equal.

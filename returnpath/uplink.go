@@ -11,18 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/multihomed/multihomed/routing"
 )
 
-// Uplink is one uplink whose inbound connections are answered through it.
-type Uplink struct {
-	// Device is the uplink's interface: connections opened by packets
-	// arriving on it are remembered.
-	Device string
-	// Mark is the firewall mark given to their replies. A fwmark rule must
-	// route that mark through this uplink only (the uplink's probe table,
-	// fib.ProbeTables); without one the mark changes nothing.
-	Mark uint32
-}
+// Uplink is one uplink whose inbound connections are answered through
+// it; see routing.ReturnUplink, where the type lives so that the
+// controller can name it without linking nftables.
+type Uplink = routing.ReturnUplink
 
 // role is what one rule of an uplink does.
 type role string
