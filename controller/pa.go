@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/multihomed/multihomed/config"
-	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/health"
 	"github.com/multihomed/multihomed/routing"
 )
@@ -51,7 +50,7 @@ func decidePA(cfg *config.Config, obs Observed, d *Desired) {
 	pa := &PADesired{}
 	d.PA = pa
 	hairpin := cfg.NPTv6.Backend == config.NPTv6EBPF // ip6t_NPT cannot hairpin
-	var dnsUplinks []dnsupdate.Uplink
+	var dnsUplinks []dnsUplink
 	for _, dec := range d.Uplinks {
 		i := slices.IndexFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.Name == dec.Uplink })
 		if i < 0 || !cfg.Uplinks[i].PAPrefix.IsValid() {
@@ -73,18 +72,14 @@ func decidePA(cfg *config.Config, obs Observed, d *Desired) {
 		}
 		// Published while healthy and carrying egress. Fail-static egress
 		// (TierLast without a verdict for it) is not "usable": with none
-		// usable, Desired publishes every uplink's address.
+		// usable, desiredDNS publishes every uplink's address.
 		usable := dec.Egress && !d.FailStatic && (dec.State == StateUp || dec.State == StateDegraded)
-		dnsUplinks = append(dnsUplinks, dnsupdate.Uplink{Name: u.Name, Internal: cfg.Site.InternalPrefix, PA: u.PAPrefix, Usable: usable})
+		dnsUplinks = append(dnsUplinks, dnsUplink{Name: u.Name, Internal: cfg.Site.InternalPrefix, PA: u.PAPrefix, Usable: usable})
 	}
 	if cfg.DNS == nil || d.Waiting || d.Decommissioned {
 		return
 	}
-	hosts := make([]dnsupdate.Host, 0, len(cfg.DNS.Hosts))
-	for _, h := range cfg.DNS.Hosts {
-		hosts = append(hosts, dnsupdate.Host{Name: h.Name, Internal: h.Internal})
-	}
-	dns, err := dnsupdate.Desired(hosts, dnsUplinks)
+	dns, err := desiredDNS(cfg.DNS.Hosts, dnsUplinks)
 	if err != nil {
 		pa.DNSError = err.Error()
 		return

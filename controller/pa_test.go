@@ -19,7 +19,7 @@ import (
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/dnsupdate"
 	"github.com/multihomed/multihomed/health"
-	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
 	"github.com/multihomed/multihomed/routing"
 )
 
@@ -63,19 +63,12 @@ dns:
 	return cfg
 }
 
-// translated is www's address through the PA prefix (the nptv6 core,
+// translated is www's address through the PA prefix (rfc6296,
 // independent of Decide).
 func translated(t *testing.T, pa string) netip.Addr {
 	t.Helper()
-	tr, err := nptv6.NewTranslator(routing.NPTMapping{Interface: "x", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), External: netip.MustParsePrefix(pa)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := tr.Outbound(netip.MustParseAddr("fd7a:5e1d:9c00:1::80"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	u := dnsUplink{Name: "x", Internal: netip.MustParsePrefix("fd7a:5e1d:9c00::/48"), PA: netip.MustParsePrefix(pa)}
+	return outboundVia(t, u, netip.MustParseAddr("fd7a:5e1d:9c00:1::80"))
 }
 
 func paObs(now time.Time, a, b health.Verdict) Observed {
@@ -203,7 +196,7 @@ func (f *fakeTranslator) Set(_ context.Context, ms []routing.NPTMapping) ([]rout
 	f.sets++
 	seen := map[string]bool{}
 	for _, m := range ms {
-		if _, err := nptv6.NewTranslator(m); err != nil || seen[m.Interface] || m.Internal != f.cfg.Site.InternalPrefix {
+		if _, err := rfc6296.NewTranslator(m); err != nil || seen[m.Interface] || m.Internal != f.cfg.Site.InternalPrefix {
 			f.t.Errorf("bad mapping set: %v (%v)", m, err)
 		}
 		seen[m.Interface] = true

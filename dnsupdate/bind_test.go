@@ -14,6 +14,7 @@ import (
 
 	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/internal/testenv"
+	"github.com/multihomed/multihomed/routing"
 )
 
 var (
@@ -86,7 +87,7 @@ func served(t *testing.T, b *lab.BIND, name string) []netip.Addr {
 	for _, f := range strings.Fields(string(out)) {
 		addrs = append(addrs, netip.MustParseAddr(f))
 	}
-	return sortedUnique(addrs)
+	return routing.AddrSet(addrs)
 }
 
 func digSOA(t *testing.T, b *lab.BIND, name string) string {
@@ -123,7 +124,7 @@ func TestSetAddChangeRemove(t *testing.T) {
 			t.Fatalf("%s: sent %d UPDATEs, want 1", st.name, updates.Load()-before)
 		}
 		for _, host := range []string{"www", "api"} {
-			want := sortedUnique(st.want[host])
+			want := routing.AddrSet(st.want[host])
 			if s := served(t, b, host+".site.example."); !slices.Equal(s, want) {
 				t.Errorf("%s: server holds %s = %v, want %v", st.name, host, s, want)
 			}
@@ -245,40 +246,36 @@ func TestSetErrors(t *testing.T) {
 	}
 }
 
-// TestDesiredPublished joins the two halves as the controller will: the
-// records the server answers follow the uplinks' usability, translated by
-// RFC 6296 from the hosts' internal addresses, and stay complete when no
-// uplink is usable.
-func TestDesiredPublished(t *testing.T) {
+// TestSetFollowsUplinks: a sequence of desired sets as the controller
+// hands them over when uplinks fail and recover (one PA address per usable
+// uplink, all of them when none is: controller's desiredDNS) converges the
+// server to each in turn, removing and adding back addresses.
+func TestSetFollowsUplinks(t *testing.T) {
 	b := startBIND(t, "", netip.MustParseAddrPort("127.0.0.1:0"), labSecret)
 	u := newUpdater(t, "site.example", b.Addr, labSecret)
-	internal := netip.MustParsePrefix("fd7a:5e1d:9c00::/48")
-	a := Uplink{Name: "isp-a", Internal: internal, PA: netip.MustParsePrefix("2001:db8:1001::/48")}
-	bb := Uplink{Name: "isp-b", Internal: internal, PA: netip.MustParsePrefix("2001:db8:2001::/48")}
-	www := netip.MustParseAddr("fd7a:5e1d:9c00:1::80")
-	viaA, viaB := outbound(t, a, www), outbound(t, bb, www)
-	hosts := []Host{{Name: "www", Internal: www}, {Name: "api", Internal: netip.MustParseAddr("fd7a:5e1d:9c00:1::81")}}
+	viaA, viaB := netip.MustParseAddr("2001:db8:1001:1::80"), netip.MustParseAddr("2001:db8:2001:1::80")
+	apiA, apiB := netip.MustParseAddr("2001:db8:1001:1::81"), netip.MustParseAddr("2001:db8:2001:1::81")
 	for _, st := range []struct {
-		name       string
-		usableA, B bool
-		want       []netip.Addr
+		name    string
+		want    []netip.Addr
+		wantAPI []netip.Addr
 	}{
-		{"both up", true, true, sorted(viaA, viaB)},
-		{"isp-a fails", false, true, []netip.Addr{viaB}},
-		{"isp-a recovers", true, true, sorted(viaA, viaB)},
-		{"isp-b fails", true, false, []netip.Addr{viaA}},
-		{"both fail: fail-static", false, false, sorted(viaA, viaB)},
+		{"both up", sorted(viaA, viaB), sorted(apiA, apiB)},
+		{"isp-a fails", []netip.Addr{viaB}, []netip.Addr{apiB}},
+		{"isp-a recovers", sorted(viaA, viaB), sorted(apiA, apiB)},
+		{"isp-b fails", []netip.Addr{viaA}, []netip.Addr{apiA}},
+		{"both fail: fail-static", sorted(viaA, viaB), sorted(apiA, apiB)},
 	} {
-		a.Usable, bb.Usable = st.usableA, st.B
-		desired, err := Desired(hosts, []Uplink{a, bb})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := u.Set(context.Background(), desired); err != nil {
+		if _, err := u.Set(context.Background(), map[string][]netip.Addr{"www": st.want, "api": st.wantAPI}); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
+		}
+		if s := served(t, b, "api.site.example."); !slices.Equal(s, st.wantAPI) {
+			t.Errorf("%s: server answers %v for api, want %v", st.name, s, st.wantAPI)
 		}
 		if s := served(t, b, "www.site.example."); !slices.Equal(s, st.want) {
 			t.Errorf("%s: server answers %v, want %v", st.name, s, st.want)
 		}
 	}
 }
+
+func sorted(a ...netip.Addr) []netip.Addr { return routing.AddrSet(a) }

@@ -4,8 +4,9 @@
 // of every usable uplink, and under all of them when none is usable
 // (fail-static).
 //
-// It owns three things:
-//   - Desired: the pure computation of the wanted AAAA set per host;
+// Which addresses each host gets is the controller's decision (its
+// desiredDNS, in Decide); this package publishes what it is handed. It owns
+// two things:
 //   - Updater.Set: a declarative applier that reads what the primary server
 //     holds and sends one TSIG-signed RFC 2136 UPDATE whose prerequisites
 //     pin what it read, so a concurrent change makes the update fail instead

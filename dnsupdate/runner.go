@@ -104,7 +104,7 @@ func NewRunner(u *Updater, opts RunnerOptions) *Runner {
 func (r *Runner) SetDesired(desired map[string][]netip.Addr) {
 	d := make(map[string][]netip.Addr, len(desired))
 	for k, v := range desired {
-		d[k] = sortedUnique(v)
+		d[k] = routing.AddrSet(v)
 	}
 	r.mu.Lock()
 	same := r.desired != nil && maps.EqualFunc(r.desired, d, slices.Equal[[]netip.Addr])

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/multihomed/multihomed/routing"
 )
 
 // Updater applies desired AAAA sets to the zone's primary. Set may be
@@ -126,7 +128,7 @@ func (u *Updater) wanted(desired map[string][]netip.Addr) (map[string]rrset, err
 				return nil, fmt.Errorf("dnsupdate: desired address %s for %s is not a plain IPv6 address", a, u.names[h.Name])
 			}
 		}
-		s := rrset{addrs: sortedUnique(addrs)}
+		s := rrset{addrs: routing.AddrSet(addrs)}
 		if len(s.addrs) > 0 {
 			s.ttl = u.cfg.ttl
 		}
@@ -172,7 +174,7 @@ func parseAnswer(r *dns.Msg, name string) rrset {
 			s.ttl = a.Hdr.Ttl
 		}
 	}
-	s.addrs = sortedUnique(s.addrs)
+	s.addrs = routing.AddrSet(s.addrs)
 	return s
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
 )
 
 func mustTranslator(t testing.TB, in, ex string) *Translator {
@@ -72,8 +74,8 @@ func TestLongerPrefixes(t *testing.T) {
 					t.Errorf("word %d changed in %s -> %s; only word %d may", w, a, out, tc.wantWord)
 				}
 			}
-			if norm(sumAddr(a)) != norm(sumAddr(out)) {
-				t.Errorf("sum changed: %s %#x -> %s %#x", a, sumAddr(a), out, sumAddr(out))
+			if norm(rfc6296.SumAddr(a)) != norm(rfc6296.SumAddr(out)) {
+				t.Errorf("sum changed: %s %#x -> %s %#x", a, rfc6296.SumAddr(a), out, rfc6296.SumAddr(out))
 			}
 			back, err := tr.Inbound(out)
 			if err != nil || back != a {
@@ -276,8 +278,8 @@ func TestPropertyRoundTrip(t *testing.T) {
 			if !tr.External().Contains(out) {
 				t.Fatalf("%v: Outbound(%s) = %s outside %s", m, a, out, tr.External())
 			}
-			if norm(sumAddr(a)) != norm(sumAddr(out)) {
-				t.Fatalf("%v: %s -> %s changes the sum %#x -> %#x", m, a, out, sumAddr(a), sumAddr(out))
+			if norm(rfc6296.SumAddr(a)) != norm(rfc6296.SumAddr(out)) {
+				t.Fatalf("%v: %s -> %s changes the sum %#x -> %#x", m, a, out, rfc6296.SumAddr(a), rfc6296.SumAddr(out))
 			}
 			back, err := tr.Inbound(out)
 			if err != nil || back != a {

@@ -5,9 +5,10 @@
 //
 // The package owns three things:
 //
-//   - the core: the RFC 6296 arithmetic on addresses and on whole packets,
-//     in pure Go (Translator, Table). It is the reference: both datapaths are
-//     tested against it.
+//   - the core: the RFC 6296 arithmetic on addresses (Translator, which
+//     lives in the pure subpackage rfc6296 so the controller can use it
+//     without linking the datapaths) and on whole packets (Table), in pure
+//     Go. It is the reference: both datapaths are tested against it.
 //   - the datapaths that run the mapping in the kernel, behind the
 //     declarative Datapath interface: an eBPF tc program attached to each
 //     uplink (EBPF), and ip6tables SNPT/DNPT rules in the mangle table

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
 )
 
 var fuzzTable = []Mapping{
@@ -59,8 +61,8 @@ func FuzzProcess(f *testing.F) {
 				t.Fatalf("byte %d changed (%#x -> %#x) outside the address fields", i, orig[i], pkt[i])
 			}
 		}
-		if norm(sum16(pkt)) != norm(sum16(orig)) {
-			t.Fatalf("packet sum changed %#x -> %#x", sum16(orig), sum16(pkt))
+		if norm(rfc6296.Sum16(pkt)) != norm(rfc6296.Sum16(orig)) {
+			t.Fatalf("packet sum changed %#x -> %#x", rfc6296.Sum16(orig), rfc6296.Sum16(pkt))
 		}
 		tr := tb.Translators()[r.Index]
 		if dir == Outbound && addrAt(pkt, offSrc) == addrAt(orig, offSrc) {
@@ -116,7 +118,7 @@ func FuzzTranslator(f *testing.F) {
 			}
 			return
 		}
-		if norm(sumAddr(src)) != norm(sumAddr(out)) {
+		if norm(rfc6296.SumAddr(src)) != norm(rfc6296.SumAddr(out)) {
 			t.Fatalf("%s -> %s changes the sum", src, out)
 		}
 		back, err := tr.Inbound(out)

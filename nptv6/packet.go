@@ -107,12 +107,12 @@ func NewTable(ms []Mapping) (*Table, error) {
 			return nil, fmt.Errorf("mappings[%d]: %w", i, err)
 		}
 		for j, o := range tb.ts {
-			if o.m.Interface != m.Interface {
+			if o.Mapping().Interface != m.Interface {
 				continue
 			}
-			if o.internal.Overlaps(t.internal) || o.external.Overlaps(t.external) ||
-				o.internal.Overlaps(t.external) || o.external.Overlaps(t.internal) {
-				return nil, fmt.Errorf("mappings[%d] (%s) overlaps mappings[%d] (%s) on %s; give each mapping on an interface its own prefixes", i, m, j, o.m, m.Interface)
+			if o.Internal().Overlaps(t.Internal()) || o.External().Overlaps(t.External()) ||
+				o.Internal().Overlaps(t.External()) || o.External().Overlaps(t.Internal()) {
+				return nil, fmt.Errorf("mappings[%d] (%s) overlaps mappings[%d] (%s) on %s; give each mapping on an interface its own prefixes", i, m, j, o.Mapping(), m.Interface)
 			}
 		}
 		tb.ts = append(tb.ts, t)
@@ -125,12 +125,12 @@ func (tb *Table) Translators() []*Translator { return slices.Clone(tb.ts) }
 
 func (tb *Table) find(iface string, a netip.Addr, external bool) int {
 	for i, t := range tb.ts {
-		if t.m.Interface != iface {
+		if t.Mapping().Interface != iface {
 			continue
 		}
-		p := t.internal
+		p := t.Internal()
 		if external {
-			p = t.external
+			p = t.External()
 		}
 		if p.Contains(a) {
 			return i
@@ -183,7 +183,7 @@ func (tb *Table) outbound(pkt []byte, iface string) Result {
 		return tb.outboundForeignError(pkt, iface)
 	}
 	t := tb.ts[i]
-	nsrc, err := mapAddr(src.As16(), t.external.Addr().As16(), t.bits, t.adj)
+	nsrc, err := t.MapOutbound(src.As16())
 	if err != nil {
 		return Result{Verdict: Drop, Index: i, Err: fmt.Errorf("nptv6: %s outbound source %s: %w", iface, src, err)}
 	}
@@ -193,9 +193,9 @@ func (tb *Table) outbound(pkt []byte, iface string) Result {
 	// RFC 6296 section 4.3 (hairpinning, RFC 4787 REQ-9): a packet from
 	// inside to one of the site's own external addresses comes back in with
 	// both addresses translated, as if it had left and come back.
-	if j := tb.find(iface, dst, true); j >= 0 && tb.ts[j].m.Hairpin {
+	if j := tb.find(iface, dst, true); j >= 0 && tb.ts[j].Mapping().Hairpin {
 		h := tb.ts[j]
-		ndst, err = mapAddr(dst.As16(), h.internal.Addr().As16(), h.bits, ^h.adj)
+		ndst, err = h.MapInbound(dst.As16())
 		if err != nil {
 			return Result{Verdict: Drop, Index: j, Err: fmt.Errorf("nptv6: %s hairpin destination %s: %w", iface, dst, err)}
 		}
@@ -211,8 +211,8 @@ func (tb *Table) outbound(pkt []byte, iface string) Result {
 	// shown as the external one the sender used.
 	if isICMPError(pkt) {
 		ed := addrAt(pkt, offEmbeddedDst)
-		if t.internal.Contains(ed) {
-			if b, err := mapAddr(ed.As16(), t.external.Addr().As16(), t.bits, t.adj); err == nil {
+		if t.Internal().Contains(ed) {
+			if b, err := t.MapOutbound(ed.As16()); err == nil {
 				copy(pkt[offEmbeddedDst:], b[:])
 			}
 		}
@@ -238,7 +238,7 @@ func (tb *Table) outboundForeignError(pkt []byte, iface string) Result {
 		return Result{Verdict: Pass, Index: -1}
 	}
 	t := tb.ts[j]
-	b, err := mapAddr(ed.As16(), t.external.Addr().As16(), t.bits, t.adj)
+	b, err := t.MapOutbound(ed.As16())
 	if err != nil {
 		return Result{Verdict: Pass, Index: -1}
 	}
@@ -253,7 +253,7 @@ func (tb *Table) inbound(pkt []byte, iface string) Result {
 		return Result{Verdict: Pass, Index: -1}
 	}
 	t := tb.ts[i]
-	ndst, err := mapAddr(dst.As16(), t.internal.Addr().As16(), t.bits, ^t.adj)
+	ndst, err := t.MapInbound(dst.As16())
 	if err != nil {
 		return Result{Verdict: Drop, Index: i, Err: fmt.Errorf("nptv6: %s inbound destination %s: %w", iface, dst, err)}
 	}
@@ -263,8 +263,8 @@ func (tb *Table) inbound(pkt []byte, iface string) Result {
 	// to match the error to its socket.
 	if isICMPError(pkt) {
 		es := addrAt(pkt, offEmbeddedSrc)
-		if t.external.Contains(es) {
-			if b, err := mapAddr(es.As16(), t.internal.Addr().As16(), t.bits, ^t.adj); err == nil {
+		if t.External().Contains(es) {
+			if b, err := t.MapInbound(es.As16()); err == nil {
 				copy(pkt[offEmbeddedSrc:], b[:])
 			}
 		}

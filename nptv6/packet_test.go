@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
 )
 
 const (
@@ -41,7 +43,7 @@ func upperSum(p []byte) uint16 {
 	copy(ph[:32], p[offSrc:offDst+16])
 	binary.BigEndian.PutUint32(ph[32:], uint32(len(p)-ipv6HeaderLen))
 	ph[39] = p[offNextHeader]
-	return onesAdd(sum16(ph[:]), sum16(p[ipv6HeaderLen:]))
+	return rfc6296.OnesAdd(rfc6296.Sum16(ph[:]), rfc6296.Sum16(p[ipv6HeaderLen:]))
 }
 
 // checksumOK: a correct checksum makes the whole sum negative zero.

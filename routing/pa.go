@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -135,4 +136,13 @@ type DNSHostStatus struct {
 	Published []netip.Addr
 	// Known is false until the server has been read once.
 	Known bool
+}
+
+// AddrSet returns addrs sorted with duplicates removed, as a new slice: the
+// one form of a host's AAAA set that the controller decides, the DNS
+// runner hands on and status shows, so equal sets compare equal.
+func AddrSet(addrs []netip.Addr) []netip.Addr {
+	s := slices.Clone(addrs)
+	slices.SortFunc(s, netip.Addr.Compare)
+	return slices.Compact(s)
 }

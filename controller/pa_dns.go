@@ -1,15 +1,16 @@
-package dnsupdate
+package controller
 
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 
-	"github.com/multihomed/multihomed/nptv6"
+	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
+	"github.com/multihomed/multihomed/routing"
 )
 
-// Uplink is what Desired needs to know about one uplink in PA mode.
-type Uplink struct {
+// dnsUplink is what desiredDNS needs to know about one uplink in PA mode.
+type dnsUplink struct {
 	// Name identifies the uplink in errors.
 	Name string
 	// Internal is the site's internal prefix and PA the prefix this uplink's
@@ -19,17 +20,15 @@ type Uplink struct {
 	Usable bool
 }
 
-// Desired computes the AAAA set each host should publish: its internal
+// desiredDNS computes the AAAA set each host should publish: its internal
 // address translated into the PA prefix of every usable uplink. When no
 // uplink is usable it publishes all of them (fail-static, DESIGN.md section
 // 3: all probes failing at once more likely means the probe targets are
 // down than every ISP, and an empty answer would take the site off the
-// internet for sure). Every host is a key of the result, and addresses are
-// sorted. It is pure: the controller may call it from Decide.
-//
-// hosts carry the names as configured; the keys are those names unchanged.
-func Desired(hosts []Host, uplinks []Uplink) (map[string][]netip.Addr, error) {
-	use := make([]Uplink, 0, len(uplinks))
+// internet for sure). Every host is a key of the result, under its name as
+// configured, and addresses are sorted. It is pure: Decide calls it.
+func desiredDNS(hosts []config.DNSHost, uplinks []dnsUplink) (map[string][]netip.Addr, error) {
+	use := make([]dnsUplink, 0, len(uplinks))
 	for _, u := range uplinks {
 		if u.Usable {
 			use = append(use, u)
@@ -38,9 +37,9 @@ func Desired(hosts []Host, uplinks []Uplink) (map[string][]netip.Addr, error) {
 	if len(use) == 0 {
 		use = uplinks
 	}
-	translators := make([]*nptv6.Translator, 0, len(use))
+	translators := make([]*rfc6296.Translator, 0, len(use))
 	for _, u := range use {
-		t, err := nptv6.NewTranslator(nptv6.Mapping{Interface: u.Name, Internal: u.Internal, External: u.PA})
+		t, err := rfc6296.NewTranslator(routing.NPTMapping{Interface: u.Name, Internal: u.Internal, External: u.PA})
 		if err != nil {
 			return nil, fmt.Errorf("dnsupdate: uplink %s: %w", u.Name, err)
 		}
@@ -56,14 +55,7 @@ func Desired(hosts []Host, uplinks []Uplink) (map[string][]netip.Addr, error) {
 			}
 			addrs = append(addrs, a)
 		}
-		out[h.Name] = sortedUnique(addrs)
+		out[h.Name] = routing.AddrSet(addrs)
 	}
 	return out, nil
-}
-
-// sortedUnique returns addrs sorted with duplicates removed, as a new slice.
-func sortedUnique(addrs []netip.Addr) []netip.Addr {
-	s := slices.Clone(addrs)
-	slices.SortFunc(s, netip.Addr.Compare)
-	return slices.Compact(s)
 }

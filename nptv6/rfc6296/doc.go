@@ -1,0 +1,13 @@
+// Package rfc6296 is the NPTv6 arithmetic of RFC 6296 on addresses: a
+// Translator compiles one prefix pair (routing.NPTMapping) and maps
+// addresses between its internal and external prefix, checksum-neutrally.
+//
+// It is pure and imports only the standard library and routing, so the
+// controller can compute the addresses PA mode publishes in DNS (a pure
+// Decide) without linking the datapaths. Package nptv6 builds its packet
+// translation (Table) and both kernel datapaths on it and re-exports its
+// names; its tests are the reference tests of this arithmetic.
+//
+// It must never do I/O, keep state beyond a Translator's precomputed
+// values, or import a datapath.
+package rfc6296
