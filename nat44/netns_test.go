@@ -28,21 +28,13 @@ func newTopo(t *testing.T) topo {
 	t.Helper()
 	testenv.Need(t, "ip", "nft", "conntrack")
 	tp := netnstest.NewTwoUplinks(t, "n44")
-	ctx := context.Background()
-	for _, a := range []struct {
-		n    *netns.NS
-		dev  string
-		addr string
-	}{
-		{tp.LAN, "eth0", "192.0.2.2/24"}, {tp.Edge, "lan", "192.0.2.1/24"},
-		{tp.Edge, "ua", "198.51.100.1/24"}, {tp.Inet, "ia", "198.51.100.2/24"},
-		{tp.Edge, "ub", "203.0.113.1/24"}, {tp.Inet, "ib", "203.0.113.2/24"},
-		{tp.Inet, "lo", "198.18.0.1/32"},
-	} {
-		if err := a.n.AddAddr(ctx, a.dev, netip.MustParsePrefix(a.addr)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	netnstest.AddAddr(t, tp.LAN, "eth0", "192.0.2.2/24")
+	netnstest.AddAddr(t, tp.Edge, "lan", "192.0.2.1/24")
+	netnstest.AddAddr(t, tp.Edge, "ua", "198.51.100.1/24")
+	netnstest.AddAddr(t, tp.Inet, "ia", "198.51.100.2/24")
+	netnstest.AddAddr(t, tp.Edge, "ub", "203.0.113.1/24")
+	netnstest.AddAddr(t, tp.Inet, "ib", "203.0.113.2/24")
+	netnstest.AddAddr(t, tp.Inet, "lo", "198.18.0.1/32")
 	netnstest.Run(t, tp.LAN, "ip", "route", "add", "default", "via", "192.0.2.1")
 	netnstest.Run(t, tp.Edge, "ip", "route", "add", "198.18.0.1/32", "via", "198.51.100.2")
 	// The internet host accepts packets of either uplink's address on either

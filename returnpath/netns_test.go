@@ -46,20 +46,13 @@ func newTopo(t *testing.T) topo {
 	t.Helper()
 	testenv.Need(t, "ip", "nft")
 	tp := topo{TwoUplinks: netnstest.NewTwoUplinks(t, "rp"), table: "mh_return_test"}
-	ctx := context.Background()
-	for _, a := range []struct {
-		n    *netns.NS
-		dev  string
-		addr string
-	}{
-		{tp.LAN, "eth0", "fd00:1::2/64"}, {tp.Edge, "lan", "fd00:1::1/64"},
-		{tp.Edge, "ua", "2001:db8:a::1/64"}, {tp.Inet, "ia", "2001:db8:a::2/64"},
-		{tp.Edge, "ub", "2001:db8:b::1/64"}, {tp.Inet, "ib", "2001:db8:b::2/64"}, {tp.Inet, "ib", "2001:db8:9::1/128"},
-	} {
-		if err := a.n.AddAddr(ctx, a.dev, netip.MustParsePrefix(a.addr)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	netnstest.AddAddr(t, tp.LAN, "eth0", "fd00:1::2/64")
+	netnstest.AddAddr(t, tp.Edge, "lan", "fd00:1::1/64")
+	netnstest.AddAddr(t, tp.Edge, "ua", "2001:db8:a::1/64")
+	netnstest.AddAddr(t, tp.Inet, "ia", "2001:db8:a::2/64")
+	netnstest.AddAddr(t, tp.Edge, "ub", "2001:db8:b::1/64")
+	netnstest.AddAddr(t, tp.Inet, "ib", "2001:db8:b::2/64")
+	netnstest.AddAddr(t, tp.Inet, "ib", "2001:db8:9::1/128")
 	netnstest.Run(t, tp.LAN, "ip", "-6", "route", "add", "default", "via", "fd00:1::1")
 	netnstest.Run(t, tp.Edge, "ip", "-6", "route", "add", "default", "via", "2001:db8:a::2", "dev", "ua")
 	for _, p := range []struct {

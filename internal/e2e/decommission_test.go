@@ -30,11 +30,7 @@ func TestStopWithdraw(t *testing.T) {
 	var out bytes.Buffer
 	stop := exec.Command(daemonBinary, "stop", "--withdraw", "--config", e.configPath)
 	stop.Stdout, stop.Stderr = &out, &out
-	if err := stop.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop.Wait() }()
+	stopped := startAsync(t, stop)
 
 	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && isGShut(p) })
 	holds("ISP-A no longer holds the site /48", func(_ lab.Path, ok bool) bool { return !ok })

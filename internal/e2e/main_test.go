@@ -188,6 +188,18 @@ func waitEstablished(t *testing.T, r lab.Router, neighbors ...netip.Addr) {
 	})
 }
 
+// startAsync starts cmd and returns the channel its Wait result arrives
+// on, so a test can watch the lab while the command runs.
+func startAsync(t *testing.T, cmd *exec.Cmd) <-chan error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done
+}
+
 // waitSitePath waits up to 30 s until want holds for r's path to the site
 // /48 learned from edge (ok: r has one).
 func waitSitePath(t *testing.T, r lab.Router, edge netip.Addr, what string, want func(p lab.Path, ok bool) bool) {

@@ -61,11 +61,7 @@ func TestShutdownWithdrawAPI(t *testing.T) {
 	var out, errb bytes.Buffer
 	cmd := exec.Command(mhctlBinary, "--socket", sock, "shutdown", "--withdraw", "--reason", "e2e decommission", "--wait", "60s")
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := startAsync(t, cmd)
 
 	holds("holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && isGShut(p) })
 	holds("no longer holds the site /48", func(_ lab.Path, ok bool) bool { return !ok })

@@ -2,6 +2,7 @@ package netnstest
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/multihomed/multihomed/internal/netns"
@@ -28,6 +29,19 @@ func Run(t testing.TB, n *netns.NS, args ...string) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// AddAddr assigns prefix (an address with its length, such as
+// "192.0.2.1/24") to dev in n; a failure fails t.
+func AddAddr(t testing.TB, n *netns.NS, dev, prefix string) {
+	t.Helper()
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddAddr(context.Background(), dev, p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TwoUplinks is lan -- edge ==(ua, ub)== inet: a LAN host behind an edge
