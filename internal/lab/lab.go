@@ -65,25 +65,49 @@ func (l *Lab) newNS(ctx context.Context, id, short string) (*netns.NS, error) {
 	return n, nil
 }
 
+// closeOnError is the deferred clean-up of a lab being built: when *err
+// is set it closes *l, removing what was built so far, and clears it, so
+// the builder returns nil with the error.
+func closeOnError[T interface{ Close() }](l *T, err *error) {
+	if *err != nil {
+		(*l).Close()
+		var zero T
+		*l = zero
+	}
+}
+
+// nsNode is a lab namespace to create: where to keep it and its short
+// name (see nodeShort).
+type nsNode struct {
+	p     **netns.NS
+	short string
+}
+
+// newNamespaces creates each node's namespace, "mh"+id+short, in order,
+// and has Close remove them.
+func (l *Lab) newNamespaces(ctx context.Context, id string, nodes []nsNode) error {
+	for _, n := range nodes {
+		ns, err := l.newNS(ctx, id, n.short)
+		if err != nil {
+			return err
+		}
+		*n.p = ns
+	}
+	return nil
+}
+
 // Up builds the lab. On error everything built so far is removed.
 func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.ID == "" {
 		opts.ID = netns.UniqueID()
 	}
 	l = &Lab{}
-	defer func() {
-		if err != nil {
-			l.Close()
-			l = nil
-		}
-	}()
-	for _, x := range []struct {
-		p    **netns.NS
-		node string
-	}{{&l.Edge, "edge"}, {&l.ISPA, "isp-a"}, {&l.ISPB, "isp-b"}, {&l.Transit, "transit"}, {&l.Inet, "inet"}, {&l.LAN, "lan"}} {
-		if *x.p, err = l.newNS(ctx, opts.ID, nodeShort[x.node]); err != nil {
-			return nil, err
-		}
+	defer closeOnError(&l, &err)
+	if err := l.newNamespaces(ctx, opts.ID, []nsNode{
+		{&l.Edge, nodeShort["edge"]}, {&l.ISPA, nodeShort["isp-a"]}, {&l.ISPB, nodeShort["isp-b"]},
+		{&l.Transit, nodeShort["transit"]}, {&l.Inet, nodeShort["inet"]}, {&l.LAN, nodeShort["lan"]},
+	}); err != nil {
+		return nil, err
 	}
 	if err := connect(ctx, []link{
 		{linkEnd{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, linkEnd{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}},

@@ -72,12 +72,7 @@ func UpPA(ctx context.Context, id string) (p *PALab, err error) {
 		return nil, err
 	}
 	p = &PALab{Lab: l}
-	defer func() {
-		if err != nil {
-			p.Close()
-			p = nil
-		}
-	}()
+	defer closeOnError(&p, &err)
 
 	// The ISPs: no BGP with the edge; the PA prefix routed statically to
 	// the edge's link address and originated to the transit, with the link

@@ -66,22 +66,12 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 		opts.ID = netns.UniqueID()
 	}
 	l = &TwoEdge{Lab: &Lab{}}
-	defer func() {
-		if err != nil {
-			l.Close()
-			l = nil
-		}
-	}()
-	for _, x := range []struct {
-		p     **netns.NS
-		short string
-	}{
+	defer closeOnError(&l, &err)
+	if err := l.newNamespaces(ctx, opts.ID, []nsNode{
 		{&l.Edge, nodeShort["edge"]}, {&l.Edge2, edge2Short}, {&l.Core, coreShort}, {&l.ISPA, nodeShort["isp-a"]},
 		{&l.ISPB, nodeShort["isp-b"]}, {&l.Transit, nodeShort["transit"]}, {&l.Inet, nodeShort["inet"]}, {&l.LAN, nodeShort["lan"]},
-	} {
-		if *x.p, err = l.newNS(ctx, opts.ID, x.short); err != nil {
-			return nil, err
-		}
+	}); err != nil {
+		return nil, err
 	}
 	if err := connect(ctx, []link{
 		{linkEnd{l.Edge, "eth-a", []netip.Addr{EdgeAAddr6, EdgeAAddr4}}, linkEnd{l.ISPA, "eth-edge", []netip.Addr{ISPAAddr6, ISPAAddr4}}},
