@@ -146,16 +146,9 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		l.ISPARouter = a
 		l.closers = append(l.closers, a.Close)
 	} else {
-		// Transit (FRR): originates the internet host's space to both ISPs.
-		tr, err := startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
-			{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
-			{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
-		}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, ""))
-		if err != nil {
+		if err := l.startFRRTransit(ctx); err != nil {
 			return nil, err
 		}
-		l.TransitRouter = tr
-		l.closers = append(l.closers, tr.Close)
 		if err := l.startFRRISPA(ctx, opts); err != nil {
 			return nil, err
 		}
@@ -173,13 +166,8 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		}
 		l.ISPBRouter = f
 		l.closers = append(l.closers, f.Close)
-	} else {
-		b, err := startBIRD(ctx, l.ISPB, birdISPConf(ispBBIRD(opts.ISPBPassword)), birdISPProtocols(ispBBIRD("")))
-		if err != nil {
-			return nil, err
-		}
-		l.ISPBRouter = b
-		l.closers = append(l.closers, b.Close)
+	} else if err := l.startBIRDISPB(ctx, opts.ISPBPassword); err != nil {
+		return nil, err
 	}
 	if opts.Core {
 		conf := fmt.Sprintf(`router bgp %d
@@ -204,6 +192,33 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 		l.closers = append(l.closers, l.CoreRouter.Close)
 	}
 	return l, nil
+}
+
+// startFRRTransit starts the transit on FRR: it originates the internet
+// host's space to both ISPs.
+func (l *Lab) startFRRTransit(ctx context.Context) error {
+	tr, err := startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
+		{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
+		{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
+	}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, ""))
+	if err != nil {
+		return err
+	}
+	l.TransitRouter = tr
+	l.closers = append(l.closers, tr.Close)
+	return nil
+}
+
+// startBIRDISPB starts ISP-B on BIRD (the labs' second implementation),
+// with password on its sessions to the edge ("" for none).
+func (l *Lab) startBIRDISPB(ctx context.Context, password string) error {
+	b, err := startBIRD(ctx, l.ISPB, birdISPConf(ispBBIRD(password)), birdISPProtocols(ispBBIRD("")))
+	if err != nil {
+		return err
+	}
+	l.ISPBRouter = b
+	l.closers = append(l.closers, b.Close)
+	return nil
 }
 
 // startFRRISPA starts ISP-A on FRR: a default route to the edge,

@@ -97,24 +97,15 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 		return nil, err
 	}
 
-	tr, err := startFRR(ctx, l.Transit, frrBGPConf(ASNTransit, TransitInetAddr4, []frrNeighbor{
-		{addr: ISPATrAddr6, asn: ASNISPA}, {addr: ISPATrAddr4, asn: ASNISPA},
-		{addr: ISPBTrAddr6, asn: ASNISPB}, {addr: ISPBTrAddr4, asn: ASNISPB},
-	}, []string{TransitPrefix6.String(), TransitPrefix4.String()}, ""))
-	if err != nil {
+	if err := l.startFRRTransit(ctx); err != nil {
 		return nil, err
 	}
-	l.TransitRouter = tr
-	l.closers = append(l.closers, tr.Close)
 	if err := l.startFRRISPA(ctx, Options{ISPAPassword: opts.ISPAPassword}); err != nil {
 		return nil, err
 	}
-	b, err := startBIRD(ctx, l.ISPB, birdISPConf(ispBBIRD(opts.ISPBPassword)), birdISPProtocols(ispBBIRD("")))
-	if err != nil {
+	if err := l.startBIRDISPB(ctx, opts.ISPBPassword); err != nil {
 		return nil, err
 	}
-	l.ISPBRouter = b
-	l.closers = append(l.closers, b.Close)
 	if l.CoreRouter, err = startFRR(ctx, l.Core, coreFRRConf()); err != nil {
 		return nil, err
 	}
