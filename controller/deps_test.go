@@ -13,14 +13,5 @@ import (
 // types it shares with them live in routing, the RFC 6296 arithmetic in
 // nptv6/rfc6296, and cmd/multihomed wires the appliers in.
 func TestNoDatapathLinked(t *testing.T) {
-	depcheck.Forbid(t, ".", []string{
-		"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "github.com/cilium/ebpf",
-		"github.com/google/nftables", "github.com/osrg/gobgp", "github.com/miekg/dns",
-		"github.com/multihomed/multihomed/bgp", "github.com/multihomed/multihomed/fib",
-		"github.com/multihomed/multihomed/dnsupdate", "github.com/multihomed/multihomed/nat44",
-		"github.com/multihomed/multihomed/returnpath", "github.com/multihomed/multihomed/nptv6",
-	}, func(dep string) bool {
-		// The pure RFC 6296 arithmetic is allowed; nptv6 itself is not.
-		return dep == "github.com/multihomed/multihomed/nptv6/rfc6296"
-	}, "depend on the applier through an interface and share types via routing")
+	depcheck.Forbid(t, ".", depcheck.Datapath, depcheck.AllowPure, "depend on the applier through an interface and share types via routing")
 }

@@ -11,6 +11,23 @@ import (
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
+// Datapath lists what the controller and the API must not link: the
+// kernel and protocol libraries (netlink, network namespaces, eBPF,
+// nftables, GoBGP, the DNS client) and the packages of this module that
+// wrap them. They reach those appliers through interfaces that
+// cmd/multihomed wires; see AllowPure for the one subpackage allowed.
+var Datapath = []string{
+	"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "github.com/cilium/ebpf",
+	"github.com/google/nftables", "github.com/osrg/gobgp", "github.com/miekg/dns",
+	"github.com/multihomed/multihomed/bgp", "github.com/multihomed/multihomed/fib",
+	"github.com/multihomed/multihomed/dnsupdate", "github.com/multihomed/multihomed/nat44",
+	"github.com/multihomed/multihomed/returnpath", "github.com/multihomed/multihomed/nptv6",
+}
+
+// AllowPure allows nptv6/rfc6296, the pure RFC 6296 arithmetic below the
+// forbidden nptv6.
+func AllowPure(dep string) bool { return dep == "github.com/multihomed/multihomed/nptv6/rfc6296" }
+
 // Deps returns the import paths of the packages pkg (a `go list` pattern,
 // such as "." for the test's own package) depends on, itself included.
 func Deps(t testing.TB, pkg string) []string {
