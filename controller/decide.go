@@ -237,6 +237,9 @@ type Desired struct {
 	// above zero the site is reachable without this edge, and fail-static
 	// does not apply here.
 	RemoteUsable int
+	// InsideAdvertise is true with ibgp.advertise: full: the uplinks'
+	// InsideLocalPref are in force (for status and metrics).
+	InsideAdvertise bool
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -456,6 +459,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	// Inside: before ECMP keeps only the best tier for egress, so that a
 	// degraded uplink's destinations are demoted at the core, not
 	// withdrawn (only this uplink has some of them).
+	d.InsideAdvertise = cfg.IBGP.Advertise == config.AdvertiseFull
 	for i := range d.Uplinks {
 		d.Uplinks[i].InsideLocalPref = insideLocalPref(cfg, d.Uplinks[i], d.FailStatic)
 	}
