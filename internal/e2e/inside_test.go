@@ -149,7 +149,8 @@ func installDevices(l *lab.Lab, p netip.Prefix) (string, error) {
 // takes both tables (import: full), installs them (bgp.install) and
 // advertises them to the FRR core (ibgp.advertise: full). The core holds
 // every destination at LOCAL_PREF 200 via the edge; ISP-B never hears
-// ISP-A's routes. A gray failure of ISP-A (its BGP stays up) withdraws
+// ISP-A's routes. ISP-A degraded (added delay) demotes its own
+// destinations to 100 and moves the shared ones to ISP-B. A gray failure of ISP-A (its BGP stays up) withdraws
 // ISP-A's own destinations from the core, keeps the shared ones via
 // ISP-B's path at 200, and moves the kernel routes of both off eth-a; the
 // repair brings it all back.
@@ -158,8 +159,11 @@ func TestInsideFullTables(t *testing.T) {
 	const routesA, routesB = 2500, 2500
 	ft := lab.Tables(routesA, routesB)
 	h := lab.HealthBlock(lab.ProfileFast)
+	// ISP-A's RTT thresholds below the probe timeout, as in the failover
+	// scenarios: 50 ms more delay makes it degraded, not down.
+	ha := h + "      degraded_rtt_enter: 40ms\n      degraded_rtt_leave: 20ms\n"
 	full := "      import: full\n      max_prefixes: 10000\n"
-	cfg := lab.EdgeConfig(map[string]string{"isp-a": full + h, "isp-b": "      prepend: 1\n" + full + h}) +
+	cfg := lab.EdgeConfig(map[string]string{"isp-a": full + ha, "isp-b": "      prepend: 1\n" + full + h}) +
 		lab.ControllerBlock(lab.ProfileFast, daemonDir(t), false) +
 		strings.Replace(lab.EdgeIBGP(), "ibgp:\n", "ibgp:\n  advertise: full\n", 1) +
 		fmt.Sprintf("bgp:\n  install:\n    table: %d\n", insideInstallTable)
@@ -197,6 +201,26 @@ func TestInsideFullTables(t *testing.T) {
 		})
 	}
 	kernel("kernel install: each ISP's own destination via its uplink", map[netip.Prefix]string{onlyA: "eth-a", onlyB: "eth-b"})
+
+	// Degraded: ISP-A's own destinations demoted at the core, the shared
+	// ones now best via ISP-B (here and at the core); ISP-A keeps egress,
+	// so its own stay on eth-a in the kernel.
+	if err := l.DelayISPA(ctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	degraded := prefs(ft.OnlyA, uint32(100), ft.Shared, uint32(200), ft.OnlyB, uint32(200))
+	eventually(t, "ISP-A degraded: its own destinations at LOCAL_PREF 100 at the core, the rest at 200", 60*time.Second, func() (bool, string) {
+		s := checkCore(l, degraded, nil)
+		return s == "", s
+	})
+	kernel("kernel install: the shared destination moved to eth-b", map[netip.Prefix]string{onlyA: "eth-a", shared: "eth-b", onlyB: "eth-b"})
+	if err := l.UndelayISPA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ISP-A up again: every destination at 200", 60*time.Second, func() (bool, string) {
+		s := checkCore(l, allUp, nil)
+		return s == "", s
+	})
 
 	if err := l.GrayFailISPA(ctx); err != nil {
 		t.Fatal(err)
