@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v4/api"
-	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
@@ -17,18 +15,13 @@ import (
 func coreCounts(t *testing.T, p *testPeer) map[uint32]int {
 	t.Helper()
 	out := map[uint32]int{}
-	must(t, p.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, func(_ bgp.NLRI, paths []*apiutil.Path) {
-		for _, path := range paths {
-			if !path.PeerAddress.IsValid() || path.PeerAddress.IsUnspecified() {
-				continue
-			}
-			for _, a := range path.Attrs {
-				if lp, ok := a.(*bgp.PathAttributeLocalPref); ok {
-					out[lp.Value]++
-				}
+	learnedPaths(t, p, func(_ string, attrs []bgp.PathAttributeInterface) {
+		for _, a := range attrs {
+			if lp, ok := a.(*bgp.PathAttributeLocalPref); ok {
+				out[lp.Value]++
 			}
 		}
-	}))
+	})
 	return out
 }
 

@@ -205,28 +205,36 @@ func importActions(req *api.SetPoliciesRequest) map[string]string {
 	return out
 }
 
+// learnedPaths calls fn with the prefix and attributes of every path the
+// test peer learned (not those it originates itself).
+func learnedPaths(t *testing.T, p *testPeer, fn func(prefix string, attrs []bgp.PathAttributeInterface)) {
+	t.Helper()
+	must(t, p.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, func(prefix bgp.NLRI, paths []*apiutil.Path) {
+		for _, path := range paths {
+			if path.PeerAddress.IsValid() && !path.PeerAddress.IsUnspecified() {
+				fn(prefix.String(), path.Attrs)
+			}
+		}
+	}))
+}
+
 // coreView returns what the core test peer holds: prefix -> "lp=N nh=A".
 func coreView(t *testing.T, p *testPeer) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	must(t, p.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, func(prefix bgp.NLRI, paths []*apiutil.Path) {
-		for _, path := range paths {
-			if !path.PeerAddress.IsValid() || path.PeerAddress.IsUnspecified() {
-				continue
+	learnedPaths(t, p, func(prefix string, attrs []bgp.PathAttributeInterface) {
+		var parts []string
+		for _, a := range attrs {
+			switch a := a.(type) {
+			case *bgp.PathAttributeLocalPref:
+				parts = append(parts, fmt.Sprintf("lp=%d", a.Value))
+			case *bgp.PathAttributeNextHop:
+				parts = append(parts, "nh="+a.Value.String())
 			}
-			var attrs []string
-			for _, a := range path.Attrs {
-				switch a := a.(type) {
-				case *bgp.PathAttributeLocalPref:
-					attrs = append(attrs, fmt.Sprintf("lp=%d", a.Value))
-				case *bgp.PathAttributeNextHop:
-					attrs = append(attrs, "nh="+a.Value.String())
-				}
-			}
-			sort.Strings(attrs)
-			out[prefix.String()] = strings.Join(attrs, " ")
 		}
-	}))
+		sort.Strings(parts)
+		out[prefix] = strings.Join(parts, " ")
+	})
 	return out
 }
 
