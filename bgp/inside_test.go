@@ -321,3 +321,58 @@ func sharedBestUplink(t *testing.T, sp *Speaker) string {
 	}))
 	return best
 }
+
+// TestInsideReload: a reload turns ibgp.advertise: full on (the core gets
+// the learned routes once the preferences are set) and off again (the core
+// keeps only our default), without resetting a session.
+func TestInsideReload(t *testing.T) {
+	port := freePort(t)
+	startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24"})
+	startTestPeer(t, "127.0.0.3", port, 64502, []string{"203.0.113.0/24"})
+	core := startTestPeer(t, "127.0.0.4", port, 64500, nil)
+	sp := New(Options{PeerPort: uint32(port)})
+	ctx := context.Background()
+	off, on := insideConfig(t, false), insideConfig(t, true)
+	must(t, sp.Start(ctx, off))
+	defer sp.Stop(ctx)
+	_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(off))
+	must(t, err)
+	must(t, sp.SetInternalDefault(ctx, 200))
+	up := map[string]uint32{"isp-a": 200, "isp-b": 200}
+	must(t, sp.SetInsideLocalPrefs(ctx, up)) // a no-op while off
+	expect := func(what string, want map[string]string) {
+		t.Helper()
+		eventually(t, what, 20*time.Second, func() (bool, string) {
+			got := coreView(t, core)
+			return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("core holds %v; want %v", got, want)
+		})
+	}
+	onlyDefault := map[string]string{"0.0.0.0/0": "lp=200 nh=127.0.0.1"}
+	eventually(t, "all sessions established", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		for _, s := range ss {
+			if !s.Established() {
+				return false, fmt.Sprint(ss)
+			}
+		}
+		return len(ss) == 3, fmt.Sprint(ss)
+	})
+	expect("advertise default: only our default", onlyDefault)
+	since := map[string]time.Time{}
+	for _, s := range sp.Sessions() {
+		since[s.Neighbor.String()] = s.Since
+	}
+
+	must(t, sp.Reconfigure(ctx, on))
+	must(t, sp.SetInsideLocalPrefs(ctx, up))
+	expect("reloaded with advertise: full", map[string]string{
+		"0.0.0.0/0": "lp=200 nh=127.0.0.1", "192.0.2.0/24": "lp=200 nh=127.0.0.1", "203.0.113.0/24": "lp=200 nh=127.0.0.1",
+	})
+	must(t, sp.Reconfigure(ctx, off))
+	expect("reloaded back to advertise: default", onlyDefault)
+	for _, s := range sp.Sessions() {
+		if !s.Since.Equal(since[s.Neighbor.String()]) {
+			t.Errorf("session %s changed state during the reloads (since %s, was %s)", s.Neighbor, s.Since, since[s.Neighbor.String()])
+		}
+	}
+}
