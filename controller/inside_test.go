@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -66,4 +68,32 @@ func TestInsideLocalPref(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoopAppliesInsideLocalPrefs: the loop hands each pass's inside
+// preferences to the speaker, and a health change reaches it.
+func TestLoopAppliesInsideLocalPrefs(t *testing.T) {
+	cfg := loopConfig(t)
+	cfg.Uplinks[0].BGP.Import = config.ImportFull
+	cfg.IBGP.Advertise = config.AdvertiseFull
+	r := startLoop(t, cfg)
+	inside := func() map[string]uint32 {
+		r.sp.mu.Lock()
+		defer r.sp.mu.Unlock()
+		return maps.Clone(r.sp.inside)
+	}
+	waitFor(t, "isp-a's routes to the core at 200", func() (bool, string) {
+		got := inside()
+		return cmp.Equal(got, map[string]uint32{"isp-a": 200}), fmt.Sprint(got)
+	})
+	r.h.set("isp-a", health.VerdictDegraded)
+	waitFor(t, "isp-a's routes demoted to 100", func() (bool, string) {
+		got := inside()
+		return cmp.Equal(got, map[string]uint32{"isp-a": 100}), fmt.Sprint(got)
+	})
+	r.h.set("isp-a", health.VerdictDown)
+	waitFor(t, "isp-a's routes withdrawn from the core", func() (bool, string) {
+		got := inside()
+		return got != nil && len(got) == 0, fmt.Sprint(got)
+	})
 }
