@@ -148,8 +148,8 @@ func installDevices(l *lab.Lab, p netip.Prefix) (string, error) {
 // routes each, some destinations from both, some from one only; the edge
 // takes both tables (import: full), installs them (bgp.install) and
 // advertises them to the FRR core (ibgp.advertise: full). The core holds
-// every destination at LOCAL_PREF 200 via the edge; ISP-B never hears
-// ISP-A's routes. ISP-A degraded (added delay) demotes its own
+// every destination at LOCAL_PREF 200 via the edge; neither ISP hears
+// the other's routes. ISP-A degraded (added delay) demotes its own
 // destinations to 100 and moves the shared ones to ISP-B. A gray failure of ISP-A (its BGP stays up) withdraws
 // ISP-A's own destinations from the core, keeps the shared ones via
 // ISP-B's path at 200, and moves the kernel routes of both off eth-a; the
@@ -182,9 +182,15 @@ func TestInsideFullTables(t *testing.T) {
 	if lp := coreLocalPref(l, netip.MustParsePrefix("::/0")); lp != "200" {
 		t.Errorf("core's default: LOCAL_PREF %s; want the edge's own, 200", lp)
 	}
-	// No transit: ISP-B hears only the site prefix from the edge.
-	if got, err := l.ISPBRouter.(*lab.FRR).Received(ctx, lab.EdgeBAddr6); err != nil || len(got) != 1 || got[0] != lab.SitePrefix6 {
-		t.Errorf("ISP-B received %v (%v) from the edge; want only %s", got, err, lab.SitePrefix6)
+	// No transit: each ISP hears only the site prefix from the edge,
+	// though the edge holds the other's whole table.
+	for name, isp := range map[string]struct {
+		r    lab.Router
+		edge netip.Addr
+	}{"ISP-A": {l.ISPARouter, lab.EdgeAAddr6}, "ISP-B": {l.ISPBRouter, lab.EdgeBAddr6}} {
+		if got, err := isp.r.(*lab.FRR).Received(ctx, isp.edge); err != nil || len(got) != 1 || got[0] != lab.SitePrefix6 {
+			t.Errorf("%s received %v (%v) from the edge; want only %s", name, got, err, lab.SitePrefix6)
+		}
 	}
 	onlyA, shared, onlyB := ft.OnlyA[len(ft.OnlyA)/2], ft.Shared[len(ft.Shared)/2], ft.OnlyB[len(ft.OnlyB)/2]
 	kernel := func(what string, want map[netip.Prefix]string) {
