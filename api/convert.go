@@ -43,8 +43,8 @@ func statusToProto(st *controller.Status, probes probeFigures, cfg *config.Confi
 	out := &apiv1.Status{
 		At: ts(st.At), Mode: ModePI, Waiting: st.Desired.Waiting,
 		FailStatic: st.Desired.FailStatic, Alarm: st.Desired.Alarm,
-		InternalDefaultLocalPref: st.Desired.DefaultLocalPref,
-		ApplyError:               st.ApplyError, ReconcileErrors: st.ReconcileErrors, Passes: st.Passes,
+		InternalDefaultLocalPref: st.Desired.DefaultLocalPref, InsideAdvertise: st.Desired.InsideAdvertise,
+		ApplyError: st.ApplyError, ReconcileErrors: st.ReconcileErrors, Passes: st.Passes,
 	}
 	ifaces := map[string]string{}
 	probed := map[string]bool{}
@@ -57,7 +57,7 @@ func statusToProto(st *controller.Status, probes probeFigures, cfg *config.Confi
 	for _, d := range st.Desired.Uplinks {
 		u := &apiv1.Uplink{
 			Name: d.Uplink, Interface: ifaces[d.Uplink], State: string(d.State), Reason: d.Reason,
-			Egress: d.Egress, Metric: int32(d.Metric), Weight: int32(d.Weight),
+			Egress: d.Egress, Metric: int32(d.Metric), Weight: int32(d.Weight), InsideLocalPref: d.InsideLocalPref,
 			Probes: &apiv1.Probes{Probed: probed[d.Uplink], Verdict: health.VerdictUnknown.String()},
 		}
 		if hs, ok := probes.snap.Uplink(d.Uplink); ok {

@@ -166,6 +166,7 @@ var (
 	descApplyOK   = prometheus.NewDesc("multihomed_converged", "1 when the last pass applied without error.", nil, nil)
 	descRemote    = prometheus.NewDesc("multihomed_remote_uplink_state", "1 for the state another edge of the site reports for its uplink (learned over iBGP), 0 for the others.", []string{"edge", "uplink", "state"}, nil)
 	descRemoteAge = prometheus.NewDesc("multihomed_remote_uplink_age_seconds", "Seconds since this edge learned the other edge's current state of its uplink.", []string{"edge", "uplink"}, nil)
+	descInside    = prometheus.NewDesc("multihomed_uplink_inside_local_pref", "LOCAL_PREF of the uplink's full-table routes toward the core peers (ibgp.advertise: full only); 0 while they are not advertised inside.", []string{"uplink"}, nil)
 	descRemoteOK  = prometheus.NewDesc("multihomed_remote_uplinks_usable", "Uplinks of the other edges that are usable (up or degraded): while above 0 this edge may withdraw its own without isolating the site.", nil, nil)
 )
 
@@ -173,7 +174,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside} {
 		ch <- d
 	}
 	describePA(ch)
@@ -197,6 +198,9 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descState, b2f(d.State == s), d.Uplink, string(s))
 		}
 		gauge(descEgress, b2f(d.Egress), d.Uplink)
+		if st.Desired.InsideAdvertise {
+			gauge(descInside, float64(d.InsideLocalPref), d.Uplink)
+		}
 		if hs, ok := st.Health.Uplink(d.Uplink); ok {
 			gauge(descLoss, hs.Loss/100, d.Uplink)
 			gauge(descRTTP95, hs.RTTP95.Seconds(), d.Uplink)

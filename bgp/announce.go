@@ -101,7 +101,7 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 		}
 		s.paths[p] = id
 	}
-	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: s.cfg, anns: want, defaultLP: s.defLP})); err != nil {
+	if err := s.srv.SetPolicies(ctx, buildPolicies(s.policyInputLocked(want))); err != nil {
 		return fmt.Errorf("bgp: replace policies: %w", err)
 	}
 	s.anns = want
@@ -207,4 +207,10 @@ func (s *Speaker) SetInternalDefault(ctx context.Context, localPref uint32) erro
 		return err
 	}
 	return nil
+}
+
+// policyInputLocked is what the policies are built from now, with anns as
+// the announcements.
+func (s *Speaker) policyInputLocked(anns map[string][]routing.Announcement) policyInput {
+	return policyInput{cfg: s.cfg, anns: anns, defaultLP: s.defLP, insideLP: s.insideLP}
 }

@@ -9,7 +9,8 @@
 // What it must never do: send a route learned from one ISP to another
 // (transit). Global import and export policies default to REJECT and accept
 // explicitly: export accepts only locally originated paths for the site's
-// prefixes, per uplink; import accepts our own paths and, per uplink, what
+// prefixes, per uplink, and (ibgp.advertise: full, inside.go) learned routes
+// to the core peers only; import accepts our own paths and, per uplink, what
 // its import mode (none, default, full) allows after the RFC 7454 / RFC 8212
 // filters of DESIGN.md section 8. It never starts GoBGP's unauthenticated
 // gRPC listener.
@@ -32,7 +33,8 @@
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
 // resets), prefixcount.go (received/accepted counts, the max-prefix
 // trigger), maxprefix.go (max-prefix hold-down), announce.go
-// (SetAnnouncements and what it applies), reconfigure.go, rib.go (reads),
+// (SetAnnouncements and what it applies), inside.go (full-table routes to
+// the core with per-uplink health LOCAL_PREF), reconfigure.go, rib.go (reads),
 // policy.go (GoBGP policy objects), sitestate.go and edgepeers.go (the
 // uplink states edges of one site exchange over iBGP, docs/deployment.md).
 package bgp

@@ -43,6 +43,7 @@ type policyInput struct {
 	cfg       *config.Config
 	anns      map[string][]routing.Announcement // normalized, per uplink
 	defaultLP uint32                            // LOCAL_PREF of the default to iBGP peers; 0: none
+	insideLP  map[string]uint32                 // per import: full uplink, LOCAL_PREF toward the core; 0: not sent (inside.go)
 }
 
 const setIBGP = "mh-nbr-internal"
@@ -166,8 +167,9 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 		}
 		st("too-long-v6", &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setTooLongV6}}, reject)
 		st("too-long-v4", &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setTooLongV4}}, reject)
-		st("gshut", &api.Conditions{CommunitySet: gshut}, acceptGshut)
-		st("accept", &api.Conditions{}, accept)
+		fullGshut, fullAccept := fullImportActions(in, u.Name) // inside.go
+		st("gshut", &api.Conditions{CommunitySet: gshut}, fullGshut)
+		st("accept", &api.Conditions{}, fullAccept)
 	}
 
 	// Export: per uplink, per announced prefix, the route with that uplink's
@@ -214,8 +216,9 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 			})
 		}
 	}
-	// Internal routers: only our own default route, with a LOCAL_PREF that
-	// says how healthy this edge's uplinks are.
+	// Internal routers: our own default route, with a LOCAL_PREF that says
+	// how healthy this edge's uplinks are (and, with ibgp.advertise: full,
+	// the core peers also the full-table routes: addInsideExport).
 	if len(in.cfg.IBGP.Peers) > 0 {
 		var nbrs []string
 		for _, p := range in.cfg.IBGP.Peers {
@@ -236,6 +239,7 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 			}
 		}
 	}
+	addInsideExport(in, add, exp)          // inside.go
 	addEdgePolicies(in.cfg, add, imp, exp) // edgepeers.go
 	req.Policies = []*api.Policy{imp, exp}
 	return req

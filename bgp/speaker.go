@@ -72,6 +72,11 @@ type Speaker struct {
 	anns  map[string][]routing.Announcement // installed, normalized
 	defLP uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
 	paths map[netip.Prefix]uuid.UUID        // locally originated paths
+	// insideLP is the LOCAL_PREF of each import: full uplink's routes
+	// toward the core (inside.go); inResetDue the sessions whose inbound
+	// soft reset for it failed, retried by the next SetInsideLocalPrefs.
+	insideLP   map[string]uint32
+	inResetDue map[netip.Addr]bool
 	// resetDue holds the sessions whose outbound soft reset failed: the
 	// policies already say what they must hear, so the next apply resets
 	// them again even when nothing else changed.
@@ -107,16 +112,17 @@ func New(opts Options) *Speaker {
 	}
 	opts.FirstAnnounceWait = min(opts.FirstAnnounceWait, MaxFirstAnnounceWait)
 	return &Speaker{
-		log:       opts.Logger,
-		opts:      opts,
-		anns:      map[string][]routing.Announcement{},
-		paths:     map[netip.Prefix]uuid.UUID{},
-		resetDue:  map[netip.Addr]bool{},
-		sessions:  map[netip.Addr]sessionConfig{},
-		states:    map[netip.Addr]routing.SessionState{},
-		limits:    map[netip.Addr]*prefixLimit{},
-		changed:   make(chan struct{}, 1),
-		peerConfs: map[netip.Addr]*api.Peer{},
+		log:        opts.Logger,
+		opts:       opts,
+		anns:       map[string][]routing.Announcement{},
+		paths:      map[netip.Prefix]uuid.UUID{},
+		resetDue:   map[netip.Addr]bool{},
+		inResetDue: map[netip.Addr]bool{},
+		sessions:   map[netip.Addr]sessionConfig{},
+		states:     map[netip.Addr]routing.SessionState{},
+		limits:     map[netip.Addr]*prefixLimit{},
+		changed:    make(chan struct{}, 1),
+		peerConfs:  map[netip.Addr]*api.Peer{},
 	}
 }
 
@@ -174,7 +180,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any
 	// peer, with REJECT defaults both ways.
-	if err := s.srv.SetPolicies(ctx, buildPolicies(policyInput{cfg: cfg, anns: s.anns, defaultLP: s.defLP})); err != nil {
+	if err := s.srv.SetPolicies(ctx, buildPolicies(s.policyInputLocked(s.anns))); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: install policies: %w", err)
 	}

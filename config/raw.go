@@ -96,6 +96,7 @@ type rawController struct {
 type rawIBGP struct {
 	LocalPrefUp       *int64        `mapstructure:"local_pref_up"`
 	LocalPrefDegraded *int64        `mapstructure:"local_pref_degraded"`
+	Advertise         string        `mapstructure:"advertise"`
 	Peers             []rawIBGPPeer `mapstructure:"peers"`
 }
 

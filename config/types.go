@@ -104,6 +104,10 @@ type IBGP struct {
 	LocalPrefUp uint32
 	// LocalPrefDegraded is sent while the best usable uplink is degraded.
 	LocalPrefDegraded uint32
+	// Advertise says what the core peers hear: the originated defaults
+	// only, or also the routes of the import: full uplinks, each with the
+	// LOCAL_PREF of its own uplink's health (docs/configuration.md).
+	Advertise IBGPAdvertise
 	// Peers are the internal routers (same ASN as node.asn).
 	Peers []IBGPPeer
 }
@@ -135,6 +139,18 @@ const (
 	RoleCore IBGPRole = "core"
 	// RoleEdge is another edge router of the same site running multihomed.
 	RoleEdge IBGPRole = "edge"
+)
+
+// IBGPAdvertise is what this edge advertises to its core peers.
+type IBGPAdvertise string
+
+const (
+	// AdvertiseDefault sends only the originated ::/0 and 0.0.0.0/0.
+	AdvertiseDefault IBGPAdvertise = "default"
+	// AdvertiseFull also sends the routes accepted from import: full
+	// uplinks, with next hop self and LOCAL_PREF from their uplink's
+	// health; a down uplink's routes are withdrawn from the core.
+	AdvertiseFull IBGPAdvertise = "full"
 )
 
 // EdgePeers returns the ibgp peers whose role is edge, in configuration

@@ -66,7 +66,30 @@ func (c *checker) ibgp(r rawIBGP, node Node, global BGPGlobal, uplinks []Uplink)
 	if len(edges) > 0 && global.ListenPort < 0 {
 		c.add("bgp.listen_port", "-1 (only dial out) with ibgp peers of role edge; set 179 so that the other edges can connect")
 	}
+	out.Advertise = c.ibgpAdvertise(r.Advertise, out.Peers, uplinks)
 	return out
+}
+
+// ibgpAdvertise checks ibgp.advertise. full needs something to send (an
+// uplink with import: full) and someone to send it to (a core peer): the
+// full routes never go to edge peers, which advertise their own best
+// routes to the core themselves (docs/deployment.md).
+func (c *checker) ibgpAdvertise(v string, peers []IBGPPeer, uplinks []Uplink) IBGPAdvertise {
+	switch IBGPAdvertise(v) {
+	case "", AdvertiseDefault:
+		return AdvertiseDefault
+	case AdvertiseFull:
+	default:
+		c.add("ibgp.advertise", "%q is not a choice; use default (only the originated default routes) or full (also the routes of import: full uplinks)", v)
+		return AdvertiseDefault
+	}
+	if !slices.ContainsFunc(uplinks, func(u Uplink) bool { return u.BGP.Import == ImportFull }) {
+		c.add("ibgp.advertise", "full, but no uplink has bgp.import: full, so there is nothing to advertise; set import: full on an uplink or advertise: default")
+	}
+	if !slices.ContainsFunc(peers, func(p IBGPPeer) bool { return p.Role == RoleCore }) {
+		c.add("ibgp.advertise", "full, but ibgp.peers has no peer with role core; the full routes go only to core peers, so add one or set advertise: default")
+	}
+	return AdvertiseFull
 }
 
 // ibgpRole checks a peer's role and the keys only an edge peer takes.

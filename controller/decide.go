@@ -153,6 +153,11 @@ type Decision struct {
 	Metric int
 	// Weight is the uplink's share of ECMP egress.
 	Weight int
+	// InsideLocalPref is the LOCAL_PREF the uplink's full-table routes
+	// carry to the core peers (ibgp.advertise: full, import: full): the
+	// default route's ladder applied to this uplink alone. 0: they are not
+	// advertised inside (uplink not usable, or the feature is off).
+	InsideLocalPref uint32
 }
 
 // Egress tiers (Decision.EgressTier), best first.
@@ -232,6 +237,9 @@ type Desired struct {
 	// above zero the site is reachable without this edge, and fail-static
 	// does not apply here.
 	RemoteUsable int
+	// InsideAdvertise is true with ibgp.advertise: full: the uplinks'
+	// InsideLocalPref are in force (for status and metrics).
+	InsideAdvertise bool
 }
 
 // Announcements returns the per-uplink announcements for bgp.
@@ -240,6 +248,18 @@ func (d Desired) Announcements() map[string][]routing.Announcement {
 	for _, u := range d.Uplinks {
 		if len(u.Announcements) > 0 {
 			out[u.Uplink] = u.Announcements
+		}
+	}
+	return out
+}
+
+// InsideLocalPrefs returns each uplink's InsideLocalPref for bgp (uplinks
+// at 0 left out).
+func (d Desired) InsideLocalPrefs() map[string]uint32 {
+	out := map[string]uint32{}
+	for _, u := range d.Uplinks {
+		if u.InsideLocalPref > 0 {
+			out[u.Uplink] = u.InsideLocalPref
 		}
 	}
 	return out
@@ -436,6 +456,14 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		}
 	}
 
+	// Inside: before ECMP keeps only the best tier for egress, so that a
+	// degraded uplink's destinations are demoted at the core, not
+	// withdrawn (only this uplink has some of them).
+	d.InsideAdvertise = cfg.IBGP.Advertise == config.AdvertiseFull
+	for i := range d.Uplinks {
+		d.Uplinks[i].InsideLocalPref = insideLocalPref(cfg, d.Uplinks[i], d.FailStatic)
+	}
+
 	// ECMP: the healthiest tier only.
 	if cfg.Egress.Mode == config.EgressECMP {
 		best := -1
@@ -473,16 +501,34 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if !dec.Egress {
 			continue
 		}
-		// By tier, not state: a restored uplink keeps the preference its
-		// tier had in the previous run.
-		lp := cfg.IBGP.LocalPrefDegraded
-		if dec.EgressTier == TierUp && !d.FailStatic {
-			lp = cfg.IBGP.LocalPrefUp
-		}
-		d.DefaultLocalPref = max(d.DefaultLocalPref, lp)
+		d.DefaultLocalPref = max(d.DefaultLocalPref, ladderLocalPref(cfg, dec, d.FailStatic))
 	}
 	d.SiteState = siteState(d)
 	return d
+}
+
+// ladderLocalPref is the LOCAL_PREF internal routers get for what dec's
+// uplink carries: local_pref_up in the up tier, local_pref_degraded in any
+// other (degraded, draining, fail-static), 0 without egress. By tier, not
+// state: a restored uplink keeps the preference its tier had in the
+// previous run.
+func ladderLocalPref(cfg *config.Config, dec Decision, failStatic bool) uint32 {
+	switch {
+	case !dec.Egress:
+		return 0
+	case dec.EgressTier == TierUp && !failStatic:
+		return cfg.IBGP.LocalPrefUp
+	}
+	return cfg.IBGP.LocalPrefDegraded
+}
+
+// insideLocalPref is Decision.InsideLocalPref.
+func insideLocalPref(cfg *config.Config, dec Decision, failStatic bool) uint32 {
+	u, ok := uplinkConfig(cfg, dec.Uplink)
+	if !ok || cfg.IBGP.Advertise != config.AdvertiseFull || u.BGP.Import != config.ImportFull {
+		return 0
+	}
+	return ladderLocalPref(cfg, dec, failStatic)
 }
 
 // decommission overrides the ladder for a site being taken out of

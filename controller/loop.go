@@ -24,6 +24,10 @@ import (
 type Speaker interface {
 	SetAnnouncements(ctx context.Context, anns map[string][]routing.Announcement) (map[string][]routing.Announcement, error)
 	SetInternalDefault(ctx context.Context, localPref uint32) error
+	// SetInsideLocalPrefs gives each uplink's full-table routes their
+	// LOCAL_PREF toward the core (0 or absent: withdrawn from it);
+	// idempotent, a no-op without ibgp.advertise: full.
+	SetInsideLocalPrefs(ctx context.Context, prefs map[string]uint32) error
 	// Reconfigure applies a reload to the sessions.
 	Reconfigure(ctx context.Context, cfg *config.Config) error
 	// ResetUplink closes and reopens the uplink's sessions (and lifts a
@@ -432,6 +436,11 @@ func (l *Loop) apply(ctx context.Context, d Desired) error {
 	errs = append(errs, l.applyPADatapath(ctx, d)...)
 	if d.Waiting && len(d.Restoring) == 0 {
 		return errors.Join(errs...) // nothing to announce or route yet
+	}
+	// Before the announcements: their first call opens the sessions, whose
+	// routes then arrive under the right preference.
+	if err := l.deps.Speaker.SetInsideLocalPrefs(ctx, d.InsideLocalPrefs()); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := l.deps.Speaker.SetAnnouncements(ctx, d.Announcements()); err != nil {
 		errs = append(errs, err)

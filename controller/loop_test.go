@@ -31,6 +31,7 @@ type fakeSpeaker struct {
 	mu       sync.Mutex
 	state    map[string][]routing.Announcement
 	lp       uint32
+	inside   map[string]uint32
 	changes  int // calls that changed something
 	calls    int
 	failNext int
@@ -107,6 +108,18 @@ func (f *fakeSpeaker) SetInternalDefault(_ context.Context, lp uint32) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lp = lp
+	return nil
+}
+
+func (f *fakeSpeaker) SetInsideLocalPrefs(_ context.Context, prefs map[string]uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for u, lp := range prefs {
+		if _, ok := uplinkConfig(f.cfg, u); !ok || lp == 0 {
+			f.t.Errorf("SetInsideLocalPrefs(%v): %s is not a configured uplink or has 0 (leave it out)", prefs, u)
+		}
+	}
+	f.inside = maps.Clone(prefs)
 	return nil
 }
 

@@ -143,9 +143,12 @@ type Status struct {
 	RemoteUplinks []*RemoteUplink `protobuf:"bytes,15,rep,name=remote_uplinks,json=remoteUplinks,proto3" json:"remote_uplinks,omitempty"`
 	// remote_usable counts the usable ones: while above zero this edge may
 	// withdraw its own uplinks without isolating the site.
-	RemoteUsable  int32 `protobuf:"varint,16,opt,name=remote_usable,json=remoteUsable,proto3" json:"remote_usable,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RemoteUsable int32 `protobuf:"varint,16,opt,name=remote_usable,json=remoteUsable,proto3" json:"remote_usable,omitempty"`
+	// inside_advertise is true with ibgp.advertise: full: the core peers
+	// get the full-table routes at each uplink's inside_local_pref.
+	InsideAdvertise bool `protobuf:"varint,17,opt,name=inside_advertise,json=insideAdvertise,proto3" json:"inside_advertise,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -288,6 +291,13 @@ func (x *Status) GetRemoteUsable() int32 {
 		return x.RemoteUsable
 	}
 	return 0
+}
+
+func (x *Status) GetInsideAdvertise() bool {
+	if x != nil {
+		return x.InsideAdvertise
+	}
+	return false
 }
 
 // Translation is an uplink's NPTv6 mapping (RFC 6296) in PA mode and its
@@ -733,9 +743,13 @@ type Uplink struct {
 	Translation *Translation `protobuf:"bytes,13,opt,name=translation,proto3" json:"translation,omitempty"`
 	// nat44 is the uplink's IPv4 source NAT (PA mode): the address flows
 	// take, "interface" for the device's own, empty for none.
-	Nat44         string `protobuf:"bytes,14,opt,name=nat44,proto3" json:"nat44,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Nat44 string `protobuf:"bytes,14,opt,name=nat44,proto3" json:"nat44,omitempty"`
+	// inside_local_pref is the LOCAL_PREF the uplink's full-table routes
+	// carry to the core peers while Status.inside_advertise is set; 0: they
+	// are not advertised inside (uplink not usable, or not import: full).
+	InsideLocalPref uint32 `protobuf:"varint,15,opt,name=inside_local_pref,json=insideLocalPref,proto3" json:"inside_local_pref,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Uplink) Reset() {
@@ -864,6 +878,13 @@ func (x *Uplink) GetNat44() string {
 		return x.Nat44
 	}
 	return ""
+}
+
+func (x *Uplink) GetInsideLocalPref() uint32 {
+	if x != nil {
+		return x.InsideLocalPref
+	}
+	return 0
 }
 
 // Probes are the health figures of one uplink.
@@ -2961,7 +2982,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10multihomed.proto\x12\rmultihomed.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
 	"\x10GetStatusRequest\"B\n" +
 	"\x11GetStatusResponse\x12-\n" +
-	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xa2\x05\n" +
+	"\x06status\x18\x01 \x01(\v2\x15.multihomed.v1.StatusR\x06status\"\xcd\x05\n" +
 	"\x06Status\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x18\n" +
@@ -2981,7 +3002,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x03dns\x18\r \x01(\v2\x12.multihomed.v1.DNSR\x03dns\x12+\n" +
 	"\x11translation_error\x18\x0e \x01(\tR\x10translationError\x12B\n" +
 	"\x0eremote_uplinks\x18\x0f \x03(\v2\x1b.multihomed.v1.RemoteUplinkR\rremoteUplinks\x12#\n" +
-	"\rremote_usable\x18\x10 \x01(\x05R\fremoteUsable\"\xd5\x02\n" +
+	"\rremote_usable\x18\x10 \x01(\x05R\fremoteUsable\x12)\n" +
+	"\x10inside_advertise\x18\x11 \x01(\bR\x0finsideAdvertise\"\xd5\x02\n" +
 	"\vTranslation\x12'\n" +
 	"\x0finternal_prefix\x18\x01 \x01(\tR\x0einternalPrefix\x12\x1b\n" +
 	"\tpa_prefix\x18\x02 \x01(\tR\bpaPrefix\x12\x16\n" +
@@ -3023,7 +3045,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x120\n" +
 	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12+\n" +
 	"\x03age\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x03age\x12\x14\n" +
-	"\x05stale\x18\a \x01(\bR\x05stale\"\x8e\x04\n" +
+	"\x05stale\x18\a \x01(\bR\x05stale\"\xba\x04\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x14\n" +
@@ -3039,7 +3061,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x06weight\x18\v \x01(\x05R\x06weight\x123\n" +
 	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\x12<\n" +
 	"\vtranslation\x18\r \x01(\v2\x1a.multihomed.v1.TranslationR\vtranslation\x12\x14\n" +
-	"\x05nat44\x18\x0e \x01(\tR\x05nat44\"\xd7\x03\n" +
+	"\x05nat44\x18\x0e \x01(\tR\x05nat44\x12*\n" +
+	"\x11inside_local_pref\x18\x0f \x01(\rR\x0finsideLocalPref\"\xd7\x03\n" +
 	"\x06Probes\x12\x16\n" +
 	"\x06probed\x18\x01 \x01(\bR\x06probed\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x16\n" +

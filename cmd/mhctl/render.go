@@ -199,6 +199,13 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 		} else {
 			fmt.Fprintf(tw, "  egress\tno\n")
 		}
+		if st.GetInsideAdvertise() {
+			if lp := u.GetInsideLocalPref(); lp > 0 {
+				fmt.Fprintf(tw, "  inside\tfull-table routes to the core at LOCAL_PREF %d\n", lp)
+			} else {
+				fmt.Fprintf(tw, "  inside\tnone to the core\n")
+			}
+		}
 		if t := u.GetTranslation(); t != nil {
 			fmt.Fprintf(tw, "  nptv6\t%s\n", translationText(t))
 		}

@@ -131,6 +131,15 @@ func TestGoldenTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status-two-edge", b.String())
+	// ibgp.advertise: full: each uplink says what the core gets from it.
+	b.Reset()
+	inside := sampleStatus()
+	inside.InsideAdvertise = true
+	inside.Uplinks[0].InsideLocalPref, inside.Uplinks[1].InsideLocalPref = 100, 100
+	if err := renderStatus(&b, inside, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-inside", b.String())
 }
 
 // twoEdgeStatus: edge-1's only uplink is down and withdrawn; edge-2's

@@ -28,6 +28,10 @@ type Options struct {
 	// ISPAExtraRoutes, when above zero, makes ISP-A send the edge that many
 	// extra routes (the filter test's dirty table), kept from the transit.
 	ISPAExtraRoutes int
+	// ISPAPlainRoutes and ISPBPlainRoutes, when above zero, make ISP-A and
+	// ISP-B (which must then be FRR: ISPBFRR) send that many clean routes,
+	// partly the same destinations (Tables), kept from the transit.
+	ISPAPlainRoutes, ISPBPlainRoutes int
 	// BIRDInbound runs ISP-A and the transit on BIRD instead of FRR, so
 	// that the inbound path of the failover scenarios has no FRR router
 	// (FRR holds BGP route processing for 50 ms per router). It does not
@@ -128,8 +132,8 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 
 	if opts.BIRDInbound {
-		if opts.ISPAExtraRoutes > 0 || opts.ISPATTLSecurity {
-			return nil, errors.New("lab: BIRDInbound does not combine with ISPAExtraRoutes or ISPATTLSecurity (FRR-only ISP-A features)")
+		if opts.ISPAExtraRoutes > 0 || opts.ISPAPlainRoutes > 0 || opts.ISPATTLSecurity {
+			return nil, errors.New("lab: BIRDInbound does not combine with ISPAExtraRoutes, ISPAPlainRoutes or ISPATTLSecurity (FRR-only ISP-A features)")
 		}
 		tr, err := startBIRD(ctx, l.Transit, birdTransitConf(), map[netip.Addr]string{
 			ISPATrAddr6: "ispa6", ISPATrAddr4: "ispa4", ISPBTrAddr6: "ispb6", ISPBTrAddr4: "ispb4",
@@ -155,12 +159,24 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 
 	// ISP-B: BIRD by default, a second implementation.
+	if opts.ISPBPlainRoutes > 0 && !opts.ISPBFRR {
+		return nil, errors.New("lab: ISPBPlainRoutes needs ISPBFRR (the routes are FRR networks)")
+	}
+	if max(opts.ISPAPlainRoutes, opts.ISPAPlainRoutes/2+opts.ISPBPlainRoutes) > maxPlainRoutes || opts.ISPAPlainRoutes < 0 || opts.ISPBPlainRoutes < 0 {
+		return nil, fmt.Errorf("lab: ISPAPlainRoutes %d and ISPBPlainRoutes %d: at most %d destinations in all", opts.ISPAPlainRoutes, opts.ISPBPlainRoutes, maxPlainRoutes)
+	}
 	if opts.ISPBFRR {
+		networks, extra, toTransit := []string{ISPBPrefix6.String()}, "", ""
+		if opts.ISPBPlainRoutes > 0 {
+			ft := Tables(opts.ISPAPlainRoutes, opts.ISPBPlainRoutes)
+			networks = append(networks, plainNetworks(append(ft.Shared, ft.OnlyB...), "ISPB-EXTRA")...)
+			extra, toTransit = ispBExtraRouteMaps, "ISPB-TO-TRANSIT"
+		}
 		f, err := startFRR(ctx, l.ISPB, frrBGPConf(ASNISPB, ISPBAddr4, []frrNeighbor{
 			{addr: EdgeBAddr6, asn: ASNEdge, password: opts.ISPBPassword, defaultOriginate: true},
 			{addr: EdgeBAddr4, asn: ASNEdge, password: opts.ISPBPassword, defaultOriginate: true},
-			{addr: TransitBAddr6, asn: ASNTransit}, {addr: TransitBAddr4, asn: ASNTransit},
-		}, []string{ISPBPrefix6.String()}, ""))
+			{addr: TransitBAddr6, asn: ASNTransit, routeMapOut: toTransit}, {addr: TransitBAddr4, asn: ASNTransit, routeMapOut: toTransit},
+		}, networks, extra))
 		if err != nil {
 			return nil, err
 		}
@@ -231,6 +247,12 @@ func (l *Lab) startFRRISPA(ctx context.Context, opts Options) error {
 	toTransit := ""
 	if opts.ISPAExtraRoutes > 0 {
 		networks = append(networks, extraRoutes(opts.ISPAExtraRoutes)...)
+	}
+	if opts.ISPAPlainRoutes > 0 {
+		ft := Tables(opts.ISPAPlainRoutes, opts.ISPBPlainRoutes)
+		networks = append(networks, plainNetworks(append(ft.OnlyA, ft.Shared...), "EXTRA")...)
+	}
+	if opts.ISPAExtraRoutes > 0 || opts.ISPAPlainRoutes > 0 {
 		extra, toTransit = extraRouteMaps, "TO-TRANSIT"
 	}
 	a, err := startFRR(ctx, l.ISPA, frrBGPConf(ASNISPA, ISPAAddr4, []frrNeighbor{
