@@ -42,22 +42,26 @@ func (p *scriptedProber) times() []time.Duration {
 
 // TestSchedulerBurst drives the real scheduler (Run, its timer, its
 // workers) on the fake clock through three suspicion bursts on an uplink
-// of two targets at 1s, rise 2, fall 3, min_up 2, bursts of 3 probes 20 ms
-// apart:
+// of two targets at 1s, rise 2, fall 3, min_up 2, bursts of up to 3 probes
+// 20 ms apart:
 //
-//   - 3s: target 0 loses one probe; both targets get 3 burst probes, all
-//     answered: the suspicion clears, the verdict stays up;
+//   - 3s: target 0 loses one probe; the burst's first round (one probe to
+//     each target, at once) is answered: the suspicion is cleared after
+//     that one round, and the verdict stays up;
 //   - 4s: target 1 answers in 200 ms after a steady 20 ms (an RTT jump):
-//     another burst, answered;
-//   - 6s to 8s: target 0 answers nothing (a gray failure): its steady loss
-//     at 6s and two burst losses make fall 3 at 6.02s, not at 8s as the
-//     steady probes alone would; being down, its loss at 7s starts no
-//     burst; it rises again at 9s.
+//     another burst, cleared by its first round;
+//   - 6s to 8s: target 0 answers nothing (a gray failure): target 1 clears
+//     its part in the first round, target 0's steady loss at 6s and its two
+//     burst losses make fall 3 at 6.02s, not at 8s as the steady probes
+//     alone would, and being down (confirmed) it gets no third burst probe,
+//     nor a burst for its loss at 7s; it rises again at 9s.
 //
-// The clock is moved to each time a probe is expected at, and the test
-// waits there until those probes have run and ended, so a missing probe
-// fails the wait and an extra one fails the final comparison of the probe
-// times, which also shows the steady 1s grid untouched by the bursts.
+// The tick probes at 3s, 4s and 6s were sent before the suspicion, so
+// their replies clear nothing: each target gets the first round. The clock
+// is moved to each time a probe is expected at, and the test waits there
+// until those probes have run and ended, so a missing probe fails the wait
+// and an extra one fails the final comparison of the probe times, which
+// also shows the steady 1s grid untouched by the bursts.
 func TestSchedulerBurst(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	t0 := time.Unix(1000, 0)
@@ -92,30 +96,30 @@ func TestSchedulerBurst(t *testing.T) {
 	_, stop := startRun(m)
 	defer stop()
 
-	burst := func(at int) []int { return []int{at, at + 20, at + 40} }
-	want := []int{0, 1000, 2000, 3000}
-	want = append(want, burst(3000)...)
-	want = append(want, 4000)
-	want = append(want, burst(4000)...)
-	want = append(want, 5000, 6000)
-	want = append(want, burst(6000)...)
-	want = append(want, 7000, 8000, 9000)
-	var wantTimes []time.Duration
-	for _, w := range want {
-		wantTimes = append(wantTimes, s(w))
+	ms := func(ms ...int) []time.Duration {
+		var d []time.Duration
+		for _, v := range ms {
+			d = append(d, s(v))
+		}
+		return d
 	}
-	steps := slices.Compact(slices.Clone(wantTimes))
+	wantTimes := [][]time.Duration{
+		ms(0, 1000, 2000, 3000, 3000, 4000, 4000, 5000, 6000, 6000, 6020, 7000, 8000, 9000),
+		ms(0, 1000, 2000, 3000, 3000, 4000, 4000, 5000, 6000, 6000, 7000, 8000, 9000),
+	}
+	steps := slices.Sorted(slices.Values(slices.Concat(wantTimes...)))
+	steps = slices.Compact(steps)
 
 	var changes []string
 	last := VerdictUnknown
 	for _, at := range steps {
 		clock.Advance(t0.Add(at).Sub(clock.Now()))
-		upTo := 0
-		for upTo < len(wantTimes) && wantTimes[upTo] <= at {
-			upTo++
-		}
 		eventually(t, fmt.Sprintf("the probes due by %v to have run and ended", at), func() bool {
-			for _, p := range probers {
+			for i, p := range probers {
+				upTo := 0
+				for upTo < len(wantTimes[i]) && wantTimes[i][upTo] <= at {
+					upTo++
+				}
 				if len(p.times()) < upTo {
 					return false
 				}
@@ -135,17 +139,17 @@ func TestSchedulerBurst(t *testing.T) {
 		}
 	}
 	for i, p := range probers {
-		if got := p.times(); !slices.Equal(got, wantTimes) {
-			t.Errorf("target %d probed at %v, want %v", i, got, wantTimes)
+		if got := p.times(); !slices.Equal(got, wantTimes[i]) {
+			t.Errorf("target %d probed at %v, want %v", i, got, wantTimes[i])
 		}
 	}
 	if want := []string{"up@1s", "down@6.02s", "up@9s"}; !slices.Equal(changes, want) {
 		t.Errorf("verdicts %v, want %v", changes, want)
 	}
 	u := m.Snapshot().Uplinks[0]
-	if u.Bursts != 3 || u.BurstProbes != 18 || u.Targets[0].BurstProbes != 9 || u.Targets[0].Probes != uint64(len(want)) {
-		t.Errorf("counters: %d bursts, %d burst probes (target 0: %d of %d probes); want 3, 18 (9 of %d)",
-			u.Bursts, u.BurstProbes, u.Targets[0].BurstProbes, u.Targets[0].Probes, len(want))
+	if u.Bursts != 3 || u.BurstProbes != 7 || u.Targets[0].BurstProbes != 4 || u.Targets[0].Probes != uint64(len(wantTimes[0])) || u.BurstsSuppressed != 0 {
+		t.Errorf("counters: %d bursts (%d suppressed), %d burst probes (target 0: %d of %d probes); want 3 (0), 7 (4 of %d)",
+			u.Bursts, u.BurstsSuppressed, u.BurstProbes, u.Targets[0].BurstProbes, u.Targets[0].Probes, len(wantTimes[0]))
 	}
 	// Burst results are not in the window: target 1 has the ten steady
 	// probes only, the 200 ms one included.
