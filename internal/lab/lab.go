@@ -48,8 +48,9 @@ type Lab struct {
 
 	closers []func()
 
-	mu    sync.Mutex
-	delay *delayline.Line // ISP-A's added delay (DelayISPA)
+	mu          sync.Mutex
+	delay       *delayline.Line // ISP-A's added delay (DelayISPA)
+	targetDelay *delayline.Line // the internet host's distance (DelayTargets)
 }
 
 // Node names inside every lab; namespaces are "mh<ID><short>".
@@ -239,7 +240,8 @@ func (l *Lab) startFRRISPA(ctx context.Context, opts Options) error {
 
 // Close tears everything down, routers first. It is safe to call twice.
 func (l *Lab) Close() {
-	_ = l.UndelayISPA(context.Background())
+	_ = l.closeDelay(&l.delay)
+	_ = l.closeDelay(&l.targetDelay)
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		l.closers[i]()
 	}
