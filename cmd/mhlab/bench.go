@@ -44,7 +44,7 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 				return err
 			}
 			defer os.RemoveAll(dir)
-			cfgText := lab.ScenarioConfig(profile, filepath.Join(dir, "state"), false, true)
+			cfgText := lab.ScenarioConfigAt(profile, filepath.Join(dir, "state"), false, true, targetDelay)
 			d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 			if err != nil {
 				return err

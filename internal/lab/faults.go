@@ -77,9 +77,24 @@ func (l *Lab) DelayISPA(ctx context.Context, d time.Duration) error {
 // package's detection bench puts its targets far away (a delay line on the
 // replies). The delay is in place until Close; calling it again changes
 // it. Set it before the edge starts, so that probe timeouts are learnt at
-// that distance.
+// that distance, and give the edge ScenarioConfigAt's RTT thresholds (the
+// multihomed edge takes them from TargetDelay).
 func (l *Lab) DelayTargets(ctx context.Context, d time.Duration) error {
-	return l.setDelay(ctx, &l.targetDelay, l.Transit, "eth-inet", d)
+	if err := l.setDelay(ctx, &l.targetDelay, l.Transit, "eth-inet", d); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.targetDist = d
+	l.mu.Unlock()
+	return nil
+}
+
+// TargetDelay is the delay DelayTargets set, 0 if none (ScenarioConfigAt
+// takes it).
+func (l *Lab) TargetDelay() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.targetDist
 }
 
 // setDelay starts a delay line of d on what ns forwards from iif, or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
@@ -51,6 +52,7 @@ type Lab struct {
 	mu          sync.Mutex
 	delay       *delayline.Line // ISP-A's added delay (DelayISPA)
 	targetDelay *delayline.Line // the internet host's distance (DelayTargets)
+	targetDist  time.Duration   // its delay
 }
 
 // Node names inside every lab; namespaces are "mh<ID><short>".
