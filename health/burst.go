@@ -4,10 +4,14 @@ import "time"
 
 // The burst budget (see burstBudget): burst probes refill at burstShare of
 // the uplink's steady probe rate, and never slower than one full burst per
-// burstRefill.
+// burstRefill. burstRefill is short enough that a gray failure that comes
+// back a few seconds after the last one ended (a flapping path, or
+// TestDetectionTimes' back-to-back faults) still gets a full burst at the
+// 1 s default; the budget is there to bound the fast profiles, where the
+// quarter of the steady rate is the larger.
 const (
 	burstShare  = 0.25
-	burstRefill = 10 * time.Second
+	burstRefill = 2 * time.Second
 )
 
 // uplinkBurst is the suspicion-burst state of one uplink, shared by the
@@ -103,9 +107,9 @@ func (s *targetSched) burstDue(now time.Time) bool {
 
 // burstBudget is a token bucket of burst probes, one per uplink. It holds
 // one full burst (burst_probes x targets) and refills at a quarter of the
-// uplink's steady probe rate, or one full burst per 10 s if that is more:
+// uplink's steady probe rate, or one full burst per 2 s if that is more:
 // at 20 Hz and 3 targets, 15 burst probes a second against 60 steady ones;
-// at the 1 s default a full burst 10 s after the last one, so a gray
+// at the 1 s default a full burst 2 s after the last one, so a gray
 // failure after a quiet period is confirmed as fast as with no budget. The
 // zero time means full. Not safe for concurrent use; Monitor.mu guards it.
 type burstBudget struct {

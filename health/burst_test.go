@@ -450,7 +450,7 @@ func TestBurstBudgetRefill(t *testing.T) {
 		t.Fatalf("after an hour: %v tokens, want 9 (one full burst)", b.tokens)
 	}
 	slow := newBurstBudget(testConfig(3, nil))
-	if slow.rate != 0.9 {
-		t.Fatalf("3 targets at 1 s: rate %v/s, want 0.9 (a full burst of 9 per 10 s, above a quarter of 3/s)", slow.rate)
+	if slow.rate != 4.5 {
+		t.Fatalf("3 targets at 1 s: rate %v/s, want 4.5 (a full burst of 9 per 2 s, above a quarter of 3/s)", slow.rate)
 	}
 }
