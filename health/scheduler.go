@@ -57,10 +57,9 @@ func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.Wai
 		return
 	}
 	// One timer, set to the next event (a tick, a burst round or an echo
-	// deadline) after
-	// every wake-up. It is the clock's, so that tests run this very path,
-	// and made after the first dispatch, so that it is never armed for an
-	// event that does not exist.
+	// deadline) after every wake-up. It is the clock's, so that tests run
+	// this very path, and made after the first dispatch, so that it is
+	// never armed for an event that does not exist.
 	var timer Timer
 	defer func() {
 		if timer != nil {
