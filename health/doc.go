@@ -14,7 +14,8 @@
 //     the hold-down are the controller's);
 //   - the scheduler, which probes every target on its interval and, when a
 //     probe is lost or late, probes the uplink's targets in a short
-//     suspicion burst to confirm or clear the loss quickly;
+//     suspicion burst to confirm or clear the loss quickly (rounds that
+//     stop once settled, paid from a per-uplink budget; burst.go);
 //   - Monitor, which runs the probes and publishes verdict changes without
 //     blocking: a level-triggered signal (Changed) plus an immutable Snapshot.
 //

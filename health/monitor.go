@@ -89,6 +89,7 @@ type Monitor struct {
 type generation struct {
 	probers [][]Prober // [uplink][target]
 	scheds  []*targetSched
+	bursts  []*uplinkBurst // one per uplink; their peers are scheds, in order
 }
 
 func (g *generation) close() {

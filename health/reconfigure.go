@@ -169,9 +169,11 @@ func (m *Monitor) build(uplinks []Uplink, old map[string]*uplinkTracker) (*Recon
 			r.gen.scheds = append(r.gen.scheds, s)
 		}
 		peers := r.gen.scheds[first:len(r.gen.scheds):len(r.gen.scheds)]
+		b := newUplinkBurst(cfg, peers)
 		for _, s := range peers {
-			s.peers = peers
+			s.ub = b
 		}
+		r.gen.bursts = append(r.gen.bursts, b)
 	}
 	return r, nil
 }

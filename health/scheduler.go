@@ -16,20 +16,23 @@ type targetSched struct {
 	echo *icmpProber // the ICMP prober, sent by the scheduler; or nil
 	// When echo is nil: the scheduler's go-ahead to its worker, with the
 	// probe's timeout.
-	work  chan time.Duration
-	peers []*targetSched // the schedules of the uplink's targets, this one included
+	work chan time.Duration
+	ub   *uplinkBurst // the uplink's burst state, shared with its other targets
 
 	// Guarded by Monitor.mu.
-	due      time.Time     // next tick: start + k * interval, as time.Ticker
-	inflight bool          // a probe is running; probes never overlap
-	burst    bool          // the probe in flight is a burst probe
-	timeout  time.Duration // of the probe in flight
-	seq      uint16        // echo sequence number of the probe in flight
-	deadline time.Time     // when the echo in flight times out
+	due       time.Time     // next tick: start + k * interval, as time.Ticker
+	inflight  bool          // a probe is running; probes never overlap
+	burst     bool          // the probe in flight is a burst probe
+	sentEpoch uint64        // ub.epoch when the probe in flight was sent
+	timeout   time.Duration // of the probe in flight
+	seq       uint16        // echo sequence number of the probe in flight
+	deadline  time.Time     // when the echo in flight times out
 	// The last echoes judged lost, whose reply would be a late one.
 	lost  [8]uint16
 	nlost int
-	// A suspicion burst: burstLeft more probes, the next from burstAt.
+	// burstLeft is how many more probes the burst that runs owes this
+	// target (see uplinkBurst), the next from burstAt: a round of the
+	// uplink's burst, or at once if the target was busy at its round.
 	burstLeft int
 	burstAt   time.Time
 }
@@ -45,18 +48,18 @@ type echoSend struct {
 // is due on the ticks of its interval, counted from start; ticks that pass
 // while its probe runs are dropped but the next probe starts as soon as it
 // ends (like a time.Ticker with its buffered tick). Between ticks, a target
-// in a suspicion burst (see startBurstLocked) is also due every
-// burst_interval until its burst probes are spent; the ticks stay where
-// they were.
+// in a suspicion burst (see uplinkBurst) is also due on the burst's rounds,
+// burst_interval apart, until its part of the burst ends; the ticks stay
+// where they were.
 func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.WaitGroup) {
 	if len(g.scheds) == 0 {
 		<-ctx.Done()
 		return
 	}
-	// One timer, set to the next event (a tick or an echo deadline) after
-	// every wake-up. It is the clock's, so that tests run this very path,
-	// and made after the first dispatch, so that it is never armed for an
-	// event that does not exist.
+	// One timer, set to the next event (a tick, a burst round or an echo
+	// deadline) after every wake-up. It is the clock's, so that tests run
+	// this very path, and made after the first dispatch, so that it is
+	// never armed for an event that does not exist.
 	var timer Timer
 	defer func() {
 		if timer != nil {
@@ -93,13 +96,21 @@ func (m *Monitor) schedule(ctx context.Context, g *generation, readers *sync.Wai
 
 // dispatch, at now, ends the echoes whose deadline has passed, starts every
 // due probe that is not still running, appends the echo requests to send to
-// sends, and returns the time of the next event: a tick, or an echo
-// deadline. It never returns a time before now for a probe in flight (that
-// would spin); a probe that ends after its tick wakes the scheduler itself.
+// sends, and returns the time of the next event: a tick, a burst round, or
+// an echo deadline. It never returns a time before now for a probe in
+// flight (that would spin); a probe that ends after its tick wakes the
+// scheduler itself.
+//
+// Deadlines come first: a loss may start a burst, whose first round then
+// leaves on this very wake-up. A burst round sends the probes of every
+// target of the uplink that is owed one and idle; a target whose steady
+// tick is due within burst_interval sends that tick's probe now instead (it
+// goes in the window and counts as a burst probe too), so a round never
+// puts a burst probe next to a steady one; other round probes are paid from
+// the uplink's budget, and a target the budget cannot pay leaves the burst.
 func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]echoSend, time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := now.Add(time.Hour)
 	for _, s := range g.scheds {
 		if s.inflight && s.echo != nil && !now.Before(s.deadline) {
 			s.inflight = false
@@ -108,9 +119,34 @@ func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]ec
 			m.recordLocked(s, now, 0, fmt.Errorf("echo %v seq %d: %w (%v)",
 				s.echo.pin.dst, s.seq, errNoReply, s.timeout))
 		}
-		tick := !now.Before(s.due)
-		if !s.inflight && (tick || s.burstDue(now)) {
-			s.inflight, s.burst = true, !tick
+	}
+	next := now.Add(time.Hour)
+	for _, b := range g.bursts {
+		round := false
+		for _, s := range b.peers {
+			if s.inflight {
+				continue
+			}
+			tick := !now.Before(s.due)
+			owed := s.burstDue(now)
+			if owed && !tick && s.due.Sub(now) <= s.u.cfg.BurstInterval {
+				tick = true // merged: the tick's probe leaves with the round
+			}
+			if owed && !tick && !b.budget.take(now) {
+				s.burstLeft, owed = 0, false
+				if !b.cut {
+					b.cut = true
+					s.u.burstsSuppressed++
+				}
+			}
+			if !tick && !owed {
+				continue
+			}
+			if owed {
+				round = true
+				s.burstAt = time.Time{} // set to the next round below
+			}
+			s.inflight, s.burst, s.sentEpoch = true, !tick, b.epoch
 			if tick {
 				s.due = nextTick(s.due, s.tt.target.Interval, now)
 			}
@@ -118,7 +154,6 @@ func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]ec
 				// A tick during a burst is one of its probes: the burst
 				// never adds a probe next to a steady one.
 				s.burstLeft--
-				s.burstAt = now.Add(s.u.cfg.BurstInterval)
 			}
 			s.timeout = s.tt.timeout()
 			if s.echo != nil {
@@ -137,18 +172,40 @@ func (m *Monitor) dispatch(now time.Time, g *generation, sends []echoSend) ([]ec
 				}
 			}
 		}
-		// A probe in flight past its tick (or burst probe) is followed up
-		// by finish, which wakes the scheduler; before its tick, the tick is
-		// still an event (the probe may well end first).
-		if !s.inflight || now.Before(s.due) {
-			next = minTime(next, s.due)
+		if round {
+			// A target that was busy at its round and goes now rejoins
+			// the uplink's next round.
+			if !b.next.After(now) {
+				b.next = now.Add(b.peers[0].u.cfg.BurstInterval)
+			}
+			for _, s := range b.peers {
+				if s.burstAt.IsZero() {
+					s.burstAt = b.next
+				}
+			}
 		}
-		if s.burstLeft > 0 && (!s.inflight || now.Before(s.burstAt)) {
-			next = minTime(next, s.burstAt)
+		for _, s := range b.peers {
+			// A probe in flight past its tick, or owed a burst probe, is
+			// followed up by finish (or its deadline); before its
+			// tick, the tick is still an event (the probe may well end
+			// first).
+			if !s.inflight || now.Before(s.due) {
+				next = minTime(next, s.due)
+			}
+			if s.burstLeft > 0 && !s.inflight {
+				next = minTime(next, s.burstAt)
+			}
+			if s.inflight && s.echo != nil {
+				next = minTime(next, s.deadline)
+			}
 		}
-		if s.inflight && s.echo != nil {
-			next = minTime(next, s.deadline)
-		}
+	}
+	// Every kick so far was sent under m.mu, before or during this
+	// dispatch, about state it has just acted on: drop it rather than wake
+	// for nothing.
+	select {
+	case <-m.kick:
+	default:
 	}
 	return sends, next
 }
@@ -172,39 +229,6 @@ func (s *targetSched) takeLost(seq uint16) bool {
 		}
 	}
 	return false
-}
-
-// burstDue reports whether a burst probe is due at now.
-func (s *targetSched) burstDue(now time.Time) bool {
-	return s.burstLeft > 0 && !now.Before(s.burstAt)
-}
-
-// startBurstLocked starts a suspicion burst on the uplink of s, after s's
-// probe was lost or its reply came later than expected (see recordLocked):
-// every target of the uplink that is not down gets burst_probes more
-// probes, burst_interval apart, the first at once (or when its probe in
-// flight ends). Their losses count toward fall like any other, so a silent
-// path reaches fall within the burst; replies clear the suspicion and the
-// burst simply runs out. A burst is not extended or restarted while it
-// runs, so it costs at most burst_probes probes per target. m.mu must be
-// held.
-func (m *Monitor) startBurstLocked(s *targetSched, now time.Time) {
-	for _, p := range s.peers {
-		if p.burstLeft > 0 {
-			return
-		}
-	}
-	s.u.bursts++
-	for _, p := range s.peers {
-		if p.tt.state != TargetDown {
-			p.burstLeft, p.burstAt = s.u.cfg.BurstProbes, now
-		}
-	}
-	// Peers are idle or in flight: wake the scheduler to send the idle ones.
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -251,8 +275,10 @@ func (m *Monitor) runWorker(ctx context.Context, s *targetSched) {
 // be the sequence number in flight (0 stands for "whatever is in flight", a
 // socket error); a reply to one of the last echoes judged lost is a late
 // reply (see targetTracker.late), and any other is ignored. If the target's
-// next tick (or burst probe) is due meanwhile, the scheduler is woken to
-// start the next probe at once.
+// next tick is due meanwhile, or it is still owed burst probes, the
+// scheduler is woken to start the next probe or set its timer for it (the
+// timer leaves out the burst probes of targets in flight: most settle the
+// burst with their reply, and a wake-up for them would be wasted).
 func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt time.Duration, err error) {
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled probe says nothing about the path
@@ -269,7 +295,7 @@ func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt ti
 	s.inflight = false
 	now := m.clock.Now()
 	m.recordLocked(s, now, rtt, err)
-	if !now.Before(s.due) || s.burstDue(now) {
+	if !now.Before(s.due) || s.burstLeft > 0 {
 		select {
 		case m.kick <- struct{}{}:
 		default:
@@ -281,18 +307,23 @@ func (m *Monitor) finish(ctx context.Context, s *targetSched, seq uint16, rtt ti
 // a reply after rtt, within the probe's timeout) and starts a burst if
 // the result is suspect: a loss, or a reply later than the target's RTT
 // estimate allows (SRTT + max(10ms, 4*RTTVAR)), on a target that is not
-// down. m.mu must be held.
+// down; a result that settles the suspicion ends the target's part of the
+// burst that runs (see settleBurstLocked). m.mu must be held.
 func (m *Monitor) recordLocked(s *targetSched, now time.Time, rtt time.Duration, err error) {
 	u, tt := s.u, s.tt
 	if m.onProbe != nil {
 		m.onProbe(u.name, tt.name, rtt, err)
 	}
-	suspect := tt.state != TargetDown && (err != nil || tt.rto.jumped(rtt))
+	jumped := err == nil && tt.rto.jumped(rtt)
+	suspect := tt.state != TargetDown && (err != nil || jumped)
 	if tt.observe(now, rtt, err, s.burst) {
 		m.log.Debug("health: target changed", logKeyUplink, u.name, logKeyTarget, tt.name,
 			logKeyVerdict, tt.state.String(), logKeyError, tt.lastErr)
 	}
-	if suspect && !u.cfg.NoBursts {
+	s.settleBurstLocked(err == nil && !jumped)
+	// A result that took the target down confirmed the suspicion: no
+	// burst for it.
+	if suspect && tt.state != TargetDown && !u.cfg.NoBursts {
 		m.startBurstLocked(s, now)
 	}
 	m.evaluateLocked(u, now)

@@ -62,11 +62,14 @@ type UplinkStatus struct {
 	// Bursts counts the suspicion bursts started on the uplink and
 	// BurstProbes the extra probes they sent, over all its targets (the sum
 	// of TargetStatus.BurstProbes): what bursts cost beyond the steady
-	// rate. Both count since the Monitor started, or since the uplink's
-	// device or health block last changed.
-	Bursts      uint64
-	BurstProbes uint64
-	Targets     []TargetStatus
+	// rate. BurstsSuppressed counts the suspicions the uplink's burst
+	// budget refused a burst, and the bursts it cut short (see
+	// docs/health.md, "Suspicion bursts"). All count since the Monitor
+	// started, or since the uplink's device or health block last changed.
+	Bursts           uint64
+	BurstProbes      uint64
+	BurstsSuppressed uint64
+	Targets          []TargetStatus
 }
 
 // TargetStatus is the state and figures of one target.
@@ -127,7 +130,7 @@ func (m *Monitor) Snapshot() Snapshot {
 			Figures: Figures{Loss: u.loss, RTTMean: u.rttMean, RTTP95: u.rttP95, Samples: u.samples,
 				RTTLast: u.rttLast, LastReply: u.lastReply, LastProbe: u.lastProbe},
 		}
-		us.Bursts = u.bursts
+		us.Bursts, us.BurstsSuppressed = u.bursts, u.burstsSuppressed
 		for _, tt := range u.targets {
 			us.BurstProbes += tt.burstProbes
 			var w window

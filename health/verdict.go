@@ -263,8 +263,10 @@ type uplinkTracker struct {
 	// figure reaches its enter threshold, cleared only when all figures are
 	// below their leave thresholds.
 	degraded bool
-	// bursts counts the suspicion bursts started (see startBurstLocked).
-	bursts uint64
+	// bursts counts the suspicion bursts started (see startBurstLocked),
+	// burstsSuppressed those the budget refused or cut short.
+	bursts           uint64
+	burstsSuppressed uint64
 
 	// What the last evaluation found, for reasonText: evaluated is false
 	// before the first; cand is the verdict the probes called for and why

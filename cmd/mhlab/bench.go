@@ -18,7 +18,7 @@ import (
 // a 1 kHz flow between the internet host and the LAN host, and reps runs of
 // each scenario (link cut, gray failure), printing median and worst of the
 // inbound and outbound loss windows.
-func bench(ctx context.Context, daemonPath string, profiles []string, reps int, verbose, birdInbound bool) error {
+func bench(ctx context.Context, daemonPath string, profiles []string, reps int, verbose, birdInbound bool, targetDelay time.Duration) error {
 	type key struct{ profile, scenario string }
 	results := map[key][]lab.Measurement{}
 	var order []key
@@ -27,19 +27,24 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 		if birdInbound {
 			routers = "BIRD ISP-A, transit and ISP-B"
 		}
-		step("Profile %s: building the lab (%s)", profile, routers)
+		step("Profile %s: building the lab (%s)%s", profile, routers, farTargets(targetDelay))
 		l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID(), BIRDInbound: birdInbound})
 		if err != nil {
 			return err
 		}
 		err = func() error {
 			defer l.Close()
+			if targetDelay > 0 {
+				if err := l.DelayTargets(ctx, targetDelay); err != nil {
+					return err
+				}
+			}
 			dir, err := os.MkdirTemp("", "mhlab-bench-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			cfgText := lab.ScenarioConfig(profile, filepath.Join(dir, "state"), false, true)
+			cfgText := lab.ScenarioConfigAt(profile, filepath.Join(dir, "state"), false, true, targetDelay)
 			d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 			if err != nil {
 				return err
@@ -87,6 +92,15 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.profile, k.scenario, median(in), slices.Max(in), median(out), slices.Max(out))
 	}
 	return tw.Flush()
+}
+
+// farTargets says how far away --target-delay puts the probe target, for
+// a step line.
+func farTargets(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", internet host (probe target) %v further away", d)
 }
 
 func median(d []time.Duration) time.Duration {

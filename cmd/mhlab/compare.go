@@ -27,6 +27,9 @@ type compareOpts struct {
 	imgDir    string // plots go here when not empty
 	jsonPath  string // every result, for re-plotting, when not empty
 	verbose   bool
+	// targetDelay puts the internet host (the edges' probe target) that
+	// much further away (lab.DelayTargets); 0: no delay line.
+	targetDelay time.Duration
 }
 
 // edgeMaker builds one edge for a lab.
@@ -82,12 +85,17 @@ func compare(ctx context.Context, o compareOpts) ([]lab.CompareResult, error) {
 }
 
 func compareEdge(ctx context.Context, o compareOpts, m edgeMaker) ([]lab.CompareResult, error) {
-	step("Edge %s: building the lab (FRR ISP-A and transit, BIRD ISP-B)", m.name)
+	step("Edge %s: building the lab (FRR ISP-A and transit, BIRD ISP-B)%s", m.name, farTargets(o.targetDelay))
 	l, err := lab.Up(ctx, lab.Options{ID: netns.UniqueID()})
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
+	if o.targetDelay > 0 {
+		if err := l.DelayTargets(ctx, o.targetDelay); err != nil {
+			return nil, err
+		}
+	}
 	e := m.make(l)
 	if err := e.Start(ctx); err != nil {
 		return nil, err

@@ -13,7 +13,8 @@
 //	mhlab bench  measure failover loss windows (link cut, gray failure) of a
 //	             1 kHz flow, fast, fast-doc and default probe profiles, repeated runs;
 //	             with --edge multihomed,exabgp,frr the same faults against
-//	             ExaBGP's healthcheck and a plain FRR edge, with plots
+//	             ExaBGP's healthcheck and a plain FRR edge, with plots;
+//	             --target-delay 40ms puts the probe target 40 ms away
 //	mhlab bench cpu  the daemon's CPU at 4 uplinks x 3 targets x 20 Hz;
 //	             --bursts compares suspicion bursts on and off, --loss makes
 //	             the routers drop packets so that bursts run

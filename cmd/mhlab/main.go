@@ -37,14 +37,15 @@ func main() {
 	imgDir := fs.String("img", "", "bench --edge: write timeline plots (SVG, PNG) into this directory")
 	jsonOut := fs.String("json", "", "bench --edge: write every result (timelines included) to this file")
 	replot := fs.String("replot", "", "bench: only redraw the plots (--img) and table from this --json file")
+	targetDelay := fs.Duration("target-delay", 0, "bench, bench --edge: put the internet host (the probe target) this much further away, a delay line on what it sends (e.g. 40ms)")
 	cpuWindow := fs.Duration("window", 30*time.Second, "bench cpu: measuring window")
 	tables := fs.String("tables", "50k/0", "bench fulltable: tables to feed, IPV6/IPV4 prefix counts, comma-separated (50k/0,200k/1M)")
 	ftTimeout := fs.Duration("timeout", 10*time.Minute, "bench fulltable: give up on a receiver after this long")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: also run a 20 Hz daemon with no_bursts: true (bursts on vs off, everything else equal)")
 	cpuLoss := fs.Int("loss", 0, "bench cpu: percent of forwarded packets every router drops during the window, so that bursts run (0-100)")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
-			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--img DIR] [--json FILE]\n"+
+		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--target-delay D] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
+			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--target-delay D] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts] [--loss PERCENT]\n"+
 			"       mhlab bench fulltable [--daemon PATH] [--tables 50k/0,200k/1M] [--timeout 10m]\n"+
 			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
@@ -86,6 +87,10 @@ func main() {
 			err = replotJSON(*replot, *imgDir)
 			break
 		}
+		if *targetDelay < 0 {
+			err = fmt.Errorf("--target-delay: %v is negative; use for example 40ms, or 0 for no delay", *targetDelay)
+			break
+		}
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err != nil {
 			break
@@ -95,11 +100,12 @@ func main() {
 			break
 		}
 		if *edges == "" {
-			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound)
+			err = bench(ctx, abs, strings.Split(*profiles, ","), *reps, *verbose, *birdInbound, *targetDelay)
 			break
 		}
 		err = runCompare(ctx, compareOpts{daemon: abs, edges: splitList(*edges), profiles: splitList(*profiles),
-			exabgp: splitList(*exabgp), scenarios: splitList(*scenarios), reps: *reps, imgDir: *imgDir, jsonPath: *jsonOut, verbose: *verbose})
+			exabgp: splitList(*exabgp), scenarios: splitList(*scenarios), reps: *reps, imgDir: *imgDir, jsonPath: *jsonOut, verbose: *verbose,
+			targetDelay: *targetDelay})
 	case "bench cpu":
 		if os.Geteuid() != 0 {
 			err = fmt.Errorf("needs root (network namespaces); run it with sudo")

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
+
+	"github.com/multihomed/multihomed/health"
 )
 
 // frrNeighbor is one FRR neighbor statement group.
@@ -296,12 +299,28 @@ func ControllerBlock(profile, stateDir string, noBackoff bool) string {
 // lost; ISP-B keeps the defaults, so a loaded machine's slow probes do not
 // make the backup look degraded.
 func ScenarioConfig(profile, stateDir string, ibgp, noBackoff bool) string {
+	return ScenarioConfigAt(profile, stateDir, ibgp, noBackoff, 0)
+}
+
+// ScenarioConfigAt is ScenarioConfig for probe targets targetDelay
+// further away (Lab.DelayTargets): every RTT threshold, ISP-B's defaults
+// included, is raised by targetDelay, so that the distance alone makes no
+// uplink degraded.
+func ScenarioConfigAt(profile, stateDir string, ibgp, noBackoff bool, targetDelay time.Duration) string {
 	h := HealthBlock(profile)
-	ha := h
-	if profile == ProfileFast || profile == ProfileFastDocumented {
-		ha += "      degraded_rtt_enter: 40ms\n      degraded_rtt_leave: 20ms\n"
+	ha, hb := h, h
+	rtt := func(enter, leave time.Duration) string {
+		return fmt.Sprintf("      degraded_rtt_enter: %v\n      degraded_rtt_leave: %v\n", enter+targetDelay, leave+targetDelay)
 	}
-	cfg := EdgeConfig(map[string]string{"isp-a": ha, "isp-b": "      prepend: 1\n" + h}) + ControllerBlock(profile, stateDir, noBackoff)
+	if profile == ProfileFast || profile == ProfileFastDocumented {
+		ha += rtt(40*time.Millisecond, 20*time.Millisecond)
+	} else if targetDelay > 0 {
+		ha += rtt(health.DefaultRTTEnter, health.DefaultRTTLeave)
+	}
+	if targetDelay > 0 {
+		hb += rtt(health.DefaultRTTEnter, health.DefaultRTTLeave)
+	}
+	cfg := EdgeConfig(map[string]string{"isp-a": ha, "isp-b": "      prepend: 1\n" + hb}) + ControllerBlock(profile, stateDir, noBackoff)
 	if ibgp {
 		cfg += EdgeIBGP()
 	}

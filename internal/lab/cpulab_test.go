@@ -139,3 +139,41 @@ func TestCPULabLossAndCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioConfigAt: with the probe targets 40 ms further away, every
+// RTT threshold of both uplinks is 40 ms higher than at 0 (the lab-tuned
+// 40/20 ms of the fast profiles on ISP-A, health's defaults elsewhere), so
+// the distance alone makes no uplink degraded; at 0 it is ScenarioConfig.
+func TestScenarioConfigAt(t *testing.T) {
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	for _, tc := range []struct {
+		profile        string
+		delay          time.Duration
+		enterA, leaveA time.Duration
+		enterB, leaveB time.Duration
+	}{
+		{ProfileFastDocumented, 0, ms(40), ms(20), ms(100), ms(60)},
+		{ProfileFastDocumented, ms(40), ms(80), ms(60), ms(140), ms(100)},
+		{ProfileDefault, 0, ms(100), ms(60), ms(100), ms(60)},
+		{ProfileDefault, ms(40), ms(140), ms(100), ms(140), ms(100)},
+	} {
+		dir := t.TempDir()
+		text := ScenarioConfigAt(tc.profile, dir, false, true, tc.delay)
+		if tc.delay == 0 && text != ScenarioConfig(tc.profile, dir, false, true) {
+			t.Errorf("%s: ScenarioConfigAt(0) differs from ScenarioConfig", tc.profile)
+		}
+		cfg, err := config.Parse(tc.profile, []byte(text), nil)
+		if err != nil {
+			t.Fatalf("%s at %v: %v\n%s", tc.profile, tc.delay, err, text)
+		}
+		for _, u := range cfg.Uplinks {
+			enter, leave := tc.enterA, tc.leaveA
+			if u.Name == "isp-b" {
+				enter, leave = tc.enterB, tc.leaveB
+			}
+			if h := u.Health; h.RTTEnter != enter || h.RTTLeave != leave {
+				t.Errorf("%s at %v, %s: degraded RTT enter %v leave %v, want %v %v", tc.profile, tc.delay, u.Name, h.RTTEnter, h.RTTLeave, enter, leave)
+			}
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (e *MultihomedEdge) Start(ctx context.Context) error {
 		}
 		e.dir = dir
 		// Its own API socket, so that several labs can run at once.
-		cfg := ScenarioConfig(e.profile, filepath.Join(dir, "state"), false, true) +
+		cfg := ScenarioConfigAt(e.profile, filepath.Join(dir, "state"), false, true, e.l.TargetDelay()) +
 			fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
 		if err := os.WriteFile(filepath.Join(dir, "multihomed.yaml"), []byte(cfg), 0o600); err != nil {
 			return err

@@ -67,28 +67,66 @@ func nftForward(ctx context.Context, ns *netns.NS, rule string) error {
 // time. It uses a delay line (internal/delayline), which works on kernels
 // without sch_netem. Calling it again changes the delay.
 func (l *Lab) DelayISPA(ctx context.Context, d time.Duration) error {
+	return l.setDelay(ctx, &l.delay, l.ISPA, "eth-edge", d)
+}
+
+// DelayTargets puts the internet host, the probe target of every
+// ScenarioConfig profile and of the other edges' health checks, d further
+// away: the transit holds everything the host sends (echo replies, the
+// inbound half of a flow) for d before routing it on, the way the health
+// package's detection bench puts its targets far away (a delay line on the
+// replies). The delay is in place until Close; calling it again changes
+// it. Set it before the edge starts, so that probe timeouts are learnt at
+// that distance, and give the edge ScenarioConfigAt's RTT thresholds (the
+// multihomed edge takes them from TargetDelay).
+func (l *Lab) DelayTargets(ctx context.Context, d time.Duration) error {
+	if err := l.setDelay(ctx, &l.targetDelay, l.Transit, "eth-inet", d); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.targetDist = d
+	l.mu.Unlock()
+	return nil
+}
+
+// TargetDelay is the delay DelayTargets set, 0 if none (ScenarioConfigAt
+// takes it).
+func (l *Lab) TargetDelay() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.delay != nil {
-		return l.delay.SetDelay(d)
+	return l.targetDist
+}
+
+// setDelay starts a delay line of d on what ns forwards from iif, or
+// changes the delay of the one *line already holds.
+func (l *Lab) setDelay(ctx context.Context, line **delayline.Line, ns *netns.NS, iif string, d time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if *line != nil {
+		return (*line).SetDelay(d)
 	}
-	line, err := delayline.Start(ctx, l.ISPA, "eth-edge", d, delayline.Options{})
+	started, err := delayline.Start(ctx, ns, iif, d, delayline.Options{})
 	if err != nil {
 		return err
 	}
-	l.delay = line
+	*line = started
 	return nil
 }
 
 // UndelayISPA removes ISP-A's added delay, if any.
 func (l *Lab) UndelayISPA(ctx context.Context) error {
+	return l.closeDelay(&l.delay)
+}
+
+// closeDelay removes the delay line *line holds, if any.
+func (l *Lab) closeDelay(line **delayline.Line) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.delay == nil {
+	if *line == nil {
 		return nil
 	}
-	err := l.delay.Close()
-	l.delay = nil
+	err := (*line).Close()
+	*line = nil
 	return err
 }
 

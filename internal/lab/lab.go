@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/multihomed/multihomed/internal/delayline"
 	"github.com/multihomed/multihomed/internal/netns"
@@ -52,8 +53,10 @@ type Lab struct {
 
 	closers []func()
 
-	mu    sync.Mutex
-	delay *delayline.Line // ISP-A's added delay (DelayISPA)
+	mu          sync.Mutex
+	delay       *delayline.Line // ISP-A's added delay (DelayISPA)
+	targetDelay *delayline.Line // the internet host's distance (DelayTargets)
+	targetDist  time.Duration   // its delay
 }
 
 // Node names inside every lab; namespaces are "mh<ID><short>".
@@ -271,7 +274,8 @@ func (l *Lab) startFRRISPA(ctx context.Context, opts Options) error {
 
 // Close tears everything down, routers first. It is safe to call twice.
 func (l *Lab) Close() {
-	_ = l.UndelayISPA(context.Background())
+	_ = l.closeDelay(&l.delay)
+	_ = l.closeDelay(&l.targetDelay)
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		l.closers[i]()
 	}
