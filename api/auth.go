@@ -71,6 +71,7 @@ var required = map[string]Role{
 	apiv1.Multihomed_WatchEvents_FullMethodName:                      RoleViewer,
 	apiv1.Multihomed_ValidateConfig_FullMethodName:                   RoleViewer,
 	apiv1.Multihomed_GetConfig_FullMethodName:                        RoleViewer,
+	apiv1.Multihomed_GetVersion_FullMethodName:                       RoleViewer,
 	apiv1.Multihomed_Drain_FullMethodName:                            RoleOperator,
 	apiv1.Multihomed_Undrain_FullMethodName:                          RoleOperator,
 	apiv1.Multihomed_SetOverride_FullMethodName:                      RoleOperator,

@@ -150,6 +150,13 @@ func FuzzGetConfig(f *testing.F) {
 	})
 }
 
+func FuzzGetVersion(f *testing.F) {
+	fuzzMethod(f, []*apiv1.GetVersionRequest{{}}, func(ctx context.Context, s *Server, r *apiv1.GetVersionRequest) error {
+		_, err := s.GetVersion(ctx, r)
+		return err
+	})
+}
+
 func FuzzResetUplink(f *testing.F) {
 	fuzzMethod(f, []*apiv1.ResetUplinkRequest{{Uplink: "isp-a", Reason: "max-prefix"}, {Uplink: "isp-z"}}, func(ctx context.Context, s *Server, r *apiv1.ResetUplinkRequest) error {
 		_, err := s.ResetUplink(ctx, r)

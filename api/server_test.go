@@ -58,6 +58,10 @@ func calls(h *harness) []call {
 			_, err := c(cc).GetConfig(ctx, &apiv1.GetConfigRequest{})
 			return err
 		}},
+		{"GetVersion", false, func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := c(cc).GetVersion(ctx, &apiv1.GetVersionRequest{})
+			return err
+		}},
 		{"Drain", true, func(ctx context.Context, cc *grpc.ClientConn) error {
 			_, err := c(cc).Drain(ctx, &apiv1.DrainRequest{Uplink: "isp-a", Reason: "maintenance"})
 			return err

@@ -2,11 +2,11 @@ package nptv6
 
 import (
 	"bytes"
-	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/multihomed/multihomed/nptv6/rfc6296"
+	"github.com/multihomed/multihomed/nptv6/rfc6296/rfc6296test"
 )
 
 var fuzzTable = []Mapping{
@@ -61,7 +61,7 @@ func FuzzProcess(f *testing.F) {
 				t.Fatalf("byte %d changed (%#x -> %#x) outside the address fields", i, orig[i], pkt[i])
 			}
 		}
-		if norm(rfc6296.Sum16(pkt)) != norm(rfc6296.Sum16(orig)) {
+		if !rfc6296test.SameSum(rfc6296.Sum16(pkt), rfc6296.Sum16(orig)) {
 			t.Fatalf("packet sum changed %#x -> %#x", rfc6296.Sum16(orig), rfc6296.Sum16(pkt))
 		}
 		tr := tb.Translators()[r.Index]
@@ -82,48 +82,6 @@ func FuzzProcess(f *testing.F) {
 			if err != nil || back != addrAt(orig, offDst) {
 				t.Fatalf("destination %s -> %s maps back to %s, %v", addrAt(orig, offDst), addrAt(pkt, offDst), back, err)
 			}
-		}
-	})
-}
-
-// FuzzTranslator checks the address arithmetic for arbitrary prefix pairs
-// and addresses: round trip and unchanged one's-complement sum, or a refusal
-// for a reason RFC 6296 gives.
-func FuzzTranslator(f *testing.F) {
-	a16 := func(s string) []byte { b := netip.MustParseAddr(s).As16(); return b[:] }
-	f.Add(a16("fd01:203:405::"), uint8(48), a16("2001:db8:1::"), uint8(48), a16("fd01:203:405:1::1234"))
-	f.Add(a16("fd7a:5e1d:9c00::"), uint8(48), a16("2001:db8:1001:100::"), uint8(56), a16("fd7a:5e1d:9c00:7:ffff:ffff:0:1"))
-	f.Fuzz(func(t *testing.T, in []byte, ib uint8, ex []byte, eb uint8, addr []byte) {
-		if len(in) != 16 || len(ex) != 16 || len(addr) != 16 {
-			return
-		}
-		ip := netip.PrefixFrom(netip.AddrFrom16([16]byte(in)), int(ib%65)).Masked()
-		ep := netip.PrefixFrom(netip.AddrFrom16([16]byte(ex)), int(eb%65)).Masked()
-		tr, err := NewTranslator(Mapping{Internal: ip, External: ep})
-		if err != nil {
-			return
-		}
-		// Place addr inside the internal prefix.
-		a := [16]byte(addr)
-		pa := tr.Internal().Addr().As16()
-		for i := 0; i < tr.Bits(); i++ {
-			m := byte(0x80 >> (i % 8))
-			a[i/8] = a[i/8]&^m | pa[i/8]&m
-		}
-		src := netip.AddrFrom16(a)
-		out, err := tr.Outbound(src)
-		if err != nil {
-			if !errors.Is(err, ErrSubnetFFFF) && !errors.Is(err, ErrZeroIID) && !errors.Is(err, ErrIIDAllOnes) {
-				t.Fatalf("Outbound(%s): %v", src, err)
-			}
-			return
-		}
-		if norm(rfc6296.SumAddr(src)) != norm(rfc6296.SumAddr(out)) {
-			t.Fatalf("%s -> %s changes the sum", src, out)
-		}
-		back, err := tr.Inbound(out)
-		if err != nil || back != src {
-			t.Fatalf("Inbound(%s) = %s, %v; want %s", out, back, err, src)
 		}
 	})
 }

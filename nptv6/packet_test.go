@@ -6,10 +6,12 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/multihomed/multihomed/nptv6/rfc6296"
+	"github.com/multihomed/multihomed/nptv6/rfc6296/rfc6296test"
 )
 
 const (
@@ -253,9 +255,9 @@ func TestProcessNeutralRandom(t *testing.T) {
 		var p []byte
 		dir := Outbound
 		if r.IntN(2) == 0 {
-			p = udpPacket(randAddrIn(r, in), outHost, string(payload))
+			p = udpPacket(rfc6296test.RandAddrIn(r, in), outHost, string(payload))
 		} else {
-			p = udpPacket(outHost, randAddrIn(r, ex), string(payload))
+			p = udpPacket(outHost, rfc6296test.RandAddrIn(r, ex), string(payload))
 			dir = Inbound
 		}
 		res := tb.Process(p, "isp-a", dir)
@@ -268,5 +270,25 @@ func TestProcessNeutralRandom(t *testing.T) {
 	}
 	if translated == 0 {
 		t.Fatal("no packet was translated")
+	}
+}
+
+// TestTableValidation: a table refuses overlapping internal prefixes on
+// one interface, naming the mapping, and allows one on two interfaces.
+func TestTableValidation(t *testing.T) {
+	p := netip.MustParsePrefix
+	_, err := NewTable([]Mapping{
+		{Interface: "a", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:1001::/48")},
+		{Interface: "a", Internal: p("fd7a:5e1d:9c00:100::/56"), External: p("2001:db8:2001::/48")},
+	})
+	if err == nil || !strings.Contains(err.Error(), "mappings[1]") {
+		t.Errorf("overlapping internal prefixes on one interface: err = %v, want mappings[1] named", err)
+	}
+	// The same internal prefix on two uplinks is the normal PA-mode case.
+	if _, err := NewTable([]Mapping{
+		{Interface: "a", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:1001::/48")},
+		{Interface: "b", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:2001::/48")},
+	}); err != nil {
+		t.Errorf("one internal prefix on two uplinks: %v", err)
 	}
 }

@@ -66,9 +66,8 @@ func Check(needs []Need, have State) error {
 }
 
 // CheckProcess checks that the running process may do what u describes
-// (UsesOf of the configuration, plus what the configuration does not name
-// yet, such as EBPFNPTv6). It is the daemon's start-up check; the returned
-// error is a *MissingError when a capability is missing.
+// (UsesOf of the configuration). It is the daemon's start-up check; the
+// returned error is a *MissingError when a capability is missing.
 func CheckProcess(u Uses) error {
 	have, err := Current()
 	if err != nil {

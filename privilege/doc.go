@@ -5,9 +5,10 @@
 // a route that cannot be written) with a bare EPERM.
 //
 // Needs is pure: it maps a plain description of what the daemon will do
-// (Uses, built from the configuration by UsesOf, or by hand for features the
-// configuration does not name yet, such as the eBPF NPTv6 backend) to the
-// capabilities and reasons. Current reads the process's sets; Check compares.
+// (Uses, built from the configuration by UsesOf) to the capabilities and
+// reasons. internal/e2e runs the daemon with exactly what Needs names
+// (internal/lab.DaemonCaps, plus EBPFCaps for the eBPF NPTv6 backend) to
+// prove it is enough. Current reads the process's sets; Check compares.
 //
 // It must never raise, drop or change a capability, and never decide what the
 // daemon does: it only reports what a configuration requires.

@@ -10,9 +10,8 @@ import (
 )
 
 // Uses describes what the daemon will do that the kernel guards with a
-// capability. It is plain data so that a feature the configuration does not
-// describe yet (the eBPF NPTv6 backend of PA mode) can be added by whoever
-// wires it.
+// capability. It is plain data, so that Needs can be tested without a
+// configuration.
 type Uses struct {
 	// EgressTable is the routing table the egress defaults go into; the
 	// daemon always writes routes, so CAP_NET_ADMIN is always needed.
@@ -44,10 +43,13 @@ type Listener struct {
 	Port uint16
 }
 
-// UsesOf describes what cfg makes the daemon do. It does not set
-// EBPFNPTv6: no configuration selects that backend yet.
+// UsesOf describes what cfg makes the daemon do.
 func UsesOf(cfg *config.Config) Uses {
 	u := Uses{EgressTable: cfg.Egress.Table}
+	// PA mode's kernel backend, NAT44, return-path marks and conntrack
+	// flushes are all CAP_NET_ADMIN, which is always needed; only the eBPF
+	// backend (the default) needs more.
+	u.EBPFNPTv6 = cfg.Site.Mode == config.ModePA && cfg.NPTv6.Backend == config.NPTv6EBPF
 	for _, up := range cfg.Uplinks {
 		if up.Health == nil {
 			continue

@@ -151,3 +151,39 @@ func TestNeeds(t *testing.T) {
 		})
 	}
 }
+
+// paConfig is a PA-mode configuration with nptv6 as given ("" for none).
+func paConfig(nptv6 string) string {
+	return `profile: lab
+node: {router_id: 198.51.100.1, asn: 64500}
+site:
+  mode: pa
+  internal_prefix: fd7a:5e1d:9c00::/48
+uplinks:
+  - name: isp-a
+    interface: eth-a
+    gateway: "2001:db8:1000:1::1"
+    pa_prefix: 2001:db8:1001::/48
+    health: {targets: ['tcp://[2001:db8:9000:2::10]:443']}
+` + nptv6
+}
+
+// TestUsesOfEBPFNPTv6: the eBPF backend, PA mode's default, is what the
+// configuration selects it by, and nothing else asks for CAP_BPF.
+func TestUsesOfEBPFNPTv6(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		want       bool
+	}{
+		{"PI mode", baseConfig, false},
+		{"PA mode, backend by default", paConfig(""), true},
+		{"PA mode, backend ebpf", paConfig("nptv6: {backend: ebpf}\n"), true},
+		{"PA mode, backend kernel", paConfig("nptv6: {backend: kernel}\n"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UsesOf(parse(t, tt.text)).EBPFNPTv6; got != tt.want {
+				t.Errorf("EBPFNPTv6 = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

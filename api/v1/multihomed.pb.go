@@ -2346,6 +2346,127 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_multihomed_proto_rawDescGZIP(), []int{28}
 }
 
+type GetVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetVersionRequest) Reset() {
+	*x = GetVersionRequest{}
+	mi := &file_multihomed_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetVersionRequest) ProtoMessage() {}
+
+func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetVersionRequest.ProtoReflect.Descriptor instead.
+func (*GetVersionRequest) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{29}
+}
+
+// GetVersionResponse is the daemon's build. No field is empty: what the
+// build did not record reads "unknown".
+type GetVersionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the release (such as 0.1.0~git20261127.c3a7a70), or
+	// "devel" for a build from a checkout.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// commit is the source revision, "-dirty" appended when the tree had
+	// changes.
+	Commit string `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	// built is the commit's time (RFC 3339), or the release build's date.
+	Built string `protobuf:"bytes,3,opt,name=built,proto3" json:"built,omitempty"`
+	// go_version is the Go toolchain, such as go1.26.0.
+	GoVersion string `protobuf:"bytes,4,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// gobgp is the embedded GoBGP module's version.
+	Gobgp         string `protobuf:"bytes,5,opt,name=gobgp,proto3" json:"gobgp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetVersionResponse) Reset() {
+	*x = GetVersionResponse{}
+	mi := &file_multihomed_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetVersionResponse) ProtoMessage() {}
+
+func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_multihomed_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetVersionResponse.ProtoReflect.Descriptor instead.
+func (*GetVersionResponse) Descriptor() ([]byte, []int) {
+	return file_multihomed_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetVersionResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetVersionResponse) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *GetVersionResponse) GetBuilt() string {
+	if x != nil {
+		return x.Built
+	}
+	return ""
+}
+
+func (x *GetVersionResponse) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *GetVersionResponse) GetGobgp() string {
+	if x != nil {
+		return x.Gobgp
+	}
+	return ""
+}
+
 type SetOverrideRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Uplink string                 `protobuf:"bytes,1,opt,name=uplink,proto3" json:"uplink,omitempty"`
@@ -2364,7 +2485,7 @@ type SetOverrideRequest struct {
 
 func (x *SetOverrideRequest) Reset() {
 	*x = SetOverrideRequest{}
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2497,7 @@ func (x *SetOverrideRequest) String() string {
 func (*SetOverrideRequest) ProtoMessage() {}
 
 func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[29]
+	mi := &file_multihomed_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2510,7 @@ func (x *SetOverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideRequest.ProtoReflect.Descriptor instead.
 func (*SetOverrideRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{29}
+	return file_multihomed_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetOverrideRequest) GetUplink() string {
@@ -2480,7 +2601,7 @@ type ForceDown struct {
 
 func (x *ForceDown) Reset() {
 	*x = ForceDown{}
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2613,7 @@ func (x *ForceDown) String() string {
 func (*ForceDown) ProtoMessage() {}
 
 func (x *ForceDown) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[30]
+	mi := &file_multihomed_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2626,7 @@ func (x *ForceDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceDown.ProtoReflect.Descriptor instead.
 func (*ForceDown) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{30}
+	return file_multihomed_proto_rawDescGZIP(), []int{32}
 }
 
 type Prepend struct {
@@ -2517,7 +2638,7 @@ type Prepend struct {
 
 func (x *Prepend) Reset() {
 	*x = Prepend{}
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2529,7 +2650,7 @@ func (x *Prepend) String() string {
 func (*Prepend) ProtoMessage() {}
 
 func (x *Prepend) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[31]
+	mi := &file_multihomed_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2542,7 +2663,7 @@ func (x *Prepend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepend.ProtoReflect.Descriptor instead.
 func (*Prepend) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{31}
+	return file_multihomed_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Prepend) GetCount() uint32 {
@@ -2560,7 +2681,7 @@ type Clear struct {
 
 func (x *Clear) Reset() {
 	*x = Clear{}
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2693,7 @@ func (x *Clear) String() string {
 func (*Clear) ProtoMessage() {}
 
 func (x *Clear) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[32]
+	mi := &file_multihomed_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2706,7 @@ func (x *Clear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Clear.ProtoReflect.Descriptor instead.
 func (*Clear) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{32}
+	return file_multihomed_proto_rawDescGZIP(), []int{34}
 }
 
 type SetOverrideResponse struct {
@@ -2598,7 +2719,7 @@ type SetOverrideResponse struct {
 
 func (x *SetOverrideResponse) Reset() {
 	*x = SetOverrideResponse{}
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2731,7 @@ func (x *SetOverrideResponse) String() string {
 func (*SetOverrideResponse) ProtoMessage() {}
 
 func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[33]
+	mi := &file_multihomed_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2744,7 @@ func (x *SetOverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOverrideResponse.ProtoReflect.Descriptor instead.
 func (*SetOverrideResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{33}
+	return file_multihomed_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetOverrideResponse) GetOverride() *Override {
@@ -2643,7 +2764,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2776,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[34]
+	mi := &file_multihomed_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2789,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{34}
+	return file_multihomed_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ValidateConfigRequest) GetConfig() string {
@@ -2690,7 +2811,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2823,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[35]
+	mi := &file_multihomed_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2836,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{35}
+	return file_multihomed_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Problem) GetPath() string {
@@ -2745,7 +2866,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2878,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[36]
+	mi := &file_multihomed_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2891,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{36}
+	return file_multihomed_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ValidateConfigResponse) GetValid() bool {
@@ -2802,7 +2923,7 @@ type ReloadConfigRequest struct {
 
 func (x *ReloadConfigRequest) Reset() {
 	*x = ReloadConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[37]
+	mi := &file_multihomed_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +2935,7 @@ func (x *ReloadConfigRequest) String() string {
 func (*ReloadConfigRequest) ProtoMessage() {}
 
 func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[37]
+	mi := &file_multihomed_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +2948,7 @@ func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
 func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{37}
+	return file_multihomed_proto_rawDescGZIP(), []int{39}
 }
 
 type ReloadConfigResponse struct {
@@ -2843,7 +2964,7 @@ type ReloadConfigResponse struct {
 
 func (x *ReloadConfigResponse) Reset() {
 	*x = ReloadConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[38]
+	mi := &file_multihomed_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +2976,7 @@ func (x *ReloadConfigResponse) String() string {
 func (*ReloadConfigResponse) ProtoMessage() {}
 
 func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[38]
+	mi := &file_multihomed_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +2989,7 @@ func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
 func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{38}
+	return file_multihomed_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReloadConfigResponse) GetFile() string {
@@ -2893,7 +3014,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_multihomed_proto_msgTypes[39]
+	mi := &file_multihomed_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3026,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[39]
+	mi := &file_multihomed_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3039,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{39}
+	return file_multihomed_proto_rawDescGZIP(), []int{41}
 }
 
 type GetConfigResponse struct {
@@ -2933,7 +3054,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_multihomed_proto_msgTypes[40]
+	mi := &file_multihomed_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3066,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_multihomed_proto_msgTypes[40]
+	mi := &file_multihomed_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3079,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_multihomed_proto_rawDescGZIP(), []int{40}
+	return file_multihomed_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetConfigResponse) GetJson() string {
@@ -3172,7 +3293,15 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x0fShutdownRequest\x12\x1a\n" +
 	"\bwithdraw\x18\x01 \x01(\bR\bwithdraw\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x12\n" +
-	"\x10ShutdownResponse\"\xa2\x02\n" +
+	"\x10ShutdownResponse\"\x13\n" +
+	"\x11GetVersionRequest\"\x91\x01\n" +
+	"\x12GetVersionResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x14\n" +
+	"\x05built\x18\x03 \x01(\tR\x05built\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x04 \x01(\tR\tgoVersion\x12\x14\n" +
+	"\x05gobgp\x18\x05 \x01(\tR\x05gobgp\"\xa2\x02\n" +
 	"\x12SetOverrideRequest\x12\x16\n" +
 	"\x06uplink\x18\x01 \x01(\tR\x06uplink\x129\n" +
 	"\n" +
@@ -3204,7 +3333,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x10GetConfigRequest\";\n" +
 	"\x11GetConfigResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\tR\x04json\x12\x12\n" +
-	"\x04file\x18\x02 \x01(\tR\x04file2\x96\a\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file2\xe9\a\n" +
 	"\n" +
 	"Multihomed\x12N\n" +
 	"\tGetStatus\x12\x1f.multihomed.v1.GetStatusRequest\x1a .multihomed.v1.GetStatusResponse\x12Q\n" +
@@ -3218,7 +3347,9 @@ const file_multihomed_proto_rawDesc = "" +
 	"\fReloadConfig\x12\".multihomed.v1.ReloadConfigRequest\x1a#.multihomed.v1.ReloadConfigResponse\x12N\n" +
 	"\tGetConfig\x12\x1f.multihomed.v1.GetConfigRequest\x1a .multihomed.v1.GetConfigResponse\x12T\n" +
 	"\vResetUplink\x12!.multihomed.v1.ResetUplinkRequest\x1a\".multihomed.v1.ResetUplinkResponse\x12K\n" +
-	"\bShutdown\x12\x1e.multihomed.v1.ShutdownRequest\x1a\x1f.multihomed.v1.ShutdownResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
+	"\bShutdown\x12\x1e.multihomed.v1.ShutdownRequest\x1a\x1f.multihomed.v1.ShutdownResponse\x12Q\n" +
+	"\n" +
+	"GetVersion\x12 .multihomed.v1.GetVersionRequest\x1a!.multihomed.v1.GetVersionResponseB/Z-github.com/multihomed/multihomed/api/v1;apiv1b\x06proto3"
 
 var (
 	file_multihomed_proto_rawDescOnce sync.Once
@@ -3232,7 +3363,7 @@ func file_multihomed_proto_rawDescGZIP() []byte {
 	return file_multihomed_proto_rawDescData
 }
 
-var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_multihomed_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_multihomed_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),       // 0: multihomed.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 1: multihomed.v1.GetStatusResponse
@@ -3263,92 +3394,96 @@ var file_multihomed_proto_goTypes = []any{
 	(*ResetUplinkResponse)(nil),    // 26: multihomed.v1.ResetUplinkResponse
 	(*ShutdownRequest)(nil),        // 27: multihomed.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),       // 28: multihomed.v1.ShutdownResponse
-	(*SetOverrideRequest)(nil),     // 29: multihomed.v1.SetOverrideRequest
-	(*ForceDown)(nil),              // 30: multihomed.v1.ForceDown
-	(*Prepend)(nil),                // 31: multihomed.v1.Prepend
-	(*Clear)(nil),                  // 32: multihomed.v1.Clear
-	(*SetOverrideResponse)(nil),    // 33: multihomed.v1.SetOverrideResponse
-	(*ValidateConfigRequest)(nil),  // 34: multihomed.v1.ValidateConfigRequest
-	(*Problem)(nil),                // 35: multihomed.v1.Problem
-	(*ValidateConfigResponse)(nil), // 36: multihomed.v1.ValidateConfigResponse
-	(*ReloadConfigRequest)(nil),    // 37: multihomed.v1.ReloadConfigRequest
-	(*ReloadConfigResponse)(nil),   // 38: multihomed.v1.ReloadConfigResponse
-	(*GetConfigRequest)(nil),       // 39: multihomed.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),      // 40: multihomed.v1.GetConfigResponse
-	(*timestamppb.Timestamp)(nil),  // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 42: google.protobuf.Duration
+	(*GetVersionRequest)(nil),      // 29: multihomed.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),     // 30: multihomed.v1.GetVersionResponse
+	(*SetOverrideRequest)(nil),     // 31: multihomed.v1.SetOverrideRequest
+	(*ForceDown)(nil),              // 32: multihomed.v1.ForceDown
+	(*Prepend)(nil),                // 33: multihomed.v1.Prepend
+	(*Clear)(nil),                  // 34: multihomed.v1.Clear
+	(*SetOverrideResponse)(nil),    // 35: multihomed.v1.SetOverrideResponse
+	(*ValidateConfigRequest)(nil),  // 36: multihomed.v1.ValidateConfigRequest
+	(*Problem)(nil),                // 37: multihomed.v1.Problem
+	(*ValidateConfigResponse)(nil), // 38: multihomed.v1.ValidateConfigResponse
+	(*ReloadConfigRequest)(nil),    // 39: multihomed.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),   // 40: multihomed.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),       // 41: multihomed.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),      // 42: multihomed.v1.GetConfigResponse
+	(*timestamppb.Timestamp)(nil),  // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 44: google.protobuf.Duration
 }
 var file_multihomed_proto_depIdxs = []int32{
 	2,  // 0: multihomed.v1.GetStatusResponse.status:type_name -> multihomed.v1.Status
-	41, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
+	43, // 1: multihomed.v1.Status.at:type_name -> google.protobuf.Timestamp
 	7,  // 2: multihomed.v1.Status.uplinks:type_name -> multihomed.v1.Uplink
 	12, // 3: multihomed.v1.Status.egress:type_name -> multihomed.v1.EgressRoute
 	10, // 4: multihomed.v1.Status.internal_sessions:type_name -> multihomed.v1.Session
 	4,  // 5: multihomed.v1.Status.dns:type_name -> multihomed.v1.DNS
 	6,  // 6: multihomed.v1.Status.remote_uplinks:type_name -> multihomed.v1.RemoteUplink
-	41, // 7: multihomed.v1.DNS.last_attempt:type_name -> google.protobuf.Timestamp
-	41, // 8: multihomed.v1.DNS.next_retry:type_name -> google.protobuf.Timestamp
+	43, // 7: multihomed.v1.DNS.last_attempt:type_name -> google.protobuf.Timestamp
+	43, // 8: multihomed.v1.DNS.next_retry:type_name -> google.protobuf.Timestamp
 	5,  // 9: multihomed.v1.DNS.hosts:type_name -> multihomed.v1.DNSHost
-	41, // 10: multihomed.v1.RemoteUplink.since:type_name -> google.protobuf.Timestamp
-	42, // 11: multihomed.v1.RemoteUplink.age:type_name -> google.protobuf.Duration
+	43, // 10: multihomed.v1.RemoteUplink.since:type_name -> google.protobuf.Timestamp
+	44, // 11: multihomed.v1.RemoteUplink.age:type_name -> google.protobuf.Duration
 	8,  // 12: multihomed.v1.Uplink.probes:type_name -> multihomed.v1.Probes
 	10, // 13: multihomed.v1.Uplink.sessions:type_name -> multihomed.v1.Session
 	11, // 14: multihomed.v1.Uplink.announced:type_name -> multihomed.v1.Announcement
 	11, // 15: multihomed.v1.Uplink.desired:type_name -> multihomed.v1.Announcement
 	14, // 16: multihomed.v1.Uplink.override:type_name -> multihomed.v1.Override
 	3,  // 17: multihomed.v1.Uplink.translation:type_name -> multihomed.v1.Translation
-	41, // 18: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
-	42, // 19: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
-	42, // 20: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
+	43, // 18: multihomed.v1.Probes.since:type_name -> google.protobuf.Timestamp
+	44, // 19: multihomed.v1.Probes.rtt_mean:type_name -> google.protobuf.Duration
+	44, // 20: multihomed.v1.Probes.rtt_p95:type_name -> google.protobuf.Duration
 	9,  // 21: multihomed.v1.Probes.targets:type_name -> multihomed.v1.Target
-	41, // 22: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
-	41, // 23: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
-	42, // 24: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
-	42, // 25: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
-	42, // 26: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
-	41, // 27: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
-	41, // 28: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
-	42, // 29: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
+	43, // 22: multihomed.v1.Probes.read_at:type_name -> google.protobuf.Timestamp
+	43, // 23: multihomed.v1.Target.since:type_name -> google.protobuf.Timestamp
+	44, // 24: multihomed.v1.Target.rtt_mean:type_name -> google.protobuf.Duration
+	44, // 25: multihomed.v1.Target.rtt_p95:type_name -> google.protobuf.Duration
+	44, // 26: multihomed.v1.Target.rtt_last:type_name -> google.protobuf.Duration
+	43, // 27: multihomed.v1.Target.measured_at:type_name -> google.protobuf.Timestamp
+	43, // 28: multihomed.v1.Session.since:type_name -> google.protobuf.Timestamp
+	44, // 29: multihomed.v1.Session.uptime:type_name -> google.protobuf.Duration
 	13, // 30: multihomed.v1.EgressRoute.next_hops:type_name -> multihomed.v1.NextHop
-	41, // 31: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
-	41, // 32: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
-	41, // 33: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
+	43, // 31: multihomed.v1.Override.since:type_name -> google.protobuf.Timestamp
+	43, // 32: multihomed.v1.Override.expires:type_name -> google.protobuf.Timestamp
+	43, // 33: multihomed.v1.Event.time:type_name -> google.protobuf.Timestamp
 	15, // 34: multihomed.v1.ListEventsResponse.events:type_name -> multihomed.v1.Event
 	15, // 35: multihomed.v1.WatchEventsResponse.event:type_name -> multihomed.v1.Event
 	20, // 36: multihomed.v1.WatchEventsResponse.lagged:type_name -> multihomed.v1.Lagged
-	42, // 37: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	44, // 37: multihomed.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
 	14, // 38: multihomed.v1.DrainResponse.override:type_name -> multihomed.v1.Override
-	30, // 39: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
-	31, // 40: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
-	32, // 41: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
-	42, // 42: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
+	32, // 39: multihomed.v1.SetOverrideRequest.force_down:type_name -> multihomed.v1.ForceDown
+	33, // 40: multihomed.v1.SetOverrideRequest.prepend:type_name -> multihomed.v1.Prepend
+	34, // 41: multihomed.v1.SetOverrideRequest.clear:type_name -> multihomed.v1.Clear
+	44, // 42: multihomed.v1.SetOverrideRequest.duration:type_name -> google.protobuf.Duration
 	14, // 43: multihomed.v1.SetOverrideResponse.override:type_name -> multihomed.v1.Override
-	35, // 44: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
-	35, // 45: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
+	37, // 44: multihomed.v1.ValidateConfigResponse.problems:type_name -> multihomed.v1.Problem
+	37, // 45: multihomed.v1.ValidateConfigResponse.advice:type_name -> multihomed.v1.Problem
 	0,  // 46: multihomed.v1.Multihomed.GetStatus:input_type -> multihomed.v1.GetStatusRequest
 	16, // 47: multihomed.v1.Multihomed.ListEvents:input_type -> multihomed.v1.ListEventsRequest
 	18, // 48: multihomed.v1.Multihomed.WatchEvents:input_type -> multihomed.v1.WatchEventsRequest
 	21, // 49: multihomed.v1.Multihomed.Drain:input_type -> multihomed.v1.DrainRequest
 	23, // 50: multihomed.v1.Multihomed.Undrain:input_type -> multihomed.v1.UndrainRequest
-	29, // 51: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
-	34, // 52: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
-	37, // 53: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
-	39, // 54: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
+	31, // 51: multihomed.v1.Multihomed.SetOverride:input_type -> multihomed.v1.SetOverrideRequest
+	36, // 52: multihomed.v1.Multihomed.ValidateConfig:input_type -> multihomed.v1.ValidateConfigRequest
+	39, // 53: multihomed.v1.Multihomed.ReloadConfig:input_type -> multihomed.v1.ReloadConfigRequest
+	41, // 54: multihomed.v1.Multihomed.GetConfig:input_type -> multihomed.v1.GetConfigRequest
 	25, // 55: multihomed.v1.Multihomed.ResetUplink:input_type -> multihomed.v1.ResetUplinkRequest
 	27, // 56: multihomed.v1.Multihomed.Shutdown:input_type -> multihomed.v1.ShutdownRequest
-	1,  // 57: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
-	17, // 58: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
-	19, // 59: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
-	22, // 60: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
-	24, // 61: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
-	33, // 62: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
-	36, // 63: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
-	38, // 64: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
-	40, // 65: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
-	26, // 66: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
-	28, // 67: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
-	57, // [57:68] is the sub-list for method output_type
-	46, // [46:57] is the sub-list for method input_type
+	29, // 57: multihomed.v1.Multihomed.GetVersion:input_type -> multihomed.v1.GetVersionRequest
+	1,  // 58: multihomed.v1.Multihomed.GetStatus:output_type -> multihomed.v1.GetStatusResponse
+	17, // 59: multihomed.v1.Multihomed.ListEvents:output_type -> multihomed.v1.ListEventsResponse
+	19, // 60: multihomed.v1.Multihomed.WatchEvents:output_type -> multihomed.v1.WatchEventsResponse
+	22, // 61: multihomed.v1.Multihomed.Drain:output_type -> multihomed.v1.DrainResponse
+	24, // 62: multihomed.v1.Multihomed.Undrain:output_type -> multihomed.v1.UndrainResponse
+	35, // 63: multihomed.v1.Multihomed.SetOverride:output_type -> multihomed.v1.SetOverrideResponse
+	38, // 64: multihomed.v1.Multihomed.ValidateConfig:output_type -> multihomed.v1.ValidateConfigResponse
+	40, // 65: multihomed.v1.Multihomed.ReloadConfig:output_type -> multihomed.v1.ReloadConfigResponse
+	42, // 66: multihomed.v1.Multihomed.GetConfig:output_type -> multihomed.v1.GetConfigResponse
+	26, // 67: multihomed.v1.Multihomed.ResetUplink:output_type -> multihomed.v1.ResetUplinkResponse
+	28, // 68: multihomed.v1.Multihomed.Shutdown:output_type -> multihomed.v1.ShutdownResponse
+	30, // 69: multihomed.v1.Multihomed.GetVersion:output_type -> multihomed.v1.GetVersionResponse
+	58, // [58:70] is the sub-list for method output_type
+	46, // [46:58] is the sub-list for method input_type
 	46, // [46:46] is the sub-list for extension type_name
 	46, // [46:46] is the sub-list for extension extendee
 	0,  // [0:46] is the sub-list for field type_name
@@ -3364,7 +3499,7 @@ func file_multihomed_proto_init() {
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Lagged)(nil),
 	}
-	file_multihomed_proto_msgTypes[29].OneofWrappers = []any{
+	file_multihomed_proto_msgTypes[31].OneofWrappers = []any{
 		(*SetOverrideRequest_ForceDown)(nil),
 		(*SetOverrideRequest_Prepend)(nil),
 		(*SetOverrideRequest_Clear)(nil),
@@ -3375,7 +3510,7 @@ func file_multihomed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_multihomed_proto_rawDesc), len(file_multihomed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	Multihomed_GetConfig_FullMethodName      = "/multihomed.v1.Multihomed/GetConfig"
 	Multihomed_ResetUplink_FullMethodName    = "/multihomed.v1.Multihomed/ResetUplink"
 	Multihomed_Shutdown_FullMethodName       = "/multihomed.v1.Multihomed/Shutdown"
+	Multihomed_GetVersion_FullMethodName     = "/multihomed.v1.Multihomed/GetVersion"
 )
 
 // MultihomedClient is the client API for Multihomed service.
@@ -84,6 +85,10 @@ type MultihomedClient interface {
 	// which keeps the site's routes at the ISPs for the graceful-restart
 	// time, is SIGTERM.) Admin; audited.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// GetVersion returns the daemon's build, what `multihomed version`
+	// prints, so a client can tell which build it talks to (mhctl version).
+	// Viewer.
+	GetVersion(ctx context.Context, in *GetVersionRequest, opts ...grpc.CallOption) (*GetVersionResponse, error)
 }
 
 type multihomedClient struct {
@@ -213,6 +218,16 @@ func (c *multihomedClient) Shutdown(ctx context.Context, in *ShutdownRequest, op
 	return out, nil
 }
 
+func (c *multihomedClient) GetVersion(ctx context.Context, in *GetVersionRequest, opts ...grpc.CallOption) (*GetVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetVersionResponse)
+	err := c.cc.Invoke(ctx, Multihomed_GetVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MultihomedServer is the server API for Multihomed service.
 // All implementations must embed UnimplementedMultihomedServer
 // for forward compatibility.
@@ -261,6 +276,10 @@ type MultihomedServer interface {
 	// which keeps the site's routes at the ISPs for the graceful-restart
 	// time, is SIGTERM.) Admin; audited.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// GetVersion returns the daemon's build, what `multihomed version`
+	// prints, so a client can tell which build it talks to (mhctl version).
+	// Viewer.
+	GetVersion(context.Context, *GetVersionRequest) (*GetVersionResponse, error)
 	mustEmbedUnimplementedMultihomedServer()
 }
 
@@ -303,6 +322,9 @@ func (UnimplementedMultihomedServer) ResetUplink(context.Context, *ResetUplinkRe
 }
 func (UnimplementedMultihomedServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedMultihomedServer) GetVersion(context.Context, *GetVersionRequest) (*GetVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetVersion not implemented")
 }
 func (UnimplementedMultihomedServer) mustEmbedUnimplementedMultihomedServer() {}
 func (UnimplementedMultihomedServer) testEmbeddedByValue()                    {}
@@ -516,6 +538,24 @@ func _Multihomed_Shutdown_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Multihomed_GetVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MultihomedServer).GetVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Multihomed_GetVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MultihomedServer).GetVersion(ctx, req.(*GetVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Multihomed_ServiceDesc is the grpc.ServiceDesc for Multihomed service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -562,6 +602,10 @@ var Multihomed_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _Multihomed_Shutdown_Handler,
+		},
+		{
+			MethodName: "GetVersion",
+			Handler:    _Multihomed_GetVersion_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/multihomed/multihomed/internal/buildinfo"
 )
 
 func TestClientConfigPaths(t *testing.T) {
@@ -103,7 +105,10 @@ func TestClientConfigDefaultsAndFlags(t *testing.T) {
 	if code := run(t.Context(), []string{"status"}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "sockett") {
 		t.Errorf("broken file: exit %d, %q; want exit %d naming the key", code, errb.String(), exitUsage)
 	}
-	if code := run(t.Context(), []string{"version"}, &out, &errb); code != exitOK {
-		t.Errorf("version with a broken client file: exit %d", code)
+	// version still prints mhctl's own build; the daemon was not asked.
+	out.Reset()
+	if code := run(t.Context(), []string{"version"}, &out, &errb); code != exitUsage || !strings.HasPrefix(out.String(), buildinfo.Read().String()) ||
+		!strings.Contains(out.String(), "daemon:     not asked: ") || !strings.Contains(out.String(), "sockett") {
+		t.Errorf("version with a broken client file: exit %d, output %q; want exit %d, mhctl's build and the daemon not asked, naming the key", code, out.String(), exitUsage)
 	}
 }

@@ -64,6 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "mhctl:", err)
+	return exitCode(err)
+}
+
+// exitCode is the exit status for a command's error (not nil).
+func exitCode(err error) int {
 	var ce codedError
 	if errors.As(err, &ce) {
 		return ce.code

@@ -96,6 +96,17 @@ func TestMhctlDrain(t *testing.T) {
 	}
 	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
 
+	// mhctl version shows, under its own build, the running daemon's as
+	// the daemon binary prints it (GetVersion).
+	own, err := exec.Command(daemonBinary, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDaemon := "daemon:\n  " + strings.ReplaceAll(strings.TrimSuffix(string(own), "\n"), "\n", "\n  ") + "\n"
+	if out, stderr, code := mhctl(t, sock, "version"); code != 0 || !strings.HasSuffix(out, wantDaemon) {
+		t.Errorf("mhctl version: exit %d, stderr %q, output:\n%s\nwant it to end with the daemon's build:\n%s", code, stderr, out, wantDaemon)
+	}
+
 	if out, stderr, code := mhctl(t, sock, "drain", "isp-a", "--reason", "e2e maintenance"); code != 0 {
 		t.Fatalf("mhctl drain: exit %d: %s %s", code, out, stderr)
 	}

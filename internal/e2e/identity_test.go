@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/multihomed/multihomed/internal/lab"
+	"github.com/multihomed/multihomed/internal/netns"
 )
 
 // The daemon runs as lab.DaemonUser with lab.DaemonCaps only, as in
@@ -72,8 +73,25 @@ func configDir(t *testing.T) string {
 	return d
 }
 
+// daemonFiles returns an env holding only where a daemon's files go, laid
+// out as in production: the configuration in a configDir, the state
+// directory in a daemonDir. For tests that start a daemon in a lab other
+// than env's (see startDaemonIn).
+func daemonFiles(t *testing.T) *env {
+	t.Helper()
+	return &env{t: t, binary: daemonBinary, configPath: filepath.Join(configDir(t), "multihomed.yaml"),
+		stateDir: filepath.Join(daemonDir(t), "state"), gid: daemonIdentity(t).GID}
+}
+
 // startDaemon starts the daemon in the edge as the unprivileged user.
 func (e *env) startDaemon() (*lab.Daemon, error) {
-	id := daemonIdentity(e.t)
-	return lab.StartDaemonAs(context.Background(), e.lab.Edge, &id, e.binary, e.configPath, nil)
+	return e.startDaemonIn(e.lab.Edge)
+}
+
+// startDaemonIn starts the daemon in ns as the unprivileged user, with
+// lab.DaemonCaps and extra (setpriv names) besides: the capabilities a
+// configuration needs beyond those, such as lab.EBPFCaps.
+func (e *env) startDaemonIn(ns *netns.NS, extra ...string) (*lab.Daemon, error) {
+	id := daemonIdentity(e.t).WithCaps(extra...)
+	return lab.StartDaemonAs(context.Background(), ns, &id, e.binary, e.configPath, nil)
 }

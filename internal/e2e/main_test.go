@@ -86,8 +86,8 @@ func startBinary(t *testing.T, opts lab.Options, edgeConfig, binary string) *env
 		t.Fatal(err)
 	}
 	// The daemon creates its state directory itself, inside one it owns.
-	e := &env{t: t, lab: l, binary: binary, configPath: filepath.Join(configDir(t), "multihomed.yaml"), stateDir: filepath.Join(daemonDir(t), "state"),
-		gid: daemonIdentity(t).GID}
+	e := daemonFiles(t)
+	e.lab, e.binary = l, binary
 	// Daemons of parallel tests share the filesystem: each gets its own
 	// API socket unless the test sets one.
 	if !strings.Contains(edgeConfig, "\napi:") {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,11 +55,22 @@ func startPA(t *testing.T, backend, profile string, bind *lab.PABIND) *paEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &paEnv{t: t, lab: l, socket: filepath.Join(t.TempDir(), "api.sock"), secret: newSecret(t)}
+	e := &paEnv{t: t, lab: l, socket: filepath.Join(daemonDir(t), "api.sock"), secret: newSecret(t)}
+	files := daemonFiles(t)
 	pin, unmount := "", func() {}
+	// The eBPF backend needs more than lab.DaemonCaps (privilege.Needs):
+	// the daemon is given exactly that much more, and a bpffs of its own
+	// that its user owns, as docs/operations.md tells operators.
+	var caps []string
 	if backend == "ebpf" {
-		dir := filepath.Join(t.TempDir(), "bpffs")
+		caps = lab.EBPFCaps
+		dir := filepath.Join(daemonDir(t), "bpffs")
 		if unmount, err = lab.MountBPFFS(dir); err != nil {
+			l.Close()
+			t.Fatal(err)
+		}
+		if err := daemonIdentity(t).Own(dir); err != nil {
+			unmount()
 			l.Close()
 			t.Fatal(err)
 		}
@@ -88,16 +98,16 @@ func startPA(t *testing.T, backend, profile string, bind *lab.PABIND) *paEnv {
 	if err := l.StartBIND(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	key, err := lab.WriteKeyFile(t.TempDir(), e.secret)
+	// The TSIG key as docs/pa-mode.md lays it out: the daemon's, 0600.
+	key, err := lab.WriteKeyFile(configDir(t), e.secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := lab.PAEdgeConfig(profile, backend, pin, key, filepath.Join(t.TempDir(), "state")) + fmt.Sprintf("api:\n  socket: %s\n", e.socket)
-	path := filepath.Join(t.TempDir(), "multihomed.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := daemonIdentity(t).Own(key); err != nil {
 		t.Fatal(err)
 	}
-	if e.daemon, err = lab.StartDaemon(ctx, l.Edge, daemonBinary, path, nil); err != nil {
+	files.writeConfig(lab.PAEdgeConfig(profile, backend, pin, key, files.stateDir) + fmt.Sprintf("api:\n  socket: %s\n", e.socket))
+	if e.daemon, err = files.startDaemonIn(l.Edge, caps...); err != nil {
 		t.Fatal(err)
 	}
 	return e

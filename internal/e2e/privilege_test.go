@@ -62,6 +62,25 @@ uplinks:
 			want: "multihomed: missing CAP_NET_BIND_SERVICE (bgp.listen_port port 179 is below 1024); run with AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW or as root; " +
 				"CAP_NET_BIND_SERVICE not in this process's bounding set, so its parent (container runtime, systemd CapabilityBoundingSet=) must allow it first",
 		},
+		{
+			// PA mode's default backend; TCP probes only, so CAP_NET_RAW
+			// is not asked for.
+			name: "no CAP_BPF, CAP_PERFMON with the eBPF NPTv6 backend",
+			caps: []string{"net_admin", "net_raw"},
+			config: `profile: lab
+node: {router_id: 198.51.100.1, asn: 64500}
+site: {mode: pa, internal_prefix: "fd7a:5e1d:9c00::/48"}
+uplinks:
+  - name: isp-a
+    interface: eth-a
+    gateway: "2001:db8:1000:1::1"
+    pa_prefix: "2001:db8:1001::/48"
+    health: {targets: ["tcp://[2001:db8:9000:2::10]:443"]}
+`,
+			want: "multihomed: missing CAP_PERFMON (the verifier's pointer checks on the eBPF NPTv6 programs); missing CAP_BPF (loading the eBPF NPTv6 programs and maps); " +
+				"run with AmbientCapabilities=CAP_NET_ADMIN CAP_PERFMON CAP_BPF or as root; " +
+				"CAP_PERFMON CAP_BPF not in this process's bounding set, so its parent (container runtime, systemd CapabilityBoundingSet=) must allow it first",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

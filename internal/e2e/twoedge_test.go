@@ -17,8 +17,8 @@ import (
 type twoEdgeEnv struct {
 	lab    *lab.TwoEdge
 	d1, d2 *lab.Daemon
-	// cfg1 is edge-1's configuration file, for a restart.
-	cfg1 string
+	// edge1 is where edge-1's daemon keeps its files, for a restart.
+	edge1 *env
 }
 
 // startTwoEdge brings the two-edge lab up with both daemons (fast probe
@@ -57,25 +57,31 @@ func startTwoEdgeWith(t *testing.T, edit func(string) string) *twoEdgeEnv {
 		}
 		l.Close()
 	})
-	e.d1, e.cfg1 = startEdgeDaemon(t, l.Edge, edit(lab.Edge1Config(lab.ProfileFast, t.TempDir())))
-	e.d2, _ = startEdgeDaemon(t, l.Edge2, lab.Edge2Config(lab.ProfileFast, t.TempDir()))
+	e.d1, e.edge1 = startEdgeDaemon(t, l.Edge, func(stateDir string) string { return edit(lab.Edge1Config(lab.ProfileFast, stateDir)) })
+	e.d2, _ = startEdgeDaemon(t, l.Edge2, func(stateDir string) string { return lab.Edge2Config(lab.ProfileFast, stateDir) })
 	return e
 }
 
-// startEdgeDaemon writes cfg (with an API socket of its own) and starts
-// the daemon in ns; it returns the daemon and its configuration file.
-func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg string) (*lab.Daemon, string) {
+// startEdgeDaemon writes the configuration cfg returns for a state
+// directory of the daemon's own, with an API socket of its own, and starts
+// the daemon in ns as the unprivileged user; it returns the daemon and its
+// files, for a restart.
+func startEdgeDaemon(t *testing.T, ns *netns.NS, cfg func(stateDir string) string) (*lab.Daemon, *env) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg += fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "api.sock"))
-	e := &env{t: t, configPath: filepath.Join(dir, "multihomed.yaml"), stateDir: filepath.Join(dir, "state")}
-	e.writeConfig(cfg)
-	d, err := lab.StartDaemon(ctx, ns, daemonBinary, e.configPath, nil)
+	e := daemonFiles(t)
+	e.writeConfig(cfg(e.stateDir) + fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(daemonDir(t), "api.sock")))
+	d, err := e.startDaemonIn(ns, bindService)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, e.configPath
+	return d, e
 }
+
+// bindService is the capability (setpriv's name) an edge needs beyond
+// lab.DaemonCaps: it listens on port 179 for the other edge
+// (bgp.listen_port), as docs/deployment.md has it, and privilege.Needs asks
+// for CAP_NET_BIND_SERVICE below 1024.
+const bindService = "net_bind_service"
 
 // siteState is where the site's traffic goes: the transit's AS paths for
 // the site /48, the core's default (best edge and every edge's
@@ -228,7 +234,7 @@ func TestTwoEdgeKill9Restart(t *testing.T) {
 	})
 	killPhase := flow.ReportSince(mark, 100*time.Millisecond)
 	mark2 := flow.Mark()
-	d, err := lab.StartDaemon(ctx, e.lab.Edge, daemonBinary, e.cfg1, nil)
+	d, err := e.edge1.startDaemonIn(e.lab.Edge, bindService)
 	if err != nil {
 		t.Fatal(err)
 	}

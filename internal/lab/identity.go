@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -73,4 +74,15 @@ func (id Identity) Own(paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// EBPFCaps are the capabilities, beyond DaemonCaps, that the eBPF NPTv6
+// backend needs to load its programs and maps (privilege.Needs says the
+// same; docs/operations.md, Capabilities).
+var EBPFCaps = []string{"bpf", "perfmon"}
+
+// WithCaps returns id holding caps (setpriv names) besides its own.
+func (id Identity) WithCaps(caps ...string) Identity {
+	id.Caps = append(slices.Clip(id.Caps), caps...)
+	return id
 }

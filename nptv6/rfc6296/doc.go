@@ -6,7 +6,8 @@
 // controller can compute the addresses PA mode publishes in DNS (a pure
 // Decide) without linking the datapaths. Package nptv6 builds its packet
 // translation (Table) and both kernel datapaths on it and re-exports its
-// names; its tests are the reference tests of this arithmetic.
+// names. This package's tests are the reference tests of the arithmetic;
+// rfc6296test holds the random inputs they share with nptv6's.
 //
 // It must never do I/O, keep state beyond a Translator's precomputed
 // values, or import a datapath.

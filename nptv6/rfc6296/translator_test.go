@@ -1,4 +1,4 @@
-package nptv6
+package rfc6296
 
 import (
 	"encoding/binary"
@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/multihomed/multihomed/nptv6/rfc6296"
+	"github.com/multihomed/multihomed/nptv6/rfc6296/rfc6296test"
+	"github.com/multihomed/multihomed/routing"
 )
 
 func mustTranslator(t testing.TB, in, ex string) *Translator {
 	t.Helper()
-	tr, err := NewTranslator(Mapping{Interface: "up0", Internal: netip.MustParsePrefix(in), External: netip.MustParsePrefix(ex)})
+	tr, err := NewTranslator(routing.NPTMapping{Interface: "up0", Internal: netip.MustParsePrefix(in), External: netip.MustParsePrefix(ex)})
 	if err != nil {
 		t.Fatalf("NewTranslator(%s, %s): %v", in, ex, err)
 	}
@@ -74,8 +75,8 @@ func TestLongerPrefixes(t *testing.T) {
 					t.Errorf("word %d changed in %s -> %s; only word %d may", w, a, out, tc.wantWord)
 				}
 			}
-			if norm(rfc6296.SumAddr(a)) != norm(rfc6296.SumAddr(out)) {
-				t.Errorf("sum changed: %s %#x -> %s %#x", a, rfc6296.SumAddr(a), out, rfc6296.SumAddr(out))
+			if !rfc6296test.SameSum(SumAddr(a), SumAddr(out)) {
+				t.Errorf("sum changed: %s %#x -> %s %#x", a, SumAddr(a), out, SumAddr(out))
 			}
 			back, err := tr.Inbound(out)
 			if err != nil || back != a {
@@ -83,14 +84,6 @@ func TestLongerPrefixes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// norm maps one's-complement negative zero to zero so sums compare.
-func norm(s uint16) uint16 {
-	if s == 0xFFFF {
-		return 0
-	}
-	return s
 }
 
 func TestDrops(t *testing.T) {
@@ -103,23 +96,23 @@ func TestDrops(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		tr   *Translator
-		dir  Direction
+		dir  string // outbound or inbound
 		addr string
 		want error
 	}{
-		{"internal subnet 0xFFFF", t48, Outbound, "fd7a:5e1d:9c00:ffff::1", ErrSubnetFFFF},
-		{"external subnet 0xFFFF", t48, Inbound, "2001:db8:1001:ffff::1", ErrSubnetFFFF},
-		{"internal zero IID", t48, Outbound, "fd7a:5e1d:9c00:1::", ErrZeroIID},
-		{"external zero IID", t48, Inbound, "2001:db8:1001:1::", ErrZeroIID},
-		{"/64 zero IID", t64, Outbound, "fd7a:5e1d:9c00:1::", ErrZeroIID},
-		{"/64 IID zero after translation", t64, Outbound, zeroAfter.String(), ErrZeroIID},
-		{"/64 all-ones IID", t64, Outbound, "fd7a:5e1d:9c00:1:ffff:ffff:ffff:ffff", ErrIIDAllOnes},
-		{"/64 all-ones IID inbound", t64, Inbound, "2001:db8:1001:1:ffff:ffff:ffff:ffff", ErrIIDAllOnes},
+		{"internal subnet 0xFFFF", t48, "outbound", "fd7a:5e1d:9c00:ffff::1", ErrSubnetFFFF},
+		{"external subnet 0xFFFF", t48, "inbound", "2001:db8:1001:ffff::1", ErrSubnetFFFF},
+		{"internal zero IID", t48, "outbound", "fd7a:5e1d:9c00:1::", ErrZeroIID},
+		{"external zero IID", t48, "inbound", "2001:db8:1001:1::", ErrZeroIID},
+		{"/64 zero IID", t64, "outbound", "fd7a:5e1d:9c00:1::", ErrZeroIID},
+		{"/64 IID zero after translation", t64, "outbound", zeroAfter.String(), ErrZeroIID},
+		{"/64 all-ones IID", t64, "outbound", "fd7a:5e1d:9c00:1:ffff:ffff:ffff:ffff", ErrIIDAllOnes},
+		{"/64 all-ones IID inbound", t64, "inbound", "2001:db8:1001:1:ffff:ffff:ffff:ffff", ErrIIDAllOnes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := netip.MustParseAddr(tc.addr)
 			var err error
-			if tc.dir == Outbound {
+			if tc.dir == "outbound" {
 				_, err = tc.tr.Outbound(a)
 			} else {
 				_, err = tc.tr.Inbound(a)
@@ -177,68 +170,20 @@ func TestMismatchedLengths(t *testing.T) {
 func TestValidation(t *testing.T) {
 	p := netip.MustParsePrefix
 	for _, tc := range []struct {
-		m    Mapping
+		m    routing.NPTMapping
 		want string
 	}{
-		{Mapping{External: p("2001:db8:1001::/48")}, "internal prefix is not set"},
-		{Mapping{Internal: p("10.0.0.0/8"), External: p("2001:db8:1001::/48")}, "not IPv6"},
-		{Mapping{Internal: p("fd7a:5e1d:9c00::1/48"), External: p("2001:db8:1001::/48")}, "use fd7a:5e1d:9c00::/48"},
-		{Mapping{Internal: p("fd7a:5e1d:9c00::/80"), External: p("2001:db8:1001::/48")}, "length must be 1..64"},
-		{Mapping{Internal: p("2001:db8:1001::/48"), External: p("2001:db8:1001::/56")}, "overlap"},
+		{routing.NPTMapping{External: p("2001:db8:1001::/48")}, "internal prefix is not set"},
+		{routing.NPTMapping{Internal: p("10.0.0.0/8"), External: p("2001:db8:1001::/48")}, "not IPv6"},
+		{routing.NPTMapping{Internal: p("fd7a:5e1d:9c00::1/48"), External: p("2001:db8:1001::/48")}, "use fd7a:5e1d:9c00::/48"},
+		{routing.NPTMapping{Internal: p("fd7a:5e1d:9c00::/80"), External: p("2001:db8:1001::/48")}, "length must be 1..64"},
+		{routing.NPTMapping{Internal: p("2001:db8:1001::/48"), External: p("2001:db8:1001::/56")}, "overlap"},
 	} {
 		_, err := NewTranslator(tc.m)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("NewTranslator(%+v) = %v, want error containing %q", tc.m, err, tc.want)
 		}
 	}
-	_, err := NewTable([]Mapping{
-		{Interface: "a", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:1001::/48")},
-		{Interface: "a", Internal: p("fd7a:5e1d:9c00:100::/56"), External: p("2001:db8:2001::/48")},
-	})
-	if err == nil || !strings.Contains(err.Error(), "mappings[1]") {
-		t.Errorf("overlapping internal prefixes on one interface: err = %v, want mappings[1] named", err)
-	}
-	// The same internal prefix on two uplinks is the normal PA-mode case.
-	if _, err := NewTable([]Mapping{
-		{Interface: "a", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:1001::/48")},
-		{Interface: "b", Internal: p("fd7a:5e1d:9c00::/48"), External: p("2001:db8:2001::/48")},
-	}); err != nil {
-		t.Errorf("one internal prefix on two uplinks: %v", err)
-	}
-}
-
-// randPrefix returns a random IPv6 prefix of the given length with the
-// first byte fixed (0xfd for ULA, 0x20 for documentation-like space) so the
-// two sides never overlap.
-func randPrefix(r *rand.Rand, first byte, bits int) netip.Prefix {
-	var b [16]byte
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	b[0] = first
-	return netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()
-}
-
-func randAddrIn(r *rand.Rand, p netip.Prefix) netip.Addr {
-	var b [16]byte
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	// Bias toward the special words so the edge cases are exercised.
-	for w := 3; w < 8; w++ {
-		switch r.IntN(6) {
-		case 0:
-			binary.BigEndian.PutUint16(b[2*w:], 0xFFFF)
-		case 1:
-			binary.BigEndian.PutUint16(b[2*w:], 0)
-		}
-	}
-	pb := p.Addr().As16()
-	for i := 0; i < p.Bits(); i++ {
-		mask := byte(0x80 >> (i % 8))
-		b[i/8] = b[i/8]&^mask | pb[i/8]&mask
-	}
-	return netip.AddrFrom16(b)
 }
 
 // TestPropertyRoundTrip: for random prefix pairs of random (possibly
@@ -259,13 +204,13 @@ func TestPropertyRoundTrip(t *testing.T) {
 		if ib < 8 || eb < 8 {
 			ib, eb = max(ib, 8), max(eb, 8) // keep fd.. and 20.. disjoint
 		}
-		m := Mapping{Interface: "up0", Internal: randPrefix(r, 0xfd, ib), External: randPrefix(r, 0x20, eb)}
+		m := routing.NPTMapping{Interface: "up0", Internal: rfc6296test.RandPrefix(r, 0xfd, ib), External: rfc6296test.RandPrefix(r, 0x20, eb)}
 		tr, err := NewTranslator(m)
 		if err != nil {
 			t.Fatalf("NewTranslator(%v): %v", m, err)
 		}
 		for range 20 {
-			a := randAddrIn(r, tr.Internal())
+			a := rfc6296test.RandAddrIn(r, tr.Internal())
 			out, err := tr.Outbound(a)
 			if err != nil {
 				if !errors.Is(err, ErrSubnetFFFF) && !errors.Is(err, ErrZeroIID) && !errors.Is(err, ErrIIDAllOnes) {
@@ -278,8 +223,8 @@ func TestPropertyRoundTrip(t *testing.T) {
 			if !tr.External().Contains(out) {
 				t.Fatalf("%v: Outbound(%s) = %s outside %s", m, a, out, tr.External())
 			}
-			if norm(rfc6296.SumAddr(a)) != norm(rfc6296.SumAddr(out)) {
-				t.Fatalf("%v: %s -> %s changes the sum %#x -> %#x", m, a, out, rfc6296.SumAddr(a), rfc6296.SumAddr(out))
+			if !rfc6296test.SameSum(SumAddr(a), SumAddr(out)) {
+				t.Fatalf("%v: %s -> %s changes the sum %#x -> %#x", m, a, out, SumAddr(a), SumAddr(out))
 			}
 			back, err := tr.Inbound(out)
 			if err != nil || back != a {
