@@ -355,9 +355,16 @@ controller:
   state_dir: %s
 api:
   socket: %s
+debug:
+  # For profiles of the import (docs/benchmarks.md, "Where the time goes").
+  pprof_listen: %s
 `, ftReceiver4, FullTableReceiverASN, ftSite6, ftSite4, FullTableFeederASN, ftFeeder6, ftReceiver6, ftFeeder4, ftReceiver4,
-		max(f.IPv6, f.IPv4)+1000, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"))
+		max(f.IPv6, f.IPv4)+1000, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), FullTablePprofAddr)
 }
+
+// FullTablePprofAddr is where the bench's multihomed serves pprof, in the
+// receiver namespace.
+const FullTablePprofAddr = "127.0.0.1:6061"
 
 // StartFullTableDaemon starts multihomed (binary) with FullTableConfig in
 // f's receiver namespace; its files go into dir. It reads the session and
