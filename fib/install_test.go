@@ -8,31 +8,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/netns"
 	"github.com/multihomed/multihomed/internal/testenv"
 	"github.com/multihomed/multihomed/routing"
 )
+
+// runInstaller starts an Installer for table 201, protocol 79 in n, with
+// its Run going until the test ends.
+func runInstaller(t *testing.T, n *netns.NS, uplinks ...InstallUplink) *Installer {
+	t.Helper()
+	// A blackhole nexthop lives on lo, which a new namespace has down.
+	if _, err := n.Run(context.Background(), "ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewInstaller(n.Name, 201, 79, uplinks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		in.Close()
+	})
+	return in
+}
 
 // TestInstallerFailover: best routes from two uplinks are installed through
 // their groups; when ISP-A stops carrying egress its routes resolve through
 // ISP-B, with no uplink left they are dropped, and they come back to ISP-A.
 func TestInstallerFailover(t *testing.T) {
 	n := egressNS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A blackhole nexthop lives on lo, which a new namespace has down.
-	if _, err := n.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}}
 	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}}
-	in, err := NewInstaller(n.Name, 201, 79, []InstallUplink{a, b}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	in := runInstaller(t, n, a, b)
 
 	var changes []RouteChange
 	for i := range 2000 {
@@ -153,23 +165,12 @@ func TestInstallerPurgesStale(t *testing.T) {
 // too they move to ISP-B.
 func TestInstallerFollowsEgressTier(t *testing.T) {
 	n := egressNS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := n.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	// ISP-C shares ISP-B's link with a gateway of its own.
 	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
 	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
 	c := InstallUplink{Name: "isp-c", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.3")}}
-	in, err := NewInstaller(n.Name, 201, 79, []InstallUplink{a, b, c}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	in := runInstaller(t, n, a, b, c)
 	var changes []RouteChange
 	for i := range 200 {
 		changes = append(changes, RouteChange{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i), 0}), 24), Uplink: "isp-a"})
