@@ -268,12 +268,18 @@ func (m *Metrics) Handler() http.Handler {
 
 // ServeMetrics serves m on addr until ctx ends.
 func ServeMetrics(ctx context.Context, addr string, m *Metrics, log *slog.Logger) error {
+	return serveHTTP(ctx, "metrics", "metrics.address", addr, m.Handler(), log)
+}
+
+// serveHTTP serves h on addr until ctx ends; what names the endpoint in
+// logs and errors, field its setting.
+func serveHTTP(ctx context.Context, what, field, addr string, h http.Handler, log *slog.Logger) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics.address: %w", err)
+		return fmt.Errorf("%s: %w", field, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("metrics: serving", "address", l.Addr().String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Info(what+": serving", "address", l.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -287,6 +293,6 @@ func ServeMetrics(ctx context.Context, addr string, m *Metrics, log *slog.Logger
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 }

@@ -22,6 +22,15 @@ import (
 // run behind an unbounded queue, so the counts, and the limit, trail the
 // import by that queue: the limit guards memory, not an exact number.
 //
+// The watches are most of what the counting costs, and GoBGP sets the
+// price: v4.8.0 builds a copy of the peer's whole configuration for every
+// event it queues (toConfig), once per UPDATE before policy and once per
+// path after it. With a full table that is a third or more of the
+// import's CPU and most of what it allocates, the Accepted watch the
+// larger part once UPDATEs carry many prefixes (docs/benchmarks.md,
+// "Where the time and memory go"). No GoBGP counter replaces either
+// without a walk of the Adj-RIB-In.
+//
 // When Received goes over the limit the speaker hands GoBGP the limit once
 // (UpdatePeer with PrefixLimit): GoBGP then counts the table a single time,
 // closes the session with Cease, maximum number of prefixes reached

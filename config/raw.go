@@ -19,6 +19,7 @@ type rawConfig struct {
 	Metrics    rawMetrics    `mapstructure:"metrics"`
 	NPTv6      rawNPTv6      `mapstructure:"nptv6"`
 	DNS        *rawDNS       `mapstructure:"dns"`
+	Debug      rawDebug      `mapstructure:"debug"`
 }
 
 type rawLog struct {

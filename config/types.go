@@ -42,6 +42,8 @@ type Config struct {
 	// DNS keeps the published hosts' AAAA records in step with the uplinks
 	// (PA mode only; nil: no DNS updates).
 	DNS *DNS
+	// Debug holds developer tools (pprof), off by default.
+	Debug Debug
 	// notes are the advice validation left (Advice returns them).
 	notes []Problem
 }

@@ -61,6 +61,7 @@ func (r rawConfig) validate(opts options) (*Config, []Problem, int) {
 	cfg.IBGP = c.ibgp(r.IBGP, cfg.Node, cfg.BGP, cfg.Uplinks)
 	cfg.API = c.api(r.API)
 	cfg.Metrics = c.metrics(r.Metrics)
+	cfg.Debug = c.debug(r.Debug)
 	c.announceable(cfg.Site, cfg.Uplinks)
 	cfg.notes = c.notes
 	return cfg, c.problems, c.dropped

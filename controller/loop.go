@@ -232,8 +232,39 @@ func New(cfg *config.Config, deps Deps) *Loop {
 	return l
 }
 
-// Status returns the latest snapshot. Safe for concurrent use.
-func (l *Loop) Status() *Status { return l.status.Load() }
+// Status returns the latest pass's snapshot, with each session's prefix
+// counts (Received, Accepted) as of the call: the speaker keeps them as
+// its own counters, so reading them reads no RIB, and a full table's
+// import shows as it happens instead of at the next pass (which, without
+// events, comes every controller.resync). Session states stay those of
+// the pass, which the decision saw. Safe for concurrent use; the result
+// is shared and must not be modified.
+func (l *Loop) Status() *Status {
+	st := l.status.Load()
+	if len(st.Sessions) == 0 || l.deps.Speaker == nil {
+		return st
+	}
+	out := *st
+	out.Sessions = withLiveCounts(st.Sessions, l.deps.Speaker.Sessions())
+	return &out
+}
+
+// withLiveCounts returns a copy of sessions with the prefix counts of the
+// same neighbor's session in live; a session live lacks (deleted since
+// the pass) keeps its counts.
+func withLiveCounts(sessions, live []routing.SessionState) []routing.SessionState {
+	counts := make(map[netip.Addr]routing.SessionState, len(live))
+	for _, s := range live {
+		counts[s.Neighbor] = s
+	}
+	out := slices.Clone(sessions)
+	for i, s := range out {
+		if c, ok := counts[s.Neighbor]; ok {
+			out[i].Received, out[i].Accepted = c.Received, c.Accepted
+		}
+	}
+	return out
+}
 
 // Events returns up to limit events after seq, oldest first. Safe for
 // concurrent use.

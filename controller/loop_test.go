@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -556,8 +557,8 @@ func TestStatusShowsEgressReadError(t *testing.T) {
 	})
 }
 
-// TestCheckReload: node.* and bgp.listen_port refuse a reload, api.* and
-// metrics.* warn, anything else passes; the loop enforces the same rule.
+// TestCheckReload: node.* and bgp.listen_port refuse a reload, api.*,
+// metrics.* and debug.* warn, anything else passes; the loop enforces the same rule.
 func TestCheckReload(t *testing.T) {
 	cfg := loopConfig(t)
 	tests := []struct {
@@ -570,6 +571,7 @@ func TestCheckReload(t *testing.T) {
 		{"asn", func(c *config.Config) { c.Node.ASN++ }, true, 0},
 		{"listen port", func(c *config.Config) { c.BGP.ListenPort = 1179 }, true, 0},
 		{"api socket", func(c *config.Config) { c.API.Socket = "/run/other.sock" }, false, 1},
+		{"pprof", func(c *config.Config) { c.Debug.PprofListen = netip.MustParseAddrPort("127.0.0.1:6060") }, false, 1},
 		{"uplink weight", func(c *config.Config) { c.Uplinks[0].Weight = 7 }, false, 0},
 	}
 	r := startLoop(t, cfg)

@@ -20,8 +20,8 @@ var ErrReloadRefusedPA = errors.New("reload refused: site.mode, nptv6.backend an
 // by next without a restart. It refuses (ErrReloadRefused) a change of
 // node.* (router ID, ASN) or bgp.listen_port, which every session depends
 // on, or of PA mode's site.mode, nptv6.backend and dns (ErrReloadRefusedPA),
-// and warns about api.* and metrics.*, whose listeners keep running
-// unchanged until a restart. It is the one home of this rule: the daemon
+// and warns about api.*, metrics.* and debug.*, whose listeners keep
+// running unchanged until a restart. It is the one home of this rule: the daemon
 // asks it before preparing anything, and Loop.Reload enforces it.
 func CheckReload(old, next *config.Config) (warnings []string, err error) {
 	if next.Node != old.Node || next.BGP.ListenPort != old.BGP.ListenPort {
@@ -32,6 +32,9 @@ func CheckReload(old, next *config.Config) (warnings []string, err error) {
 	}
 	if !reflect.DeepEqual(old.API, next.API) || old.Metrics != next.Metrics {
 		warnings = append(warnings, "api and metrics listeners change on restart only; the running ones stay")
+	}
+	if old.Debug != next.Debug {
+		warnings = append(warnings, "debug.pprof_listen changes on restart only; the running setting stays")
 	}
 	return warnings, nil
 }

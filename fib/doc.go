@@ -12,7 +12,10 @@
 // Routes (routes.go) installs the routes BGP accepted from full tables into
 // a table of their own through kernel nexthop objects, one group per uplink
 // and family, so a failed uplink's routes move with one nexthop replace.
-// Its routes and nexthops carry their own protocol number.
+// Its routes and nexthops carry their own protocol number. The Installer
+// (install.go) feeds it the BGP best paths, removes at start what an
+// earlier run left with that protocol, and points each group where the
+// site's default egress goes when its uplink stops carrying egress.
 //
 // It must never: touch a route or rule it did not create (one without
 // ProbeRouteProtocol), decide which uplink is healthy (health/ and the

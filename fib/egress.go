@@ -276,22 +276,31 @@ func (e *Egress) foreignWithKeyOf(w netlink.Route, routes []netlink.Route) *netl
 	return nil
 }
 
-// list dumps the routes that match filter on mask, retrying a dump the
-// kernel interrupted (the table changed under it).
+// list dumps the routes that match filter on mask.
 func (e *Egress) list(filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
+	routes, err := listRoutes(e.h, filter, mask)
+	if err != nil {
+		return nil, fmt.Errorf("fib: list egress routes: %w", err)
+	}
+	return routes, nil
+}
+
+// listRoutes dumps the routes filter and mask select, retrying a dump the
+// kernel interrupted (the table changed under it).
+func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var routes []netlink.Route
-		routes, err = e.h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
+		routes, err = h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
 		if errors.Is(err, netlink.ErrDumpInterrupted) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fib: list egress routes: %w", err)
+			return nil, err
 		}
 		return routes, nil
 	}
-	return nil, fmt.Errorf("fib: list egress routes: interrupted 5 times: %w", err)
+	return nil, fmt.Errorf("interrupted 5 times: %w", err)
 }
 
 // sameEgress compares what matters of two default routes.

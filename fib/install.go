@@ -24,10 +24,10 @@ type InstallUplink struct {
 // uplinks, each route pointing at its uplink's nexthop group. Route hands
 // changes over without blocking; Run applies them in batches. SetEgress
 // points every group at the uplinks that carry the site's egress: an
-// uplink that stopped carrying it has its group replaced by the legs of
-// those that do (one change per family, whatever the number of routes), or
-// by a blackhole when none is left. Route and SetEgress are safe for
-// concurrent use; Run runs once.
+// uplink that stopped carrying it has its group replaced by the legs the
+// site's default egress uses (the best egress tier; one change per
+// family, whatever the number of routes), or by a blackhole when none is
+// left. Route and SetEgress are safe for concurrent use; Run runs once.
 type Installer struct {
 	// Two sockets, so that a failover never waits behind a batch of a
 	// million routes: routes is Run's, nexthops SetEgress's (under nhMu).
@@ -64,7 +64,12 @@ func b2u(b bool) uint32 {
 }
 
 // NewInstaller opens netlink in the named namespace ("" for the current
-// one) for routes in table with protocol.
+// one) for routes in table with protocol, and removes what an earlier run
+// left there (Routes.Purge): its groups may point at an uplink that has
+// died since, or at another uplink's next hop under a changed
+// configuration, and routes the ISPs withdrew meanwhile would stay
+// forever. Until the sessions bring the table back, the site's traffic
+// follows the egress default routes.
 func NewInstaller(netnsName string, table, protocol int, uplinks []InstallUplink, log *slog.Logger) (*Installer, error) {
 	routes, err := NewRoutes(netnsName, table, protocol)
 	if err != nil {
@@ -78,11 +83,21 @@ func NewInstaller(netnsName string, table, protocol int, uplinks []InstallUplink
 	if log == nil {
 		log = slog.Default()
 	}
+	nhs, rts, err := routes.Purge()
+	if err != nil {
+		routes.Close()
+		nexthops.Close()
+		return nil, fmt.Errorf("fib: remove what an earlier run installed in table %d (protocol %d): %w", table, protocol, err)
+	}
+	if nhs+rts > 0 {
+		log.Info("fib: removed an earlier run's BGP routes before installing", "table", table, "protocol", protocol, "nexthops", nhs, "routes_without_nexthop", rts)
+	}
 	return &Installer{routes: routes, nexthops: nexthops, log: log, uplinks: slices.Clone(uplinks), pending: map[netip.Prefix]string{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // Close releases netlink; the routes stay (like the egress defaults, they
-// keep forwarding across a restart).
+// keep forwarding while the daemon is stopped; the next NewInstaller
+// removes them).
 func (in *Installer) Close() {
 	in.routes.Close()
 	in.nexthops.Close()
@@ -153,14 +168,11 @@ func (in *Installer) flush() error {
 }
 
 // SetEgress points each uplink's groups at its own leg when it is among
-// paths (the uplinks carrying egress now), else at the legs of those that
-// are, else at a blackhole. Idempotent; the first call also creates the
-// legs and lets Run install routes.
-func (in *Installer) SetEgress(paths []routing.EgressPath) error {
-	up := map[string]bool{}
-	for _, p := range paths {
-		up[p.Uplink] = true
-	}
+// paths (the uplinks carrying egress now), else at the legs that take
+// over (takeover), else at a blackhole. ecmp is egress.mode ecmp, as for
+// Egress.Set. Idempotent; the first call also creates the legs and lets
+// Run install routes.
+func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 	in.nhMu.Lock()
 	defer in.nhMu.Unlock()
 	errs := []error{in.nexthops.Blackhole(blackholeID)}
@@ -169,22 +181,10 @@ func (in *Installer) SetEgress(paths []routing.EgressPath) error {
 			errs = append(errs, in.nexthops.SetLeg(legID(i, gw.Is4()), u.Device, gw))
 		}
 	}
-	for i, u := range in.uplinks {
-		for _, v4 := range []bool{false, true} {
-			var legs []uint32
-			if up[u.Name] && hasFamily(u, v4) {
-				legs = []uint32{legID(i, v4)}
-			} else {
-				for j, o := range in.uplinks {
-					if up[o.Name] && hasFamily(o, v4) {
-						legs = append(legs, legID(j, v4))
-					}
-				}
-			}
-			if len(legs) == 0 {
-				legs = []uint32{blackholeID}
-			}
-			errs = append(errs, in.nexthops.SetGroup(groupID(i, v4), legs...))
+	groups := groupLegs(in.uplinks, paths, ecmp)
+	for i := range in.uplinks {
+		for f, v4 := range []bool{false, true} {
+			errs = append(errs, in.nexthops.SetGroup(groupID(i, v4), groups[i][f]...))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -201,6 +201,56 @@ func (in *Installer) SetEgress(paths []routing.EgressPath) error {
 		}
 	}
 	return nil
+}
+
+// groupLegs returns the legs of each uplink's groups, by uplink index and
+// family (0 IPv6, 1 IPv4): its own leg while it carries egress, else the
+// takeover legs of the family, else the blackhole.
+func groupLegs(uplinks []InstallUplink, paths []routing.EgressPath, ecmp bool) [][2][]uint32 {
+	carrying := map[string]bool{}
+	for _, p := range paths {
+		carrying[p.Uplink] = true
+	}
+	out := make([][2][]uint32, len(uplinks))
+	for f, v4 := range []bool{false, true} {
+		spare := takeover(uplinks, paths, ecmp, v4)
+		for i, u := range uplinks {
+			switch {
+			case carrying[u.Name] && hasFamily(u, v4):
+				out[i][f] = []uint32{legID(i, v4)}
+			case len(spare) > 0:
+				out[i][f] = spare
+			default:
+				out[i][f] = []uint32{blackholeID}
+			}
+		}
+	}
+	return out
+}
+
+// takeover returns the legs (of family v4) that carry the routes of an
+// uplink that stopped carrying egress: those the site's default egress
+// uses, in the controller's order. In failover mode that is the one egress
+// path with the lowest metric (the best egress tier, then configuration
+// order: the default route the kernel uses); in ECMP mode every egress
+// path, which the controller has already cut to the best tier. Paths that
+// are not the installer's uplinks (another edge's default) take no routes.
+func takeover(uplinks []InstallUplink, paths []routing.EgressPath, ecmp, v4 bool) []uint32 {
+	var legs []uint32
+	best := 0
+	for _, p := range paths {
+		i := slices.IndexFunc(uplinks, func(u InstallUplink) bool { return u.Name == p.Uplink })
+		if i < 0 || !hasFamily(uplinks[i], v4) {
+			continue
+		}
+		switch {
+		case ecmp:
+			legs = append(legs, legID(i, v4))
+		case legs == nil || p.Metric < best:
+			legs, best = []uint32{legID(i, v4)}, p.Metric
+		}
+	}
+	return legs
 }
 
 func hasFamily(u InstallUplink, v4 bool) bool {

@@ -8,31 +8,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/internal/netns"
 	"github.com/multihomed/multihomed/internal/testenv"
 	"github.com/multihomed/multihomed/routing"
 )
+
+// runInstaller starts an Installer for table 201, protocol 79 in n, with
+// its Run going until the test ends.
+func runInstaller(t *testing.T, n *netns.NS, uplinks ...InstallUplink) *Installer {
+	t.Helper()
+	// A blackhole nexthop lives on lo, which a new namespace has down.
+	if _, err := n.Run(context.Background(), "ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewInstaller(n.Name, 201, 79, uplinks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		in.Close()
+	})
+	return in
+}
 
 // TestInstallerFailover: best routes from two uplinks are installed through
 // their groups; when ISP-A stops carrying egress its routes resolve through
 // ISP-B, with no uplink left they are dropped, and they come back to ISP-A.
 func TestInstallerFailover(t *testing.T) {
 	n := egressNS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A blackhole nexthop lives on lo, which a new namespace has down.
-	if _, err := n.Run(ctx, "ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}}
 	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}}
-	in, err := NewInstaller(n.Name, 201, 79, []InstallUplink{a, b}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	in := runInstaller(t, n, a, b)
 
 	var changes []RouteChange
 	for i := range 2000 {
@@ -45,7 +57,7 @@ func TestInstallerFailover(t *testing.T) {
 	// Routes given before the groups exist wait for them.
 	in.Route(changes)
 	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
-	if err := in.SetEgress(both); err != nil {
+	if err := in.SetEgress(both, false); err != nil {
 		t.Fatal(err)
 	}
 	// One route withdrawn, one moved to ISP-B.
@@ -77,21 +89,127 @@ func TestInstallerFailover(t *testing.T) {
 		}
 	}
 	expect("both up", map[string]string{"185.0.2.1": "dev up-a", "185.0.3.1": "dev up-b", "185.0.1.1": "dev up-b"})
-	if err := in.SetEgress(both[1:]); err != nil {
+	if err := in.SetEgress(both[1:], false); err != nil {
 		t.Fatal(err)
 	}
 	expect("ISP-A down", map[string]string{"185.0.2.1": "via 198.18.2.1 dev up-b", "185.7.206.1": "via 198.18.2.1 dev up-b", "185.0.3.1": "dev up-b"})
-	if err := in.SetEgress(nil); err != nil {
+	if err := in.SetEgress(nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := get("185.0.2.1"); strings.Contains(got, "dev up-") {
 		t.Errorf("no uplink left: 185.0.2.1 resolves to %q; want it dropped", got)
 	}
-	if err := in.SetEgress(both); err != nil {
+	if err := in.SetEgress(both, false); err != nil {
 		t.Fatal(err)
 	}
 	expect("ISP-A back", map[string]string{"185.0.2.1": "via 198.18.1.1 dev up-a", "185.0.3.1": "dev up-b"})
 	if c := count(); c != 1999 {
 		t.Errorf("%d routes after the failover and back; want 1999 (moving groups changes no route)", c)
+	}
+}
+
+// TestInstallerPurgesStale: nexthops and routes of the installer's
+// protocol that an earlier run left (a group and its routes, a leg, a
+// route without a nexthop) are gone once NewInstaller returns; those of
+// another protocol stay.
+func TestInstallerPurgesStale(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		// The earlier run's: ISP-A's leg and group, ids as NewInstaller
+		// numbers them, and routes through the group.
+		{"ip", "nexthop", "add", "id", fmt.Sprint(legID(0, true)), "via", "198.18.1.1", "dev", "up-a", "proto", "79"},
+		{"ip", "nexthop", "add", "id", fmt.Sprint(groupID(0, true)), "group", fmt.Sprint(legID(0, true)), "proto", "79"},
+		{"ip", "route", "add", "198.18.100.0/24", "nhid", fmt.Sprint(groupID(0, true)), "table", "201", "proto", "79"},
+		{"ip", "route", "add", "198.18.101.0/24", "nhid", fmt.Sprint(groupID(0, true)), "table", "201", "proto", "79"},
+		// A leg of an uplink since removed, in no group.
+		{"ip", "nexthop", "add", "id", fmt.Sprint(legID(5, true)), "via", "198.18.2.1", "dev", "up-b", "proto", "79"},
+		// A route of the protocol without a nexthop object.
+		{"ip", "route", "add", "198.18.102.0/24", "via", "198.18.1.1", "table", "201", "proto", "79"},
+		// Someone else's: stays.
+		{"ip", "nexthop", "add", "id", "7", "via", "198.18.2.1", "dev", "up-b", "proto", "80"},
+		{"ip", "route", "add", "198.18.103.0/24", "nhid", "7", "table", "201", "proto", "80"},
+		{"ip", "route", "add", "198.18.104.0/24", "via", "198.18.2.1", "table", "201", "proto", "static"},
+	} {
+		if _, err := n.Run(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	in, err := NewInstaller(n.Name, 201, 79, []InstallUplink{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	if got := routesOf(t, n, "ip", "nexthop", "show", "proto", "79"); got != "" {
+		t.Errorf("nexthops of protocol 79 left:\n%s", got)
+	}
+	if got := routesOf(t, n, "ip", "-4", "route", "show", "table", "201", "proto", "79"); got != "" {
+		t.Errorf("routes of protocol 79 left in table 201:\n%s", got)
+	}
+	if got := routesOf(t, n, "ip", "nexthop", "show", "id", "7"); !strings.Contains(got, "proto 80") {
+		t.Errorf("protocol 80's nexthop: %q; want it kept", got)
+	}
+	got := routesOf(t, n, "ip", "-4", "route", "show", "table", "201")
+	for _, keep := range []string{"198.18.103.0/24", "198.18.104.0/24"} {
+		if !strings.Contains(got, keep) {
+			t.Errorf("table 201 lost %s, which is not the installer's:\n%s", keep, got)
+		}
+	}
+}
+
+// TestInstallerFollowsEgressTier: with ISP-A down, ISP-B degraded and
+// ISP-C up (egress.mode failover), ISP-A's routes resolve through ISP-C,
+// the default egress's choice, not through ISP-B as well; when ISP-C goes
+// too they move to ISP-B.
+func TestInstallerFollowsEgressTier(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	// ISP-C shares ISP-B's link with a gateway of its own.
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
+	c := InstallUplink{Name: "isp-c", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.3")}}
+	in := runInstaller(t, n, a, b, c)
+	var changes []RouteChange
+	for i := range 200 {
+		changes = append(changes, RouteChange{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i), 0}), 24), Uplink: "isp-a"})
+	}
+	in.Route(changes)
+	degradedB := routing.EgressPath{Uplink: "isp-b", Device: "up-b", Metric: 1010}
+	upC := routing.EgressPath{Uplink: "isp-c", Device: "up-b", Metric: 20}
+	if err := in.SetEgress([]routing.EgressPath{{Uplink: "isp-a", Device: "up-a", Metric: 0}, degradedB, upC}, false); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "200 routes installed", 20*time.Second, func() (bool, string) {
+		out := routesOf(t, n, "ip", "-4", "route", "show", "table", "201")
+		c := strings.Count(out, "nhid")
+		return c == 200, fmt.Sprint(c)
+	})
+	if _, err := n.Run(ctx, "ip", "-4", "rule", "add", "pref", "100", "lookup", "201"); err != nil {
+		t.Fatal(err)
+	}
+	via := func(dst string) string {
+		out, _ := n.Run(ctx, "ip", "route", "get", dst)
+		return strings.TrimSpace(string(out))
+	}
+	if got := via("198.19.7.1"); !strings.Contains(got, "via 198.18.1.1 dev up-a") {
+		t.Fatalf("ISP-A up: %q; want via ISP-A", got)
+	}
+	if err := in.SetEgress([]routing.EgressPath{degradedB, upC}, false); err != nil {
+		t.Fatal(err)
+	}
+	// "id N group L proto 79": one leg, ISP-C's.
+	if got := routesOf(t, n, "ip", "nexthop", "show", "id", fmt.Sprint(groupID(0, true))); !strings.Contains(got, fmt.Sprintf(" group %d proto", legID(2, true))) {
+		t.Errorf("ISP-A down: ISP-A's group is %q; want ISP-C's leg (%d) alone", got, legID(2, true))
+	}
+	if got := via("198.19.7.1"); !strings.Contains(got, "via 198.18.2.3 dev up-b") {
+		t.Errorf("ISP-A down: %q; want via ISP-C (198.18.2.3)", got)
+	}
+	if err := in.SetEgress([]routing.EgressPath{degradedB}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := via("198.19.7.1"); !strings.Contains(got, "via 198.18.2.1 dev up-b") {
+		t.Errorf("ISP-A and ISP-C down: %q; want via ISP-B (198.18.2.1)", got)
 	}
 }

@@ -2,6 +2,7 @@ package fib
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"syscall"
@@ -280,4 +281,115 @@ func (r *Routes) acks(pending map[uint32]bool, left int, ignoreMissing bool) err
 		}
 	}
 	return first
+}
+
+// Purge removes every nexthop object with this Routes' protocol, and with
+// them every route that uses one, then every remaining route of its
+// protocol in its table: what an earlier run left behind (a crash, a
+// restart, an uplink since removed). Groups go before legs, so no group
+// is left pointing at a leg that is gone. It returns how many nexthops
+// and routes it removed.
+func (r *Routes) Purge() (nexthops, routes int, err error) {
+	groups, legs, err := r.ownNexthops()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, id := range append(groups, legs...) {
+		if err := r.DeleteNexthop(id); err != nil {
+			return nexthops, 0, err
+		}
+		nexthops++
+	}
+	left, err := listRoutes(r.h, &netlink.Route{Table: int(r.table), Protocol: netlink.RouteProtocol(r.protocol)}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return nexthops, 0, fmt.Errorf("fib: list routes of protocol %d in table %d: %w", r.protocol, r.table, err)
+	}
+	// Normally none are left: every route the installer adds uses a
+	// nexthop; one by one is fine.
+	for i := range left {
+		if err := r.h.RouteDel(&left[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+			return nexthops, routes, fmt.Errorf("fib: delete stale route %s in table %d: %w", left[i].Dst, r.table, err)
+		}
+		routes++
+	}
+	return nexthops, routes, nil
+}
+
+// ownNexthops dumps the nexthop objects and returns the ids of those with
+// this Routes' protocol, groups and legs apart. A dump the kernel
+// interrupted is retried.
+func (r *Routes) ownNexthops() (groups, legs []uint32, err error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		groups, legs = nil, nil
+		interrupted := false
+		req := nl.NewNetlinkRequest(unix.RTM_GETNEXTHOP, unix.NLM_F_DUMP)
+		req.AddData(nhmsg{family: unix.AF_UNSPEC})
+		r.seq++
+		req.Seq = r.seq
+		if err := r.sock.Send(req); err != nil {
+			return nil, nil, fmt.Errorf("fib: dump nexthops: %w", err)
+		}
+	read:
+		for {
+			msgs, _, err := r.sock.Receive()
+			if err != nil {
+				return nil, nil, fmt.Errorf("fib: dump nexthops: %w", err)
+			}
+			for _, m := range msgs {
+				if m.Header.Seq != req.Seq {
+					continue
+				}
+				if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+					interrupted = true
+				}
+				switch m.Header.Type {
+				case unix.NLMSG_DONE:
+					break read
+				case unix.NLMSG_ERROR:
+					if len(m.Data) >= 4 {
+						if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
+							return nil, nil, fmt.Errorf("fib: dump nexthops: %w", syscall.Errno(errno))
+						}
+					}
+					break read
+				case unix.RTM_NEWNEXTHOP:
+					id, group, ok := parseNexthop(m.Data, r.protocol)
+					switch {
+					case !ok:
+					case group:
+						groups = append(groups, id)
+					default:
+						legs = append(legs, id)
+					}
+				}
+			}
+		}
+		if !interrupted {
+			return groups, legs, nil
+		}
+	}
+	return nil, nil, errors.New("fib: dump nexthops: interrupted 5 times")
+}
+
+// parseNexthop reads one RTM_NEWNEXTHOP message: its id and whether it is
+// a group, when its protocol is protocol.
+func parseNexthop(data []byte, protocol uint8) (id uint32, group, ok bool) {
+	if len(data) < 8 || data[2] != protocol {
+		return 0, false, false
+	}
+	attrs, err := nl.ParseRouteAttr(data[8:])
+	if err != nil {
+		return 0, false, false
+	}
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.NHA_ID:
+			if len(a.Value) >= 4 {
+				id, ok = binary.NativeEndian.Uint32(a.Value), true
+			}
+		case unix.NHA_GROUP:
+			group = true
+		}
+	}
+	return id, group, ok
 }

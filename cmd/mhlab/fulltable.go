@@ -61,14 +61,18 @@ func parseFeedSizes(s string) ([]feedSize, error) {
 // benchFullTable runs the full-table bench for each size: a BIRD feeder,
 // then multihomed, BIRD and FRR receiving its table one after the other,
 // and prints one table with ratios against the same run's BIRD and FRR.
-func benchFullTable(ctx context.Context, daemon string, sizes []feedSize, timeout time.Duration, verbose bool) error {
-	step("Full tables: a BIRD 2 feeder (AS%d, a distinct path per prefix) and, in turn, multihomed, BIRD 2 and FRR bgpd receiving (AS%d); %s",
-		lab.FullTableFeederASN, lab.FullTableReceiverASN, loadavg())
+func benchFullTable(ctx context.Context, daemon string, sizes []feedSize, paths int, timeout time.Duration, verbose bool) error {
+	pathsText := "a distinct path per prefix"
+	if paths > 0 {
+		pathsText = fmt.Sprintf("%d distinct paths", paths)
+	}
+	step("Full tables: a BIRD 2 feeder (AS%d, %s) and, in turn, multihomed, BIRD 2 and FRR bgpd receiving (AS%d); %s",
+		lab.FullTableFeederASN, pathsText, lab.FullTableReceiverASN, loadavg())
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "| table\t| receiver\t| converge\t| CPU s\t| max RSS\t| vs BIRD (time, RSS)\t| vs FRR (time, RSS)\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, s := range sizes {
-		res, err := fullTableRun(ctx, daemon, s, timeout, verbose)
+		res, err := fullTableRun(ctx, daemon, s, paths, timeout, verbose)
 		for _, r := range res {
 			fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %.1f\t| %d MB\t| %s\t| %s\t|\n", s, r.Receiver, converge(r), r.CPU.Seconds(), r.MaxRSS/1e6,
 				ratio(r, res, "bird"), ratio(r, res, "frr"))
@@ -120,9 +124,9 @@ func ratio(r lab.FullTableResult, all []lab.FullTableResult, other string) strin
 
 // fullTableRun measures one size: it returns what it measured so far even
 // when a later receiver fails.
-func fullTableRun(ctx context.Context, daemon string, s feedSize, timeout time.Duration, verbose bool) ([]lab.FullTableResult, error) {
+func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, timeout time.Duration, verbose bool) ([]lab.FullTableResult, error) {
 	step("%s: starting the feeder", s)
-	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), s.v6, s.v4)
+	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), s.v6, s.v4, paths)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +165,7 @@ func fullTableRun(ctx context.Context, daemon string, s feedSize, timeout time.D
 }
 
 // runFullTable checks the arguments of `mhlab bench fulltable` and runs it.
-func runFullTable(ctx context.Context, daemon, tables string, timeout time.Duration, verbose bool) error {
+func runFullTable(ctx context.Context, daemon, tables string, paths int, timeout time.Duration, verbose bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces); run it with sudo")
 	}
@@ -169,9 +173,12 @@ func runFullTable(ctx context.Context, daemon, tables string, timeout time.Durat
 	if err != nil {
 		return err
 	}
+	if paths < 0 {
+		return fmt.Errorf("--paths: %d is negative; give 0 for a distinct path per prefix, or the number of distinct paths", paths)
+	}
 	abs, err := filepath.Abs(daemon)
 	if err != nil {
 		return err
 	}
-	return benchFullTable(ctx, abs, sizes, timeout, verbose)
+	return benchFullTable(ctx, abs, sizes, paths, timeout, verbose)
 }

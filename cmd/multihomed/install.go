@@ -13,7 +13,7 @@ import (
 // installer wires bgp.install: the speaker's best-path changes go to a
 // fib.Installer, and every egress decision of the controller repoints the
 // uplinks' nexthop groups (an uplink that stops carrying egress hands its
-// routes to those that do). bgp.install is read at start only.
+// routes to the uplinks of the site's default egress). bgp.install is read at start only.
 type installer struct{ *fib.Installer }
 
 // newInstaller returns nil when bgp.install is off.
@@ -50,7 +50,7 @@ type installingEgress struct {
 
 func (e installingEgress) Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
 	got, err := e.Egress.Set(ctx, paths, ecmp)
-	if ierr := e.in.SetEgress(paths); ierr != nil && err == nil {
+	if ierr := e.in.SetEgress(paths, ecmp); ierr != nil && err == nil {
 		err = ierr
 	}
 	return got, err

@@ -231,6 +231,10 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	if cfg.Metrics.Address.IsValid() {
 		g.Go(func() error { return api.ServeMetrics(ctx, cfg.Metrics.Address.String(), metrics, log) })
 	}
+	if cfg.Debug.PprofListen.IsValid() {
+		log.Warn("debug.pprof_listen is set: profiling endpoints are open on loopback", "address", cfg.Debug.PprofListen.String())
+		g.Go(func() error { return api.ServePprof(ctx, cfg.Debug.PprofListen.String(), log) })
+	}
 	g.Go(func() error {
 		// Carrier is an input, not a reason to stop routing: restart the
 		// watcher if its netlink socket fails. Carrier is the controller's

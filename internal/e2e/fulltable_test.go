@@ -24,7 +24,7 @@ func TestFullTableBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 	const v6, v4 = 1000, 1000
-	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), v6, v4)
+	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), v6, v4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,8 +75,13 @@ func FullTablePrefix(v6 bool, i int) netip.Prefix {
 // feed (IPv6 prefixes count from 0, IPv4 from 1<<24), before its own AS:
 // 2 to 4 ASNs, the first a private 4-byte ASN unique to the prefix, so
 // that no two prefixes share a path (as in the real table, where most
-// UPDATEs carry one prefix), the others from ftPathASNs.
-func FullTablePath(k int) []uint32 {
+// UPDATEs carry one prefix), the others from ftPathASNs. With paths > 0
+// the feed has only that many distinct paths: prefix k gets path k mod
+// paths, and the feeder packs the prefixes of one path into few UPDATEs.
+func FullTablePath(k, paths int) []uint32 {
+	if paths > 0 {
+		k %= paths
+	}
 	path := []uint32{4200000000 + uint32(k)}
 	for n := 1; n < 2+k%3; n++ {
 		path = append(path, ftPathASNs[(k>>(4*n))%len(ftPathASNs)])
@@ -91,7 +96,7 @@ var ftPathASNs = []uint32{64496, 64497, 64498, 64499, 64501, 64502, 64503, 64504
 // fullTableFeederConf renders the feeder's BIRD configuration: one static
 // protocol per family whose routes carry their bgp_path, exported to the
 // receiver over one session per family.
-func fullTableFeederConf(w *bufio.Writer, v6, v4 int) {
+func fullTableFeederConf(w *bufio.Writer, v6, v4, paths int) {
 	fmt.Fprintf(w, "router id %s;\ntimeformat protocol iso long;\nprotocol device { }\n", ftFeeder4)
 	for _, fam := range []struct {
 		name   string
@@ -101,7 +106,7 @@ func fullTableFeederConf(w *bufio.Writer, v6, v4 int) {
 		fmt.Fprintf(w, "protocol static feed_%s {\n  %s;\n", fam.name, fam.name)
 		for i := range fam.n {
 			fmt.Fprintf(w, "  route %s blackhole { bgp_path.prepend(", FullTablePrefix(fam.is6, i))
-			path := FullTablePath(fam.off + i)
+			path := FullTablePath(fam.off+i, paths)
 			// prepend puts each ASN in front: the last one first.
 			for j := len(path) - 1; j >= 0; j-- {
 				if j < len(path)-1 {
@@ -133,18 +138,20 @@ type FullTable struct {
 	// Feeder runs the feeding BIRD; Receiver is where receivers run, on
 	// device "eth0" with ReceiverAddrs.
 	Feeder, Receiver *netns.NS
-	// IPv6 and IPv4 are the feed's sizes.
-	IPv6, IPv4 int
+	// IPv6 and IPv4 are the feed's sizes; Paths its number of distinct
+	// AS paths (0: one per prefix).
+	IPv6, IPv4, Paths int
 	// FeederLoad is how long the feeder took to load its table.
 	FeederLoad time.Duration
 	feeder     *BIRD
 }
 
 // UpFullTable builds the namespaces (names carry id) and starts the feeder
-// with v6 IPv6 and v4 IPv4 prefixes, returning once it holds all of them.
+// with v6 IPv6 and v4 IPv4 prefixes and paths distinct AS paths (0: one
+// per prefix; see FullTablePath), returning once it holds all of them.
 // Close removes everything.
-func UpFullTable(ctx context.Context, id string, v6, v4 int) (f *FullTable, err error) {
-	f = &FullTable{IPv6: v6, IPv4: v4}
+func UpFullTable(ctx context.Context, id string, v6, v4, paths int) (f *FullTable, err error) {
+	f = &FullTable{IPv6: v6, IPv4: v4, Paths: paths}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -173,7 +180,7 @@ func UpFullTable(ctx context.Context, id string, v6, v4 int) (f *FullTable, err 
 	}
 	var conf strings.Builder
 	bw := bufio.NewWriter(&conf)
-	fullTableFeederConf(bw, v6, v4)
+	fullTableFeederConf(bw, v6, v4, paths)
 	if err = bw.Flush(); err != nil {
 		return f, err
 	}
@@ -322,9 +329,9 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 // FullTableConfig renders multihomed's configuration for the receiver
 // namespace: one uplink with import full, max_prefixes above the feed,
 // profile lab and bogon lists that let the feed's private ASNs and
-// prefixes through, and a controller resync of 1s: the accepted count in
-// status is refreshed by controller passes, so the bench's resolution is
-// that second. Its state and API socket go into dir.
+// prefixes through, the default controller resync (status and metrics
+// show the speaker's counts as of the request) and pprof on
+// FullTablePprofAddr. Its state and API socket go into dir.
 func (f *FullTable) FullTableConfig(dir string) string {
 	return fmt.Sprintf(`profile: lab
 node:
@@ -349,15 +356,19 @@ uplinks:
       import: full
       max_prefixes: %d
 controller:
-  # Status (and so the accepted count the bench polls) is refreshed by
-  # controller passes: without events only every resync (30s by default).
-  resync: 1s
   state_dir: %s
 api:
   socket: %s
+debug:
+  # For profiles of the import (docs/benchmarks.md, "Where the time goes").
+  pprof_listen: %s
 `, ftReceiver4, FullTableReceiverASN, ftSite6, ftSite4, FullTableFeederASN, ftFeeder6, ftReceiver6, ftFeeder4, ftReceiver4,
-		max(f.IPv6, f.IPv4)+1000, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"))
+		max(f.IPv6, f.IPv4)+1000, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), FullTablePprofAddr)
 }
+
+// FullTablePprofAddr is where the bench's multihomed serves pprof, in the
+// receiver namespace.
+const FullTablePprofAddr = "127.0.0.1:6061"
 
 // StartFullTableDaemon starts multihomed (binary) with FullTableConfig in
 // f's receiver namespace; its files go into dir. It reads the session and

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -36,7 +37,7 @@ func TestFullTableFeed(t *testing.T) {
 	}
 	firsts := map[uint32]bool{}
 	for _, k := range []int{0, 1, 2, 3, 65535, 1 << 24, 1<<24 + 999999} {
-		path := FullTablePath(k)
+		path := FullTablePath(k, 0)
 		if len(path) < 2 || len(path) > 4 {
 			t.Errorf("path %d: %v: want 2-4 ASNs", k, path)
 		}
@@ -47,5 +48,22 @@ func TestFullTableFeed(t *testing.T) {
 		if slices.Contains(path, FullTableReceiverASN) || slices.Contains(path, FullTableFeederASN) {
 			t.Errorf("path %d: %v holds the receiver's or the feeder's AS", k, path)
 		}
+	}
+}
+
+// TestFullTablePathsShared: with paths set, the feed has exactly that many
+// distinct AS paths, none with the receiver's or the feeder's AS.
+func TestFullTablePathsShared(t *testing.T) {
+	const paths = 1000
+	distinct := map[string]bool{}
+	for k := range 20000 {
+		path := FullTablePath(1<<24+k, paths)
+		if slices.Contains(path, FullTableReceiverASN) || slices.Contains(path, FullTableFeederASN) {
+			t.Fatalf("path %d: %v holds the receiver's or the feeder's AS", k, path)
+		}
+		distinct[fmt.Sprint(path)] = true
+	}
+	if len(distinct) != paths {
+		t.Errorf("20,000 prefixes got %d distinct paths; want %d", len(distinct), paths)
 	}
 }
