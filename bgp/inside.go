@@ -119,7 +119,9 @@ func addInsideExport(in policyInput, add func(*api.DefinedSet), exp *api.Policy)
 // SetInsideLocalPrefs sets, per uplink, the LOCAL_PREF its full-table
 // routes carry to the core peers (ibgp.advertise: full); 0, or an uplink
 // left out, withdraws them from the core. Uplinks without import: full are
-// ignored, and so is the whole call without advertise: full. Only the
+// ignored, and so is the whole call without advertise: full (which also
+// forgets the preferences: a reload turning it on starts with every
+// uplink's routes withdrawn from the core until the next call). Only the
 // sessions of uplinks whose value changed are soft-reset inbound, so a
 // change costs a walk of that uplink's routes. Idempotent; a reset that
 // failed is retried by the next call.
@@ -130,6 +132,9 @@ func (s *Speaker) SetInsideLocalPrefs(ctx context.Context, prefs map[string]uint
 		return errors.New("bgp: speaker not started")
 	}
 	if !advertiseFull(s.cfg) {
+		// Forget the last preferences: a reload turning advertise: full
+		// on must not re-import with ones that went stale meanwhile.
+		s.insideLP = nil
 		return nil
 	}
 	want := map[string]uint32{}
