@@ -31,11 +31,18 @@ import (
 // gets a withdrawal, or the next best path where another uplink has one.
 // An ISP that sends that community itself only keeps its own routes out of
 // the core.
+//
+// Usable routes tagged GRACEFUL_SHUTDOWN get insideGshutLocalPref, one above
+// the mark's: at the same LOCAL_PREF a tie-breaker could pick the marked
+// path, which export rejects, and the core would lose a destination that
+// has a usable path. The ladder's lowest value (ibgp.local_pref_degraded)
+// is at least config.MinInsideLocalPref, above both.
 const (
-	setCore          = "mh-nbr-core"
-	setNotInside     = "mh-not-inside"
-	insideLocal1     = 2
-	notInsideLocalPf = gracefulShutdownLocalPref
+	setCore              = "mh-nbr-core"
+	setNotInside         = "mh-not-inside"
+	insideLocal1         = 2
+	notInsideLocalPf     = gracefulShutdownLocalPref
+	insideGshutLocalPref = notInsideLocalPf + 1
 )
 
 func notInsideCommunity(asn uint32) string { return fmt.Sprintf("%d:%d:0", asn, insideLocal1) }
@@ -59,7 +66,8 @@ func corePeers(cfg *config.Config) []string {
 // accepting statements: routes tagged GRACEFUL_SHUTDOWN and all others.
 // Without inside advertisement they are today's (LOCAL_PREF only on
 // GRACEFUL_SHUTDOWN, RFC 8326); with it every route carries its uplink's
-// LOCAL_PREF, or the not-inside mark while the uplink is not usable (lp 0).
+// LOCAL_PREF (GRACEFUL_SHUTDOWN ones insideGshutLocalPref), or the
+// not-inside mark while the uplink is not usable (lp 0).
 func fullImportActions(in policyInput, uplink string) (gshut, accept *api.Actions) {
 	gshut = &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LocalPref: &api.LocalPrefAction{Value: gracefulShutdownLocalPref}}
 	accept = &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT}
@@ -68,6 +76,7 @@ func fullImportActions(in policyInput, uplink string) (gshut, accept *api.Action
 	}
 	lp := in.insideLP[uplink]
 	if lp > 0 {
+		gshut.LocalPref = &api.LocalPrefAction{Value: insideGshutLocalPref}
 		accept.LocalPref = &api.LocalPrefAction{Value: lp}
 		return gshut, accept
 	}

@@ -153,13 +153,14 @@ func TestInsidePolicies(t *testing.T) {
 	}
 
 	// Import: isp-a (up) carries 200, isp-b (not usable) the lowest
-	// preference and the mark; GRACEFUL_SHUTDOWN keeps RFC 8326's low
-	// preference either way.
+	// preference and the mark; isp-a's GRACEFUL_SHUTDOWN routes stay low
+	// (RFC 8326) but above the mark's, so a marked path never ties with a
+	// usable one.
 	acts := importActions(req)
 	mark := notInsideCommunity(cfg.Node.ASN)
 	wantImp := map[string]string{
 		"mh-import-isp-a-accept": "lp=200",
-		"mh-import-isp-a-gshut":  "lp=1",
+		"mh-import-isp-a-gshut":  "lp=2",
 		"mh-import-isp-b-accept": "lp=1 mark=" + mark,
 		"mh-import-isp-b-gshut":  "lp=1 mark=" + mark,
 		// The ISPs' defaults never carry an inside preference: our own
@@ -171,6 +172,11 @@ func TestInsidePolicies(t *testing.T) {
 		if got, ok := acts[name]; !ok || got != want {
 			t.Errorf("import %s: %q (present %v); want %q", name, got, ok, want)
 		}
+	}
+	// The order the tie-breakers rely on: marked < usable GRACEFUL_SHUTDOWN
+	// < the lowest ladder value the config accepts with advertise: full.
+	if !(notInsideLocalPf < insideGshutLocalPref && insideGshutLocalPref < config.MinInsideLocalPref) {
+		t.Errorf("LOCAL_PREF marked %d, usable GRACEFUL_SHUTDOWN %d, lowest ladder value %d: want strictly rising", notInsideLocalPf, insideGshutLocalPref, config.MinInsideLocalPref)
 	}
 
 	// Without advertise: full: no learned route is exported, import sets no
