@@ -67,35 +67,17 @@ func TestUpFailureRemovesNamespaces(t *testing.T) {
 	testenv.Need(t, "ip")
 	for _, tc := range []struct {
 		name string
-		up   func(context.Context, Options) error
+		up   func(*testing.T, Options) error
 	}{
-		{"single edge", func(ctx context.Context, o Options) error {
-			l, err := Up(ctx, o)
-			if l != nil {
-				l.Close()
-			}
-			if l != nil && err != nil {
-				t.Errorf("Up returned a lab with its error")
-			}
-			return err
-		}},
-		{"two edge", func(ctx context.Context, o Options) error {
-			l, err := UpTwoEdge(ctx, o)
-			if l != nil {
-				l.Close()
-			}
-			if l != nil && err != nil {
-				t.Errorf("UpTwoEdge returned a lab with its error")
-			}
-			return err
-		}},
+		{"single edge", func(t *testing.T, o Options) error { return built[*Lab](t)(Up(context.Background(), o)) }},
+		{"two edge", func(t *testing.T, o Options) error { return built[*TwoEdge](t)(UpTwoEdge(context.Background(), o)) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := netns.UniqueID()
 			// The LAN's namespace comes last in both builders.
 			taken := "mh" + id + nodeShort["lan"]
 			netnstest.New(t, taken)
-			err := tc.up(context.Background(), Options{ID: id})
+			err := tc.up(t, Options{ID: id})
 			if err == nil || !strings.Contains(err.Error(), "already exists") {
 				t.Fatalf("build: %v; want the error that %s already exists", err, taken)
 			}
@@ -103,5 +85,24 @@ func TestUpFailureRemovesNamespaces(t *testing.T) {
 				t.Errorf("the failed build left namespaces %v", left)
 			}
 		})
+	}
+}
+
+// built returns a check of a builder's results: a lab returned with an
+// error fails t; a lab returned at all is closed; the error is passed on.
+func built[L interface {
+	comparable
+	Close()
+}](t *testing.T) func(L, error) error {
+	return func(l L, err error) error {
+		t.Helper()
+		var none L
+		if l != none {
+			l.Close()
+			if err != nil {
+				t.Errorf("the builder returned a lab with its error %v", err)
+			}
+		}
+		return err
 	}
 }
