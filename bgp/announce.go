@@ -47,7 +47,7 @@ func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]routin
 			want[uplink] = n
 		}
 	}
-	if err := s.applyLocked(ctx, want, false, false); err != nil {
+	if err := s.applyLocked(ctx, want, false, false, false); err != nil {
 		errs = append(errs, err)
 	}
 	// The first call opens the sessions: each peer's first UPDATEs carry
@@ -63,10 +63,11 @@ func (s *Speaker) hasUplink(name string) bool {
 }
 
 // applyLocked installs want: originates new prefixes, replaces policies,
-// soft-resets outbound the sessions whose announcements changed (forceAll:
+// soft-resets inbound every session when reimport (the import policy
+// changed), soft-resets outbound the sessions whose announcements changed (forceAll:
 // every session, for a new config), then stops originating prefixes nobody
 // announces. Adds happen before deletes.
-func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Announcement, forceAll, internalChanged bool) error {
+func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Announcement, forceAll, internalChanged, reimport bool) error {
 	changedUplinks := map[string]bool{}
 	for _, u := range s.cfg.Uplinks {
 		if forceAll || !annsEqual(s.anns[u.Name], want[u.Name]) {
@@ -106,6 +107,21 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 	}
 	s.anns = want
 	var errs []error
+	// Inbound first: with reimport the import policy changed, and the
+	// routes must carry what it sets (the not-inside mark of
+	// ibgp.advertise: full) before an outbound reset sends them through
+	// the new export; otherwise the core hears every learned route
+	// unmarked until the re-import reaches it. GoBGP runs each soft reset
+	// in to the end before it answers. Route refresh is not needed: GoBGP
+	// keeps Adj-RIB-In.
+	for addr := range s.sessions {
+		if !reimport {
+			break
+		}
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: soft reset in %s: %w", addr, err))
+		}
+	}
 	for addr, sc := range s.sessions {
 		due := s.resetDue[addr] || forceAll || (sc.internal && internalChanged) || (!sc.internal && changedUplinks[sc.uplink])
 		if !due {
@@ -202,7 +218,7 @@ func (s *Speaker) SetInternalDefault(ctx context.Context, localPref uint32) erro
 	}
 	old := s.defLP
 	s.defLP = localPref
-	if err := s.applyLocked(ctx, s.anns, false, true); err != nil {
+	if err := s.applyLocked(ctx, s.anns, false, true, false); err != nil {
 		s.defLP = old
 		return err
 	}

@@ -31,11 +31,18 @@ import (
 // gets a withdrawal, or the next best path where another uplink has one.
 // An ISP that sends that community itself only keeps its own routes out of
 // the core.
+//
+// Usable routes tagged GRACEFUL_SHUTDOWN get insideGshutLocalPref, one above
+// the mark's: at the same LOCAL_PREF a tie-breaker could pick the marked
+// path, which export rejects, and the core would lose a destination that
+// has a usable path. The ladder's lowest value (ibgp.local_pref_degraded)
+// is at least config.MinInsideLocalPref, above both.
 const (
-	setCore          = "mh-nbr-core"
-	setNotInside     = "mh-not-inside"
-	insideLocal1     = 2
-	notInsideLocalPf = gracefulShutdownLocalPref
+	setCore              = "mh-nbr-core"
+	setNotInside         = "mh-not-inside"
+	insideLocal1         = 2
+	notInsideLocalPf     = gracefulShutdownLocalPref
+	insideGshutLocalPref = notInsideLocalPf + 1
 )
 
 func notInsideCommunity(asn uint32) string { return fmt.Sprintf("%d:%d:0", asn, insideLocal1) }
@@ -59,7 +66,8 @@ func corePeers(cfg *config.Config) []string {
 // accepting statements: routes tagged GRACEFUL_SHUTDOWN and all others.
 // Without inside advertisement they are today's (LOCAL_PREF only on
 // GRACEFUL_SHUTDOWN, RFC 8326); with it every route carries its uplink's
-// LOCAL_PREF, or the not-inside mark while the uplink is not usable (lp 0).
+// LOCAL_PREF (GRACEFUL_SHUTDOWN ones insideGshutLocalPref), or the
+// not-inside mark while the uplink is not usable (lp 0).
 func fullImportActions(in policyInput, uplink string) (gshut, accept *api.Actions) {
 	gshut = &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LocalPref: &api.LocalPrefAction{Value: gracefulShutdownLocalPref}}
 	accept = &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT}
@@ -68,6 +76,7 @@ func fullImportActions(in policyInput, uplink string) (gshut, accept *api.Action
 	}
 	lp := in.insideLP[uplink]
 	if lp > 0 {
+		gshut.LocalPref = &api.LocalPrefAction{Value: insideGshutLocalPref}
 		accept.LocalPref = &api.LocalPrefAction{Value: lp}
 		return gshut, accept
 	}
@@ -119,7 +128,9 @@ func addInsideExport(in policyInput, add func(*api.DefinedSet), exp *api.Policy)
 // SetInsideLocalPrefs sets, per uplink, the LOCAL_PREF its full-table
 // routes carry to the core peers (ibgp.advertise: full); 0, or an uplink
 // left out, withdraws them from the core. Uplinks without import: full are
-// ignored, and so is the whole call without advertise: full. Only the
+// ignored, and so is the whole call without advertise: full (which also
+// forgets the preferences: a reload turning it on starts with every
+// uplink's routes withdrawn from the core until the next call). Only the
 // sessions of uplinks whose value changed are soft-reset inbound, so a
 // change costs a walk of that uplink's routes. Idempotent; a reset that
 // failed is retried by the next call.
@@ -130,6 +141,9 @@ func (s *Speaker) SetInsideLocalPrefs(ctx context.Context, prefs map[string]uint
 		return errors.New("bgp: speaker not started")
 	}
 	if !advertiseFull(s.cfg) {
+		// Forget the last preferences: a reload turning advertise: full
+		// on must not re-import with ones that went stale meanwhile.
+		s.insideLP = nil
 		return nil
 	}
 	want := map[string]uint32{}

@@ -153,13 +153,14 @@ func TestInsidePolicies(t *testing.T) {
 	}
 
 	// Import: isp-a (up) carries 200, isp-b (not usable) the lowest
-	// preference and the mark; GRACEFUL_SHUTDOWN keeps RFC 8326's low
-	// preference either way.
+	// preference and the mark; isp-a's GRACEFUL_SHUTDOWN routes stay low
+	// (RFC 8326) but above the mark's, so a marked path never ties with a
+	// usable one.
 	acts := importActions(req)
 	mark := notInsideCommunity(cfg.Node.ASN)
 	wantImp := map[string]string{
 		"mh-import-isp-a-accept": "lp=200",
-		"mh-import-isp-a-gshut":  "lp=1",
+		"mh-import-isp-a-gshut":  "lp=2",
 		"mh-import-isp-b-accept": "lp=1 mark=" + mark,
 		"mh-import-isp-b-gshut":  "lp=1 mark=" + mark,
 		// The ISPs' defaults never carry an inside preference: our own
@@ -171,6 +172,11 @@ func TestInsidePolicies(t *testing.T) {
 		if got, ok := acts[name]; !ok || got != want {
 			t.Errorf("import %s: %q (present %v); want %q", name, got, ok, want)
 		}
+	}
+	// The order the tie-breakers rely on: marked < usable GRACEFUL_SHUTDOWN
+	// < the lowest ladder value the config accepts with advertise: full.
+	if !(notInsideLocalPf < insideGshutLocalPref && insideGshutLocalPref < config.MinInsideLocalPref) {
+		t.Errorf("LOCAL_PREF marked %d, usable GRACEFUL_SHUTDOWN %d, lowest ladder value %d: want strictly rising", notInsideLocalPf, insideGshutLocalPref, config.MinInsideLocalPref)
 	}
 
 	// Without advertise: full: no learned route is exported, import sets no
@@ -322,9 +328,11 @@ func sharedBestUplink(t *testing.T, sp *Speaker) string {
 	return best
 }
 
-// TestInsideReload: a reload turns ibgp.advertise: full on (the core gets
-// the learned routes once the preferences are set) and off again (the core
-// keeps only our default), without resetting a session.
+// TestInsideReload: a reload turns ibgp.advertise: full on (the core hears
+// no learned route during the reload, and gets them once the preferences
+// are set) and off again (the core keeps only our default), twice, the
+// second time after the preferences changed while off, without resetting a
+// session.
 func TestInsideReload(t *testing.T) {
 	port := freePort(t)
 	startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24"})
@@ -363,13 +371,52 @@ func TestInsideReload(t *testing.T) {
 		since[s.Neighbor.String()] = s.Since
 	}
 
-	must(t, sp.Reconfigure(ctx, on))
-	must(t, sp.SetInsideLocalPrefs(ctx, up))
-	expect("reloaded with advertise: full", map[string]string{
+	// turnOn reloads with advertise: full while recording every update the
+	// core receives (a poll of its table misses a route sent and withdrawn
+	// a moment later): until the controller's first preferences the core
+	// must hear no learned route, the re-import marking them all before any
+	// reaches the export. The barrier: our default moves to LOCAL_PREF 150
+	// after the reload; the session is one ordered stream, so once the core
+	// holds that, it has received everything the reload sent.
+	var heard arrivals
+	heard.watch(t, core)
+	turnOn := func(what string) {
+		t.Helper()
+		from := len(heard.list())
+		must(t, sp.Reconfigure(ctx, on))
+		must(t, sp.SetInternalDefault(ctx, 150))
+		eventually(t, what+": barrier", 20*time.Second, func() (bool, string) {
+			v := coreView(t, core)
+			return v["0.0.0.0/0"] == "lp=150 nh=127.0.0.1", fmt.Sprint(v)
+		})
+		var bad []string
+		for _, got := range heard.list()[from:] {
+			if got != "0.0.0.0/0" && !strings.HasPrefix(got, "withdraw ") {
+				bad = append(bad, got)
+			}
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s: before any preference the core heard %v", what, bad)
+		}
+		must(t, sp.SetInternalDefault(ctx, 200))
+	}
+	full := map[string]string{
 		"0.0.0.0/0": "lp=200 nh=127.0.0.1", "192.0.2.0/24": "lp=200 nh=127.0.0.1", "203.0.113.0/24": "lp=200 nh=127.0.0.1",
-	})
+	}
+
+	turnOn("first reload to advertise: full")
+	must(t, sp.SetInsideLocalPrefs(ctx, up))
+	expect("reloaded with advertise: full", full)
 	must(t, sp.Reconfigure(ctx, off))
 	expect("reloaded back to advertise: default", onlyDefault)
+	// While off the preferences change (ISP-A down); turning on again
+	// must not re-import with the stale ones from before.
+	must(t, sp.SetInsideLocalPrefs(ctx, map[string]uint32{"isp-b": 200}))
+	turnOn("second reload to advertise: full")
+	must(t, sp.SetInsideLocalPrefs(ctx, up))
+	expect("reloaded with advertise: full again", full)
+	must(t, sp.Reconfigure(ctx, off))
+	expect("reloaded back to advertise: default again", onlyDefault)
 	for _, s := range sp.Sessions() {
 		if !s.Since.Equal(since[s.Neighbor.String()]) {
 			t.Errorf("session %s changed state during the reloads (since %s, was %s)", s.Neighbor, s.Since, since[s.Neighbor.String()])

@@ -81,21 +81,18 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
-	reimport := importChanged(old, cfg)
-	if err := s.applyLocked(ctx, kept, true, true); err != nil {
-		errs = append(errs, err)
+	if !advertiseFull(old) {
+		// Turning ibgp.advertise: full on starts from nothing to the core:
+		// every learned route marked until the controller's first
+		// preferences (SetInsideLocalPrefs).
+		s.insideLP = nil
 	}
 	// Where the import policy changed, re-run it over what each unchanged
-	// session already sent (route refresh is not needed: GoBGP keeps
-	// Adj-RIB-In). Otherwise leave the table alone: with full tables a soft
-	// reset in walks every route the ISP sent.
-	for addr := range s.sessions {
-		if !reimport {
-			break
-		}
-		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: soft reset in %s: %w", addr, err))
-		}
+	// session already sent, before the outbound resets (applyLocked).
+	// Otherwise leave the table alone: with full tables a soft reset in
+	// walks every route the ISP sent.
+	if err := s.applyLocked(ctx, kept, true, true, importChanged(old, cfg)); err != nil {
+		errs = append(errs, err)
 	}
 	for addr, sc := range wantSessions {
 		if _, ok := s.sessions[addr]; ok || s.pending != nil {

@@ -238,8 +238,15 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 			LocalRestarting: restarting,
 			// RFC 4724 section 4.1: while restarting, GoBGP holds our
 			// UPDATEs until every peer sent End-of-RIB or this timer
-			// fires. We originate only our own prefixes, so the wait buys
-			// nothing; keep it short.
+			// fires. Toward the ISPs we send only our own prefixes, so the
+			// wait buys nothing; keep it short. With ibgp.advertise: full
+			// a core peer then gets our End-of-RIB before the ISPs'
+			// tables are re-imported and flushes the stale full routes it
+			// kept (docs/operations.md, restart). A long deferral for core
+			// peers is not the cure: GoBGP waits for every configured
+			// graceful-restart peer, a down uplink included, so on a start
+			// with a dead uplink the core would get nothing, not even our
+			// default, for the whole deferral.
 			DeferralTime: uint32(deferralTime / time.Second),
 		}
 	}

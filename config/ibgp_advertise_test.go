@@ -1,13 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
 
 // TestIBGPAdvertise: ibgp.advertise defaults to default; full needs an
-// uplink with import: full and a core peer to send to, and a word it does
-// not know is refused with the choices.
+// uplink with import: full, a core peer to send to and local_pref_degraded
+// of 3 or more, and a word it does not know is refused with the choices.
 func TestIBGPAdvertise(t *testing.T) {
 	full := strings.Replace(base, `neighbor: "2001:db8:1000:1::1"`, `neighbor: "2001:db8:1000:1::1", import: full`, 1)
 	const core = "{neighbor: '2001:db8:3000::1'}"
@@ -25,6 +26,20 @@ func TestIBGPAdvertise(t *testing.T) {
 			_, err := Parse("t", []byte(tc.text), nil)
 			assertProblem(t, err, "ibgp.advertise", tc.msg)
 		})
+	}
+	// With full, local_pref_degraded stays above the edge's own 1 and 2.
+	for _, lp := range []int{1, 2} {
+		text := withIBGP(full, fmt.Sprintf("{advertise: full, local_pref_degraded: %d, peers: [%s]}", lp, core))
+		_, err := Parse("t", []byte(text), nil)
+		assertProblem(t, err, "ibgp.local_pref_degraded", "set 3 or more")
+	}
+	for _, text := range []string{
+		withIBGP(full, "{advertise: full, local_pref_degraded: 3, peers: ["+core+"]}"),
+		withIBGP(full, "{local_pref_degraded: 1, peers: ["+core+"]}"), // default: only our default goes inside
+	} {
+		if _, err := Parse("t", []byte(text), nil); err != nil {
+			t.Errorf("%s: %v", text, err)
+		}
 	}
 	for _, tc := range []struct {
 		name, text string

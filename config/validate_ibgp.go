@@ -13,6 +13,15 @@ const (
 	DefaultLocalPrefDegraded = 100
 )
 
+// MinInsideLocalPref is the lowest ibgp.local_pref_degraded that
+// ibgp.advertise: full accepts. Below it sit the edge's own values for
+// learned routes (bgp): 1 for a route of an uplink that is not usable,
+// which export keeps from the core, and 2 for a usable route an ISP tagged
+// GRACEFUL_SHUTDOWN. A usable route at 1 could tie with a marked one and
+// lose on a tie-breaker, leaving the core without a destination that has a
+// usable path.
+const MinInsideLocalPref = 3
+
 // ibgp checks the internal routers that receive the site's default.
 // An internal router may not be an ISP's neighbor too: the speaker keys
 // sessions by neighbor address, so start would fail and a reload would
@@ -67,6 +76,9 @@ func (c *checker) ibgp(r rawIBGP, node Node, global BGPGlobal, uplinks []Uplink)
 		c.add("bgp.listen_port", "-1 (only dial out) with ibgp peers of role edge; set 179 so that the other edges can connect")
 	}
 	out.Advertise = c.ibgpAdvertise(r.Advertise, out.Peers, uplinks)
+	if out.Advertise == AdvertiseFull && out.LocalPrefDegraded < MinInsideLocalPref {
+		c.add("ibgp.local_pref_degraded", "%d with advertise: full; the edge keeps 1 and 2 for routes of unusable uplinks and GRACEFUL_SHUTDOWN routes, so set %d or more", out.LocalPrefDegraded, MinInsideLocalPref)
+	}
 	return out
 }
 

@@ -301,6 +301,7 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	}
 	d.StartupDone = !d.Waiting
 
+	restoredInside := map[string]uint32{} // Restored.InsideLocalPref of the uplinks restored below
 	for _, u := range cfg.Uplinks {
 		o := obs.Uplinks[u.Name]
 		mem := obs.Memory[u.Name]
@@ -411,6 +412,9 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 		if restored && obs.Now.Before(startupEnd) && (d.Waiting || !sessionSeen) && !o.CarrierDown && dec.State != StateForcedDown {
 			dec.Announcements = slices.Clone(r.Announcements)
 			dec.Egress, dec.EgressTier = r.Egress, r.EgressTier
+			if r.InsideLocalPref != nil {
+				restoredInside[u.Name] = *r.InsideLocalPref
+			}
 			dec.Reason += "; the previous run's decision restored until the first verdicts"
 			d.Restoring = append(d.Restoring, u.Name)
 			wake(startupEnd)
@@ -459,9 +463,18 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 	// Inside: before ECMP keeps only the best tier for egress, so that a
 	// degraded uplink's destinations are demoted at the core, not
 	// withdrawn (only this uplink has some of them).
+	// A restored uplink keeps the preference it had: its restored egress
+	// may be the one ECMP left it (none while degraded), which would
+	// withdraw its routes from the core until the first verdicts and then
+	// demote them, two re-imports for nothing.
 	d.InsideAdvertise = cfg.IBGP.Advertise == config.AdvertiseFull
 	for i := range d.Uplinks {
-		d.Uplinks[i].InsideLocalPref = insideLocalPref(cfg, d.Uplinks[i], d.FailStatic)
+		dec := &d.Uplinks[i]
+		if lp, ok := restoredInside[dec.Uplink]; ok && slices.Contains(d.Restoring, dec.Uplink) {
+			dec.InsideLocalPref = lp
+			continue
+		}
+		dec.InsideLocalPref = insideLocalPref(cfg, *dec, d.FailStatic)
 	}
 
 	// ECMP: the healthiest tier only.

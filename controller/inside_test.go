@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"testing"
@@ -95,5 +96,86 @@ func TestLoopAppliesInsideLocalPrefs(t *testing.T) {
 	waitFor(t, "isp-a's routes withdrawn from the core", func() (bool, string) {
 		got := inside()
 		return got != nil && len(got) == 0, fmt.Sprint(got)
+	})
+}
+
+// TestRestoreKeepsInsideLocalPref: in ECMP mode a degraded uplink carries
+// no egress but keeps its routes at the core at local_pref_degraded. The
+// saved decision keeps that preference, so a restart restores it instead
+// of computing 0 (withdrawn) from the restored egress; a file written
+// before it was kept restores as before (computed), and a value the
+// configuration's ladder no longer has is computed too.
+func TestRestoreKeepsInsideLocalPref(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Uplinks[0].BGP.Import = config.ImportFull
+	cfg.Uplinks[1].BGP.Import = config.ImportFull
+	cfg.IBGP.Advertise = config.AdvertiseFull
+	cfg.Egress.Mode = config.EgressECMP
+	cfg.Controller.StateDir = t.TempDir()
+
+	obs := obsAllUp(t0.Add(time.Minute))
+	obs.StartupDone = true
+	setHealth(&obs, "isp-a", health.VerdictDegraded)
+	before := Decide(cfg, obs)
+	want := map[string]uint32{"isp-a": 100, "isp-b": 200}
+	if diff := cmp.Diff(want, before.InsideLocalPrefs()); diff != "" {
+		t.Fatalf("before the restart (-want +got):\n%s\n%s", diff, summary(before))
+	}
+	data, err := encodeDecision(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The restart: no verdict yet, no session yet, inside the startup wait.
+	restart := func(t *testing.T, file []byte) Desired {
+		t.Helper()
+		if err := writeState(cfg.Controller.StateDir, decisionFile, file); err != nil {
+			t.Fatal(err)
+		}
+		restored, err := loadDecision(cfg.Controller.StateDir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := Observed{Now: t0.Add(time.Second), Started: t0, Restored: restored, Uplinks: map[string]UplinkObservation{
+			"isp-a": {Probed: true, Sessions: 2}, "isp-b": {Probed: true, Sessions: 2}, "isp-c": {Sessions: 1},
+		}}
+		d := Decide(cfg, o)
+		if len(d.Restoring) != 3 {
+			t.Fatalf("restoring %v; want all three uplinks\n%s", d.Restoring, summary(d))
+		}
+		return d
+	}
+	t.Run("saved", func(t *testing.T) {
+		if diff := cmp.Diff(want, restart(t, data).InsideLocalPrefs()); diff != "" {
+			t.Errorf("restored (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("old file", func(t *testing.T) {
+		var file map[string]map[string]map[string]any
+		if err := json.Unmarshal(data, &file); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range file["uplinks"] {
+			if _, ok := u["inside_local_pref"]; !ok {
+				t.Fatalf("no inside_local_pref to strip in\n%s", data)
+			}
+			delete(u, "inside_local_pref")
+		}
+		old, err := json.Marshal(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As before the field existed: computed from the restored egress,
+		// which ECMP had taken from the degraded isp-a.
+		if diff := cmp.Diff(map[string]uint32{"isp-b": 200}, restart(t, old).InsideLocalPrefs()); diff != "" {
+			t.Errorf("restored from an old file (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("off the ladder", func(t *testing.T) {
+		lp := uint32(150)
+		kept := restoredFor(cfg, map[string]Restored{"isp-a": {Egress: true, EgressTier: TierUp, InsideLocalPref: &lp}})
+		if got := kept["isp-a"].InsideLocalPref; got != nil {
+			t.Errorf("restoredFor kept inside preference %d, which local_pref_up %d / degraded %d do not have", *got, cfg.IBGP.LocalPrefUp, cfg.IBGP.LocalPrefDegraded)
+		}
 	})
 }

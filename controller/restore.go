@@ -28,6 +28,13 @@ type Restored struct {
 	// Egress and EgressTier are the uplink's egress as it was.
 	Egress     bool
 	EgressTier int
+	// InsideLocalPref is the uplink's Decision.InsideLocalPref as it was
+	// (ibgp.advertise: full); nil when the file has none (written before
+	// it was kept, or without advertise: full) or the value is not on the
+	// configuration's ladder: then it is computed from the restored egress
+	// as on a pass. Egress alone cannot tell it: in ECMP mode a degraded
+	// uplink carries no egress but keeps its routes at the core.
+	InsideLocalPref *uint32
 }
 
 // savedDecision is the file's form. Communities are numbers: routing's
@@ -40,6 +47,8 @@ type savedUplink struct {
 	Announcements []savedAnnouncement `json:"announcements,omitempty"`
 	Egress        bool                `json:"egress"`
 	EgressTier    int                 `json:"egress_tier"`
+	// InsideLocalPref is written only with ibgp.advertise: full.
+	InsideLocalPref *uint32 `json:"inside_local_pref,omitempty"`
 }
 
 type savedAnnouncement struct {
@@ -56,6 +65,9 @@ func encodeDecision(d Desired) ([]byte, error) {
 	s := savedDecision{Uplinks: map[string]savedUplink{}}
 	for _, u := range d.Uplinks {
 		su := savedUplink{Egress: u.Egress, EgressTier: u.EgressTier}
+		if d.InsideAdvertise {
+			su.InsideLocalPref = &u.InsideLocalPref
+		}
 		for _, a := range u.Announcements {
 			sa := savedAnnouncement{Prefix: a.Prefix, Prepend: a.Prepend, MED: a.MED, GracefulShutdown: a.GracefulShutdown}
 			for _, c := range a.Communities {
@@ -88,7 +100,7 @@ func loadDecision(dir string, cfg *config.Config) (map[string]Restored, error) {
 	}
 	out := map[string]Restored{}
 	for name, su := range s.Uplinks {
-		r := Restored{Egress: su.Egress, EgressTier: su.EgressTier}
+		r := Restored{Egress: su.Egress, EgressTier: su.EgressTier, InsideLocalPref: su.InsideLocalPref}
 		for _, sa := range su.Announcements {
 			a := routing.Announcement{Prefix: sa.Prefix, Prepend: sa.Prepend, MED: sa.MED, GracefulShutdown: sa.GracefulShutdown}
 			for _, c := range sa.Communities {
@@ -105,7 +117,9 @@ func loadDecision(dir string, cfg *config.Config) (map[string]Restored, error) {
 }
 
 // restoredFor keeps of m what cfg allows: uplinks it has, prefixes of
-// site.prefixes, prepends up to the cap, egress tiers that exist. Used at
+// site.prefixes, prepends up to the cap, egress tiers that exist, inside
+// preferences on the ladder (0, local_pref_up or local_pref_degraded) of
+// an uplink that still sends its full routes to the core. Used at
 // load and again at every reload while a restored decision stands, so a
 // prefix or uplink the configuration no longer has is never announced.
 func restoredFor(cfg *config.Config, m map[string]Restored) map[string]Restored {
@@ -117,6 +131,11 @@ func restoredFor(cfg *config.Config, m map[string]Restored) map[string]Restored 
 		keep := Restored{Egress: r.Egress && r.EgressTier >= TierUp && r.EgressTier <= TierLast}
 		if keep.Egress {
 			keep.EgressTier = r.EgressTier
+		}
+		if lp := r.InsideLocalPref; lp != nil && insideLocalPref(cfg, Decision{Uplink: name, Egress: true}, false) > 0 &&
+			(*lp == 0 || *lp == cfg.IBGP.LocalPrefUp || *lp == cfg.IBGP.LocalPrefDegraded) {
+			v := *lp
+			keep.InsideLocalPref = &v
 		}
 		for _, a := range r.Announcements {
 			if slices.Contains(cfg.Site.Prefixes, a.Prefix) {

@@ -14,16 +14,20 @@ import (
 
 	"github.com/multihomed/multihomed/internal/lab"
 	"github.com/multihomed/multihomed/internal/testenv"
+	"github.com/multihomed/multihomed/nptv6/rfc6296"
 	"github.com/multihomed/multihomed/routing"
 )
 
 var (
 	labSecret   = []byte("lab-secret-0123456789abcdef-0123")
 	wrongSecret = []byte("wrong-secret-0123456789abcdef-01")
-	addrA       = netip.MustParseAddr("2001:db8:1001:1::80")
-	addrB       = netip.MustParseAddr("2001:db8:2001:1::80")
-	addrC       = netip.MustParseAddr("2001:db8:3001:1::80")
-	addrAPI     = netip.MustParseAddr("2001:db8:1001:1::81")
+	// Arbitrary addresses of the PA prefixes: the tests here are about
+	// what the server publishes, not how NPTv6 maps a host
+	// (TestSetFollowsUplinks computes real mappings).
+	addrA   = netip.MustParseAddr("2001:db8:1001:1::80")
+	addrB   = netip.MustParseAddr("2001:db8:2001:1::80")
+	addrC   = netip.MustParseAddr("2001:db8:3001:1::80")
+	addrAPI = netip.MustParseAddr("2001:db8:1001:1::81")
 )
 
 // startBIND runs a BIND 9 primary on a free loopback port serving the
@@ -253,8 +257,12 @@ func TestSetErrors(t *testing.T) {
 func TestSetFollowsUplinks(t *testing.T) {
 	b := startBIND(t, "", netip.MustParseAddrPort("127.0.0.1:0"), labSecret)
 	u := newUpdater(t, "site.example", b.Addr, labSecret)
-	viaA, viaB := netip.MustParseAddr("2001:db8:1001:1::80"), netip.MustParseAddr("2001:db8:2001:1::80")
-	apiA, apiB := netip.MustParseAddr("2001:db8:1001:1::81"), netip.MustParseAddr("2001:db8:2001:1::81")
+	// The PA addresses of two inside hosts as each uplink's NPTv6 maps
+	// them (what controller's desiredDNS publishes): computed, since the
+	// checksum-neutral mapping changes more than the prefix.
+	www, api := netip.MustParseAddr("fd7a:5e1d:9c00:1::80"), netip.MustParseAddr("fd7a:5e1d:9c00:1::81")
+	viaA, apiA := paAddrs(t, lab.PAInternal, lab.PAPrefixA, www, api)
+	viaB, apiB := paAddrs(t, lab.PAInternal, lab.PAPrefixB, www, api)
 	for _, st := range []struct {
 		name    string
 		want    []netip.Addr
@@ -279,3 +287,22 @@ func TestSetFollowsUplinks(t *testing.T) {
 }
 
 func sorted(a ...netip.Addr) []netip.Addr { return routing.AddrSet(a) }
+
+// paAddrs maps the inside hosts www and api to the PA prefix pa, as the
+// uplink's NPTv6 translator does outbound.
+func paAddrs(t *testing.T, inside, pa netip.Prefix, www, api netip.Addr) (netip.Addr, netip.Addr) {
+	t.Helper()
+	tr, err := rfc6296.NewTranslator(routing.NPTMapping{Internal: inside, External: pa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := tr.Outbound(www)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := tr.Outbound(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, a
+}

@@ -7,23 +7,28 @@ import (
 
 // Full tables from both ISPs, for the health-aware inside test
 // (ibgp.advertise: full): with Options.ISPAPlainRoutes and
-// ISPBPlainRoutes, ISP-A sends 2001:db8:1001::/48 upwards and ISP-B the
-// upper half of those and more beyond, so some destinations are ISP-A's
-// only, some both ISPs', some ISP-B's only (Tables). Unlike
+// ISPBPlainRoutes, ISP-A sends /48s from PlainSpace6's start upwards and
+// ISP-B the upper half of those and more beyond, so some destinations are
+// ISP-A's only, some both ISPs', some ISP-B's only (Tables). Unlike
 // ISPAExtraRoutes (the filter test's dirty table) they are all clean
 // routes the edge accepts, and none of them is a site prefix, so the site
 // stays reachable through both ISPs. Neither ISP sends them to the
 // transit.
 
-// plainRoute is the i-th plain /48.
+// PlainSpace6 holds every plain route: documentation space no lab node,
+// ISP, transit or site uses, so a plain route is never a more-specific of
+// an ISP's own space (which would confuse a test about whose route the
+// core holds).
+var PlainSpace6 = netip.MustParsePrefix("2001:db8:5000::/36")
+
+// plainRoute is the i-th plain /48 (TestTables checks that it stays in
+// PlainSpace6).
 func plainRoute(i int) netip.Prefix {
-	return netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::/48", 0x1001+i))
+	return netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::/48", 0x5000+i))
 }
 
-// maxPlainRoutes keeps the plain routes inside 2001:db8:1001::/48 to
-// 2001:db8:1ffe::/48, clear of the ISPs' own space and of the dirty
-// table's bogon-ASN prefix 2001:db8:1fff::/48.
-const maxPlainRoutes = 0x1ffe - 0x1001 + 1
+// maxPlainRoutes is how many /48s PlainSpace6 holds.
+const maxPlainRoutes = 1 << (48 - 36)
 
 // FullTables says which plain prefixes the ISPs send (Tables).
 type FullTables struct {

@@ -27,7 +27,10 @@ func TestTables(t *testing.T) {
 				t.Errorf("Tables(%d, %d): %s twice", tc.a, tc.b, p)
 			}
 			seen[p] = true
-			for _, own := range []netip.Prefix{SitePrefix6, ISPBPrefix6, TransitPrefix6, netip.MustParsePrefix("2001:db8:1fff::/48")} {
+			if !PlainSpace6.Contains(p.Addr()) || p.Bits() != 48 {
+				t.Errorf("Tables(%d, %d): %s is not a /48 of %s", tc.a, tc.b, p, PlainSpace6)
+			}
+			for _, own := range []netip.Prefix{SitePrefix6, ISPAPrefix6, ISPBPrefix6, TransitPrefix6, netip.MustParsePrefix("2001:db8:1fff::/48"), PAPrefixA, PAPrefixB} {
 				if own.Overlaps(p) {
 					t.Errorf("Tables(%d, %d): %s overlaps %s", tc.a, tc.b, p, own)
 				}

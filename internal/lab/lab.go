@@ -73,13 +73,13 @@ func (l *Lab) newNS(ctx context.Context, id, short string) (*netns.NS, error) {
 }
 
 // closeOnError is the deferred clean-up of a lab being built: when *err
-// is set it closes *l, removing what was built so far, and clears it, so
-// the builder returns nil with the error.
-func closeOnError[T interface{ Close() }](l *T, err *error) {
+// is set it closes l, removing what was built so far. Defer it with the
+// lab itself, not its named result: every error path returns nil, which
+// clears the named result before deferred calls run, while the deferred
+// argument was evaluated at the defer.
+func closeOnError[T interface{ Close() }](l T, err *error) {
 	if *err != nil {
-		(*l).Close()
-		var zero T
-		*l = zero
+		l.Close()
 	}
 }
 
@@ -103,13 +103,31 @@ func (l *Lab) newNamespaces(ctx context.Context, id string, nodes []nsNode) erro
 	return nil
 }
 
+// check rejects options that do not combine, before Up creates anything:
+// the routers use them as they start.
+func (opts Options) check() error {
+	if opts.BIRDInbound && (opts.ISPAExtraRoutes > 0 || opts.ISPAPlainRoutes > 0 || opts.ISPATTLSecurity) {
+		return errors.New("lab: BIRDInbound does not combine with ISPAExtraRoutes, ISPAPlainRoutes or ISPATTLSecurity (FRR-only ISP-A features)")
+	}
+	if opts.ISPBPlainRoutes > 0 && !opts.ISPBFRR {
+		return errors.New("lab: ISPBPlainRoutes needs ISPBFRR (the routes are FRR networks)")
+	}
+	if max(opts.ISPAPlainRoutes, opts.ISPAPlainRoutes/2+opts.ISPBPlainRoutes) > maxPlainRoutes || opts.ISPAPlainRoutes < 0 || opts.ISPBPlainRoutes < 0 {
+		return fmt.Errorf("lab: ISPAPlainRoutes %d and ISPBPlainRoutes %d: at most %d destinations in all", opts.ISPAPlainRoutes, opts.ISPBPlainRoutes, maxPlainRoutes)
+	}
+	return nil
+}
+
 // Up builds the lab. On error everything built so far is removed.
 func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.ID == "" {
 		opts.ID = netns.UniqueID()
 	}
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	l = &Lab{}
-	defer closeOnError(&l, &err)
+	defer closeOnError(l, &err)
 	if err := l.newNamespaces(ctx, opts.ID, []nsNode{
 		{&l.Edge, nodeShort["edge"]}, {&l.ISPA, nodeShort["isp-a"]}, {&l.ISPB, nodeShort["isp-b"]},
 		{&l.Transit, nodeShort["transit"]}, {&l.Inet, nodeShort["inet"]}, {&l.LAN, nodeShort["lan"]},
@@ -135,9 +153,6 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 
 	if opts.BIRDInbound {
-		if opts.ISPAExtraRoutes > 0 || opts.ISPAPlainRoutes > 0 || opts.ISPATTLSecurity {
-			return nil, errors.New("lab: BIRDInbound does not combine with ISPAExtraRoutes, ISPAPlainRoutes or ISPATTLSecurity (FRR-only ISP-A features)")
-		}
 		tr, err := startBIRD(ctx, l.Transit, birdTransitConf(), map[netip.Addr]string{
 			ISPATrAddr6: "ispa6", ISPATrAddr4: "ispa4", ISPBTrAddr6: "ispb6", ISPBTrAddr4: "ispb4",
 		})
@@ -162,12 +177,6 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 
 	// ISP-B: BIRD by default, a second implementation.
-	if opts.ISPBPlainRoutes > 0 && !opts.ISPBFRR {
-		return nil, errors.New("lab: ISPBPlainRoutes needs ISPBFRR (the routes are FRR networks)")
-	}
-	if max(opts.ISPAPlainRoutes, opts.ISPAPlainRoutes/2+opts.ISPBPlainRoutes) > maxPlainRoutes || opts.ISPAPlainRoutes < 0 || opts.ISPBPlainRoutes < 0 {
-		return nil, fmt.Errorf("lab: ISPAPlainRoutes %d and ISPBPlainRoutes %d: at most %d destinations in all", opts.ISPAPlainRoutes, opts.ISPBPlainRoutes, maxPlainRoutes)
-	}
 	if opts.ISPBFRR {
 		networks, extra, toTransit := []string{ISPBPrefix6.String()}, "", ""
 		if opts.ISPBPlainRoutes > 0 {

@@ -72,7 +72,7 @@ func UpPA(ctx context.Context, id string) (p *PALab, err error) {
 		return nil, err
 	}
 	p = &PALab{Lab: l}
-	defer closeOnError(&p, &err)
+	defer closeOnError(p, &err)
 
 	// The ISPs: no BGP with the edge; the PA prefix routed statically to
 	// the edge's link address and originated to the transit, with the link

@@ -66,7 +66,7 @@ func UpTwoEdge(ctx context.Context, opts Options) (l *TwoEdge, err error) {
 		opts.ID = netns.UniqueID()
 	}
 	l = &TwoEdge{Lab: &Lab{}}
-	defer closeOnError(&l, &err)
+	defer closeOnError(l, &err)
 	if err := l.newNamespaces(ctx, opts.ID, []nsNode{
 		{&l.Edge, nodeShort["edge"]}, {&l.Edge2, edge2Short}, {&l.Core, coreShort}, {&l.ISPA, nodeShort["isp-a"]},
 		{&l.ISPB, nodeShort["isp-b"]}, {&l.Transit, nodeShort["transit"]}, {&l.Inet, nodeShort["inet"]}, {&l.LAN, nodeShort["lan"]},
