@@ -49,27 +49,10 @@ func newTopo(t *testing.T) topo {
 // source address.
 func udpServer(t *testing.T, inet *netns.NS) <-chan netip.Addr {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := inet.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("198.18.0.1:9999")))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	from := make(chan netip.Addr, 100)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64)
-		for {
-			_, src, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			from <- src.Addr().Unmap()
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-done })
+	netnstest.ServeUDP(t, inet, "udp4", netip.MustParseAddrPort("198.18.0.1:9999"), func(_ *net.UDPConn, _ []byte, src netip.AddrPort) {
+		from <- src.Addr().Unmap()
+	})
 	return from
 }
 

@@ -198,26 +198,9 @@ func TestSetTransitions(t *testing.T) {
 // udpEcho answers every datagram to fd00:1::2:8082 in the LAN namespace.
 func udpEcho(t *testing.T, lan *netns.NS) {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := lan.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(server, 8082)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64)
-		for {
-			n, from, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			_, _ = conn.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-done })
+	netnstest.ServeUDP(t, lan, "udp6", netip.AddrPortFrom(server, 8082), func(conn *net.UDPConn, payload []byte, from netip.AddrPort) {
+		_, _ = conn.WriteToUDPAddrPort(payload, from)
+	})
 }
 
 // udpDrops is how many of the LAN's UDP answers the internet host dropped

@@ -2,6 +2,7 @@ package netnstest
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -29,6 +30,34 @@ func Run(t testing.TB, n *netns.NS, args ...string) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// ServeUDP listens on addr inside n (network "udp4" or "udp6") and calls
+// handle with each datagram, from a goroutine of its own, until t ends;
+// then it closes the socket and waits for that goroutine. handle may
+// answer on conn; the payload is reused after handle returns.
+func ServeUDP(t testing.TB, n *netns.NS, network string, addr netip.AddrPort, handle func(conn *net.UDPConn, payload []byte, from netip.AddrPort)) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := n.Do(func() (err error) {
+		conn, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			k, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			handle(conn, buf[:k], from)
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
 }
 
 // AddAddr assigns prefix (an address with its length, such as
