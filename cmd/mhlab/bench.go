@@ -45,14 +45,11 @@ func bench(ctx context.Context, daemonPath string, profiles []string, reps int, 
 			}
 			defer os.RemoveAll(dir)
 			cfgText := lab.ScenarioConfigAt(profile, filepath.Join(dir, "state"), false, true, targetDelay)
-			d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
+			d, err := startSteady(ctx, l, daemonPath, dir, cfgText, verbose)
 			if err != nil {
 				return err
 			}
 			defer d.Stop(10 * time.Second)
-			if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 120*time.Second); err != nil {
-				return fmt.Errorf("steady state: %w; daemon log:\n%s", err, d.Log())
-			}
 			flow, err := lab.StartFlow(l.Inet, "inet", lab.InetAddr6, l.LAN, "lan", lab.LANAddr6, time.Millisecond)
 			if err != nil {
 				return err

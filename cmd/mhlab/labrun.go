@@ -60,6 +60,23 @@ func startDaemon(ctx context.Context, ns *netns.NS, daemonPath, cfgPath, cfgText
 	return lab.StartDaemon(ctx, ns, daemonPath, cfgPath, echo)
 }
 
+// startSteady writes cfgText to dir/multihomed.yaml, starts the daemon in
+// l's edge and waits (up to 2 minutes) until the transit hears the site
+// via both ISPs and the edge's default leaves by eth-a. When that steady
+// state does not come it stops the daemon and returns its log in the
+// error; otherwise the caller stops it.
+func startSteady(ctx context.Context, l *lab.Lab, daemonPath, dir, cfgText string, verbose bool) (*lab.Daemon, error) {
+	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 120*time.Second); err != nil {
+		_ = d.Stop(10 * time.Second)
+		return nil, fmt.Errorf("steady state: %w; daemon log:\n%s", err, d.Log())
+	}
+	return d, nil
+}
+
 // stopDaemon stops d and prints why when it did not stop cleanly.
 func stopDaemon(d *lab.Daemon) {
 	if err := d.Stop(10 * time.Second); err != nil {

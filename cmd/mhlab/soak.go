@@ -29,14 +29,11 @@ func soak(ctx context.Context, daemonPath string, duration time.Duration, seed u
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "api.sock")
 	cfgText := lab.ScenarioConfig(lab.ProfileFast, filepath.Join(dir, "state"), false, true) + fmt.Sprintf("api:\n  socket: %s\n", sock)
-	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
+	d, err := startSteady(ctx, l, daemonPath, dir, cfgText, verbose)
 	if err != nil {
 		return err
 	}
 	defer d.Stop(10 * time.Second)
-	if _, err := l.AwaitRouting(ctx, lab.TransitBoth, "eth-a", 120*time.Second); err != nil {
-		return fmt.Errorf("steady state: %w; daemon log:\n%s", err, d.Log())
-	}
 	step("Soaking for %s (seed %d): faults on ISP-A, one sample a second", duration, seed)
 	t0 := time.Now()
 	res, err := l.Soak(ctx, lab.SoakOptions{Duration: duration, Seed: seed, Daemon: d, Socket: sock, Log: os.Stdout})
