@@ -88,13 +88,7 @@ func TestMhctlDrain(t *testing.T) {
 	sock := filepath.Join(daemonDir(t), "api.sock")
 	cfg := lab.EdgeConfig(nil) + fmt.Sprintf("controller:\n  drain_grace: 8s\n  state_dir: %s\napi:\n  socket: %s\n", daemonDir(t), sock)
 	e := start(t, lab.Options{}, cfg)
-	a := e.lab.ISPARouter
-	waitEstablished(t, a, ispA...)
-	holds := func(what string, want func(p lab.Path, ok bool) bool) {
-		t.Helper()
-		waitSitePath(t, a, lab.EdgeAAddr6, what, want)
-	}
-	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
+	holds := ispAHolds(t, e)
 
 	// mhctl version shows, under its own build, the running daemon's as
 	// the daemon binary prints it (GetVersion).
@@ -149,7 +143,7 @@ func TestMhctlDrain(t *testing.T) {
 	if e.daemon, err = e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
-	waitEstablished(t, a, ispA...)
+	waitEstablished(t, e.lab.ISPARouter, ispA...)
 	eventually(t, "the restarted daemon reports isp-a drained", 30*time.Second, func() (bool, string) {
 		state, n, _, err := uplinkState(t, sock, "isp-a")
 		return err == nil && state == "drained" && n == 0, fmt.Sprintf("%s %d %v", state, n, err)

@@ -17,13 +17,7 @@ func TestStopWithdraw(t *testing.T) {
 	t.Parallel()
 	cfg := lab.EdgeConfig(nil) + "controller:\n  drain_grace: 5s\n"
 	e := start(t, lab.Options{}, cfg)
-	a := e.lab.ISPARouter
-	waitEstablished(t, a, ispA...)
-	holds := func(what string, want func(p lab.Path, ok bool) bool) {
-		t.Helper()
-		waitSitePath(t, a, lab.EdgeAAddr6, what, want)
-	}
-	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
+	holds := ispAHolds(t, e)
 
 	eventually(t, "egress routes installed", 30*time.Second, func() (bool, string) { r := egressRoutes(t, e); return r != "", r })
 

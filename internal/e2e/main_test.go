@@ -210,6 +210,22 @@ func waitSitePath(t *testing.T, r lab.Router, edge netip.Addr, what string, want
 	})
 }
 
+// ispAHolds waits for ISP-A's sessions with e's edge and for ISP-A to
+// hold the site /48 without GRACEFUL_SHUTDOWN, then returns a wait for
+// ISP-A's path to the site /48 from the edge (waitSitePath): what the
+// drain and decommission tests check step by step.
+func ispAHolds(t *testing.T, e *env) func(what string, want func(p lab.Path, ok bool) bool) {
+	t.Helper()
+	a := e.lab.ISPARouter
+	waitEstablished(t, a, ispA...)
+	holds := func(what string, want func(p lab.Path, ok bool) bool) {
+		t.Helper()
+		waitSitePath(t, a, lab.EdgeAAddr6, what, want)
+	}
+	holds("ISP-A holds the site /48 without GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && !isGShut(p) })
+	return holds
+}
+
 // pathFrom returns the router's path for p learned from neighbor.
 func pathFrom(r lab.Router, p netip.Prefix, from netip.Addr) (lab.Path, bool, string) {
 	paths, err := r.Paths(context.Background(), p)
