@@ -52,10 +52,8 @@ func TestInsideDemoteCost(t *testing.T) {
 	core := startTestPeer(t, "127.0.0.4", port, 64500, nil)
 	cfg := insideConfig(t, true)
 	cfg.Uplinks[0].BGP.MaxPrefixes = uint32(2 * n)
-	sp := New(Options{PeerPort: uint32(port)})
+	sp := startSpeaker(t, port, cfg)
 	ctx := context.Background()
-	must(t, sp.Start(ctx, cfg))
-	defer sp.Stop(ctx)
 
 	poll := 50 * time.Millisecond
 	if n > 20000 {

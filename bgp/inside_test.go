@@ -258,10 +258,8 @@ func TestInsideAdvertisement(t *testing.T) {
 	core := startTestPeer(t, "127.0.0.4", port, 64500, nil)
 
 	cfg := insideConfig(t, true)
-	sp := New(Options{PeerPort: uint32(port)})
+	sp := startSpeaker(t, port, cfg)
 	ctx := context.Background()
-	must(t, sp.Start(ctx, cfg))
-	defer sp.Stop(ctx)
 	up := map[string]uint32{"isp-a": 200, "isp-b": 200}
 	must(t, sp.SetInsideLocalPrefs(ctx, up))
 	_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))

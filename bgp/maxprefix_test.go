@@ -79,10 +79,8 @@ func TestMaxPrefixHoldDown(t *testing.T) {
 			cfg.Uplinks = cfg.Uplinks[:1]
 			cfg.Uplinks[0].BGP.MaxPrefixes = 3
 			cfg.Uplinks[0].BGP.MaxPrefixRestart = tc.restart
-			sp := New(Options{PeerPort: uint32(port)})
+			sp := startSpeaker(t, port, cfg)
 			ctx := context.Background()
-			must(t, sp.Start(ctx, cfg))
-			defer sp.Stop(ctx)
 			_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
 			must(t, err)
 

@@ -102,10 +102,8 @@ func runMisbehaving(t *testing.T, msg []byte) string {
 	cfg.Uplinks[0].BGP.Neighbor, cfg.Uplinks[0].BGP.LocalAddress = addrA, local
 	cfg.Uplinks[1].BGP.Neighbor, cfg.Uplinks[1].BGP.LocalAddress = addrB, local
 	cfg.Uplinks[0].BGP.Import = config.ImportFull
-	sp := New(Options{PeerPort: uint32(port)})
+	sp := startSpeaker(t, port, cfg)
 	ctx := context.Background()
-	must(t, sp.Start(ctx, cfg))
-	t.Cleanup(func() { sp.Stop(ctx) })
 	_, err = sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
 	must(t, err)
 	actx, cancel := context.WithTimeout(ctx, 20*time.Second)

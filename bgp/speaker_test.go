@@ -176,6 +176,16 @@ func freePort(t *testing.T) int32 {
 	return int32(l.Addr().(*net.TCPAddr).Port)
 }
 
+// startSpeaker starts a Speaker on cfg whose peers listen on port and
+// stops it when t ends.
+func startSpeaker(t *testing.T, port int32, cfg *config.Config) *Speaker {
+	t.Helper()
+	sp := New(Options{PeerPort: uint32(port)})
+	must(t, sp.Start(context.Background(), cfg))
+	t.Cleanup(func() { sp.Stop(context.Background()) })
+	return sp
+}
+
 func loopbackConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test", []byte(`
@@ -203,10 +213,8 @@ func TestSpeakerLoopback(t *testing.T) {
 	peerB := startTestPeer(t, "127.0.0.3", port, 64502, []string{"192.0.2.0/24"})
 
 	cfg := loopbackConfig(t)
-	sp := New(Options{PeerPort: uint32(port)})
+	sp := startSpeaker(t, port, cfg)
 	ctx := context.Background()
-	must(t, sp.Start(ctx, cfg))
-	defer sp.Stop(ctx)
 
 	got, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
 	must(t, err)
