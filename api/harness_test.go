@@ -121,4 +121,32 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// watchAsViewer opens a WatchEvents stream as the viewer that first
+// replays the last replay events. cancel ends the stream; the test's end
+// does too.
+func (h *harness) watchAsViewer(t *testing.T, replay uint32) (apiv1.Multihomed_WatchEventsClient, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	t.Cleanup(cancel)
+	st, err := h.client(t, &h.pki.viewer).WatchEvents(ctx, &apiv1.WatchEventsRequest{Replay: replay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cancel
+}
+
+// recvSeq receives the stream's next message, fails t unless it is an
+// event, and returns the event's sequence number.
+func recvSeq(t *testing.T, st apiv1.Multihomed_WatchEventsClient) uint64 {
+	t.Helper()
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.GetEvent() == nil {
+		t.Fatalf("got %v; want an event", m)
+	}
+	return m.GetEvent().GetSeq()
+}
+
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

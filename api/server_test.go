@@ -236,29 +236,12 @@ func TestWatchEventsReplayThenLive(t *testing.T) {
 	for range 5 {
 		h.ctl.addEvent("isp-a", controller.StateDown)
 	}
-	cl := h.client(t, &h.pki.viewer)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
-	st, err := cl.WatchEvents(ctx, &apiv1.WatchEventsRequest{Replay: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recvSeq := func() uint64 {
-		t.Helper()
-		m, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.GetEvent() == nil {
-			t.Fatalf("got %v; want an event", m)
-		}
-		return m.GetEvent().GetSeq()
-	}
-	if a, b := recvSeq(), recvSeq(); a != 4 || b != 5 {
+	st, cancel := h.watchAsViewer(t, 2)
+	if a, b := recvSeq(t, st), recvSeq(t, st); a != 4 || b != 5 {
 		t.Fatalf("replay = %d, %d; want 4, 5", a, b)
 	}
 	h.ctl.addEvent("isp-b", controller.StateDrained)
-	if s := recvSeq(); s != 6 {
+	if s := recvSeq(t, st); s != 6 {
 		t.Fatalf("live event seq %d; want 6", s)
 	}
 	cancel()

@@ -21,21 +21,11 @@ func TestWatchEventsStartCost(t *testing.T) {
 	for range 100_000 {
 		h.ctl.addEvent("isp-a", controller.StateDown)
 	}
-	cl := h.client(t, &h.pki.viewer)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
 	before := h.ctl.eventsCallCount()
-	st, err := cl.WatchEvents(ctx, &apiv1.WatchEventsRequest{Replay: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := h.watchAsViewer(t, 3)
 	for want := uint64(99_998); want <= 100_000; want++ {
-		m, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.GetEvent().GetSeq() != want {
-			t.Fatalf("replayed seq %d; want %d", m.GetEvent().GetSeq(), want)
+		if got := recvSeq(t, st); got != want {
+			t.Fatalf("replayed seq %d; want %d", got, want)
 		}
 	}
 	// The pump reads once for the replay and once more to find nothing.
