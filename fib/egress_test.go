@@ -337,3 +337,49 @@ func TestUnruledFamilies(t *testing.T) {
 		t.Fatalf("table 100 with an IPv6 rule: %v, %v", got, err)
 	}
 }
+
+// TestEgressShortcutAndResync: a Set asking for what the last one applied
+// makes no netlink call, and State returns what that Set read back, so
+// neither sees nor repairs a route an operator deleted meanwhile; after
+// Invalidate (the loop's periodic resync) State reads the kernel and Set
+// puts the route back.
+func TestEgressShortcutAndResync(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	paths := []routing.EgressPath{pathA}
+	if _, err := e.Set(ctx, paths, false); err != nil {
+		t.Fatal(err)
+	}
+	routesOf(t, n, "ip", "-6", "route", "del", "default", "via", "2001:db8:1::1", "dev", "up-a", "metric", "100", "proto", "78")
+	hasV6 := func() bool {
+		return strings.Contains(routesOf(t, n, "ip", "-6", "route", "show", "proto", "78"), "via 2001:db8:1::1")
+	}
+	st, err := e.Set(ctx, []routing.EgressPath{pathA}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasV6() {
+		t.Fatal("a Set asking for the same paths touched the kernel: the deleted route is back without Invalidate")
+	}
+	if len(st) != 2 {
+		t.Fatalf("shortcut returned %d routes; want the 2 read back by the Set it skips to", len(st))
+	}
+	if st, err := e.State(); err != nil || len(st) != 2 {
+		t.Fatalf("State under the shortcut: %d routes, %v; want the 2 the last Set read back", len(st), err)
+	}
+	e.Invalidate()
+	if st, err := e.State(); err != nil || len(st) != 1 {
+		t.Fatalf("State after Invalidate: %d routes, %v; want the 1 left in the kernel", len(st), err)
+	}
+	if _, err := e.Set(ctx, paths, false); err != nil {
+		t.Fatal(err)
+	}
+	if !hasV6() {
+		t.Fatal("after Invalidate, Set did not repair the deleted route")
+	}
+}

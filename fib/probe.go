@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 
 	"github.com/multihomed/multihomed/routing"
@@ -37,6 +38,9 @@ const gatewayMetric = 1
 type ProbeTables struct {
 	h        *netlink.Handle
 	priority int
+	// applied is what the last successful Set applied and read back: a Set
+	// asking for the same again costs no netlink call until Invalidate.
+	applied lastApplied[[]routing.ProbeTable, routing.ProbeState]
 }
 
 // NewProbeTables opens a netlink handle in the named network namespace, or
@@ -82,7 +86,46 @@ func (p *ProbeTables) Close() { p.h.Close() }
 // wanted, and never touches a rule or route without ProbeRouteProtocol.
 // Calling it again with the same tables changes nothing. It returns the
 // state read back afterwards, also on error.
+//
+// When tables equal those of the last Set that succeeded, and Invalidate
+// was not called since, Set trusts the kernel to still hold them: it makes
+// no netlink call (not even the device lookups) and returns the state
+// read back then. The caller must call Invalidate when a link's carrier or
+// index may have changed (the kernel drops the gateway routes of a link
+// that goes down) and periodically, to repair what someone else changed.
 func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error) {
+	if st, ok := p.applied.lookup(tables, probeTablesEqual); ok {
+		return st, nil
+	}
+	// Whatever apply does from here on, the remembered state is stale
+	// unless apply succeeds (a half-applied Set changed the kernel).
+	p.applied.invalidate()
+	st, err := p.apply(ctx, tables)
+	if err == nil {
+		p.applied.store(cloneProbeTables(tables), st)
+	}
+	return st, err
+}
+
+// Invalidate makes the next Set look the devices up, read the kernel and
+// repair it, even when its tables equal the last ones.
+func (p *ProbeTables) Invalidate() { p.applied.invalidate() }
+
+// probeTablesEqual compares every field, so that a field added to
+// routing.ProbeTable can never be ignored by the shortcut (a nil and an
+// empty Gateways differ: that costs one full Set, never a wrong one).
+func probeTablesEqual(a, b []routing.ProbeTable) bool { return reflect.DeepEqual(a, b) }
+
+func cloneProbeTables(ts []routing.ProbeTable) []routing.ProbeTable {
+	out := slices.Clone(ts)
+	for i := range out {
+		out[i].Gateways = slices.Clone(out[i].Gateways)
+	}
+	return out
+}
+
+// apply is Set without the shortcut.
+func (p *ProbeTables) apply(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error) {
 	wantRoutes, wantRules, err := p.desired(tables)
 	if err != nil {
 		st, _ := p.State()
