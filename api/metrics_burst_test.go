@@ -30,19 +30,6 @@ func (h *movingHealth) set(bursts, probes, suppressed uint64) {
 	}}
 }
 
-func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
-	t.Helper()
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*dto.MetricFamily{}
-	for _, f := range fams {
-		out[f.GetName()] = f
-	}
-	return out
-}
-
 // TestBurstCountersFollowLiveHealth checks that the burst counters are the
 // prober's live figures, per uplink, and move between two scrapes with no
 // controller pass in between (the controller's snapshot stays the same).

@@ -48,6 +48,17 @@ func twoUplinks(t *testing.T) (*netns.NS, *netns.NS, string, string) {
 	return edge, peer, a, b
 }
 
+// openProbeTables opens probe tables in ns, closed when the test ends.
+func openProbeTables(t *testing.T, ns *netns.NS) *ProbeTables {
+	t.Helper()
+	pt, err := NewProbeTables(ns.Name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pt.Close)
+	return pt
+}
+
 func run(t *testing.T, ns *netns.NS, args ...string) string {
 	t.Helper()
 	out, err := ns.Run(context.Background(), args...)
@@ -65,11 +76,7 @@ func TestProbeTablesSet(t *testing.T) {
 	run(t, edge, "ip", "-6", "route", "add", "2001:db8:77::/48", "dev", devB, "table", "4801", "proto", "static")
 	run(t, edge, "ip", "-6", "rule", "add", "fwmark", "0x99", "lookup", "4801", "priority", "1000", "proto", "static")
 
-	pt, err := NewProbeTables(edge.Name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pt.Close()
+	pt := openProbeTables(t, edge)
 	want := []routing.ProbeTable{
 		{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 			Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}},
@@ -193,11 +200,7 @@ func TestLinkWatcher(t *testing.T) {
 func TestProbeTablesCarrierLoss(t *testing.T) {
 	edge, _, devA, _ := twoUplinks(t)
 	ctx := context.Background()
-	pt, err := NewProbeTables(edge.Name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pt.Close()
+	pt := openProbeTables(t, edge)
 	tables := []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 		Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}}}
 	if _, err := pt.Set(ctx, tables); err != nil {
@@ -241,11 +244,7 @@ func TestProbeTablesCarrierLoss(t *testing.T) {
 func TestProbeTablesShortcutAndResync(t *testing.T) {
 	edge, _, devA, _ := twoUplinks(t)
 	ctx := context.Background()
-	pt, err := NewProbeTables(edge.Name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pt.Close()
+	pt := openProbeTables(t, edge)
 	tables := []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 		Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1")}}}
 	if _, err := pt.Set(ctx, tables); err != nil {
