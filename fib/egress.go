@@ -31,6 +31,8 @@ type Egress struct {
 	// Set asking for the same again, and State, cost no netlink call until
 	// Invalidate.
 	applied lastApplied[egressWant, []routing.EgressRoute]
+	// links caches the device lookups; forgotten on Invalidate and errors.
+	links linkCache
 }
 
 // egressWant is what a Set was asked for.
@@ -55,7 +57,7 @@ func NewEgress(netnsName string, table, protocol int) (*Egress, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Egress{h: h, table: table, protocol: protocol}, nil
+	return &Egress{h: h, table: table, protocol: protocol, links: linkCache{h: h}}, nil
 }
 
 func checkEgressTarget(table, protocol int) error {
@@ -104,10 +106,13 @@ func (e *Egress) Retire(table, protocol int) error {
 	return nil
 }
 
-// Invalidate makes the next Set look the devices up, read the table and
-// repair it, and State read the kernel, even when Set is asked for the
+// Invalidate makes the next Set look the devices up again, read the table
+// and repair it, and State read the kernel, even when Set is asked for the
 // same routes as last time.
-func (e *Egress) Invalidate() { e.applied.invalidate() }
+func (e *Egress) Invalidate() {
+	e.applied.invalidate()
+	e.links.forget()
+}
 
 // Close releases the netlink handle; the routes stay (a restarting daemon
 // adopts them, and forwarding goes on meanwhile).
@@ -134,6 +139,9 @@ func (e *Egress) Set(ctx context.Context, paths []routing.EgressPath, ecmp bool)
 	// Stale unless apply succeeds (a half-applied Set changed the kernel).
 	e.applied.invalidate()
 	st, err := e.apply(ctx, paths, ecmp)
+	if err != nil {
+		e.links.forget() // a device may have gone or come back
+	}
 	if err == nil && len(e.retired) == 0 {
 		asked.paths = slices.Clone(paths)
 		for i := range asked.paths {
@@ -241,7 +249,7 @@ func (e *Egress) desired(paths []routing.EgressPath, ecmp bool) ([]*netlink.Rout
 	}
 	byFamily := map[bool][]hop{} // key: IPv4
 	for _, p := range paths {
-		link, err := e.h.LinkByName(p.Device)
+		link, err := e.links.link(p.Device)
 		if err != nil {
 			return nil, fmt.Errorf("fib: egress via %s: device %q: %w", p.Uplink, p.Device, err)
 		}
@@ -374,8 +382,8 @@ func (e *Egress) toState(r netlink.Route) routing.EgressRoute {
 	}
 	out := routing.EgressRoute{Dst: dst, Metric: r.Priority}
 	name := func(idx int) string {
-		if l, err := e.h.LinkByIndex(idx); err == nil {
-			return l.Attrs().Name
+		if n, ok := e.links.name(idx); ok {
+			return n
 		}
 		return fmt.Sprint(idx)
 	}

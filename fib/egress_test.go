@@ -383,3 +383,61 @@ func TestEgressShortcutAndResync(t *testing.T) {
 		t.Fatal("after Invalidate, Set did not repair the deleted route")
 	}
 }
+
+// TestEgressLinkCache: the device lookups are cached between Sets; a
+// device that is deleted and made again (a new index) is looked up again
+// after Invalidate (the loop's call on a carrier change), and, without
+// one, after the Set the stale index made fail.
+func TestEgressLinkCache(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
+		t.Fatal(err)
+	}
+	remake := func() {
+		t.Helper()
+		for _, args := range [][]string{
+			{"ip", "link", "del", "up-a"},
+			{"ip", "link", "add", "up-a", "type", "veth", "peer", "name", "up-a-p"},
+			{"ip", "link", "set", "up-a-p", "up"},
+			{"ip", "link", "set", "up-a", "up"},
+			{"ip", "addr", "add", "2001:db8:1::2/64", "dev", "up-a", "nodad"},
+			{"ip", "addr", "add", "198.18.1.2/24", "dev", "up-a"},
+		} {
+			routesOf(t, n, args...)
+		}
+	}
+	viaA := func() bool {
+		return strings.Contains(routesOf(t, n, "ip", "-6", "route", "show", "proto", "78"), "via 2001:db8:1::1 dev up-a")
+	}
+	moved := pathA
+	moved.Metric = 150
+
+	// With Invalidate: the next Set finds the new index at once.
+	remake()
+	e.Invalidate()
+	if _, err := e.Set(ctx, []routing.EgressPath{moved}, false); err != nil {
+		t.Fatalf("Set after Invalidate: %v", err)
+	}
+	if !viaA() {
+		t.Fatal("no route via the remade up-a after Invalidate")
+	}
+
+	// Without: the Set on the stale index fails, and the next one looks
+	// the device up again.
+	remake()
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err == nil {
+		t.Fatal("Set with a cached index of a deleted device succeeded; want the kernel's error (the test no longer shows the cache)")
+	}
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
+		t.Fatalf("Set after the failed one: %v; want the device looked up again", err)
+	}
+	if !viaA() {
+		t.Fatal("no route via the remade up-a after the failed Set")
+	}
+}

@@ -41,6 +41,8 @@ type ProbeTables struct {
 	// applied is what the last successful Set applied and read back: a Set
 	// asking for the same again costs no netlink call until Invalidate.
 	applied lastApplied[[]routing.ProbeTable, routing.ProbeState]
+	// links caches the device lookups; forgotten with applied.
+	links linkCache
 }
 
 // NewProbeTables opens a netlink handle in the named network namespace, or
@@ -54,7 +56,7 @@ func NewProbeTables(netnsName string, priority int) (*ProbeTables, error) {
 	if priority == 0 {
 		priority = DefaultProbeRulePriority
 	}
-	return &ProbeTables{h: h, priority: priority}, nil
+	return &ProbeTables{h: h, priority: priority, links: linkCache{h: h}}, nil
 }
 
 func newHandle(netnsName string) (*netlink.Handle, error) {
@@ -101,15 +103,21 @@ func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (rou
 	// unless apply succeeds (a half-applied Set changed the kernel).
 	p.applied.invalidate()
 	st, err := p.apply(ctx, tables)
-	if err == nil {
-		p.applied.store(cloneProbeTables(tables), st)
+	if err != nil {
+		p.links.forget() // a device may have gone or come back
+		return st, err
 	}
-	return st, err
+	p.applied.store(cloneProbeTables(tables), st)
+	return st, nil
 }
 
-// Invalidate makes the next Set look the devices up, read the kernel and
-// repair it, even when its tables equal the last ones.
-func (p *ProbeTables) Invalidate() { p.applied.invalidate() }
+// Invalidate makes the next Set look the devices up again (their index
+// and carrier), read the kernel and repair it, even when its tables equal
+// the last ones.
+func (p *ProbeTables) Invalidate() {
+	p.applied.invalidate()
+	p.links.forget()
+}
 
 // probeTablesEqual compares every field, so that a field added to
 // routing.ProbeTable can never be ignored by the shortcut (a nil and an
@@ -192,7 +200,7 @@ func (p *ProbeTables) desired(tables []routing.ProbeTable) ([]*netlink.Route, []
 			return nil, nil, fmt.Errorf("fib: probe table of %s: mark %#x or table %d used twice; give each uplink its own", t.Uplink, t.Mark, t.Table)
 		}
 		marks[t.Mark], tabs[t.Table] = true, true
-		link, err := p.h.LinkByName(t.Device)
+		link, err := p.links.link(t.Device)
 		if err != nil {
 			return nil, nil, fmt.Errorf("fib: probe table of %s: device %q: %w", t.Uplink, t.Device, err)
 		}
@@ -325,9 +333,7 @@ func (p *ProbeTables) State() (routing.ProbeState, error) {
 			pr.Gateway = gw.Unmap()
 		}
 		if r.LinkIndex > 0 {
-			if l, err := p.h.LinkByIndex(r.LinkIndex); err == nil {
-				pr.Device = l.Attrs().Name
-			}
+			pr.Device, _ = p.links.name(r.LinkIndex)
 		}
 		st.Routes = append(st.Routes, pr)
 	}
