@@ -45,6 +45,18 @@ var (
 	pathB = routing.EgressPath{Uplink: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}, Metric: 110, Weight: 3}
 )
 
+// openEgress opens egress routes in n's main table with protocol 78,
+// closed when the test ends.
+func openEgress(t *testing.T, n *netns.NS) *Egress {
+	t.Helper()
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
 func routesOf(t *testing.T, n *netns.NS, args ...string) string {
 	t.Helper()
 	out, err := n.Run(context.Background(), args...)
@@ -346,11 +358,7 @@ func TestUnruledFamilies(t *testing.T) {
 func TestEgressShortcutAndResync(t *testing.T) {
 	n := egressNS(t)
 	ctx := context.Background()
-	e, err := NewEgress(n.Name, 254, 78)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openEgress(t, n)
 	paths := []routing.EgressPath{pathA}
 	if _, err := e.Set(ctx, paths, false); err != nil {
 		t.Fatal(err)
@@ -391,11 +399,7 @@ func TestEgressShortcutAndResync(t *testing.T) {
 func TestEgressLinkCache(t *testing.T) {
 	n := egressNS(t)
 	ctx := context.Background()
-	e, err := NewEgress(n.Name, 254, 78)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openEgress(t, n)
 	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
 		t.Fatal(err)
 	}
