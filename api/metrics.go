@@ -31,8 +31,10 @@ var allStates = []controller.State{controller.StateUnknown, controller.StateUp, 
 
 // Metrics holds the daemon's Prometheus metrics. Gauges are read from the
 // controller's snapshot at scrape time (one consistent snapshot per
-// scrape); counters and the RTT histogram are fed as things happen: probes
-// through ObserveProbe, decisions by Run following the event history.
+// scrape), the probe series (loss, RTT p95, burst counters) from the
+// prober's when ReadHealthFrom set one; the other counters and the RTT
+// histogram are fed as things happen: probes through ObserveProbe,
+// decisions by Run following the event history.
 type Metrics struct {
 	reg *prometheus.Registry
 	src StatusSource
