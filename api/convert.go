@@ -112,6 +112,7 @@ func probesToProto(hs health.UplinkStatus, at time.Time) *apiv1.Probes {
 		Probed: true, Verdict: hs.Verdict.String(), Reason: hs.Reason, Since: ts(hs.Since),
 		LossPercent: hs.Loss, RttMean: dur(hs.RTTMean), RttP95: dur(hs.RTTP95), Samples: int32(hs.Samples),
 		TargetsUp: int32(hs.TargetsUp), TargetsNeeded: int32(hs.TargetsNeeded),
+		Bursts: hs.Bursts, BurstProbes: hs.BurstProbes, BurstsSuppressed: hs.BurstsSuppressed,
 	}
 	for _, t := range hs.Targets {
 		p.Targets = append(p.Targets, &apiv1.Target{

@@ -19,15 +19,7 @@ func TestInsideMetric(t *testing.T) {
 		st.Desired.Uplinks = append([]controller.Decision(nil), st.Desired.Uplinks...)
 		st.Desired.Uplinks[0].InsideLocalPref = 200
 		ctl.status.Store(&st)
-		fams, err := NewMetrics(ctl).Registry().Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]*dto.MetricFamily{}
-		for _, f := range fams {
-			out[f.GetName()] = f
-		}
-		return out
+		return gather(t, NewMetrics(ctl))
 	}
 	fams := gather(true)
 	if v := value(t, fams, "multihomed_uplink_inside_local_pref", "uplink", "isp-a"); v != 200 {

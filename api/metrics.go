@@ -31,12 +31,17 @@ var allStates = []controller.State{controller.StateUnknown, controller.StateUp, 
 
 // Metrics holds the daemon's Prometheus metrics. Gauges are read from the
 // controller's snapshot at scrape time (one consistent snapshot per
-// scrape); counters and the RTT histogram are fed as things happen: probes
-// through ObserveProbe, decisions by Run following the event history.
+// scrape), the probe series (loss, RTT p95, burst counters) from the
+// prober's when ReadHealthFrom set one; the other counters and the RTT
+// histogram are fed as things happen: probes through ObserveProbe,
+// decisions by Run following the event history.
 type Metrics struct {
 	reg *prometheus.Registry
 	src StatusSource
 	now func() time.Time
+	// health, when set (ReadHealthFrom), gives the probe series live
+	// figures in place of the snapshot of the controller's last pass.
+	health HealthReader
 
 	rtt          *prometheus.HistogramVec
 	probes       *prometheus.CounterVec
@@ -83,6 +88,13 @@ func buildInfoGauge(in buildinfo.Info) prometheus.Gauge {
 	g.Set(1)
 	return g
 }
+
+// ReadHealthFrom makes the probe series (loss, RTT p95, bursts) read h's
+// live figures at scrape time: without it they are those of the controller's
+// last pass, which runs only when something changes or at the periodic
+// resync, so the burst counters would move in steps of up to that long.
+// Call it before serving.
+func (m *Metrics) ReadHealthFrom(h HealthReader) { m.health = h }
 
 // Registry returns the registry, for tests and extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
@@ -147,34 +159,37 @@ func (m *Metrics) onEvent(e controller.Event) {
 }
 
 var (
-	descState     = prometheus.NewDesc("multihomed_uplink_state", "1 for the uplink's decided state, 0 for the others.", []string{"uplink", "state"}, nil)
-	descLoss      = prometheus.NewDesc("multihomed_probe_loss_ratio", "Probe loss over the uplink's probe windows (0-1).", []string{"uplink"}, nil)
-	descRTTP95    = prometheus.NewDesc("multihomed_probe_rtt_p95_seconds", "95th percentile probe RTT over the uplink's probe windows.", []string{"uplink"}, nil)
-	descSession   = prometheus.NewDesc("multihomed_bgp_session_up", "1 while the BGP session is established.", []string{"uplink", "neighbor"}, nil)
-	descHeldDown  = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
-	descReceived  = prometheus.NewDesc("multihomed_bgp_prefixes_received", "Prefixes the BGP session's peer sent, before import policy.", []string{"uplink", "neighbor"}, nil)
-	descAccepted  = prometheus.NewDesc("multihomed_bgp_prefixes_accepted", "Prefixes of the BGP session that import policy accepted.", []string{"uplink", "neighbor"}, nil)
-	descPrefixes  = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
-	descPrepend   = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
-	descGShut     = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
-	descEgress    = prometheus.NewDesc("multihomed_uplink_egress", "1 when the uplink carries site egress.", []string{"uplink"}, nil)
-	descOverride  = prometheus.NewDesc("multihomed_override_active", "1 while an operator override is in force.", []string{"uplink", "kind"}, nil)
-	descOvExpiry  = prometheus.NewDesc("multihomed_override_expires_timestamp_seconds", "Unix time at which an operator override set with an end (--for) lapses; absent for overrides without one.", []string{"uplink", "kind"}, nil)
-	descFail      = prometheus.NewDesc("multihomed_fail_static", "1 while fail-static overrides the ladder (the site would otherwise be isolated).", nil, nil)
-	descReconcile = prometheus.NewDesc("multihomed_reconcile_errors_total", "Controller passes whose apply failed.", nil, nil)
-	descPasses    = prometheus.NewDesc("multihomed_controller_passes_total", "Controller decision passes.", nil, nil)
-	descApplyOK   = prometheus.NewDesc("multihomed_converged", "1 when the last pass applied without error.", nil, nil)
-	descRemote    = prometheus.NewDesc("multihomed_remote_uplink_state", "1 for the state another edge of the site reports for its uplink (learned over iBGP), 0 for the others.", []string{"edge", "uplink", "state"}, nil)
-	descRemoteAge = prometheus.NewDesc("multihomed_remote_uplink_age_seconds", "Seconds since this edge learned the other edge's current state of its uplink.", []string{"edge", "uplink"}, nil)
-	descInside    = prometheus.NewDesc("multihomed_uplink_inside_local_pref", "LOCAL_PREF of the uplink's full-table routes toward the core peers (ibgp.advertise: full only); 0 while they are not advertised inside.", []string{"uplink"}, nil)
-	descRemoteOK  = prometheus.NewDesc("multihomed_remote_uplinks_usable", "Uplinks of the other edges that are usable (up or degraded): while above 0 this edge may withdraw its own without isolating the site.", nil, nil)
+	descState       = prometheus.NewDesc("multihomed_uplink_state", "1 for the uplink's decided state, 0 for the others.", []string{"uplink", "state"}, nil)
+	descLoss        = prometheus.NewDesc("multihomed_probe_loss_ratio", "Probe loss over the uplink's probe windows (0-1).", []string{"uplink"}, nil)
+	descRTTP95      = prometheus.NewDesc("multihomed_probe_rtt_p95_seconds", "95th percentile probe RTT over the uplink's probe windows.", []string{"uplink"}, nil)
+	descSession     = prometheus.NewDesc("multihomed_bgp_session_up", "1 while the BGP session is established.", []string{"uplink", "neighbor"}, nil)
+	descHeldDown    = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
+	descReceived    = prometheus.NewDesc("multihomed_bgp_prefixes_received", "Prefixes the BGP session's peer sent, before import policy.", []string{"uplink", "neighbor"}, nil)
+	descAccepted    = prometheus.NewDesc("multihomed_bgp_prefixes_accepted", "Prefixes of the BGP session that import policy accepted.", []string{"uplink", "neighbor"}, nil)
+	descPrefixes    = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
+	descPrepend     = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
+	descGShut       = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
+	descEgress      = prometheus.NewDesc("multihomed_uplink_egress", "1 when the uplink carries site egress.", []string{"uplink"}, nil)
+	descOverride    = prometheus.NewDesc("multihomed_override_active", "1 while an operator override is in force.", []string{"uplink", "kind"}, nil)
+	descOvExpiry    = prometheus.NewDesc("multihomed_override_expires_timestamp_seconds", "Unix time at which an operator override set with an end (--for) lapses; absent for overrides without one.", []string{"uplink", "kind"}, nil)
+	descFail        = prometheus.NewDesc("multihomed_fail_static", "1 while fail-static overrides the ladder (the site would otherwise be isolated).", nil, nil)
+	descReconcile   = prometheus.NewDesc("multihomed_reconcile_errors_total", "Controller passes whose apply failed.", nil, nil)
+	descPasses      = prometheus.NewDesc("multihomed_controller_passes_total", "Controller decision passes.", nil, nil)
+	descApplyOK     = prometheus.NewDesc("multihomed_converged", "1 when the last pass applied without error.", nil, nil)
+	descRemote      = prometheus.NewDesc("multihomed_remote_uplink_state", "1 for the state another edge of the site reports for its uplink (learned over iBGP), 0 for the others.", []string{"edge", "uplink", "state"}, nil)
+	descRemoteAge   = prometheus.NewDesc("multihomed_remote_uplink_age_seconds", "Seconds since this edge learned the other edge's current state of its uplink.", []string{"edge", "uplink"}, nil)
+	descBursts      = prometheus.NewDesc("multihomed_probe_bursts_total", "Suspicion bursts started on the uplink (a lost or late probe of a target that is not down). Resets when the uplink's device or health block changes.", []string{"uplink"}, nil)
+	descBurstProbes = prometheus.NewDesc("multihomed_probe_burst_probes_total", "Extra probes the uplink's suspicion bursts sent, over all its targets (also counted in multihomed_probes_total). Resets when the uplink's device or health block changes.", []string{"uplink"}, nil)
+	descBurstsSupp  = prometheus.NewDesc("multihomed_probe_bursts_suppressed_total", "Suspicions the uplink's burst budget refused a burst, and bursts it cut short. Resets when the uplink's device or health block changes.", []string{"uplink"}, nil)
+	descInside      = prometheus.NewDesc("multihomed_uplink_inside_local_pref", "LOCAL_PREF of the uplink's full-table routes toward the core peers (ibgp.advertise: full only); 0 while they are not advertised inside.", []string{"uplink"}, nil)
+	descRemoteOK    = prometheus.NewDesc("multihomed_remote_uplinks_usable", "Uplinks of the other edges that are usable (up or degraded): while above 0 this edge may withdraw its own without isolating the site.", nil, nil)
 )
 
 // statusCollector renders one controller snapshot per scrape.
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside, descBursts, descBurstProbes, descBurstsSupp} {
 		ch <- d
 	}
 	describePA(ch)
@@ -190,8 +205,15 @@ func b2f(b bool) float64 {
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.m.src.Status()
 	now := c.m.now()
+	hsnap := st.Health
+	if c.m.health != nil {
+		hsnap = c.m.health.Snapshot()
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	for _, d := range st.Desired.Uplinks {
 		for _, s := range allStates {
@@ -201,9 +223,12 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		if st.Desired.InsideAdvertise {
 			gauge(descInside, float64(d.InsideLocalPref), d.Uplink)
 		}
-		if hs, ok := st.Health.Uplink(d.Uplink); ok {
+		if hs, ok := hsnap.Uplink(d.Uplink); ok {
 			gauge(descLoss, hs.Loss/100, d.Uplink)
 			gauge(descRTTP95, hs.RTTP95.Seconds(), d.Uplink)
+			counter(descBursts, hs.Bursts, d.Uplink)
+			counter(descBurstProbes, hs.BurstProbes, d.Uplink)
+			counter(descBurstsSupp, hs.BurstsSuppressed, d.Uplink)
 		}
 		anns := st.Announced[d.Uplink]
 		gauge(descPrefixes, float64(len(anns)), d.Uplink)
@@ -241,8 +266,8 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRemoteOK, float64(st.Desired.RemoteUsable))
 	gauge(descFail, b2f(st.Desired.FailStatic))
 	gauge(descApplyOK, b2f(st.ApplyError == "" && st.Passes > 0))
-	ch <- prometheus.MustNewConstMetric(descReconcile, prometheus.CounterValue, float64(st.ReconcileErrors))
-	ch <- prometheus.MustNewConstMetric(descPasses, prometheus.CounterValue, float64(st.Passes))
+	counter(descReconcile, st.ReconcileErrors)
+	counter(descPasses, st.Passes)
 	collectPA(ch, st)
 }
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	apiv1 "github.com/multihomed/multihomed/api/v1"
 	"github.com/multihomed/multihomed/controller"
 	"github.com/multihomed/multihomed/routing"
@@ -62,14 +60,7 @@ func TestMetricsRemoteUplinks(t *testing.T) {
 	m := NewMetrics(ctl)
 	m.now = func() time.Time { return t0 }
 	m.onEvent(controller.Event{Seq: 1, Time: t0, Edge: "198.51.100.2", Uplink: "isp-a", From: controller.StateUp, To: controller.StateDown})
-	got, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fams := map[string]*dto.MetricFamily{}
-	for _, f := range got {
-		fams[f.GetName()] = f
-	}
+	fams := gather(t, m)
 	for _, c := range []struct {
 		name   string
 		labels []string

@@ -23,6 +23,7 @@ func TestGetStatusLiveProbes(t *testing.T) {
 	ctl.status.Store(pass)
 	live := health.Snapshot{Uplinks: []health.UplinkStatus{{
 		Name: "isp-b", Verdict: health.VerdictDegraded, Figures: health.Figures{Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40},
+		Bursts: 6, BurstProbes: 17, BurstsSuppressed: 2,
 		Targets: []health.TargetStatus{{Target: "icmp:2001:db8:53::1", State: health.TargetUp, Figures: health.Figures{Loss: 37.5, RTTMean: 41 * time.Millisecond, Samples: 40, RTTLast: 39 * time.Millisecond, LastProbe: t0.Add(-700 * time.Millisecond)}, Probes: 1234}},
 	}}}
 	for _, tc := range []struct {
@@ -52,6 +53,9 @@ func TestGetStatusLiveProbes(t *testing.T) {
 			}
 			if p.GetLossPercent() != tc.wantLoss || !p.GetReadAt().AsTime().Equal(tc.wantAt) || len(p.GetTargets()) != tc.targets {
 				t.Errorf("probes: loss %v read_at %v targets %d; want %v, %v, %d", p.GetLossPercent(), p.GetReadAt().AsTime(), len(p.GetTargets()), tc.wantLoss, tc.wantAt, tc.targets)
+			}
+			if tc.targets > 0 && (p.GetBursts() != 6 || p.GetBurstProbes() != 17 || p.GetBurstsSuppressed() != 2) {
+				t.Errorf("bursts %d, burst probes %d, suppressed %d; want the live 6, 17, 2", p.GetBursts(), p.GetBurstProbes(), p.GetBurstsSuppressed())
 			}
 			if tc.targets > 0 {
 				tg := p.GetTargets()[0]

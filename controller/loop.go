@@ -63,6 +63,17 @@ type ProbeTables interface {
 	Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error)
 }
 
+// invalidator is implemented by appliers whose Set skips the kernel when
+// asked for what it applied last (fib.ProbeTables, fib.Egress): Invalidate
+// makes their next Set read the kernel back and repair it. The loop calls
+// it (see verify) at least every controller.resync, which repairs what
+// someone else changed, and after a link's carrier changed, since the
+// kernel drops a link's routes when it goes down. Optional: an applier
+// without it is simply called in full on every pass.
+type invalidator interface {
+	Invalidate()
+}
+
 // Health is what the loop reads of the health monitor (health.Monitor).
 type Health interface {
 	Snapshot() health.Snapshot
@@ -203,11 +214,15 @@ type Loop struct {
 	// siteErr is the last site view read error, logged once per change.
 	siteErr string
 	// remote is the other edges' uplinks at the last pass.
-	remote  map[remoteKey]routing.RemoteUplink
-	retryAt time.Time
-	backoff time.Duration
-	errors  uint64
-	passes  uint64
+	remote map[remoteKey]routing.RemoteUplink
+	// verifiedAt is when a pass last had the invalidators re-read the
+	// kernel, and verifiedCarrier the carrier by device then (see verify).
+	verifiedAt      time.Time
+	verifiedCarrier map[string]bool
+	retryAt         time.Time
+	backoff         time.Duration
+	errors          uint64
+	passes          uint64
 }
 
 // New returns a loop for cfg. Run starts it.
@@ -348,6 +363,7 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		l.restored = nil // this run knows better from now on
 		l.log.Info("the restored decision is replaced by this run's own")
 	}
+	l.verify(now)
 	applyErr := l.apply(ctx, d)
 	l.recordRemoteEvents(now, obs.Remote)
 	l.recordEvents(now, d, applyErr)
@@ -364,7 +380,9 @@ func (l *Loop) pass(ctx context.Context) time.Time {
 		}
 	}
 
-	next := now.Add(l.cfg.Controller.Resync)
+	// verify just ran or ran less than a resync ago: the next one is due
+	// a resync after it, however often events woke the loop since.
+	next := l.verifiedAt.Add(l.cfg.Controller.Resync)
 	if !d.NextWake.IsZero() && d.NextWake.Before(next) {
 		next = d.NextWake
 	}
@@ -445,6 +463,27 @@ func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.
 		obs.Uplinks[u.Name] = o
 	}
 	return obs, sessions, hsnap
+}
+
+// verify invalidates what the appliers remember having applied (see
+// invalidator), so that this pass reads the kernel back and repairs it,
+// when a resync has passed since the last time or a link's carrier changed
+// since. Other passes (a probe verdict moving between up and degraded, a
+// BGP update) cost the appliers no netlink call when their part of the
+// decision did not change.
+func (l *Loop) verify(now time.Time) {
+	l.carrierMu.Lock()
+	carrier := maps.Clone(l.carrier)
+	l.carrierMu.Unlock()
+	if now.Sub(l.verifiedAt) < l.cfg.Controller.Resync && maps.Equal(carrier, l.verifiedCarrier) {
+		return
+	}
+	for _, a := range []any{l.deps.ProbeTables, l.deps.Egress} {
+		if inv, ok := a.(invalidator); ok {
+			inv.Invalidate()
+		}
+	}
+	l.verifiedAt, l.verifiedCarrier = now, carrier
 }
 
 // apply hands d to the appliers. Each runs even if another fails.

@@ -9,6 +9,11 @@
 // link carrier for health. Everything it creates carries ProbeRouteProtocol
 // so it can find and remove what it owns.
 //
+// Egress (egress.go) and the probe tables remember what their last Set
+// applied (applied.go) and the devices they looked up (links.go): a Set
+// asking for the same again makes no netlink call until the caller says
+// Invalidate (the controller does on carrier changes and every resync).
+//
 // Routes (routes.go) installs the routes BGP accepted from full tables into
 // a table of their own through kernel nexthop objects, one group per uplink
 // and family, so a failed uplink's routes move with one nexthop replace.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -26,7 +27,23 @@ type Egress struct {
 	// retired are earlier (table, protocol) pairs whose routes the next
 	// Set removes, after the new ones are in place (Retarget).
 	retired []egressTarget
+	// applied is what the last successful Set applied and read back: a
+	// Set asking for the same again, and State, cost no netlink call until
+	// Invalidate.
+	applied lastApplied[egressWant, []routing.EgressRoute]
+	// links caches the device lookups; forgotten on Invalidate and errors.
+	links linkCache
 }
+
+// egressWant is what a Set was asked for.
+type egressWant struct {
+	paths []routing.EgressPath
+	ecmp  bool
+}
+
+// egressWantEqual compares every field, so that a field added to
+// routing.EgressPath can never be ignored by the shortcut.
+func egressWantEqual(a, b egressWant) bool { return reflect.DeepEqual(a, b) }
 
 type egressTarget struct{ table, protocol int }
 
@@ -40,7 +57,7 @@ func NewEgress(netnsName string, table, protocol int) (*Egress, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Egress{h: h, table: table, protocol: protocol}, nil
+	return &Egress{h: h, table: table, protocol: protocol, links: linkCache{h: h}}, nil
 }
 
 func checkEgressTarget(table, protocol int) error {
@@ -64,6 +81,7 @@ func (e *Egress) Retarget(table, protocol int) error {
 	}
 	old := egressTarget{e.table, e.protocol}
 	e.table, e.protocol = table, protocol
+	e.applied.invalidate()
 	// Back to a target retired before: it is current again.
 	e.retired = slices.DeleteFunc(e.retired, func(t egressTarget) bool { return t == egressTarget{table, protocol} })
 	return e.Retire(old.table, old.protocol)
@@ -84,7 +102,16 @@ func (e *Egress) Retire(table, protocol int) error {
 		return nil
 	}
 	e.retired = append(e.retired, t)
+	e.applied.invalidate()
 	return nil
+}
+
+// Invalidate makes the next Set look the devices up again, read the table
+// and repair it, and State read the kernel, even when Set is asked for the
+// same routes as last time.
+func (e *Egress) Invalidate() {
+	e.applied.invalidate()
+	e.links.forget()
 }
 
 // Close releases the netlink handle; the routes stay (a restarting daemon
@@ -97,10 +124,39 @@ func (e *Egress) Close() { e.h.Close() }
 // It adds and replaces before it deletes, adopts routes a previous run
 // left, removes stale ones, and is idempotent. It returns the state read
 // back afterwards, also on error.
+//
+// When paths and ecmp equal those of the last Set that succeeded, and
+// neither Invalidate nor Retarget nor Retire was called since, Set trusts
+// the kernel to still hold them: it makes no netlink call (not even the
+// device lookups) and returns the routes read back then. The caller must
+// call Invalidate when a link's carrier or index may have changed and
+// periodically, to repair what someone else changed.
 func (e *Egress) Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
+	asked := egressWant{paths, ecmp}
+	if st, ok := e.applied.lookup(asked, egressWantEqual); ok {
+		return st, nil
+	}
+	// Stale unless apply succeeds (a half-applied Set changed the kernel).
+	e.applied.invalidate()
+	st, err := e.apply(ctx, paths, ecmp)
+	if err != nil {
+		e.links.forget() // a device may have gone or come back
+	}
+	if err == nil && len(e.retired) == 0 {
+		asked.paths = slices.Clone(paths)
+		for i := range asked.paths {
+			asked.paths[i].Gateways = slices.Clone(asked.paths[i].Gateways)
+		}
+		e.applied.store(asked, st)
+	}
+	return st, err
+}
+
+// apply is Set without the shortcut.
+func (e *Egress) apply(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
 	want, err := e.desired(paths, ecmp)
 	if err != nil {
-		st, _ := e.State()
+		st, _ := e.readState()
 		return st, err
 	}
 	have, err := e.owned()
@@ -180,7 +236,7 @@ func (e *Egress) removeAll(t egressTarget) error {
 }
 
 func (e *Egress) stateWith(err error) ([]routing.EgressRoute, error) {
-	st, serr := e.State()
+	st, serr := e.readState()
 	return st, errors.Join(err, serr)
 }
 
@@ -193,7 +249,7 @@ func (e *Egress) desired(paths []routing.EgressPath, ecmp bool) ([]*netlink.Rout
 	}
 	byFamily := map[bool][]hop{} // key: IPv4
 	for _, p := range paths {
-		link, err := e.h.LinkByName(p.Device)
+		link, err := e.links.link(p.Device)
 		if err != nil {
 			return nil, fmt.Errorf("fib: egress via %s: device %q: %w", p.Uplink, p.Device, err)
 		}
@@ -335,8 +391,8 @@ func (e *Egress) toState(r netlink.Route) routing.EgressRoute {
 	}
 	out := routing.EgressRoute{Dst: dst, Metric: r.Priority}
 	name := func(idx int) string {
-		if l, err := e.h.LinkByIndex(idx); err == nil {
-			return l.Attrs().Name
+		if n, ok := e.links.name(idx); ok {
+			return n
 		}
 		return fmt.Sprint(idx)
 	}
@@ -351,8 +407,17 @@ func (e *Egress) toState(r netlink.Route) routing.EgressRoute {
 }
 
 // State reads back the default routes fib owns in the egress table, IPv6
-// first, then by metric.
+// first, then by metric. While Set's shortcut holds (see Set) it returns
+// what the last Set read back, without a netlink call.
 func (e *Egress) State() ([]routing.EgressRoute, error) {
+	if st, ok := e.applied.last(); ok {
+		return st, nil
+	}
+	return e.readState()
+}
+
+// readState is State without the shortcut.
+func (e *Egress) readState() ([]routing.EgressRoute, error) {
 	routes, err := e.owned()
 	if err != nil {
 		return nil, err

@@ -45,6 +45,18 @@ var (
 	pathB = routing.EgressPath{Uplink: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}, Metric: 110, Weight: 3}
 )
 
+// openEgress opens egress routes in n's main table with protocol 78,
+// closed when the test ends.
+func openEgress(t *testing.T, n *netns.NS) *Egress {
+	t.Helper()
+	e, err := NewEgress(n.Name, 254, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
 func routesOf(t *testing.T, n *netns.NS, args ...string) string {
 	t.Helper()
 	out, err := n.Run(context.Background(), args...)
@@ -335,5 +347,101 @@ func TestUnruledFamilies(t *testing.T) {
 	}
 	if got, err := UnruledFamilies(n.Name, 100); err != nil || strings.Join(got, ",") != "IPv4" {
 		t.Fatalf("table 100 with an IPv6 rule: %v, %v", got, err)
+	}
+}
+
+// TestEgressShortcutAndResync: a Set asking for what the last one applied
+// makes no netlink call, and State returns what that Set read back, so
+// neither sees nor repairs a route an operator deleted meanwhile; after
+// Invalidate (the loop's periodic resync) State reads the kernel and Set
+// puts the route back.
+func TestEgressShortcutAndResync(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	e := openEgress(t, n)
+	paths := []routing.EgressPath{pathA}
+	if _, err := e.Set(ctx, paths, false); err != nil {
+		t.Fatal(err)
+	}
+	routesOf(t, n, "ip", "-6", "route", "del", "default", "via", "2001:db8:1::1", "dev", "up-a", "metric", "100", "proto", "78")
+	hasV6 := func() bool {
+		return strings.Contains(routesOf(t, n, "ip", "-6", "route", "show", "proto", "78"), "via 2001:db8:1::1")
+	}
+	st, err := e.Set(ctx, []routing.EgressPath{pathA}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasV6() {
+		t.Fatal("a Set asking for the same paths touched the kernel: the deleted route is back without Invalidate")
+	}
+	if len(st) != 2 {
+		t.Fatalf("shortcut returned %d routes; want the 2 read back by the Set it skips to", len(st))
+	}
+	if st, err := e.State(); err != nil || len(st) != 2 {
+		t.Fatalf("State under the shortcut: %d routes, %v; want the 2 the last Set read back", len(st), err)
+	}
+	e.Invalidate()
+	if st, err := e.State(); err != nil || len(st) != 1 {
+		t.Fatalf("State after Invalidate: %d routes, %v; want the 1 left in the kernel", len(st), err)
+	}
+	if _, err := e.Set(ctx, paths, false); err != nil {
+		t.Fatal(err)
+	}
+	if !hasV6() {
+		t.Fatal("after Invalidate, Set did not repair the deleted route")
+	}
+}
+
+// TestEgressLinkCache: the device lookups are cached between Sets; a
+// device that is deleted and made again (a new index) is looked up again
+// after Invalidate (the loop's call on a carrier change), and, without
+// one, after the Set the stale index made fail.
+func TestEgressLinkCache(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	e := openEgress(t, n)
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
+		t.Fatal(err)
+	}
+	remake := func() {
+		t.Helper()
+		for _, args := range [][]string{
+			{"ip", "link", "del", "up-a"},
+			{"ip", "link", "add", "up-a", "type", "veth", "peer", "name", "up-a-p"},
+			{"ip", "link", "set", "up-a-p", "up"},
+			{"ip", "link", "set", "up-a", "up"},
+			{"ip", "addr", "add", "2001:db8:1::2/64", "dev", "up-a", "nodad"},
+			{"ip", "addr", "add", "198.18.1.2/24", "dev", "up-a"},
+		} {
+			routesOf(t, n, args...)
+		}
+	}
+	viaA := func() bool {
+		return strings.Contains(routesOf(t, n, "ip", "-6", "route", "show", "proto", "78"), "via 2001:db8:1::1 dev up-a")
+	}
+	moved := pathA
+	moved.Metric = 150
+
+	// With Invalidate: the next Set finds the new index at once.
+	remake()
+	e.Invalidate()
+	if _, err := e.Set(ctx, []routing.EgressPath{moved}, false); err != nil {
+		t.Fatalf("Set after Invalidate: %v", err)
+	}
+	if !viaA() {
+		t.Fatal("no route via the remade up-a after Invalidate")
+	}
+
+	// Without: the Set on the stale index fails, and the next one looks
+	// the device up again.
+	remake()
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err == nil {
+		t.Fatal("Set with a cached index of a deleted device succeeded; want the kernel's error (the test no longer shows the cache)")
+	}
+	if _, err := e.Set(ctx, []routing.EgressPath{pathA}, false); err != nil {
+		t.Fatalf("Set after the failed one: %v; want the device looked up again", err)
+	}
+	if !viaA() {
+		t.Fatal("no route via the remade up-a after the failed Set")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 
 	"github.com/multihomed/multihomed/routing"
@@ -37,6 +38,11 @@ const gatewayMetric = 1
 type ProbeTables struct {
 	h        *netlink.Handle
 	priority int
+	// applied is what the last successful Set applied and read back: a Set
+	// asking for the same again costs no netlink call until Invalidate.
+	applied lastApplied[[]routing.ProbeTable, routing.ProbeState]
+	// links caches the device lookups; forgotten with applied.
+	links linkCache
 }
 
 // NewProbeTables opens a netlink handle in the named network namespace, or
@@ -50,7 +56,7 @@ func NewProbeTables(netnsName string, priority int) (*ProbeTables, error) {
 	if priority == 0 {
 		priority = DefaultProbeRulePriority
 	}
-	return &ProbeTables{h: h, priority: priority}, nil
+	return &ProbeTables{h: h, priority: priority, links: linkCache{h: h}}, nil
 }
 
 func newHandle(netnsName string) (*netlink.Handle, error) {
@@ -82,7 +88,52 @@ func (p *ProbeTables) Close() { p.h.Close() }
 // wanted, and never touches a rule or route without ProbeRouteProtocol.
 // Calling it again with the same tables changes nothing. It returns the
 // state read back afterwards, also on error.
+//
+// When tables equal those of the last Set that succeeded, and Invalidate
+// was not called since, Set trusts the kernel to still hold them: it makes
+// no netlink call (not even the device lookups) and returns the state
+// read back then. The caller must call Invalidate when a link's carrier or
+// index may have changed (the kernel drops the gateway routes of a link
+// that goes down) and periodically, to repair what someone else changed.
 func (p *ProbeTables) Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error) {
+	if st, ok := p.applied.lookup(tables, probeTablesEqual); ok {
+		return st, nil
+	}
+	// Whatever apply does from here on, the remembered state is stale
+	// unless apply succeeds (a half-applied Set changed the kernel).
+	p.applied.invalidate()
+	st, err := p.apply(ctx, tables)
+	if err != nil {
+		p.links.forget() // a device may have gone or come back
+		return st, err
+	}
+	p.applied.store(cloneProbeTables(tables), st)
+	return st, nil
+}
+
+// Invalidate makes the next Set look the devices up again (their index
+// and carrier), read the kernel and repair it, even when its tables equal
+// the last ones.
+func (p *ProbeTables) Invalidate() {
+	p.applied.invalidate()
+	p.links.forget()
+}
+
+// probeTablesEqual compares every field, so that a field added to
+// routing.ProbeTable can never be ignored by the shortcut (a nil and an
+// empty Gateways differ: that costs one full Set, never a wrong one).
+func probeTablesEqual(a, b []routing.ProbeTable) bool { return reflect.DeepEqual(a, b) }
+
+func cloneProbeTables(ts []routing.ProbeTable) []routing.ProbeTable {
+	out := slices.Clone(ts)
+	for i := range out {
+		out[i].Gateways = slices.Clone(out[i].Gateways)
+	}
+	return out
+}
+
+// apply is Set without the shortcut.
+func (p *ProbeTables) apply(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error) {
 	wantRoutes, wantRules, err := p.desired(tables)
 	if err != nil {
 		st, _ := p.State()
@@ -149,7 +200,7 @@ func (p *ProbeTables) desired(tables []routing.ProbeTable) ([]*netlink.Route, []
 			return nil, nil, fmt.Errorf("fib: probe table of %s: mark %#x or table %d used twice; give each uplink its own", t.Uplink, t.Mark, t.Table)
 		}
 		marks[t.Mark], tabs[t.Table] = true, true
-		link, err := p.h.LinkByName(t.Device)
+		link, err := p.links.link(t.Device)
 		if err != nil {
 			return nil, nil, fmt.Errorf("fib: probe table of %s: device %q: %w", t.Uplink, t.Device, err)
 		}
@@ -282,9 +333,7 @@ func (p *ProbeTables) State() (routing.ProbeState, error) {
 			pr.Gateway = gw.Unmap()
 		}
 		if r.LinkIndex > 0 {
-			if l, err := p.h.LinkByIndex(r.LinkIndex); err == nil {
-				pr.Device = l.Attrs().Name
-			}
+			pr.Device, _ = p.links.name(r.LinkIndex)
 		}
 		st.Routes = append(st.Routes, pr)
 	}

@@ -48,6 +48,17 @@ func twoUplinks(t *testing.T) (*netns.NS, *netns.NS, string, string) {
 	return edge, peer, a, b
 }
 
+// openProbeTables opens probe tables in ns, closed when the test ends.
+func openProbeTables(t *testing.T, ns *netns.NS) *ProbeTables {
+	t.Helper()
+	pt, err := NewProbeTables(ns.Name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pt.Close)
+	return pt
+}
+
 func run(t *testing.T, ns *netns.NS, args ...string) string {
 	t.Helper()
 	out, err := ns.Run(context.Background(), args...)
@@ -65,11 +76,7 @@ func TestProbeTablesSet(t *testing.T) {
 	run(t, edge, "ip", "-6", "route", "add", "2001:db8:77::/48", "dev", devB, "table", "4801", "proto", "static")
 	run(t, edge, "ip", "-6", "rule", "add", "fwmark", "0x99", "lookup", "4801", "priority", "1000", "proto", "static")
 
-	pt, err := NewProbeTables(edge.Name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pt.Close()
+	pt := openProbeTables(t, edge)
 	want := []routing.ProbeTable{
 		{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 			Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}},
@@ -193,11 +200,7 @@ func TestLinkWatcher(t *testing.T) {
 func TestProbeTablesCarrierLoss(t *testing.T) {
 	edge, _, devA, _ := twoUplinks(t)
 	ctx := context.Background()
-	pt, err := NewProbeTables(edge.Name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pt.Close()
+	pt := openProbeTables(t, edge)
 	tables := []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
 		Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1"), netip.MustParseAddr("198.18.1.1")}}}
 	if _, err := pt.Set(ctx, tables); err != nil {
@@ -207,6 +210,8 @@ func TestProbeTablesCarrierLoss(t *testing.T) {
 	run(t, edge, "ip", "link", "set", devA, "down")
 	// The kernel drops the gateway routes with the link; a Set that
 	// still asked for them failed with "no route to host" on every pass.
+	// The carrier event makes the loop invalidate what Set remembers.
+	pt.Invalidate()
 	st, err := pt.Set(ctx, tables)
 	if err != nil {
 		t.Fatalf("Set without carrier: %v", err)
@@ -220,6 +225,7 @@ func TestProbeTablesCarrierLoss(t *testing.T) {
 	run(t, edge, "ip", "link", "set", devA, "up")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		pt.Invalidate()
 		st, err = pt.Set(ctx, tables)
 		if err == nil && len(st.Routes) == 4 {
 			break
@@ -228,5 +234,62 @@ func TestProbeTablesCarrierLoss(t *testing.T) {
 			t.Fatalf("carrier back: %d routes, %v; want the 2 gateways back beside the 2 unreachable defaults", len(st.Routes), err)
 		}
 		time.Sleep(50 * time.Millisecond) // carrier comes back asynchronously
+	}
+}
+
+// TestProbeTablesShortcutAndResync: a Set asking for what the last one
+// applied makes no netlink call, so it does not see (nor repair) a route an
+// operator deleted meanwhile; after Invalidate (the loop's periodic resync)
+// the next Set puts it back. Also: an error leaves nothing remembered.
+func TestProbeTablesShortcutAndResync(t *testing.T) {
+	edge, _, devA, _ := twoUplinks(t)
+	ctx := context.Background()
+	pt := openProbeTables(t, edge)
+	tables := []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: devA,
+		Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1")}}}
+	if _, err := pt.Set(ctx, tables); err != nil {
+		t.Fatal(err)
+	}
+	hasGateway := func() bool {
+		return strings.Contains(run(t, edge, "ip", "-6", "route", "show", "table", "4800"), "via 2001:db8:1000:1::1")
+	}
+	if !hasGateway() {
+		t.Fatal("first Set did not install the gateway route")
+	}
+	run(t, edge, "ip", "-6", "route", "del", "default", "via", "2001:db8:1000:1::1", "table", "4800", "proto", "77")
+	// The caller's slice changing after Set must not change what Set
+	// remembers: an equal copy still takes the shortcut.
+	same := []routing.ProbeTable{tables[0]}
+	same[0].Gateways = []netip.Addr{netip.MustParseAddr("2001:db8:1000:1::1")}
+	tables[0].Gateways[0] = netip.MustParseAddr("2001:db8:1000:1::9")
+	st, err := pt.Set(ctx, same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasGateway() {
+		t.Fatal("a Set asking for the same tables touched the kernel: the deleted route is back without Invalidate")
+	}
+	if len(st.Routes) != 3 {
+		t.Fatalf("shortcut returned %d routes; want the 3 read back by the Set it skips to (gateway + 2 unreachable)", len(st.Routes))
+	}
+	pt.Invalidate()
+	if _, err := pt.Set(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	if !hasGateway() {
+		t.Fatal("after Invalidate, Set did not repair the deleted gateway route")
+	}
+
+	// A failing Set remembers nothing: the next one with good tables runs
+	// in full (and repairs what was deleted meanwhile).
+	if _, err := pt.Set(ctx, []routing.ProbeTable{{Uplink: "isp-a", Mark: 0x4d480100, Table: 4800, Device: "nosuchdev"}}); err == nil {
+		t.Fatal("Set accepted a missing device")
+	}
+	run(t, edge, "ip", "-6", "route", "del", "default", "via", "2001:db8:1000:1::1", "table", "4800", "proto", "77")
+	if _, err := pt.Set(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	if !hasGateway() {
+		t.Fatal("after a failed Set, the next Set took the shortcut and left the route deleted")
 	}
 }

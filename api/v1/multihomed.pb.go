@@ -907,9 +907,17 @@ type Probes struct {
 	// read_at is when these figures were read from the prober: the time of
 	// the call when the daemon reads them live, else the time of the
 	// controller's last pass.
-	ReadAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	// bursts counts the suspicion bursts started on the uplink, burst_probes
+	// the extra probes they sent (over all its targets; not in the window
+	// figures above), bursts_suppressed the suspicions the uplink's burst
+	// budget refused and the bursts it cut short. All count since the daemon
+	// started or the uplink's device or health block last changed.
+	Bursts           uint64 `protobuf:"varint,13,opt,name=bursts,proto3" json:"bursts,omitempty"`
+	BurstProbes      uint64 `protobuf:"varint,14,opt,name=burst_probes,json=burstProbes,proto3" json:"burst_probes,omitempty"`
+	BurstsSuppressed uint64 `protobuf:"varint,15,opt,name=bursts_suppressed,json=burstsSuppressed,proto3" json:"bursts_suppressed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Probes) Reset() {
@@ -1024,6 +1032,27 @@ func (x *Probes) GetReadAt() *timestamppb.Timestamp {
 		return x.ReadAt
 	}
 	return nil
+}
+
+func (x *Probes) GetBursts() uint64 {
+	if x != nil {
+		return x.Bursts
+	}
+	return 0
+}
+
+func (x *Probes) GetBurstProbes() uint64 {
+	if x != nil {
+		return x.BurstProbes
+	}
+	return 0
+}
+
+func (x *Probes) GetBurstsSuppressed() uint64 {
+	if x != nil {
+		return x.BurstsSuppressed
+	}
+	return 0
 }
 
 // Target is one probe target of an uplink.
@@ -3183,7 +3212,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\boverride\x18\f \x01(\v2\x17.multihomed.v1.OverrideR\boverride\x12<\n" +
 	"\vtranslation\x18\r \x01(\v2\x1a.multihomed.v1.TranslationR\vtranslation\x12\x14\n" +
 	"\x05nat44\x18\x0e \x01(\tR\x05nat44\x12*\n" +
-	"\x11inside_local_pref\x18\x0f \x01(\rR\x0finsideLocalPref\"\xd7\x03\n" +
+	"\x11inside_local_pref\x18\x0f \x01(\rR\x0finsideLocalPref\"\xbf\x04\n" +
 	"\x06Probes\x12\x16\n" +
 	"\x06probed\x18\x01 \x01(\bR\x06probed\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x16\n" +
@@ -3198,7 +3227,10 @@ const file_multihomed_proto_rawDesc = "" +
 	"\x0etargets_needed\x18\n" +
 	" \x01(\x05R\rtargetsNeeded\x12/\n" +
 	"\atargets\x18\v \x03(\v2\x15.multihomed.v1.TargetR\atargets\x123\n" +
-	"\aread_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"\xb9\x03\n" +
+	"\aread_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\x12\x16\n" +
+	"\x06bursts\x18\r \x01(\x04R\x06bursts\x12!\n" +
+	"\fburst_probes\x18\x0e \x01(\x04R\vburstProbes\x12+\n" +
+	"\x11bursts_suppressed\x18\x0f \x01(\x04R\x10burstsSuppressed\"\xb9\x03\n" +
 	"\x06Target\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +

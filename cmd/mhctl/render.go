@@ -182,6 +182,11 @@ func renderStatus(w io.Writer, st *apiv1.Status, now time.Time) error {
 			for _, t := range p.GetTargets() {
 				fmt.Fprintf(tw, "  target\t%s\n", targetText(t, now))
 			}
+			// Only once a burst ran or was refused: most uplinks never
+			// suspect anything and a line of zeros is noise.
+			if p.GetBursts() > 0 || p.GetBurstsSuppressed() > 0 {
+				fmt.Fprintf(tw, "  bursts\t%d started, %d extra probes, %d suppressed by the budget\n", p.GetBursts(), p.GetBurstProbes(), p.GetBurstsSuppressed())
+			}
 		} else {
 			fmt.Fprintf(tw, "  probes\tnone configured\n")
 		}

@@ -49,6 +49,7 @@ func sampleStatus() *apiv1.Status {
 			{
 				Name: "isp-b", Interface: "eth-b", State: "degraded", Reason: "loss 12.0% over 10%",
 				Probes: &apiv1.Probes{Probed: true, Verdict: "degraded", Reason: "loss 12.0% over 10%", LossPercent: 12, TargetsUp: 2, TargetsNeeded: 1, RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(48500 * time.Microsecond), ReadAt: at(0),
+					Bursts: 9, BurstProbes: 23, BurstsSuppressed: 2,
 					Targets: []*apiv1.Target{
 						{Target: "icmp:2001:db8:53::1", State: "up", LossPercent: 20, Samples: 20, RttLast: durationpb.New(29 * time.Millisecond), RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(48 * time.Millisecond), MeasuredAt: at(-3 * time.Second), LastError: "timeout"},
 						{Target: "tcp:[2001:db8:80::1]:443", State: "up", LossPercent: 4, Samples: 25, RttMean: durationpb.New(31 * time.Millisecond), RttP95: durationpb.New(49 * time.Millisecond)},

@@ -177,6 +177,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	pa.wire(&deps)
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
+	metrics.ReadHealthFrom(monitor)
 	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
 	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Translation: pa.reader(), Logger: log, WatchBuffer: cfg.API.WatchBuffer, MaxStreamsPerPrincipal: cfg.API.MaxStreamsPerPrincipal,
 		// Shutdown{withdraw} returns once the loop has decommissioned; the
