@@ -54,23 +54,27 @@ type Egress interface {
 	State() ([]routing.EgressRoute, error)
 	Retarget(table, protocol int) error
 	Retire(table, protocol int) error
+	// Invalidate: see Invalidator.
+	Invalidate()
 }
 
 // ProbeTables is what the loop needs of fib's probe tables
-// (fib.ProbeTables): an idempotent Set. The loop re-applies them on every
-// pass because the kernel drops an uplink's routes when its link goes down.
+// (fib.ProbeTables): an idempotent Set, and Invalidate (see Invalidator).
+// The loop re-applies them on every pass because the kernel drops an
+// uplink's routes when its link goes down.
 type ProbeTables interface {
 	Set(ctx context.Context, tables []routing.ProbeTable) (routing.ProbeState, error)
+	Invalidate()
 }
 
-// invalidator is implemented by appliers whose Set skips the kernel when
-// asked for what it applied last (fib.ProbeTables, fib.Egress): Invalidate
-// makes their next Set read the kernel back and repair it. The loop calls
-// it (see verify) at least every controller.resync, which repairs what
-// someone else changed, and after a link's carrier changed, since the
-// kernel drops a link's routes when it goes down. Optional: an applier
-// without it is simply called in full on every pass.
-type invalidator interface {
+// Invalidator is the part of Egress and ProbeTables that lets their Set
+// skip the kernel when asked for what it applied last: Invalidate makes
+// the next Set read the kernel back and repair it. The loop calls it (see
+// verify) at least every controller.resync, which repairs what someone
+// else changed, and after a link's carrier changed, since the kernel drops
+// a link's routes when it goes down. An applier that always writes in full
+// implements it as a no-op.
+type Invalidator interface {
 	Invalidate()
 }
 
@@ -466,7 +470,7 @@ func (l *Loop) observe(now time.Time) (Observed, []routing.SessionState, health.
 }
 
 // verify invalidates what the appliers remember having applied (see
-// invalidator), so that this pass reads the kernel back and repairs it,
+// Invalidator), so that this pass reads the kernel back and repairs it,
 // when a resync has passed since the last time or a link's carrier changed
 // since. Other passes (a probe verdict moving between up and degraded, a
 // BGP update) cost the appliers no netlink call when their part of the
@@ -478,9 +482,9 @@ func (l *Loop) verify(now time.Time) {
 	if now.Sub(l.verifiedAt) < l.cfg.Controller.Resync && maps.Equal(carrier, l.verifiedCarrier) {
 		return
 	}
-	for _, a := range []any{l.deps.ProbeTables, l.deps.Egress} {
-		if inv, ok := a.(invalidator); ok {
-			inv.Invalidate()
+	for _, a := range []Invalidator{l.deps.ProbeTables, l.deps.Egress} {
+		if a != nil {
+			a.Invalidate()
 		}
 	}
 	l.verifiedAt, l.verifiedCarrier = now, carrier

@@ -195,6 +195,9 @@ type fakeEgress struct {
 	stateErr error
 }
 
+// Invalidate does nothing: fakeEgress keeps no applied state to forget.
+func (f *fakeEgress) Invalidate() {}
+
 func (f *fakeEgress) State() ([]routing.EgressRoute, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 	"github.com/multihomed/multihomed/routing"
 )
 
-// invalidatingEgress is fakeEgress with the optional invalidator.
+// invalidatingEgress is fakeEgress counting Invalidate calls.
 type invalidatingEgress struct {
 	*fakeEgress
 	invalidated int
