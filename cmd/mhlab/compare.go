@@ -96,6 +96,13 @@ func compareEdge(ctx context.Context, o compareOpts, m edgeMaker) ([]lab.Compare
 			return nil, err
 		}
 	}
+	// Start the edge on a converged lab: probes it sends before the ISPs
+	// reach the internet host are lost, and multihomed keeps such losses
+	// in its loss window (with 1 s probes, ISP-A was degraded for the
+	// first run's fault).
+	if _, err := l.AwaitISPs(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
 	e := m.make(l)
 	if err := e.Start(ctx); err != nil {
 		return nil, err
@@ -122,12 +129,30 @@ func compareEdge(ctx context.Context, o compareOpts, m edgeMaker) ([]lab.Compare
 			if err != nil {
 				return out, fmt.Errorf("%w; edge log tail:\n%s", err, tail(e.Log(), 30))
 			}
-			fmt.Printf("   %-18s %-16s run %d: inbound %-22s outbound %-22s (held %s)\n", m.name, sc.Name, i+1,
-				window(r.Dirs[0]), window(r.Dirs[1]), r.Held.Round(10*time.Millisecond))
+			fmt.Printf("   %-18s %-16s run %d: inbound %-22s outbound %-22s (held %s%s)\n", m.name, sc.Name, i+1,
+				window(r.Dirs[0]), window(r.Dirs[1]), r.Held.Round(10*time.Millisecond), pathWait(r, o.verbose))
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+// pathWait says, for a run's line, how long the run waited for the flow
+// to take ISP-A before the fault when that was more than one check; with
+// verbose also what the ISPs forwarded at the first check and, when that
+// was not ISP-A alone, where the lab routed the flow then.
+func pathWait(r lab.CompareResult, verbose bool) string {
+	s := ""
+	if r.Path.Took >= 2*lab.FlowPathWindow {
+		s = fmt.Sprintf("; waited %s for the flow to take ISP-A", r.Path.Took.Round(10*time.Millisecond))
+	}
+	if verbose {
+		s += "; first check: " + r.Path.First.String()
+		if r.Path.FirstState != "" {
+			s += "; " + r.Path.FirstState
+		}
+	}
+	return s
 }
 
 // window prints a direction's loss window, or that the edge never moved

@@ -60,12 +60,18 @@ func startDaemon(ctx context.Context, ns *netns.NS, daemonPath, cfgPath, cfgText
 	return lab.StartDaemon(ctx, ns, daemonPath, cfgPath, echo)
 }
 
-// startSteady writes cfgText to dir/multihomed.yaml, starts the daemon in
-// l's edge and waits (up to 2 minutes) until the transit hears the site
-// via both ISPs and the edge's default leaves by eth-a. When that steady
+// startSteady waits until the lab has converged (lab.AwaitISPs), writes
+// cfgText to dir/multihomed.yaml, starts the daemon in l's edge and waits
+// (up to 2 minutes) until the transit hears the site via both ISPs and the
+// edge's default leaves by eth-a. When that steady
 // state does not come it stops the daemon and returns its log in the
 // error; otherwise the caller stops it.
 func startSteady(ctx context.Context, l *lab.Lab, daemonPath, dir, cfgText string, verbose bool) (*lab.Daemon, error) {
+	// On a converged lab only: the daemon keeps probes lost before the
+	// ISPs reach the internet host in its loss window (see AwaitISPs).
+	if _, err := l.AwaitISPs(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
 	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfgText, echoTo(verbose))
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +18,14 @@ type CompareScenario struct {
 	Name             string
 	Fault, Heal      func(context.Context) error
 	MinHold, MaxHold time.Duration
+	// MustLose says which directions (inbound, outbound) the fault must
+	// cost packets: ISP-A carries the flow both ways when it starts
+	// (CompareRun waits for that), so a direction set here that lost
+	// nothing was missed, and CompareRun fails rather than report a
+	// perfect failover. A link cut need not cost outbound packets: the
+	// edge's kernel drops the routes via the downed link at once and
+	// falls to another default without a loss.
+	MustLose [2]bool
 }
 
 // CompareClean is how long the flow must be whole (at most 1 % lost) in
@@ -29,10 +38,10 @@ const CompareClean = time.Second
 func (l *Lab) CompareScenarios(e Edge) []CompareScenario {
 	none := func(context.Context) error { return nil }
 	return []CompareScenario{
-		{"link cut", l.CutISPA, l.RestoreISPA, 2 * time.Second, 12 * time.Second},
-		{"gray failure", l.GrayFailISPA, l.HealISPA, 2 * time.Second, 12 * time.Second},
-		{"loss 30%", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA, 2 * time.Second, 12 * time.Second},
-		{"planned restart", e.Restart, none, 15 * time.Second, 15 * time.Second},
+		{"link cut", l.CutISPA, l.RestoreISPA, 2 * time.Second, 12 * time.Second, [2]bool{true, false}},
+		{"gray failure", l.GrayFailISPA, l.HealISPA, 2 * time.Second, 12 * time.Second, [2]bool{true, true}},
+		{"loss 30%", func(ctx context.Context) error { return l.DegradeISPA(ctx, 30) }, l.HealISPA, 2 * time.Second, 12 * time.Second, [2]bool{true, true}},
+		{"planned restart", e.Restart, none, 15 * time.Second, 15 * time.Second, [2]bool{}},
 	}
 }
 
@@ -58,6 +67,9 @@ type CompareResult struct {
 	Edge, Scenario string
 	// Held is how long the fault was held.
 	Held time.Duration
+	// Path is how the run waited, after the timeline's lead-in, for both
+	// directions of the flow to go through ISP-A alone before the fault.
+	Path PathWait
 	// Dirs are inbound (internet host to LAN host) and outbound.
 	Dirs [2]CompareDir
 	// Timeline runs from 1 s before the fault to a few seconds after
@@ -132,6 +144,13 @@ func (l *Lab) CompareRun(ctx context.Context, flow *Flow, e Edge, s CompareScena
 	defer func() { stop(); <-done }()
 	if err := sleepCtx(ctx, time.Second); err != nil { // the timeline's lead-in
 		return res, err
+	}
+	// The steady state (AwaitRouting) does not prove that the flow takes
+	// ISP-A: wait until ISP-A's and ISP-B's own counters say so, and
+	// apply the fault right after.
+	var err error
+	if res.Path, err = l.AwaitFlowViaISPA(ctx, flow, timeout); err != nil {
+		return res, fmt.Errorf("%s: before the fault: %w", s.Name, err)
 	}
 	mark := flow.Mark()
 	t0 := time.Now()
@@ -221,5 +240,24 @@ func (l *Lab) CompareRun(ctx context.Context, flow *Flow, e Edge, s CompareScena
 		res.Dirs[i] = cd
 	}
 	res.Timeline = tl
+	if err := missed(res.Dirs, s.MustLose); err != nil {
+		return res, fmt.Errorf("%s: %w (before the fault: %s)", s.Name, err, res.Path.First)
+	}
 	return res, nil
+}
+
+// missed returns an error when a direction that mustLose says the fault
+// must cost packets lost nothing: the fault did not hit the flow, and a 0
+// would count as a perfect failover.
+func missed(dirs [2]CompareDir, mustLose [2]bool) error {
+	var none []string
+	for i, name := range [2]string{"inbound", "outbound"} {
+		if mustLose[i] && dirs[i].Lost == 0 {
+			none = append(none, fmt.Sprintf("%s lost none of %d packets", name, dirs[i].Sent))
+		}
+	}
+	if len(none) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the fault missed the flow: %s", strings.Join(none, ", "))
 }

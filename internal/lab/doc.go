@@ -4,7 +4,9 @@
 // documentation addresses. Integration tests and the mhlab command share it.
 // For mhlab bench it also runs other edge software in the edge namespace
 // (Edge: ExaBGP with its healthcheck, a plain FRR edge) under the same
-// faults (CompareRun), and builds a wider topology for measuring the cost
+// faults (CompareRun, which checks with ISP-A's and ISP-B's nft counters
+// that the flow takes ISP-A before each fault: flowpath.go), and builds a
+// wider topology for measuring the cost
 // of probing (CPULab: four uplinks, targets behind routers).
 //
 // UpPA builds the PA variant: the same namespaces without BGP between the

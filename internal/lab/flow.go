@@ -22,9 +22,11 @@ const FlowPort = 9
 // goroutines run in this process.
 type Flow struct {
 	interval time.Duration
-	dirs     [2]*flowDir
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// addrs are the two ends, in StartFlow's order.
+	addrs  [2]netip.Addr
+	dirs   [2]*flowDir
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 type flowDir struct {
@@ -71,7 +73,7 @@ func StartFlow(aNS *netns.NS, aName string, a netip.Addr, bNS *netns.NS, bName s
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Flow{interval: interval, cancel: cancel}
+	f := &Flow{interval: interval, addrs: [2]netip.Addr{a, b}, cancel: cancel}
 	f.dirs[0] = &flowDir{name: aName + "->" + bName, src: ca, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(b, FlowPort)), recv: flowmeter.NewReceiver()}
 	f.dirs[1] = &flowDir{name: bName + "->" + aName, src: cb, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, FlowPort)), recv: flowmeter.NewReceiver()}
 	// Each direction's packets arrive on the other direction's socket.

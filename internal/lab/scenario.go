@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,14 @@ func (l *Lab) EgressDevice(ctx context.Context) string { return egressDevice(ctx
 // host: "none" when it has no route, the whole answer when it names no
 // device.
 func egressDevice(ctx context.Context, ns *netns.NS) string {
-	out, err := ns.Run(ctx, "ip", "-6", "route", "get", InetAddr6.String())
+	return routeDevice(ctx, ns, InetAddr6)
+}
+
+// routeDevice returns the device ns's kernel uses toward dst: "none" when
+// it has no route, the whole answer when it names no device (such as a
+// blackhole).
+func routeDevice(ctx context.Context, ns *netns.NS, dst netip.Addr) string {
+	out, err := ns.Run(ctx, "ip", "route", "get", dst.String())
 	if err != nil {
 		return "none"
 	}
@@ -102,6 +110,46 @@ func (l *Lab) AwaitRouting(ctx context.Context, transit []string, dev string, ti
 		}
 	}
 	return 0, fmt.Errorf("lab: transit %v and egress via %s not reached within %s; last: %s", transit, dev, timeout, last)
+}
+
+// AwaitISPs waits until the lab's own routing has converged for the
+// edge's probes: each ISP routes the internet host (IPv6 and IPv4) toward
+// the transit, and the transit routes each ISP's link to the edge toward
+// that ISP. Up returns before the routers' sessions are established (ISP-A
+// about 1.3 s later, BIRD's ISP-B about 3 s), and an edge started earlier
+// loses its first probes, which multihomed then counts in its loss window
+// (docs/benchmarks.md: the first gray-failure run). It returns how long it
+// waited.
+func (l *Lab) AwaitISPs(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	type hop struct {
+		ns  *netns.NS
+		dst netip.Addr
+		dev string
+	}
+	hops := []hop{
+		{l.ISPA, InetAddr6, "eth-tr"}, {l.ISPA, InetAddr4, "eth-tr"},
+		{l.ISPB, InetAddr6, "eth-tr"}, {l.ISPB, InetAddr4, "eth-tr"},
+		{l.Transit, EdgeAAddr6, "eth-a"}, {l.Transit, EdgeAAddr4, "eth-a"},
+		{l.Transit, EdgeBAddr6, "eth-b"}, {l.Transit, EdgeBAddr4, "eth-b"},
+	}
+	t0 := time.Now()
+	for {
+		var missing []string
+		for _, h := range hops {
+			if d := routeDevice(ctx, h.ns, h.dst); d != h.dev {
+				missing = append(missing, fmt.Sprintf("%s toward %s: %s, want %s", h.ns.Name, h.dst, d, h.dev))
+			}
+		}
+		if len(missing) == 0 {
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) >= timeout {
+			return time.Since(t0), fmt.Errorf("lab: the ISPs and the transit did not converge within %s: %s", timeout, strings.Join(missing, "; "))
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return time.Since(t0), err
+		}
+	}
 }
 
 // Measurement is the outcome of one scenario run.
