@@ -131,12 +131,13 @@ func (tt *targetTracker) observe(now time.Time, rtt time.Duration, err error, bu
 		tt.rto.sample(rtt)
 		tt.lateBackoff = 0
 		if tt.state != TargetUp && tt.okRun >= tt.target.Rise {
-			if tt.state == TargetDown {
-				// The outage is already accounted for by the down state:
-				// keep only the results since recovery, so stale failures do
-				// not hold a recovered uplink in degraded.
-				tt.clearWindowExceptLast(tt.okRun)
-			}
+			// From down, the outage is already accounted for by the down
+			// state; from unknown (the first rise after start or after a
+			// target was reconfigured), the losses are those of paths
+			// still coming up. Either way keep only the results since the
+			// rise, so stale failures do not hold an uplink that is up in
+			// degraded until the window has rolled them out.
+			tt.clearWindowExceptLast(tt.okRun)
 			tt.state = TargetUp
 		}
 	} else {

@@ -361,6 +361,27 @@ func TestRecoveryForgetsOutage(t *testing.T) {
 	}
 }
 
+func TestStartupLossForgotten(t *testing.T) {
+	// Probes lost while the paths came up (fewer in a row than fall, so
+	// the targets never went down) must not hold the uplink in degraded
+	// once it has risen: the first rise forgets them as a recovery from
+	// down does. Without that, 2 losses in the first 10 probes keep the
+	// loss at 20 % until the window has rolled them out.
+	c := testConfig(2, nil)
+	s := newSim(t, c)
+	s.steps(2, fail)
+	s.steps(c.Rise, ok)
+	if s.u.verdict != VerdictUp {
+		t.Fatalf("after rise: verdict %v (%s), want up", s.u.verdict, s.u.reasonText())
+	}
+	for i := range c.Window {
+		s.step(ok)
+		if s.u.verdict != VerdictUp {
+			t.Fatalf("%d probes after rise: verdict %v (%s), want up", i+1, s.u.verdict, s.u.reasonText())
+		}
+	}
+}
+
 func TestWindowFigures(t *testing.T) {
 	w := window{samples: 25, fails: 5}
 	for i := 1; i <= 20; i++ {
