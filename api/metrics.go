@@ -146,6 +146,14 @@ func (m *Metrics) onEvent(e controller.Event) {
 		// it. Another edge's uplink: multihomed_remote_uplink_state does.
 		return
 	}
+	// Every state's series of the uplink exists from its first event on, at
+	// 0 until entered: increase() sees a counter's first step only if an
+	// earlier sample holds the value before it (an uplink that came up at
+	// start and goes down later would otherwise show its first down as a
+	// new series at 1, an increase of 0).
+	for _, st := range allStates {
+		m.stateChanges.WithLabelValues(e.Uplink, string(st))
+	}
 	m.stateChanges.WithLabelValues(e.Uplink, string(e.To)).Inc()
 	if e.To != controller.StateDown || (e.From != controller.StateUp && e.From != controller.StateDegraded) {
 		return

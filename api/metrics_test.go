@@ -132,7 +132,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		if c, err := http.Get(url + "/healthz"); err == nil {
 			c.Body.Close()
 			fams = scrape(t, url+"/metrics")
-			if f := fams["multihomed_uplink_state_changes_total"]; f != nil && len(f.GetMetric()) == 2 {
+			if countersAbove0(fams["multihomed_uplink_state_changes_total"]) == 2 {
 				break
 			}
 		}
@@ -160,6 +160,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"multihomed_announced_prepend", []string{"uplink", "isp-b", "prefix", "2001:db8:face::/48"}, 4},
 		{"multihomed_announced_graceful_shutdown", []string{"uplink", "isp-a", "prefix", "2001:db8:face::/48"}, 0},
 		{"multihomed_uplink_state_changes_total", []string{"uplink", "isp-a", "to", "down"}, 1},
+		// At 0 from isp-a's first event on, so that increase() sees its first step.
+		{"multihomed_uplink_state_changes_total", []string{"uplink", "isp-a", "to", "degraded"}, 0},
 		{"multihomed_last_failover_seconds", []string{"uplink", "isp-a"}, 1.8},
 		{"multihomed_reconcile_errors_total", nil, 0},
 		{"multihomed_fail_static", nil, 0},
@@ -201,4 +203,16 @@ func TestMetricsEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.Status, "503") {
 		t.Errorf("/readyz during the startup wait = %s; want 503", resp.Status)
 	}
+}
+
+// countersAbove0 is how many series of the counter family f have counted
+// something (state-change series exist at 0 from an uplink's first event).
+func countersAbove0(f *dto.MetricFamily) int {
+	n := 0
+	for _, m := range f.GetMetric() {
+		if m.GetCounter().GetValue() > 0 {
+			n++
+		}
+	}
+	return n
 }
