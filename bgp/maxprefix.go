@@ -27,6 +27,7 @@ type prefixLimit struct {
 	restart time.Duration // 0: held down until ResetUplink
 	timer   *time.Timer   // the scheduled retry, while held down
 	counts  prefixCounts  // what the session sent and import accepted
+	filter  *importFilter // what import accepts (importfilter.go)
 }
 
 // holdDownLocked records that GoBGP closed the session to addr for

@@ -2,6 +2,8 @@ package bgp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -16,20 +18,23 @@ import (
 // GoBGP's PrefixLimit: GoBGP v4.8.0 checks that limit after every UPDATE by
 // counting the whole Adj-RIB-In (AdjRib.Count copies every destination,
 // osrg/gobgp#2215), so a full table took time in the square of its size.
-// Here every UPDATE costs one map operation per prefix: two GoBGP watches
-// deliver the update stream, one before import policy (what the ISP sent:
-// Received) and one after it (what import accepted: Accepted). The watches
-// run behind an unbounded queue, so the counts, and the limit, trail the
-// import by that queue: the limit guards memory, not an exact number.
+// Here every path costs one map operation: one GoBGP watch delivers the
+// update stream before import policy, which gives Received (what the ISP
+// sent), and importFilter (importfilter.go) says for each path whether the
+// import policy accepts it, which gives Accepted. The watch runs behind an
+// unbounded queue, so the counts, and the limit, trail the import by that
+// queue: the limit guards memory, not an exact number.
 //
-// The watches are most of what the counting costs, and GoBGP sets the
-// price: v4.8.0 builds a copy of the peer's whole configuration for every
-// event it queues (toConfig), once per UPDATE before policy and once per
-// path after it. With a full table that is a third or more of the
-// import's CPU and most of what it allocates, the Accepted watch the
-// larger part once UPDATEs carry many prefixes (docs/benchmarks.md,
-// "Where the time and memory go"). No GoBGP counter replaces either
-// without a walk of the Adj-RIB-In.
+// GoBGP sets the price of a watch: v4.8.0 builds a copy of the peer's
+// whole configuration for every event it queues (toConfig), once per
+// UPDATE before policy and once per path after it. An earlier version
+// counted Accepted from the post-policy stream; that watch alone was a
+// fifth to a third of a full-table import's CPU (docs/benchmarks.md,
+// "Where the time and memory go"), hence importFilter. No GoBGP counter
+// replaces the pre-policy watch without a walk of the Adj-RIB-In.
+//
+// When the import policy changes (a reload), recountAccepted walks each
+// session's Adj-RIB-In once with the new filter.
 //
 // When Received goes over the limit the speaker hands GoBGP the limit once
 // (UpdatePeer with PrefixLimit): GoBGP then counts the table a single time,
@@ -80,47 +85,53 @@ type prefixCounts struct {
 
 // set records whether key has the flag now and keeps the totals.
 func (c *prefixCounts) set(key prefixKey, flag uint8, on bool) {
+	old := c.flags[key]
+	if on {
+		c.setFlags(key, old|flag)
+	} else {
+		c.setFlags(key, old&^flag)
+	}
+}
+
+// setFlags records that key has exactly the flags want now and keeps the
+// totals: one map read and at most one write.
+func (c *prefixCounts) setFlags(key prefixKey, want uint8) {
 	if c.flags == nil {
 		c.flags = map[prefixKey]uint8{}
 	}
 	old := c.flags[key]
-	had := old&flag != 0
-	if had == on {
+	if old == want {
 		return
 	}
-	n := &c.received
-	if flag == flagAccepted {
-		n = &c.accepted
+	count := func(n *uint64, flag uint8) {
+		switch {
+		case old&flag == 0 && want&flag != 0:
+			*n++
+		case old&flag != 0 && want&flag == 0:
+			*n--
+		}
 	}
-	if on {
-		c.flags[key] = old | flag
-		*n++
-		return
-	}
-	*n--
-	if old &^= flag; old == 0 {
+	count(&c.received, flagReceived)
+	count(&c.accepted, flagAccepted)
+	if want == 0 {
 		delete(c.flags, key)
 	} else {
-		c.flags[key] = old
+		c.flags[key] = want
 	}
 }
 
-// watchCounts starts the two update watches that keep the counts.
+// watchCounts starts the update watch that keeps the counts.
 func (s *Speaker) watchCounts(ctx context.Context) error {
 	// The pre-policy stream and GoBGP's own withdrawals of Adj-RIB-In (peer
 	// down, graceful-restart expiry) share one watcher, so they stay in
 	// order.
-	received := server.WatchEventMessageCallbacks{OnPathUpdate: func(ps []*apiutil.Path, _ time.Time) { s.countPaths(ps, flagReceived) }}
-	if err := s.srv.WatchEvent(ctx, received, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw()); err != nil {
-		return err
-	}
-	accepted := server.WatchEventMessageCallbacks{OnPathUpdate: func(ps []*apiutil.Path, _ time.Time) { s.countPaths(ps, flagAccepted) }}
-	return s.srv.WatchEvent(ctx, accepted, server.WatchPostUpdate(false, "", ""))
+	received := server.WatchEventMessageCallbacks{OnPathUpdate: func(ps []*apiutil.Path, _ time.Time) { s.countPaths(ps) }}
+	return s.srv.WatchEvent(ctx, received, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw())
 }
 
 // countPaths runs on a GoBGP watch goroutine: map updates only, and the
 // limit handed off to a goroutine of its own.
-func (s *Speaker) countPaths(paths []*apiutil.Path, flag uint8) {
+func (s *Speaker) countPaths(paths []*apiutil.Path) {
 	if len(paths) == 0 {
 		return
 	}
@@ -140,12 +151,63 @@ func (s *Speaker) countPaths(paths []*apiutil.Path, flag uint8) {
 		if !ok {
 			continue
 		}
-		lim.counts.set(keyOf(pfx), flag, !p.Withdrawal)
-		if flag == flagReceived && lim.max > 0 && lim.counts.received > uint64(lim.max) && !lim.counts.tripped {
+		var flags uint8
+		if !p.Withdrawal {
+			flags = flagReceived
+			if lim.filter.accepts(pfx, asPathOf(p.Attrs)) {
+				flags |= flagAccepted
+			}
+		}
+		lim.counts.setFlags(keyOf(pfx), flags)
+		if lim.max > 0 && lim.counts.received > uint64(lim.max) && !lim.counts.tripped {
 			lim.counts.tripped = true
 			go s.tripLimit(addr, lim.max)
 		}
 	}
+}
+
+// recountAccepted re-runs the import filter over every session's
+// Adj-RIB-In, after the import policy changed. It walks each table once.
+// Paths the walk meets before the watch has counted them are left to the
+// watch, which counts them with the new filter; the watch's queue then
+// replays, in order, any change the walk saw early, so the counts end
+// where the tables are.
+func (s *Speaker) recountAccepted() error {
+	s.stateMu.Lock()
+	var addrs []netip.Addr
+	for addr := range s.limits {
+		addrs = append(addrs, addr)
+	}
+	s.stateMu.Unlock()
+	var errs []error
+	for _, addr := range addrs {
+		fam := bgp.RF_IPv6_UC
+		if addr.Is4() {
+			fam = bgp.RF_IPv4_UC
+		}
+		err := s.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+			s.stateMu.Lock()
+			defer s.stateMu.Unlock()
+			lim := s.limits[addr]
+			if lim == nil {
+				return
+			}
+			for _, p := range paths {
+				pfx, ok := nlriPrefix(p.Nlri)
+				if !ok || p.Withdrawal {
+					continue
+				}
+				key := keyOf(pfx)
+				if old := lim.counts.flags[key]; old&flagReceived != 0 {
+					lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, asPathOf(p.Attrs)))
+				}
+			}
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bgp: recount the prefixes import accepts from %s: %w", addr, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func nlriPrefix(n bgp.NLRI) (netip.Prefix, bool) {

@@ -71,6 +71,13 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 			lim.restart = want.maxPrefixRestart
 		}
 	}
+	// GoBGP's import policy is global: every session left counts with the
+	// new one.
+	for addr, sc := range s.sessions {
+		if lim := s.limits[addr]; lim != nil {
+			lim.filter = newImportFilter(cfg, sc)
+		}
+	}
 	s.stateMu.Unlock()
 	// Keep what is announced, minus what the new config no longer allows.
 	kept := map[string][]routing.Announcement{}
@@ -91,8 +98,14 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	// session already sent, before the outbound resets (applyLocked).
 	// Otherwise leave the table alone: with full tables a soft reset in
 	// walks every route the ISP sent.
-	if err := s.applyLocked(ctx, kept, true, true, importChanged(old, cfg)); err != nil {
+	reimport := importChanged(old, cfg)
+	if err := s.applyLocked(ctx, kept, true, true, reimport); err != nil {
 		errs = append(errs, err)
+	}
+	if reimport {
+		if err := s.recountAccepted(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for addr, sc := range wantSessions {
 		if _, ok := s.sessions[addr]; ok || s.pending != nil {

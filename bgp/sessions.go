@@ -252,7 +252,7 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 	}
 	s.stateMu.Lock()
 	s.states[sc.neighborAddr] = idleState(sc)
-	s.limits[sc.neighborAddr] = &prefixLimit{max: sc.maxPrefixes, restart: sc.maxPrefixRestart}
+	s.limits[sc.neighborAddr] = &prefixLimit{max: sc.maxPrefixes, restart: sc.maxPrefixRestart, filter: newImportFilter(s.cfg, sc)}
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()

@@ -276,6 +276,16 @@ func TestEdgePeerFiltered(t *testing.T) {
 			fmt.Sprint(learned) == "map[:[::/0 fd6d:6801:c633:6409::/128]]"
 		return ok, got
 	})
+	// The counts: seven routes received, the two GoBGP's RIB holds accepted
+	// (importFilter's edge rules).
+	eventually(t, "edge session counted", 10*time.Second, func() (bool, string) {
+		for _, s := range sp.Sessions() {
+			if s.Internal {
+				return s.Received == 7 && s.Accepted == 2, fmt.Sprint(s)
+			}
+		}
+		return false, "no internal session"
+	})
 	established := func() bool {
 		ss := sp.Sessions()
 		for _, s := range ss {

@@ -54,18 +54,19 @@ func Message(typ uint8, body []byte) []byte {
 func Keepalive() []byte { return Message(TypeKeepalive, nil) }
 
 // Open is an OPEN for asn (AS_TRANS in the 2-octet field when it does not
-// fit) with the 4-octet AS (RFC 6793) and IPv4 unicast multiprotocol
-// (RFC 4760) capabilities.
+// fit) with the 4-octet AS (RFC 6793) and IPv4 and IPv6 unicast
+// multiprotocol (RFC 4760) capabilities.
 func Open(asn uint32, hold uint16, id netip.Addr) []byte {
 	my := uint16(23456)
 	if asn < 65536 {
 		my = uint16(asn)
 	}
 	caps := []byte{
-		1, 4, 0, 1, 0, 1, // multiprotocol: AFI 1, SAFI 1
 		65, 4, 0, 0, 0, 0, // 4-octet AS
+		1, 4, 0, 1, 0, 1, // multiprotocol: AFI 1, SAFI 1
+		1, 4, 0, 2, 0, 1, // multiprotocol: AFI 2, SAFI 1
 	}
-	binary.BigEndian.PutUint32(caps[8:], asn)
+	binary.BigEndian.PutUint32(caps[2:], asn)
 	body := []byte{4, 0, 0, 0, 0}
 	binary.BigEndian.PutUint16(body[1:], my)
 	binary.BigEndian.PutUint16(body[3:], hold)
@@ -131,6 +132,26 @@ func ASPath(asns ...uint32) []byte {
 	return Attr(FlagTransitive, AttrASPath, v)
 }
 
+// Segment is one AS_PATH segment: Type 1 AS_SET, 2 AS_SEQUENCE,
+// 3 AS_CONFED_SEQUENCE, 4 AS_CONFED_SET (RFC 4271, RFC 5065).
+type Segment struct {
+	Type uint8
+	ASNs []uint32
+}
+
+// ASPathSegments is an AS_PATH of the segments, 4-octet ASNs; none gives
+// an empty AS_PATH.
+func ASPathSegments(segs ...Segment) []byte {
+	var v []byte
+	for _, s := range segs {
+		v = append(v, s.Type, byte(len(s.ASNs)))
+		for _, a := range s.ASNs {
+			v = binary.BigEndian.AppendUint32(v, a)
+		}
+	}
+	return Attr(FlagTransitive, AttrASPath, v)
+}
+
 // NextHop is an IPv4 NEXT_HOP attribute.
 func NextHop(a netip.Addr) []byte {
 	b := a.As4()
@@ -147,6 +168,17 @@ func MED(v uint32) []byte {
 func MPReach(nh []byte, nlri ...netip.Prefix) []byte {
 	v := []byte{0, 1, 1, byte(len(nh))}
 	v = append(v, nh...)
+	v = append(v, 0) // reserved
+	v = append(v, Prefixes(nlri...)...)
+	return Attr(FlagOptional, AttrMPReach, v)
+}
+
+// MPReach6 is an MP_REACH_NLRI attribute for IPv6 unicast with next hop
+// nh and nlri.
+func MPReach6(nh netip.Addr, nlri ...netip.Prefix) []byte {
+	b := nh.As16()
+	v := []byte{0, 2, 1, 16}
+	v = append(v, b[:]...)
 	v = append(v, 0) // reserved
 	v = append(v, Prefixes(nlri...)...)
 	return Attr(FlagOptional, AttrMPReach, v)
