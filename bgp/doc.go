@@ -28,11 +28,12 @@
 // Prefix limits are counted here, not by GoBGP (whose check recounts the
 // whole Adj-RIB-In after every UPDATE): prefixcount.go keeps each session's
 // received and accepted prefixes from the update stream at a constant cost
-// per UPDATE and has GoBGP close the session only once it is over.
+// per UPDATE and has GoBGP close the session only once it is over;
+// importfilter.go says what import accepts, the policy restated in Go.
 //
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
 // resets), prefixcount.go (received/accepted counts, the max-prefix
-// trigger), maxprefix.go (max-prefix hold-down), announce.go
+// trigger), importfilter.go (what import accepts), maxprefix.go (max-prefix hold-down), announce.go
 // (SetAnnouncements and what it applies), inside.go (full-table routes to
 // the core with per-uplink health LOCAL_PREF), reconfigure.go, rib.go (reads),
 // policy.go (GoBGP policy objects), sitestate.go and edgepeers.go (the
