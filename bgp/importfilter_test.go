@@ -97,6 +97,7 @@ uplinks:
 // what GoBGP's RIB holds. After a reload that turns ISP-B to
 // default-only, the recount says it again.
 func TestImportFilterMatchesGoBGP(t *testing.T) {
+	needIPv6Loopback(t)
 	base := netip.MustParseAddr("127.3.0.1")
 	port := freePort(t)
 	addrs := map[string]netip.Addr{"isp-a": base.Next(), "isp-b": base.Next().Next(), "isp-c": netip.MustParseAddr("::1")}
