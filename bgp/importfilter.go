@@ -165,13 +165,12 @@ func startsWith(p *bgp.PathAttributeAsPath, asn uint32) bool {
 }
 
 // hasBogonASN reports whether a bogon ASN matches the path: a single
-// bogon ASN ("_N_") against the sequence list, so an AS_SET or a
-// confederation segment counts as AS 0, a bogon by default (RFC 7607); a
-// range (a regular expression "_(...)_") against the path's text, where
-// "_" is a start, end, space, comma, brace or parenthesis. In that text
-// every member of a sequence, set or confederation sequence can match,
-// but a confederation set is written "[a,b,c]" and its first and last
-// member touch a bracket, so only its inner members can.
+// bogon ASN ("_N_") against the sequence list, so an AS_SET counts as AS 0,
+// a bogon by default (RFC 7607); a range (a regular expression "_(...)_")
+// against the path's text, where every member of a sequence or a set can
+// match. Confederation segments never get here: GoBGP treats an UPDATE
+// from an external peer that carries one as a withdrawal (RFC 7606
+// section 7.2), which the pre-policy stream reports as such.
 func (f *importFilter) hasBogonASN(p *bgp.PathAttributeAsPath) bool {
 	if p == nil {
 		return false
@@ -179,15 +178,8 @@ func (f *importFilter) hasBogonASN(p *bgp.PathAttributeAsPath) bool {
 	if len(f.bogonASNs) > 0 && seqList(p, func(a uint32) bool { return slices.Contains(f.bogonASNs, a) }) {
 		return true
 	}
-	if len(f.bogonRanges) == 0 {
-		return false
-	}
 	for _, seg := range p.Value {
-		as := seg.GetAS()
-		for i, a := range as {
-			if seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_CONFED_SET && (i == 0 || i == len(as)-1) {
-				continue
-			}
+		for _, a := range seg.GetAS() {
 			for _, r := range f.bogonRanges {
 				if a >= r.First && a <= r.Last {
 					return true
