@@ -41,7 +41,10 @@ const (
 	filterEdge                        // another edge of the site: defaults and site-state routes
 )
 
+// The fixed import limits, shared with the GoBGP policy (policy.go) so the
+// two cannot drift apart.
 var (
+	// globalUnicastV6: IPv6 routes outside it are rejected.
 	globalUnicastV6 = netip.MustParsePrefix("2000::/3")
 	// RFC 7454 section 6.1.3: nothing longer than /48 (IPv6) or /24 (IPv4).
 	maxLenV6, maxLenV4 = 48, 24
@@ -75,8 +78,9 @@ func newImportFilter(cfg *config.Config, sc sessionConfig) *importFilter {
 	return f
 }
 
-// accepts reports whether import accepts pfx with the AS path (nil: none).
-func (f *importFilter) accepts(pfx netip.Prefix, asPath *bgp.PathAttributeAsPath) bool {
+// accepts reports whether import accepts pfx with the path attributes
+// attrs (only an uplink's rules read them).
+func (f *importFilter) accepts(pfx netip.Prefix, attrs []bgp.PathAttributeInterface) bool {
 	isDefault := pfx.Bits() == 0
 	switch f.kind {
 	case filterEdge:
@@ -88,6 +92,7 @@ func (f *importFilter) accepts(pfx netip.Prefix, asPath *bgp.PathAttributeAsPath
 	if f.mode == config.ImportNone {
 		return false
 	}
+	asPath := asPathOf(attrs)
 	if f.hasBogonASN(asPath) || !startsWith(asPath, f.peerASN) || within(pfx, f.site) {
 		return false
 	}

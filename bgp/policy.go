@@ -87,10 +87,9 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 	}
 	haveBogon6 := addPrefixSet(setBogonV6, bogon6)
 	haveBogon4 := addPrefixSet(setBogonV4, bogon4)
-	addPrefixSet(setGlobalV6, []*api.Prefix{prefixRange(netip.MustParsePrefix("2000::/3"), 3, 128)})
-	// RFC 7454 section 6.1.3: nothing longer than /48 (IPv6) or /24 (IPv4).
-	addPrefixSet(setTooLongV6, []*api.Prefix{prefixRange(netip.MustParsePrefix("::/0"), 49, 128)})
-	addPrefixSet(setTooLongV4, []*api.Prefix{prefixRange(netip.MustParsePrefix("0.0.0.0/0"), 25, 32)})
+	addPrefixSet(setGlobalV6, []*api.Prefix{prefixRange(globalUnicastV6, globalUnicastV6.Bits(), 128)})
+	addPrefixSet(setTooLongV6, []*api.Prefix{prefixRange(netip.MustParsePrefix("::/0"), maxLenV6+1, 128)})
+	addPrefixSet(setTooLongV4, []*api.Prefix{prefixRange(netip.MustParsePrefix("0.0.0.0/0"), maxLenV4+1, 32)})
 
 	haveBogonASNs := len(in.cfg.Filters.BogonASNs) > 0
 	if haveBogonASNs {

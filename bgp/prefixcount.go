@@ -154,7 +154,7 @@ func (s *Speaker) countPaths(paths []*apiutil.Path) {
 		var flags uint8
 		if !p.Withdrawal {
 			flags = flagReceived
-			if lim.filter.accepts(pfx, asPathOf(p.Attrs)) {
+			if lim.filter.accepts(pfx, p.Attrs) {
 				flags |= flagAccepted
 			}
 		}
@@ -199,7 +199,7 @@ func (s *Speaker) recountAccepted() error {
 				}
 				key := keyOf(pfx)
 				if old := lim.counts.flags[key]; old&flagReceived != 0 {
-					lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, asPathOf(p.Attrs)))
+					lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, p.Attrs))
 				}
 			}
 		})

@@ -125,11 +125,7 @@ func Origin(v uint8) []byte { return Attr(FlagTransitive, AttrOrigin, []byte{v})
 
 // ASPath is an AS_PATH of one AS_SEQUENCE of 4-octet ASNs.
 func ASPath(asns ...uint32) []byte {
-	v := []byte{2, byte(len(asns))}
-	for _, a := range asns {
-		v = binary.BigEndian.AppendUint32(v, a)
-	}
-	return Attr(FlagTransitive, AttrASPath, v)
+	return ASPathSegments(Segment{Type: 2, ASNs: asns})
 }
 
 // Segment is one AS_PATH segment: Type 1 AS_SET, 2 AS_SEQUENCE,
