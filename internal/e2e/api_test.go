@@ -106,10 +106,13 @@ func TestMhctlDrain(t *testing.T) {
 	}
 	holds("ISP-A holds the site /48 with GRACEFUL_SHUTDOWN", func(p lab.Path, ok bool) bool { return ok && isGShut(p) })
 	holds("ISP-A no longer holds the site /48 (withdrawn after the grace)", func(_ lab.Path, ok bool) bool { return !ok })
-	state, n, who, err := uplinkState(t, sock, "isp-a")
-	if err != nil || state != "drained" || n != 0 || !strings.HasPrefix(who, "unix:uid=") {
-		t.Errorf("status of isp-a: state=%s announced=%d who=%q err=%v; want drained, nothing announced, who unix:uid=...", state, n, who, err)
-	}
+	// Status is the snapshot the controller stores at the end of a pass,
+	// and the pass sent the withdrawal before it got there: wait for it.
+	eventually(t, "status shows isp-a drained, nothing announced, and who drained it", 10*time.Second, func() (bool, string) {
+		state, n, who, err := uplinkState(t, sock, "isp-a")
+		return err == nil && state == "drained" && n == 0 && strings.HasPrefix(who, "unix:uid="),
+			fmt.Sprintf("state=%s announced=%d who=%q err=%v", state, n, who, err)
+	})
 	eventually(t, "metrics show isp-a drained", 15*time.Second, func() (bool, string) {
 		m, err := scrapeEdge(e)
 		if err != nil {

@@ -205,7 +205,10 @@ func startAsync(t *testing.T, cmd *exec.Cmd) <-chan error {
 func waitSitePath(t *testing.T, r lab.Router, edge netip.Addr, what string, want func(p lab.Path, ok bool) bool) {
 	t.Helper()
 	eventually(t, what, 30*time.Second, func() (bool, string) {
-		p, ok, why := pathFrom(r, lab.SitePrefix6, edge)
+		p, ok, why, err := pathFrom(r, lab.SitePrefix6, edge)
+		if err != nil {
+			return false, err.Error() // unknown is neither present nor absent
+		}
 		return want(p, ok), fmt.Sprintf("present=%v %+v %s", ok, p, why)
 	})
 }
@@ -226,18 +229,21 @@ func ispAHolds(t *testing.T, e *env) func(what string, want func(p lab.Path, ok 
 	return holds
 }
 
-// pathFrom returns the router's path for p learned from neighbor.
-func pathFrom(r lab.Router, p netip.Prefix, from netip.Addr) (lab.Path, bool, string) {
+// pathFrom returns the router's path for p learned from neighbor; why
+// says what the router held instead. err is set when the router could not
+// be read: then ok is false but the path is not known to be absent, so a
+// wait for a withdrawal must not take it as one.
+func pathFrom(r lab.Router, p netip.Prefix, from netip.Addr) (path lab.Path, ok bool, why string, err error) {
 	paths, err := r.Paths(context.Background(), p)
 	if err != nil {
-		return lab.Path{}, false, err.Error()
+		return lab.Path{}, false, err.Error(), err
 	}
 	for _, path := range paths {
 		if path.From == from {
-			return path, true, ""
+			return path, true, "", nil
 		}
 	}
-	return lab.Path{}, false, fmt.Sprintf("%d paths, none from %s: %+v", len(paths), from, paths)
+	return lab.Path{}, false, fmt.Sprintf("%d paths, none from %s: %+v", len(paths), from, paths), nil
 }
 
 func received(t *testing.T, r lab.Router, from netip.Addr) []netip.Prefix {

@@ -67,7 +67,7 @@ func TestInteropAnnounceAndReload(t *testing.T) {
 	}
 	for _, w := range wants {
 		eventually(t, fmt.Sprintf("%s holds %s from %s with its attributes", w.r.Name(), w.prefix, w.from), 30*time.Second, func() (bool, string) {
-			p, ok, why := pathFrom(w.r, w.prefix, w.from)
+			p, ok, why, _ := pathFrom(w.r, w.prefix, w.from)
 			if !ok {
 				return false, why
 			}
@@ -105,7 +105,7 @@ func TestInteropAnnounceAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "ISP-A holds the new community", 30*time.Second, func() (bool, string) {
-		p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
+		p, ok, why, _ := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
 		return ok && slices.Equal(p.Communities, []string{"64501:300"}), fmt.Sprintf("%+v %s", p, why)
 	})
 	afterA, _ := a.Session(ctx, lab.EdgeAAddr6)
@@ -131,7 +131,7 @@ func TestInteropAnnounceAndReload(t *testing.T) {
 		t.Fatal("daemon exited after a broken reload")
 	default:
 	}
-	p, ok, why := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
+	p, ok, why, _ := pathFrom(a, lab.SitePrefix6, lab.EdgeAAddr6)
 	if !ok || !slices.Equal(p.Communities, []string{"64501:300"}) {
 		t.Errorf("after the rejected reload ISP-A holds %+v (%s); want the running config's 64501:300", p, why)
 	}

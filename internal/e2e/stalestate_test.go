@@ -37,7 +37,7 @@ func TestRestartNeverAnnouncesRemoved(t *testing.T) {
 		from netip.Addr
 	}{{a, lab.EdgeAAddr6}, {b, lab.EdgeBAddr6}} {
 		eventually(t, w.r.Name()+" holds the third prefix from the old run", 60*time.Second, func() (bool, string) {
-			_, ok, why := pathFrom(w.r, removed, w.from)
+			_, ok, why, _ := pathFrom(w.r, removed, w.from)
 			return ok, why
 		})
 	}
@@ -54,9 +54,9 @@ func TestRestartNeverAnnouncesRemoved(t *testing.T) {
 		from netip.Addr
 	}{{a, lab.EdgeAAddr6}, {b, lab.EdgeBAddr6}} {
 		eventually(t, w.r.Name()+" dropped the old run's routes (no graceful restart)", 30*time.Second, func() (bool, string) {
-			_, ok1, _ := pathFrom(w.r, removed, w.from)
-			_, ok2, _ := pathFrom(w.r, lab.SitePrefix6, w.from)
-			return !ok1 && !ok2, ""
+			_, ok1, why1, err1 := pathFrom(w.r, removed, w.from)
+			_, ok2, why2, err2 := pathFrom(w.r, lab.SitePrefix6, w.from)
+			return err1 == nil && err2 == nil && !ok1 && !ok2, why1 + "; " + why2
 		})
 	}
 	data, err := os.ReadFile(saved)
@@ -81,7 +81,7 @@ func TestRestartNeverAnnouncesRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "ISP-B holds the site /48 from the new run", 60*time.Second, func() (bool, string) {
-		_, ok, why := pathFrom(b, lab.SitePrefix6, lab.EdgeBAddr6)
+		_, ok, why, _ := pathFrom(b, lab.SitePrefix6, lab.EdgeBAddr6)
 		return ok, why
 	})
 	time.Sleep(3 * time.Second) // the watch's window after the announcement, not a wait for a condition
