@@ -10,10 +10,10 @@ import (
 
 	"github.com/multihomed/multihomed/routing"
 
-	"github.com/google/uuid"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/multihomed/multihomed/config"
 )
@@ -47,7 +47,7 @@ func (s *Speaker) SetAnnouncements(ctx context.Context, anns map[string][]routin
 			want[uplink] = n
 		}
 	}
-	if err := s.applyLocked(ctx, want, false, false, false); err != nil {
+	if err := s.applyLocked(ctx, want, false, false); err != nil {
 		errs = append(errs, err)
 	}
 	// The first call opens the sessions: each peer's first UPDATEs carry
@@ -62,50 +62,41 @@ func (s *Speaker) hasUplink(name string) bool {
 	return slices.ContainsFunc(s.cfg.Uplinks, func(u config.Uplink) bool { return u.Name == name })
 }
 
-// applyLocked installs want: originates new prefixes, replaces policies,
-// soft-resets inbound every session when reimport (the import policy
-// changed), soft-resets outbound the sessions whose announcements changed (forceAll:
-// every session, for a new config), then stops originating prefixes nobody
-// announces. Adds happen before deletes.
-func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Announcement, forceAll, internalChanged, reimport bool) error {
-	changedUplinks := map[string]bool{}
-	for _, u := range s.cfg.Uplinks {
-		if forceAll || !annsEqual(s.anns[u.Name], want[u.Name]) {
-			changedUplinks[u.Name] = true
-		}
-	}
+// applyLocked installs want: each site prefix is originated with the
+// marks of its slots and (with defLP) each default with its LOCAL_PREF
+// mark (exportmarks.go). Changes are made in place while the table is
+// small, by re-origination otherwise, in four steps:
+//
+//  1. install the policy for the slots there are and those to come: new
+//     marks get their statements before any path carries them, marks
+//     edited in place their new statements;
+//  2. with reimport (the import policy changed), soft-reset inbound every
+//     session;
+//  3. re-originate each path whose marks changed and withdraw each path
+//     no slot needs: GoBGP runs the policy over the new path and, where it
+//     now rejects it, over the old one, and sends the update or the
+//     withdrawal;
+//  4. install the policy for the slots left, without the marks no path
+//     carries;
+//
+// then soft-reset outbound the sessions of the uplinks whose slots changed
+// in place, and those resetInternal (a reload changed what internal peers
+// are sent) or resetDue (an earlier reset failed) name.
+func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Announcement, resetInternal, reimport bool) error {
+	next, resetUplinks := s.marks.plan(s.cfg, want, s.tableRoutes() < s.inPlaceMax)
+	wantOrig := originations(next, s.defLP)
 	for addr := range s.resetDue {
 		if _, ok := s.sessions[addr]; !ok {
 			delete(s.resetDue, addr) // the session is gone
 		}
 	}
-	if len(changedUplinks) == 0 && !internalChanged && !forceAll && len(s.resetDue) == 0 {
+	s.anns = want
+	if maps.EqualFunc(s.orig, wantOrig, origination.equal) && maps.EqualFunc(s.marks.slots, next, slot.equal) && !resetInternal && !reimport && len(s.resetDue) == 0 {
 		return nil
 	}
-	needed := map[netip.Prefix]bool{}
-	for _, list := range want {
-		for _, a := range list {
-			needed[a.Prefix] = true
-		}
+	if err := s.setPoliciesLocked(ctx, exportStateOf([]map[slotKey]slot{s.marks.slots, next}, s.orig, wantOrig)); err != nil {
+		return err
 	}
-	if s.defLP > 0 {
-		needed[netip.MustParsePrefix("::/0")] = true
-		needed[netip.MustParsePrefix("0.0.0.0/0")] = true
-	}
-	for _, p := range sortedPrefixes(needed) {
-		if _, ok := s.paths[p]; ok {
-			continue
-		}
-		id, err := s.originate(p)
-		if err != nil {
-			return err
-		}
-		s.paths[p] = id
-	}
-	if err := s.srv.SetPolicies(ctx, buildPolicies(s.policyInputLocked(want))); err != nil {
-		return fmt.Errorf("bgp: replace policies: %w", err)
-	}
-	s.anns = want
 	var errs []error
 	// Inbound first: with reimport the import policy changed, and the
 	// routes must carry what it sets (the not-inside mark of
@@ -122,11 +113,53 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 			errs = append(errs, fmt.Errorf("bgp: soft reset in %s: %w", addr, err))
 		}
 	}
+	// Adds and changes before withdrawals. A path GoBGP did not take keeps
+	// its old slots, so the policy keeps matching what it carries.
+	keepOld := func(p netip.Prefix) {
+		for k := range next {
+			if k.prefix == p {
+				delete(next, k)
+			}
+		}
+		for k, sl := range s.marks.slots {
+			if k.prefix == p {
+				next[k] = sl
+			}
+		}
+	}
+	for _, p := range sortedPrefixes(mapKeys(wantOrig)) {
+		o := wantOrig[p]
+		if old, ok := s.orig[p]; ok && old.equal(o) {
+			continue
+		}
+		if err := s.originate(p, o); err != nil {
+			errs = append(errs, err)
+			keepOld(p)
+			continue
+		}
+		s.orig[p] = o
+	}
+	for _, p := range sortedPrefixes(mapKeys(s.orig)) {
+		if _, ok := wantOrig[p]; ok {
+			continue
+		}
+		if err := s.withdrawOrigin(p); err != nil {
+			errs = append(errs, err)
+			keepOld(p)
+			continue
+		}
+		delete(s.orig, p)
+	}
+	s.marks.slots = next
+	if err := s.setPoliciesLocked(ctx, exportStateOf([]map[slotKey]slot{next}, s.orig)); err != nil {
+		errs = append(errs, err)
+	}
 	for addr, sc := range s.sessions {
-		due := s.resetDue[addr] || forceAll || (sc.internal && internalChanged) || (!sc.internal && changedUplinks[sc.uplink])
+		due := s.resetDue[addr] || (resetInternal && sc.internal) || (!sc.internal && resetUplinks[sc.uplink])
 		if !due {
 			continue
 		}
+		s.outResets.Add(1)
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT}); err != nil {
 			s.resetDue[addr] = true // retried by the next apply
 			errs = append(errs, fmt.Errorf("bgp: soft reset out %s: %w", addr, err))
@@ -134,27 +167,56 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 		}
 		delete(s.resetDue, addr)
 	}
-	for p, id := range s.paths {
-		if needed[p] {
-			continue
-		}
-		// Always name the path: DeletePath with neither path nor UUID
-		// deletes every locally originated path.
-		if err := s.srv.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{id}}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: stop originating %s: %w", p, err))
-			continue
-		}
-		delete(s.paths, p)
-	}
 	return errors.Join(errs...)
 }
 
-// originate adds the locally originated path for p with an unspecified next
-// hop, so GoBGP sends its own address to each eBGP peer (next-hop-self).
-func (s *Speaker) originate(p netip.Prefix) (uuid.UUID, error) {
+// tableRoutes is the number of routes the sessions' import accepted, all
+// sessions together: what an outbound soft reset would walk, about.
+func (s *Speaker) tableRoutes() uint64 {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	var n uint64
+	for _, lim := range s.limits {
+		n += lim.counts.accepted
+	}
+	return n
+}
+
+var (
+	defaultV6 = netip.MustParsePrefix("::/0")
+	defaultV4 = netip.MustParsePrefix("0.0.0.0/0")
+)
+
+func mapKeys[V any](m map[netip.Prefix]V) map[netip.Prefix]bool {
+	out := make(map[netip.Prefix]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// setPoliciesLocked installs the policies for st (and the speaker's
+// configuration and inside preferences) unless they are what GoBGP has.
+func (s *Speaker) setPoliciesLocked(ctx context.Context, st exportState) error {
+	req := buildPolicies(policyInput{cfg: s.cfg, export: st, insideLP: s.insideLP})
+	if s.installed != nil && proto.Equal(s.installed, req) {
+		return nil
+	}
+	if err := s.srv.SetPolicies(ctx, req); err != nil {
+		s.installed = nil // unknown: install in full next time
+		return fmt.Errorf("bgp: replace policies: %w", err)
+	}
+	s.installed = req
+	return nil
+}
+
+// originate adds, or replaces, the locally originated path for p with the
+// marks of o and an unspecified next hop, so GoBGP sends its own address
+// to each eBGP peer (next-hop-self).
+func (s *Speaker) originate(p netip.Prefix, o origination) error {
 	nlri, err := bgp.NewIPAddrPrefix(p)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("bgp: originate %s: %w", p, err)
+		return fmt.Errorf("bgp: originate %s: %w", p, err)
 	}
 	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
 	fam := bgp.RF_IPv4_UC
@@ -162,25 +224,50 @@ func (s *Speaker) originate(p netip.Prefix) (uuid.UUID, error) {
 		fam = bgp.RF_IPv6_UC
 		mp, err := bgp.NewPathAttributeMpReachNLRI(fam, []bgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
 		if err != nil {
-			return uuid.Nil, fmt.Errorf("bgp: originate %s: %w", p, err)
+			return fmt.Errorf("bgp: originate %s: %w", p, err)
 		}
 		attrs = append(attrs, mp)
 	} else {
 		nh, err := bgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
 		if err != nil {
-			return uuid.Nil, fmt.Errorf("bgp: originate %s: %w", p, err)
+			return fmt.Errorf("bgp: originate %s: %w", p, err)
 		}
 		attrs = append(attrs, nh)
 	}
+	if lcs := o.largeCommunities(s.cfg.Node.ASN); len(lcs) > 0 {
+		vals := make([]*bgp.LargeCommunity, 0, len(lcs))
+		for _, c := range lcs {
+			vals = append(vals, bgp.NewLargeCommunity(c.Global, c.Local1, c.Local2))
+		}
+		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(vals))
+	}
 	res, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: fam, Nlri: nlri, Attrs: attrs}}})
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("bgp: originate %s: %w", p, err)
+		return fmt.Errorf("bgp: originate %s: %w", p, err)
 	}
 	if len(res) != 1 || res[0].Error != nil {
-		return uuid.Nil, fmt.Errorf("bgp: originate %s: %v", p, res)
+		return fmt.Errorf("bgp: originate %s: %v", p, res)
 	}
-	s.log.Debug("originating", keyPrefix, p)
-	return res[0].UUID, nil
+	s.log.Debug("originating", keyPrefix, p, "marks", o.marks, "default_local_pref", o.defaultLP)
+	return nil
+}
+
+// withdrawOrigin stops originating p. It names the path, not the UUID
+// AddPath returned: GoBGP finds a UUID's path by listing the whole RIB,
+// a million paths with full tables.
+func (s *Speaker) withdrawOrigin(p netip.Prefix) error {
+	nlri, err := bgp.NewIPAddrPrefix(p)
+	if err != nil {
+		return fmt.Errorf("bgp: stop originating %s: %w", p, err)
+	}
+	fam := bgp.RF_IPv4_UC
+	if p.Addr().Is6() {
+		fam = bgp.RF_IPv6_UC
+	}
+	if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{{Family: fam, Nlri: nlri, Withdrawal: true}}}); err != nil {
+		return fmt.Errorf("bgp: stop originating %s: %w", p, err)
+	}
+	return nil
 }
 
 func annsEqual(a, b []routing.Announcement) bool {
@@ -218,15 +305,14 @@ func (s *Speaker) SetInternalDefault(ctx context.Context, localPref uint32) erro
 	}
 	old := s.defLP
 	s.defLP = localPref
-	if err := s.applyLocked(ctx, s.anns, false, true, false); err != nil {
+	if err := s.applyLocked(ctx, s.anns, false, false); err != nil {
 		s.defLP = old
 		return err
 	}
 	return nil
 }
 
-// policyInputLocked is what the policies are built from now, with anns as
-// the announcements.
-func (s *Speaker) policyInputLocked(anns map[string][]routing.Announcement) policyInput {
-	return policyInput{cfg: s.cfg, anns: anns, defaultLP: s.defLP, insideLP: s.insideLP}
+// exportStateLocked is the export state of the slots and paths there are.
+func (s *Speaker) exportStateLocked() exportState {
+	return exportStateOf([]map[slotKey]slot{s.marks.slots}, s.orig)
 }

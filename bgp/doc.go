@@ -31,10 +31,17 @@
 // per UPDATE and has GoBGP close the session only once it is over;
 // importfilter.go says what import accepts, the policy restated in Go.
 //
+// Announcements travel as marks on the originated paths (exportmarks.go):
+// with a full table a change re-originates the one path through an export
+// policy that never changes what it does to a path that exists, so nothing
+// walks the table; with a small one it is made in place, so the other ISPs
+// hear nothing.
+//
 // Files by job: speaker.go (lifecycle), sessions.go (peers, state watch,
 // resets), prefixcount.go (received/accepted counts, the max-prefix
 // trigger), importfilter.go (what import accepts), maxprefix.go (max-prefix hold-down), announce.go
-// (SetAnnouncements and what it applies), inside.go (full-table routes to
+// (SetAnnouncements and what it applies), exportmarks.go (the slots and
+// marks that carry the announcements), inside.go (full-table routes to
 // the core with per-uplink health LOCAL_PREF), reconfigure.go, rib.go (reads),
 // policy.go (GoBGP policy objects), sitestate.go and edgepeers.go (the
 // uplink states edges of one site exchange over iBGP, docs/deployment.md).

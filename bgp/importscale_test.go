@@ -3,8 +3,10 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // feedDistinct makes the test peer originate n distinct /24s, each with its
@@ -43,7 +46,15 @@ func (p *testPeer) feedDistinct(t *testing.T, nextHop string, n int) {
 // the in-process feeder's included). CPU time is what the test bounds:
 // unlike wall time, it does not stretch when other work shares the
 // machine.
-type importCost struct{ wall, cpu time.Duration }
+type importCost struct {
+	wall, cpu time.Duration
+	// change and withdraw are, with the table in place, how long a
+	// prepend and then a withdrawal took from SetAnnouncements until the
+	// peer held the result.
+	change, withdraw time.Duration
+	// inPlace is the prepend made in place (a soft reset out).
+	inPlace time.Duration
+}
 
 // importTime measures one import of n routes.
 //
@@ -101,17 +112,55 @@ func importOnce(t *testing.T, n int) importCost {
 	took := importCost{wall: time.Since(start), cpu: processCPU(t) - cpu0}
 	// Not asserted, only reported: what a route costs in the heap (the
 	// speaker's Adj-RIB-In, RIB and counts, plus the feeder's send-side
-	// bookkeeping, which shares the process), and what an announcement
-	// change costs with the table in place (a soft reset out of the
-	// session, which walks every best path).
+	// bookkeeping, which shares the process).
 	t.Logf("%d routes: heap %+d bytes per route", n, (int64(heapInUse())-int64(heap0))/int64(n))
+	// An announcement change with the table in place, the way a full
+	// table gets it (re-origination, exportmarks.go): a prepend, then a
+	// withdrawal, each timed until the peer holds the result. Neither may
+	// soft-reset the session: that walks the table. Then, for comparison,
+	// the same prepend made in place (a soft reset out, the walk), as
+	// below inPlaceMaxRoutes.
+	site := cfg.Site.Prefixes[0]
+	sp.inPlaceMax = 0
+	resets := sp.outResets.Load()
+	prepended := func(attrs string, ok bool) bool {
+		return ok && strings.HasPrefix(attrs, "aspath=64500 64500 64500 64500 ")
+	}
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, func(attrs string, ok bool) bool { return ok && strings.HasPrefix(attrs, "aspath=64500 ") })
 	anns := BaseAnnouncements(cfg)
 	anns["isp-a"][0].Prepend = 3
-	t0 := time.Now()
-	_, err := sp.SetAnnouncements(ctx, anns)
-	must(t, err)
-	t.Logf("%d routes: announcement change applied in %s", n, time.Since(t0))
+	took.change = timeUntilPeer(t, sp, peer, anns, site, prepended)
+	took.withdraw = timeUntilPeer(t, sp, peer, nil, site, func(_ string, ok bool) bool { return !ok })
+	if got := sp.outResets.Load() - resets; got != 0 {
+		t.Errorf("%d routes: the announcement changes soft-reset the session %d times; want none", n, got)
+	}
+	sp.inPlaceMax = math.MaxUint64
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, func(attrs string, ok bool) bool { return ok && strings.HasPrefix(attrs, "aspath=64500 ") })
+	took.inPlace = timeUntilPeer(t, sp, peer, anns, site, prepended)
+	if sp.outResets.Load() == resets {
+		t.Errorf("%d routes: the change in place did not soft-reset the session: the comparison measures nothing", n)
+	}
+	t.Logf("%d routes: re-originated, prepend at the peer in %s, withdrawal in %s; in place, prepend in %s", n, took.change, took.withdraw, took.inPlace)
 	return took
+}
+
+// timeUntilPeer applies anns and returns how long it took until the peer's
+// path for p (its attributes as testPeer.received writes them, and whether
+// it has one) satisfies done.
+func timeUntilPeer(t *testing.T, sp *Speaker, peer *testPeer, anns map[string][]routing.Announcement, p netip.Prefix, done func(attrs string, ok bool) bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	_, err := sp.SetAnnouncements(context.Background(), anns)
+	must(t, err)
+	for time.Since(t0) < time.Minute {
+		attrs, ok := peer.receivedPrefix(t, p)
+		if done(attrs, ok) {
+			return time.Since(t0)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("the peer's path for %s did not reach the announced state within a minute", p)
+	return 0
 }
 
 // heapInUse is the live heap after a collection.
@@ -138,10 +187,13 @@ func TestImportLinear(t *testing.T) {
 	}
 	const small, factor = 5000, 5
 	best := func(a, b importCost) importCost {
-		return importCost{wall: min(a.wall, b.wall), cpu: min(a.cpu, b.cpu)}
+		return importCost{wall: min(a.wall, b.wall), cpu: min(a.cpu, b.cpu), change: min(a.change, b.change), withdraw: min(a.withdraw, b.withdraw), inPlace: min(a.inPlace, b.inPlace)}
 	}
 	cs := best(importTime(t, small), importTime(t, small))
 	cl := best(importTime(t, small*factor), importTime(t, small*factor))
+	t.Logf("announcement change with the table in place, re-originated: prepend %s at %d routes, %s at %d (ratio %.1f); withdrawal %s and %s (ratio %.1f); in place (a soft reset out): prepend %s and %s (ratio %.1f)",
+		cs.change, small, cl.change, small*factor, float64(cl.change)/float64(cs.change), cs.withdraw, cl.withdraw, float64(cl.withdraw)/float64(cs.withdraw),
+		cs.inPlace, cl.inPlace, float64(cl.inPlace)/float64(cs.inPlace))
 	ratio := float64(cl.cpu) / float64(cs.cpu)
 	t.Logf("import of %d routes: %s wall, %s CPU; of %d: %s wall, %s CPU; ratio of CPU times %.1f (of wall times %.1f) for a ratio of sizes %d",
 		small, cs.wall, cs.cpu, small*factor, cl.wall, cl.cpu, ratio, float64(cl.wall)/float64(cs.wall), factor)

@@ -169,9 +169,9 @@ func (s *Speaker) SetInsideLocalPrefs(ctx context.Context, prefs map[string]uint
 	}
 	old := s.insideLP
 	s.insideLP = want
-	if err := s.srv.SetPolicies(ctx, buildPolicies(s.policyInputLocked(s.anns))); err != nil {
+	if err := s.setPoliciesLocked(ctx, s.exportStateLocked()); err != nil {
 		s.insideLP = old
-		return fmt.Errorf("bgp: replace policies for inside preferences: %w", err)
+		return fmt.Errorf("bgp: inside preferences: %w", err)
 	}
 	var errs []error
 	for addr, sc := range s.sessions {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -49,6 +50,7 @@ uplinks:
 type exportRoute struct {
 	local, default_, notInside bool
 	to                         netip.Addr
+	large                      []string // large communities besides the not-inside mark
 }
 
 func firstMatch(t *testing.T, req *api.SetPoliciesRequest, r exportRoute) (string, api.RouteAction, *api.Actions) {
@@ -94,11 +96,26 @@ func firstMatch(t *testing.T, req *api.SetPoliciesRequest, r exportRoute) (strin
 				continue
 			}
 		}
-		if c.LargeCommunitySet != nil && !holds(c.LargeCommunitySet, r.notInside) {
-			continue
+		if c.LargeCommunitySet != nil {
+			large := slices.Clone(r.large)
+			if r.notInside {
+				large = append(large, notInsideCommunity(64500))
+			}
+			in := false
+			for _, re := range sets[c.LargeCommunitySet.Name].List {
+				for _, lc := range large {
+					in = in || regexp.MustCompile(re).MatchString(lc)
+				}
+			}
+			if !holds(c.LargeCommunitySet, in) {
+				continue
+			}
 		}
 		if c.CommunitySet != nil || c.AsPathSet != nil {
 			t.Fatalf("statement %s: condition not modelled: %v", s.Name, c)
+		}
+		if s.Actions.RouteAction == api.RouteAction_ROUTE_ACTION_UNSPECIFIED {
+			continue // modifies and goes on, as in GoBGP
 		}
 		return s.Name, s.Actions.RouteAction, s.Actions
 	}
@@ -114,7 +131,7 @@ func TestInsidePolicies(t *testing.T) {
 	cfg := insideConfig(t, true)
 	edge := config.IBGPPeer{Neighbor: netip.MustParseAddr("2001:db8:3000::2"), Role: config.RoleEdge, Interface: "eth2"}
 	cfg.IBGP.Peers = append(cfg.IBGP.Peers, edge)
-	in := policyInput{cfg: cfg, anns: BaseAnnouncements(cfg), defaultLP: 200, insideLP: map[string]uint32{"isp-a": 200, "isp-b": 0}}
+	in := policyInput{cfg: cfg, export: exportFor(cfg, BaseAnnouncements(cfg), 200), insideLP: map[string]uint32{"isp-a": 200, "isp-b": 0}}
 	req := buildPolicies(in)
 
 	core, ispA := netip.MustParseAddr("127.0.0.4"), netip.MustParseAddr("127.0.0.2")
@@ -126,7 +143,9 @@ func TestInsidePolicies(t *testing.T) {
 		{"learned to core", exportRoute{to: core}, api.RouteAction_ROUTE_ACTION_ACCEPT},
 		{"learned default to core", exportRoute{to: core, default_: true}, api.RouteAction_ROUTE_ACTION_REJECT},
 		{"not-usable uplink's route to core", exportRoute{to: core, notInside: true}, api.RouteAction_ROUTE_ACTION_REJECT},
-		{"our default to core", exportRoute{to: core, local: true, default_: true}, api.RouteAction_ROUTE_ACTION_ACCEPT},
+		{"our default to core", exportRoute{to: core, local: true, default_: true, large: []string{"64500:4:200"}}, api.RouteAction_ROUTE_ACTION_ACCEPT},
+		{"our default to core without its mark", exportRoute{to: core, local: true, default_: true}, api.RouteAction_ROUTE_ACTION_REJECT},
+		{"our default to core with another preference's mark", exportRoute{to: core, local: true, default_: true, large: []string{"64500:4:150"}}, api.RouteAction_ROUTE_ACTION_REJECT},
 		{"learned to an ISP", exportRoute{to: ispA}, api.RouteAction_ROUTE_ACTION_REJECT},
 		{"learned default to an ISP", exportRoute{to: ispA, default_: true}, api.RouteAction_ROUTE_ACTION_REJECT},
 		{"learned to the other edge", exportRoute{to: edge.Neighbor}, api.RouteAction_ROUTE_ACTION_REJECT},
@@ -182,7 +201,7 @@ func TestInsidePolicies(t *testing.T) {
 	// Without advertise: full: no learned route is exported, import sets no
 	// preference beyond RFC 8326's.
 	off := insideConfig(t, false)
-	reqOff := buildPolicies(policyInput{cfg: off, anns: BaseAnnouncements(off), defaultLP: 200, insideLP: in.insideLP})
+	reqOff := buildPolicies(policyInput{cfg: off, export: exportFor(off, BaseAnnouncements(off), 200), insideLP: in.insideLP})
 	if _, got, _ := firstMatch(t, reqOff, exportRoute{to: core}); got != api.RouteAction_ROUTE_ACTION_REJECT {
 		t.Errorf("advertise default: a learned route to the core is %v; want REJECT", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/multihomed/multihomed/routing"
 
@@ -30,20 +29,19 @@ const (
 	setTooLongV4  = "mh-too-long-v4"
 	setBogonASNs  = "mh-bogon-asns"
 	setGracefulSD = "mh-graceful-shutdown"
+	setExportSite = "mh-export-site-" // + v6 or v4: the prefixes export may send
 )
 
-func neighborSetName(uplink string) string { return "mh-nbr-" + uplink }
-func firstASSetName(uplink string) string  { return "mh-first-as-" + uplink }
-func annSetName(uplink string, i int) string {
-	return fmt.Sprintf("mh-ann-%s-%d", uplink, i)
-}
+func neighborSetName(uplink string) string    { return "mh-nbr-" + uplink }
+func firstASSetName(uplink string) string     { return "mh-first-as-" + uplink }
+func markSetName(id uint32) string            { return fmt.Sprintf("mh-mark-%d", id) }
+func uplinkMarksSetName(uplink string) string { return "mh-marks-" + uplink }
 
 // policyInput is everything the policies depend on.
 type policyInput struct {
-	cfg       *config.Config
-	anns      map[string][]routing.Announcement // normalized, per uplink
-	defaultLP uint32                            // LOCAL_PREF of the default to iBGP peers; 0: none
-	insideLP  map[string]uint32                 // per import: full uplink, LOCAL_PREF toward the core; 0: not sent (inside.go)
+	cfg      *config.Config
+	export   exportState       // the marks and originated prefixes the export must know (exportmarks.go)
+	insideLP map[string]uint32 // per import: full uplink, LOCAL_PREF toward the core; 0: not sent (inside.go)
 }
 
 const setIBGP = "mh-nbr-internal"
@@ -171,69 +169,32 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 		st("accept", &api.Conditions{}, fullAccept)
 	}
 
-	// Export: per uplink, per announced prefix, the route with that uplink's
-	// attributes. Everything else hits the default REJECT: no transit.
-	for _, u := range in.cfg.Uplinks {
-		nset := neighborSetName(u.Name)
-		for i, a := range in.anns[u.Name] {
-			name := annSetName(u.Name, i)
-			add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: name,
-				Prefixes: []*api.Prefix{prefixRange(a.Prefix, a.Prefix.Bits(), a.Prefix.Bits())}})
-			actions := &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT}
-			if a.Prepend > 0 {
-				actions.AsPrepend = &api.AsPrependAction{Asn: in.cfg.Node.ASN, Repeat: uint32(a.Prepend)}
-			}
-			comms := slices.Clone(a.Communities)
-			if a.GracefulShutdown && !slices.Contains(comms, routing.CommunityGracefulShutdown) {
-				comms = append(comms, routing.CommunityGracefulShutdown)
-			}
-			if len(comms) > 0 {
-				var list []string
-				for _, c := range comms {
-					list = append(list, c.String())
-				}
-				actions.Community = &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD, Communities: list}
-			}
-			if len(a.LargeCommunities) > 0 {
-				var list []string
-				for _, c := range a.LargeCommunities {
-					list = append(list, c.String())
-				}
-				actions.LargeCommunity = &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD, Communities: list}
-			}
-			if a.MED != nil {
-				actions.Med = &api.MedAction{Type: api.MedAction_TYPE_REPLACE, Value: int64(*a.MED)}
-			}
-			exp.Statements = append(exp.Statements, &api.Statement{
-				Name: "mh-export-" + u.Name + "-" + strings.NewReplacer(":", "-", "/", "-", ".", "-").Replace(a.Prefix.String()),
-				Conditions: &api.Conditions{
-					RouteType:   api.Conditions_ROUTE_TYPE_LOCAL,
-					NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: nset},
-					PrefixSet:   &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: name},
-				},
-				Actions: actions,
-			})
-		}
-	}
+	addISPExport(in, add, exp)
 	// Internal routers: our own default route, with a LOCAL_PREF that says
 	// how healthy this edge's uplinks are (and, with ibgp.advertise: full,
-	// the core peers also the full-table routes: addInsideExport).
+	// the core peers also the full-table routes: addInsideExport). The
+	// default carries its LOCAL_PREF as a mark (exportmarks.go), so a new
+	// preference is a new path, not a new policy.
 	if len(in.cfg.IBGP.Peers) > 0 {
 		var nbrs []string
 		for _, p := range in.cfg.IBGP.Peers {
 			nbrs = append(nbrs, netip.PrefixFrom(p.Neighbor, p.Neighbor.BitLen()).String())
 		}
 		add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: setIBGP, List: nbrs})
-		if in.defaultLP > 0 {
+		for _, lp := range in.export.defaultLPs {
+			mark := fmt.Sprintf("mh-mark-default-%d", lp)
+			add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_LARGE_COMMUNITY, Name: mark, List: []string{markCommunity(in.cfg.Node.ASN, defaultMarkLocal1, lp)}})
 			for _, fam := range []struct{ name, set string }{{"v6", setDefaultV6}, {"v4", setDefaultV4}} {
 				exp.Statements = append(exp.Statements, &api.Statement{
-					Name: "mh-export-internal-default-" + fam.name,
+					Name: fmt.Sprintf("mh-export-internal-default-%s-lp%d", fam.name, lp),
 					Conditions: &api.Conditions{
-						RouteType:   api.Conditions_ROUTE_TYPE_LOCAL,
-						NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setIBGP},
-						PrefixSet:   &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: fam.set},
+						RouteType:         api.Conditions_ROUTE_TYPE_LOCAL,
+						NeighborSet:       &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setIBGP},
+						PrefixSet:         &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: fam.set},
+						LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: mark},
 					},
-					Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LocalPref: &api.LocalPrefAction{Value: in.defaultLP}},
+					Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LocalPref: &api.LocalPrefAction{Value: lp},
+						LargeCommunity: stripMarks(in.cfg.Node.ASN)},
 				})
 			}
 		}
@@ -242,6 +203,125 @@ func buildPolicies(in policyInput) *api.SetPoliciesRequest {
 	addEdgePolicies(in.cfg, add, imp, exp) // edgepeers.go
 	req.Policies = []*api.Policy{imp, exp}
 	return req
+}
+
+// addISPExport adds the export to the ISPs: per mark, a statement that
+// gives the uplink's sessions the mark's attributes, then per uplink and
+// family one that accepts a site prefix carrying any of the uplink's marks
+// and strips them all (exportmarks.go). Everything else hits the default
+// REJECT: no transit. Marks of an uplink no longer configured are left
+// out: it has no session to export to.
+func addISPExport(in policyInput, add func(*api.DefinedSet), exp *api.Policy) {
+	asn := in.cfg.Node.ASN
+	var site6, site4 []*api.Prefix
+	for _, p := range sortedPrefixes(sitePrefixSet(in)) {
+		e := prefixRange(p, p.Bits(), p.Bits())
+		if p.Addr().Is4() {
+			site4 = append(site4, e)
+		} else {
+			site6 = append(site6, e)
+		}
+	}
+	haveSite := map[string]bool{}
+	for _, fam := range []struct {
+		name string
+		ps   []*api.Prefix
+	}{{"v6", site6}, {"v4", site4}} {
+		if len(fam.ps) > 0 {
+			add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: setExportSite + fam.name, Prefixes: fam.ps})
+			haveSite[fam.name] = true
+		}
+	}
+	for _, u := range in.cfg.Uplinks {
+		nset := neighborSetName(u.Name)
+		var all []string
+		for _, mk := range in.export.marks {
+			if mk.uplink != u.Name {
+				continue
+			}
+			c := markCommunity(asn, markLocal1, mk.id)
+			all = append(all, c)
+			add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_LARGE_COMMUNITY, Name: markSetName(mk.id), List: []string{c}})
+			exp.Statements = append(exp.Statements, &api.Statement{
+				Name: fmt.Sprintf("mh-export-%s-mark-%d", u.Name, mk.id),
+				Conditions: &api.Conditions{
+					RouteType:         api.Conditions_ROUTE_TYPE_LOCAL,
+					NeighborSet:       &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: nset},
+					LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: markSetName(mk.id)},
+				},
+				Actions: attributeActions(asn, mk.attrs),
+			})
+		}
+		if len(all) == 0 {
+			continue
+		}
+		add(&api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_LARGE_COMMUNITY, Name: uplinkMarksSetName(u.Name), List: all})
+		for _, fam := range []string{"v6", "v4"} {
+			if !haveSite[fam] {
+				continue
+			}
+			exp.Statements = append(exp.Statements, &api.Statement{
+				Name: "mh-export-" + u.Name + "-" + fam,
+				Conditions: &api.Conditions{
+					RouteType:         api.Conditions_ROUTE_TYPE_LOCAL,
+					NeighborSet:       &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: nset},
+					PrefixSet:         &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: setExportSite + fam},
+					LargeCommunitySet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: uplinkMarksSetName(u.Name)},
+				},
+				Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT, LargeCommunity: stripMarks(asn)},
+			})
+		}
+	}
+}
+
+// sitePrefixSet is every prefix the export may send: the configured site
+// prefixes and those still originated (a reload that removes one keeps it
+// in the set until its withdrawal went out).
+func sitePrefixSet(in policyInput) map[netip.Prefix]bool {
+	set := map[netip.Prefix]bool{}
+	for _, p := range in.cfg.Site.Prefixes {
+		set[p] = true
+	}
+	for _, p := range in.export.sitePfx {
+		set[p] = true
+	}
+	return set
+}
+
+// attributeActions are the modifications, without a route action, that
+// give a route a's attributes.
+func attributeActions(asn uint32, a routing.Announcement) *api.Actions {
+	actions := &api.Actions{}
+	if a.Prepend > 0 {
+		actions.AsPrepend = &api.AsPrependAction{Asn: asn, Repeat: uint32(a.Prepend)}
+	}
+	comms := slices.Clone(a.Communities)
+	if a.GracefulShutdown && !slices.Contains(comms, routing.CommunityGracefulShutdown) {
+		comms = append(comms, routing.CommunityGracefulShutdown)
+	}
+	if len(comms) > 0 {
+		var list []string
+		for _, c := range comms {
+			list = append(list, c.String())
+		}
+		actions.Community = &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD, Communities: list}
+	}
+	if len(a.LargeCommunities) > 0 {
+		var list []string
+		for _, c := range a.LargeCommunities {
+			list = append(list, c.String())
+		}
+		actions.LargeCommunity = &api.CommunityAction{Type: api.CommunityAction_TYPE_ADD, Communities: list}
+	}
+	if a.MED != nil {
+		actions.Med = &api.MedAction{Type: api.MedAction_TYPE_REPLACE, Value: int64(*a.MED)}
+	}
+	return actions
+}
+
+// stripMarks removes every export mark (exportmarks.go) from a route.
+func stripMarks(asn uint32) *api.CommunityAction {
+	return &api.CommunityAction{Type: api.CommunityAction_TYPE_REMOVE, Communities: []string{anyMarkRegexp(asn)}}
 }
 
 // gracefulShutdownLocalPref is the LOCAL_PREF given to routes an ISP tags

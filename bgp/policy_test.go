@@ -39,7 +39,7 @@ func TestBuildPoliciesGolden(t *testing.T) {
 	for k, v := range anns {
 		anns[k] = normalize(v, cfg.Site.Prefixes)
 	}
-	req := buildPolicies(policyInput{cfg: cfg, anns: anns})
+	req := buildPolicies(policyInput{cfg: cfg, export: exportFor(cfg, anns, 0)})
 	got, err := prototext.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestBuildPoliciesGolden(t *testing.T) {
 func TestPolicyInvariants(t *testing.T) {
 	cfg := policyTestConfig(t)
 	anns := BaseAnnouncements(cfg)
-	req := buildPolicies(policyInput{cfg: cfg, anns: anns})
+	req := buildPolicies(policyInput{cfg: cfg, export: exportFor(cfg, anns, 0)})
 	var imp, exp *api.Policy
 	for _, p := range req.Policies {
 		switch p.Name {
@@ -93,37 +93,54 @@ func TestPolicyInvariants(t *testing.T) {
 			t.Errorf("import statement %s applies to every neighbor", s.Name)
 		}
 	}
-	// Every export statement accepts only local routes, for one uplink, for
-	// one site prefix: no transit, ever.
+	// Every export statement is limited to local routes and one uplink.
+	// Those that accept also to exactly the site prefixes and strip the
+	// marks; the others only modify, for one mark: no transit, ever.
 	sets := map[string]*api.DefinedSet{}
 	for _, ds := range req.DefinedSets {
 		sets[ds.Name] = ds
 	}
+	accepts, modifies := 0, 0
 	for _, s := range exp.Statements {
 		c := s.Conditions
-		if c.RouteType != api.Conditions_ROUTE_TYPE_LOCAL || c.NeighborSet == nil || c.PrefixSet == nil {
-			t.Fatalf("export statement %s is not limited to local routes, one uplink and a prefix: %v", s.Name, c)
+		if c.RouteType != api.Conditions_ROUTE_TYPE_LOCAL || c.NeighborSet == nil || c.LargeCommunitySet == nil {
+			t.Fatalf("export statement %s is not limited to local routes, one uplink and its marks: %v", s.Name, c)
 		}
-		for _, p := range sets[c.PrefixSet.Name].Prefixes {
-			pfx := netip.MustParsePrefix(p.IpPrefix)
-			found := false
-			for _, sp := range cfg.Site.Prefixes {
-				found = found || (sp == pfx && p.MaskLengthMin == uint32(pfx.Bits()) && p.MaskLengthMax == uint32(pfx.Bits()))
+		switch s.Actions.RouteAction {
+		case api.RouteAction_ROUTE_ACTION_ACCEPT:
+			accepts++
+			if c.PrefixSet == nil {
+				t.Fatalf("export statement %s accepts without a prefix set", s.Name)
 			}
-			if !found {
-				t.Errorf("export statement %s exports %v, not exactly a site prefix", s.Name, p)
+			for _, p := range sets[c.PrefixSet.Name].Prefixes {
+				pfx := netip.MustParsePrefix(p.IpPrefix)
+				if !slices.Contains(cfg.Site.Prefixes, pfx) || p.MaskLengthMin != uint32(pfx.Bits()) || p.MaskLengthMax != uint32(pfx.Bits()) {
+					t.Errorf("export statement %s exports %v, not exactly a site prefix", s.Name, p)
+				}
 			}
+			if lc := s.Actions.LargeCommunity; lc == nil || lc.Type != api.CommunityAction_TYPE_REMOVE {
+				t.Errorf("export statement %s accepts without stripping the marks: %v", s.Name, s.Actions)
+			}
+		case api.RouteAction_ROUTE_ACTION_UNSPECIFIED:
+			modifies++
+			if ls := sets[c.LargeCommunitySet.Name]; ls == nil || len(ls.List) != 1 {
+				t.Errorf("export statement %s modifies routes not limited to one mark: %v", s.Name, ls)
+			}
+		default:
+			t.Errorf("export statement %s: route action %v", s.Name, s.Actions.RouteAction)
 		}
 		if ap := s.Actions.AsPrepend; ap != nil && (ap.Repeat > config.MaxPrepend || ap.Asn != cfg.Node.ASN) {
 			t.Errorf("export statement %s prepends %v; want our ASN at most %d times", s.Name, ap, config.MaxPrepend)
 		}
 	}
-	if len(exp.Statements) != len(cfg.Uplinks)*len(cfg.Site.Prefixes) {
-		t.Errorf("%d export statements; want one per uplink and prefix (%d)", len(exp.Statements), len(cfg.Uplinks)*len(cfg.Site.Prefixes))
+	// Both uplinks announce both prefixes: one mark per uplink and
+	// prefix, and one accepting statement per uplink and family.
+	if n := len(cfg.Uplinks) * len(cfg.Site.Prefixes); modifies != n || accepts != 2*len(cfg.Uplinks) {
+		t.Errorf("%d marks' statements and %d accepting ones; want %d and %d", modifies, accepts, n, 2*len(cfg.Uplinks))
 	}
 	// Withdrawing everything from one uplink removes its export statements.
 	delete(anns, "isp-a")
-	req = buildPolicies(policyInput{cfg: cfg, anns: anns})
+	req = buildPolicies(policyInput{cfg: cfg, export: exportFor(cfg, anns, 0)})
 	for _, p := range req.Policies {
 		for _, s := range p.Statements {
 			if p.Name == policyExport && strings.Contains(s.Name, "isp-a") {
@@ -171,4 +188,16 @@ func TestImportChanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exportFor is the export state of a speaker that announces anns (and,
+// with defaultLP, the default to internal peers) from scratch.
+func exportFor(cfg *config.Config, anns map[string][]routing.Announcement, defaultLP uint32) exportState {
+	var m markTable
+	norm := map[string][]routing.Announcement{}
+	for k, v := range anns {
+		norm[k] = normalize(v, cfg.Site.Prefixes)
+	}
+	slots, _ := m.plan(cfg, norm, false)
+	return exportStateOf([]map[slotKey]slot{slots}, originations(slots, defaultLP))
 }

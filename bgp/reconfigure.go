@@ -98,8 +98,11 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	// session already sent, before the outbound resets (applyLocked).
 	// Otherwise leave the table alone: with full tables a soft reset in
 	// walks every route the ISP sent.
+	// The announcements reach the ISPs as changed paths (exportmarks.go):
+	// no outbound reset of their sessions. Internal peers are reset only
+	// where what they are sent of the learned routes changed.
 	reimport := importChanged(old, cfg)
-	if err := s.applyLocked(ctx, kept, true, true, reimport); err != nil {
+	if err := s.applyLocked(ctx, kept, internalExportChanged(old, cfg), reimport); err != nil {
 		errs = append(errs, err)
 	}
 	if reimport {
@@ -139,6 +142,44 @@ func importChanged(old, cfg *config.Config) bool {
 		}
 	}
 	return !proto.Equal(findPolicy(a, policyImport), findPolicy(b, policyImport))
+}
+
+// internalExportChanged reports whether the export of cfg sends the
+// internal peers other learned routes than that of old (ibgp.advertise, the
+// core and edge peers): the export statements that are not built from
+// marks, and the defined sets they read.
+func internalExportChanged(old, cfg *config.Config) bool {
+	a, b := internalExport(old), internalExport(cfg)
+	if len(a) != len(b) {
+		return true
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// internalExport lists the export statements of cfg without marks, each
+// followed by the defined sets its conditions name.
+func internalExport(cfg *config.Config) []proto.Message {
+	req := buildPolicies(policyInput{cfg: cfg})
+	sets := map[string]*api.DefinedSet{}
+	for _, ds := range req.DefinedSets {
+		sets[ds.Name] = ds
+	}
+	var out []proto.Message
+	for _, st := range findPolicy(req, policyExport).GetStatements() {
+		out = append(out, st)
+		c := st.GetConditions()
+		for _, m := range []*api.MatchSet{c.GetNeighborSet(), c.GetPrefixSet(), c.GetCommunitySet(), c.GetLargeCommunitySet(), c.GetAsPathSet(), c.GetExtCommunitySet()} {
+			if ds := sets[m.GetName()]; ds != nil {
+				out = append(out, ds)
+			}
+		}
+	}
+	return out
 }
 
 func findPolicy(req *api.SetPoliciesRequest, name string) *api.Policy {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -127,7 +126,6 @@ type siteOrigin struct {
 }
 
 type sentState struct {
-	id uuid.UUID
 	st routing.UplinkState
 }
 
@@ -153,20 +151,18 @@ func (s *Speaker) SetSiteState(ctx context.Context, states []routing.UplinkState
 			continue
 		}
 		// Re-adding the same prefix replaces the path (GoBGP keys local
-		// paths by prefix), so the old UUID is simply forgotten.
-		id, err := s.originateState(stateRoutePrefix(s.cfg.Node.RouterID, i), encodeUplinkState(s.cfg.Node.ASN, st))
-		if err != nil {
+		// paths by prefix).
+		if err := s.originateState(stateRoutePrefix(s.cfg.Node.RouterID, i), encodeUplinkState(s.cfg.Node.ASN, st)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s.site.sent[i] = sentState{id: id, st: st}
+		s.site.sent[i] = sentState{st: st}
 	}
 	for i, old := range s.site.sent {
 		if i < len(states) {
 			continue
 		}
-		// Always name the path: see applyLocked.
-		if err := s.srv.DeletePath(apiutil.DeletePathRequest{UUIDs: []uuid.UUID{old.id}}); err != nil {
+		if err := s.withdrawOrigin(stateRoutePrefix(s.cfg.Node.RouterID, i)); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: withdraw site state of uplink %s: %w", old.st.Uplink, err))
 			continue
 		}
@@ -175,14 +171,14 @@ func (s *Speaker) SetSiteState(ctx context.Context, states []routing.UplinkState
 	return errors.Join(errs...)
 }
 
-func (s *Speaker) originateState(p netip.Prefix, lcs []routing.LargeCommunity) (uuid.UUID, error) {
+func (s *Speaker) originateState(p netip.Prefix, lcs []routing.LargeCommunity) error {
 	nlri, err := bgp.NewIPAddrPrefix(p)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("bgp: site state %s: %w", p, err)
+		return fmt.Errorf("bgp: site state %s: %w", p, err)
 	}
 	mp, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_IPv6_UC, []bgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("bgp: site state %s: %w", p, err)
+		return fmt.Errorf("bgp: site state %s: %w", p, err)
 	}
 	var vals []*bgp.LargeCommunity
 	for _, c := range lcs {
@@ -191,12 +187,12 @@ func (s *Speaker) originateState(p netip.Prefix, lcs []routing.LargeCommunity) (
 	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), mp, bgp.NewPathAttributeLargeCommunities(vals)}
 	res, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv6_UC, Nlri: nlri, Attrs: attrs}}})
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("bgp: site state %s: %w", p, err)
+		return fmt.Errorf("bgp: site state %s: %w", p, err)
 	}
 	if len(res) != 1 || res[0].Error != nil {
-		return uuid.Nil, fmt.Errorf("bgp: site state %s: %v", p, res)
+		return fmt.Errorf("bgp: site state %s: %v", p, res)
 	}
-	return res[0].UUID, nil
+	return nil
 }
 
 // SiteView returns what the edge peers sent that passed import policy:
@@ -290,6 +286,26 @@ func largeCommunities(path *apiutil.Path) []routing.LargeCommunity {
 	return out
 }
 
+// ibgpMaxPrefixes is what an internal peer may send per family before its
+// session is closed. An edge sends one default and, over IPv6, one state
+// route per uplink: anything beyond that is a misconfigured or runaway
+// peer. A core router's routes are all rejected, but must not fill memory.
+func ibgpMaxPrefixes(p config.IBGPPeer) uint32 {
+	if p.Role == config.RoleEdge {
+		return config.MaxUplinks + 1
+	}
+	return DefaultIBGPMaxPrefixes
+}
+
+// onSitePath runs on GoBGP's goroutine for an update from an edge peer:
+// it may change the site view, so it signals Changed without blocking.
+func (s *Speaker) onSitePath([]*apiutil.Path, time.Time) {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
 // watchSite asks GoBGP for every update an edge peer sends that passes
 // import policy, one watch per edge peer of cfg (GoBGP filters a watch by
 // one address). Without edge peers it watches nothing: while any update
@@ -304,24 +320,4 @@ func (s *Speaker) watchSite(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	return nil
-}
-
-// onSitePath runs on GoBGP's goroutine for an update from an edge peer:
-// it may change the site view, so it signals Changed without blocking.
-func (s *Speaker) onSitePath([]*apiutil.Path, time.Time) {
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-}
-
-// ibgpMaxPrefixes is what an internal peer may send per family before its
-// session is closed. An edge sends one default and, over IPv6, one state
-// route per uplink: anything beyond that is a misconfigured or runaway
-// peer. A core router's routes are all rejected, but must not fill memory.
-func ibgpMaxPrefixes(p config.IBGPPeer) uint32 {
-	if p.Role == config.RoleEdge {
-		return config.MaxUplinks + 1
-	}
-	return DefaultIBGPMaxPrefixes
 }

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/multihomed/multihomed/routing"
 
-	"github.com/google/uuid"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/server"
 
@@ -71,7 +71,17 @@ type Speaker struct {
 	cfg   *config.Config
 	anns  map[string][]routing.Announcement // installed, normalized
 	defLP uint32                            // LOCAL_PREF of the default sent to iBGP peers; 0: none
-	paths map[netip.Prefix]uuid.UUID        // locally originated paths
+	// orig is what each locally originated path carries, marks the
+	// slots whose marks the paths carry (exportmarks.go), installed the
+	// policies GoBGP has (nil: unknown).
+	orig      map[netip.Prefix]origination
+	marks     markTable
+	installed *api.SetPoliciesRequest
+	// inPlaceMax is inPlaceMaxRoutes; tests set it to choose the way.
+	inPlaceMax uint64
+	// outResets counts the outbound soft resets asked of GoBGP: each one
+	// walks the table, and an announcement change must cause none.
+	outResets atomic.Uint64
 	// insideLP is the LOCAL_PREF of each import: full uplink's routes
 	// toward the core (inside.go); inResetDue the sessions whose inbound
 	// soft reset for it failed, retried by the next SetInsideLocalPrefs.
@@ -115,7 +125,8 @@ func New(opts Options) *Speaker {
 		log:        opts.Logger,
 		opts:       opts,
 		anns:       map[string][]routing.Announcement{},
-		paths:      map[netip.Prefix]uuid.UUID{},
+		orig:       map[netip.Prefix]origination{},
+		inPlaceMax: inPlaceMaxRoutes,
 		resetDue:   map[netip.Addr]bool{},
 		inResetDue: map[netip.Addr]bool{},
 		sessions:   map[netip.Addr]sessionConfig{},
@@ -163,13 +174,13 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
-	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
-		s.stopLocked(ctx)
-		return err
-	}
 	if err := s.watchCounts(wctx); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch updates: %w", err)
+	}
+	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
+		s.stopLocked(ctx)
+		return err
 	}
 	if s.opts.OnBest != nil {
 		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
@@ -180,7 +191,8 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 	s.cfg = cfg
 	// StartBgp initialises policy: install ours after it and before any
 	// peer, with REJECT defaults both ways.
-	if err := s.srv.SetPolicies(ctx, buildPolicies(s.policyInputLocked(s.anns))); err != nil {
+	s.installed = nil
+	if err := s.setPoliciesLocked(ctx, s.exportStateLocked()); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: install policies: %w", err)
 	}
@@ -299,6 +311,7 @@ func (s *Speaker) stopLocked(ctx context.Context) {
 	s.srv.Stop()
 	<-s.serveDone
 	s.srv = nil
+	s.orig, s.marks, s.installed = map[netip.Prefix]origination{}, markTable{}, nil
 }
 
 // minLevelHandler drops records below min.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -114,40 +115,78 @@ func (p *testPeer) received(t *testing.T) map[string]string {
 			if !path.PeerAddress.IsValid() || path.PeerAddress.IsUnspecified() {
 				continue // locally originated by the test peer
 			}
-			var attrs []string
-			for _, a := range path.Attrs {
-				switch a := a.(type) {
-				case *bgp.PathAttributeAsPath:
-					var segs []string
-					for _, v := range a.Value {
-						segs = append(segs, v.String())
-					}
-					attrs = append(attrs, "aspath="+strings.Join(segs, " "))
-				case *bgp.PathAttributeCommunities:
-					var cs []string
-					for _, v := range a.Value {
-						cs = append(cs, routing.Community(v).String())
-					}
-					attrs = append(attrs, "comm="+strings.Join(cs, ","))
-				case *bgp.PathAttributeMultiExitDisc:
-					attrs = append(attrs, fmt.Sprintf("med=%d", a.Value))
-				case *bgp.PathAttributeLargeCommunities:
-					var ls []string
-					for _, v := range a.Values {
-						ls = append(ls, fmt.Sprintf("%d:%d:%d", v.ASN, v.LocalData1, v.LocalData2))
-					}
-					attrs = append(attrs, "large="+strings.Join(ls, ","))
-				}
-			}
-			if path.Stale {
-				attrs = append(attrs, "stale")
-			}
-			sort.Strings(attrs)
-			out[prefix.String()] = strings.Join(attrs, " ")
+			out[prefix.String()] = describeAttrs(path)
 		}
 	})
 	must(t, err)
 	return out
+}
+
+// describeAttrs writes a received path's AS path, communities, MED and
+// large communities (and whether it is stale), sorted.
+func describeAttrs(path *apiutil.Path) string {
+	var attrs []string
+	for _, a := range path.Attrs {
+		switch a := a.(type) {
+		case *bgp.PathAttributeAsPath:
+			var segs []string
+			for _, v := range a.Value {
+				segs = append(segs, v.String())
+			}
+			attrs = append(attrs, "aspath="+strings.Join(segs, " "))
+		case *bgp.PathAttributeCommunities:
+			var cs []string
+			for _, v := range a.Value {
+				cs = append(cs, routing.Community(v).String())
+			}
+			attrs = append(attrs, "comm="+strings.Join(cs, ","))
+		case *bgp.PathAttributeMultiExitDisc:
+			attrs = append(attrs, fmt.Sprintf("med=%d", a.Value))
+		case *bgp.PathAttributeLargeCommunities:
+			var ls []string
+			for _, v := range a.Values {
+				ls = append(ls, fmt.Sprintf("%d:%d:%d", v.ASN, v.LocalData1, v.LocalData2))
+			}
+			attrs = append(attrs, "large="+strings.Join(ls, ","))
+		}
+	}
+	if path.Stale {
+		attrs = append(attrs, "stale")
+	}
+	sort.Strings(attrs)
+	return strings.Join(attrs, " ")
+}
+
+// receivedPrefix is received for the one prefix p, looked up without a
+// walk of the peer's table: p's attributes, and whether the peer has a
+// path for it from us.
+func (p *testPeer) receivedPrefix(t *testing.T, pfx netip.Prefix) (string, bool) {
+	t.Helper()
+	fam := bgp.RF_IPv4_UC
+	if pfx.Addr().Is6() {
+		fam = bgp.RF_IPv6_UC
+	}
+	var attrs string
+	found := false
+	must(t, p.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam,
+		Prefixes: []*apiutil.LookupPrefix{{Prefix: pfx.String(), LookupOption: apiutil.LOOKUP_EXACT}}}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		for _, path := range paths {
+			if path.PeerAddress.IsValid() && !path.PeerAddress.IsUnspecified() {
+				attrs, found = describeAttrs(path), true
+			}
+		}
+	}))
+	return attrs, found
+}
+
+// updatesReceived is how many UPDATE messages the test peer received.
+func (p *testPeer) updatesReceived(t *testing.T) uint64 {
+	t.Helper()
+	var n uint64
+	must(t, p.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(peer *api.Peer) {
+		n += peer.GetState().GetMessages().GetReceived().GetUpdate()
+	}))
+	return n
 }
 
 // established reports whether the test peer's session with us is up.
@@ -205,7 +244,21 @@ uplinks:
 	return cfg
 }
 
+// TestSpeakerLoopback: two ISPs get the site prefix with their own
+// attributes, import default keeps only the default, and announcement
+// changes reach each ISP, both ways the speaker applies them
+// (exportmarks.go): in place, where a change for one ISP sends the other
+// nothing, and by re-origination, where nothing is soft-reset.
 func TestSpeakerLoopback(t *testing.T) {
+	for _, mode := range []struct {
+		name       string
+		inPlaceMax uint64
+	}{{"in place", math.MaxUint64}, {"re-originated", 0}} {
+		t.Run(mode.name, func(t *testing.T) { speakerLoopback(t, mode.inPlaceMax) })
+	}
+}
+
+func speakerLoopback(t *testing.T, inPlaceMax uint64) {
 	port := freePort(t)
 	// ISP-A sends a default, a foreign prefix and a more-specific of our
 	// own prefix; ISP-B sends a foreign prefix.
@@ -214,6 +267,7 @@ func TestSpeakerLoopback(t *testing.T) {
 
 	cfg := loopbackConfig(t)
 	sp := startSpeaker(t, port, cfg)
+	sp.inPlaceMax = inPlaceMax
 	ctx := context.Background()
 
 	got, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))
@@ -253,8 +307,36 @@ func TestSpeakerLoopback(t *testing.T) {
 		t.Fatalf("second SetAnnouncements reached %v; want %v", got2, before)
 	}
 
-	// Withdraw from ISP-A only, drain-style community on ISP-B.
+	// A change for ISP-A alone, then one for ISP-B alone. In place, B
+	// hears only its own change and A's sessions are soft-reset;
+	// re-originated, B also hears A's change (an UPDATE identical to the
+	// last) and nothing is reset.
+	updatesB, resets := peerB.updatesReceived(t), sp.outResets.Load()
 	anns := BaseAnnouncements(cfg)
+	anns["isp-a"][0].Prepend = 1
+	_, err = sp.SetAnnouncements(ctx, anns)
+	must(t, err)
+	eventually(t, "A holds the prepend", 10*time.Second, func() (bool, string) {
+		a := peerA.received(t)
+		return a["198.51.100.0/24"] == "aspath=64500 64500 comm=64501:100 med=7", fmt.Sprint(a)
+	})
+	anns["isp-b"][0].Prepend = 3
+	_, err = sp.SetAnnouncements(ctx, anns)
+	must(t, err)
+	eventually(t, "B holds its new prepend", 10*time.Second, func() (bool, string) {
+		b := peerB.received(t)
+		return b["198.51.100.0/24"] == "aspath=64500 64500 64500 64500 large=64500:1:2", fmt.Sprint(b)
+	})
+	gotUpdates, gotResets := peerB.updatesReceived(t)-updatesB, sp.outResets.Load()-resets
+	if inPlaceMax > 0 && (gotUpdates != 1 || gotResets != 2) {
+		t.Errorf("in place: B received %d UPDATEs and %d sessions were soft-reset; want 1 and 2 (A's, then B's)", gotUpdates, gotResets)
+	}
+	if inPlaceMax == 0 && (gotUpdates != 2 || gotResets != 0) {
+		t.Errorf("re-originated: B received %d UPDATEs and %d sessions were soft-reset; want 2 and none", gotUpdates, gotResets)
+	}
+
+	// Withdraw from ISP-A only, drain-style community on ISP-B.
+	anns = BaseAnnouncements(cfg)
 	delete(anns, "isp-a")
 	anns["isp-b"][0].GracefulShutdown = true
 	_, err = sp.SetAnnouncements(ctx, anns)

@@ -178,6 +178,7 @@ func TestInvalid(t *testing.T) {
 		{"keepalive", "peer_asn: 64502,", "peer_asn: 64502, hold_time: 9s, keepalive: 9s,", "uplinks[1].bgp.keepalive", "not below hold_time"},
 		{"community", "peer_asn: 64502,", "peer_asn: 64502, communities: ['64502:70000'],", "uplinks[1].bgp.communities[0]", "not a community"},
 		{"large community", "peer_asn: 64502,", "peer_asn: 64502, large_communities: ['1:2'],", "uplinks[1].bgp.large_communities[0]", "not a large community"},
+		{"reserved large community", "peer_asn: 64502,", "peer_asn: 64502, large_communities: ['64500:1:1', '64500:3:1'],", "uplinks[1].bgp.large_communities[1]", "64500:3:1 is reserved"},
 		{"prepend", "peer_asn: 64502,", "peer_asn: 64502, prepend: 11,", "uplinks[1].bgp.prepend", "out of range 0-10"},
 		{"max prefixes", "peer_asn: 64502,", "peer_asn: 64502, max_prefixes: 0,", "uplinks[1].bgp.max_prefixes", "at least 1"},
 		{"both passwords", "peer_asn: 64502,", "peer_asn: 64502, password: a, password_file: /x,", "uplinks[1].bgp.password", "keep one"},

@@ -328,6 +328,15 @@ func (u Uplink) Gateways() []netip.Addr {
 	return out
 }
 
+// ReservedLargeLocal1Min and ReservedLargeLocal1Max bound the first local
+// values of the large communities node.asn:N:* that the speaker puts on
+// its own routes (the not-inside mark, the export marks) and strips on
+// export, so uplinks[].bgp.large_communities may not use them.
+const (
+	ReservedLargeLocal1Min = 2
+	ReservedLargeLocal1Max = 4
+)
+
 // UplinkBGP configures the eBGP sessions with one ISP. Neighbor's family
 // carries that family's site prefixes; NeighborIPv4 (optional, with an IPv6
 // Neighbor) adds a second session carrying the IPv4 site prefixes.

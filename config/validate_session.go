@@ -127,6 +127,12 @@ func (c *checker) uplinkBGP(bp string, rb rawUplinkBGP, node Node, neighbors map
 
 	b.Communities = c.communities(bp+".communities", rb.Communities)
 	b.LargeCommunities = c.largeCommunities(bp+".large_communities", rb.LargeCommunities)
+	for j, lc := range b.LargeCommunities {
+		if node.ASN != 0 && lc.Global == node.ASN && lc.Local1 >= ReservedLargeLocal1Min && lc.Local1 <= ReservedLargeLocal1Max {
+			c.add(fmt.Sprintf("%s.large_communities[%d]", bp, j), "%s is reserved: the speaker uses node.asn:%d-%d:* to mark its own routes and strips them on export; use another first local value",
+				lc, ReservedLargeLocal1Min, ReservedLargeLocal1Max)
+		}
+	}
 	if rb.MED != nil {
 		if *rb.MED < 0 || *rb.MED > math.MaxUint32 {
 			c.add(bp+".med", "%d is out of range 0-4294967295", *rb.MED)

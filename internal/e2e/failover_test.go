@@ -11,10 +11,16 @@ import (
 	"github.com/multihomed/multihomed/internal/lab"
 )
 
+// coreLocalPref is the LOCAL_PREF of the core router's first path for p,
+// as text. A path that still carries large communities (the speaker's
+// marks, which export strips) is reported as such instead.
 func coreLocalPref(l *lab.Lab, p netip.Prefix) string {
 	paths, err := l.CoreRouter.Paths(ctx, p)
 	if err != nil || len(paths) == 0 || paths[0].LocalPref == nil {
 		return fmt.Sprintf("none (%v, %d paths)", err, len(paths))
+	}
+	if lcs := paths[0].LargeCommunities; len(lcs) > 0 {
+		return fmt.Sprintf("%d with large communities %v", *paths[0].LocalPref, lcs)
 	}
 	return fmt.Sprint(*paths[0].LocalPref)
 }
