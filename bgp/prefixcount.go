@@ -139,6 +139,7 @@ func (s *Speaker) countPaths(paths []*apiutil.Path) {
 	defer s.stateMu.Unlock()
 	var lim *prefixLimit
 	var addr netip.Addr
+	fromEdge := false
 	for _, p := range paths {
 		if p.PeerAddress != addr || lim == nil {
 			addr = p.PeerAddress
@@ -147,6 +148,7 @@ func (s *Speaker) countPaths(paths []*apiutil.Path) {
 		if lim == nil {
 			continue // locally originated, or a peer deleted since
 		}
+		fromEdge = fromEdge || lim.filter.kind == filterEdge
 		pfx, ok := nlriPrefix(p.Nlri)
 		if !ok {
 			continue
@@ -163,6 +165,13 @@ func (s *Speaker) countPaths(paths []*apiutil.Path) {
 			lim.counts.tripped = true
 			go s.tripLimit(addr, lim.max)
 		}
+	}
+	if fromEdge {
+		// Another edge's states or default may have changed: SiteView
+		// reads them from the RIB. GoBGP emits this event while it handles
+		// the UPDATE, holding its table lock for reading, and SiteView's
+		// read needs that lock for writing: the read sees the UPDATE.
+		s.signalChanged()
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/routing"
@@ -295,29 +294,4 @@ func ibgpMaxPrefixes(p config.IBGPPeer) uint32 {
 		return config.MaxUplinks + 1
 	}
 	return DefaultIBGPMaxPrefixes
-}
-
-// onSitePath runs on GoBGP's goroutine for an update from an edge peer:
-// it may change the site view, so it signals Changed without blocking.
-func (s *Speaker) onSitePath([]*apiutil.Path, time.Time) {
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-}
-
-// watchSite asks GoBGP for every update an edge peer sends that passes
-// import policy, one watch per edge peer of cfg (GoBGP filters a watch by
-// one address). Without edge peers it watches nothing: while any update
-// watch exists GoBGP copies every update of every peer, a cost a site
-// with full tables from its ISPs should not pay for nothing. An edge peer
-// added by a reload is not watched until the next start; its changes are
-// still read on every controller pass (each resync at the latest).
-func (s *Speaker) watchSite(ctx context.Context, cfg *config.Config) error {
-	for _, p := range cfg.IBGP.EdgePeers() {
-		if err := s.srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPathUpdate: s.onSitePath}, server.WatchPostUpdate(false, p.Neighbor.String(), "")); err != nil {
-			return fmt.Errorf("bgp: watch edge peer %s: %w", p.Neighbor, err)
-		}
-	}
-	return nil
 }

@@ -165,9 +165,16 @@ func TestTwoEdgesExchangeSiteState(t *testing.T) {
 	case <-b.Changed():
 	default:
 	}
+	// And the view read on that signal already holds the change (at least
+	// the first of its UPDATEs): the signal comes from GoBGP's pre-policy
+	// event, and SiteView's read waits for GoBGP to finish the UPDATE.
+	before := view(b)
 	must(t, a.SetSiteState(ctx, []routing.UplinkState{{Uplink: "isp-a", State: "down"}, {Uplink: "isp-c", State: "up"}}))
 	select {
 	case <-b.Changed():
+		if now := view(b); now == before {
+			t.Errorf("B's view on the Changed signal is still the old one: %s", now)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("B's Changed was not signalled for A's new site state")
 	}

@@ -178,10 +178,6 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch updates: %w", err)
 	}
-	if err := s.watchSite(wctx, cfg); err != nil { // sitestate.go
-		s.stopLocked(ctx)
-		return err
-	}
 	if s.opts.OnBest != nil {
 		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
 			s.stopLocked(ctx)
