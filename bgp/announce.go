@@ -252,9 +252,10 @@ func (s *Speaker) originate(p netip.Prefix, o origination) error {
 	return nil
 }
 
-// withdrawOrigin stops originating p. It names the path, not the UUID
-// AddPath returned: GoBGP finds a UUID's path by listing the whole RIB,
-// a million paths with full tables.
+// withdrawOrigin stops originating p. It names the path: a DeletePath
+// with neither a path nor a UUID deletes every locally originated path,
+// and one by the UUID AddPath returned makes GoBGP list the whole RIB to
+// find it (a million paths with full tables).
 func (s *Speaker) withdrawOrigin(p netip.Prefix) error {
 	nlri, err := bgp.NewIPAddrPrefix(p)
 	if err != nil {
