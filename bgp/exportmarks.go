@@ -86,9 +86,9 @@ type markTable struct {
 
 // plan returns the slots that make want (normalized announcements per
 // uplink) true, without changing m's slots (only its mark counter), and
-// the uplinks whose sessions need an
-// outbound soft reset (their slots changed in place). A slot of an uplink
-// or prefix cfg no longer has is dropped.
+// the uplinks whose sessions need an outbound soft reset (their slots
+// changed in place). A slot of an uplink or prefix cfg no longer has is
+// dropped.
 func (m *markTable) plan(cfg *config.Config, want map[string][]routing.Announcement, inPlace bool) (map[slotKey]slot, map[string]bool) {
 	wanted := map[slotKey]routing.Announcement{}
 	for _, u := range cfg.Uplinks {
