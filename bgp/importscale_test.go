@@ -114,20 +114,31 @@ func importOnce(t *testing.T, n int) importCost {
 	// speaker's Adj-RIB-In, RIB and counts, plus the feeder's send-side
 	// bookkeeping, which shares the process).
 	t.Logf("%d routes: heap %+d bytes per route", n, (int64(heapInUse())-int64(heap0))/int64(n))
-	// An announcement change with the table in place, the way a full
-	// table gets it (re-origination, exportmarks.go): a prepend, then a
-	// withdrawal, each timed until the peer holds the result. Neither may
-	// soft-reset the session: that walks the table. Then, for comparison,
-	// the same prepend made in place (a soft reset out, the walk), as
-	// below inPlaceMaxRoutes.
+	// An announcement change with the table in place: first the way the
+	// speaker chooses from the table's size; then the way a full table
+	// gets it (re-origination, exportmarks.go), a prepend and a
+	// withdrawal, each timed until the peer holds the result, neither of
+	// which may soft-reset the session (that walks the table); then, for
+	// comparison, the same prepend made in place (a soft reset out, the
+	// walk), as below inPlaceMaxRoutes.
 	site := cfg.Site.Prefixes[0]
-	sp.inPlaceMax = 0
-	resets := sp.outResets.Load()
 	prepended := func(attrs string, ok bool) bool {
 		return ok && strings.HasPrefix(attrs, "aspath=64500 64500 64500 64500 ")
 	}
-	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, func(attrs string, ok bool) bool { return ok && strings.HasPrefix(attrs, "aspath=64500 ") })
+	announced := func(attrs string, ok bool) bool { return ok && strings.HasPrefix(attrs, "aspath=64500 ") }
 	anns := BaseAnnouncements(cfg)
+	anns["isp-a"][0].Prepend = 3
+	// First with the speaker's own choice, from the table's size: in place
+	// below inPlaceMaxRoutes, re-originated from there on.
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
+	resets := sp.outResets.Load()
+	timeUntilPeer(t, sp, peer, anns, site, prepended)
+	if walked := sp.outResets.Load() > resets; walked != (n < inPlaceMaxRoutes) {
+		t.Errorf("%d routes: the speaker's own choice soft-reset the session: %v; want %v (in place below %d routes)", n, walked, n < inPlaceMaxRoutes, inPlaceMaxRoutes)
+	}
+	sp.inPlaceMax = 0
+	resets = sp.outResets.Load()
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
 	anns["isp-a"][0].Prepend = 3
 	took.change = timeUntilPeer(t, sp, peer, anns, site, prepended)
 	took.withdraw = timeUntilPeer(t, sp, peer, nil, site, func(_ string, ok bool) bool { return !ok })
@@ -135,7 +146,7 @@ func importOnce(t *testing.T, n int) importCost {
 		t.Errorf("%d routes: the announcement changes soft-reset the session %d times; want none", n, got)
 	}
 	sp.inPlaceMax = math.MaxUint64
-	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, func(attrs string, ok bool) bool { return ok && strings.HasPrefix(attrs, "aspath=64500 ") })
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
 	took.inPlace = timeUntilPeer(t, sp, peer, anns, site, prepended)
 	if sp.outResets.Load() == resets {
 		t.Errorf("%d routes: the change in place did not soft-reset the session: the comparison measures nothing", n)
