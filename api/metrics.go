@@ -174,6 +174,7 @@ var (
 	descHeldDown    = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
 	descReceived    = prometheus.NewDesc("multihomed_bgp_prefixes_received", "Prefixes the BGP session's peer sent, before import policy.", []string{"uplink", "neighbor"}, nil)
 	descAccepted    = prometheus.NewDesc("multihomed_bgp_prefixes_accepted", "Prefixes of the BGP session that import policy accepted.", []string{"uplink", "neighbor"}, nil)
+	descSoftResets  = prometheus.NewDesc("multihomed_bgp_soft_resets_out_total", "Outbound soft resets the speaker made on the BGP session (each runs the export policy over the whole table; with a full table an announcement change makes none).", []string{"uplink", "neighbor"}, nil)
 	descPrefixes    = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
 	descPrepend     = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
 	descGShut       = prometheus.NewDesc("multihomed_announced_graceful_shutdown", "1 when the prefix carries GRACEFUL_SHUTDOWN (draining).", []string{"uplink", "prefix"}, nil)
@@ -197,7 +198,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside, descBursts, descBurstProbes, descBurstsSupp} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descSoftResets, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside, descBursts, descBurstProbes, descBurstsSupp} {
 		ch <- d
 	}
 	describePA(ch)
@@ -262,6 +263,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descHeldDown, b2f(s.HeldDown != ""), name, s.Neighbor.String())
 		gauge(descReceived, float64(s.Received), name, s.Neighbor.String())
 		gauge(descAccepted, float64(s.Accepted), name, s.Neighbor.String())
+		counter(descSoftResets, s.SoftResetsOut, name, s.Neighbor.String())
 	}
 	for _, u := range st.Remote.Uplinks {
 		for _, s := range allStates {

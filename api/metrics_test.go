@@ -156,6 +156,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		// 1 while held down (the fake's IPv4 session of isp-b is).
 		{"multihomed_bgp_session_held_down", []string{"uplink", "isp-b", "neighbor", "2001:db8:2000:1::1"}, 0},
 		{"multihomed_bgp_session_held_down", []string{"uplink", "isp-b", "neighbor", "198.18.2.1"}, 1},
+		{"multihomed_bgp_soft_resets_out_total", []string{"uplink", "isp-b", "neighbor", "2001:db8:2000:1::1"}, 3},
+		{"multihomed_bgp_soft_resets_out_total", []string{"uplink", "isp-a", "neighbor", "2001:db8:1000:1::1"}, 0},
 		{"multihomed_announced_prefixes", []string{"uplink", "isp-b"}, 1},
 		{"multihomed_announced_prepend", []string{"uplink", "isp-b", "prefix", "2001:db8:face::/48"}, 4},
 		{"multihomed_announced_graceful_shutdown", []string{"uplink", "isp-a", "prefix", "2001:db8:face::/48"}, 0},

@@ -159,7 +159,7 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 		if !due {
 			continue
 		}
-		s.outResets.Add(1)
+		s.countSoftResetOut(addr)
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT}); err != nil {
 			s.resetDue[addr] = true // retried by the next apply
 			errs = append(errs, fmt.Errorf("bgp: soft reset out %s: %w", addr, err))
@@ -168,6 +168,16 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 		delete(s.resetDue, addr)
 	}
 	return errors.Join(errs...)
+}
+
+// countSoftResetOut counts an outbound soft reset of addr in its state.
+func (s *Speaker) countSoftResetOut(addr netip.Addr) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if st, ok := s.states[addr]; ok {
+		st.SoftResetsOut++
+		s.states[addr] = st
+	}
 }
 
 // tableRoutes is the number of routes the sessions' import accepted, all

@@ -131,24 +131,24 @@ func importOnce(t *testing.T, n int) importCost {
 	// First with the speaker's own choice, from the table's size: in place
 	// below inPlaceMaxRoutes, re-originated from there on.
 	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
-	resets := sp.outResets.Load()
+	resets := softResetsOut(sp)
 	timeUntilPeer(t, sp, peer, anns, site, prepended)
-	if walked := sp.outResets.Load() > resets; walked != (n < inPlaceMaxRoutes) {
+	if walked := softResetsOut(sp) > resets; walked != (n < inPlaceMaxRoutes) {
 		t.Errorf("%d routes: the speaker's own choice soft-reset the session: %v; want %v (in place below %d routes)", n, walked, n < inPlaceMaxRoutes, inPlaceMaxRoutes)
 	}
 	sp.inPlaceMax = 0
-	resets = sp.outResets.Load()
+	resets = softResetsOut(sp)
 	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
 	anns["isp-a"][0].Prepend = 3
 	took.change = timeUntilPeer(t, sp, peer, anns, site, prepended)
 	took.withdraw = timeUntilPeer(t, sp, peer, nil, site, func(_ string, ok bool) bool { return !ok })
-	if got := sp.outResets.Load() - resets; got != 0 {
+	if got := softResetsOut(sp) - resets; got != 0 {
 		t.Errorf("%d routes: the announcement changes soft-reset the session %d times; want none", n, got)
 	}
 	sp.inPlaceMax = math.MaxUint64
 	timeUntilPeer(t, sp, peer, BaseAnnouncements(cfg), site, announced)
 	took.inPlace = timeUntilPeer(t, sp, peer, anns, site, prepended)
-	if sp.outResets.Load() == resets {
+	if softResetsOut(sp) == resets {
 		t.Errorf("%d routes: the change in place did not soft-reset the session: the comparison measures nothing", n)
 	}
 	t.Logf("%d routes: re-originated, prepend at the peer in %s, withdrawal in %s; in place, prepend in %s", n, took.change, took.withdraw, took.inPlace)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/multihomed/multihomed/routing"
@@ -79,9 +78,6 @@ type Speaker struct {
 	installed *api.SetPoliciesRequest
 	// inPlaceMax is inPlaceMaxRoutes; tests set it to choose the way.
 	inPlaceMax uint64
-	// outResets counts the outbound soft resets asked of GoBGP: each one
-	// walks the table, and an announcement change must cause none.
-	outResets atomic.Uint64
 	// insideLP is the LOCAL_PREF of each import: full uplink's routes
 	// toward the core (inside.go); inResetDue the sessions whose inbound
 	// soft reset for it failed, retried by the next SetInsideLocalPrefs.

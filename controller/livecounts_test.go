@@ -9,8 +9,8 @@ import (
 	"github.com/multihomed/multihomed/routing"
 )
 
-// TestStatusLiveCounts: Status shows the speaker's prefix counts as of the
-// call, with no pass in between, and keeps the pass's session states; the
+// TestStatusLiveCounts: Status shows the speaker's prefix and soft reset
+// counts as of the call, with no pass in between, and keeps the pass's session states; the
 // stored snapshot is not modified.
 func TestStatusLiveCounts(t *testing.T) {
 	cfg := loopConfig(t)
@@ -25,12 +25,12 @@ func TestStatusLiveCounts(t *testing.T) {
 	l.status.Store(&Status{Sessions: pass})
 	sp.mu.Lock()
 	sp.sessions = []routing.SessionState{
-		{Uplink: "isp-a", Neighbor: a, State: "idle", Received: 900000, Accepted: 899000},
+		{Uplink: "isp-a", Neighbor: a, State: "idle", Received: 900000, Accepted: 899000, SoftResetsOut: 2},
 		{Uplink: "isp-b", Neighbor: b, State: "established", Received: 7, Accepted: 0},
 	}
 	sp.mu.Unlock()
 	want := []routing.SessionState{
-		{Uplink: "isp-a", Neighbor: a, State: "established", Received: 900000, Accepted: 899000},
+		{Uplink: "isp-a", Neighbor: a, State: "established", Received: 900000, Accepted: 899000, SoftResetsOut: 2},
 		{Uplink: "isp-b", Neighbor: b, State: "active", Received: 7},
 		{Uplink: "isp-c", Neighbor: gone, State: "established", Received: 5, Accepted: 5},
 	}

@@ -268,8 +268,8 @@ func (l *Loop) Status() *Status {
 	return &out
 }
 
-// withLiveCounts returns a copy of sessions with the prefix counts of the
-// same neighbor's session in live; a session live lacks (deleted since
+// withLiveCounts returns a copy of sessions with the prefix and soft reset
+// counts of the same neighbor's session in live; a session live lacks (deleted since
 // the pass) keeps its counts.
 func withLiveCounts(sessions, live []routing.SessionState) []routing.SessionState {
 	counts := make(map[netip.Addr]routing.SessionState, len(live))
@@ -279,7 +279,7 @@ func withLiveCounts(sessions, live []routing.SessionState) []routing.SessionStat
 	out := slices.Clone(sessions)
 	for i, s := range out {
 		if c, ok := counts[s.Neighbor]; ok {
-			out[i].Received, out[i].Accepted = c.Received, c.Accepted
+			out[i].Received, out[i].Accepted, out[i].SoftResetsOut = c.Received, c.Accepted, c.SoftResetsOut
 		}
 	}
 	return out

@@ -33,6 +33,11 @@ type SessionState struct {
 	// zero while no session is up (graceful restart keeps stale routes
 	// counted until the peer's End-of-RIB or the restart timer).
 	Received, Accepted uint64
+	// SoftResetsOut counts the outbound soft resets the speaker made on
+	// the session since it was configured. Each runs the export policy
+	// over every best path: with a full table, seconds of work. An
+	// announcement change makes one only while the table is small.
+	SoftResetsOut uint64
 }
 
 // Established reports whether the session is up.

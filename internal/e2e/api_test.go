@@ -118,8 +118,13 @@ func TestMhctlDrain(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
+		// The lab's table is small: the drain went out in place, with
+		// outbound soft resets of isp-a's sessions only.
+		resetsA := m[`multihomed_bgp_soft_resets_out_total{neighbor=`+lab.ISPAAddr6.String()+`,uplink=isp-a}`]
+		resetsB := m[`multihomed_bgp_soft_resets_out_total{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`]
 		return m[`multihomed_uplink_state{state=drained,uplink=isp-a}`] == 1 && m[`multihomed_override_active{kind=drain,uplink=isp-a}`] == 1 &&
-			m[`multihomed_bgp_session_up{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`] == 1, fmt.Sprint(len(m), " series")
+			m[`multihomed_bgp_session_up{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`] == 1 && resetsA >= 1 && resetsB == 0,
+			fmt.Sprintf("%d series; isp-a soft resets out %v, isp-b %v", len(m), resetsA, resetsB)
 	})
 
 	// A reload of a broken file: every problem back, exit 3, the daemon
