@@ -15,8 +15,9 @@ import (
 )
 
 // Reconfigure moves the running speaker to cfg. Sessions whose own settings
-// are unchanged are not reset: policy and attribute changes are applied with
-// route refresh / soft reset. Sessions whose settings changed are re-created;
+// are unchanged are not reset: attribute changes go out as announcement
+// changes do (exportmarks.go), an import policy change with an inbound
+// soft reset. Sessions whose settings changed are re-created;
 // removed ones are closed. Changing node.asn, node.router_id or
 // bgp.listen_port needs a restart and is refused, leaving everything as it
 // was. The caller then calls SetAnnouncements for the new attributes.
