@@ -123,7 +123,7 @@ func TestMhctlDrain(t *testing.T) {
 		resetsA := m[`multihomed_bgp_soft_resets_out_total{neighbor=`+lab.ISPAAddr6.String()+`,uplink=isp-a}`]
 		resetsB := m[`multihomed_bgp_soft_resets_out_total{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`]
 		return m[`multihomed_uplink_state{state=drained,uplink=isp-a}`] == 1 && m[`multihomed_override_active{kind=drain,uplink=isp-a}`] == 1 &&
-			m[`multihomed_bgp_session_up{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`] == 1 && resetsA >= 1 && resetsB == 0,
+				m[`multihomed_bgp_session_up{neighbor=`+lab.ISPBAddr6.String()+`,uplink=isp-b}`] == 1 && resetsA >= 1 && resetsB == 0,
 			fmt.Sprintf("%d series; isp-a soft resets out %v, isp-b %v", len(m), resetsA, resetsB)
 	})
 
