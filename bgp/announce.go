@@ -127,19 +127,19 @@ func (s *Speaker) applyLocked(ctx context.Context, want map[string][]routing.Ann
 			}
 		}
 	}
-	for _, p := range sortedPrefixes(mapKeys(wantOrig)) {
+	for _, p := range sortedPrefixes(wantOrig) {
 		o := wantOrig[p]
 		if old, ok := s.orig[p]; ok && old.equal(o) {
 			continue
 		}
-		if err := s.originate(p, o); err != nil {
+		if err := s.originate(p, o.largeCommunities(s.cfg.Node.ASN)); err != nil {
 			errs = append(errs, err)
 			keepOld(p)
 			continue
 		}
 		s.orig[p] = o
 	}
-	for _, p := range sortedPrefixes(mapKeys(s.orig)) {
+	for _, p := range sortedPrefixes(s.orig) {
 		if _, ok := wantOrig[p]; ok {
 			continue
 		}
@@ -197,14 +197,6 @@ var (
 	defaultV4 = netip.MustParsePrefix("0.0.0.0/0")
 )
 
-func mapKeys[V any](m map[netip.Prefix]V) map[netip.Prefix]bool {
-	out := make(map[netip.Prefix]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
-}
-
 // setPoliciesLocked installs the policies for st (and the speaker's
 // configuration and inside preferences) unless they are what GoBGP has.
 func (s *Speaker) setPoliciesLocked(ctx context.Context, st exportState) error {
@@ -220,10 +212,11 @@ func (s *Speaker) setPoliciesLocked(ctx context.Context, st exportState) error {
 	return nil
 }
 
-// originate adds, or replaces, the locally originated path for p with the
-// marks of o and an unspecified next hop, so GoBGP sends its own address
-// to each eBGP peer (next-hop-self).
-func (s *Speaker) originate(p netip.Prefix, o origination) error {
+// originate adds, or replaces (GoBGP keys local paths by prefix), the
+// locally originated path for p with the large communities lcs and an
+// unspecified next hop, so GoBGP sends its own address to each eBGP peer
+// (next-hop-self).
+func (s *Speaker) originate(p netip.Prefix, lcs []routing.LargeCommunity) error {
 	nlri, err := bgp.NewIPAddrPrefix(p)
 	if err != nil {
 		return fmt.Errorf("bgp: originate %s: %w", p, err)
@@ -244,7 +237,7 @@ func (s *Speaker) originate(p netip.Prefix, o origination) error {
 		}
 		attrs = append(attrs, nh)
 	}
-	if lcs := o.largeCommunities(s.cfg.Node.ASN); len(lcs) > 0 {
+	if len(lcs) > 0 {
 		vals := make([]*bgp.LargeCommunity, 0, len(lcs))
 		for _, c := range lcs {
 			vals = append(vals, bgp.NewLargeCommunity(c.Global, c.Local1, c.Local2))
@@ -258,7 +251,7 @@ func (s *Speaker) originate(p netip.Prefix, o origination) error {
 	if len(res) != 1 || res[0].Error != nil {
 		return fmt.Errorf("bgp: originate %s: %v", p, res)
 	}
-	s.log.Debug("originating", keyPrefix, p, "marks", o.marks, "default_local_pref", o.defaultLP)
+	s.log.Debug("originating", keyPrefix, p, "large_communities", lcs)
 	return nil
 }
 
@@ -281,10 +274,6 @@ func (s *Speaker) withdrawOrigin(p netip.Prefix) error {
 	return nil
 }
 
-func annsEqual(a, b []routing.Announcement) bool {
-	return slices.EqualFunc(a, b, routing.Announcement.Equal)
-}
-
 func cloneAnns(m map[string][]routing.Announcement) map[string][]routing.Announcement {
 	out := make(map[string][]routing.Announcement, len(m))
 	for k, v := range m {
@@ -293,7 +282,7 @@ func cloneAnns(m map[string][]routing.Announcement) map[string][]routing.Announc
 	return out
 }
 
-func sortedPrefixes(set map[netip.Prefix]bool) []netip.Prefix {
+func sortedPrefixes[V any](set map[netip.Prefix]V) []netip.Prefix {
 	out := slices.Collect(maps.Keys(set))
 	slices.SortFunc(out, comparePrefix)
 	return out

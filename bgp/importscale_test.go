@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,6 +153,20 @@ func importOnce(t *testing.T, n int) importCost {
 		t.Errorf("%d routes: the change in place did not soft-reset the session: the comparison measures nothing", n)
 	}
 	t.Logf("%d routes: re-originated, prepend at the peer in %s, withdrawal in %s; in place, prepend in %s", n, took.change, took.withdraw, took.inPlace)
+
+	// A reload that changes the uplink's community and not the import
+	// policy, then the announcements it brings, with the speaker's own
+	// choice: from inPlaceMaxRoutes on, no soft reset either way.
+	sp.inPlaceMax = inPlaceMaxRoutes
+	reloaded := *cfg
+	reloaded.Uplinks = slices.Clone(cfg.Uplinks)
+	reloaded.Uplinks[0].BGP.Communities = []routing.Community{64501<<16 | 999}
+	resets = softResetsOut(sp)
+	must(t, sp.Reconfigure(context.Background(), &reloaded))
+	timeUntilPeer(t, sp, peer, BaseAnnouncements(&reloaded), site, func(attrs string, ok bool) bool { return ok && strings.Contains(attrs, "comm=64501:999") })
+	if walked := softResetsOut(sp) > resets; walked != (n < inPlaceMaxRoutes) {
+		t.Errorf("%d routes: a reload of the community soft-reset the session: %v; want %v", n, walked, n < inPlaceMaxRoutes)
+	}
 	return took
 }
 

@@ -151,7 +151,7 @@ func (s *Speaker) SetSiteState(ctx context.Context, states []routing.UplinkState
 		}
 		// Re-adding the same prefix replaces the path (GoBGP keys local
 		// paths by prefix).
-		if err := s.originateState(stateRoutePrefix(s.cfg.Node.RouterID, i), encodeUplinkState(s.cfg.Node.ASN, st)); err != nil {
+		if err := s.originate(stateRoutePrefix(s.cfg.Node.RouterID, i), encodeUplinkState(s.cfg.Node.ASN, st)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -168,30 +168,6 @@ func (s *Speaker) SetSiteState(ctx context.Context, states []routing.UplinkState
 		delete(s.site.sent, i)
 	}
 	return errors.Join(errs...)
-}
-
-func (s *Speaker) originateState(p netip.Prefix, lcs []routing.LargeCommunity) error {
-	nlri, err := bgp.NewIPAddrPrefix(p)
-	if err != nil {
-		return fmt.Errorf("bgp: site state %s: %w", p, err)
-	}
-	mp, err := bgp.NewPathAttributeMpReachNLRI(bgp.RF_IPv6_UC, []bgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
-	if err != nil {
-		return fmt.Errorf("bgp: site state %s: %w", p, err)
-	}
-	var vals []*bgp.LargeCommunity
-	for _, c := range lcs {
-		vals = append(vals, bgp.NewLargeCommunity(c.Global, c.Local1, c.Local2))
-	}
-	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), mp, bgp.NewPathAttributeLargeCommunities(vals)}
-	res, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv6_UC, Nlri: nlri, Attrs: attrs}}})
-	if err != nil {
-		return fmt.Errorf("bgp: site state %s: %w", p, err)
-	}
-	if len(res) != 1 || res[0].Error != nil {
-		return fmt.Errorf("bgp: site state %s: %v", p, res)
-	}
-	return nil
 }
 
 // SiteView returns what the edge peers sent that passed import policy:
