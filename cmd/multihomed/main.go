@@ -125,6 +125,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 		defer installer.Close()
 		spOpts.OnBest = installer.fromSpeaker
 	}
+	gc := &gcPacing{log: log}
+	gc.apply(cfg)
+	defer gc.stop()
 	sp := bgp.New(spOpts)
 	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
@@ -178,7 +181,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	loop := controller.New(cfg, deps)
 	metrics = api.NewMetrics(loop)
 	metrics.ReadHealthFrom(monitor)
-	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log}
+	store := &configStore{cfg: cfg, probed: probed, path: path, flags: cmd, loop: loop, monitor: monitor, log: log, gc: gc}
 	svc := api.NewServer(api.Options{Controller: loop, Config: store, Health: monitor, Translation: pa.reader(), Logger: log, WatchBuffer: cfg.API.WatchBuffer, MaxStreamsPerPrincipal: cfg.API.MaxStreamsPerPrincipal,
 		// Shutdown{withdraw} returns once the loop has decommissioned; the
 		// daemon then ends through loop.Decommissioned (below), whoever asked.
@@ -309,6 +312,7 @@ type configStore struct {
 	loop    *controller.Loop
 	monitor *health.Monitor
 	log     *slog.Logger
+	gc      *gcPacing
 
 	mu sync.Mutex
 	// cfg is the configuration in force, guarded by mu.
@@ -380,6 +384,7 @@ func (s *configStore) Reload(ctx context.Context) ([]string, error) {
 		s.log.Warn("reload: " + w)
 	}
 	s.cfg = cfg
+	s.gc.apply(cfg)
 	s.log.Info("config reloaded", "file", s.path)
 	return warnings, nil
 }
