@@ -411,7 +411,29 @@ func advisories(cfg *config.Config) []string {
 	if w := unusedEgressTable(cfg); w != "" {
 		out = append(out, w)
 	}
+	if w := nexthopCompatAdvice(cfg, fib.NexthopCompatMode); w != "" {
+		out = append(out, w)
+	}
 	return out
+}
+
+// nexthopCompatAdvice says, when bgp.install is on, that the kernel's
+// nexthop compatibility mode is on too: every failover then also sends a
+// notification per route, which makes moving a full table about 30 times
+// slower. The daemon does not change the sysctl (it is the host's).
+func nexthopCompatAdvice(cfg *config.Config, mode func() (on, known bool, err error)) string {
+	if cfg.BGP.Install.Table == 0 {
+		return ""
+	}
+	on, known, err := mode()
+	switch {
+	case err != nil:
+		return "bgp.install: cannot read net.ipv4.nexthop_compat_mode: " + err.Error()
+	case known && on:
+		return "bgp.install: net.ipv4.nexthop_compat_mode is 1 (the kernel default): moving the installed routes off a failed uplink also sends one notification per route " +
+			"(0.86 s instead of 29 ms for 1.2M routes); set sysctl net.ipv4.nexthop_compat_mode=0 unless another program needs those notifications"
+	}
+	return ""
 }
 
 // unusedEgressTable says when no policy routing rule looks up
