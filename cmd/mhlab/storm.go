@@ -37,7 +37,7 @@ func stormOnce(ctx context.Context, daemonPath, kind string, duration time.Durat
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "api.sock")
-	cfg := lab.ScenarioConfig(lab.ProfileFast, filepath.Join(dir, "state"), false, false) + fmt.Sprintf("api:\n  socket: %s\n", sock)
+	cfg := lab.ScenarioConfig(lab.ProfileFast, filepath.Join(dir, "state"), false, false) + fmt.Sprintf("api:\n  socket: %s\n", sock) + lab.StormConfig
 	d, err := startDaemon(ctx, l.Edge, daemonPath, filepath.Join(dir, "multihomed.yaml"), cfg, echoTo(verbose))
 	if err != nil {
 		return err

@@ -76,7 +76,7 @@ func steadySample(ctx context.Context, ns *netns.NS, pid int) (ProcSample, error
 				return top, err
 			}
 		}
-		s, err := SampleDaemon(ns, pid, MetricsAddr)
+		s, err := sampleCollected(ns, pid)
 		if err != nil {
 			return top, err
 		}
@@ -87,6 +87,16 @@ func steadySample(ctx context.Context, ns *netns.NS, pid int) (ProcSample, error
 		top.Goroutines = g
 	}
 	return top, nil
+}
+
+// sampleCollected samples the daemon right after a garbage collection it
+// was asked for (CollectGarbage), so that the RSS compared before and after
+// a storm is what the daemon keeps: without it an idle daemon's RSS stays
+// at the heap goal its last busy moment set. A daemon that serves no
+// profiling endpoint (a config without StormConfig) is sampled as it is.
+func sampleCollected(ns *netns.NS, pid int) (ProcSample, error) {
+	_ = CollectGarbage(ns, PprofAddr)
+	return SampleDaemon(ns, pid, MetricsAddr)
 }
 
 // FlapStorm resets ISP-A's sessions or flaps its link (kind) rate times a
@@ -183,7 +193,7 @@ func (l *Lab) FlapStorm(ctx context.Context, d *Daemon, socket, kind string, rat
 	within := func(now, start int64) bool { return float64(now) <= 1.1*float64(start) }
 	deadline := time.Now().Add(returnWait)
 	for {
-		if res.End, err = SampleDaemon(l.Edge, d.Pid(), MetricsAddr); err != nil {
+		if res.End, err = sampleCollected(l.Edge, d.Pid()); err != nil {
 			return res, err
 		}
 		if within(res.End.RSS, res.Start.RSS) && within(int64(res.End.Goroutines), int64(res.Start.Goroutines)) {

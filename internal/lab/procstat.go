@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,47 @@ import (
 // MetricsAddr is where the daemon serves /metrics unless its configuration
 // says otherwise (config.DefaultMetricsAddress), inside the edge namespace.
 const MetricsAddr = "127.0.0.1:9479"
+
+// PprofAddr is where a storm's daemon serves Go's profiling endpoints
+// (StormConfig): CollectGarbage asks it for a collection before a memory
+// sample.
+const PprofAddr = "127.0.0.1:6061"
+
+// StormConfig is the debug block a flap storm's daemon runs with, so that
+// FlapStorm can make it collect garbage before each memory sample.
+const StormConfig = "debug:\n  pprof_listen: " + PprofAddr + "\n"
+
+// CollectGarbage makes the daemon in ns whose profiling endpoints are at
+// addr run a garbage collection (a heap profile with gc=1), so that a RSS
+// sample after it counts what the daemon keeps, not garbage not yet
+// collected: an idle Go daemon may go two minutes without a collection.
+func CollectGarbage(ns *netns.NS, addr string) error {
+	var conn net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /debug/pprof/heap?gc=1 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("lab: %s/debug/pprof/heap: %s", addr, resp.Status)
+	}
+	return nil
+}
 
 // ScrapeMetrics fetches /metrics from addr inside ns and returns every
 // sample as name{label=value,...} (labels sorted as the exposition sorts
