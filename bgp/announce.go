@@ -186,8 +186,12 @@ func (s *Speaker) tableRoutes() uint64 {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	var n uint64
-	for _, lim := range s.limits {
-		n += lim.counts.accepted
+	for addr, lim := range s.limits {
+		a := lim.counts.accepted
+		if s.bulk != nil {
+			a = max(a, s.bulk.received[addr]) // in a bulk transfer
+		}
+		n += a
 	}
 	return n
 }

@@ -30,6 +30,10 @@
 // received and accepted prefixes from the update stream at a constant cost
 // per UPDATE and has GoBGP close the session only once it is over;
 // importfilter.go says what import accepts, the policy restated in Go.
+// While a full table's initial transfer runs, bulkimport.go stops that
+// stream (GoBGP charges each of its events with a copy of the peer's
+// configuration), guards max-prefix with GoBGP's own count read every
+// second or more, and rebuilds the counts with one walk at End-of-RIB.
 //
 // Announcements travel as marks on the originated paths (exportmarks.go):
 // with a full table a change re-originates the one path through an export

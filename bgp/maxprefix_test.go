@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multihomed/multihomed/config"
+
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -63,13 +65,18 @@ func (s *Speaker) adminState(t *testing.T, addr string) api.PeerState_AdminState
 // back after max_prefix_restart, or at once on ResetUplink when the restart
 // is 0 (GoBGP alone would leave it down for good).
 func TestMaxPrefixHoldDown(t *testing.T) {
+	retryAt := regexp.MustCompile(`^max-prefix exceeded: more than 3; retry at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	for _, tc := range []struct {
 		name    string
 		restart time.Duration
 		held    *regexp.Regexp
+		// full: import: full, so the session starts as a bulk transfer
+		// (bulkimport.go) and the limit is read from GoBGP's table.
+		full bool
 	}{
-		{"restart after max_prefix_restart", 2 * time.Second, regexp.MustCompile(`^max-prefix exceeded: more than 3; retry at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)},
-		{"held until reset", 0, regexp.MustCompile(`^max-prefix exceeded: more than 3; held down until the uplink is reset$`)},
+		{"restart after max_prefix_restart", 2 * time.Second, retryAt, false},
+		{"held until reset", 0, regexp.MustCompile(`^max-prefix exceeded: more than 3; held down until the uplink is reset$`), false},
+		{"full table in bulk transfer", 2 * time.Second, retryAt, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
@@ -79,6 +86,9 @@ func TestMaxPrefixHoldDown(t *testing.T) {
 			cfg.Uplinks = cfg.Uplinks[:1]
 			cfg.Uplinks[0].BGP.MaxPrefixes = 3
 			cfg.Uplinks[0].BGP.MaxPrefixRestart = tc.restart
+			if tc.full {
+				cfg.Uplinks[0].BGP.Import = config.ImportFull
+			}
 			sp := startSpeaker(t, port, cfg)
 			ctx := context.Background()
 			_, err := sp.SetAnnouncements(ctx, BaseAnnouncements(cfg))

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -71,6 +69,9 @@ func keyOf(p netip.Prefix) prefixKey {
 const (
 	flagReceived uint8 = 1 << iota
 	flagAccepted
+	// flagGen is the generation of a rebuild (bulkimport.go): every write
+	// stamps the current one, and a rebuild sweeps what it did not stamp.
+	flagGen
 )
 
 // prefixCounts is one session's prefixes as the update stream says.
@@ -78,6 +79,8 @@ const (
 type prefixCounts struct {
 	flags              map[prefixKey]uint8
 	received, accepted uint64
+	// gen is flagGen or 0: the generation every write stamps.
+	gen uint8
 	// tripped is set once Received passed the limit, until the session is
 	// re-created.
 	tripped bool
@@ -99,8 +102,9 @@ func (c *prefixCounts) setFlags(key prefixKey, want uint8) {
 	if c.flags == nil {
 		c.flags = map[prefixKey]uint8{}
 	}
+	want &^= flagGen
 	old := c.flags[key]
-	if old == want {
+	if old == want|c.gen || old == 0 && want == 0 {
 		return
 	}
 	count := func(n *uint64, flag uint8) {
@@ -116,17 +120,22 @@ func (c *prefixCounts) setFlags(key prefixKey, want uint8) {
 	if want == 0 {
 		delete(c.flags, key)
 	} else {
-		c.flags[key] = want
+		c.flags[key] = want | c.gen
 	}
 }
 
-// watchCounts starts the update watch that keeps the counts.
-func (s *Speaker) watchCounts(ctx context.Context) error {
-	// The pre-policy stream and GoBGP's own withdrawals of Adj-RIB-In (peer
-	// down, graceful-restart expiry) share one watcher, so they stay in
-	// order.
-	received := server.WatchEventMessageCallbacks{OnPathUpdate: func(ps []*apiutil.Path, _ time.Time) { s.countPaths(ps) }}
-	return s.srv.WatchEvent(ctx, received, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw())
+// newGeneration starts a rebuild: from here every write stamps the new
+// generation.
+func (c *prefixCounts) newGeneration() { c.gen ^= flagGen }
+
+// sweep ends a rebuild: it removes every prefix no write stamped since
+// newGeneration, and keeps the totals.
+func (c *prefixCounts) sweep() {
+	for key, f := range c.flags {
+		if f&flagGen != c.gen {
+			c.setFlags(key, 0)
+		}
+	}
 }
 
 // countPaths runs on a GoBGP watch goroutine: map updates only, and the

@@ -44,3 +44,40 @@ func TestPrefixCounts(t *testing.T) {
 		t.Errorf("kept %d prefixes; want 2 (the /23 and the v4-mapped twin)", len(c.flags))
 	}
 }
+
+// TestPrefixCountsRebuild: a rebuild (bulkimport.go) keeps what is written
+// again after newGeneration, by the walk or the watch, and sweeps the
+// rest; rewriting the same flags in the new generation changes no total.
+func TestPrefixCountsRebuild(t *testing.T) {
+	kept := keyOf(netip.MustParsePrefix("192.0.2.0/24"))
+	changed := keyOf(netip.MustParsePrefix("203.0.113.0/24"))
+	gone := keyOf(netip.MustParsePrefix("198.18.0.0/24"))
+	added := keyOf(netip.MustParsePrefix("2001:db8:2::/48"))
+	var c prefixCounts
+	c.setFlags(kept, flagReceived|flagAccepted)
+	c.setFlags(changed, flagReceived|flagAccepted)
+	c.setFlags(gone, flagReceived|flagAccepted)
+	if c.received != 3 || c.accepted != 3 {
+		t.Fatalf("before the rebuild: %d received, %d accepted; want 3, 3", c.received, c.accepted)
+	}
+	for _, gen := range []string{"first", "second"} { // the generation bit flips back
+		c.newGeneration()
+		c.setFlags(kept, flagReceived|flagAccepted) // the walk finds it as it was
+		if c.received != 3 || c.accepted != 3 {
+			t.Fatalf("%s rebuild: rewriting a prefix as it was changed the totals to %d, %d", gen, c.received, c.accepted)
+		}
+		c.setFlags(changed, flagReceived) // no longer accepted
+		c.set(added, flagReceived, true)  // new, from the watch
+		c.sweep()
+		if _, ok := c.flags[gone]; ok {
+			t.Errorf("%s rebuild: a prefix neither the walk nor the watch wrote survived the sweep", gen)
+		}
+		if c.received != 3 || c.accepted != 1 || len(c.flags) != 3 {
+			t.Errorf("%s rebuild: %d received, %d accepted, %d kept; want 3, 1, 3", gen, c.received, c.accepted, len(c.flags))
+		}
+		// Back to the state before for the next round.
+		c.setFlags(changed, flagReceived|flagAccepted)
+		c.setFlags(added, 0)
+		c.setFlags(gone, flagReceived|flagAccepted)
+	}
+}

@@ -52,6 +52,10 @@ func (s *Speaker) Sessions() []routing.SessionState {
 		if lim := s.limits[addr]; lim != nil {
 			st.Received, st.Accepted = lim.counts.received, lim.counts.accepted
 		}
+		if s.bulk != nil {
+			// In a bulk transfer: GoBGP's count as of the last tick.
+			st.Received = max(st.Received, s.bulk.received[addr])
+		}
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -92,6 +96,12 @@ func (s *Speaker) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 		}
 	}
 	s.states[addr] = st
+	switch {
+	case state == "established":
+		s.transferStartedLocked(addr)
+	case old.State == "established":
+		s.transferEndedLocked(addr)
+	}
 	s.stateMu.Unlock()
 	if state == "established" || old.State == "established" {
 		s.log.Info("bgp session state", keyUplink, st.Uplink, keyPeer, addr, keyState, state, "from", old.State, "reason", st.LastError, "held_down", st.HeldDown)

@@ -101,6 +101,9 @@ type Speaker struct {
 	stateMu sync.Mutex
 	states  map[netip.Addr]routing.SessionState
 	limits  map[netip.Addr]*prefixLimit
+	// bulk is the state of full tables' initial transfers (bulkimport.go);
+	// nil while stopped.
+	bulk *bulkImport
 
 	changed chan struct{}
 }
@@ -170,9 +173,20 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
-	if err := s.watchCounts(wctx); err != nil {
+	b := newBulkImport(s.srv, wctx)
+	b.mu.Lock()
+	err := s.startCountWatch(b)
+	b.mu.Unlock()
+	if err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch updates: %w", err)
+	}
+	s.stateMu.Lock()
+	s.bulk = b
+	s.stateMu.Unlock()
+	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPathEor: s.onEor}, server.WatchEor(false)); err != nil {
+		s.stopLocked(ctx)
+		return fmt.Errorf("bgp: watch End-of-RIB: %w", err)
 	}
 	if s.opts.OnBest != nil {
 		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
@@ -283,6 +297,7 @@ func (s *Speaker) stopLocked(ctx context.Context) {
 	s.pending = nil
 	s.stateMu.Lock()
 	s.stopHoldTimersLocked()
+	s.bulk = nil
 	s.stateMu.Unlock()
 	// Cancel the watch before stopping: its goroutine would otherwise wait on
 	// a server that is gone.

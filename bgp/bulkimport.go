@@ -1,0 +1,325 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+)
+
+// A full table's initial transfer is imported without the pre-policy
+// update watch. GoBGP v4.8.0 builds a copy of the peer's configuration
+// for every event of that watch, once per UPDATE, and with a real table,
+// where almost every prefix has a path of its own, that is a third to a
+// half of the import's CPU (docs/benchmarks.md, "What the update watch
+// costs"). So, from the moment a session with import: full is established
+// until it has sent End-of-RIB (or its table stops growing), the speaker:
+//
+//   - drops the watch, for every session (GoBGP has one stream for all);
+//   - guards max-prefix with GoBGP's own count of each session's
+//     Adj-RIB-In, read every tick (the read copies each destination, so
+//     the tick is spaced to keep it near a tenth of the time);
+//   - reports that count as Received for the sessions in transfer, and
+//     keeps Accepted as it was: Accepted is counted at the end;
+//   - wakes the controller four times a second while another edge is a
+//     peer, since the edge's UPDATEs no longer do.
+//
+// At the end the watch is started again, then every session's Adj-RIB-In
+// is walked once and the counts rebuilt: each write stamps the current
+// generation, the walk's and the watch's alike, and what neither stamped
+// (withdrawn meanwhile) is swept. A change the watch delivers after the
+// walk saw it is applied again, in order, so the counts end where the
+// tables are.
+
+const (
+	// bulkTickMin is the shortest spacing of the max-prefix reads.
+	bulkTickMin = time.Second
+	// bulkTickShare spaces the ticks at this many times the last read's
+	// duration, at least bulkTickMin.
+	bulkTickShare = 10
+	// bulkQuietTicks ends a session's transfer when its count has not
+	// changed for this many ticks (a peer that sends no End-of-RIB).
+	bulkQuietTicks = 2
+	// bulkEdgeWake is how often the controller is woken during a transfer
+	// while another edge is a peer: its UPDATEs, which wake the controller
+	// otherwise, come on the stopped watch.
+	bulkEdgeWake = 250 * time.Millisecond
+)
+
+// bulkImport is the speaker's state for initial transfers. Guarded by
+// Speaker.stateMu, but for mu.
+type bulkImport struct {
+	srv  *server.BgpServer
+	base context.Context // the speaker's watch context
+	// mu serializes stopping and starting the watch, and the rebuild.
+	mu sync.Mutex
+	// countCancel stops the pre-policy watch; nil while it is stopped.
+	countCancel context.CancelFunc
+	// active is set while a runner goroutine owns the transfer.
+	active bool
+	// initial holds the sessions in their initial transfer, each with its
+	// last count and how many ticks it has not changed.
+	initial map[netip.Addr]*transfer
+	// received is GoBGP's count of each session's Adj-RIB-In at the last
+	// tick, until the rebuild.
+	received map[netip.Addr]uint64
+	// wake tells the runner that a transfer ended.
+	wake chan struct{}
+}
+
+type transfer struct {
+	last  uint64
+	quiet int
+}
+
+func newBulkImport(srv *server.BgpServer, base context.Context) *bulkImport {
+	return &bulkImport{srv: srv, base: base, initial: map[netip.Addr]*transfer{}, received: map[netip.Addr]uint64{}, wake: make(chan struct{}, 1)}
+}
+
+// startCountWatch starts the pre-policy watch. b.mu must be held.
+func (s *Speaker) startCountWatch(b *bulkImport) error {
+	ctx, cancel := context.WithCancel(b.base)
+	// The pre-policy stream and GoBGP's own withdrawals of Adj-RIB-In (peer
+	// down, graceful-restart expiry) share one watcher, so they stay in
+	// order.
+	received := server.WatchEventMessageCallbacks{OnPathUpdate: func(ps []*apiutil.Path, _ time.Time) { s.countPaths(ps) }}
+	if err := b.srv.WatchEvent(ctx, received, server.WatchUpdate(false, "", ""), server.WatchAdjInWithdraw()); err != nil {
+		cancel()
+		return err
+	}
+	b.countCancel = cancel
+	return nil
+}
+
+// transferStartedLocked notes that addr came up; a session that imports a
+// full table starts a bulk transfer. stateMu must be held.
+func (s *Speaker) transferStartedLocked(addr netip.Addr) {
+	b, lim := s.bulk, s.limits[addr]
+	if b == nil || lim == nil || lim.filter.kind != filterUplink || lim.filter.mode != config.ImportFull {
+		return
+	}
+	b.initial[addr] = &transfer{}
+	if !b.active {
+		b.active = true
+		go s.runBulk(b)
+	}
+}
+
+// transferEndedLocked notes that addr is done with its transfer (End-of-RIB,
+// or the session went down). stateMu must be held.
+func (s *Speaker) transferEndedLocked(addr netip.Addr) {
+	b := s.bulk
+	if b == nil || b.initial[addr] == nil {
+		return
+	}
+	delete(b.initial, addr)
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onEor ends the transfer of the session that sent End-of-RIB.
+func (s *Speaker) onEor(p *apiutil.Path, _ time.Time) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	s.transferEndedLocked(p.PeerAddress)
+}
+
+// runBulk owns one bulk transfer: it stops the watch, guards max-prefix
+// until every session in transfer is done, then starts the watch again and
+// rebuilds the counts.
+func (s *Speaker) runBulk(b *bulkImport) {
+	b.mu.Lock()
+	if b.countCancel != nil {
+		b.countCancel()
+		b.countCancel = nil
+	}
+	b.mu.Unlock()
+	s.log.Info("bgp: a full table's initial transfer: counting from GoBGP's table until End-of-RIB")
+	start := time.Now()
+	tick := time.NewTimer(bulkTickMin)
+	defer tick.Stop()
+	edgeWake := time.NewTicker(bulkEdgeWake)
+	defer edgeWake.Stop()
+	for {
+		select {
+		case <-b.base.Done():
+			return
+		case <-b.wake: // a transfer ended: done, perhaps
+		case <-edgeWake.C:
+			if s.hasEdgePeer() {
+				s.signalChanged()
+			}
+			continue
+		case <-tick.C:
+			took := s.bulkTick(b)
+			tick.Reset(max(bulkTickMin, bulkTickShare*took))
+		}
+		s.stateMu.Lock()
+		done := len(b.initial) == 0
+		if done {
+			b.active = false
+		}
+		s.stateMu.Unlock()
+		if done {
+			break
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.stateMu.Lock()
+	again := b.active // a session came up since: its runner rebuilds
+	s.stateMu.Unlock()
+	if again || b.base.Err() != nil {
+		return
+	}
+	if err := s.startCountWatch(b); err != nil {
+		if b.base.Err() == nil {
+			s.log.Error("bgp: restart the update watch after a bulk transfer; prefix counts stop", "err", err)
+		}
+		return
+	}
+	if err := s.rebuildCounts(b); err != nil && b.base.Err() == nil {
+		s.log.Error("bgp: rebuild the prefix counts after a bulk transfer", "err", err)
+	}
+	s.log.Info("bgp: initial transfer done; counting from the update stream again", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// bulkTick reads GoBGP's count of every session's Adj-RIB-In, enforces
+// max-prefix on it and ends the transfers that went quiet. It returns how
+// long the reads took.
+func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
+	s.stateMu.Lock()
+	addrs := make([]netip.Addr, 0, len(s.limits))
+	for addr := range s.limits {
+		addrs = append(addrs, addr)
+	}
+	s.stateMu.Unlock()
+	began := time.Now()
+	counts := map[netip.Addr]uint64{}
+	for _, addr := range addrs {
+		if n, err := adjInCount(b.srv, addr); err == nil {
+			counts[addr] = n
+		}
+	}
+	took := time.Since(began)
+	s.stateMu.Lock()
+	for addr, n := range counts {
+		lim := s.limits[addr]
+		if lim == nil {
+			continue
+		}
+		b.received[addr] = n
+		if lim.max > 0 && n > uint64(lim.max) && !lim.counts.tripped {
+			lim.counts.tripped = true
+			go s.tripLimit(addr, lim.max)
+		}
+		if t := b.initial[addr]; t != nil {
+			if n == t.last {
+				t.quiet++
+			} else {
+				t.last, t.quiet = n, 0
+			}
+			if t.quiet >= bulkQuietTicks {
+				delete(b.initial, addr)
+			}
+		}
+	}
+	s.stateMu.Unlock()
+	return took
+}
+
+// hasEdgePeer reports whether another edge of the site is a peer.
+func (s *Speaker) hasEdgePeer() bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for _, lim := range s.limits {
+		if lim.filter.kind == filterEdge {
+			return true
+		}
+	}
+	return false
+}
+
+// adjInCount is GoBGP's count of addr's Adj-RIB-In (one walk).
+func adjInCount(srv *server.BgpServer, addr netip.Addr) (uint64, error) {
+	fam := &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+	if addr.Is4() {
+		fam.Afi = api.Family_AFI_IP
+	}
+	r, err := srv.GetTable(context.Background(), &api.GetTableRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam})
+	if err != nil {
+		return 0, err
+	}
+	return r.NumPath, nil
+}
+
+// rebuildCounts walks every session's Adj-RIB-In once, the watch running,
+// and sweeps what the walk and the watch did not stamp. b.mu must be held.
+func (s *Speaker) rebuildCounts(b *bulkImport) error {
+	s.stateMu.Lock()
+	addrs := make([]netip.Addr, 0, len(s.limits))
+	for addr, lim := range s.limits {
+		addrs = append(addrs, addr)
+		lim.counts.newGeneration()
+	}
+	s.stateMu.Unlock()
+	var errs []error
+	walked := map[netip.Addr]bool{}
+	for _, addr := range addrs {
+		fam := bgp.RF_IPv6_UC
+		if addr.Is4() {
+			fam = bgp.RF_IPv4_UC
+		}
+		err := b.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+			s.stateMu.Lock()
+			defer s.stateMu.Unlock()
+			lim := s.limits[addr]
+			if lim == nil {
+				return
+			}
+			for _, p := range paths {
+				pfx, ok := nlriPrefix(p.Nlri)
+				if !ok || p.Withdrawal {
+					continue
+				}
+				flags := flagReceived
+				if lim.filter.accepts(pfx, p.Attrs) {
+					flags |= flagAccepted
+				}
+				lim.counts.setFlags(keyOf(pfx), flags)
+			}
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bgp: walk the table of %s: %w", addr, err))
+			continue
+		}
+		walked[addr] = true
+	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for _, addr := range addrs {
+		delete(b.received, addr)
+		lim := s.limits[addr]
+		if lim == nil || !walked[addr] {
+			continue // unwalked: its old entries stay until they change
+		}
+		c := &lim.counts
+		c.sweep()
+		if lim.max > 0 && c.received > uint64(lim.max) && !c.tripped {
+			c.tripped = true
+			go s.tripLimit(addr, lim.max)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,113 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/multihomed/multihomed/config"
+
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+)
+
+// inBulk reports whether the speaker is in a bulk transfer and GoBGP's
+// count of addr's table as of its last tick (false before the first).
+func (s *Speaker) inBulk(addr netip.Addr) (active bool, ticked bool) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.bulk == nil {
+		return false, false
+	}
+	_, ticked = s.bulk.received[addr]
+	return s.bulk.active, ticked
+}
+
+func (p *testPeer) withdraw(t *testing.T, prefix string) {
+	t.Helper()
+	nlri, _ := bgp.NewIPAddrPrefix(netip.MustParsePrefix(prefix))
+	nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr("127.0.0.2"))
+	must(t, p.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}}))
+}
+
+// TestBulkTransferCounts: a session with import: full starts as a bulk
+// transfer (no update watch); a route withdrawn during it and a route the
+// import policy rejects are counted right once the transfer ends (the
+// test peer sends no End-of-RIB, so its table going quiet ends it).
+func TestBulkTransferCounts(t *testing.T) {
+	port := freePort(t)
+	// 198.51.100.0/25 is inside the site's prefix: received, not accepted.
+	peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/25"})
+	cfg := loopbackConfig(t)
+	cfg.Uplinks = cfg.Uplinks[:1]
+	cfg.Uplinks[0].BGP.Import = config.ImportFull
+	sp := startSpeaker(t, port, cfg)
+	_, err := sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
+	must(t, err)
+	addr := netip.MustParseAddr("127.0.0.2")
+	eventually(t, "a bulk transfer that has read GoBGP's table once", 20*time.Second, func() (bool, string) {
+		active, ticked := sp.inBulk(addr)
+		return active && ticked, fmt.Sprintf("active %v, ticked %v", active, ticked)
+	})
+	// The watch is off: only the rebuild can see this.
+	peer.withdraw(t, "192.0.2.0/24")
+	eventually(t, "the transfer over and the counts exact", 20*time.Second, func() (bool, string) {
+		active, _ := sp.inBulk(addr)
+		ss := sp.Sessions()
+		return !active && len(ss) == 1 && ss[0].Received == 2 && ss[0].Accepted == 1, fmt.Sprintf("active %v, %v", active, ss)
+	})
+	// The watch is back: a change after the transfer counts at once.
+	peer.originate(t, "127.0.0.2", "192.0.2.0/24")
+	eventually(t, "a route after the transfer counted", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return len(ss) == 1 && ss[0].Received == 3 && ss[0].Accepted == 2, fmt.Sprint(ss)
+	})
+	if active, _ := sp.inBulk(addr); active {
+		t.Error("one route after the transfer started another bulk transfer")
+	}
+}
+
+// TestBulkTransferMaxPrefix: while a table keeps growing the transfer
+// lasts and the watch stays off, so only the transfer's reads of GoBGP's
+// table can find it over max_prefixes: the session must be held down.
+func TestBulkTransferMaxPrefix(t *testing.T) {
+	port := freePort(t)
+	peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24"})
+	cfg := loopbackConfig(t)
+	cfg.Uplinks = cfg.Uplinks[:1]
+	cfg.Uplinks[0].BGP.Import = config.ImportFull
+	cfg.Uplinks[0].BGP.MaxPrefixes = 3
+	cfg.Uplinks[0].BGP.MaxPrefixRestart = 0
+	sp := startSpeaker(t, port, cfg)
+	_, err := sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
+	must(t, err)
+	addr := netip.MustParseAddr("127.0.0.2")
+	eventually(t, "a bulk transfer", 20*time.Second, func() (bool, string) {
+		active, _ := sp.inBulk(addr)
+		return active, "not in a bulk transfer"
+	})
+	// One more route every 300 ms: the table never goes quiet for two
+	// reads a second or more apart.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			peer.originate(t, "127.0.0.2", fmt.Sprintf("203.0.113.%d/32", i))
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	eventually(t, "held down for max-prefix", 30*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return len(ss) == 1 && ss[0].HeldDown != "" && !ss[0].Established(), fmt.Sprint(ss)
+	})
+}
