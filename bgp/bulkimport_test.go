@@ -111,3 +111,64 @@ func TestBulkTransferMaxPrefix(t *testing.T) {
 		return len(ss) == 1 && ss[0].HeldDown != "" && !ss[0].Established(), fmt.Sprint(ss)
 	})
 }
+
+// TestBulkTransferWakesForEdge: another edge's UPDATEs wake the controller
+// through the watch, which a transfer stops; meanwhile the speaker must
+// wake it on its own. The edge peer here never comes up (nothing listens)
+// and retries only every two minutes, and the ISP's table keeps growing so
+// the transfer lasts: a signal can come only from that wake.
+func TestBulkTransferWakesForEdge(t *testing.T) {
+	port := freePort(t)
+	peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24"})
+	cfg, err := config.Parse("test", []byte(fmt.Sprintf(`
+profile: lab
+node: {router_id: 198.51.100.1, asn: 64500}
+site: {prefixes: [198.51.100.0/24]}
+bgp: {graceful_restart: false, listen_port: %d}
+ibgp:
+  peers:
+    - {neighbor: "::1", local_address: "::1", role: edge, interface: lo, hold_time: 9s, connect_retry: 120s}
+uplinks:
+  - name: isp-a
+    interface: lo
+    bgp: {peer_asn: 64501, neighbor: 127.0.0.2, local_address: 127.0.0.1, hold_time: 9s, connect_retry: 1s, import: full}
+`, freePort(t))), nil)
+	must(t, err)
+	sp := startSpeaker(t, port, cfg)
+	_, err = sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
+	must(t, err)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			peer.originate(t, "127.0.0.2", fmt.Sprintf("203.0.113.%d/32", i))
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	addr := netip.MustParseAddr("127.0.0.2")
+	eventually(t, "a bulk transfer that has read GoBGP's table once", 20*time.Second, func() (bool, string) {
+		active, ticked := sp.inBulk(addr)
+		return active && ticked, fmt.Sprintf("active %v, ticked %v", active, ticked)
+	})
+	for range 3 {
+		select {
+		case <-sp.Changed(): // what came before
+		default:
+		}
+		select {
+		case <-sp.Changed():
+		case <-time.After(5 * time.Second):
+			t.Fatal("no wake of the controller in 5 s of a transfer with another edge configured")
+		}
+		if active, _ := sp.inBulk(addr); !active {
+			t.Fatal("the transfer ended while the table grew")
+		}
+	}
+}
