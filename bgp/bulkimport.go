@@ -114,13 +114,15 @@ func (s *Speaker) transferStartedLocked(addr netip.Addr) {
 	}
 }
 
-// transferEndedLocked notes that addr is done with its transfer (End-of-RIB,
-// or the session went down). stateMu must be held.
-func (s *Speaker) transferEndedLocked(addr netip.Addr) {
+// transferEndedLocked notes that addr is done with its transfer, and why
+// (End-of-RIB, its table went quiet, the session went down). stateMu must
+// be held.
+func (s *Speaker) transferEndedLocked(addr netip.Addr, why string) {
 	b := s.bulk
 	if b == nil || b.initial[addr] == nil {
 		return
 	}
+	s.log.Info("bgp: initial transfer of a session over", keyPeer, addr, "why", why)
 	delete(b.initial, addr)
 	select {
 	case b.wake <- struct{}{}:
@@ -132,7 +134,7 @@ func (s *Speaker) transferEndedLocked(addr netip.Addr) {
 func (s *Speaker) onEor(p *apiutil.Path, _ time.Time) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	s.transferEndedLocked(p.PeerAddress)
+	s.transferEndedLocked(p.PeerAddress, "End-of-RIB")
 }
 
 // runBulk owns one bulk transfer: it stops the watch, guards max-prefix
@@ -189,10 +191,12 @@ func (s *Speaker) runBulk(b *bulkImport) {
 		}
 		return
 	}
+	walk := time.Now()
 	if err := s.rebuildCounts(b); err != nil && b.base.Err() == nil {
 		s.log.Error("bgp: rebuild the prefix counts after a bulk transfer", "err", err)
 	}
-	s.log.Info("bgp: initial transfer done; counting from the update stream again", "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("bgp: initial transfer done; counting from the update stream again", "took", time.Since(start).Round(time.Millisecond),
+		"recount", time.Since(walk).Round(time.Millisecond))
 }
 
 // bulkTick reads GoBGP's count of every session's Adj-RIB-In, enforces
@@ -231,7 +235,7 @@ func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
 				t.last, t.quiet = n, 0
 			}
 			if t.quiet >= bulkQuietTicks {
-				delete(b.initial, addr)
+				s.transferEndedLocked(addr, "its table stopped growing (no End-of-RIB)")
 			}
 		}
 	}

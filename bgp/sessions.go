@@ -100,7 +100,7 @@ func (s *Speaker) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 	case state == "established":
 		s.transferStartedLocked(addr)
 	case old.State == "established":
-		s.transferEndedLocked(addr)
+		s.transferEndedLocked(addr, "the session went down")
 	}
 	s.stateMu.Unlock()
 	if state == "established" || old.State == "established" {

@@ -150,7 +150,7 @@ func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, tim
 		}
 		begin := time.Now()
 		res, err := ft.MeasureFullTable(ctx, r, 100*time.Millisecond, timeout)
-		if err != nil || (verbose && !res.Finished) {
+		if err != nil || verbose {
 			fmt.Println(r.Log())
 		}
 		r.Stop()
