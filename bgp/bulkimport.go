@@ -281,28 +281,12 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	var errs []error
 	walked := map[netip.Addr]bool{}
 	for _, addr := range addrs {
-		fam := bgp.RF_IPv6_UC
-		if addr.Is4() {
-			fam = bgp.RF_IPv4_UC
-		}
-		err := b.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
-			s.stateMu.Lock()
-			defer s.stateMu.Unlock()
-			lim := s.limits[addr]
-			if lim == nil {
-				return
+		err := s.walkAdjIn(b.srv, addr, func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface) {
+			flags := flagReceived
+			if lim.filter.accepts(pfx, attrs) {
+				flags |= flagAccepted
 			}
-			for _, p := range paths {
-				pfx, ok := nlriPrefix(p.Nlri)
-				if !ok || p.Withdrawal {
-					continue
-				}
-				flags := flagReceived
-				if lim.filter.accepts(pfx, p.Attrs) {
-					flags |= flagAccepted
-				}
-				lim.counts.setFlags(keyOf(pfx), flags)
-			}
+			lim.counts.setFlags(keyOf(pfx), flags)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bgp: walk the table of %s: %w", addr, err))

@@ -33,6 +33,27 @@ func (p *testPeer) withdraw(t *testing.T, prefix string) {
 	must(t, p.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0), nh}}}}))
 }
 
+// grow has the test peer originate one more route every 300 ms, so its
+// table never goes quiet for two reads a second or more apart, until the
+// returned func is called.
+func (p *testPeer) grow(t *testing.T) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			select {
+			case <-done:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			p.originate(t, "127.0.0.2", fmt.Sprintf("203.0.113.%d/32", i))
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // TestBulkTransferCounts: a session with import: full starts as a bulk
 // transfer (no update watch); a route withdrawn during it and a route the
 // import policy rejects are counted right once the transfer ends (the
@@ -89,23 +110,7 @@ func TestBulkTransferMaxPrefix(t *testing.T) {
 		active, _ := sp.inBulk(addr)
 		return active, "not in a bulk transfer"
 	})
-	// One more route every 300 ms: the table never goes quiet for two
-	// reads a second or more apart.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range 200 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			peer.originate(t, "127.0.0.2", fmt.Sprintf("203.0.113.%d/32", i))
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	defer peer.grow(t)()
 	eventually(t, "held down for max-prefix", 30*time.Second, func() (bool, string) {
 		ss := sp.Sessions()
 		return len(ss) == 1 && ss[0].HeldDown != "" && !ss[0].Established(), fmt.Sprint(ss)
@@ -137,21 +142,7 @@ uplinks:
 	sp := startSpeaker(t, port, cfg)
 	_, err = sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
 	must(t, err)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range 200 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			peer.originate(t, "127.0.0.2", fmt.Sprintf("203.0.113.%d/32", i))
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	defer peer.grow(t)()
 	addr := netip.MustParseAddr("127.0.0.2")
 	eventually(t, "a bulk transfer that has read GoBGP's table once", 20*time.Second, func() (bool, string) {
 		active, ticked := sp.inBulk(addr)

@@ -9,6 +9,7 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -31,8 +32,10 @@ import (
 // "Where the time and memory go"), hence importFilter. No GoBGP counter
 // replaces the pre-policy watch without a walk of the Adj-RIB-In.
 //
-// When the import policy changes (a reload), recountAccepted walks each
-// session's Adj-RIB-In once with the new filter.
+// While a full table's initial transfer runs the watch is off
+// (bulkimport.go, which starts it). When the import policy changes (a
+// reload), recountAccepted walks each session's Adj-RIB-In once with the
+// new filter.
 //
 // When Received goes over the limit the speaker hands GoBGP the limit once
 // (UpdatePeer with PrefixLimit): GoBGP then counts the table a single time,
@@ -199,26 +202,10 @@ func (s *Speaker) recountAccepted() error {
 	s.stateMu.Unlock()
 	var errs []error
 	for _, addr := range addrs {
-		fam := bgp.RF_IPv6_UC
-		if addr.Is4() {
-			fam = bgp.RF_IPv4_UC
-		}
-		err := s.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
-			s.stateMu.Lock()
-			defer s.stateMu.Unlock()
-			lim := s.limits[addr]
-			if lim == nil {
-				return
-			}
-			for _, p := range paths {
-				pfx, ok := nlriPrefix(p.Nlri)
-				if !ok || p.Withdrawal {
-					continue
-				}
-				key := keyOf(pfx)
-				if old := lim.counts.flags[key]; old&flagReceived != 0 {
-					lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, p.Attrs))
-				}
+		err := s.walkAdjIn(s.srv, addr, func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface) {
+			key := keyOf(pfx)
+			if old := lim.counts.flags[key]; old&flagReceived != 0 {
+				lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, attrs))
 			}
 		})
 		if err != nil {
@@ -226,6 +213,28 @@ func (s *Speaker) recountAccepted() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// walkAdjIn reads addr's Adj-RIB-In once and calls fn, with stateMu held,
+// for each route while the session still has its limit.
+func (s *Speaker) walkAdjIn(srv *server.BgpServer, addr netip.Addr, fn func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface)) error {
+	fam := bgp.RF_IPv6_UC
+	if addr.Is4() {
+		fam = bgp.RF_IPv4_UC
+	}
+	return srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		s.stateMu.Lock()
+		defer s.stateMu.Unlock()
+		lim := s.limits[addr]
+		if lim == nil {
+			return
+		}
+		for _, p := range paths {
+			if pfx, ok := nlriPrefix(p.Nlri); ok && !p.Withdrawal {
+				fn(lim, pfx, p.Attrs)
+			}
+		}
+	})
 }
 
 func nlriPrefix(n bgp.NLRI) (netip.Prefix, bool) {

@@ -30,25 +30,51 @@ const PprofAddr = "127.0.0.1:6061"
 // FlapStorm can make it collect garbage before each memory sample.
 const StormConfig = "debug:\n  pprof_listen: " + PprofAddr + "\n"
 
-// CollectGarbage makes the daemon in ns whose profiling endpoints are at
-// addr run a garbage collection (a heap profile with gc=1), so that a RSS
-// sample after it counts what the daemon keeps, not garbage not yet
-// collected: an idle Go daemon may go two minutes without a collection.
-func CollectGarbage(ns *netns.NS, addr string) error {
+// getInNS sends GET path to addr from inside ns (the connection is made
+// there) and returns the response, whose body closes the connection.
+func getInNS(ns *netns.NS, addr, path string) (*http.Response, error) {
 	var conn net.Conn
 	if err := ns.Do(func() error {
 		var err error
 		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "GET /debug/pprof/heap?gc=1 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return err
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/plain\r\nConnection: close\r\n\r\n", path, addr); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp.Body = readCloser{resp.Body, conn}
+	return resp, nil
+}
+
+// readCloser closes the connection along with the body.
+type readCloser struct {
+	io.ReadCloser
+	conn net.Conn
+}
+
+func (r readCloser) Close() error {
+	err := r.ReadCloser.Close()
+	if cerr := r.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// CollectGarbage makes the daemon in ns whose profiling endpoints are at
+// addr run a garbage collection (a heap profile with gc=1), so that a RSS
+// sample after it counts what the daemon keeps, not garbage not yet
+// collected: an idle Go daemon may go two minutes without a collection.
+func CollectGarbage(ns *netns.NS, addr string) error {
+	resp, err := getInNS(ns, addr, "/debug/pprof/heap?gc=1")
 	if err != nil {
 		return err
 	}
@@ -66,20 +92,7 @@ func CollectGarbage(ns *netns.NS, addr string) error {
 // sample as name{label=value,...} (labels sorted as the exposition sorts
 // them) to its value; counters and gauges alike.
 func ScrapeMetrics(ns *netns.NS, addr string) (map[string]float64, error) {
-	var conn net.Conn
-	if err := ns.Do(func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: %s\r\nAccept: text/plain\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := getInNS(ns, addr, "/metrics")
 	if err != nil {
 		return nil, err
 	}
