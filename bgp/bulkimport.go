@@ -26,8 +26,11 @@ import (
 //
 //   - drops the watch, for every session (GoBGP has one stream for all);
 //   - guards max-prefix with GoBGP's own count of each session's
-//     Adj-RIB-In, read every tick (the read copies each destination, so
-//     the tick is spaced to keep it near a tenth of the time);
+//     Adj-RIB-In, read every tick. The read copies each destination and
+//     holds GoBGP's main loop meanwhile, so the ticks are spaced at forty
+//     times the read's duration while no session could reach its limit
+//     before the next one, even growing twice as fast as it did since the
+//     last; at ten times otherwise (nextBulkRead);
 //   - reports that count as Received for the sessions in transfer, and
 //     keeps Accepted as it was: Accepted is counted at the end;
 //   - wakes the controller four times a second while another edge is a
@@ -44,8 +47,11 @@ const (
 	// bulkTickMin is the shortest spacing of the max-prefix reads.
 	bulkTickMin = time.Second
 	// bulkTickShare spaces the ticks at this many times the last read's
-	// duration, at least bulkTickMin.
+	// duration, at least bulkTickMin, while a session is near its limit.
 	bulkTickShare = 10
+	// bulkTickFar spaces them at this many times the read while every
+	// session is far from its limit.
+	bulkTickFar = 40
 	// bulkQuietTicks ends a session's transfer when its count has not
 	// changed for this many ticks (a peer that sends no End-of-RIB).
 	bulkQuietTicks = 2
@@ -70,8 +76,13 @@ type bulkImport struct {
 	// last count and how many ticks it has not changed.
 	initial map[netip.Addr]*transfer
 	// received is GoBGP's count of each session's Adj-RIB-In at the last
-	// tick, until the rebuild.
+	// tick, until the rebuild; lastTick is when that tick read them.
 	received map[netip.Addr]uint64
+	lastTick time.Time
+	// reads and reading are how many reads the ticks made since the last
+	// rebuild, and the time they took.
+	reads   int
+	reading time.Duration
 	// wake tells the runner that a transfer ended.
 	wake chan struct{}
 }
@@ -164,8 +175,7 @@ func (s *Speaker) runBulk(b *bulkImport) {
 			}
 			continue
 		case <-tick.C:
-			took := s.bulkTick(b)
-			tick.Reset(max(bulkTickMin, bulkTickShare*took))
+			tick.Reset(s.bulkTick(b))
 		}
 		s.stateMu.Lock()
 		done := len(b.initial) == 0
@@ -195,13 +205,17 @@ func (s *Speaker) runBulk(b *bulkImport) {
 	if err := s.rebuildCounts(b); err != nil && b.base.Err() == nil {
 		s.log.Error("bgp: rebuild the prefix counts after a bulk transfer", "err", err)
 	}
+	s.stateMu.Lock()
+	reads, reading := b.reads, b.reading
+	b.reads, b.reading, b.lastTick = 0, 0, time.Time{}
+	s.stateMu.Unlock()
 	s.log.Info("bgp: initial transfer done; counting from the update stream again", "took", time.Since(start).Round(time.Millisecond),
-		"recount", time.Since(walk).Round(time.Millisecond))
+		"table_reads", reads, "reading", reading.Round(time.Millisecond), "recount", time.Since(walk).Round(time.Millisecond))
 }
 
 // bulkTick reads GoBGP's count of every session's Adj-RIB-In, enforces
-// max-prefix on it and ends the transfers that went quiet. It returns how
-// long the reads took.
+// max-prefix on it and ends the transfers that went quiet. It returns when
+// the next tick is due.
 func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
 	s.stateMu.Lock()
 	addrs := make([]netip.Addr, 0, len(s.limits))
@@ -218,10 +232,21 @@ func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
 	}
 	took := time.Since(began)
 	s.stateMu.Lock()
+	b.reads++
+	b.reading += took
+	since := began.Sub(b.lastTick)
+	if b.lastTick.IsZero() {
+		since = 0
+	}
+	b.lastTick = began
+	growth := make([]sessionGrowth, 0, len(counts))
 	for addr, n := range counts {
 		lim := s.limits[addr]
 		if lim == nil {
 			continue
+		}
+		if prev, ok := b.received[addr]; ok && lim.max > 0 {
+			growth = append(growth, sessionGrowth{prev: prev, now: n, max: uint64(lim.max), over: since})
 		}
 		b.received[addr] = n
 		if lim.max > 0 && n > uint64(lim.max) && !lim.counts.tripped {
@@ -240,7 +265,37 @@ func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
 		}
 	}
 	s.stateMu.Unlock()
-	return took
+	return nextBulkRead(took, growth)
+}
+
+// sessionGrowth is one session's table at two reads: prev, then now, over
+// the given time; max is its limit.
+type sessionGrowth struct {
+	prev, now, max uint64
+	over           time.Duration
+}
+
+// nextBulkRead spaces the transfer's reads: bulkTickFar times took while
+// every session, growing at twice its rate between its last two reads,
+// stays under its limit until then, otherwise as soon as one could reach
+// it, but never closer than bulkTickShare times took or bulkTickMin.
+func nextBulkRead(took time.Duration, growth []sessionGrowth) time.Duration {
+	near := max(bulkTickMin, bulkTickShare*took)
+	next := max(bulkTickMin, bulkTickFar*took)
+	for _, g := range growth {
+		switch {
+		case g.now >= g.max:
+			return near
+		case g.now <= g.prev:
+			continue
+		case g.over <= 0:
+			return near // grew, at a rate unknown
+		}
+		rate := float64(g.now-g.prev) / float64(g.over)           // routes per nanosecond
+		reach := time.Duration(float64(g.max-g.now) / (2 * rate)) // at twice the rate
+		next = min(next, reach)
+	}
+	return max(next, near)
 }
 
 // hasEdgePeer reports whether another edge of the site is a peer.
@@ -276,6 +331,11 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	for addr, lim := range s.limits {
 		addrs = append(addrs, addr)
 		lim.counts.newGeneration()
+		if n := b.received[addr]; len(lim.counts.flags) == 0 && n > 0 {
+			// Filled from nothing (the watch was off since the session
+			// came up): made at its final size, not grown by doubling.
+			lim.counts.flags = make(map[prefixKey]uint8, n)
+		}
 	}
 	s.stateMu.Unlock()
 	var errs []error

@@ -54,6 +54,37 @@ func (p *testPeer) grow(t *testing.T) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// TestNextBulkRead: a transfer's reads of GoBGP's tables are spaced
+// widely while every session is far from its limit, as soon as one could
+// reach it (growing at twice its last rate), and never closer than
+// bulkTickShare reads or bulkTickMin.
+func TestNextBulkRead(t *testing.T) {
+	const took = 100 * time.Millisecond
+	far, near := bulkTickFar*took, bulkTickShare*took
+	reaching := sessionGrowth{prev: 0, now: 10_000, max: 60_000, over: time.Second} // 50,000 to go at 20,000/s
+	for _, c := range []struct {
+		name   string
+		took   time.Duration
+		growth []sessionGrowth
+		want   time.Duration
+	}{
+		{"no session", took, nil, far},
+		{"no growth", took, []sessionGrowth{{prev: 10, now: 10, max: 100, over: time.Second}}, far},
+		{"far from the limit", took, []sessionGrowth{{prev: 0, now: 1_000, max: 1_000_000, over: time.Second}}, far},
+		{"could reach it before the wide spacing", took, []sessionGrowth{reaching}, 2500 * time.Millisecond},
+		{"the closest session sets it", took, []sessionGrowth{{prev: 0, now: 1_000, max: 1_000_000, over: time.Second}, reaching}, 2500 * time.Millisecond},
+		{"about to reach it", took, []sessionGrowth{{prev: 0, now: 10_000, max: 11_000, over: time.Second}}, near},
+		{"over it", took, []sessionGrowth{{prev: 50, now: 200, max: 100, over: time.Second}}, near},
+		{"grew at an unknown rate", took, []sessionGrowth{{prev: 1, now: 2, max: 100}}, near},
+		{"quick reads", 10 * time.Millisecond, []sessionGrowth{{prev: 0, now: 10_000, max: 11_000, over: time.Second}}, bulkTickMin},
+	} {
+		got := nextBulkRead(c.took, c.growth)
+		if d := got - c.want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("%s: next read in %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
 // TestBulkTransferCounts: a session with import: full starts as a bulk
 // transfer (no update watch); a route withdrawn during it and a route the
 // import policy rejects are counted right once the transfer ends (the

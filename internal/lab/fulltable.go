@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multihomed/multihomed/config"
 	"github.com/multihomed/multihomed/internal/netns"
 )
 
@@ -327,9 +328,10 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 }
 
 // FullTableConfig renders multihomed's configuration for the receiver
-// namespace: one uplink with import full, max_prefixes above the feed,
-// profile lab and bogon lists that let the feed's private ASNs and
-// prefixes through, the default controller resync (status and metrics
+// namespace: one uplink with import full, max_prefixes at its default
+// for import full (config.DefaultMaxPrefixesFull) or above the feed if
+// that is larger, profile lab and bogon lists that let the feed's private
+// ASNs and prefixes through, the default controller resync (status and metrics
 // show the speaker's counts as of the request) and pprof on
 // FullTablePprofAddr. Its state and API socket go into dir.
 func (f *FullTable) FullTableConfig(dir string) string {
@@ -363,7 +365,7 @@ debug:
   # For profiles of the import (docs/benchmarks.md, "Where the time goes").
   pprof_listen: %s
 `, ftReceiver4, FullTableReceiverASN, ftSite6, ftSite4, FullTableFeederASN, ftFeeder6, ftReceiver6, ftFeeder4, ftReceiver4,
-		max(f.IPv6, f.IPv4)+1000, filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), FullTablePprofAddr)
+		max(config.DefaultMaxPrefixesFull, max(f.IPv6, f.IPv4)+1000), filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), FullTablePprofAddr)
 }
 
 // FullTablePprofAddr is where the bench's multihomed serves pprof, in the
