@@ -14,7 +14,9 @@ import (
 // overridesFile is the name of the overrides file in the state directory.
 const overridesFile = "overrides.json"
 
-// loadOverrides reads the overrides saved in dir, dropping expired ones. A
+// loadOverrides reads the overrides saved in dir, dropping expired ones and
+// capping an extra prepend at config.MaxPrepend, as the API does (a file
+// edited by hand could hold more, and prepends add up in a uint8). A
 // missing file is no overrides; a corrupt one is an error that names the
 // file (it is left in place for the operator to inspect).
 func loadOverrides(dir string, now time.Time) (map[string]Override, error) {
@@ -26,6 +28,12 @@ func loadOverrides(dir string, now time.Time) (map[string]Override, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: read overrides: %w", err)
 	}
+	return parseOverrides(path, data, now)
+}
+
+// parseOverrides is loadOverrides after the read: data is the content of
+// the file at path.
+func parseOverrides(path string, data []byte, now time.Time) (map[string]Override, error) {
 	var m map[string]Override
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("controller: %s is not valid JSON (%v); fix or remove it", path, err)
@@ -33,6 +41,11 @@ func loadOverrides(dir string, now time.Time) (map[string]Override, error) {
 	for k, o := range m {
 		if !o.Active(now) {
 			delete(m, k)
+			continue
+		}
+		if o.ExtraPrepend > config.MaxPrepend {
+			o.ExtraPrepend = config.MaxPrepend
+			m[k] = o
 		}
 	}
 	if m == nil {

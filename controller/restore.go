@@ -92,6 +92,12 @@ func loadDecision(dir string, cfg *config.Config) (map[string]Restored, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseDecision(path, data, cfg)
+}
+
+// parseDecision is loadDecision after the read: data is the content of
+// the file at path.
+func parseDecision(path string, data []byte, cfg *config.Config) (map[string]Restored, error) {
 	var s savedDecision
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
