@@ -33,29 +33,31 @@ func segs(s ...bp.Segment) []bp.Segment { return s }
 
 // filterCases reach every accept and reject statement of an uplink's
 // import policy; the ASNs 64496-64511 are documentation ASNs the lab
-// profile allows, 65000 and 23456 are bogons it keeps.
+// profile allows, 65000 and 23456 are bogons it keeps. Routes that must
+// pass the prefix checks are in 198.18.0.0/15 (benchmarking, RFC 2544),
+// which filterTestConfig's bogon list leaves out.
 var filterCases = []filterCase{
 	{"isp-a", "0.0.0.0/0", segs(seq(64501)), true, "default-only uplink: the default"},
-	{"isp-a", "185.0.0.0/24", segs(seq(64501)), false, "default-only uplink: anything else"},
-	{"isp-a", "185.0.1.0/24", segs(seq(64501, 64510)), false, "default-only uplink: anything else"},
+	{"isp-a", "198.19.100.0/24", segs(seq(64501)), false, "default-only uplink: anything else"},
+	{"isp-a", "198.19.101.0/24", segs(seq(64501, 64510)), false, "default-only uplink: anything else"},
 
 	{"isp-b", "0.0.0.0/0", segs(seq(64502, 64510)), true, "the default"},
-	{"isp-b", "185.1.0.0/24", segs(seq(64502, 64510)), true, "a clean route"},
-	{"isp-b", "185.1.1.0/24", segs(seq(64510)), false, "first AS is not the ISP's"},
-	{"isp-b", "185.1.2.0/24", segs(set(64502, 64510)), false, "path opens with an AS_SET"},
-	{"isp-b", "185.1.3.0/24", segs(seq(64502), set(64510, 65000)), false, "bogon ASN inside an AS_SET"},
-	{"isp-b", "185.1.4.0/24", segs(seq(64502), set(64510)), false, "any AS_SET: GoBGP reads a set as AS 0, a bogon (RFC 7607)"},
-	{"isp-b", "185.1.5.0/24", segs(seq(64502, 23456)), false, "AS_TRANS in the path"},
-	{"isp-b", "185.1.6.0/24", segs(seq(64502, 65000, 64510)), false, "private ASN mid-path"},
-	{"isp-b", "185.1.7.0/24", nil, false, "empty AS_PATH"},
-	{"isp-b", "185.1.8.0/24", segs(seq(64502), cSeq(64510, 65000)), false, "confederation segment from an ISP (withdrawn)"},
-	{"isp-b", "185.1.9.0/24", segs(seq(64502), cSet(64510, 65000, 64511)), false, "confederation set from an ISP (withdrawn)"},
+	{"isp-b", "198.19.0.0/24", segs(seq(64502, 64510)), true, "a clean route"},
+	{"isp-b", "198.19.1.0/24", segs(seq(64510)), false, "first AS is not the ISP's"},
+	{"isp-b", "198.19.2.0/24", segs(set(64502, 64510)), false, "path opens with an AS_SET"},
+	{"isp-b", "198.19.3.0/24", segs(seq(64502), set(64510, 65000)), false, "bogon ASN inside an AS_SET"},
+	{"isp-b", "198.19.4.0/24", segs(seq(64502), set(64510)), false, "any AS_SET: GoBGP reads a set as AS 0, a bogon (RFC 7607)"},
+	{"isp-b", "198.19.5.0/24", segs(seq(64502, 23456)), false, "AS_TRANS in the path"},
+	{"isp-b", "198.19.6.0/24", segs(seq(64502, 65000, 64510)), false, "private ASN mid-path"},
+	{"isp-b", "198.19.7.0/24", nil, false, "empty AS_PATH"},
+	{"isp-b", "198.19.8.0/24", segs(seq(64502), cSeq(64510, 65000)), false, "confederation segment from an ISP (withdrawn)"},
+	{"isp-b", "198.19.9.0/24", segs(seq(64502), cSet(64510, 65000, 64511)), false, "confederation set from an ISP (withdrawn)"},
 	{"isp-b", "10.1.0.0/16", segs(seq(64502)), false, "bogon prefix"},
 	{"isp-b", "198.51.100.0/25", segs(seq(64502)), false, "inside our own prefix"},
 	{"isp-b", "198.51.100.0/24", segs(seq(64502)), false, "our own prefix"},
 	{"isp-b", "192.0.2.0/25", segs(seq(64502)), false, "longer than /24"},
 	{"isp-b", "203.0.113.0/24", segs(seq(64502, 64496)), true, "documentation space, allowed by the lab profile"},
-	{"isp-b", "185.2.0.0/15", segs(seq(64502)), true, "a short prefix"},
+	{"isp-b", "198.18.0.0/15", segs(seq(64502)), true, "a short prefix"},
 
 	{"isp-c", "::/0", segs(seq(64503)), true, "the IPv6 default"},
 	{"isp-c", "2001:db8:1::/48", segs(seq(64503, 64510)), true, "a clean /48"},
@@ -76,6 +78,10 @@ profile: lab
 node: {router_id: 198.51.100.1, asn: 64500}
 site: {prefixes: [198.51.100.0/24, "2001:db8:face::/48"]}
 bgp: {graceful_restart: false}
+filters:
+  # The defaults but 198.18.0.0/15, where the test's clean routes are.
+  bogon_prefixes: ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "2001:2::/48", "2001:10::/28", "2002::/16", "3ffe::/16"]
 uplinks:
   - name: isp-a
     interface: lo

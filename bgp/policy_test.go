@@ -177,7 +177,7 @@ func TestImportChanged(t *testing.T) {
 		{"export attributes only", func(c *config.Config) { c.Uplinks[0].BGP.Communities = nil; c.Uplinks[1].BGP.Prepend = 1 }, false},
 		{"import mode", func(c *config.Config) { c.Uplinks[1].BGP.Import = config.ImportFull }, true},
 		{"bogon list", func(c *config.Config) {
-			c.Filters.BogonPrefixes = append(slices.Clone(c.Filters.BogonPrefixes), netip.MustParsePrefix("185.0.0.0/16"))
+			c.Filters.BogonPrefixes = append(slices.Clone(c.Filters.BogonPrefixes), netip.MustParsePrefix("203.0.113.0/24"))
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -374,19 +374,24 @@ func TestImportFull(t *testing.T) {
 	port := freePort(t)
 	startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0"})
 	startTestPeer(t, "127.0.0.3", port, 64502, []string{
-		"0.0.0.0/0",          // default: accepted
-		"203.0.113.0/24",     // documentation space, allowed by the lab profile
-		"185.0.0.0/24 64510", // a normal route through another AS
-		"10.0.0.0/8",         // RFC 1918 bogon
-		"198.51.100.128/25",  // inside our own prefix
-		"198.51.100.0/24",    // our own prefix
-		"192.0.2.0/25",       // longer than /24
-		"185.0.1.0/24 65000", // private ASN in the path
-		"185.0.2.0/24 23456", // AS_TRANS in the path
-		"185.0.3.0/24 64496", // documentation ASN: allowed by the lab profile
+		"0.0.0.0/0",           // default: accepted
+		"203.0.113.0/24",      // documentation space, allowed by the lab profile
+		"198.19.0.0/24 64510", // a normal route through another AS
+		"10.0.0.0/8",          // RFC 1918 bogon
+		"198.51.100.128/25",   // inside our own prefix
+		"198.51.100.0/24",     // our own prefix
+		"192.0.2.0/25",        // longer than /24
+		"198.19.1.0/24 65000", // private ASN in the path
+		"198.19.2.0/24 23456", // AS_TRANS in the path
+		"198.19.3.0/24 64496", // documentation ASN: allowed by the lab profile
 	})
 	cfg := loopbackConfig(t)
 	cfg.Uplinks[1].BGP.Import = config.ImportFull
+	// The clean routes are in 198.18.0.0/15 (benchmarking, RFC 2544): not
+	// a bogon here.
+	cfg.Filters.BogonPrefixes = slices.DeleteFunc(slices.Clone(cfg.Filters.BogonPrefixes), func(p netip.Prefix) bool {
+		return p == netip.MustParsePrefix("198.18.0.0/15")
+	})
 	// Nothing is announced here: open the sessions without the wait.
 	var bestMu sync.Mutex
 	best := map[netip.Prefix]string{}
@@ -401,7 +406,7 @@ func TestImportFull(t *testing.T) {
 	ctx := context.Background()
 	must(t, sp.Start(ctx, cfg))
 	defer sp.Stop(ctx)
-	want := "map[isp-a:[0.0.0.0/0] isp-b:[0.0.0.0/0 185.0.0.0/24 185.0.3.0/24 203.0.113.0/24]]"
+	want := "map[isp-a:[0.0.0.0/0] isp-b:[0.0.0.0/0 198.19.0.0/24 198.19.3.0/24 203.0.113.0/24]]"
 	eventually(t, "learned exactly the clean routes", 20*time.Second, func() (bool, string) {
 		got, err := sp.Learned()
 		if err != nil {
@@ -418,7 +423,7 @@ func TestImportFull(t *testing.T) {
 	eventually(t, "best paths reported", 10*time.Second, func() (bool, string) {
 		bestMu.Lock()
 		defer bestMu.Unlock()
-		return best[netip.MustParsePrefix("185.0.0.0/24")] == "isp-b" && best[netip.MustParsePrefix("203.0.113.0/24")] == "isp-b" &&
+		return best[netip.MustParsePrefix("198.19.0.0/24")] == "isp-b" && best[netip.MustParsePrefix("203.0.113.0/24")] == "isp-b" &&
 			best[netip.MustParsePrefix("0.0.0.0/0")] != "" && len(best) == 4, fmt.Sprint(best)
 	})
 	sample, err := sp.LearnedSample(2)

@@ -112,7 +112,7 @@ func TestProductionKeepsEveryBogon(t *testing.T) {
 	_, err := Parse("t", []byte(text), nil)
 	// Documentation site prefixes are refused outside the lab profile.
 	assertProblem(t, err, "site.prefixes[0]", "documentation space")
-	cfg, err := Parse("t", []byte(edit(t, edit(t, text, "2001:db8:face::/48", "2a0e:1000::/48"), "- 198.51.100.0/24", "- 185.1.2.0/24")), nil)
+	cfg, err := Parse("t", []byte(edit(t, edit(t, text, "2001:db8:face::/48", "fd00:db8:face::/48"), "- 198.51.100.0/24", "- 198.18.0.0/24")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestInstallerFailover(t *testing.T) {
 		if i%4 == 3 {
 			up = "isp-b"
 		}
-		changes = append(changes, RouteChange{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{185, byte(i >> 8), byte(i), 0}), 24), Uplink: up})
+		changes = append(changes, RouteChange{Prefix: benchPrefix4(i), Uplink: up})
 	}
 	// Routes given before the groups exist wait for them.
 	in.Route(changes)
@@ -76,7 +76,7 @@ func TestInstallerFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One route withdrawn, one moved to ISP-B.
-	in.Route([]RouteChange{{Prefix: netip.MustParsePrefix("185.0.0.0/24")}, {Prefix: netip.MustParsePrefix("185.0.1.0/24"), Uplink: "isp-b"}})
+	in.Route([]RouteChange{{Prefix: benchPrefix4(0)}, {Prefix: benchPrefix4(1), Uplink: "isp-b"}})
 	count := func() int {
 		if s := tableRoutes(t, n, "-4", 201); s != "" {
 			return len(strings.Split(s, "\n"))
@@ -102,21 +102,21 @@ func TestInstallerFailover(t *testing.T) {
 			}
 		}
 	}
-	expect("both up", map[string]string{"185.0.2.1": "dev up-a", "185.0.3.1": "dev up-b", "185.0.1.1": "dev up-b"})
+	expect("both up", map[string]string{"198.19.0.33": "dev up-a", "198.19.0.49": "dev up-b", "198.19.0.17": "dev up-b"})
 	if err := in.SetEgress(both[1:], false); err != nil {
 		t.Fatal(err)
 	}
-	expect("ISP-A down", map[string]string{"185.0.2.1": "via 198.18.2.1 dev up-b", "185.7.206.1": "via 198.18.2.1 dev up-b", "185.0.3.1": "dev up-b"})
+	expect("ISP-A down", map[string]string{"198.19.0.33": "via 198.18.2.1 dev up-b", "198.19.124.225": "via 198.18.2.1 dev up-b", "198.19.0.49": "dev up-b"})
 	if err := in.SetEgress(nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := get("185.0.2.1"); strings.Contains(got, "dev up-") {
-		t.Errorf("no uplink left: 185.0.2.1 resolves to %q; want it dropped", got)
+	if got := get("198.19.0.33"); strings.Contains(got, "dev up-") {
+		t.Errorf("no uplink left: 198.19.0.33 resolves to %q; want it dropped", got)
 	}
 	if err := in.SetEgress(both, false); err != nil {
 		t.Fatal(err)
 	}
-	expect("ISP-A back", map[string]string{"185.0.2.1": "via 198.18.1.1 dev up-a", "185.0.3.1": "dev up-b"})
+	expect("ISP-A back", map[string]string{"198.19.0.33": "via 198.18.1.1 dev up-a", "198.19.0.49": "dev up-b"})
 	if c := count(); c != 1999 {
 		t.Errorf("%d routes after the failover and back; want 1999 (moving groups changes no route)", c)
 	}

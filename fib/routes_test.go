@@ -38,7 +38,7 @@ func TestRoutesNexthopFailover(t *testing.T) {
 	}
 	var v4, v6 []netip.Prefix
 	for i := range 3000 {
-		v4 = append(v4, netip.PrefixFrom(netip.AddrFrom4([4]byte{185, byte(i >> 8), byte(i), 0}), 24))
+		v4 = append(v4, benchPrefix4(i))
 	}
 	for i := range 1000 {
 		v6 = append(v6, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x80 | byte(i>>8), byte(i)}), 48))
@@ -77,8 +77,8 @@ func TestRoutesNexthopFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	lookup := func(dst string) string { return routesOf(t, n, "ip", "route", "get", dst) }
-	if got := lookup("185.0.200.1"); !strings.Contains(got, "via 198.18.1.1 dev up-a") {
-		t.Fatalf("before the failure 185.0.200.1 resolves to %q; want via ISP-A", got)
+	if got := lookup("198.19.12.129"); !strings.Contains(got, "via 198.18.1.1 dev up-a") {
+		t.Fatalf("before the failure 198.19.12.129 resolves to %q; want via ISP-A", got)
 	}
 
 	// ISP-A fails: one nexthop change per family moves every route.
@@ -91,8 +91,8 @@ func TestRoutesNexthopFailover(t *testing.T) {
 	}
 	t.Logf("moved %d routes off ISP-A with two nexthop replaces in %s", len(v4)+len(v6), time.Since(start))
 	for dst, want := range map[string]string{
-		"185.0.200.1":      "via 198.18.2.1 dev up-b",
-		"185.11.183.1":     "via 198.18.2.1 dev up-b", // the last of the 3000
+		"198.19.12.129":    "via 198.18.2.1 dev up-b",
+		"198.19.187.113":   "via 198.18.2.1 dev up-b", // the last of the 3000
 		"2001:db8:8000::1": "via 2001:db8:2::1 dev up-b",
 		"2001:db8:83e7::1": "via 2001:db8:2::1 dev up-b",
 	} {
@@ -186,4 +186,10 @@ func TestRoutesNexthopMoveFullTable(t *testing.T) {
 	must(r.DeleteNexthop(101))
 	must(r.DeleteNexthop(103))
 	t.Logf("removed them by deleting the two groups in %s", time.Since(start))
+}
+
+// benchPrefix4 is the i-th of 4,096 IPv4 /28s in 198.19.0.0/16, inside the
+// benchmarking range (RFC 2544) that tests may use: 198.19.(i/16).(i%16*16)/28.
+func benchPrefix4(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i >> 4), byte(i&15) << 4}), 28)
 }
