@@ -35,6 +35,8 @@ const (
 	RoleAdmin
 )
 
+// String is the role's name as the configuration writes it (viewer,
+// operator, admin; none for no role).
 func (r Role) String() string {
 	switch r {
 	case RoleViewer:

@@ -21,6 +21,8 @@ type Problem struct {
 	Message string
 }
 
+// String is the problem as printed: "path: message", or the message
+// alone when it concerns no field.
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Message
@@ -37,6 +39,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error names the source and lists every problem, one per line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s: %d problem(s):", e.Source, len(e.Problems))

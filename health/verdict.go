@@ -18,6 +18,8 @@ const (
 	VerdictDown
 )
 
+// String is the verdict as status and logs show it: up, degraded, down
+// or unknown.
 func (v Verdict) String() string {
 	switch v {
 	case VerdictUp:
@@ -54,6 +56,7 @@ const (
 	TargetDown
 )
 
+// String is the target's state as status shows it: up, down or unknown.
 func (s TargetState) String() string {
 	switch s {
 	case TargetUp:

@@ -17,6 +17,7 @@ type Notification struct {
 	Code, Subcode uint8
 }
 
+// String names the NOTIFICATION by code and subcode.
 func (n Notification) String() string { return fmt.Sprintf("notification %d/%d", n.Code, n.Subcode) }
 
 // Peer is one listening test speaker. Its methods are safe for concurrent

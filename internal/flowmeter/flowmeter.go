@@ -75,6 +75,7 @@ type Report struct {
 	LossWindow time.Duration
 }
 
+// String sums the report up in one line.
 func (r Report) String() string {
 	return fmt.Sprintf("sent %d received %d lost %d, loss window %s", r.Sent, r.Received, r.Lost, r.LossWindow)
 }

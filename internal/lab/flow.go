@@ -47,6 +47,7 @@ type FlowReport struct {
 	flowmeter.Report
 }
 
+// String is the direction and its report in one line.
 func (r FlowReport) String() string { return fmt.Sprintf("%s: %s", r.Direction, r.Report) }
 
 // StartFlow sends a packet every interval from a to b and from b to a.

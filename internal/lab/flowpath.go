@@ -104,6 +104,7 @@ func (p FlowPath) ViaISPA() bool {
 	return p.ISPA[0] > 0 && p.ISPA[1] > 0 && p.ISPB == [2]uint64{}
 }
 
+// String says how many flow packets each ISP forwarded, each way.
 func (p FlowPath) String() string {
 	return fmt.Sprintf("ISP-A forwarded %d inbound / %d outbound, ISP-B %d / %d", p.ISPA[0], p.ISPA[1], p.ISPB[0], p.ISPB[1])
 }

@@ -128,6 +128,7 @@ type ProcSample struct {
 	Passes int64
 }
 
+// String is the sample in one line (RSS in MiB).
 func (s ProcSample) String() string {
 	return fmt.Sprintf("rss=%.1fMiB fds=%d goroutines=%d passes=%d", float64(s.RSS)/(1<<20), s.FDs, s.Goroutines, s.Passes)
 }

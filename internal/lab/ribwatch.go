@@ -93,6 +93,7 @@ type RIBWatchResult struct {
 	Gaps []RIBGap
 }
 
+// String sums the watch up: polls, failed polls, polls not as expected.
 func (r RIBWatchResult) String() string {
 	return fmt.Sprintf("%d polls, %d failed, %d not as expected", r.Polls, r.Errors, len(r.Gaps))
 }
