@@ -1,31 +1,62 @@
 package config
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
-// Default bogon lists (DESIGN.md section 8, RFC 7454 section 6.1.3). IPv6
-// outside 2000::/3 is rejected by a separate fixed rule, so only the
+// defaultBogons are the default bogon prefixes (DESIGN.md section 8, RFC
+// 7454 section 6.1.3), each with what it is for messages. IPv6 outside
+// 2000::/3 is rejected by a separate fixed rule, so only the
 // special-purpose blocks inside it are listed.
-var defaultBogonPrefixes = []string{
-	"2001:2::/48",     // benchmarking, RFC 5180
-	"2001:10::/28",    // ORCHID, RFC 4843
-	"2001:db8::/32",   // documentation, RFC 3849
-	"2002::/16",       // 6to4, RFC 3056 (deprecated relays)
-	"3ffe::/16",       // old 6bone, RFC 3701
-	"3fff::/20",       // documentation, RFC 9637
-	"0.0.0.0/8",       // "this network", RFC 791
-	"10.0.0.0/8",      // private, RFC 1918
-	"100.64.0.0/10",   // shared CGN space, RFC 6598
-	"127.0.0.0/8",     // loopback
-	"169.254.0.0/16",  // link local, RFC 3927
-	"172.16.0.0/12",   // private, RFC 1918
-	"192.0.0.0/24",    // IETF protocol assignments, RFC 6890
-	"192.0.2.0/24",    // documentation TEST-NET-1, RFC 5737
-	"192.168.0.0/16",  // private, RFC 1918
-	"198.18.0.0/15",   // benchmarking, RFC 2544
-	"198.51.100.0/24", // documentation TEST-NET-2, RFC 5737
-	"203.0.113.0/24",  // documentation TEST-NET-3, RFC 5737
-	"224.0.0.0/4",     // multicast
-	"240.0.0.0/4",     // reserved
+var defaultBogons = []struct{ prefix, what string }{
+	{"2001:2::/48", "benchmarking, RFC 5180"},
+	{"2001:10::/28", "ORCHID, RFC 4843"},
+	{"2001:db8::/32", "documentation, RFC 3849"},
+	{"2002::/16", "6to4, RFC 3056 (deprecated relays)"},
+	{"3ffe::/16", "the old 6bone, RFC 3701"},
+	{"3fff::/20", "documentation, RFC 9637"},
+	{"0.0.0.0/8", "\"this network\", RFC 791"},
+	{"10.0.0.0/8", "private, RFC 1918"},
+	{"100.64.0.0/10", "shared CGN space, RFC 6598"},
+	{"127.0.0.0/8", "loopback"},
+	{"169.254.0.0/16", "link local, RFC 3927"},
+	{"172.16.0.0/12", "private, RFC 1918"},
+	{"192.0.0.0/24", "IETF protocol assignments, RFC 6890"},
+	{"192.0.2.0/24", "documentation TEST-NET-1, RFC 5737"},
+	{"192.168.0.0/16", "private, RFC 1918"},
+	{"198.18.0.0/15", "benchmarking, RFC 2544"},
+	{"198.51.100.0/24", "documentation TEST-NET-2, RFC 5737"},
+	{"203.0.113.0/24", "documentation TEST-NET-3, RFC 5737"},
+	{"224.0.0.0/4", "multicast"},
+	{"240.0.0.0/4", "reserved"},
+}
+
+// defaultBogonPrefixes is filters.bogon_prefixes when the file has none.
+var defaultBogonPrefixes = func() []string {
+	out := make([]string, len(defaultBogons))
+	for i, b := range defaultBogons {
+		out[i] = b.prefix
+	}
+	return out
+}()
+
+// globalUnicast6 is the IPv6 space ISPs route (RFC 4291, 2000::/3).
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
+// unroutable says why no ISP would carry p (outside IPv6 global unicast,
+// or inside a default bogon), or "" if none of those applies.
+func unroutable(p netip.Prefix) string {
+	if p.Addr().Is6() && !(p.Bits() >= globalUnicast6.Bits() && globalUnicast6.Contains(p.Addr())) {
+		return "is outside IPv6 global unicast (2000::/3; a ULA, fc00::/7, is for inside only)"
+	}
+	for _, b := range defaultBogons {
+		bp := netip.MustParsePrefix(b.prefix)
+		if bp.Addr().Is4() == p.Addr().Is4() && bp.Bits() <= p.Bits() && bp.Contains(p.Addr()) {
+			return fmt.Sprintf("is inside %s (%s)", bp, b.what)
+		}
+	}
+	return ""
 }
 
 // Default bogon ASNs (RFC 7607, RFC 6793, RFC 5398, RFC 6996, RFC 7300).

@@ -112,12 +112,38 @@ func TestProductionKeepsEveryBogon(t *testing.T) {
 	_, err := Parse("t", []byte(text), nil)
 	// Documentation site prefixes are refused outside the lab profile.
 	assertProblem(t, err, "site.prefixes[0]", "documentation space")
-	cfg, err := Parse("t", []byte(edit(t, edit(t, text, "2001:db8:face::/48", "fd00:db8:face::/48"), "- 198.51.100.0/24", "- 198.18.0.0/24")), nil)
+	// Production needs a prefix ISPs route: outside every documentation
+	// and bogon range, and no one's. 3c00::/6 lies in 3000::/4, global
+	// unicast that IANA has allocated to no registry; IPv4 has no such
+	// space, so the site here is IPv6 only. Only parsed: no route or
+	// packet uses it.
+	cfg, err := Parse("t", []byte(edit(t, edit(t, text, "2001:db8:face::/48", "3c00:face::/48"), "    - 198.51.100.0/24\n", "")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Filters.BogonPrefixes) != len(defaultBogonPrefixes) || len(cfg.Filters.BogonASNs) != len(defaultBogonASNs) {
 		t.Errorf("production filters = %v; want every default", cfg.Filters)
+	}
+}
+
+// TestProductionRefusesUnroutableSitePrefixes: in production a site
+// prefix no ISP would carry is refused with what it is, since announcing
+// it would leave the site unreachable without a word.
+func TestProductionRefusesUnroutableSitePrefixes(t *testing.T) {
+	text := edit(t, validYAML(t), "profile: lab", "profile: production")
+	for _, c := range []struct{ prefix, why string }{
+		{"fd00:1234::/48", "outside IPv6 global unicast"},
+		{"10.20.0.0/16", "10.0.0.0/8 (private, RFC 1918)"},
+		{"198.19.4.0/24", "198.18.0.0/15 (benchmarking, RFC 2544)"},
+		{"100.64.1.0/24", "shared CGN space"},
+		{"2002:c000:204::/48", "6to4"},
+	} {
+		_, err := Parse("t", []byte(edit(t, text, "2001:db8:face::/48", c.prefix)), nil)
+		assertProblem(t, err, "site.prefixes[0]", c.why)
+	}
+	// The lab profile takes them: a lab routes what it likes.
+	if _, err := Parse("t", []byte(edit(t, validYAML(t), "2001:db8:face::/48", "fd00:1234::/48")), nil); err != nil {
+		t.Errorf("lab profile, ULA site prefix: %v", err)
 	}
 }
 

@@ -72,8 +72,12 @@ func (c *checker) site(r rawSite, profile Profile) Site {
 			c.add(path, "%s is longer than /24; ISPs filter IPv4 longer than /24 (announce the covering /24)", p)
 			continue
 		}
-		if profile == ProfileProduction && IsDocumentation(p) {
-			c.add(path, "%s is documentation space that no ISP accepts; use your own prefix, or set profile: lab for a lab", p)
+		if profile == ProfileProduction {
+			if IsDocumentation(p) {
+				c.add(path, "%s is documentation space that no ISP accepts; use your own prefix, or set profile: lab for a lab", p)
+			} else if why := unroutable(p); why != "" {
+				c.add(path, "%s %s, which ISPs drop; announce the provider-independent prefix the site owns, or set profile: lab for a lab", p, why)
+			}
 		}
 		listed = append(listed, indexedPrefix{i, p})
 		s.Prefixes = append(s.Prefixes, p)
