@@ -159,6 +159,11 @@ func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, tim
 		}
 		fmt.Printf("   %s: %s, %.1f CPU s, %d MB peak RSS (%s wall in all)\n", r.Name, converge(res), res.CPU.Seconds(), res.MaxRSS/1e6,
 			time.Since(begin).Round(time.Second))
+		if r.Name == "multihomed" {
+			if sum := transferSummary(r.Log()); sum != "" {
+				fmt.Printf("   multihomed's initial transfer: %s\n", sum)
+			}
+		}
 		results = append(results, res)
 	}
 	return results, nil
@@ -181,4 +186,35 @@ func runFullTable(ctx context.Context, daemon, tables string, paths int, timeout
 		return err
 	}
 	return benchFullTable(ctx, abs, sizes, paths, timeout, verbose)
+}
+
+// transferSummary picks, from the daemon's log, the figures of its line
+// "initial transfer done": the whole transfer (took), the max-prefix reads
+// of GoBGP's tables and their time, and the recount at the end. It
+// returns "" when the log has no such line.
+func transferSummary(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "initial transfer done") {
+			continue
+		}
+		var parts []string
+		for _, f := range strings.Fields(line) {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "took":
+				parts = append(parts, "took "+v)
+			case "table_reads":
+				parts = append(parts, v+" table reads")
+			case "reading":
+				parts = append(parts, "reading "+v)
+			case "recount":
+				parts = append(parts, "recount "+v)
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	return ""
 }
