@@ -378,21 +378,21 @@ func Decide(cfg *config.Config, obs Observed) Desired {
 			graceEnd := ov.Since.Add(cc.DrainGrace)
 			if healthy && obs.Now.Before(graceEnd) {
 				dec.Reason = overrideReason(fmt.Sprintf("draining: graceful shutdown until %s", graceEnd.UTC().Format(time.RFC3339)), ov)
-				dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, true)
+				dec.Announcements = announce(cfg, u, prependOf(u.BGP.Prepend, extra), nil, nil, true)
 				dec.Egress, dec.EgressTier = true, TierLast
 				wake(graceEnd)
 			} else {
 				dec.Reason = overrideReason("drained", ov)
 			}
 		case state == StateUp:
-			dec.Announcements = announce(cfg, u, u.BGP.Prepend+extra, nil, nil, false)
+			dec.Announcements = announce(cfg, u, prependOf(u.BGP.Prepend, extra), nil, nil, false)
 			dec.Egress, dec.EgressTier = true, TierUp
 		case state == StateDegraded:
 			med := u.BGP.MED
 			if u.Degraded.MED != nil {
 				med = u.Degraded.MED
 			}
-			dec.Announcements = announce(cfg, u, u.BGP.Prepend+u.Degraded.Prepend+extra, u.Degraded.Communities, med, false)
+			dec.Announcements = announce(cfg, u, prependOf(u.BGP.Prepend, u.Degraded.Prepend, extra), u.Degraded.Communities, med, false)
 			dec.Egress, dec.EgressTier = true, TierDegraded
 		case state == StateDown && u.DownAction == config.DownPrepend:
 			dec.Announcements = announce(cfg, u, config.MaxPrepend, nil, nil, false)
@@ -624,6 +624,16 @@ func overrideReason(what string, o Override) string {
 	return s
 }
 
+// prependOf adds prepends up, capped at config.MaxPrepend: in a uint8 the
+// sum of large parts would wrap to a shorter path.
+func prependOf(parts ...uint8) uint8 {
+	n := 0
+	for _, p := range parts {
+		n += int(p)
+	}
+	return uint8(min(n, int(config.MaxPrepend)))
+}
+
 // announce builds the uplink's announcements of every site prefix.
 func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []routing.Community, med *uint32, gshut bool) []routing.Announcement {
 	comms := slices.Clone(u.BGP.Communities)
@@ -639,7 +649,7 @@ func announce(cfg *config.Config, u config.Uplink, prepend uint8, extraComms []r
 	for _, p := range cfg.Site.Prefixes {
 		out = append(out, routing.Announcement{
 			Prefix:           p,
-			Prepend:          min(prepend, config.MaxPrepend),
+			Prepend:          prepend,
 			Communities:      slices.Clone(comms),
 			LargeCommunities: slices.Clone(u.BGP.LargeCommunities),
 			MED:              med,

@@ -588,3 +588,29 @@ func TestFirstAnnouncementBeforeSessions(t *testing.T) {
 		t.Errorf("isp-a after its established session dropped: %s %q, %d announcements; want down, withdrawn", u.State, u.Reason, len(u.Announcements))
 	}
 }
+
+// TestPrependsDoNotWrap: the configured, degraded and operator prepends add
+// up to at most config.MaxPrepend. They were added in a uint8, so parts
+// that do not come through the API's check (a hand-edited overrides file)
+// could wrap to a shorter path than any of them.
+func TestPrependsDoNotWrap(t *testing.T) {
+	cfg := testConfig(t)
+	obs := obsAllUp(t0.Add(time.Minute))
+	obs.StartupDone = true
+	setHealth(&obs, "isp-a", health.VerdictDegraded)
+	obs.Overrides = map[string]Override{"isp-a": {ExtraPrepend: 255, Since: t0}} // 2 degraded + 255 wrapped to 1
+	d := Decide(cfg, obs)
+	for _, u := range d.Uplinks {
+		if u.Uplink != "isp-a" {
+			continue
+		}
+		if len(u.Announcements) == 0 {
+			t.Fatalf("isp-a degraded with an operator prepend announces nothing\n%s", summary(d))
+		}
+		for _, a := range u.Announcements {
+			if a.Prepend != config.MaxPrepend {
+				t.Errorf("%s to isp-a: prepend %d; want the cap %d", a.Prefix, a.Prepend, config.MaxPrepend)
+			}
+		}
+	}
+}
