@@ -47,12 +47,11 @@ var globalUnicast6 = netip.MustParsePrefix("2000::/3")
 // unroutable says why no ISP would carry p (outside IPv6 global unicast,
 // or inside a default bogon), or "" if none of those applies.
 func unroutable(p netip.Prefix) string {
-	if p.Addr().Is6() && !(p.Bits() >= globalUnicast6.Bits() && globalUnicast6.Contains(p.Addr())) {
+	if p.Addr().Is6() && !inside(globalUnicast6, p) {
 		return "is outside IPv6 global unicast (2000::/3; a ULA, fc00::/7, is for inside only)"
 	}
 	for _, b := range defaultBogons {
-		bp := netip.MustParsePrefix(b.prefix)
-		if bp.Addr().Is4() == p.Addr().Is4() && bp.Bits() <= p.Bits() && bp.Contains(p.Addr()) {
+		if bp := netip.MustParsePrefix(b.prefix); inside(bp, p) {
 			return fmt.Sprintf("is inside %s (%s)", bp, b.what)
 		}
 	}
@@ -82,7 +81,7 @@ var (
 // IsDocumentation reports whether p lies inside documentation address space.
 func IsDocumentation(p netip.Prefix) bool {
 	for _, d := range labPrefixes {
-		if d.Bits() <= p.Bits() && d.Contains(p.Addr()) {
+		if inside(d, p) {
 			return true
 		}
 	}
@@ -108,4 +107,9 @@ func subtractASNs(rs []ASNRange, cut []ASNRange) []ASNRange {
 		rs = next
 	}
 	return rs
+}
+
+// inside reports whether p is outer or lies within it (same family).
+func inside(outer, p netip.Prefix) bool {
+	return outer.Addr().Is4() == p.Addr().Is4() && outer.Bits() <= p.Bits() && outer.Contains(p.Addr())
 }
