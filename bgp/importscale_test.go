@@ -19,6 +19,15 @@ import (
 	"github.com/multihomed/multihomed/routing"
 )
 
+// feedPrefix is feedDistinct's i-th prefix: /24s from 185.0.0.0 upwards,
+// public unicast space the filters accept.
+func feedPrefix(i int) netip.Prefix {
+	if i>>16 > 0 {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(186 + i>>16), byte(i >> 8), byte(i), 0}), 24)
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{185, byte(i >> 8), byte(i), 0}), 24)
+}
+
 // feedDistinct makes the test peer originate n distinct /24s, each with its
 // own MED, so every prefix travels in an UPDATE of its own as in a real
 // table where almost every prefix has its own path.
@@ -27,12 +36,7 @@ func (p *testPeer) feedDistinct(t *testing.T, nextHop string, n int) {
 	paths := make([]*apiutil.Path, 0, n)
 	nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr(nextHop))
 	for i := range n {
-		// 185.0.0.0/24 upwards: public unicast space the filters accept.
-		pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{185, byte(i >> 8), byte(i), 0}), 24)
-		if i>>16 > 0 {
-			pfx = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(186 + i>>16), byte(i >> 8), byte(i), 0}), 24)
-		}
-		nlri, _ := bgp.NewIPAddrPrefix(pfx)
+		nlri, _ := bgp.NewIPAddrPrefix(feedPrefix(i))
 		paths = append(paths, &apiutil.Path{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{
 			bgp.NewPathAttributeOrigin(0), nh, bgp.NewPathAttributeMultiExitDisc(uint32(i)),
 		}})

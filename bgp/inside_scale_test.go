@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
@@ -23,6 +26,45 @@ func coreCounts(t *testing.T, p *testPeer) map[uint32]int {
 		}
 	})
 	return out
+}
+
+// coreGaps describes, for a failure message, up to ten of ISP-A's n fed
+// prefixes and ISP-B's two that the core does not hold, each with the
+// speaker's own paths to it (global table: neighbor, best, LOCAL_PREF),
+// so that a lost advertisement can be told from a lost import.
+func coreGaps(t *testing.T, sp *Speaker, core *testPeer, n int) string {
+	t.Helper()
+	held := coreView(t, core)
+	want := []string{"203.0.113.0/24", "192.0.2.0/24"}
+	for i := range n {
+		want = append(want, feedPrefix(i).String())
+	}
+	var b strings.Builder
+	missing := 0
+	for _, p := range want {
+		if _, ok := held[p]; ok {
+			continue
+		}
+		if missing++; missing > 10 {
+			continue
+		}
+		fmt.Fprintf(&b, "core lacks %s; the speaker's paths:", p)
+		must(t, sp.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC,
+			Prefixes: []*apiutil.LookupPrefix{{Prefix: p}}}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+			for _, path := range paths {
+				lp := "-"
+				for _, a := range path.Attrs {
+					if l, ok := a.(*bgp.PathAttributeLocalPref); ok {
+						lp = strconv.Itoa(int(l.Value))
+					}
+				}
+				fmt.Fprintf(&b, " [from %s best=%v lp=%s]", path.PeerAddress, path.Best, lp)
+			}
+		}))
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "%d of %d expected prefixes missing at the core, which holds %d", missing, len(want), len(held))
+	return b.String()
 }
 
 // TestInsideDemoteCost measures what a health change of an uplink with a
@@ -74,7 +116,7 @@ func TestInsideDemoteCost(t *testing.T) {
 				return time.Since(start)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: core has routes by LOCAL_PREF %v; want %v", what, got, want)
+				t.Fatalf("%s: core has routes by LOCAL_PREF %v; want %v\n%s", what, got, want, coreGaps(t, sp, core, n))
 			}
 			time.Sleep(poll)
 		}
