@@ -21,7 +21,10 @@ import (
 // never touches a route with another protocol number or in another table.
 // Its methods are not safe for concurrent use.
 type Egress struct {
-	h        *netlink.Handle
+	h *netlink.Handle
+	// dump is for route dumps: strict, filtered by the kernel
+	// (newDumpHandle).
+	dump     *netlink.Handle
 	table    int
 	protocol int
 	// retired are earlier (table, protocol) pairs whose routes the next
@@ -57,7 +60,12 @@ func NewEgress(netnsName string, table, protocol int) (*Egress, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Egress{h: h, table: table, protocol: protocol, links: linkCache{h: h}}, nil
+	dump, err := newDumpHandle(netnsName)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Egress{h: h, dump: dump, table: table, protocol: protocol, links: linkCache{h: h}}, nil
 }
 
 func checkEgressTarget(table, protocol int) error {
@@ -116,7 +124,10 @@ func (e *Egress) Invalidate() {
 
 // Close releases the netlink handle; the routes stay (a restarting daemon
 // adopts them, and forwarding goes on meanwhile).
-func (e *Egress) Close() { e.h.Close() }
+func (e *Egress) Close() {
+	e.h.Close()
+	e.dump.Close()
+}
 
 // Set makes the egress table hold exactly the default routes for paths:
 // in failover mode one route per path and family, with the path's metric;
@@ -163,8 +174,9 @@ func (e *Egress) apply(ctx context.Context, paths []routing.EgressPath, ecmp boo
 	if err != nil {
 		return nil, err
 	}
-	// Every route of our table, dumped only when a route of ours is
-	// missing (not on the steady-state pass the loop makes every resync).
+	// Every route of our table, dumped only when a new route of ours
+	// finds its key taken: the table may hold a full table of another
+	// daemon's routes, which a dump on every failover would walk.
 	var inTable []netlink.Route
 	var errs, blocked []error
 	for _, w := range want {
@@ -174,17 +186,28 @@ func (e *Egress) apply(ctx context.Context, paths []routing.EgressPath, ecmp boo
 		if slices.ContainsFunc(have, func(h netlink.Route) bool { return sameEgress(h, *w) }) {
 			continue
 		}
-		// A replace would overwrite any route with the same key: never
-		// one that is not ours.
-		if inTable == nil {
-			if inTable, err = e.list(&netlink.Route{Table: e.table}, netlink.RT_FILTER_TABLE); err != nil {
-				return e.stateWith(errors.Join(append(errs, err)...))
+		// One of ours with the same key (family, metric) is replaced in
+		// place; otherwise the route is added only if nothing has its
+		// key: a replace would overwrite a route that is not ours.
+		if !slices.ContainsFunc(have, func(h netlink.Route) bool { return sameKey(h, *w) }) {
+			err := e.h.RouteAdd(w)
+			if err == nil {
+				continue
 			}
-		}
-		if f := e.foreignWithKeyOf(*w, inTable); f != nil {
-			blocked = append(blocked, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
-				e.table, w.Priority, f.Protocol, e.describe(*f)))
-			continue
+			if !errors.Is(err, unix.EEXIST) {
+				errs = append(errs, fmt.Errorf("fib: add %s: %w", e.describe(*w), err))
+				continue
+			}
+			if inTable == nil {
+				if inTable, err = e.list(&netlink.Route{Table: e.table}, netlink.RT_FILTER_TABLE); err != nil {
+					return e.stateWith(errors.Join(append(errs, err)...))
+				}
+			}
+			if f := e.foreignWithKeyOf(*w, inTable); f != nil {
+				blocked = append(blocked, fmt.Errorf("fib: table %d already has a default route with metric %d that is not ours (protocol %d, %s); it stays, and ours is not installed: change egress.metric or remove that route",
+					e.table, w.Priority, f.Protocol, e.describe(*f)))
+				continue
+			}
 		}
 		if err := e.h.RouteReplace(w); err != nil {
 			errs = append(errs, fmt.Errorf("fib: replace %s: %w", e.describe(*w), err))
@@ -334,7 +357,7 @@ func (e *Egress) foreignWithKeyOf(w netlink.Route, routes []netlink.Route) *netl
 
 // list dumps the routes that match filter on mask.
 func (e *Egress) list(filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
-	routes, err := listRoutes(e.h, filter, mask)
+	routes, err := listRoutes(e.dump, filter, mask)
 	if err != nil {
 		return nil, fmt.Errorf("fib: list egress routes: %w", err)
 	}
@@ -357,6 +380,12 @@ func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlin
 		return routes, nil
 	}
 	return nil, fmt.Errorf("interrupted 5 times: %w", err)
+}
+
+// sameKey reports whether two default routes have the key under which the
+// kernel keeps one route per table: family and metric.
+func sameKey(a, b netlink.Route) bool {
+	return a.Family == b.Family && a.Priority == b.Priority && isDefault(a.Dst) && isDefault(b.Dst)
 }
 
 // sameEgress compares what matters of two default routes.

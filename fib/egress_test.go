@@ -13,7 +13,7 @@ import (
 	"github.com/multihomed/multihomed/internal/testenv"
 )
 
-func egressNS(t *testing.T) *netns.NS {
+func egressNS(t testing.TB) *netns.NS {
 	t.Helper()
 	testenv.Need(t, "ip")
 	ctx := context.Background()
@@ -443,5 +443,59 @@ func TestEgressLinkCache(t *testing.T) {
 	}
 	if !viaA() {
 		t.Fatal("no route via the remade up-a after the failed Set")
+	}
+}
+
+// BenchmarkEgressFailover: one failover and back as Egress.Set applies it
+// (ISP-A's defaults removed, then put back), in a namespace that holds
+// nothing else, 200,000 IPv6 /64s in a bgp.install table (300: a full
+// table installed by multihomed itself), or 200,000 in the egress table
+// (main: another daemon's full table). The ratios to the first are what
+// those routes cost a failover (docs/benchmarks.md, "Failover beside a
+// full table in the kernel").
+func BenchmarkEgressFailover(b *testing.B) {
+	for _, tc := range []struct {
+		name            string
+		table, protocol int
+		n               int
+	}{{"alone", 0, 0, 0}, {"install-table-200k", 300, 79, 200_000}, {"main-table-200k", 254, 186, 200_000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			n := egressNS(b)
+			if tc.n > 0 {
+				prefixes := make([]netip.Prefix, 0, tc.n)
+				for i := range tc.n {
+					prefixes = append(prefixes, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(0x80 + i>>16), 0, byte(i >> 8), byte(i)}), 64))
+				}
+				r, err := NewRoutes(n.Name, tc.table, tc.protocol)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.SetLeg(901, "up-b", netip.MustParseAddr("2001:db8:2::9")); err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Replace(prefixes, 901); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+			}
+			e, err := NewEgress(n.Name, 254, 78)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			ctx := context.Background()
+			if _, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := e.Set(ctx, []routing.EgressPath{pathB}, false); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Set(ctx, []routing.EgressPath{pathA, pathB}, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -34,8 +34,16 @@ type Installer struct {
 	routes   *Routes
 	nhMu     sync.Mutex
 	nexthops *Routes
-	log      *slog.Logger
-	uplinks  []InstallUplink
+	// applied is, by nexthop id, the spec (NexthopSpecs) SetEgress last
+	// set: an unchanged nexthop is not sent again, since every replace
+	// costs the kernel work for each route that uses it (and with
+	// nexthop_compat_mode 1 a notification per route). verify makes the
+	// next SetEgress read the kernel's nexthops back first (Invalidate).
+	// Both under nhMu.
+	applied map[uint32]string
+	verify  bool
+	log     *slog.Logger
+	uplinks []InstallUplink
 
 	// mu guards pending and groupsReady.
 	mu      sync.Mutex
@@ -92,7 +100,8 @@ func NewInstaller(netnsName string, table, protocol int, uplinks []InstallUplink
 	if nhs+rts > 0 {
 		log.Info("fib: removed an earlier run's BGP routes before installing", "table", table, "protocol", protocol, "nexthops", nhs, "routes_without_nexthop", rts)
 	}
-	return &Installer{routes: routes, nexthops: nexthops, log: log, uplinks: slices.Clone(uplinks), pending: map[netip.Prefix]string{}, wake: make(chan struct{}, 1)}, nil
+	return &Installer{routes: routes, nexthops: nexthops, log: log, uplinks: slices.Clone(uplinks), applied: map[uint32]string{},
+		pending: map[netip.Prefix]string{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // Close releases netlink; the routes stay (like the egress defaults, they
@@ -170,21 +179,56 @@ func (in *Installer) flush() error {
 // SetEgress points each uplink's groups at its own leg when it is among
 // paths (the uplinks carrying egress now), else at the legs that take
 // over (takeover), else at a blackhole. ecmp is egress.mode ecmp, as for
-// Egress.Set. Idempotent; the first call also creates the legs and lets
-// Run install routes.
+// Egress.Set. Idempotent: it sends only the nexthops that differ from what
+// it last set, so a pass that changes nothing costs the kernel nothing.
+// The first call also creates the legs and lets Run install routes.
 func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 	in.nhMu.Lock()
 	defer in.nhMu.Unlock()
-	errs := []error{in.nexthops.Blackhole(blackholeID)}
+	var errs []error
+	if in.verify {
+		// Forget what the kernel no longer has as it was set (a nexthop
+		// deleted or changed by hand): it is set again below.
+		have, err := in.nexthops.NexthopSpecs()
+		if err != nil {
+			errs = append(errs, err)
+			clear(in.applied)
+		}
+		for id, spec := range in.applied {
+			if have[id] != spec {
+				delete(in.applied, id)
+			}
+		}
+		in.verify = err != nil
+	}
+	set := func(id uint32, spec string, apply func() error) {
+		if in.applied[id] == spec {
+			return
+		}
+		if err := apply(); err != nil {
+			delete(in.applied, id)
+			errs = append(errs, err)
+			return
+		}
+		in.applied[id] = spec
+	}
+	set(blackholeID, BlackholeSpec, func() error { return in.nexthops.Blackhole(blackholeID) })
 	for i, u := range in.uplinks {
+		ifindex, err := in.nexthops.LinkIndex(u.Device)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		for _, gw := range u.Gateways {
-			errs = append(errs, in.nexthops.SetLeg(legID(i, gw.Is4()), u.Device, gw))
+			id := legID(i, gw.Is4())
+			set(id, LegSpec(ifindex, gw), func() error { return in.nexthops.SetLegIndex(id, ifindex, gw) })
 		}
 	}
 	groups := groupLegs(in.uplinks, paths, ecmp)
 	for i := range in.uplinks {
 		for f, v4 := range []bool{false, true} {
-			errs = append(errs, in.nexthops.SetGroup(groupID(i, v4), groups[i][f]...))
+			id, legs := groupID(i, v4), groups[i][f]
+			set(id, GroupSpec(legs), func() error { return in.nexthops.SetGroup(id, legs...) })
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -201,6 +245,15 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 		}
 	}
 	return nil
+}
+
+// Invalidate makes the next SetEgress read the kernel's nexthops back and
+// set again those that are no longer as it set them (the controller calls
+// it every resync, as for the egress routes).
+func (in *Installer) Invalidate() {
+	in.nhMu.Lock()
+	in.verify = true
+	in.nhMu.Unlock()
 }
 
 // groupLegs returns the legs of each uplink's groups, by uplink index and

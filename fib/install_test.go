@@ -226,3 +226,59 @@ func TestInstallerFollowsEgressTier(t *testing.T) {
 		t.Errorf("ISP-A and ISP-C down: %q; want via ISP-B (198.18.2.1)", got)
 	}
 }
+
+// TestInstallerSendsOnlyChanges: SetEgress sends only the nexthops whose
+// spec changed, so a pass that changes nothing leaves the kernel alone
+// (seen here because a group changed by hand stays changed); after
+// Invalidate it reads the nexthops back and sets again those that are no
+// longer as it set them (the group changed, a leg deleted by hand).
+func TestInstallerSendsOnlyChanges(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:1::1"), netip.MustParseAddr("198.18.1.1")}}
+	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("2001:db8:2::1"), netip.MustParseAddr("198.18.2.1")}}
+	in := runInstaller(t, n, a, b)
+	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	show := func(id uint32) string {
+		out, err := n.Run(ctx, "ip", "nexthop", "show", "id", fmt.Sprint(id))
+		if err != nil {
+			return err.Error()
+		}
+		return strings.TrimSpace(string(out))
+	}
+	groupA4, legA4, legB4 := groupID(0, true), legID(0, true), legID(1, true)
+	want := fmt.Sprintf("group %d", legA4)
+	if got := show(groupA4); !strings.Contains(got, want) {
+		t.Fatalf("ISP-A's IPv4 group: %q; want %q", got, want)
+	}
+	// By hand: ISP-A's group to ISP-B's leg, ISP-B's IPv6 leg deleted
+	// (with it ISP-B's IPv6 group loses its only leg and goes too).
+	if _, err := n.Run(ctx, "ip", "nexthop", "replace", "id", fmt.Sprint(groupA4), "group", fmt.Sprint(legB4), "proto", "79"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Run(ctx, "ip", "nexthop", "del", "id", fmt.Sprint(legID(1, false))); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, hand := show(groupA4), fmt.Sprintf("group %d", legB4); !strings.Contains(got, hand) {
+		t.Fatalf("a pass that changes nothing sent ISP-A's group again: %q; want it left as set by hand (%q)", got, hand)
+	}
+	in.Invalidate()
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(groupA4); !strings.Contains(got, want) {
+		t.Errorf("after Invalidate ISP-A's IPv4 group is %q; want it repaired to %q", got, want)
+	}
+	if got := show(legID(1, false)); !strings.Contains(got, "via 2001:db8:2::1 dev up-b") {
+		t.Errorf("after Invalidate ISP-B's IPv6 leg is %q; want it back via 2001:db8:2::1 dev up-b", got)
+	}
+	if got, w := show(groupID(1, false)), fmt.Sprintf("group %d", legID(1, false)); !strings.Contains(got, w) {
+		t.Errorf("after Invalidate ISP-B's IPv6 group is %q; want %q", got, w)
+	}
+}

@@ -36,7 +36,10 @@ const gatewayMetric = 1
 // ProbeTables programs probe tables and rules. Its methods are not safe for
 // concurrent use.
 type ProbeTables struct {
-	h        *netlink.Handle
+	h *netlink.Handle
+	// dump is for route dumps: strict, filtered by the kernel
+	// (newDumpHandle).
+	dump     *netlink.Handle
 	priority int
 	// applied is what the last successful Set applied and read back: a Set
 	// asking for the same again costs no netlink call until Invalidate.
@@ -56,9 +59,15 @@ func NewProbeTables(netnsName string, priority int) (*ProbeTables, error) {
 	if priority == 0 {
 		priority = DefaultProbeRulePriority
 	}
-	return &ProbeTables{h: h, priority: priority, links: linkCache{h: h}}, nil
+	dump, err := newDumpHandle(netnsName)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &ProbeTables{h: h, dump: dump, priority: priority, links: linkCache{h: h}}, nil
 }
 
+// newHandle opens netlink in the named namespace ("" for the current one).
 func newHandle(netnsName string) (*netlink.Handle, error) {
 	if netnsName == "" {
 		h, err := netlink.NewHandle()
@@ -79,9 +88,32 @@ func newHandle(netnsName string) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// newDumpHandle is newHandle with NETLINK_GET_STRICT_CHK on (Linux 4.20
+// and later), for route dumps only: with it the kernel itself filters a
+// dump by the table and protocol asked for. Without it every dump walks
+// every route of every table and the library drops the others: with a
+// full table in bgp.install's table that is about 0.75 microseconds a
+// route (0.19 s at 250,000 routes, about 0.9 s at 1.2M) for each dump of
+// the egress defaults or of a probe table, several per controller pass.
+// Rule dumps are refused under strict checking (the library's request
+// header has fields the kernel then wants zero), so the other requests
+// keep a handle without it. On an older kernel the option is refused and
+// dumps stay unfiltered: correct, slower.
+func newDumpHandle(netnsName string) (*netlink.Handle, error) {
+	h, err := newHandle(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	_ = h.SetStrictCheck(true)
+	return h, nil
+}
+
 // Close releases the netlink handle. It removes nothing: probe tables
 // outlive a daemon restart, like the routes they protect.
-func (p *ProbeTables) Close() { p.h.Close() }
+func (p *ProbeTables) Close() {
+	p.h.Close()
+	p.dump.Close()
+}
 
 // Set makes the kernel hold exactly the probe rules and routes for tables:
 // it adds and replaces first, then deletes what fib owns that is no longer
@@ -274,7 +306,7 @@ func (p *ProbeTables) ownedRules() ([]netlink.Rule, error) {
 
 func (p *ProbeTables) ownedRoutes() ([]netlink.Route, error) {
 	filter := &netlink.Route{Table: unix.RT_TABLE_UNSPEC, Protocol: ProbeRouteProtocol}
-	routes, err := p.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+	routes, err := p.dump.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
 		return nil, fmt.Errorf("fib: list routes: %w", err)
 	}

@@ -29,7 +29,7 @@ import (
 // nexthop or route with another. Its methods are not safe for concurrent
 // use.
 type Routes struct {
-	h        *netlink.Handle // device lookups in the namespace
+	h        *netlink.Handle // device lookups and route dumps (strict) in the namespace
 	sock     *nl.NetlinkSocket
 	table    uint32
 	protocol uint8
@@ -51,7 +51,7 @@ func NewRoutes(netnsName string, table, protocol int) (*Routes, error) {
 	if err := checkEgressTarget(table, protocol); err != nil {
 		return nil, err
 	}
-	h, err := newHandle(netnsName)
+	h, err := newDumpHandle(netnsName)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +90,15 @@ func (r *Routes) SetLeg(id uint32, dev string, gw netip.Addr) error {
 		return fmt.Errorf("fib: nexthop %d: device %s: %w", id, dev, err)
 	}
 	return r.SetLegIndex(id, link.Attrs().Index, gw)
+}
+
+// LinkIndex returns the index of the device named dev.
+func (r *Routes) LinkIndex(dev string) (int, error) {
+	link, err := r.h.LinkByName(dev)
+	if err != nil {
+		return 0, fmt.Errorf("fib: device %s: %w", dev, err)
+	}
+	return link.Attrs().Index, nil
 }
 
 // SetLegIndex is SetLeg with the device's index.
@@ -316,24 +325,72 @@ func (r *Routes) Purge() (nexthops, routes int, err error) {
 }
 
 // ownNexthops dumps the nexthop objects and returns the ids of those with
-// this Routes' protocol, groups and legs apart. A dump the kernel
-// interrupted is retried.
+// this Routes' protocol, groups and legs apart.
 func (r *Routes) ownNexthops() (groups, legs []uint32, err error) {
+	nhs, err := r.dumpNexthops()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range nhs {
+		if n.group {
+			groups = append(groups, n.id)
+		} else {
+			legs = append(legs, n.id)
+		}
+	}
+	return groups, legs, nil
+}
+
+// NexthopSpecs returns the nexthop objects with this Routes' protocol as
+// the kernel has them: by id, a spec as LegSpec, GroupSpec and
+// BlackholeSpec write them, so that a caller can tell which of the ones
+// it set are still as it set them.
+func (r *Routes) NexthopSpecs() (map[uint32]string, error) {
+	nhs, err := r.dumpNexthops()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint32]string, len(nhs))
+	for _, n := range nhs {
+		out[n.id] = n.spec
+	}
+	return out, nil
+}
+
+// LegSpec is NexthopSpecs' spec of a leg: gw through device ifindex.
+func LegSpec(ifindex int, gw netip.Addr) string { return fmt.Sprintf("via %s dev %d", gw, ifindex) }
+
+// GroupSpec is NexthopSpecs' spec of a group of the legs, in order.
+func GroupSpec(legs []uint32) string { return fmt.Sprintf("group %v", legs) }
+
+// BlackholeSpec is NexthopSpecs' spec of a blackhole.
+const BlackholeSpec = "blackhole"
+
+// ownNexthop is one nexthop object of our protocol, as dumped.
+type ownNexthop struct {
+	id    uint32
+	group bool
+	spec  string
+}
+
+// dumpNexthops dumps the nexthop objects with this Routes' protocol. A
+// dump the kernel interrupted is retried.
+func (r *Routes) dumpNexthops() ([]ownNexthop, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		groups, legs = nil, nil
+		var out []ownNexthop
 		interrupted := false
 		req := nl.NewNetlinkRequest(unix.RTM_GETNEXTHOP, unix.NLM_F_DUMP)
 		req.AddData(nhmsg{family: unix.AF_UNSPEC})
 		r.seq++
 		req.Seq = r.seq
 		if err := r.sock.Send(req); err != nil {
-			return nil, nil, fmt.Errorf("fib: dump nexthops: %w", err)
+			return nil, fmt.Errorf("fib: dump nexthops: %w", err)
 		}
 	read:
 		for {
 			msgs, _, err := r.sock.Receive()
 			if err != nil {
-				return nil, nil, fmt.Errorf("fib: dump nexthops: %w", err)
+				return nil, fmt.Errorf("fib: dump nexthops: %w", err)
 			}
 			for _, m := range msgs {
 				if m.Header.Seq != req.Seq {
@@ -348,48 +405,66 @@ func (r *Routes) ownNexthops() (groups, legs []uint32, err error) {
 				case unix.NLMSG_ERROR:
 					if len(m.Data) >= 4 {
 						if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
-							return nil, nil, fmt.Errorf("fib: dump nexthops: %w", syscall.Errno(errno))
+							return nil, fmt.Errorf("fib: dump nexthops: %w", syscall.Errno(errno))
 						}
 					}
 					break read
 				case unix.RTM_NEWNEXTHOP:
-					id, group, ok := parseNexthop(m.Data, r.protocol)
-					switch {
-					case !ok:
-					case group:
-						groups = append(groups, id)
-					default:
-						legs = append(legs, id)
+					if n, ok := parseNexthop(m.Data, r.protocol); ok {
+						out = append(out, n)
 					}
 				}
 			}
 		}
 		if !interrupted {
-			return groups, legs, nil
+			return out, nil
 		}
 	}
-	return nil, nil, errors.New("fib: dump nexthops: interrupted 5 times")
+	return nil, errors.New("fib: dump nexthops: interrupted 5 times")
 }
 
-// parseNexthop reads one RTM_NEWNEXTHOP message: its id and whether it is
-// a group, when its protocol is protocol.
-func parseNexthop(data []byte, protocol uint8) (id uint32, group, ok bool) {
+// parseNexthop reads one RTM_NEWNEXTHOP message, when its protocol is
+// protocol: its id, whether it is a group, and its spec.
+func parseNexthop(data []byte, protocol uint8) (n ownNexthop, ok bool) {
 	if len(data) < 8 || data[2] != protocol {
-		return 0, false, false
+		return n, false
 	}
 	attrs, err := nl.ParseRouteAttr(data[8:])
 	if err != nil {
-		return 0, false, false
+		return n, false
 	}
+	oif := 0
+	var gw netip.Addr
+	var legs []uint32
+	blackhole := false
 	for _, a := range attrs {
 		switch a.Attr.Type {
 		case unix.NHA_ID:
 			if len(a.Value) >= 4 {
-				id, ok = binary.NativeEndian.Uint32(a.Value), true
+				n.id, ok = binary.NativeEndian.Uint32(a.Value), true
 			}
 		case unix.NHA_GROUP:
-			group = true
+			n.group = true
+			for i := 0; i+8 <= len(a.Value); i += 8 { // struct nexthop_grp
+				legs = append(legs, binary.NativeEndian.Uint32(a.Value[i:]))
+			}
+		case unix.NHA_OIF:
+			if len(a.Value) >= 4 {
+				oif = int(binary.NativeEndian.Uint32(a.Value))
+			}
+		case unix.NHA_GATEWAY:
+			gw, _ = netip.AddrFromSlice(a.Value)
+		case unix.NHA_BLACKHOLE:
+			blackhole = true
 		}
 	}
-	return id, group, ok
+	switch {
+	case n.group:
+		n.spec = GroupSpec(legs)
+	case blackhole:
+		n.spec = BlackholeSpec
+	default:
+		n.spec = LegSpec(oif, gw)
+	}
+	return n, ok
 }

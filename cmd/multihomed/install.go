@@ -48,6 +48,14 @@ type installingEgress struct {
 	in *installer
 }
 
+// Invalidate makes both the egress routes and the installer's nexthops be
+// read back from the kernel and repaired on the next Set.
+func (e installingEgress) Invalidate() {
+	e.Egress.Invalidate()
+	e.in.Invalidate()
+}
+
+// Set applies the egress routes, then points the installer's groups.
 func (e installingEgress) Set(ctx context.Context, paths []routing.EgressPath, ecmp bool) ([]routing.EgressRoute, error) {
 	got, err := e.Egress.Set(ctx, paths, ecmp)
 	if ierr := e.in.SetEgress(paths, ecmp); ierr != nil && err == nil {
