@@ -20,7 +20,10 @@
 //	             the routers drop packets so that bursts run
 //	mhlab bench fulltable  a BIRD feeder sends full tables (--tables
 //	             50k/0,200k/1M) to multihomed, BIRD and FRR in turn: time
-//	             to accept them, CPU seconds, peak RSS, ratios
+//	             to accept them, CPU seconds, peak RSS, ratios; then
+//	             (unless --failover=false) multihomed with bgp.install and
+//	             a second ISP: ISP-A's failure timed until no kernel route
+//	             leads through it, nexthop_compat_mode 0 and 1
 //	mhlab pa     the PA-mode demo (scripts/demo pa): the published name
 //	             resolves via both ISPs, then via ISP-B alone after a cut
 //	mhlab pa-bench  PA failover: outbound new-flow failover and DNS

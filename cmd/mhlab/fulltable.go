@@ -58,33 +58,72 @@ func parseFeedSizes(s string) ([]feedSize, error) {
 	return out, nil
 }
 
+// fullTableOpts are the arguments of `mhlab bench fulltable`.
+type fullTableOpts struct {
+	daemon  string // absolute path of multihomed
+	paths   int
+	timeout time.Duration
+	verbose bool
+	// failover adds the kernel-install run: multihomed with bgp.install
+	// and ISP-B, and ISP-A's failure timed in the kernel.
+	failover bool
+}
+
 // benchFullTable runs the full-table bench for each size: a BIRD feeder,
 // then multihomed, BIRD and FRR receiving its table one after the other,
-// and prints one table with ratios against the same run's BIRD and FRR.
-func benchFullTable(ctx context.Context, daemon string, sizes []feedSize, paths int, timeout time.Duration, verbose bool) error {
+// and prints one table with ratios against the same run's BIRD and FRR;
+// with o.failover, then a table of the kernel-install failovers.
+func benchFullTable(ctx context.Context, o fullTableOpts, sizes []feedSize) error {
 	pathsText := "a distinct path per prefix"
-	if paths > 0 {
-		pathsText = fmt.Sprintf("%d distinct paths", paths)
+	if o.paths > 0 {
+		pathsText = fmt.Sprintf("%d distinct paths", o.paths)
 	}
 	step("Full tables: a BIRD 2 feeder (AS%d, %s) and, in turn, multihomed, BIRD 2 and FRR bgpd receiving (AS%d); %s",
 		lab.FullTableFeederASN, pathsText, lab.FullTableReceiverASN, loadavg())
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "| table\t| receiver\t| converge\t| CPU s\t| max RSS\t| vs BIRD (time, RSS)\t| vs FRR (time, RSS)\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	var fbuf strings.Builder
+	fw := tabwriter.NewWriter(&fbuf, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(fw, "| table\t| routes in the kernel\t| installed after\t| nexthop_compat_mode\t| ISP-A down decided\t| egress default off ISP-A\t| no kernel route via ISP-A\t| of that, after the decision\t| back on ISP-A after healing\t|")
+	fmt.Fprintln(fw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
+	flush := func() error {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Println()
+		fmt.Print(buf.String())
+		if o.failover {
+			if err := fw.Flush(); err != nil {
+				return err
+			}
+			fmt.Println()
+			fmt.Print(fbuf.String())
+		}
+		fmt.Println()
+		return nil
+	}
 	for _, s := range sizes {
-		res, err := fullTableRun(ctx, daemon, s, paths, timeout, verbose)
+		res, fos, err := fullTableRun(ctx, o, s)
 		for _, r := range res {
 			fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %.1f\t| %d MB\t| %s\t| %s\t|\n", s, r.Receiver, converge(r), r.CPU.Seconds(), r.MaxRSS/1e6,
 				ratio(r, res, "bird"), ratio(r, res, "frr"))
 		}
+		for _, f := range fos {
+			fmt.Fprintf(fw, "| %s\t| %s\t| %s\t| %d\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n", s, count(f.Routes), f.installed.Round(100*time.Millisecond),
+				f.CompatMode, ms(f.decided), ms(f.Egress), ms(f.Moved), ms(f.Moved-f.decided), ms(f.Restored))
+		}
 		if err != nil {
-			tw.Flush()
+			_ = flush()
 			return err
 		}
 	}
-	fmt.Println()
-	return tw.Flush()
+	return flush()
 }
+
+// ms prints d in milliseconds, to the tenth.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 
 // loadavg returns the machine's load (as uptime prints it), to note beside
 // figures measured on a shared machine.
@@ -122,23 +161,33 @@ func ratio(r lab.FullTableResult, all []lab.FullTableResult, other string) strin
 	return "-"
 }
 
+// failoverResult is one failover of the kernel-install run, with the time
+// the run took to install the feed.
+type failoverResult struct {
+	lab.InstallFailover
+	installed time.Duration
+	// decided is the time from the failure until the daemon logged its
+	// decision that ISP-A is down (to the log's millisecond).
+	decided time.Duration
+}
+
 // fullTableRun measures one size: it returns what it measured so far even
 // when a later receiver fails.
-func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, timeout time.Duration, verbose bool) ([]lab.FullTableResult, error) {
+func fullTableRun(ctx context.Context, o fullTableOpts, s feedSize) ([]lab.FullTableResult, []failoverResult, error) {
 	step("%s: starting the feeder", s)
-	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), s.v6, s.v4, paths)
+	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), s.v6, s.v4, o.paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer ft.Close()
 	fmt.Printf("   feeder loaded its table in %s\n", ft.FeederLoad.Round(100*time.Millisecond))
 	dir, err := os.MkdirTemp("", "mhlab-fulltable-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	starts := []func() (*lab.FullTableReceiver, error){
-		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableDaemon(ctx, daemon, dir) },
+		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableDaemon(ctx, o.daemon, dir) },
 		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableBIRD(ctx) },
 		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableFRR(ctx) },
 	}
@@ -146,16 +195,16 @@ func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, tim
 	for _, start := range starts {
 		r, err := start()
 		if err != nil {
-			return results, err
+			return results, nil, err
 		}
 		begin := time.Now()
-		res, err := ft.MeasureFullTable(ctx, r, 100*time.Millisecond, timeout)
-		if err != nil || verbose {
+		res, err := ft.MeasureFullTable(ctx, r, 100*time.Millisecond, o.timeout)
+		if err != nil || o.verbose {
 			fmt.Println(r.Log())
 		}
 		r.Stop()
 		if err != nil {
-			return results, fmt.Errorf("%s: %w", r.Name, err)
+			return results, nil, fmt.Errorf("%s: %w", r.Name, err)
 		}
 		fmt.Printf("   %s: %s, %.1f CPU s, %d MB peak RSS (%s wall in all)\n", r.Name, converge(res), res.CPU.Seconds(), res.MaxRSS/1e6,
 			time.Since(begin).Round(time.Second))
@@ -166,11 +215,102 @@ func fullTableRun(ctx context.Context, daemon string, s feedSize, paths int, tim
 		}
 		results = append(results, res)
 	}
-	return results, nil
+	if !o.failover {
+		return results, nil, nil
+	}
+	fos, err := installFailovers(ctx, ft, o, s, filepath.Join(dir, "install"))
+	return results, fos, err
+}
+
+// installFailovers is the kernel-install run: ISP-B added, multihomed with
+// bgp.install taking the feed into the kernel, then ISP-A's failure timed
+// with nexthop_compat_mode 0 (as docs/configuration.md advises) and 1 (the
+// kernel's default).
+func installFailovers(ctx context.Context, ft *lab.FullTable, o fullTableOpts, s feedSize, dir string) ([]failoverResult, error) {
+	step("%s: kernel install: ISP-B added, multihomed with bgp.install (table %d), then ISP-A's failure",
+		s, lab.FullTableInstallTable)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := ft.AddBackup(ctx); err != nil {
+		return nil, err
+	}
+	r, err := ft.StartFullTableInstallDaemon(ctx, o.daemon, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Stop()
+	var out []failoverResult
+	fail := func(err error) ([]failoverResult, error) {
+		fmt.Println(r.Log())
+		if g, gerr := ft.DaemonGoroutines(); gerr == nil {
+			name := filepath.Join(os.TempDir(), fmt.Sprintf("mhlab-fulltable-goroutines-%d.txt", time.Now().Unix()))
+			if os.WriteFile(name, []byte(g), 0o600) == nil {
+				fmt.Printf("   multihomed's goroutines at the failure: %s\n", name)
+			}
+		}
+		return out, fmt.Errorf("kernel install: %w", err)
+	}
+	res, err := ft.MeasureFullTable(ctx, r, 100*time.Millisecond, o.timeout)
+	if err == nil && !res.Finished {
+		err = fmt.Errorf("multihomed accepted %d of %d routes", res.Accepted, ft.IPv6+ft.IPv4)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	wait, err := ft.WaitInstalled(ctx, o.timeout)
+	if err != nil {
+		return fail(err)
+	}
+	installed := res.Converge + wait
+	fmt.Printf("   multihomed: %s accepted and installed in the kernel %s after its session came up (%s, %.1f CPU s, %d MB peak RSS so far)\n",
+		count(ft.IPv6+ft.IPv4), installed.Round(100*time.Millisecond), converge(res), res.CPU.Seconds(), res.MaxRSS/1e6)
+	for _, compat := range []int{0, 1} {
+		f, err := ft.MeasureInstallFailover(ctx, compat, 30*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		if f.ViaISPA != 0 {
+			return fail(fmt.Errorf("after the move %d of %d routes still lead through ISP-A", f.ViaISPA, f.Routes))
+		}
+		at, ok := decisionAfter(r.Log(), "feed", f.Failed)
+		if !ok {
+			return fail(fmt.Errorf("no decision that ISP-A (uplink feed) is down in the log after %s", f.Failed.Format(time.RFC3339Nano)))
+		}
+		decided := at.Sub(f.Failed)
+		fmt.Printf("   nexthop_compat_mode %d: ISP-A down decided after %s; egress default off ISP-A after %s, every kernel route off it after %s (%s after the decision; %s routes through nexthop groups %v); back %s after healing\n",
+			compat, ms(decided), ms(f.Egress), ms(f.Moved), ms(f.Moved-decided), count(f.Routes), f.Groups, ms(f.Restored))
+		out = append(out, failoverResult{InstallFailover: f, installed: installed, decided: decided})
+	}
+	if o.verbose {
+		fmt.Println(r.Log())
+	}
+	return out, nil
+}
+
+// decisionAfter finds in the daemon's log the first decision that uplink
+// is down logged at or after since (the log's times have milliseconds),
+// and returns its time.
+func decisionAfter(log, uplink string, since time.Time) (time.Time, bool) {
+	since = since.Truncate(time.Millisecond)
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="uplink decision" uplink=`+uplink+" ") || !strings.Contains(line, " to=down ") {
+			continue
+		}
+		v, ok := strings.CutPrefix(strings.Fields(line)[0], "time=")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err == nil && !t.Before(since) {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // runFullTable checks the arguments of `mhlab bench fulltable` and runs it.
-func runFullTable(ctx context.Context, daemon, tables string, paths int, timeout time.Duration, verbose bool) error {
+func runFullTable(ctx context.Context, o fullTableOpts, tables string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces); run it with sudo")
 	}
@@ -178,14 +318,13 @@ func runFullTable(ctx context.Context, daemon, tables string, paths int, timeout
 	if err != nil {
 		return err
 	}
-	if paths < 0 {
-		return fmt.Errorf("--paths: %d is negative; give 0 for a distinct path per prefix, or the number of distinct paths", paths)
+	if o.paths < 0 {
+		return fmt.Errorf("--paths: %d is negative; give 0 for a distinct path per prefix, or the number of distinct paths", o.paths)
 	}
-	abs, err := filepath.Abs(daemon)
-	if err != nil {
+	if o.daemon, err = filepath.Abs(o.daemon); err != nil {
 		return err
 	}
-	return benchFullTable(ctx, abs, sizes, paths, timeout, verbose)
+	return benchFullTable(ctx, o, sizes)
 }
 
 // transferSummary picks, from the daemon's log, the figures of its line

@@ -42,13 +42,14 @@ func main() {
 	tables := fs.String("tables", "50k/0", "bench fulltable: tables to feed, IPV6/IPV4 prefix counts, comma-separated (50k/0,200k/1M)")
 	ftTimeout := fs.Duration("timeout", 10*time.Minute, "bench fulltable: give up on a receiver after this long")
 	ftPaths := fs.Int("paths", 0, "bench fulltable: distinct AS paths in the feed (0: one per prefix)")
+	ftFailover := fs.Bool("failover", true, "bench fulltable: then run multihomed with bgp.install and a second ISP, and time ISP-A's failure in the kernel")
 	cpuBursts := fs.Bool("bursts", false, "bench cpu: also run a 20 Hz daemon with no_bursts: true (bursts on vs off, everything else equal)")
 	cpuLoss := fs.Int("loss", 0, "bench cpu: percent of forwarded packets every router drops during the window, so that bursts run (0-100)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: mhlab demo|up|pa|two-edge|two-edge-up|bench|pa-bench [--daemon PATH] [-v] [--reps N] [--profiles fast,default] [--bird-inbound] [--target-delay D] [--prometheus ADDR] [--backend kernel|ebpf] [--restart]\n"+
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--target-delay D] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts] [--loss PERCENT]\n"+
-			"       mhlab bench fulltable [--daemon PATH] [--tables 50k/0,200k/1M] [--paths N] [--timeout 10m]\n"+
+			"       mhlab bench fulltable [--daemon PATH] [--tables 50k/0,200k/1M] [--paths N] [--timeout 10m] [--failover=false]\n"+
 			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
 		fs.PrintDefaults()
 	}
@@ -121,7 +122,7 @@ func main() {
 			err = benchCPU(ctx, abs, *cpuWindow, *cpuBursts, *cpuLoss, *verbose)
 		}
 	case "bench fulltable":
-		err = runFullTable(ctx, *daemon, *tables, *ftPaths, *ftTimeout, *verbose) // fulltable.go
+		err = runFullTable(ctx, fullTableOpts{daemon: *daemon, paths: *ftPaths, timeout: *ftTimeout, verbose: *verbose, failover: *ftFailover}, *tables) // fulltable.go
 	case "storm":
 		var abs string
 		if abs, err = filepath.Abs(*daemon); err == nil {

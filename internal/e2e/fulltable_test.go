@@ -13,15 +13,19 @@ import (
 // TestFullTableBench runs `mhlab bench fulltable`'s steps at a tiny size
 // (1,000 IPv6 and 1,000 IPv4 routes) so that the bench cannot rot: the
 // feeder loads its table, and multihomed, BIRD and FRR each accept all of
-// it, with a CPU time and a peak RSS read from /proc. Only in CI (the
-// figures are the bench's, docs/benchmarks.md "Full tables").
+// it, with a CPU time and a peak RSS read from /proc; then the bench's
+// kernel-install run: with ISP-B added, multihomed installs the feed
+// (bgp.install) through ISP-A's nexthop groups, and ISP-A's failure moves
+// every route off it without touching a route, with nexthop_compat_mode 0
+// and 1, and back when it heals. Only in CI (the figures are the bench's,
+// docs/benchmarks.md "Full tables").
 func TestFullTableBench(t *testing.T) {
 	if !testenv.InCI() {
 		t.Skip("skipped outside CI (CI=true runs it): `mhlab bench fulltable` measures full tables")
 	}
 	needLab(t)
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	const v6, v4 = 1000, 1000
 	ft, err := lab.UpFullTable(ctx, netns.UniqueID(), v6, v4, 0)
@@ -51,5 +55,33 @@ func TestFullTableBench(t *testing.T) {
 			t.Errorf("%s: CPU %s, peak RSS %d bytes: /proc was not read", r.Name, res.CPU, res.MaxRSS)
 		}
 		t.Logf("%s: %s, %s CPU, %d MB peak RSS", r.Name, res.Converge, res.CPU, res.MaxRSS/1e6)
+	}
+
+	if err := ft.AddBackup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ft.StartFullTableInstallDaemon(ctx, daemonBinary, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	res, err := ft.MeasureFullTable(ctx, r, 100*time.Millisecond, 40*time.Second)
+	if err != nil || !res.Finished {
+		t.Fatalf("install run: accepted %d of %d (%v); its log:\n%s", res.Accepted, v6+v4, err, r.Log())
+	}
+	if _, err := ft.WaitInstalled(ctx, 20*time.Second); err != nil {
+		t.Fatalf("%v; the daemon's log:\n%s", err, r.Log())
+	}
+	for _, compat := range []int{0, 1} {
+		f, err := ft.MeasureInstallFailover(ctx, compat, 20*time.Second)
+		if err != nil {
+			t.Fatalf("nexthop_compat_mode %d: %v; the daemon's log:\n%s", compat, err, r.Log())
+		}
+		if f.Routes != v6+v4 || f.ViaISPA != 0 || len(f.Groups) != 2 {
+			t.Errorf("nexthop_compat_mode %d: %d routes (want %d), %d through ISP-A after the move (want 0), groups %v (want one per family)",
+				compat, f.Routes, v6+v4, f.ViaISPA, f.Groups)
+		}
+		t.Logf("nexthop_compat_mode %d: egress default off ISP-A after %s, every kernel route after %s, back %s after healing",
+			compat, f.Egress, f.Moved, f.Restored)
 	}
 }

@@ -145,6 +145,10 @@ type FullTable struct {
 	// FeederLoad is how long the feeder took to load its table.
 	FeederLoad time.Duration
 	feeder     *BIRD
+	id         string
+	// backup is ISP-B of the kernel-install failover run (AddBackup).
+	backup     *netns.NS
+	backupBIRD *BIRD
 }
 
 // UpFullTable builds the namespaces (names carry id) and starts the feeder
@@ -152,7 +156,7 @@ type FullTable struct {
 // per prefix; see FullTablePath), returning once it holds all of them.
 // Close removes everything.
 func UpFullTable(ctx context.Context, id string, v6, v4, paths int) (f *FullTable, err error) {
-	f = &FullTable{IPv6: v6, IPv4: v4, Paths: paths}
+	f = &FullTable{IPv6: v6, IPv4: v4, Paths: paths, id: id}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -205,16 +209,18 @@ func UpFullTable(ctx context.Context, id string, v6, v4, paths int) (f *FullTabl
 
 // Close stops the feeder and removes the namespaces. Safe to call twice.
 func (f *FullTable) Close() {
-	if f.feeder != nil {
-		f.feeder.Close()
-		f.feeder = nil
+	for _, b := range []*BIRD{f.feeder, f.backupBIRD} {
+		if b != nil {
+			b.Close()
+		}
 	}
-	for _, n := range []*netns.NS{f.Receiver, f.Feeder} {
+	f.feeder, f.backupBIRD = nil, nil
+	for _, n := range []*netns.NS{f.Receiver, f.Feeder, f.backup} {
 		if n != nil {
 			_ = n.Close()
 		}
 	}
-	f.Receiver, f.Feeder = nil, nil
+	f.Receiver, f.Feeder, f.backup = nil, nil, nil
 }
 
 var birdCountRe = regexp.MustCompile(`(\d+) of \d+ routes for \d+ networks in table`)
@@ -283,6 +289,7 @@ func (f *FullTable) StartFullTableBIRD(ctx context.Context) (*FullTableReceiver,
 // StartFullTableFRR starts an FRR receiver (zebra and bgpd, no policy) in
 // f's receiver namespace. zebra installs what bgpd selects into the
 // namespace's kernel tables, as FRR does in production; Pid is bgpd's.
+// Stop removes those routes.
 func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, error) {
 	conf := frrBGPConf(FullTableReceiverASN, ftReceiver4,
 		[]frrNeighbor{{addr: ftFeeder6, asn: FullTableFeederASN}, {addr: ftFeeder4, asn: FullTableFeederASN}}, nil, "")
@@ -311,7 +318,14 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 		summary.IPv4.Peers, summary.IPv6.Peers = nil, nil
 		return r.JSON(ctx, "show bgp summary json", &summary)
 	}
-	return &FullTableReceiver{Name: "frr", Pid: pid, Stop: r.Close, Log: r.Log,
+	// zebra, killed, leaves the routes it installed: remove them, so that
+	// the next receiver (the kernel-install run) starts from a main table
+	// without a full table in it.
+	stop := func() {
+		r.Close()
+		f.flushZebra()
+	}
+	return &FullTableReceiver{Name: "frr", Pid: pid, Stop: stop, Log: r.Log,
 		Established: func(ctx context.Context) (bool, error) {
 			if err := read(ctx); err != nil {
 				return false, err
@@ -327,6 +341,29 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 	}, nil
 }
 
+// flushZebra removes what a killed zebra left in the receiver namespace:
+// its nexthop objects (protocol zebra), which takes the routes using them
+// along, then any route of protocol bgp left in main, until none is left
+// (zebra may still be dying) or 30 s have passed.
+func (f *FullTable) flushZebra() {
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		// 11 is RTPROT_ZEBRA; ip(8) takes no name here. A route flush
+		// cannot delete routes that use a nexthop object (EINVAL):
+		// deleting the nexthop takes them along.
+		_, _ = f.Receiver.Run(ctx, "ip", "nexthop", "flush", "protocol", "11")
+		left := 0
+		for _, fam := range []string{"-6", "-4"} {
+			_, _ = f.Receiver.Run(ctx, "ip", fam, "route", "flush", "table", "main", "proto", "bgp")
+			out, _ := f.Receiver.Run(ctx, "ip", fam, "route", "show", "table", "main", "proto", "bgp")
+			left += strings.Count(string(out), "\n")
+		}
+		if left == 0 {
+			return
+		}
+	}
+}
+
 // FullTableConfig renders multihomed's configuration for the receiver
 // namespace: one uplink with import full, max_prefixes at its default
 // for import full (config.DefaultMaxPrefixesFull) or above the feed if
@@ -334,7 +371,28 @@ func (f *FullTable) StartFullTableFRR(ctx context.Context) (*FullTableReceiver, 
 // ASNs and prefixes through, the default controller resync (status and metrics
 // show the speaker's counts as of the request) and pprof on
 // FullTablePprofAddr. Its state and API socket go into dir.
-func (f *FullTable) FullTableConfig(dir string) string {
+func (f *FullTable) FullTableConfig(dir string) string { return f.fullTableConfig(dir, false) }
+
+// FullTableInstallConfig is FullTableConfig for the kernel-install
+// failover run (after AddBackup): the feeder's uplink ("feed") and
+// ISP-B's ("backup", import default) both probed every 50 ms (timeout
+// 200 ms, fall 3: docs/health.md's fast profile) at a target on their
+// router, bgp.install into FullTableInstallTable, and a hold-down of 1 s
+// so that ISP-A comes back soon after it heals.
+func (f *FullTable) FullTableInstallConfig(dir string) string { return f.fullTableConfig(dir, true) }
+
+func (f *FullTable) fullTableConfig(dir string, failover bool) string {
+	var feedHealth, backup, install, hold string
+	if failover {
+		health := func(t6, t4 netip.Addr) string {
+			return fmt.Sprintf("    health:\n      interval: 50ms\n      timeout: 200ms\n      fall: 3\n      min_up: 1\n      targets: [\"icmp://%s\", \"icmp://%s\"]\n", t6, t4)
+		}
+		feedHealth = health(ftTarget6, ftTarget4)
+		backup = ftUplink("backup", ftBackupDev, FullTableBackupASN, ftBackup6, ftReceiverB6, ftBackup4, ftReceiverB4, "") +
+			health(ftBackupTarget6, ftBackupTarget4)
+		install = fmt.Sprintf("bgp:\n  install:\n    table: %d\n", FullTableInstallTable)
+		hold = "  hold_down: 1s\n  hold_down_max: 1s\n"
+	}
 	return fmt.Sprintf(`profile: lab
 node:
   router_id: %s
@@ -346,26 +404,26 @@ filters:
   bogon_prefixes: ["240.0.0.0/4"]
   bogon_asns: ["0"]
 uplinks:
-  - name: feed
-    interface: eth0
-    bgp:
-      peer_asn: %d
-      neighbor: "%s"
-      local_address: "%s"
-      neighbor_ipv4: "%s"
-      local_address_ipv4: "%s"
-      connect_retry: 1s
-      import: full
-      max_prefixes: %d
-controller:
+%s%s%s%scontroller:
   state_dir: %s
-api:
+%sapi:
   socket: %s
 debug:
   # For profiles of the import (docs/benchmarks.md, "Where the time goes").
   pprof_listen: %s
-`, ftReceiver4, FullTableReceiverASN, ftSite6, ftSite4, FullTableFeederASN, ftFeeder6, ftReceiver6, ftFeeder4, ftReceiver4,
-		max(config.DefaultMaxPrefixesFull, max(f.IPv6, f.IPv4)+1000), filepath.Join(dir, "state"), filepath.Join(dir, "api.sock"), FullTablePprofAddr)
+`, ftReceiver4, FullTableReceiverASN, ftSite6, ftSite4,
+		ftUplink("feed", ftFeedDev, FullTableFeederASN, ftFeeder6, ftReceiver6, ftFeeder4, ftReceiver4,
+			fmt.Sprintf("      import: full\n      max_prefixes: %d\n", max(config.DefaultMaxPrefixesFull, max(f.IPv6, f.IPv4)+1000))),
+		feedHealth, backup, install,
+		filepath.Join(dir, "state"), hold, filepath.Join(dir, "api.sock"), FullTablePprofAddr)
+}
+
+// ftUplink renders one uplink of the bench's configuration: dual-stack
+// BGP with the neighbor's and our addresses per family, bgpExtra appended
+// to its bgp block.
+func ftUplink(name, dev string, asn int, nbr6, local6, nbr4, local4 netip.Addr, bgpExtra string) string {
+	return fmt.Sprintf("  - name: %s\n    interface: %s\n    bgp:\n      peer_asn: %d\n      neighbor: \"%s\"\n      local_address: \"%s\"\n"+
+		"      neighbor_ipv4: \"%s\"\n      local_address_ipv4: \"%s\"\n      connect_retry: 1s\n%s", name, dev, asn, nbr6, local6, nbr4, local4, bgpExtra)
 }
 
 // FullTablePprofAddr is where the bench's multihomed serves pprof, in the
@@ -374,10 +432,23 @@ const FullTablePprofAddr = "127.0.0.1:6061"
 
 // StartFullTableDaemon starts multihomed (binary) with FullTableConfig in
 // f's receiver namespace; its files go into dir. It reads the session and
-// the accepted count from the daemon's metrics.
+// the accepted count from the daemon's metrics (the feeder's uplink only).
 func (f *FullTable) StartFullTableDaemon(ctx context.Context, binary, dir string) (*FullTableReceiver, error) {
+	return f.startDaemon(ctx, binary, dir, f.FullTableConfig(dir))
+}
+
+// StartFullTableInstallDaemon is StartFullTableDaemon with
+// FullTableInstallConfig, for MeasureInstallFailover (after AddBackup).
+func (f *FullTable) StartFullTableInstallDaemon(ctx context.Context, binary, dir string) (*FullTableReceiver, error) {
+	if f.backup == nil {
+		return nil, fmt.Errorf("lab: the install run needs ISP-B: call AddBackup first")
+	}
+	return f.startDaemon(ctx, binary, dir, f.FullTableInstallConfig(dir))
+}
+
+func (f *FullTable) startDaemon(ctx context.Context, binary, dir, conf string) (*FullTableReceiver, error) {
 	cfg := filepath.Join(dir, "multihomed.yaml")
-	if err := os.WriteFile(cfg, []byte(f.FullTableConfig(dir)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	d, err := StartDaemon(ctx, f.Receiver, binary, cfg, nil)
@@ -396,7 +467,7 @@ func (f *FullTable) StartFullTableDaemon(ctx context.Context, binary, dir string
 		}
 		var v float64
 		for k, x := range m {
-			if strings.HasPrefix(k, name+"{") {
+			if strings.HasPrefix(k, name+"{") && strings.Contains(k, "uplink=feed") {
 				v += x
 			}
 		}
