@@ -155,7 +155,8 @@ func (f *FullTable) WaitInstalled(ctx context.Context, timeout time.Duration) (t
 // MeasureInstallFailover runs against a daemon started with
 // StartFullTableInstallDaemon that holds the whole feed in its install
 // table: it sets nexthop_compat_mode to compat in the receiver namespace,
-// waits until both uplinks are up, checks that every route of the table
+// waits until both uplinks are up, refuses to measure when the main table
+// holds more than links and defaults, checks that every route of the table
 // leaves through ISP-A (a full dump), fails ISP-A and polls the kernel
 // (`ip nexthop` and the default routes, each as fast as `ip` runs) until
 // nothing leads through ISP-A any more, checks that with a second full
@@ -168,6 +169,19 @@ func (f *FullTable) MeasureInstallFailover(ctx context.Context, compat int, time
 	}
 	if err := f.waitUplinksUp(ctx, timeout); err != nil {
 		return res, err
+	}
+	// Another program's full table in main (a killed zebra's, say) would
+	// be walked by every egress read-back and measured with the failover.
+	main := 0
+	for _, fam := range []string{"-6", "-4"} {
+		out, err := f.Receiver.Run(ctx, "ip", "-o", fam, "route", "show", "table", "main")
+		if err != nil {
+			return res, err
+		}
+		main += strings.Count(string(out), "\n")
+	}
+	if main > ftMainMax {
+		return res, fmt.Errorf("lab: the receiver's main table holds %d routes (at most %d expected: links and defaults); another program's table there would be measured with the failover", main, ftMainMax)
 	}
 	before, err := f.installDump(ctx)
 	if err != nil {
@@ -241,6 +255,10 @@ func (f *FullTable) pollUntil(ctx context.Context, start time.Time, timeout time
 		}
 	}
 }
+
+// ftMainMax is the most routes the receiver's main table may hold during
+// the failover: connected and link-local routes and the egress defaults.
+const ftMainMax = 32
 
 // ftPoll is the pause between two polls of the kernel during a failover:
 // with the few milliseconds `ip` takes, a state is seen within about 8 ms
