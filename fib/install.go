@@ -232,6 +232,9 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		// What failed may have failed for a nexthop the kernel removed
+		// (a leg whose device lost its carrier): read them back next time.
+		in.verify = true
 		return fmt.Errorf("fib: install nexthops: %w", err)
 	}
 	in.mu.Lock()

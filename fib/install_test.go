@@ -282,3 +282,35 @@ func TestInstallerSendsOnlyChanges(t *testing.T) {
 		t.Errorf("after Invalidate ISP-B's IPv6 group is %q; want %q", got, w)
 	}
 }
+
+// TestInstallerRepairsAfterFailure: a leg the kernel removed behind the
+// installer's back (as it does when the leg's device loses its carrier)
+// makes a later SetEgress fail when a group needs it again; the next
+// SetEgress reads the nexthops back and sets the leg again, without
+// waiting for the resync's Invalidate.
+func TestInstallerRepairsAfterFailure(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
+	in := runInstaller(t, n, a, b)
+	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	legA, groupA := legID(0, true), groupID(0, true)
+	if _, err := n.Run(ctx, "ip", "nexthop", "del", "id", fmt.Sprint(legA)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetEgress(both[1:], false); err != nil { // ISP-A down: its group on ISP-B's leg
+		t.Fatal(err)
+	}
+	_ = in.SetEgress(both, false) // ISP-A back: its leg is missing (an error is fine here)
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatalf("the pass after a failed one: %v; want the missing leg set again", err)
+	}
+	out, err := n.Run(ctx, "ip", "nexthop", "show", "id", fmt.Sprint(groupA))
+	if want := fmt.Sprintf("group %d", legA); err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("ISP-A's group: %q (%v); want %q", out, err, want)
+	}
+}
