@@ -42,6 +42,11 @@ type Options struct {
 	// it). It runs on a GoBGP watch goroutine, in order: hand off without
 	// blocking.
 	OnBest func([]BestRoute)
+	// OnBestSnapshot, if set, receives the whole best-path table after
+	// ReplayBest (every prefix that has a best path, with its uplink or
+	// ""), on the same goroutine and in order with OnBest: what was
+	// made of earlier deliveries can be replaced by it.
+	OnBestSnapshot func([]BestRoute)
 }
 
 // Bounds of Options.FirstAnnounceWait.
@@ -62,6 +67,13 @@ type Speaker struct {
 
 	serveDone   chan struct{}
 	watchCancel context.CancelFunc
+	watchCtx    context.Context // the watches' context (under opMu)
+	// bestMu orders the best-path watch's deliveries against ReplayBest:
+	// a delivery of a watch older than bestGen is dropped. bestCancel
+	// stops the current best-path watch (under opMu).
+	bestMu     sync.Mutex
+	bestGen    uint64
+	bestCancel context.CancelFunc
 	// gobgpLevel is the minimum level of GoBGP's own records.
 	gobgpLevel *slog.LevelVar
 
@@ -168,7 +180,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	s.watchCancel = cancel
+	s.watchCancel, s.watchCtx = cancel, wctx
 	if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeer}, server.WatchPeer()); err != nil {
 		s.stopLocked(ctx)
 		return fmt.Errorf("bgp: watch peers: %w", err)
@@ -189,7 +201,7 @@ func (s *Speaker) Start(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("bgp: watch End-of-RIB: %w", err)
 	}
 	if s.opts.OnBest != nil {
-		if err := s.srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnBestPath: s.onBest}, server.WatchBestPath(false)); err != nil {
+		if err := s.startBestWatchLocked(false); err != nil {
 			s.stopLocked(ctx)
 			return fmt.Errorf("bgp: watch best paths: %w", err)
 		}
@@ -304,6 +316,7 @@ func (s *Speaker) stopLocked(ctx context.Context) {
 	if s.watchCancel != nil {
 		s.watchCancel()
 	}
+	s.watchCtx, s.bestCancel = nil, nil
 	// StopBgp with AllowGracefulRestart is the only GoBGP call that closes a
 	// session without a NOTIFICATION: DeletePeer and plain Stop send Cease
 	// "peer de-configured", which RFC 8538 even maps to Hard Reset (the peer
