@@ -45,9 +45,17 @@ type Installer struct {
 	log     *slog.Logger
 	uplinks []InstallUplink
 
-	// mu guards pending and groupsReady.
+	// onLost, if set, is called (on its own goroutine) when a read-back
+	// finds that the kernel removed a group of ours, and with it every
+	// route that used it (SetOnLost). Under nhMu.
+	onLost func()
+
+	// mu guards pending, keep and groupsReady.
 	mu      sync.Mutex
 	pending map[netip.Prefix]string // prefix -> uplink; "" removes it
+	// keep is set by Resync: once pending is applied, the table's routes
+	// that are not in keep are removed. Route adds what it installs.
+	keep map[netip.Prefix]struct{}
 	// groupsReady is set once SetEgress created the groups: routes wait
 	// for it, since a route cannot point at a nexthop that does not exist.
 	groupsReady bool
@@ -63,6 +71,16 @@ const blackholeID = installIDBase - 1
 
 func legID(i int, v4 bool) uint32   { return installIDBase + uint32(4*i) + b2u(v4) }
 func groupID(i int, v4 bool) uint32 { return installIDBase + uint32(4*i) + 2 + b2u(v4) }
+
+// isGroup reports whether id is one of the installer's groups.
+func (in *Installer) isGroup(id uint32) bool {
+	for i := range in.uplinks {
+		if id == groupID(i, false) || id == groupID(i, true) {
+			return true
+		}
+	}
+	return false
+}
 
 func b2u(b bool) uint32 {
 	if b {
@@ -119,12 +137,47 @@ func (in *Installer) Route(changes []RouteChange) {
 	in.mu.Lock()
 	for _, c := range changes {
 		in.pending[c.Prefix] = c.Uplink
+		if in.keep != nil && c.Uplink != "" {
+			in.keep[c.Prefix] = struct{}{}
+		}
 	}
 	in.mu.Unlock()
 	select {
 	case in.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Resync replaces what the installer made of earlier changes by all, the
+// whole table of best paths (as the speaker's snapshot gives it after
+// bgp.Speaker.ReplayBest): every route in it is installed again, and then
+// every route of the table that is neither in it nor given by Route since
+// is removed. It never blocks.
+func (in *Installer) Resync(all []RouteChange) {
+	keep := make(map[netip.Prefix]struct{}, len(all))
+	in.mu.Lock()
+	for _, c := range all {
+		in.pending[c.Prefix] = c.Uplink
+		if c.Uplink != "" {
+			keep[c.Prefix] = struct{}{}
+		}
+	}
+	in.keep = keep
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetOnLost sets what to call when a read-back of the nexthops finds a
+// group of ours gone: the kernel removed it, with every route that used
+// it, because the device of its last leg lost its carrier (or someone
+// deleted it). The daemon replays the best paths into Resync then.
+func (in *Installer) SetOnLost(fn func()) {
+	in.nhMu.Lock()
+	in.onLost = fn
+	in.nhMu.Unlock()
 }
 
 // RouteChange is one prefix's new uplink ("" removes the route).
@@ -150,12 +203,12 @@ func (in *Installer) Run(ctx context.Context) error {
 // flush applies what is pending, grouped by nexthop group.
 func (in *Installer) flush() error {
 	in.mu.Lock()
-	if !in.groupsReady || len(in.pending) == 0 {
+	if !in.groupsReady || len(in.pending) == 0 && in.keep == nil {
 		in.mu.Unlock()
 		return nil
 	}
-	batch := in.pending
-	in.pending = map[netip.Prefix]string{}
+	batch, keep := in.pending, in.keep
+	in.pending, in.keep = map[netip.Prefix]string{}, nil
 	in.mu.Unlock()
 	byGroup := map[uint32][]netip.Prefix{}
 	var gone []netip.Prefix
@@ -173,6 +226,13 @@ func (in *Installer) flush() error {
 		errs = append(errs, in.routes.Replace(ps, id))
 	}
 	errs = append(errs, in.routes.Delete(gone))
+	if keep != nil {
+		n, err := in.routes.Sweep(func(p netip.Prefix) bool { _, ok := keep[p]; return ok })
+		errs = append(errs, err)
+		if n > 0 {
+			in.log.Info("fib: removed routes the best paths no longer have after a resync", "routes", n)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -186,6 +246,7 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 	in.nhMu.Lock()
 	defer in.nhMu.Unlock()
 	var errs []error
+	lost := false
 	if in.verify {
 		// Forget what the kernel no longer has as it was set (a nexthop
 		// deleted or changed by hand): it is set again below.
@@ -197,6 +258,9 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 		for id, spec := range in.applied {
 			if have[id] != spec {
 				delete(in.applied, id)
+			}
+			if _, ok := have[id]; err == nil && !ok && in.isGroup(id) {
+				lost = true
 			}
 		}
 		in.verify = err != nil
@@ -230,6 +294,12 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 			id, legs := groupID(i, v4), groups[i][f]
 			set(id, GroupSpec(legs), func() error { return in.nexthops.SetGroup(id, legs...) })
 		}
+	}
+	if lost && in.onLost != nil {
+		// The groups are back (or will be, on a later pass): the routes
+		// the kernel removed with them come back by a replay.
+		in.log.Warn("fib: the kernel removed bgp.install nexthop groups and every route using them (a link lost its carrier?); installing the routes again")
+		go in.onLost()
 	}
 	if err := errors.Join(errs...); err != nil {
 		// What failed may have failed for a nexthop the kernel removed

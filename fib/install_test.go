@@ -314,3 +314,99 @@ func TestInstallerRepairsAfterFailure(t *testing.T) {
 		t.Errorf("ISP-A's group: %q (%v); want %q", out, err, want)
 	}
 }
+
+// TestInstallerResync: Resync installs the whole table it is given and
+// then removes the table's routes that are neither in it nor given by
+// Route since (a route the kernel kept, or one withdrawn while the
+// replay's snapshot was being taken), and leaves other protocols' routes.
+func TestInstallerResync(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
+	in := runInstaller(t, n, a, b)
+	if err := in.SetEgress([]routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	var before []RouteChange
+	for i := range 100 {
+		before = append(before, RouteChange{Prefix: benchPrefix4(i), Uplink: "isp-a"})
+	}
+	in.Route(before)
+	count := func() int {
+		if s := tableRoutes(t, n, "-4", 201); s != "" {
+			return len(strings.Split(s, "\n"))
+		}
+		return 0
+	}
+	testenv.Eventually(t, "100 routes installed", 20*time.Second, func() (bool, string) { return count() == 100, fmt.Sprint(count()) })
+	if _, err := n.Run(ctx, "ip", "route", "add", "198.19.200.0/24", "via", "198.18.2.1", "table", "201", "proto", "static"); err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot has the first 60, ten of them now via ISP-B; one
+	// more comes by Route after it.
+	var all []RouteChange
+	for i := range 60 {
+		up := "isp-a"
+		if i < 10 {
+			up = "isp-b"
+		}
+		all = append(all, RouteChange{Prefix: benchPrefix4(i), Uplink: up})
+	}
+	in.Resync(all)
+	in.Route([]RouteChange{{Prefix: benchPrefix4(80), Uplink: "isp-a"}})
+	testenv.Eventually(t, "the table is the snapshot, the later change and the foreign route", 20*time.Second, func() (bool, string) {
+		got := tableRoutes(t, n, "-4", 201)
+		c := count()
+		return c == 62 && strings.Contains(got, "198.19.200.0/24 via 198.18.2.1") && strings.Contains(got, benchPrefix4(80).String()) &&
+			!strings.Contains(got, benchPrefix4(79).String()+" "), fmt.Sprintf("%d routes:\n%s", c, got)
+	})
+	if got := tableRoutes(t, n, "-4", 201); !strings.Contains(got, benchPrefix4(3).String()+" nhid "+fmt.Sprint(groupID(1, true))) {
+		t.Errorf("a route the snapshot moved to ISP-B is not on ISP-B's group:\n%s", got)
+	}
+}
+
+// TestInstallerReportsLostGroups: when ISP-A's link loses its carrier the
+// kernel removes ISP-A's leg, its group and every route using it; the
+// next read-back (after Invalidate, as the controller does on a carrier
+// change) finds the group gone and calls the SetOnLost function.
+func TestInstallerReportsLostGroups(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
+	in := runInstaller(t, n, a, b)
+	lost := make(chan struct{}, 4)
+	in.SetOnLost(func() { lost <- struct{}{} })
+	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	in.Route([]RouteChange{{Prefix: benchPrefix4(0), Uplink: "isp-a"}, {Prefix: benchPrefix4(1), Uplink: "isp-b"}})
+	testenv.Eventually(t, "two routes", 20*time.Second, func() (bool, string) {
+		s := tableRoutes(t, n, "-4", 201)
+		return strings.Count(s, "\n") == 1, s
+	})
+	in.Invalidate()
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+		t.Fatal("SetOnLost called with every group in place")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := n.Run(ctx, "ip", "link", "set", "up-a-p", "down"); err != nil { // up-a loses its carrier
+		t.Fatal(err)
+	}
+	if got := tableRoutes(t, n, "-4", 201); strings.Contains(got, benchPrefix4(0).String()) {
+		t.Fatalf("the kernel kept ISP-A's route after the carrier loss; the test's premise is wrong:\n%s", got)
+	}
+	in.Invalidate()
+	_ = in.SetEgress(both[1:], false) // ISP-A down now
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lost group was not reported")
+	}
+}

@@ -324,6 +324,49 @@ func (r *Routes) Purge() (nexthops, routes int, err error) {
 	return nexthops, routes, nil
 }
 
+// Sweep removes every route of this Routes' table and protocol whose
+// prefix keep does not want, and returns how many it removed. The table
+// is read once (a strict dump: only this table), route by route, so a
+// table of a million routes is never held in memory.
+func (r *Routes) Sweep(keep func(netip.Prefix) bool) (int, error) {
+	var stale []netip.Prefix
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		stale = stale[:0]
+		err = r.h.RouteListFilteredIter(netlink.FAMILY_ALL, &netlink.Route{Table: int(r.table), Protocol: netlink.RouteProtocol(r.protocol)},
+			netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL, func(rt netlink.Route) bool {
+				var pfx netip.Prefix
+				switch {
+				case rt.Dst != nil:
+					p, ok := netip.AddrFromSlice(rt.Dst.IP)
+					if !ok {
+						return true
+					}
+					ones, _ := rt.Dst.Mask.Size()
+					pfx = netip.PrefixFrom(p.Unmap(), ones)
+				case rt.Family == unix.AF_INET:
+					pfx = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+				default:
+					pfx = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+				}
+				if !keep(pfx) {
+					stale = append(stale, pfx)
+				}
+				return true
+			})
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("fib: read table %d: %w", r.table, err)
+	}
+	if err := r.Delete(stale); err != nil {
+		return 0, err
+	}
+	return len(stale), nil
+}
+
 // ownNexthops dumps the nexthop objects and returns the ids of those with
 // this Routes' protocol, groups and legs apart.
 func (r *Routes) ownNexthops() (groups, legs []uint32, err error) {

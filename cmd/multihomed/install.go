@@ -32,13 +32,34 @@ func newInstaller(cfg *config.Config, log *slog.Logger) (*installer, error) {
 	return &installer{in}, nil
 }
 
-// fromSpeaker is bgp.Options.OnBest: it only hands over.
-func (in *installer) fromSpeaker(bs []bgp.BestRoute) {
+// snapshotFromSpeaker is bgp.Options.OnBestSnapshot: the whole table of
+// best paths after a replay replaces what the installer has.
+func (in *installer) snapshotFromSpeaker(bs []bgp.BestRoute) {
+	in.Resync(toChanges(bs))
+}
+
+// replayOnLoss makes a loss of nexthop groups (the kernel removed them,
+// and their routes, with a link's carrier) replay the speaker's best
+// paths into the installer.
+func (in *installer) replayOnLoss(sp *bgp.Speaker, log *slog.Logger) {
+	in.SetOnLost(func() {
+		if err := sp.ReplayBest(); err != nil {
+			log.Error("bgp.install: replay the best paths after the kernel removed routes", "err", err)
+		}
+	})
+}
+
+func toChanges(bs []bgp.BestRoute) []fib.RouteChange {
 	changes := make([]fib.RouteChange, len(bs))
 	for i, b := range bs {
 		changes[i] = fib.RouteChange{Prefix: b.Prefix, Uplink: b.Uplink}
 	}
-	in.Route(changes)
+	return changes
+}
+
+// fromSpeaker is bgp.Options.OnBest: it only hands over.
+func (in *installer) fromSpeaker(bs []bgp.BestRoute) {
+	in.Route(toChanges(bs))
 }
 
 // installingEgress is the controller's egress applier that also tells the

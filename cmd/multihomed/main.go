@@ -124,6 +124,7 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	if installer != nil {
 		defer installer.Close()
 		spOpts.OnBest = installer.fromSpeaker
+		spOpts.OnBestSnapshot = installer.snapshotFromSpeaker
 	}
 	gc := &gcPacing{log: log}
 	gc.apply(cfg)
@@ -131,6 +132,9 @@ func run(ctx context.Context, log *slog.Logger, path string, cfg *config.Config,
 	sp := bgp.New(spOpts)
 	if err := sp.Start(ctx, cfg.SpeakerView()); err != nil {
 		return err
+	}
+	if installer != nil {
+		installer.replayOnLoss(sp, log)
 	}
 	defer func() {
 		// A fresh context: ctx is already cancelled when we get here.

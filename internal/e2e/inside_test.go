@@ -269,4 +269,32 @@ func TestInsideFullTables(t *testing.T) {
 		return s == "", s
 	})
 	kernel("kernel install: ISP-A's destinations back on eth-a", map[netip.Prefix]string{onlyA: "eth-a", onlyB: "eth-b"})
+
+	// ISP-A's nexthop group removed behind the daemon's back (as the
+	// kernel does, with every route using it, when the device of its
+	// last leg loses its carrier): the BGP session and GoBGP's copy of
+	// ISP-A's table stay. At the next read-back (controller.resync at
+	// the latest) the installer finds the group gone and replays the
+	// best paths: ISP-A's destinations come back without a re-import.
+	before, err := l.ISPARouter.Session(ctx, lab.EdgeAAddr6)
+	if err != nil || !before.Established {
+		t.Fatalf("ISP-A's session before: %+v (%v)", before, err)
+	}
+	out, err := l.Edge.Run(ctx, "ip", "-j", "-6", "route", "show", "table", fmt.Sprint(insideInstallTable), onlyA.String())
+	var routes []struct {
+		NHID int `json:"nhid"`
+	}
+	if err != nil || json.Unmarshal(out, &routes) != nil || len(routes) != 1 || routes[0].NHID == 0 {
+		t.Fatalf("the route to %s: %s (%v)", onlyA, out, err)
+	}
+	if _, err := l.Edge.Run(ctx, "ip", "nexthop", "del", "id", fmt.Sprint(routes[0].NHID)); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := l.Edge.Run(ctx, "ip", "-6", "route", "show", "table", fmt.Sprint(insideInstallTable), onlyA.String()); strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("the kernel kept the route to %s after its group went: %s; the test's premise is wrong", onlyA, out)
+	}
+	kernel("after the kernel removed ISP-A's group and routes: back on eth-a by a replay", map[netip.Prefix]string{onlyA: "eth-a", onlyB: "eth-b"})
+	if after, err := l.ISPARouter.Session(ctx, lab.EdgeAAddr6); err != nil || after.Resets != before.Resets {
+		t.Errorf("ISP-A's session was reset (%+v -> %+v, %v): the routes may have come back by a re-import, not the replay", before, after, err)
+	}
 }
