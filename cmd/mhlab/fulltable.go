@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -282,6 +283,16 @@ func installFailovers(ctx context.Context, ft *lab.FullTable, o fullTableOpts, s
 			compat, ms(decided), ms(f.Egress), ms(f.Moved), ms(f.Moved-decided), count(f.Routes), f.Groups, ms(f.Restored))
 		out = append(out, failoverResult{InstallFailover: f, installed: installed, decided: decided})
 	}
+	gl, err := ft.MeasureGroupLoss(ctx, r.Pid, 3*time.Minute)
+	if err != nil {
+		return fail(err)
+	}
+	noticed := "not logged"
+	if at, ok := logLineAfter(r.Log(), "fib: the kernel removed bgp.install nexthop groups", gl.Deleted); ok {
+		noticed = ms(at.Sub(gl.Deleted))
+	}
+	fmt.Printf("   ISP-A's groups deleted by hand (the BGP session up): the daemon noticed after %s (its next read-back), every route back through ISP-A after %s; peak RSS %d MB before, %d MB after\n",
+		noticed, gl.Restored.Round(100*time.Millisecond), gl.RSSBefore/1e6, gl.RSSAfter/1e6)
 	if o.verbose {
 		fmt.Println(r.Log())
 	}
@@ -292,9 +303,15 @@ func installFailovers(ctx context.Context, ft *lab.FullTable, o fullTableOpts, s
 // is down logged at or after since (the log's times have milliseconds),
 // and returns its time.
 func decisionAfter(log, uplink string, since time.Time) (time.Time, bool) {
+	return logLineAfter(log, `msg="uplink decision" uplink=`+uplink+" ", since, " to=down ")
+}
+
+// logLineAfter finds in the daemon's log the first line that holds part
+// and each of more and was logged at or after since; it returns its time.
+func logLineAfter(log, part string, since time.Time, more ...string) (time.Time, bool) {
 	since = since.Truncate(time.Millisecond)
 	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, `msg="uplink decision" uplink=`+uplink+" ") || !strings.Contains(line, " to=down ") {
+		if !strings.Contains(line, part) || slices.ContainsFunc(more, func(m string) bool { return !strings.Contains(line, m) }) {
 			continue
 		}
 		v, ok := strings.CutPrefix(strings.Fields(line)[0], "time=")

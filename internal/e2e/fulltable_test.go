@@ -17,7 +17,8 @@ import (
 // kernel-install run: with ISP-B added, multihomed installs the feed
 // (bgp.install) through ISP-A's nexthop groups, and ISP-A's failure moves
 // every route off it without touching a route, with nexthop_compat_mode 0
-// and 1, and back when it heals. Only in CI (the figures are the bench's,
+// and 1, and back when it heals; ISP-A's groups deleted by hand (the
+// kernel takes their routes along) are replayed. Only in CI (the figures are the bench's,
 // docs/benchmarks.md "Full tables").
 func TestFullTableBench(t *testing.T) {
 	if !testenv.InCI() {
@@ -84,4 +85,11 @@ func TestFullTableBench(t *testing.T) {
 		t.Logf("nexthop_compat_mode %d: egress default off ISP-A after %s, every kernel route after %s, back %s after healing",
 			compat, f.Egress, f.Moved, f.Restored)
 	}
+	// ISP-A's groups deleted by hand: the kernel deletes their routes, the
+	// daemon's next read-back (controller.resync, 30 s) replays them.
+	gl, err := ft.MeasureGroupLoss(ctx, r.Pid, 60*time.Second)
+	if err != nil {
+		t.Fatalf("after ISP-A's groups went: %v; the daemon's log:\n%s", err, r.Log())
+	}
+	t.Logf("ISP-A's groups deleted: every route back through ISP-A after %s", gl.Restored)
 }

@@ -472,3 +472,62 @@ func (f *FullTable) DaemonGoroutines() (string, error) {
 	_, err = io.Copy(&b, resp.Body)
 	return b.String(), err
 }
+
+// GroupLoss is what MeasureGroupLoss measured.
+type GroupLoss struct {
+	// Routes is how many routes the install table held before.
+	Routes int
+	// Deleted is when the groups were deleted.
+	Deleted time.Time
+	// Restored is the time from the groups' deletion until every route
+	// was back through ISP-A (within the second of the table's dumps).
+	Restored time.Duration
+	// RSSBefore and RSSAfter are the daemon's peak RSS (VmHWM) before the
+	// deletion and once the routes were back, in bytes.
+	RSSBefore, RSSAfter int64
+}
+
+// MeasureGroupLoss deletes ISP-A's nexthop groups of the install table by
+// hand, as the kernel does when the device of their last leg loses its
+// carrier (the kernel then deletes every route using them; the BGP
+// session stays up), and times until the daemon has every route back
+// through ISP-A: its read-back at the next controller.resync finds the
+// groups gone and replays the best paths. pid is the daemon's.
+func (f *FullTable) MeasureGroupLoss(ctx context.Context, pid int, timeout time.Duration) (GroupLoss, error) {
+	var res GroupLoss
+	before, err := f.installDump(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Routes = before.routes
+	if before.viaDev[ftFeedDev] != before.routes || before.routes == 0 {
+		return res, fmt.Errorf("lab: before the groups' loss %d of %d routes lead through ISP-A; want all", before.viaDev[ftFeedDev], before.routes)
+	}
+	if res.RSSBefore, err = peakRSS(pid); err != nil {
+		return res, err
+	}
+	start := time.Now()
+	res.Deleted = start
+	for _, id := range before.groups {
+		if _, err := f.Receiver.Run(ctx, "ip", "nexthop", "del", "id", strconv.Itoa(id)); err != nil {
+			return res, err
+		}
+	}
+	for {
+		t, err := f.installDump(ctx)
+		if err == nil && t.routes == res.Routes && t.viaDev[ftFeedDev] == res.Routes {
+			res.Restored = time.Since(start)
+			break
+		}
+		if time.Since(start) > timeout {
+			return res, fmt.Errorf("lab: %d of %d routes back through ISP-A %s after its groups went (last error: %v)", t.viaDev[ftFeedDev], res.Routes, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	res.RSSAfter, err = peakRSS(pid)
+	return res, err
+}
