@@ -87,13 +87,13 @@ func (s *Speaker) startBestWatchLocked(current bool) error {
 // watch it replaces that were still queued are dropped: the snapshot is
 // newer. It needs both options set.
 func (s *Speaker) ReplayBest() error {
+	if s.opts.OnBest == nil || s.opts.OnBestSnapshot == nil {
+		return errors.New("bgp: ReplayBest needs Options.OnBest and Options.OnBestSnapshot")
+	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	if s.srv == nil || s.watchCtx == nil {
 		return errors.New("bgp: speaker not started")
-	}
-	if s.opts.OnBest == nil || s.opts.OnBestSnapshot == nil {
-		return errors.New("bgp: ReplayBest needs Options.OnBest and Options.OnBestSnapshot")
 	}
 	if err := s.startBestWatchLocked(true); err != nil {
 		return fmt.Errorf("bgp: replay best paths: %w", err)
