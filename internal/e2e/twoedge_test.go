@@ -57,8 +57,14 @@ func startTwoEdgeWith(t *testing.T, edit func(string) string) *twoEdgeEnv {
 		}
 		l.Close()
 	})
+	// Each daemon (the current one: a test may restart edge-1) is stopped
+	// by a cleanup registered after its files' temporary directories, so
+	// that it runs before they are removed: a daemon still writing its
+	// decision into a directory being removed fails the test.
 	e.d1, e.edge1 = startEdgeDaemon(t, l.Edge, func(stateDir string) string { return edit(lab.Edge1Config(lab.ProfileFast, stateDir)) })
+	t.Cleanup(func() { _ = e.d1.Stop(10 * time.Second) })
 	e.d2, _ = startEdgeDaemon(t, l.Edge2, func(stateDir string) string { return lab.Edge2Config(lab.ProfileFast, stateDir) })
+	t.Cleanup(func() { _ = e.d2.Stop(10 * time.Second) })
 	return e
 }
 
