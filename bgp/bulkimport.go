@@ -39,9 +39,10 @@ import (
 // At the end the watch is started again, then every session's Adj-RIB-In
 // is walked once and the counts rebuilt: each write stamps the current
 // generation, the walk's and the watch's alike, and what neither stamped
-// (withdrawn meanwhile) is swept. A change the watch delivers after the
-// walk saw it is applied again, in order, so the counts end where the
-// tables are.
+// (withdrawn meanwhile) is swept. The walk reads a copy GoBGP took as it
+// began, so a prefix the watch wrote since keeps the watch's flags, and a
+// change the watch delivers after the walk wrote is applied over it, in
+// order: the counts end where the tables are.
 
 const (
 	// bulkTickMin is the shortest spacing of the max-prefix reads.
@@ -325,6 +326,12 @@ func adjInCount(srv *server.BgpServer, addr netip.Addr) (uint64, error) {
 
 // rebuildCounts walks every session's Adj-RIB-In once, the watch running,
 // and sweeps what the walk and the watch did not stamp. b.mu must be held.
+//
+// The walk reads a copy of the table that GoBGP took as it began, so what
+// it finds may be older than what the watch has written meanwhile: a
+// prefix the watch wrote since the rebuild began keeps the watch's flags
+// (walkFlags), and whatever the walk writes, the watch's later events
+// overwrite in order.
 func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	s.stateMu.Lock()
 	addrs := make([]netip.Addr, 0, len(s.limits))
@@ -341,14 +348,7 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	var errs []error
 	walked := map[netip.Addr]bool{}
 	for _, addr := range addrs {
-		err := s.walkAdjIn(b.srv, addr, func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface) {
-			flags := flagReceived
-			if lim.filter.accepts(pfx, attrs) {
-				flags |= flagAccepted
-			}
-			lim.counts.setFlags(keyOf(pfx), flags)
-		})
-		if err != nil {
+		if err := s.rebuildSession(b.srv, addr); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: walk the table of %s: %w", addr, err))
 			continue
 		}
@@ -359,15 +359,71 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	for _, addr := range addrs {
 		delete(b.received, addr)
 		lim := s.limits[addr]
-		if lim == nil || !walked[addr] {
-			continue // unwalked: its old entries stay until they change
+		if lim == nil {
+			continue
 		}
 		c := &lim.counts
-		c.sweep()
+		c.sweep(walked[addr]) // unwalked: its old entries stay until they change
 		if lim.max > 0 && c.received > uint64(lim.max) && !c.tripped {
 			c.tripped = true
 			go s.tripLimit(addr, lim.max)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rebuildBatch is how many routes the rebuild's walk hands over at a time.
+const rebuildBatch = 512
+
+// walkedRoute is a route as the rebuild's walk found it.
+type walkedRoute struct {
+	pfx   netip.Prefix
+	attrs []bgp.PathAttributeInterface
+}
+
+// rebuildSession walks addr's Adj-RIB-In and writes what it finds into the
+// session's counts. GoBGP builds the walk's API paths on this goroutine
+// while another runs the import filter and the count map, a batch at a
+// time (stateMu held per batch): on two cores the two halves overlap.
+func (s *Speaker) rebuildSession(srv *server.BgpServer, addr netip.Addr) error {
+	batches := make(chan []walkedRoute, 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for batch := range batches {
+			s.stateMu.Lock()
+			if lim := s.limits[addr]; lim != nil {
+				for _, r := range batch {
+					flags := flagReceived
+					if lim.filter.accepts(r.pfx, r.attrs) {
+						flags |= flagAccepted
+					}
+					lim.counts.walkFlags(keyOf(r.pfx), flags)
+				}
+			}
+			s.stateMu.Unlock()
+		}
+	}()
+	fam := bgp.RF_IPv6_UC
+	if addr.Is4() {
+		fam = bgp.RF_IPv4_UC
+	}
+	batch := make([]walkedRoute, 0, rebuildBatch)
+	err := srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
+			if pfx, ok := nlriPrefix(p.Nlri); ok && !p.Withdrawal {
+				batch = append(batch, walkedRoute{pfx, p.Attrs})
+			}
+		}
+		if len(batch) >= rebuildBatch {
+			batches <- batch
+			batch = make([]walkedRoute, 0, rebuildBatch)
+		}
+	})
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	<-done
+	return err
 }

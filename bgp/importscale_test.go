@@ -31,7 +31,7 @@ func feedPrefix(i int) netip.Prefix {
 // feedDistinct makes the test peer originate n distinct /24s, each with its
 // own MED, so every prefix travels in an UPDATE of its own as in a real
 // table where almost every prefix has its own path.
-func (p *testPeer) feedDistinct(t *testing.T, nextHop string, n int) {
+func (p *testPeer) feedDistinct(t testing.TB, nextHop string, n int) {
 	t.Helper()
 	paths := make([]*apiutil.Path, 0, n)
 	nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr(nextHop))
@@ -86,7 +86,10 @@ func processCPU(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func importOnce(t *testing.T, n int) importCost {
+// fullFeed starts a test peer on a free port that originates n distinct
+// routes (feedDistinct) and returns it, its port and a configuration whose
+// one uplink takes it as a full table, with room for twice n.
+func fullFeed(t testing.TB, n int) (*testPeer, int32, *config.Config) {
 	t.Helper()
 	port := freePort(t)
 	peer := startTestPeer(t, "127.0.0.2", port, 64501, nil)
@@ -95,6 +98,12 @@ func importOnce(t *testing.T, n int) importCost {
 	cfg.Uplinks = cfg.Uplinks[:1]
 	cfg.Uplinks[0].BGP.Import = config.ImportFull
 	cfg.Uplinks[0].BGP.MaxPrefixes = uint32(2 * n)
+	return peer, port, cfg
+}
+
+func importOnce(t *testing.T, n int) importCost {
+	t.Helper()
+	peer, port, cfg := fullFeed(t, n)
 	heap0 := heapInUse() // the feeder holds its table already
 	sp := New(Options{PeerPort: uint32(port), FirstAnnounceWait: time.Millisecond})
 	ctx := context.Background()

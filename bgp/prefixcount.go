@@ -75,6 +75,14 @@ const (
 	// flagGen is the generation of a rebuild (bulkimport.go): every write
 	// stamps the current one, and a rebuild sweeps what it did not stamp.
 	flagGen
+	// flagWatched marks, during a rebuild, a prefix the watch wrote. The
+	// watch's word on it is newer than the walk's copy of the table, so
+	// the walk leaves it alone; a withdrawal stays as an entry with no
+	// other flag until the sweep removes it.
+	flagWatched
+
+	// flagsCounted are the flags the totals count.
+	flagsCounted = flagReceived | flagAccepted
 )
 
 // prefixCounts is one session's prefixes as the update stream says.
@@ -84,6 +92,9 @@ type prefixCounts struct {
 	received, accepted uint64
 	// gen is flagGen or 0: the generation every write stamps.
 	gen uint8
+	// rebuilding is set from newGeneration to the sweep: the watch's
+	// writes are marked flagWatched.
+	rebuilding bool
 	// tripped is set once Received passed the limit, until the session is
 	// re-created.
 	tripped bool
@@ -99,27 +110,45 @@ func (c *prefixCounts) set(key prefixKey, flag uint8, on bool) {
 	}
 }
 
-// setFlags records that key has exactly the flags want now and keeps the
-// totals: one map read and at most one write.
+// setFlags records that key has exactly the flags want now, as the update
+// stream says, and keeps the totals: one map read and at most one write.
 func (c *prefixCounts) setFlags(key prefixKey, want uint8) {
 	if c.flags == nil {
 		c.flags = map[prefixKey]uint8{}
 	}
-	want &^= flagGen
+	want &= flagsCounted
 	old := c.flags[key]
+	if c.rebuilding {
+		stamped := want | c.gen | flagWatched
+		if old != stamped {
+			c.count(old, want)
+			c.flags[key] = stamped
+		}
+		return
+	}
+	c.store(key, old, want)
+}
+
+// walkFlags records what a walk of the table found for key, unless the
+// watch wrote key since the rebuild began: its word is newer.
+func (c *prefixCounts) walkFlags(key prefixKey, want uint8) {
+	if c.flags == nil {
+		c.flags = map[prefixKey]uint8{}
+	}
+	old := c.flags[key]
+	if old&flagWatched != 0 {
+		return
+	}
+	c.store(key, old, want&flagsCounted)
+}
+
+// store replaces old, key's entry, with want stamped with the generation,
+// or removes it when want is empty.
+func (c *prefixCounts) store(key prefixKey, old, want uint8) {
 	if old == want|c.gen || old == 0 && want == 0 {
 		return
 	}
-	count := func(n *uint64, flag uint8) {
-		switch {
-		case old&flag == 0 && want&flag != 0:
-			*n++
-		case old&flag != 0 && want&flag == 0:
-			*n--
-		}
-	}
-	count(&c.received, flagReceived)
-	count(&c.accepted, flagAccepted)
+	c.count(old, want)
 	if want == 0 {
 		delete(c.flags, key)
 	} else {
@@ -127,18 +156,46 @@ func (c *prefixCounts) setFlags(key prefixKey, want uint8) {
 	}
 }
 
-// newGeneration starts a rebuild: from here every write stamps the new
-// generation.
-func (c *prefixCounts) newGeneration() { c.gen ^= flagGen }
-
-// sweep ends a rebuild: it removes every prefix no write stamped since
-// newGeneration, and keeps the totals.
-func (c *prefixCounts) sweep() {
-	for key, f := range c.flags {
-		if f&flagGen != c.gen {
-			c.setFlags(key, 0)
+// count moves the totals from a prefix's old flags to want.
+func (c *prefixCounts) count(old, want uint8) {
+	step := func(n *uint64, flag uint8) {
+		switch {
+		case old&flag == 0 && want&flag != 0:
+			*n++
+		case old&flag != 0 && want&flag == 0:
+			*n--
 		}
 	}
+	step(&c.received, flagReceived)
+	step(&c.accepted, flagAccepted)
+}
+
+// newGeneration starts a rebuild: from here every write stamps the new
+// generation, and the watch's are marked.
+func (c *prefixCounts) newGeneration() {
+	c.gen ^= flagGen
+	c.rebuilding = true
+}
+
+// sweep ends a rebuild: it removes every prefix no write stamped since
+// newGeneration (all of them only when the walk read the whole table) and
+// the watch's withdrawals, and keeps the totals.
+func (c *prefixCounts) sweep(walked bool) {
+	for key, f := range c.flags {
+		switch {
+		case f&flagGen != c.gen:
+			if walked {
+				c.count(f, 0)
+				delete(c.flags, key)
+			}
+		case f&flagWatched == 0:
+		case f&flagsCounted == 0:
+			delete(c.flags, key)
+		default:
+			c.flags[key] = f &^ flagWatched
+		}
+	}
+	c.rebuilding = false
 }
 
 // countPaths runs on a GoBGP watch goroutine: map updates only, and the

@@ -62,13 +62,13 @@ func TestPrefixCountsRebuild(t *testing.T) {
 	}
 	for _, gen := range []string{"first", "second"} { // the generation bit flips back
 		c.newGeneration()
-		c.setFlags(kept, flagReceived|flagAccepted) // the walk finds it as it was
+		c.walkFlags(kept, flagReceived|flagAccepted) // the walk finds it as it was
 		if c.received != 3 || c.accepted != 3 {
 			t.Fatalf("%s rebuild: rewriting a prefix as it was changed the totals to %d, %d", gen, c.received, c.accepted)
 		}
-		c.setFlags(changed, flagReceived) // no longer accepted
-		c.set(added, flagReceived, true)  // new, from the watch
-		c.sweep()
+		c.walkFlags(changed, flagReceived) // no longer accepted
+		c.set(added, flagReceived, true)   // new, from the watch
+		c.sweep(true)
 		if _, ok := c.flags[gone]; ok {
 			t.Errorf("%s rebuild: a prefix neither the walk nor the watch wrote survived the sweep", gen)
 		}
@@ -79,5 +79,45 @@ func TestPrefixCountsRebuild(t *testing.T) {
 		c.setFlags(changed, flagReceived|flagAccepted)
 		c.setFlags(added, 0)
 		c.setFlags(gone, flagReceived|flagAccepted)
+	}
+}
+
+// TestPrefixCountsRebuildWatchWins: during a rebuild the walk reads a copy
+// of the table taken as it began, and the watch runs meanwhile. A prefix
+// the watch wrote before the walk got to it keeps the watch's flags: a
+// withdrawal is not brought back, a change is not undone; what the walk
+// writes first, the watch overwrites. Each case fails if the walk's older
+// copy wins.
+func TestPrefixCountsRebuildWatchWins(t *testing.T) {
+	withdrawn := keyOf(netip.MustParsePrefix("192.0.2.0/24"))
+	rejected := keyOf(netip.MustParsePrefix("203.0.113.0/24"))
+	later := keyOf(netip.MustParsePrefix("198.18.0.0/24"))
+	var c prefixCounts
+	for _, k := range []prefixKey{withdrawn, rejected, later} {
+		c.setFlags(k, flagReceived|flagAccepted)
+	}
+	c.newGeneration()
+	c.setFlags(withdrawn, 0)           // the watch: withdrawn
+	c.setFlags(rejected, flagReceived) // the watch: no longer accepted
+	c.walkFlags(withdrawn, flagReceived|flagAccepted)
+	c.walkFlags(rejected, flagReceived|flagAccepted)
+	c.walkFlags(later, flagReceived|flagAccepted)
+	c.setFlags(later, flagReceived) // the watch, after the walk
+	c.sweep(true)
+	if _, ok := c.flags[withdrawn]; ok {
+		t.Error("the walk brought back a prefix the watch had withdrawn, or its withdrawal outlived the sweep")
+	}
+	if c.received != 2 || c.accepted != 0 || len(c.flags) != 2 {
+		t.Errorf("after the rebuild: %d received, %d accepted, %d kept; want 2, 0, 2", c.received, c.accepted, len(c.flags))
+	}
+	for k, f := range c.flags {
+		if f&flagWatched != 0 {
+			t.Errorf("%v still marked as written by the watch after the sweep", k)
+		}
+	}
+	// Outside a rebuild the watch writes as before.
+	c.setFlags(rejected, 0)
+	if c.received != 1 || len(c.flags) != 1 {
+		t.Errorf("a withdrawal after the rebuild: %d received, %d kept; want 1, 1", c.received, len(c.flags))
 	}
 }

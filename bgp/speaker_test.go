@@ -64,7 +64,7 @@ func withNeighbor(local string) peerOption {
 	return func(p *api.Peer) { p.Conf.NeighborAddress = local }
 }
 
-func startTestPeer(t *testing.T, addr string, port int32, asn uint32, routes []string, opts ...peerOption) *testPeer {
+func startTestPeer(t testing.TB, addr string, port int32, asn uint32, routes []string, opts ...peerOption) *testPeer {
 	t.Helper()
 	ctx := context.Background()
 	p := &testPeer{srv: server.NewBgpServer(server.LoggerOption(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), &slog.LevelVar{})), done: make(chan struct{})}
@@ -199,7 +199,7 @@ func (p *testPeer) established(t *testing.T) bool {
 	return up
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func must(t *testing.T, err error) {
 
 var eventually = testenv.Eventually
 
-func freePort(t *testing.T) int32 {
+func freePort(t testing.TB) int32 {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	defer l.Close()
@@ -225,7 +225,7 @@ func startSpeaker(t *testing.T, port int32, cfg *config.Config) *Speaker {
 	return sp
 }
 
-func loopbackConfig(t *testing.T) *config.Config {
+func loopbackConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test", []byte(`
 profile: lab
