@@ -42,6 +42,11 @@ type Installer struct {
 	// Both under nhMu.
 	applied map[uint32]string
 	verify  bool
+	// ifindex is each uplink's device index as SetEgress last looked it
+	// up (0: not yet), forgotten with applied on a read-back: a device
+	// created again gets a new index, and its link event invalidates.
+	// Under nhMu.
+	ifindex []int
 	log     *slog.Logger
 	uplinks []InstallUplink
 
@@ -118,7 +123,7 @@ func NewInstaller(netnsName string, table, protocol int, uplinks []InstallUplink
 	if nhs+rts > 0 {
 		log.Info("fib: removed an earlier run's BGP routes before installing", "table", table, "protocol", protocol, "nexthops", nhs, "routes_without_nexthop", rts)
 	}
-	return &Installer{routes: routes, nexthops: nexthops, log: log, uplinks: slices.Clone(uplinks), applied: map[uint32]string{},
+	return &Installer{routes: routes, nexthops: nexthops, log: log, uplinks: slices.Clone(uplinks), applied: map[uint32]string{}, ifindex: make([]int, len(uplinks)),
 		pending: map[netip.Prefix]string{}, wake: make(chan struct{}, 1)}, nil
 }
 
@@ -264,6 +269,7 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 			}
 		}
 		in.verify = err != nil
+		clear(in.ifindex)
 	}
 	set := func(id uint32, spec string, apply func() error) {
 		if in.applied[id] == spec {
@@ -278,10 +284,14 @@ func (in *Installer) SetEgress(paths []routing.EgressPath, ecmp bool) error {
 	}
 	set(blackholeID, BlackholeSpec, func() error { return in.nexthops.Blackhole(blackholeID) })
 	for i, u := range in.uplinks {
-		ifindex, err := in.nexthops.LinkIndex(u.Device)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		ifindex := in.ifindex[i]
+		if ifindex == 0 {
+			var err error
+			if ifindex, err = in.nexthops.LinkIndex(u.Device); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			in.ifindex[i] = ifindex
 		}
 		for _, gw := range u.Gateways {
 			id := legID(i, gw.Is4())

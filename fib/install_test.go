@@ -13,6 +13,14 @@ import (
 	"github.com/multihomed/multihomed/routing"
 )
 
+// ispA4 and ispB4 are two IPv4-only uplinks on egressNS's devices, and
+// both their egress paths.
+var (
+	ispA4 = InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
+	ispB4 = InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
+	both  = []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
+)
+
 // runInstaller starts an Installer for table 201, protocol 79 in n, with
 // its Run going until the test ends.
 func runInstaller(t *testing.T, n *netns.NS, uplinks ...InstallUplink) *Installer {
@@ -291,10 +299,7 @@ func TestInstallerSendsOnlyChanges(t *testing.T) {
 func TestInstallerRepairsAfterFailure(t *testing.T) {
 	n := egressNS(t)
 	ctx := context.Background()
-	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
-	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
-	in := runInstaller(t, n, a, b)
-	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
+	in := runInstaller(t, n, ispA4, ispB4)
 	if err := in.SetEgress(both, false); err != nil {
 		t.Fatal(err)
 	}
@@ -322,10 +327,8 @@ func TestInstallerRepairsAfterFailure(t *testing.T) {
 func TestInstallerResync(t *testing.T) {
 	n := egressNS(t)
 	ctx := context.Background()
-	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
-	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
-	in := runInstaller(t, n, a, b)
-	if err := in.SetEgress([]routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}, false); err != nil {
+	in := runInstaller(t, n, ispA4, ispB4)
+	if err := in.SetEgress(both, false); err != nil {
 		t.Fatal(err)
 	}
 	var before []RouteChange
@@ -373,9 +376,7 @@ func TestInstallerResync(t *testing.T) {
 func TestInstallerReportsLostGroups(t *testing.T) {
 	n := egressNS(t)
 	ctx := context.Background()
-	a := InstallUplink{Name: "isp-a", Device: "up-a", Gateways: []netip.Addr{netip.MustParseAddr("198.18.1.1")}}
-	b := InstallUplink{Name: "isp-b", Device: "up-b", Gateways: []netip.Addr{netip.MustParseAddr("198.18.2.1")}}
-	in := runInstaller(t, n, a, b)
+	in := runInstaller(t, n, ispA4, ispB4)
 	lost := make(chan struct{}, 4)
 	in.SetOnLost(func() { lost <- struct{}{} })
 	both := []routing.EgressPath{{Uplink: "isp-a", Device: "up-a"}, {Uplink: "isp-b", Device: "up-b"}}
@@ -408,5 +409,37 @@ func TestInstallerReportsLostGroups(t *testing.T) {
 	case <-lost:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the lost group was not reported")
+	}
+}
+
+// TestInstallerFollowsRecreatedDevice: SetEgress remembers each uplink's
+// device index between passes; a device deleted and created again under
+// the same name has a new one, and the first pass after the Invalidate
+// that its link event brings must set the leg on it.
+func TestInstallerFollowsRecreatedDevice(t *testing.T) {
+	n := egressNS(t)
+	ctx := context.Background()
+	in := runInstaller(t, n, ispA4, ispB4)
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "del", "up-a"},
+		{"ip", "link", "add", "up-a", "type", "veth", "peer", "name", "up-a-p"},
+		{"ip", "link", "set", "up-a-p", "up"},
+		{"ip", "link", "set", "up-a", "up"},
+		{"ip", "addr", "add", "198.18.1.2/24", "dev", "up-a"},
+	} {
+		if _, err := n.Run(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Invalidate()
+	if err := in.SetEgress(both, false); err != nil {
+		t.Fatalf("the first pass after up-a was created again: %v", err)
+	}
+	out, err := n.Run(ctx, "ip", "nexthop", "show", "id", fmt.Sprint(legID(0, true)))
+	if err != nil || !strings.Contains(string(out), "via 198.18.1.1 dev up-a") {
+		t.Errorf("ISP-A's leg: %q (%v); want it via 198.18.1.1 dev up-a", out, err)
 	}
 }
