@@ -134,22 +134,17 @@ type InstallFailover struct {
 // full dump every second) and returns how long it waited, or an error
 // after timeout.
 func (f *FullTable) WaitInstalled(ctx context.Context, timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
 	want := f.IPv6 + f.IPv4
-	for {
+	var last installTable
+	took, err := pollUntil(ctx, time.Now(), time.Second, timeout, func(ctx context.Context) (bool, error) {
 		t, err := f.installDump(ctx)
-		if err == nil && t.routes == want {
-			return time.Since(start), nil
-		}
-		if time.Since(start) > timeout {
-			return time.Since(start), fmt.Errorf("lab: the install table holds %d of %d routes after %s (last error: %v)", t.routes, want, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return time.Since(start), ctx.Err()
-		case <-time.After(time.Second):
-		}
+		last = t
+		return err == nil && t.routes == want, err
+	})
+	if err != nil {
+		return took, fmt.Errorf("lab: the install table holds %d of %d routes: %w", last.routes, want, err)
 	}
+	return took, nil
 }
 
 // MeasureInstallFailover runs against a daemon started with
@@ -199,11 +194,11 @@ func (f *FullTable) MeasureInstallFailover(ctx context.Context, compat int, time
 	}
 	egress := make(chan error, 1)
 	go func() {
-		d, err := f.pollUntil(ctx, start, timeout, f.egressOffISPA)
+		d, err := pollUntil(ctx, start, ftPoll, timeout, f.egressOffISPA)
 		res.Egress = d
 		egress <- err
 	}()
-	moved, err := f.pollUntil(ctx, start, timeout, func(ctx context.Context) (bool, error) {
+	moved, err := pollUntil(ctx, start, ftPoll, timeout, func(ctx context.Context) (bool, error) {
 		via, err := f.groupsVia(ctx, res.Groups)
 		return err == nil && !via[ftFeedDev], err
 	})
@@ -229,17 +224,17 @@ func (f *FullTable) MeasureInstallFailover(ctx context.Context, compat int, time
 	if err := f.healISPA(ctx); err != nil {
 		return res, err
 	}
-	res.Restored, err = f.pollUntil(ctx, heal, timeout, func(ctx context.Context) (bool, error) {
+	res.Restored, err = pollUntil(ctx, heal, ftPoll, timeout, func(ctx context.Context) (bool, error) {
 		via, err := f.groupsVia(ctx, res.Groups)
 		return err == nil && via[ftFeedDev] && !via[ftBackupDev], err
 	})
 	return res, err
 }
 
-// pollUntil calls done every ftPoll until it reports true and returns the
-// time from start to the end of that call (when the state was seen), or
-// an error once timeout has passed since start.
-func (f *FullTable) pollUntil(ctx context.Context, start time.Time, timeout time.Duration, done func(context.Context) (bool, error)) (time.Duration, error) {
+// pollUntil calls done every interval until it reports true and returns
+// the time from start to the end of that call (when the state was seen),
+// or an error once timeout has passed since start.
+func pollUntil(ctx context.Context, start time.Time, interval, timeout time.Duration, done func(context.Context) (bool, error)) (time.Duration, error) {
 	for {
 		ok, err := done(ctx)
 		if ok {
@@ -251,7 +246,7 @@ func (f *FullTable) pollUntil(ctx context.Context, start time.Time, timeout time
 		select {
 		case <-ctx.Done():
 			return time.Since(start), ctx.Err()
-		case <-time.After(ftPoll):
+		case <-time.After(interval):
 		}
 	}
 }
@@ -513,20 +508,14 @@ func (f *FullTable) MeasureGroupLoss(ctx context.Context, pid int, timeout time.
 			return res, err
 		}
 	}
-	for {
+	var last installTable
+	res.Restored, err = pollUntil(ctx, start, time.Second, timeout, func(ctx context.Context) (bool, error) {
 		t, err := f.installDump(ctx)
-		if err == nil && t.routes == res.Routes && t.viaDev[ftFeedDev] == res.Routes {
-			res.Restored = time.Since(start)
-			break
-		}
-		if time.Since(start) > timeout {
-			return res, fmt.Errorf("lab: %d of %d routes back through ISP-A %s after its groups went (last error: %v)", t.viaDev[ftFeedDev], res.Routes, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(time.Second):
-		}
+		last = t
+		return err == nil && t.routes == res.Routes && t.viaDev[ftFeedDev] == res.Routes, err
+	})
+	if err != nil {
+		return res, fmt.Errorf("lab: %d of %d routes back through ISP-A after its groups went: %w", last.viaDev[ftFeedDev], res.Routes, err)
 	}
 	res.RSSAfter, err = peakRSS(pid)
 	return res, err
