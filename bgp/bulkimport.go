@@ -372,6 +372,31 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	return errors.Join(errs...)
 }
 
+// recountAfterReload rebuilds every session's counts with the import
+// filters a reload has just set. It runs on its own goroutine: with a full
+// table the walk takes seconds, and the reload holds opMu, which
+// announcement changes (a failover's among them) wait for. While a
+// transfer runs it does nothing: the transfer's end rebuilds with the new
+// filters.
+func (s *Speaker) recountAfterReload(b *bulkImport) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.stateMu.Lock()
+	inTransfer := b.active
+	s.stateMu.Unlock()
+	if inTransfer || b.countCancel == nil || b.base.Err() != nil {
+		return
+	}
+	took := time.Now()
+	if err := s.rebuildCounts(b); err != nil {
+		if b.base.Err() == nil {
+			s.log.Error("bgp: recount the prefixes after a reload that changed import", "err", err)
+		}
+		return
+	}
+	s.log.Info("bgp: prefixes recounted with the reloaded import rules", "took", time.Since(took).Round(time.Millisecond))
+}
+
 // rebuildBatch is how many routes the rebuild's walk hands over at a time.
 const rebuildBatch = 512
 

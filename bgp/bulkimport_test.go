@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -86,20 +87,32 @@ func TestNextBulkRead(t *testing.T) {
 	}
 }
 
+// fullTableSpeaker starts a test peer at 127.0.0.2 that originates
+// routes, and a speaker whose one uplink takes a full table from it (tune,
+// if not nil, changes the uplink first) and announces the site.
+func fullTableSpeaker(t *testing.T, tune func(*config.Uplink), routes ...string) (*Speaker, *testPeer, *config.Config) {
+	t.Helper()
+	port := freePort(t)
+	peer := startTestPeer(t, "127.0.0.2", port, 64501, routes)
+	cfg := loopbackConfig(t)
+	cfg.Uplinks = cfg.Uplinks[:1]
+	cfg.Uplinks[0].BGP.Import = config.ImportFull
+	if tune != nil {
+		tune(&cfg.Uplinks[0])
+	}
+	sp := startSpeaker(t, port, cfg)
+	_, err := sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
+	must(t, err)
+	return sp, peer, cfg
+}
+
 // TestBulkTransferCounts: a session with import: full starts as a bulk
 // transfer (no update watch); a route withdrawn during it and a route the
 // import policy rejects are counted right once the transfer ends (the
 // test peer sends no End-of-RIB, so its table going quiet ends it).
 func TestBulkTransferCounts(t *testing.T) {
-	port := freePort(t)
 	// 198.51.100.0/25 is inside the site's prefix: received, not accepted.
-	peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/25"})
-	cfg := loopbackConfig(t)
-	cfg.Uplinks = cfg.Uplinks[:1]
-	cfg.Uplinks[0].BGP.Import = config.ImportFull
-	sp := startSpeaker(t, port, cfg)
-	_, err := sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
-	must(t, err)
+	sp, peer, _ := fullTableSpeaker(t, nil, "192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/25")
 	addr := netip.MustParseAddr("127.0.0.2")
 	eventually(t, "a bulk transfer that has read GoBGP's table once", 20*time.Second, func() (bool, string) {
 		active, ticked := sp.inBulk(addr)
@@ -127,16 +140,7 @@ func TestBulkTransferCounts(t *testing.T) {
 // lasts and the watch stays off, so only the transfer's reads of GoBGP's
 // table can find it over max_prefixes: the session must be held down.
 func TestBulkTransferMaxPrefix(t *testing.T) {
-	port := freePort(t)
-	peer := startTestPeer(t, "127.0.0.2", port, 64501, []string{"192.0.2.0/24"})
-	cfg := loopbackConfig(t)
-	cfg.Uplinks = cfg.Uplinks[:1]
-	cfg.Uplinks[0].BGP.Import = config.ImportFull
-	cfg.Uplinks[0].BGP.MaxPrefixes = 3
-	cfg.Uplinks[0].BGP.MaxPrefixRestart = 0
-	sp := startSpeaker(t, port, cfg)
-	_, err := sp.SetAnnouncements(context.Background(), BaseAnnouncements(cfg))
-	must(t, err)
+	sp, peer, _ := fullTableSpeaker(t, func(u *config.Uplink) { u.BGP.MaxPrefixes, u.BGP.MaxPrefixRestart = 3, 0 }, "192.0.2.0/24")
 	addr := netip.MustParseAddr("127.0.0.2")
 	eventually(t, "a bulk transfer", 20*time.Second, func() (bool, string) {
 		active, _ := sp.inBulk(addr)
@@ -246,5 +250,43 @@ func BenchmarkRebuildCounts(b *testing.B) {
 			}
 		}
 		perRoute(b)
+	})
+}
+
+// TestReloadRecountDoesNotHoldReconfigure: a reload that changes import
+// recounts every session's table, seconds with a full table; Reconfigure
+// holds opMu, which a failover's SetAnnouncements waits for, so it must
+// not wait for the recount. The test holds the recount back (b.mu) and
+// wants Reconfigure back first, then the counts right once it is let go.
+func TestReloadRecountDoesNotHoldReconfigure(t *testing.T) {
+	sp, _, cfg := fullTableSpeaker(t, nil, "192.0.2.0/24", "203.0.113.0/24")
+	addr := netip.MustParseAddr("127.0.0.2")
+	eventually(t, "the transfer over, both routes accepted", 20*time.Second, func() (bool, string) {
+		active, _ := sp.inBulk(addr)
+		ss := sp.Sessions()
+		return !active && len(ss) == 1 && ss[0].Accepted == 2, fmt.Sprintf("in transfer %v, %v", active, ss)
+	})
+	next := *cfg
+	next.Filters.BogonPrefixes = append(slices.Clone(cfg.Filters.BogonPrefixes), netip.MustParsePrefix("203.0.113.0/24"))
+	if !importChanged(cfg, &next) {
+		t.Fatal("the test's reload does not change import")
+	}
+	sp.bulk.mu.Lock() // a recount in progress, as long as the test likes
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- sp.Reconfigure(context.Background(), &next) }()
+	select {
+	case err := <-reloaded:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		sp.bulk.mu.Unlock()
+		t.Fatal("Reconfigure waited for the recount")
+	}
+	if ss := sp.Sessions(); ss[0].Accepted != 2 {
+		t.Errorf("accepted %d before the recount ran; the test's premise (the recount does it) is wrong", ss[0].Accepted)
+	}
+	sp.bulk.mu.Unlock()
+	eventually(t, "the recount with the new bogon", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return ss[0].Received == 2 && ss[0].Accepted == 1, fmt.Sprint(ss)
 	})
 }

@@ -2,14 +2,11 @@ package bgp
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -34,8 +31,8 @@ import (
 //
 // While a full table's initial transfer runs the watch is off
 // (bulkimport.go, which starts it). When the import policy changes (a
-// reload), recountAccepted walks each session's Adj-RIB-In once with the
-// new filter.
+// reload), the counts are rebuilt as at the end of a transfer, with the new
+// filter, on a goroutine of their own (recountAfterReload).
 //
 // When Received goes over the limit the speaker hands GoBGP the limit once
 // (UpdatePeer with PrefixLimit): GoBGP then counts the table a single time,
@@ -242,56 +239,6 @@ func (s *Speaker) countPaths(paths []*apiutil.Path) {
 		// read needs that lock for writing: the read sees the UPDATE.
 		s.signalChanged()
 	}
-}
-
-// recountAccepted re-runs the import filter over every session's
-// Adj-RIB-In, after the import policy changed. It walks each table once.
-// Paths the walk meets before the watch has counted them are left to the
-// watch, which counts them with the new filter; the watch's queue then
-// replays, in order, any change the walk saw early, so the counts end
-// where the tables are.
-func (s *Speaker) recountAccepted() error {
-	s.stateMu.Lock()
-	var addrs []netip.Addr
-	for addr := range s.limits {
-		addrs = append(addrs, addr)
-	}
-	s.stateMu.Unlock()
-	var errs []error
-	for _, addr := range addrs {
-		err := s.walkAdjIn(s.srv, addr, func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface) {
-			key := keyOf(pfx)
-			if old := lim.counts.flags[key]; old&flagReceived != 0 {
-				lim.counts.set(key, flagAccepted, lim.filter.accepts(pfx, attrs))
-			}
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bgp: recount the prefixes import accepts from %s: %w", addr, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// walkAdjIn reads addr's Adj-RIB-In once and calls fn, with stateMu held,
-// for each route while the session still has its limit.
-func (s *Speaker) walkAdjIn(srv *server.BgpServer, addr netip.Addr, fn func(lim *prefixLimit, pfx netip.Prefix, attrs []bgp.PathAttributeInterface)) error {
-	fam := bgp.RF_IPv6_UC
-	if addr.Is4() {
-		fam = bgp.RF_IPv4_UC
-	}
-	return srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
-		s.stateMu.Lock()
-		defer s.stateMu.Unlock()
-		lim := s.limits[addr]
-		if lim == nil {
-			return
-		}
-		for _, p := range paths {
-			if pfx, ok := nlriPrefix(p.Nlri); ok && !p.Withdrawal {
-				fn(lim, pfx, p.Attrs)
-			}
-		}
-	})
 }
 
 func nlriPrefix(n bgp.NLRI) (netip.Prefix, bool) {

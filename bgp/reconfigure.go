@@ -107,8 +107,11 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		errs = append(errs, err)
 	}
 	if reimport {
-		if err := s.recountAccepted(); err != nil {
-			errs = append(errs, err)
+		s.stateMu.Lock()
+		b := s.bulk
+		s.stateMu.Unlock()
+		if b != nil {
+			go s.recountAfterReload(b)
 		}
 	}
 	for addr, sc := range wantSessions {
