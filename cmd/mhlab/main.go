@@ -50,7 +50,8 @@ func main() {
 			"       mhlab bench --edge multihomed,exabgp,frr [--exabgp default,tuned] [--scenarios ...] [--reps N] [--target-delay D] [--img DIR] [--json FILE]\n"+
 			"       mhlab bench cpu [--daemon PATH] [--window 30s] [--bursts] [--loss PERCENT]\n"+
 			"       mhlab bench fulltable [--daemon PATH] [--tables 50k/0,200k/1M] [--paths N] [--timeout 10m] [--failover=false]\n"+
-			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]")
+			"       mhlab soak|storm [--daemon PATH] [--duration D] [--seed N]\n"+
+			"       mhlab bare-gobgp --asn N --router-id ID --listen ADDRS --neighbor ASN@ADDR... --status FILE (run by bench fulltable)")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -59,6 +60,13 @@ func main() {
 	}
 	cmd := os.Args[1]
 	args := os.Args[2:]
+	if cmd == "bare-gobgp" { // run by bench fulltable, with flags of its own
+		if err := runBareGoBGP(args); err != nil { // baregobgp.go
+			fmt.Fprintln(os.Stderr, "mhlab:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if cmd == "bench" && len(args) > 0 && (args[0] == "cpu" || args[0] == "fulltable") {
 		cmd, args = "bench "+args[0], args[1:]
 	}

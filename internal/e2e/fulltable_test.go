@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,7 +14,8 @@ import (
 
 // TestFullTableBench runs `mhlab bench fulltable`'s steps at a tiny size
 // (1,000 IPv6 and 1,000 IPv4 routes) so that the bench cannot rot: the
-// feeder loads its table, and multihomed, BIRD and FRR each accept all of
+// feeder loads its table, and multihomed, bare GoBGP (mhlab bare-gobgp),
+// BIRD and FRR each accept all of
 // it, with a CPU time and a peak RSS read from /proc; then the bench's
 // kernel-install run: with ISP-B added, multihomed installs the feed
 // (bgp.install) through ISP-A's nexthop groups, and ISP-A's failure moves
@@ -34,8 +37,14 @@ func TestFullTableBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ft.Close()
+	// mhlab runs the bare GoBGP receiver (mhlab bare-gobgp).
+	mhlab := filepath.Join(t.TempDir(), "mhlab")
+	if out, err := exec.Command("go", "build", "-o", mhlab, "github.com/multihomed/multihomed/cmd/mhlab").CombinedOutput(); err != nil {
+		t.Fatalf("build mhlab: %v\n%s", err, out)
+	}
 	starts := []func() (*lab.FullTableReceiver, error){
 		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableDaemon(ctx, daemonBinary, t.TempDir()) },
+		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableGoBGP(ctx, mhlab, t.TempDir()) },
 		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableBIRD(ctx) },
 		func() (*lab.FullTableReceiver, error) { return ft.StartFullTableFRR(ctx) },
 	}

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -242,7 +243,8 @@ func birdRouteCount(ctx context.Context, b *BIRD) (int, error) {
 
 // FullTableReceiver is one implementation taking the feed.
 type FullTableReceiver struct {
-	// Name is "multihomed", "bird" or "frr".
+	// Name is "multihomed", "gobgp" (bare, StartFullTableGoBGP), "bird" or
+	// "frr".
 	Name string
 	// Pid is the receiving process (multihomed, bird, bgpd).
 	Pid int
@@ -429,6 +431,53 @@ func ftUplink(name, dev string, asn int, nbr6, local6, nbr4, local4 netip.Addr, 
 // FullTablePprofAddr is where the bench's multihomed serves pprof, in the
 // receiver namespace.
 const FullTablePprofAddr = "127.0.0.1:6061"
+
+// StartFullTableGoBGP starts `mhlab bare-gobgp` (mhlab is the path of
+// mhlab's binary) in f's receiver namespace: GoBGP as multihomed embeds
+// it, with nothing of multihomed's, as a baseline. Its progress file goes
+// into dir. Accepted is the paths in its RIB once both End-of-RIBs came,
+// 0 before.
+func (f *FullTable) StartFullTableGoBGP(ctx context.Context, mhlab, dir string) (*FullTableReceiver, error) {
+	status := filepath.Join(dir, "bare-gobgp.status")
+	d, err := startProcess(ctx, f.Receiver, nil, nil, mhlab, "bare-gobgp",
+		"--asn", strconv.Itoa(FullTableReceiverASN), "--router-id", ftReceiver4.String(),
+		"--listen", ftReceiver6.String()+","+ftReceiver4.String(),
+		"--neighbor", fmt.Sprintf("%d@%s", FullTableFeederASN, ftFeeder6),
+		"--neighbor", fmt.Sprintf("%d@%s", FullTableFeederASN, ftFeeder4),
+		"--status", status)
+	if err != nil {
+		return nil, err
+	}
+	read := func() (string, error) {
+		select {
+		case <-d.Done():
+			return "", fmt.Errorf("lab: bare-gobgp exited")
+		default:
+		}
+		b, err := os.ReadFile(status)
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		return strings.TrimSpace(string(b)), err
+	}
+	return &FullTableReceiver{Name: "gobgp", Pid: d.Pid(), Log: d.Log,
+		Stop: func() { _ = d.Stop(10 * time.Second) },
+		Established: func(context.Context) (bool, error) {
+			s, err := read()
+			return s == "up" || strings.HasPrefix(s, "routes "), err
+		},
+		Accepted: func(context.Context) (int, error) {
+			s, err := read()
+			if n, ok := strings.CutPrefix(s, "routes "); ok {
+				return strconv.Atoi(n)
+			}
+			if strings.HasPrefix(s, "error ") {
+				return 0, errors.New("lab: bare-gobgp: " + s)
+			}
+			return 0, err
+		},
+	}, nil
+}
 
 // StartFullTableDaemon starts multihomed (binary) with FullTableConfig in
 // f's receiver namespace; its files go into dir. It reads the session and
