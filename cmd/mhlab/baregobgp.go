@@ -83,10 +83,16 @@ func runBareGoBGP(args []string) error {
 		if n.addr.Is4() {
 			fam.Afi = api.Family_AFI_IP
 		}
+		// Graceful restart as multihomed offers it: a peer sends
+		// End-of-RIB only to a speaker that has the capability.
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-			Conf:     &api.PeerConf{NeighborAddress: n.addr.String(), PeerAsn: n.asn},
-			Timers:   &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1}},
-			AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
+			Conf:            &api.PeerConf{NeighborAddress: n.addr.String(), PeerAsn: n.asn},
+			Timers:          &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1}},
+			GracefulRestart: &api.GracefulRestart{Enabled: true, RestartTime: 120},
+			AfiSafis: []*api.AfiSafi{{
+				Config:            &api.AfiSafiConfig{Family: fam, Enabled: true},
+				MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+			}},
 		}}); err != nil {
 			return fmt.Errorf("bare-gobgp: add neighbor %s: %w", n.addr, err)
 		}
