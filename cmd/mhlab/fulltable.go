@@ -359,6 +359,7 @@ func transferSummary(log string) string {
 			continue
 		}
 		var parts []string
+		var took, recount time.Duration
 		for _, f := range strings.Fields(line) {
 			k, v, ok := strings.Cut(f, "=")
 			if !ok {
@@ -367,13 +368,21 @@ func transferSummary(log string) string {
 			switch k {
 			case "took":
 				parts = append(parts, "took "+v)
+				took, _ = time.ParseDuration(v)
 			case "table_reads":
 				parts = append(parts, v+" table reads")
 			case "reading":
 				parts = append(parts, "reading "+v)
 			case "recount":
 				parts = append(parts, "recount "+v)
+				recount, _ = time.ParseDuration(v)
 			}
+		}
+		if took > recount && recount > 0 {
+			// The routes are in GoBGP's RIB, and in use, once the last
+			// End-of-RIB is handled; the recount then makes the counts
+			// exact.
+			parts = append(parts, "so every route was in the RIB after about "+(took-recount).Round(10*time.Millisecond).String())
 		}
 		return strings.Join(parts, ", ")
 	}
