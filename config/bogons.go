@@ -45,14 +45,19 @@ var defaultBogonPrefixes = func() []string {
 var globalUnicast6 = netip.MustParsePrefix("2000::/3")
 
 // unroutable says why no ISP would carry p (outside IPv6 global unicast,
-// or inside a default bogon), or "" if none of those applies.
+// inside a default bogon, or covering one: an aggregate such as 0.0.0.0/0
+// is not a block a site owns), or "" if none of those applies.
 func unroutable(p netip.Prefix) string {
 	if p.Addr().Is6() && !inside(globalUnicast6, p) {
 		return "is outside IPv6 global unicast (2000::/3; a ULA, fc00::/7, is for inside only)"
 	}
 	for _, b := range defaultBogons {
-		if bp := netip.MustParsePrefix(b.prefix); inside(bp, p) {
+		bp := netip.MustParsePrefix(b.prefix)
+		switch {
+		case inside(bp, p):
 			return fmt.Sprintf("is inside %s (%s)", bp, b.what)
+		case inside(p, bp):
+			return fmt.Sprintf("covers %s (%s): it is an aggregate of other networks' space, not a block a site owns", bp, b.what)
 		}
 	}
 	return ""

@@ -128,7 +128,8 @@ func TestProductionKeepsEveryBogon(t *testing.T) {
 
 // TestProductionRefusesUnroutableSitePrefixes: in production a site
 // prefix no ISP would carry is refused with what it is, since announcing
-// it would leave the site unreachable without a word.
+// it would leave the site unreachable without a word; so is an aggregate
+// that covers one (a default route among them).
 func TestProductionRefusesUnroutableSitePrefixes(t *testing.T) {
 	text := edit(t, validYAML(t), "profile: lab", "profile: production")
 	for _, c := range []struct{ prefix, why string }{
@@ -137,6 +138,11 @@ func TestProductionRefusesUnroutableSitePrefixes(t *testing.T) {
 		{"198.19.4.0/24", "198.18.0.0/15 (benchmarking, RFC 2544)"},
 		{"100.64.1.0/24", "shared CGN space"},
 		{"2002:c000:204::/48", "6to4"},
+		// Aggregates covering a bogon: a default route or a /8 is not a
+		// site's block, and announcing it would claim others' space.
+		{"0.0.0.0/0", "covers 0.0.0.0/8"},
+		{"192.0.0.0/16", "covers 192.0.0.0/24 (IETF protocol assignments"},
+		{"2000::/3", "covers 2001:2::/48"},
 	} {
 		_, err := Parse("t", []byte(edit(t, text, "2001:db8:face::/48", c.prefix)), nil)
 		assertProblem(t, err, "site.prefixes[0]", c.why)
