@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/multihomed/multihomed/config"
 )
 
 // TestReplayBest: after ReplayBest, OnBestSnapshot receives exactly the
@@ -23,11 +20,7 @@ func TestReplayBest(t *testing.T) {
 	port := freePort(t)
 	startTestPeer(t, "127.0.0.2", port, 64501, []string{"0.0.0.0/0"})
 	peerB := startTestPeer(t, "127.0.0.3", port, 64502, []string{"0.0.0.0/0", "203.0.113.0/24", "198.19.0.0/24 64510"})
-	cfg := loopbackConfig(t)
-	cfg.Uplinks[1].BGP.Import = config.ImportFull
-	cfg.Filters.BogonPrefixes = slices.DeleteFunc(slices.Clone(cfg.Filters.BogonPrefixes), func(p netip.Prefix) bool {
-		return p == netip.MustParsePrefix("198.18.0.0/15")
-	})
+	cfg := fullImportConfig(t)
 	var mu sync.Mutex
 	best := map[netip.Prefix]string{}
 	var snapshots []map[netip.Prefix]string

@@ -368,6 +368,19 @@ func TestStartStopNoLeak(t *testing.T) {
 	goleak.VerifyNone(t, goleak.IgnoreCurrent(), gobgpAsyncTeardown)
 }
 
+// fullImportConfig is loopbackConfig with a full table from isp-b, whose
+// clean routes in the tests are in 198.18.0.0/15 (benchmarking, RFC 2544):
+// not a bogon here.
+func fullImportConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := loopbackConfig(t)
+	cfg.Uplinks[1].BGP.Import = config.ImportFull
+	cfg.Filters.BogonPrefixes = slices.DeleteFunc(slices.Clone(cfg.Filters.BogonPrefixes), func(p netip.Prefix) bool {
+		return p == netip.MustParsePrefix("198.18.0.0/15")
+	})
+	return cfg
+}
+
 // TestImportFull: an ISP with import full sends a mix; only the routes that
 // pass every filter of DESIGN.md section 8 are accepted.
 func TestImportFull(t *testing.T) {
@@ -385,13 +398,7 @@ func TestImportFull(t *testing.T) {
 		"198.19.2.0/24 23456", // AS_TRANS in the path
 		"198.19.3.0/24 64496", // documentation ASN: allowed by the lab profile
 	})
-	cfg := loopbackConfig(t)
-	cfg.Uplinks[1].BGP.Import = config.ImportFull
-	// The clean routes are in 198.18.0.0/15 (benchmarking, RFC 2544): not
-	// a bogon here.
-	cfg.Filters.BogonPrefixes = slices.DeleteFunc(slices.Clone(cfg.Filters.BogonPrefixes), func(p netip.Prefix) bool {
-		return p == netip.MustParsePrefix("198.18.0.0/15")
-	})
+	cfg := fullImportConfig(t)
 	// Nothing is announced here: open the sessions without the wait.
 	var bestMu sync.Mutex
 	best := map[netip.Prefix]string{}
