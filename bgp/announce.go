@@ -181,13 +181,20 @@ func (s *Speaker) countSoftResetOut(addr netip.Addr) {
 }
 
 // tableRoutes is the number of routes the sessions' import accepted, all
-// sessions together: what an outbound soft reset would walk, about.
+// sessions together: what an outbound soft reset would walk, about. While
+// the counts are not yet the rules' in force (a transfer, a reload's
+// recount), what was received stands in: too many only costs an UPDATE
+// the other ISPs did not need, too few a walk of the table.
 func (s *Speaker) tableRoutes() uint64 {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
+	recounting := s.recountQueued != nil || s.recountRunning
 	var n uint64
 	for addr, lim := range s.limits {
 		a := lim.counts.accepted
+		if recounting {
+			a = max(a, lim.counts.received)
+		}
 		if s.bulk != nil {
 			a = max(a, s.bulk.received[addr]) // in a bulk transfer
 		}

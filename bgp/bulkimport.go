@@ -333,10 +333,12 @@ func adjInCount(srv *server.BgpServer, addr netip.Addr) (uint64, error) {
 // (walkFlags), and whatever the walk writes, the watch's later events
 // overwrite in order.
 func (s *Speaker) rebuildCounts(b *bulkImport) error {
+	// The limits the rebuild started on: a session deleted and added again
+	// meanwhile has a new one, which the walk of the old must not fill.
 	s.stateMu.Lock()
-	addrs := make([]netip.Addr, 0, len(s.limits))
+	lims := make(map[netip.Addr]*prefixLimit, len(s.limits))
 	for addr, lim := range s.limits {
-		addrs = append(addrs, addr)
+		lims[addr] = lim
 		lim.counts.newGeneration()
 		if n := b.received[addr]; len(lim.counts.flags) == 0 && n > 0 {
 			// Filled from nothing (the watch was off since the session
@@ -347,8 +349,8 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	s.stateMu.Unlock()
 	var errs []error
 	walked := map[netip.Addr]bool{}
-	for _, addr := range addrs {
-		if err := s.rebuildSession(b.srv, addr); err != nil {
+	for addr, lim := range lims {
+		if err := s.rebuildSession(b.srv, addr, lim); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: walk the table of %s: %w", addr, err))
 			continue
 		}
@@ -356,11 +358,10 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	}
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	for _, addr := range addrs {
+	for addr, lim := range lims {
 		delete(b.received, addr)
-		lim := s.limits[addr]
-		if lim == nil {
-			continue
+		if s.limits[addr] != lim {
+			continue // deleted since (and perhaps added again)
 		}
 		c := &lim.counts
 		c.sweep(walked[addr]) // unwalked: its old entries stay until they change
@@ -382,11 +383,20 @@ func (s *Speaker) recountAfterReload(b *bulkImport) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.stateMu.Lock()
-	inTransfer := b.active
+	if s.recountQueued == b {
+		s.recountQueued = nil // a reload from here on queues another
+	}
+	run := !b.active && b.countCancel != nil && b.base.Err() == nil
+	s.recountRunning = run
 	s.stateMu.Unlock()
-	if inTransfer || b.countCancel == nil || b.base.Err() != nil {
+	if !run {
 		return
 	}
+	defer func() {
+		s.stateMu.Lock()
+		s.recountRunning = false
+		s.stateMu.Unlock()
+	}()
 	took := time.Now()
 	if err := s.rebuildCounts(b); err != nil {
 		if b.base.Err() == nil {
@@ -406,18 +416,19 @@ type walkedRoute struct {
 	attrs []bgp.PathAttributeInterface
 }
 
-// rebuildSession walks addr's Adj-RIB-In and writes what it finds into the
-// session's counts. GoBGP builds the walk's API paths on this goroutine
-// while another runs the import filter and the count map, a batch at a
-// time (stateMu held per batch): on two cores the two halves overlap.
-func (s *Speaker) rebuildSession(srv *server.BgpServer, addr netip.Addr) error {
+// rebuildSession walks addr's Adj-RIB-In and writes what it finds into
+// lim, the session's counts, while lim is still the session's. GoBGP
+// builds the walk's API paths on this goroutine while another runs the
+// import filter and the count map, a batch at a time (stateMu held per
+// batch): on two cores the two halves overlap.
+func (s *Speaker) rebuildSession(srv *server.BgpServer, addr netip.Addr, lim *prefixLimit) error {
 	batches := make(chan []walkedRoute, 2)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for batch := range batches {
 			s.stateMu.Lock()
-			if lim := s.limits[addr]; lim != nil {
+			if s.limits[addr] == lim {
 				for _, r := range batch {
 					flags := flagReceived
 					if lim.filter.accepts(r.pfx, r.attrs) {

@@ -175,16 +175,18 @@ func (c *prefixCounts) newGeneration() {
 }
 
 // sweep ends a rebuild: it removes every prefix no write stamped since
-// newGeneration (all of them only when the walk read the whole table) and
-// the watch's withdrawals, and keeps the totals.
+// newGeneration and the watch's withdrawals, and keeps the totals. When the
+// walk did not read the whole table (walked false) the unstamped prefixes
+// stay, stamped now, so that the next rebuild, which flips the generation
+// back, still finds them unstamped.
 func (c *prefixCounts) sweep(walked bool) {
 	for key, f := range c.flags {
 		switch {
+		case f&flagGen != c.gen && walked:
+			c.count(f, 0)
+			delete(c.flags, key)
 		case f&flagGen != c.gen:
-			if walked {
-				c.count(f, 0)
-				delete(c.flags, key)
-			}
+			c.flags[key] = f&flagsCounted | c.gen
 		case f&flagWatched == 0:
 		case f&flagsCounted == 0:
 			delete(c.flags, key)

@@ -121,3 +121,25 @@ func TestPrefixCountsRebuildWatchWins(t *testing.T) {
 		t.Errorf("a withdrawal after the rebuild: %d received, %d kept; want 1, 1", c.received, len(c.flags))
 	}
 }
+
+// TestPrefixCountsUnwalkedThenSwept: a rebuild whose walk failed keeps the
+// session's old prefixes; the next rebuild, which flips the generation
+// bit back, must still sweep one that neither it nor the watch wrote.
+func TestPrefixCountsUnwalkedThenSwept(t *testing.T) {
+	stale := keyOf(netip.MustParsePrefix("192.0.2.0/24"))
+	kept := keyOf(netip.MustParsePrefix("203.0.113.0/24"))
+	var c prefixCounts
+	c.setFlags(stale, flagReceived|flagAccepted)
+	c.setFlags(kept, flagReceived|flagAccepted)
+	c.newGeneration()
+	c.sweep(false) // the walk failed: both stay
+	if c.received != 2 || len(c.flags) != 2 {
+		t.Fatalf("after an unwalked rebuild: %d received, %d kept; want 2, 2", c.received, len(c.flags))
+	}
+	c.newGeneration()
+	c.walkFlags(kept, flagReceived|flagAccepted)
+	c.sweep(true)
+	if _, ok := c.flags[stale]; ok || c.received != 1 || c.accepted != 1 {
+		t.Errorf("after a walked rebuild: stale kept %v, %d received, %d accepted; want it swept, 1, 1", ok, c.received, c.accepted)
+	}
+}

@@ -107,10 +107,16 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		errs = append(errs, err)
 	}
 	if reimport {
+		// One recount waiting is enough for any number of reloads: it
+		// reads the rules in force when it runs.
 		s.stateMu.Lock()
 		b := s.bulk
+		start := b != nil && s.recountQueued != b
+		if start {
+			s.recountQueued = b
+		}
 		s.stateMu.Unlock()
-		if b != nil {
+		if start {
 			go s.recountAfterReload(b)
 		}
 	}

@@ -116,6 +116,12 @@ type Speaker struct {
 	// bulk is the state of full tables' initial transfers (bulkimport.go);
 	// nil while stopped.
 	bulk *bulkImport
+	// recountQueued is the bulkImport whose reload recount
+	// (recountAfterReload) waits for b.mu, and recountRunning is set while
+	// one runs: the counts are the old rules' until it is done. Under
+	// stateMu.
+	recountQueued  *bulkImport
+	recountRunning bool
 
 	changed chan struct{}
 }

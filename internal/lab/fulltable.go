@@ -451,7 +451,7 @@ func (f *FullTable) StartFullTableGoBGP(ctx context.Context, mhlab, dir string) 
 	read := func() (string, error) {
 		select {
 		case <-d.Done():
-			return "", fmt.Errorf("lab: bare-gobgp exited")
+			return "", fmt.Errorf("lab: bare-gobgp exited: %w", errReceiverGone)
 		default:
 		}
 		b, err := os.ReadFile(status)
@@ -472,7 +472,7 @@ func (f *FullTable) StartFullTableGoBGP(ctx context.Context, mhlab, dir string) 
 				return strconv.Atoi(n)
 			}
 			if strings.HasPrefix(s, "error ") {
-				return 0, errors.New("lab: bare-gobgp: " + s)
+				return 0, fmt.Errorf("lab: bare-gobgp: %s: %w", s, errReceiverGone)
 			}
 			return 0, err
 		},
@@ -507,7 +507,7 @@ func (f *FullTable) startDaemon(ctx context.Context, binary, dir, conf string) (
 	sum := func(name string) (float64, error) {
 		select {
 		case <-d.Done():
-			return 0, fmt.Errorf("lab: multihomed exited")
+			return 0, fmt.Errorf("lab: multihomed exited: %w", errReceiverGone)
 		default:
 		}
 		m, err := ScrapeMetrics(f.Receiver, MetricsAddr)
@@ -535,6 +535,11 @@ func (f *FullTable) startDaemon(ctx context.Context, binary, dir, conf string) (
 	}, nil
 }
 
+// errReceiverGone is wrapped by a receiver's Established or Accepted when
+// it can no longer converge (its process exited, or it reported an error):
+// MeasureFullTable returns at once instead of waiting for its timeout.
+var errReceiverGone = errors.New("the receiver is gone")
+
 // FullTableResult is one receiver's measurement.
 type FullTableResult struct {
 	Receiver string
@@ -553,7 +558,8 @@ type FullTableResult struct {
 
 // MeasureFullTable polls r every poll until it accepted the whole feed or
 // timeout passed since its session came up (or since the call, while it
-// has none), then reads its CPU time and peak RSS. It does not stop r.
+// has none), then reads its CPU time and peak RSS. It does not stop r. A
+// receiver that exits or reports an error ends it at once, with an error.
 func (f *FullTable) MeasureFullTable(ctx context.Context, r *FullTableReceiver, poll, timeout time.Duration) (FullTableResult, error) {
 	res := FullTableResult{Receiver: r.Name}
 	want := f.IPv6 + f.IPv4
@@ -562,12 +568,18 @@ func (f *FullTable) MeasureFullTable(ctx context.Context, r *FullTableReceiver, 
 	for {
 		if up.IsZero() {
 			ok, err := r.Established(ctx)
+			if errors.Is(err, errReceiverGone) {
+				return res, err
+			}
 			if err == nil && ok {
 				up = time.Now()
 			}
 		}
 		if !up.IsZero() {
 			n, err := r.Accepted(ctx)
+			if errors.Is(err, errReceiverGone) {
+				return res, err
+			}
 			if err == nil {
 				res.Accepted = n
 			}

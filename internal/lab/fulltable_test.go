@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -135,5 +137,31 @@ func TestFullTableConfigs(t *testing.T) {
 		if want := []config.ImportMode{config.ImportFull, config.ImportDefault}[i]; u.BGP.Import != want {
 			t.Errorf("install run, uplink %s: import %q; want %q", u.Name, u.BGP.Import, want)
 		}
+	}
+}
+
+// TestMeasureFullTableReceiverGone: a receiver that exits (or reports an
+// error) ends the measurement at its first sign, with that error, instead
+// of polling it until the timeout. A second poll after the sign fails the
+// test (and cancels the measurement, so that the test cannot hang).
+func TestMeasureFullTableReceiverGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	polls := 0
+	gone := fmt.Errorf("lab: test receiver exited: %w", errReceiverGone)
+	r := &FullTableReceiver{Name: "test",
+		Established: func(context.Context) (bool, error) { return true, nil },
+		Accepted: func(context.Context) (int, error) {
+			polls++
+			if polls > 1 {
+				t.Error("polled again after the receiver was gone")
+				cancel()
+			}
+			return 0, gone
+		},
+	}
+	res, err := (&FullTable{IPv6: 1, IPv4: 1}).MeasureFullTable(ctx, r, time.Millisecond, time.Hour)
+	if !errors.Is(err, errReceiverGone) || res.Finished {
+		t.Errorf("MeasureFullTable = %+v, %v; want the receiver's error, not finished", res, err)
 	}
 }
