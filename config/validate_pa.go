@@ -155,6 +155,8 @@ func (c *checker) paUplink(base string, ru rawUplink, u *Uplink, site Site, prof
 			c.add(base+".pa_prefix", "%s is documentation space that no ISP routes; use the prefix your ISP delegated, or set profile: lab for a lab", p)
 		case ulaRange.Contains(p.Addr()):
 			c.add(base+".pa_prefix", "%s is a ULA; the PA prefix is the ISP's global prefix the site's addresses are translated into", p)
+		case profile == ProfileProduction && unroutable(p) != "":
+			c.add(base+".pa_prefix", "%s %s, which ISPs drop; use the prefix your ISP delegated, or set profile: lab for a lab", p, unroutable(p))
 		case in.IsValid() && in.Overlaps(p):
 			c.add(base+".pa_prefix", "%s overlaps site.internal_prefix %s; the translator maps between disjoint prefixes", p, in)
 		case in.IsValid() && p.Bits() > in.Bits():

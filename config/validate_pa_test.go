@@ -197,3 +197,24 @@ func TestPASecretShort(t *testing.T) {
 	_, err = Parse("test", []byte(paText(t, "not base64!")), nil)
 	assertProblem(t, err, "dns.tsig.secret_file", "no base64 secret")
 }
+
+// TestPAProductionRefusesUnroutable: in production a PA prefix no ISP
+// routes (outside 2000::/3, inside a default bogon, or covering one) is
+// refused with what it is, as docs/configuration.md says; the lab profile
+// takes it.
+func TestPAProductionRefusesUnroutable(t *testing.T) {
+	for _, c := range []struct{ prefix, why string }{
+		{"fe80::/48", "outside IPv6 global unicast"},
+		{"2002:c000:204::/48", "6to4"},
+		{"2000::/3", "covers 2001:2::/48"},
+	} {
+		lab := withKeyFile(t, edit(t, paBase, "pa_prefix: 2001:db8:2001::/48", "pa_prefix: "+c.prefix), tsigSecretB64)
+		if c.prefix != "2000::/3" { // that one overlaps isp-a's in any profile
+			if _, err := Parse("test", []byte(lab), nil); err != nil {
+				t.Errorf("lab profile, pa_prefix %s: %v", c.prefix, err)
+			}
+		}
+		_, err := Parse("test", []byte(edit(t, lab, "profile: lab\n", "profile: production\n")), nil)
+		assertProblem(t, err, "uplinks[1].pa_prefix", c.why)
+	}
+}
