@@ -276,9 +276,14 @@ func testPAEndToEnd(t *testing.T, backend string) {
 	if got := e.connects("both ISPs up, egress via ISP-A"); !slices.Equal(got, []netip.Addr{wwwA, wwwB}) {
 		t.Errorf("connected to %v; want both published addresses %v", got, []netip.Addr{wwwA, wwwB})
 	}
-	if st, err := e.status(); err != nil || st.GetMode() != "pa" || st.GetDns().GetConverged() != true || !st.GetUplinks()[0].GetTranslation().GetActive() || st.GetUplinks()[0].GetTranslation().GetOutPackets() == 0 {
-		t.Errorf("status: %v (%v); want mode pa, DNS converged, ISP-A's mapping active and counting", st, err)
-	}
+	// The server applies an update before the daemon records its answer
+	// and publishes the status: status may still say "updating" for a
+	// moment after the server answers with both addresses.
+	eventually(t, "status: mode pa, DNS converged, ISP-A's mapping active and counting", 15*time.Second, func() (bool, string) {
+		st, err := e.status()
+		ok := err == nil && st.GetMode() == "pa" && st.GetDns().GetConverged() && st.GetUplinks()[0].GetTranslation().GetActive() && st.GetUplinks()[0].GetTranslation().GetOutPackets() > 0
+		return ok, fmt.Sprintf("status: %v (%v)", st, err)
+	})
 
 	for _, sc := range []struct {
 		name        string
