@@ -407,59 +407,27 @@ func (s *Speaker) recountAfterReload(b *bulkImport) {
 	s.log.Info("bgp: prefixes recounted with the reloaded import rules", "took", time.Since(took).Round(time.Millisecond))
 }
 
-// rebuildBatch is how many routes the rebuild's walk hands over at a time.
-const rebuildBatch = 512
-
-// walkedRoute is a route as the rebuild's walk found it.
-type walkedRoute struct {
-	pfx   netip.Prefix
-	attrs []bgp.PathAttributeInterface
-}
-
 // rebuildSession walks addr's Adj-RIB-In and writes what it finds into
-// lim, the session's counts, while lim is still the session's. GoBGP
-// builds the walk's API paths on this goroutine while another runs the
-// import filter and the count map, a batch at a time (stateMu held per
-// batch): on two cores the two halves overlap.
+// lim, the session's counts, while lim is still the session's.
 func (s *Speaker) rebuildSession(srv *server.BgpServer, addr netip.Addr, lim *prefixLimit) error {
-	batches := make(chan []walkedRoute, 2)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for batch := range batches {
-			s.stateMu.Lock()
-			if s.limits[addr] == lim {
-				for _, r := range batch {
-					flags := flagReceived
-					if lim.filter.accepts(r.pfx, r.attrs) {
-						flags |= flagAccepted
-					}
-					lim.counts.walkFlags(keyOf(r.pfx), flags)
-				}
-			}
-			s.stateMu.Unlock()
-		}
-	}()
 	fam := bgp.RF_IPv6_UC
 	if addr.Is4() {
 		fam = bgp.RF_IPv4_UC
 	}
-	batch := make([]walkedRoute, 0, rebuildBatch)
-	err := srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+	return srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: addr.String(), Family: fam}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		s.stateMu.Lock()
+		defer s.stateMu.Unlock()
+		if s.limits[addr] != lim {
+			return
+		}
 		for _, p := range paths {
 			if pfx, ok := nlriPrefix(p.Nlri); ok && !p.Withdrawal {
-				batch = append(batch, walkedRoute{pfx, p.Attrs})
+				flags := flagReceived
+				if lim.filter.accepts(pfx, p.Attrs) {
+					flags |= flagAccepted
+				}
+				lim.counts.walkFlags(keyOf(pfx), flags)
 			}
 		}
-		if len(batch) >= rebuildBatch {
-			batches <- batch
-			batch = make([]walkedRoute, 0, rebuildBatch)
-		}
 	})
-	if len(batch) > 0 {
-		batches <- batch
-	}
-	close(batches)
-	<-done
-	return err
 }

@@ -97,16 +97,6 @@ type prefixCounts struct {
 	tripped bool
 }
 
-// set records whether key has the flag now and keeps the totals.
-func (c *prefixCounts) set(key prefixKey, flag uint8, on bool) {
-	old := c.flags[key]
-	if on {
-		c.setFlags(key, old|flag)
-	} else {
-		c.setFlags(key, old&^flag)
-	}
-}
-
 // setFlags records that key has exactly the flags want now, as the update
 // stream says, and keeps the totals: one map read and at most one write.
 func (c *prefixCounts) setFlags(key prefixKey, want uint8) {

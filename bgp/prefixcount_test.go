@@ -35,7 +35,7 @@ func TestPrefixCounts(t *testing.T) {
 		{v6, flagReceived, false, 2, 0},
 	}
 	for i, st := range steps {
-		c.set(keyOf(st.p), st.flag, st.on)
+		setFlag(&c, keyOf(st.p), st.flag, st.on)
 		if c.received != st.received || c.accepted != st.accepted {
 			t.Fatalf("step %d (%s flag %d %v): received %d, accepted %d; want %d, %d", i, st.p, st.flag, st.on, c.received, c.accepted, st.received, st.accepted)
 		}
@@ -66,8 +66,8 @@ func TestPrefixCountsRebuild(t *testing.T) {
 		if c.received != 3 || c.accepted != 3 {
 			t.Fatalf("%s rebuild: rewriting a prefix as it was changed the totals to %d, %d", gen, c.received, c.accepted)
 		}
-		c.walkFlags(changed, flagReceived) // no longer accepted
-		c.set(added, flagReceived, true)   // new, from the watch
+		c.walkFlags(changed, flagReceived)     // no longer accepted
+		setFlag(&c, added, flagReceived, true) // new, from the watch
 		c.sweep(true)
 		if _, ok := c.flags[gone]; ok {
 			t.Errorf("%s rebuild: a prefix neither the walk nor the watch wrote survived the sweep", gen)
@@ -141,5 +141,15 @@ func TestPrefixCountsUnwalkedThenSwept(t *testing.T) {
 	c.sweep(true)
 	if _, ok := c.flags[stale]; ok || c.received != 1 || c.accepted != 1 {
 		t.Errorf("after a walked rebuild: stale kept %v, %d received, %d accepted; want it swept, 1, 1", ok, c.received, c.accepted)
+	}
+}
+
+// setFlag records whether key has the flag now, its other flags kept.
+func setFlag(c *prefixCounts, key prefixKey, flag uint8, on bool) {
+	old := c.flags[key]
+	if on {
+		c.setFlags(key, old|flag)
+	} else {
+		c.setFlags(key, old&^flag)
 	}
 }
