@@ -125,7 +125,7 @@ func probesToProto(hs health.UplinkStatus, at time.Time) *apiv1.Probes {
 }
 
 func sessionToProto(s routing.SessionState, now time.Time) *apiv1.Session {
-	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError, HeldDown: s.HeldDown, Received: s.Received, Accepted: s.Accepted}
+	out := &apiv1.Session{Neighbor: s.Neighbor.String(), State: s.State, Since: ts(s.Since), LastError: s.LastError, HeldDown: s.HeldDown, Received: s.Received, Accepted: s.Accepted, ImportPhase: s.ImportPhase}
 	if s.Established() && !s.Since.IsZero() {
 		out.Uptime = dur(now.Sub(s.Since).Truncate(time.Second))
 	}

@@ -73,7 +73,7 @@ func newFakeController() *fakeController {
 		Egress: []routing.EgressRoute{{Dst: netip.MustParsePrefix("::/0"), Metric: 100, NextHops: []routing.EgressNextHop{{Gateway: netip.MustParseAddr("2001:db8:1000:1::1"), Device: "eth-a", Weight: 1}}}},
 		Sessions: []routing.SessionState{
 			{Uplink: "isp-a", Neighbor: netip.MustParseAddr("2001:db8:1000:1::1"), State: "established", Since: t0.Add(-90 * time.Minute)},
-			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("2001:db8:2000:1::1"), State: "established", Since: t0.Add(-30 * time.Second), SoftResetsOut: 3},
+			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("2001:db8:2000:1::1"), State: "established", Since: t0.Add(-30 * time.Second), SoftResetsOut: 3, Received: 1000, ImportPhase: routing.ImportCounting},
 			{Uplink: "isp-b", Neighbor: netip.MustParseAddr("198.18.2.1"), State: "idle", Since: t0.Add(-2 * time.Minute), HeldDown: "max-prefix exceeded: more than 100; retry at 2026-11-27T15:04:05Z"},
 		},
 		Health: health.Snapshot{Uplinks: []health.UplinkStatus{

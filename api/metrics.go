@@ -16,6 +16,7 @@ import (
 
 	"github.com/multihomed/multihomed/controller"
 	"github.com/multihomed/multihomed/internal/buildinfo"
+	"github.com/multihomed/multihomed/routing"
 )
 
 // StatusSource is what the metrics need of the controller loop: its
@@ -174,6 +175,7 @@ var (
 	descHeldDown    = prometheus.NewDesc("multihomed_bgp_session_held_down", "1 while the daemon holds the BGP session down itself (max-prefix exceeded; see mhctl status for the cause and retry time).", []string{"uplink", "neighbor"}, nil)
 	descReceived    = prometheus.NewDesc("multihomed_bgp_prefixes_received", "Prefixes the BGP session's peer sent, before import policy.", []string{"uplink", "neighbor"}, nil)
 	descAccepted    = prometheus.NewDesc("multihomed_bgp_prefixes_accepted", "Prefixes of the BGP session that import policy accepted.", []string{"uplink", "neighbor"}, nil)
+	descImportPhase = prometheus.NewDesc("multihomed_bgp_import_phase", "1 for the phase the BGP session's prefix counts are in, 0 for the other: receiving (a full table's initial transfer; accepted not counted yet) or counting (every route the peer sent is in the RIB; the counts being rebuilt). Both 0 while the counts follow the update stream.", []string{"uplink", "neighbor", "phase"}, nil)
 	descSoftResets  = prometheus.NewDesc("multihomed_bgp_soft_resets_out_total", "Outbound soft resets the speaker made on the BGP session (each runs the export policy over the whole table; with a full table an announcement change makes none).", []string{"uplink", "neighbor"}, nil)
 	descPrefixes    = prometheus.NewDesc("multihomed_announced_prefixes", "Prefixes the speaker announces to the uplink.", []string{"uplink"}, nil)
 	descPrepend     = prometheus.NewDesc("multihomed_announced_prepend", "AS-path prepend of each announced prefix.", []string{"uplink", "prefix"}, nil)
@@ -198,7 +200,7 @@ var (
 type statusCollector struct{ m *Metrics }
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descSoftResets, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside, descBursts, descBurstProbes, descBurstsSupp} {
+	for _, d := range []*prometheus.Desc{descState, descLoss, descRTTP95, descSession, descHeldDown, descReceived, descAccepted, descImportPhase, descSoftResets, descPrefixes, descPrepend, descGShut, descEgress, descOverride, descOvExpiry, descFail, descReconcile, descPasses, descApplyOK, descRemote, descRemoteAge, descRemoteOK, descInside, descBursts, descBurstProbes, descBurstsSupp} {
 		ch <- d
 	}
 	describePA(ch)
@@ -263,6 +265,9 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descHeldDown, b2f(s.HeldDown != ""), name, s.Neighbor.String())
 		gauge(descReceived, float64(s.Received), name, s.Neighbor.String())
 		gauge(descAccepted, float64(s.Accepted), name, s.Neighbor.String())
+		for _, phase := range []string{routing.ImportReceiving, routing.ImportCounting} {
+			gauge(descImportPhase, b2f(s.ImportPhase == phase), name, s.Neighbor.String(), phase)
+		}
 		counter(descSoftResets, s.SoftResetsOut, name, s.Neighbor.String())
 	}
 	for _, u := range st.Remote.Uplinks {

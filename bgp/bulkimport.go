@@ -27,12 +27,18 @@ import (
 //   - drops the watch, for every session (GoBGP has one stream for all);
 //   - guards max-prefix with GoBGP's own count of each session's
 //     Adj-RIB-In, read every tick. The read copies each destination and
-//     holds GoBGP's main loop meanwhile, so the ticks are spaced at forty
-//     times the read's duration while no session could reach its limit
-//     before the next one, even growing twice as fast as it did since the
-//     last; at ten times otherwise (nextBulkRead);
+//     holds GoBGP's main loop, and so every session's UPDATEs, meanwhile:
+//     the ticks are spaced at two hundred times the read's duration (at
+//     most ten seconds), but no further apart than a session needs to
+//     reach its limit growing at twice the rate the fastest session grew
+//     since the last read; at ten times once one could reach it before
+//     (nextBulkRead);
 //   - reports that count as Received for the sessions in transfer, and
-//     keeps Accepted as it was: Accepted is counted at the end;
+//     keeps Accepted as it was: Accepted is counted at the end. Status
+//     says receiving (routing.ImportReceiving) until a session's transfer
+//     has ended, then counting (every route it sent is in the RIB: GoBGP
+//     handles a session's messages in order, End-of-RIB after the
+//     UPDATEs before it) until the rebuild has counted both;
 //   - wakes the controller four times a second while another edge is a
 //     peer, since the edge's UPDATEs no longer do.
 //
@@ -51,8 +57,13 @@ const (
 	// duration, at least bulkTickMin, while a session is near its limit.
 	bulkTickShare = 10
 	// bulkTickFar spaces them at this many times the read while every
-	// session is far from its limit.
-	bulkTickFar = 40
+	// session is far from its limit, but never further apart than
+	// bulkTickMax: a session's growth so far says little about the next
+	// seconds at the start of a transfer (TCP, the peer's own pace), so a
+	// session may go over its limit by at most what it imports in that
+	// time before a read finds it.
+	bulkTickFar = 200
+	bulkTickMax = 10 * time.Second
 	// bulkQuietTicks ends a session's transfer when its count has not
 	// changed for this many ticks (a peer that sends no End-of-RIB).
 	bulkQuietTicks = 2
@@ -120,6 +131,7 @@ func (s *Speaker) transferStartedLocked(addr netip.Addr) {
 		return
 	}
 	b.initial[addr] = &transfer{}
+	lim.counts.stale = true
 	if !b.active {
 		b.active = true
 		go s.runBulk(b)
@@ -176,7 +188,7 @@ func (s *Speaker) runBulk(b *bulkImport) {
 			}
 			continue
 		case <-tick.C:
-			tick.Reset(s.bulkTick(b))
+			tick.Reset(s.readTables(b))
 		}
 		s.stateMu.Lock()
 		done := len(b.initial) == 0
@@ -214,10 +226,10 @@ func (s *Speaker) runBulk(b *bulkImport) {
 		"table_reads", reads, "reading", reading.Round(time.Millisecond), "recount", time.Since(walk).Round(time.Millisecond))
 }
 
-// bulkTick reads GoBGP's count of every session's Adj-RIB-In, enforces
+// readTables reads GoBGP's count of every session's Adj-RIB-In, enforces
 // max-prefix on it and ends the transfers that went quiet. It returns when
 // the next tick is due.
-func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
+func (s *Speaker) readTables(b *bulkImport) time.Duration {
 	s.stateMu.Lock()
 	addrs := make([]netip.Addr, 0, len(s.limits))
 	for addr := range s.limits {
@@ -246,7 +258,11 @@ func (s *Speaker) bulkTick(b *bulkImport) time.Duration {
 		if lim == nil {
 			continue
 		}
-		if prev, ok := b.received[addr]; ok && lim.max > 0 {
+		if lim.max > 0 {
+			prev, ok := b.received[addr]
+			if !ok {
+				prev = n // first read: no growth known
+			}
 			growth = append(growth, sessionGrowth{prev: prev, now: n, max: uint64(lim.max), over: since})
 		}
 		b.received[addr] = n
@@ -276,25 +292,34 @@ type sessionGrowth struct {
 	over           time.Duration
 }
 
-// nextBulkRead spaces the transfer's reads: bulkTickFar times took while
-// every session, growing at twice its rate between its last two reads,
-// stays under its limit until then, otherwise as soon as one could reach
-// it, but never closer than bulkTickShare times took or bulkTickMin.
+// nextBulkRead spaces the transfer's reads: bulkTickFar times took (at
+// most bulkTickMax) while no session, growing at twice the rate the
+// fastest grew between its last two reads, could reach its limit until
+// then, otherwise as soon as one could, but never closer than
+// bulkTickShare times took or bulkTickMin. The fastest rate, not each
+// session's own, because a session that has grown slowly or not yet may
+// start at any time: a peer commonly sends one family's table, then the
+// other's.
 func nextBulkRead(took time.Duration, growth []sessionGrowth) time.Duration {
 	near := max(bulkTickMin, bulkTickShare*took)
-	next := max(bulkTickMin, bulkTickFar*took)
+	next := min(bulkTickMax, max(bulkTickMin, bulkTickFar*took))
+	var fastest float64 // routes per nanosecond
+	for _, g := range growth {
+		switch {
+		case g.now <= g.prev:
+		case g.over <= 0:
+			return near // grew, at a rate unknown
+		default:
+			fastest = max(fastest, float64(g.now-g.prev)/float64(g.over))
+		}
+	}
 	for _, g := range growth {
 		switch {
 		case g.now >= g.max:
 			return near
-		case g.now <= g.prev:
-			continue
-		case g.over <= 0:
-			return near // grew, at a rate unknown
+		case fastest > 0:
+			next = min(next, time.Duration(float64(g.max-g.now)/(2*fastest)))
 		}
-		rate := float64(g.now-g.prev) / float64(g.over)           // routes per nanosecond
-		reach := time.Duration(float64(g.max-g.now) / (2 * rate)) // at twice the rate
-		next = min(next, reach)
 	}
 	return max(next, near)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/multihomed/multihomed/config"
+	"github.com/multihomed/multihomed/routing"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
@@ -62,7 +63,7 @@ func (p *testPeer) grow(t *testing.T) (stop func()) {
 // bulkTickShare reads or bulkTickMin.
 func TestNextBulkRead(t *testing.T) {
 	const took = 100 * time.Millisecond
-	far, near := bulkTickFar*took, bulkTickShare*took
+	far, near := min(bulkTickMax, bulkTickFar*took), bulkTickShare*took
 	reaching := sessionGrowth{prev: 0, now: 10_000, max: 60_000, over: time.Second} // 50,000 to go at 20,000/s
 	for _, c := range []struct {
 		name   string
@@ -79,6 +80,13 @@ func TestNextBulkRead(t *testing.T) {
 		{"over it", took, []sessionGrowth{{prev: 50, now: 200, max: 100, over: time.Second}}, near},
 		{"grew at an unknown rate", took, []sessionGrowth{{prev: 1, now: 2, max: 100}}, near},
 		{"quick reads", 10 * time.Millisecond, []sessionGrowth{{prev: 0, now: 10_000, max: 11_000, over: time.Second}}, bulkTickMin},
+		// A peer that sends one family, then the other: the session that
+		// has not grown yet could at twice the other's 10,000/s (30,000 to
+		// go: 1.5 s), long before the wide spacing or the other's limit.
+		{"a session that has not grown could at the fastest's rate", took, []sessionGrowth{{prev: 0, now: 10_000, max: 1_000_000, over: time.Second}, {prev: 0, now: 0, max: 30_000, over: time.Second}}, 1500 * time.Millisecond},
+		{"one first read, nothing grew", took, []sessionGrowth{{prev: 5_000, now: 5_000, max: 6_000}}, far},
+		{"slow reads far from the limit: at most bulkTickMax", time.Second, nil, bulkTickMax},
+		{"slower reads near the limit: ten times a read", 2 * time.Second, []sessionGrowth{{prev: 0, now: 10_000, max: 11_000, over: time.Second}}, 20 * time.Second},
 	} {
 		got := nextBulkRead(c.took, c.growth)
 		if d := got - c.want; d < -time.Millisecond || d > time.Millisecond {
@@ -134,6 +142,45 @@ func TestBulkTransferCounts(t *testing.T) {
 	if active, _ := sp.inBulk(addr); active {
 		t.Error("one route after the transfer started another bulk transfer")
 	}
+}
+
+// TestBulkTransferPhases: status says where a full table's counts are.
+// During the transfer the session is receiving; once the transfer is over
+// (the test peer sends no End-of-RIB: its table went quiet over two reads)
+// it is counting, Accepted not yet exact, for as long as the rebuild has
+// not run (the test holds it back); after the rebuild both counts are
+// exact and the phase is gone.
+func TestBulkTransferPhases(t *testing.T) {
+	sp, peer, _ := fullTableSpeaker(t, nil, "192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/25")
+	addr := netip.MustParseAddr("127.0.0.2")
+	eventually(t, "a bulk transfer that has read GoBGP's table once", 20*time.Second, func() (bool, string) {
+		active, ticked := sp.inBulk(addr)
+		return active && ticked, fmt.Sprintf("active %v, ticked %v", active, ticked)
+	})
+	if ss := sp.Sessions(); ss[0].ImportPhase != routing.ImportReceiving {
+		t.Errorf("during the transfer the phase is %q; want %q", ss[0].ImportPhase, routing.ImportReceiving)
+	}
+	sp.bulk.mu.Lock() // the rebuild waits (the transfer's reads do not take b.mu)
+	held := true
+	defer func() {
+		if held {
+			sp.bulk.mu.Unlock()
+		}
+	}()
+	peer.withdraw(t, "192.0.2.0/24")
+	eventually(t, "the transfer over, counting", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return ss[0].ImportPhase == routing.ImportCounting && ss[0].Received == 2, fmt.Sprint(ss)
+	})
+	if ss := sp.Sessions(); ss[0].Accepted == 1 {
+		t.Errorf("accepted is already exact (%d) before the rebuild ran; the test's premise is wrong", ss[0].Accepted)
+	}
+	held = false
+	sp.bulk.mu.Unlock()
+	eventually(t, "the counts exact and no phase", 20*time.Second, func() (bool, string) {
+		ss := sp.Sessions()
+		return ss[0].ImportPhase == "" && ss[0].Received == 2 && ss[0].Accepted == 1, fmt.Sprint(ss)
+	})
 }
 
 // TestBulkTransferMaxPrefix: while a table keeps growing the transfer
@@ -290,8 +337,8 @@ func TestReloadRecountDoesNotHoldReconfigure(t *testing.T) {
 		sp.bulk.mu.Unlock()
 		t.Fatal("Reconfigure waited for the recount")
 	}
-	if ss := sp.Sessions(); ss[0].Accepted != 1 {
-		t.Errorf("accepted %d before the recount ran; the test's premise (the recount does it) is wrong", ss[0].Accepted)
+	if ss := sp.Sessions(); ss[0].Accepted != 1 || ss[0].ImportPhase != routing.ImportCounting {
+		t.Errorf("before the recount ran: accepted %d, phase %q; want 1 (the old rules' count), %q", ss[0].Accepted, ss[0].ImportPhase, routing.ImportCounting)
 	}
 	if n := sp.tableRoutes(); n != 2 {
 		t.Errorf("while the recount waits the table counts %d routes; want the 2 received", n)
@@ -299,6 +346,6 @@ func TestReloadRecountDoesNotHoldReconfigure(t *testing.T) {
 	sp.bulk.mu.Unlock()
 	eventually(t, "the recount without the bogon", 20*time.Second, func() (bool, string) {
 		ss := sp.Sessions()
-		return ss[0].Received == 2 && ss[0].Accepted == 2, fmt.Sprint(ss)
+		return ss[0].Received == 2 && ss[0].Accepted == 2 && ss[0].ImportPhase == "", fmt.Sprint(ss)
 	})
 }

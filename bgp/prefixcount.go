@@ -95,6 +95,10 @@ type prefixCounts struct {
 	// tripped is set once Received passed the limit, until the session is
 	// re-created.
 	tripped bool
+	// stale is set while Accepted waits for a rebuild: from the start of a
+	// full table's initial transfer, or from a reload that changed import,
+	// until a rebuild has walked the session's table.
+	stale bool
 }
 
 // setFlags records that key has exactly the flags want now, as the update
@@ -185,6 +189,9 @@ func (c *prefixCounts) sweep(walked bool) {
 		}
 	}
 	c.rebuilding = false
+	if walked {
+		c.stale = false
+	}
 }
 
 // countPaths runs on a GoBGP watch goroutine: map updates only, and the

@@ -115,6 +115,11 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		if start {
 			s.recountQueued = b
 		}
+		if b != nil {
+			for _, lim := range s.limits {
+				lim.counts.stale = true // counted by the old rules
+			}
+		}
 		s.stateMu.Unlock()
 		if start {
 			go s.recountAfterReload(b)

@@ -51,10 +51,19 @@ func (s *Speaker) Sessions() []routing.SessionState {
 	for addr, st := range s.states {
 		if lim := s.limits[addr]; lim != nil {
 			st.Received, st.Accepted = lim.counts.received, lim.counts.accepted
+			if lim.counts.stale {
+				st.ImportPhase = routing.ImportCounting
+			}
 		}
 		if s.bulk != nil {
-			// In a bulk transfer: GoBGP's count as of the last tick.
-			st.Received = max(st.Received, s.bulk.received[addr])
+			// In a bulk transfer, once read: GoBGP's count as of the last
+			// read, newer than the stopped watch's.
+			if n, ok := s.bulk.received[addr]; ok {
+				st.Received = n
+			}
+			if s.bulk.initial[addr] != nil {
+				st.ImportPhase = routing.ImportReceiving
+			}
 		}
 		out = append(out, st)
 	}

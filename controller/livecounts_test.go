@@ -10,7 +10,7 @@ import (
 )
 
 // TestStatusLiveCounts: Status shows the speaker's prefix and soft reset
-// counts as of the call, with no pass in between, and keeps the pass's session states; the
+// counts and import phase as of the call, with no pass in between, and keeps the pass's session states; the
 // stored snapshot is not modified.
 func TestStatusLiveCounts(t *testing.T) {
 	cfg := loopConfig(t)
@@ -26,12 +26,12 @@ func TestStatusLiveCounts(t *testing.T) {
 	sp.mu.Lock()
 	sp.sessions = []routing.SessionState{
 		{Uplink: "isp-a", Neighbor: a, State: "idle", Received: 900000, Accepted: 899000, SoftResetsOut: 2},
-		{Uplink: "isp-b", Neighbor: b, State: "established", Received: 7, Accepted: 0},
+		{Uplink: "isp-b", Neighbor: b, State: "established", Received: 7, Accepted: 0, ImportPhase: routing.ImportCounting},
 	}
 	sp.mu.Unlock()
 	want := []routing.SessionState{
 		{Uplink: "isp-a", Neighbor: a, State: "established", Received: 900000, Accepted: 899000, SoftResetsOut: 2},
-		{Uplink: "isp-b", Neighbor: b, State: "active", Received: 7},
+		{Uplink: "isp-b", Neighbor: b, State: "active", Received: 7, ImportPhase: routing.ImportCounting},
 		{Uplink: "isp-c", Neighbor: gone, State: "established", Received: 5, Accepted: 5},
 	}
 	if d := cmp.Diff(want, l.Status().Sessions, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); d != "" {

@@ -252,7 +252,7 @@ func New(cfg *config.Config, deps Deps) *Loop {
 }
 
 // Status returns the latest pass's snapshot, with each session's prefix
-// counts (Received, Accepted) as of the call: the speaker keeps them as
+// counts (Received, Accepted, ImportPhase) as of the call: the speaker keeps them as
 // its own counters, so reading them reads no RIB, and a full table's
 // import shows as it happens instead of at the next pass (which, without
 // events, comes every controller.resync). Session states stay those of
@@ -269,8 +269,8 @@ func (l *Loop) Status() *Status {
 }
 
 // withLiveCounts returns a copy of sessions with the prefix and soft reset
-// counts of the same neighbor's session in live; a session live lacks (deleted since
-// the pass) keeps its counts.
+// counts, and the import phase, of the same neighbor's session in live; a
+// session live lacks (deleted since the pass) keeps its counts.
 func withLiveCounts(sessions, live []routing.SessionState) []routing.SessionState {
 	counts := make(map[netip.Addr]routing.SessionState, len(live))
 	for _, s := range live {
@@ -279,7 +279,7 @@ func withLiveCounts(sessions, live []routing.SessionState) []routing.SessionStat
 	out := slices.Clone(sessions)
 	for i, s := range out {
 		if c, ok := counts[s.Neighbor]; ok {
-			out[i].Received, out[i].Accepted, out[i].SoftResetsOut = c.Received, c.Accepted, c.SoftResetsOut
+			out[i].Received, out[i].Accepted, out[i].SoftResetsOut, out[i].ImportPhase = c.Received, c.Accepted, c.SoftResetsOut, c.ImportPhase
 		}
 	}
 	return out

@@ -33,12 +33,29 @@ type SessionState struct {
 	// zero while no session is up (graceful restart keeps stale routes
 	// counted until the peer's End-of-RIB or the restart timer).
 	Received, Accepted uint64
+	// ImportPhase is "" while the counts follow the update stream, and
+	// otherwise how far they are behind the table (ImportReceiving,
+	// ImportCounting).
+	ImportPhase string
 	// SoftResetsOut counts the outbound soft resets the speaker made on
 	// the session since it was configured. Each runs the export policy
 	// over every best path: with a full table, seconds of work. An
 	// announcement change makes one only while the table is small.
 	SoftResetsOut uint64
 }
+
+// The phases of SessionState.ImportPhase.
+const (
+	// ImportReceiving: a full table's initial transfer is under way.
+	// Received is the speaker's count of the table as of its last read
+	// (seconds apart); Accepted is counted once the transfer is over.
+	ImportReceiving = "receiving"
+	// ImportCounting: every route the peer sent is in the RIB (and in
+	// use); the counts are being rebuilt from the table, after an initial
+	// transfer (Received is as of the transfer's last read until then) or
+	// a reload that changed import policy (Accepted is the old rules').
+	ImportCounting = "counting"
+)
 
 // Established reports whether the session is up.
 func (s SessionState) Established() bool { return s.State == "established" }

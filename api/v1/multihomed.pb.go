@@ -1202,8 +1202,16 @@ type Session struct {
 	// received and accepted count the prefixes of the session's family that
 	// the peer sent (before import policy) and that import accepted. They
 	// trail the wire by the daemon's update queue.
-	Received      uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
-	Accepted      uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Received uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
+	Accepted uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// import_phase is empty while the counts follow the update stream.
+	// "receiving": a full table's initial transfer is under way; received
+	// is read from the RIB seconds apart and accepted is counted once the
+	// transfer is over. "counting": every route the peer sent is in the RIB,
+	// and the counts are being rebuilt from it (after an initial transfer,
+	// received is as of its last read until then; after a reload that
+	// changed import policy, accepted is the old rules' count).
+	ImportPhase   string `protobuf:"bytes,9,opt,name=import_phase,json=importPhase,proto3" json:"import_phase,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1292,6 +1300,13 @@ func (x *Session) GetAccepted() uint64 {
 		return x.Accepted
 	}
 	return 0
+}
+
+func (x *Session) GetImportPhase() string {
+	if x != nil {
+		return x.ImportPhase
+	}
+	return ""
 }
 
 // Announcement is one site prefix as sent to one ISP.
@@ -3245,7 +3260,7 @@ const file_multihomed_proto_rawDesc = "" +
 	"\brtt_last\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\arttLast\x12;\n" +
 	"\vmeasured_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"measuredAt\"\x94\x02\n" +
+	"measuredAt\"\xb7\x02\n" +
 	"\aSession\x12\x1a\n" +
 	"\bneighbor\x18\x01 \x01(\tR\bneighbor\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x120\n" +
@@ -3255,7 +3270,8 @@ const file_multihomed_proto_rawDesc = "" +
 	"last_error\x18\x05 \x01(\tR\tlastError\x12\x1b\n" +
 	"\theld_down\x18\x06 \x01(\tR\bheldDown\x12\x1a\n" +
 	"\breceived\x18\a \x01(\x04R\breceived\x12\x1a\n" +
-	"\baccepted\x18\b \x01(\x04R\baccepted\"\xdb\x01\n" +
+	"\baccepted\x18\b \x01(\x04R\baccepted\x12!\n" +
+	"\fimport_phase\x18\t \x01(\tR\vimportPhase\"\xdb\x01\n" +
 	"\fAnnouncement\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aprepend\x18\x02 \x01(\rR\aprepend\x12 \n" +

@@ -121,6 +121,12 @@ func sessionText(s *apiv1.Session, now time.Time) string {
 	if s.GetReceived() > 0 || s.GetAccepted() > 0 {
 		line += fmt.Sprintf(", %d prefixes received, %d accepted", s.GetReceived(), s.GetAccepted())
 	}
+	switch s.GetImportPhase() {
+	case "receiving":
+		line += " (initial transfer: received as of the last read, accepted counted at its end)"
+	case "counting":
+		line += " (every route received is in the RIB; counting them)"
+	}
 	if s.GetHeldDown() != "" {
 		line += ", HELD DOWN: " + s.GetHeldDown() + " (mhctl reset to retry now)"
 	}

@@ -137,6 +137,12 @@ func TestGoldenTables(t *testing.T) {
 	inside := sampleStatus()
 	inside.InsideAdvertise = true
 	inside.Uplinks[0].InsideLocalPref, inside.Uplinks[1].InsideLocalPref = 100, 100
+	// isp-a's full tables: IPv6 counted, IPv4 in its recount; isp-b's in
+	// its initial transfer.
+	a6, a4, b6 := inside.Uplinks[0].Sessions[0], inside.Uplinks[0].Sessions[1], inside.Uplinks[1].Sessions[0]
+	a6.Received, a6.Accepted = 200412, 200398
+	a4.Received, a4.Accepted, a4.ImportPhase = 1000237, 0, "counting"
+	b6.Received, b6.ImportPhase = 81920, "receiving"
 	if err := renderStatus(&b, inside, now); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 // (1,000 IPv6 and 1,000 IPv4 routes) so that the bench cannot rot: the
 // feeder loads its table, and multihomed, bare GoBGP (mhlab bare-gobgp),
 // BIRD and FRR each accept all of
-// it, with a CPU time and a peak RSS read from /proc; then the bench's
+// it, with a CPU time and a peak RSS read from /proc (multihomed's import
+// phase in its metrics says when every route was in its RIB, no later
+// than its accepted count); then the bench's
 // kernel-install run: with ISP-B added, multihomed installs the feed
 // (bgp.install) through ISP-A's nexthop groups, and ISP-A's failure moves
 // every route off it without touching a route, with nexthop_compat_mode 0
@@ -64,7 +66,11 @@ func TestFullTableBench(t *testing.T) {
 		if (r.Name == "multihomed" && res.CPU <= 0) || res.MaxRSS <= 0 {
 			t.Errorf("%s: CPU %s, peak RSS %d bytes: /proc was not read", r.Name, res.CPU, res.MaxRSS)
 		}
-		t.Logf("%s: %s, %s CPU, %d MB peak RSS", r.Name, res.Converge, res.CPU, res.MaxRSS/1e6)
+		if res.InRIB <= 0 || res.InRIB > res.Converge {
+			t.Errorf("%s: every route in the RIB after %s, all accepted after %s: the in-RIB time was not seen, or came late",
+				r.Name, res.InRIB, res.Converge)
+		}
+		t.Logf("%s: %s (every route in the RIB after %s), %s CPU, %d MB peak RSS", r.Name, res.Converge, res.InRIB, res.CPU, res.MaxRSS/1e6)
 	}
 
 	if err := ft.AddBackup(ctx); err != nil {

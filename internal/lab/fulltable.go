@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -252,6 +253,11 @@ type FullTableReceiver struct {
 	Established func(ctx context.Context) (bool, error)
 	// Accepted counts the routes the receiver accepted from the feeder.
 	Accepted func(ctx context.Context) (int, error)
+	// InRIB, when set, reports whether every route the feeder sent is in
+	// the receiver's RIB although Accepted may not say so yet (multihomed
+	// counts accepted routes after its initial transfer). Nil: Accepted
+	// says it.
+	InRIB func(ctx context.Context) (bool, error)
 	// Stop stops the receiver.
 	Stop func()
 	// Log returns its log, for errors.
@@ -504,23 +510,32 @@ func (f *FullTable) startDaemon(ctx context.Context, binary, dir, conf string) (
 	if err != nil {
 		return nil, err
 	}
-	sum := func(name string) (float64, error) {
+	scrape := func() (map[string]float64, error) {
 		select {
 		case <-d.Done():
-			return 0, fmt.Errorf("lab: multihomed exited: %w", errReceiverGone)
+			return nil, fmt.Errorf("lab: multihomed exited: %w", errReceiverGone)
 		default:
 		}
-		m, err := ScrapeMetrics(f.Receiver, MetricsAddr)
-		if err != nil {
-			return 0, err
-		}
+		return ScrapeMetrics(f.Receiver, MetricsAddr)
+	}
+	// total adds up the feeder uplink's series of name with every label
+	// in labels ("phase=receiving").
+	total := func(m map[string]float64, name string, labels ...string) float64 {
 		var v float64
 		for k, x := range m {
-			if strings.HasPrefix(k, name+"{") && strings.Contains(k, "uplink=feed") {
+			if strings.HasPrefix(k, name+"{") && strings.Contains(k, "uplink=feed") &&
+				!slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(k, l) }) {
 				v += x
 			}
 		}
-		return v, nil
+		return v
+	}
+	sum := func(name string) (float64, error) {
+		m, err := scrape()
+		if err != nil {
+			return 0, err
+		}
+		return total(m, name), nil
 	}
 	return &FullTableReceiver{Name: "multihomed", Pid: d.Pid(), Log: d.Log,
 		Stop: func() { _ = d.Stop(10 * time.Second) },
@@ -531,6 +546,17 @@ func (f *FullTable) startDaemon(ctx context.Context, binary, dir, conf string) (
 		Accepted: func(context.Context) (int, error) {
 			v, err := sum("multihomed_bgp_prefixes_accepted")
 			return int(v), err
+		},
+		// Every route the feeder sent is in the RIB once both sessions
+		// are up and past their initial transfer (its End-of-RIB handled);
+		// that it was the whole feed, MeasureFullTable's accepted count
+		// says later.
+		InRIB: func(context.Context) (bool, error) {
+			m, err := scrape()
+			if err != nil {
+				return false, err
+			}
+			return total(m, "multihomed_bgp_session_up") == 2 && total(m, "multihomed_bgp_import_phase", "phase=receiving") == 0, nil
 		},
 	}, nil
 }
@@ -546,6 +572,11 @@ type FullTableResult struct {
 	// Converge is the time from the first poll that saw a session
 	// established to the first that saw every route accepted.
 	Converge time.Duration
+	// InRIB is the time from the same poll to the first that saw every
+	// route in the RIB (FullTableReceiver.InRIB; 0 if it never said so);
+	// Converge for a receiver without InRIB. Meaningful when Finished: what
+	// was in the RIB then was the whole feed, all accepted.
+	InRIB time.Duration
 	// Finished is false when the receiver did not accept everything
 	// within the timeout; Accepted is then what it had.
 	Finished bool
@@ -575,6 +606,15 @@ func (f *FullTable) MeasureFullTable(ctx context.Context, r *FullTableReceiver, 
 				up = time.Now()
 			}
 		}
+		if !up.IsZero() && res.InRIB == 0 && r.InRIB != nil {
+			in, err := r.InRIB(ctx)
+			if errors.Is(err, errReceiverGone) {
+				return res, err
+			}
+			if err == nil && in {
+				res.InRIB = time.Since(up)
+			}
+		}
 		if !up.IsZero() {
 			n, err := r.Accepted(ctx)
 			if errors.Is(err, errReceiverGone) {
@@ -585,6 +625,9 @@ func (f *FullTable) MeasureFullTable(ctx context.Context, r *FullTableReceiver, 
 			}
 			if n == want {
 				res.Converge, res.Finished = time.Since(up), true
+				if r.InRIB == nil {
+					res.InRIB = res.Converge
+				}
 				break
 			}
 		}
