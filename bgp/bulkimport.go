@@ -28,10 +28,11 @@ import (
 //   - guards max-prefix with GoBGP's own count of each session's
 //     Adj-RIB-In, read every tick. The read copies each destination and
 //     holds GoBGP's main loop, and so every session's UPDATEs, meanwhile:
-//     the ticks are spaced at two hundred times the read's duration (at
-//     most ten seconds), but no further apart than a session needs to
-//     reach its limit growing at twice the rate the fastest session grew
-//     since the last read; at ten times once one could reach it before
+//     the ticks are spaced at two hundred times the read's duration, but
+//     no further apart than a session needs to reach its limit growing at
+//     twice its rate since the last read (a session in its transfer, at
+//     twice the fastest session's rate: it may not have started yet); at
+//     ten times once one could reach it before; at most ten seconds
 //     (nextBulkRead);
 //   - reports that count as Received for the sessions in transfer, and
 //     keeps Accepted as it was: Accepted is counted at the end. Status
@@ -57,12 +58,12 @@ const (
 	// duration, at least bulkTickMin, while a session is near its limit.
 	bulkTickShare = 10
 	// bulkTickFar spaces them at this many times the read while every
-	// session is far from its limit, but never further apart than
-	// bulkTickMax: a session's growth so far says little about the next
-	// seconds at the start of a transfer (TCP, the peer's own pace), so a
-	// session may go over its limit by at most what it imports in that
-	// time before a read finds it.
+	// session is far from its limit.
 	bulkTickFar = 200
+	// bulkTickMax is the widest spacing, near a limit or far: a session's
+	// growth so far says little about the next seconds at the start of a
+	// transfer (TCP, the peer's own pace), so a session may go over its
+	// limit by what it imports in that time before a read finds it.
 	bulkTickMax = 10 * time.Second
 	// bulkQuietTicks ends a session's transfer when its count has not
 	// changed for this many ticks (a peer that sends no End-of-RIB).
@@ -131,7 +132,9 @@ func (s *Speaker) transferStartedLocked(addr netip.Addr) {
 		return
 	}
 	b.initial[addr] = &transfer{}
-	lim.counts.stale = true
+	for _, l := range s.limits {
+		l.counts.markStale() // the watch stops for every session
+	}
 	if !b.active {
 		b.active = true
 		go s.runBulk(b)
@@ -263,7 +266,7 @@ func (s *Speaker) readTables(b *bulkImport) time.Duration {
 			if !ok {
 				prev = n // first read: no growth known
 			}
-			growth = append(growth, sessionGrowth{prev: prev, now: n, max: uint64(lim.max), over: since})
+			growth = append(growth, sessionGrowth{prev: prev, now: n, max: uint64(lim.max), over: since, transfer: b.initial[addr] != nil})
 		}
 		b.received[addr] = n
 		if lim.max > 0 && n > uint64(lim.max) && !lim.counts.tripped {
@@ -286,42 +289,51 @@ func (s *Speaker) readTables(b *bulkImport) time.Duration {
 }
 
 // sessionGrowth is one session's table at two reads: prev, then now, over
-// the given time; max is its limit.
+// the given time; max is its limit, and transfer is set while it is in
+// its initial transfer.
 type sessionGrowth struct {
 	prev, now, max uint64
 	over           time.Duration
+	transfer       bool
 }
 
-// nextBulkRead spaces the transfer's reads: bulkTickFar times took (at
-// most bulkTickMax) while no session, growing at twice the rate the
-// fastest grew between its last two reads, could reach its limit until
-// then, otherwise as soon as one could, but never closer than
-// bulkTickShare times took or bulkTickMin. The fastest rate, not each
-// session's own, because a session that has grown slowly or not yet may
-// start at any time: a peer commonly sends one family's table, then the
-// other's.
+// nextBulkRead spaces the transfer's reads: bulkTickFar times took while
+// no session could reach its limit by then, otherwise as soon as one could
+// (less took: the next read starts that long after the wait), but never
+// closer than bulkTickShare times took or bulkTickMin, and never further
+// apart than bulkTickMax. A session could grow at twice its own rate
+// between its last two reads; one in its initial transfer at twice the
+// fastest rate of any session, because it may not have started yet: a
+// peer commonly sends one family's table, then the other's.
 func nextBulkRead(took time.Duration, growth []sessionGrowth) time.Duration {
 	near := max(bulkTickMin, bulkTickShare*took)
-	next := min(bulkTickMax, max(bulkTickMin, bulkTickFar*took))
-	var fastest float64 // routes per nanosecond
-	for _, g := range growth {
-		switch {
-		case g.now <= g.prev:
-		case g.over <= 0:
-			return near // grew, at a rate unknown
-		default:
-			fastest = max(fastest, float64(g.now-g.prev)/float64(g.over))
+	next := max(bulkTickMin, bulkTickFar*took)
+	rate := func(g sessionGrowth) float64 { // routes per nanosecond
+		if g.now <= g.prev || g.over <= 0 {
+			return 0
 		}
+		return float64(g.now-g.prev) / float64(g.over)
+	}
+	var fastest float64
+	for _, g := range growth {
+		if g.now > g.prev && g.over <= 0 {
+			return near // grew, at a rate unknown
+		}
+		fastest = max(fastest, rate(g))
 	}
 	for _, g := range growth {
+		r := rate(g)
+		if g.transfer {
+			r = fastest
+		}
 		switch {
 		case g.now >= g.max:
 			return near
-		case fastest > 0:
-			next = min(next, time.Duration(float64(g.max-g.now)/(2*fastest)))
+		case r > 0:
+			next = min(next, time.Duration(float64(g.max-g.now)/(2*r))-took)
 		}
 	}
-	return max(next, near)
+	return min(max(next, near), bulkTickMax)
 }
 
 // hasEdgePeer reports whether another edge of the site is a peer.
@@ -362,8 +374,9 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 	// meanwhile has a new one, which the walk of the old must not fill.
 	s.stateMu.Lock()
 	lims := make(map[netip.Addr]*prefixLimit, len(s.limits))
+	marks := make(map[netip.Addr]uint64, len(s.limits))
 	for addr, lim := range s.limits {
-		lims[addr] = lim
+		lims[addr], marks[addr] = lim, lim.counts.marks
 		lim.counts.newGeneration()
 		if n := b.received[addr]; len(lim.counts.flags) == 0 && n > 0 {
 			// Filled from nothing (the watch was off since the session
@@ -390,6 +403,9 @@ func (s *Speaker) rebuildCounts(b *bulkImport) error {
 		}
 		c := &lim.counts
 		c.sweep(walked[addr]) // unwalked: its old entries stay until they change
+		if walked[addr] && c.marks == marks[addr] {
+			c.stale = false // no transfer or reload since the walk began
+		}
 		if lim.max > 0 && c.received > uint64(lim.max) && !c.tripped {
 			c.tripped = true
 			go s.tripLimit(addr, lim.max)

@@ -95,10 +95,19 @@ type prefixCounts struct {
 	// tripped is set once Received passed the limit, until the session is
 	// re-created.
 	tripped bool
-	// stale is set while Accepted waits for a rebuild: from the start of a
-	// full table's initial transfer, or from a reload that changed import,
-	// until a rebuild has walked the session's table.
+	// stale is set while the counts wait for a rebuild: from the start of
+	// a full table's initial transfer (the watch is off for every
+	// session), or from a reload that changed import, until a rebuild
+	// that began after the last such mark (marks counts them) has walked
+	// the session's table.
 	stale bool
+	marks uint64
+}
+
+// markStale records that the counts wait for a rebuild.
+func (c *prefixCounts) markStale() {
+	c.stale = true
+	c.marks++
 }
 
 // setFlags records that key has exactly the flags want now, as the update
@@ -189,9 +198,6 @@ func (c *prefixCounts) sweep(walked bool) {
 		}
 	}
 	c.rebuilding = false
-	if walked {
-		c.stale = false
-	}
 }
 
 // countPaths runs on a GoBGP watch goroutine: map updates only, and the

@@ -117,7 +117,7 @@ func (s *Speaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		}
 		if b != nil {
 			for _, lim := range s.limits {
-				lim.counts.stale = true // counted by the old rules
+				lim.counts.markStale() // counted by the old rules
 			}
 		}
 		s.stateMu.Unlock()

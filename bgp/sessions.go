@@ -51,7 +51,7 @@ func (s *Speaker) Sessions() []routing.SessionState {
 	for addr, st := range s.states {
 		if lim := s.limits[addr]; lim != nil {
 			st.Received, st.Accepted = lim.counts.received, lim.counts.accepted
-			if lim.counts.stale {
+			if lim.counts.stale && st.Established() {
 				st.ImportPhase = routing.ImportCounting
 			}
 		}
@@ -271,7 +271,11 @@ func (s *Speaker) addPeer(ctx context.Context, sc sessionConfig, restarting bool
 	}
 	s.stateMu.Lock()
 	s.states[sc.neighborAddr] = idleState(sc)
-	s.limits[sc.neighborAddr] = &prefixLimit{max: sc.maxPrefixes, restart: sc.maxPrefixRestart, filter: newImportFilter(s.cfg, sc)}
+	lim := &prefixLimit{max: sc.maxPrefixes, restart: sc.maxPrefixRestart, filter: newImportFilter(s.cfg, sc)}
+	if s.bulk != nil && s.bulk.active {
+		lim.counts.markStale() // the watch is off: counted by the transfer's rebuild
+	}
+	s.limits[sc.neighborAddr] = lim
 	s.stateMu.Unlock()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.stateMu.Lock()
@@ -295,6 +299,12 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 	delete(s.sessions, addr)
 	delete(s.peerConfs, addr)
 	s.stateMu.Lock()
+	// GoBGP's peer-down event may come after the state is gone, when
+	// onPeer ignores it: the transfer ends here.
+	s.transferEndedLocked(addr, "the session was deleted")
+	if s.bulk != nil {
+		delete(s.bulk.received, addr)
+	}
 	delete(s.states, addr)
 	if lim := s.limits[addr]; lim != nil && lim.timer != nil {
 		lim.timer.Stop()

